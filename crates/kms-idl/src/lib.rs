@@ -48,7 +48,7 @@ impl Idl {
         })
     }
 
-    fn parse(files: &[(&str, &str)]) -> Result<Idl, serde_json::Error> {
+    fn parse(files: &[(&str, &'static str)]) -> Result<Idl, serde_json::Error> {
         let mut idl = Idl {
             modules: Vec::new(),
             classes: HashMap::new(),

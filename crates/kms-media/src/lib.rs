@@ -1,1 +1,22 @@
+//! The sans-IO media plane: a `MediaPipeline` is a router.
+//!
+//! A [`Pipeline`] owns its elements in an arena keyed by [`ElementId`] and keeps
+//! the connection graph per [`MediaType`] ([`Graph`]). Elements never reference
+//! each other: they emit [`ElementOutput`]s and the pipeline routes them —
+//! media downstream to every connected sink (payload shared by reference),
+//! keyframe requests upstream to the sink's source, throttled.
+//!
+//! Run loop: feed inputs with `handle_datagram` / `handle_timeout`, then call
+//! [`Pipeline::poll_output`] until it returns `None`, and sleep until
+//! [`Pipeline::poll_timeout`]. Time is always an argument; nothing here reads
+//! the clock, opens a socket or spawns a thread. Nothing here panics on input.
 
+mod element;
+mod graph;
+mod media;
+mod pipeline;
+
+pub use element::{Datagram, Element, ElementEvent, ElementOutput, FlowState, Transmit};
+pub use graph::{Connection, Graph, GraphError};
+pub use media::{Codec, MediaFrame, MediaType};
+pub use pipeline::{ElementId, Pipeline, PipelineOutput, KEYFRAME_REQUEST_INTERVAL};

@@ -55,7 +55,10 @@ impl ObjectId {
     /// The bare class name encoded in the id (`WebRtcEndpoint`).
     pub fn type_name(&self) -> &str {
         let last = self.0.rsplit('/').next().unwrap_or(&self.0);
-        last.rsplit_once('.').map_or(last, |(_, t)| t)
+        match last.rsplit_once('.') {
+            Some((_, t)) => t,
+            None => last.rsplit_once('_').map_or(last, |(_, t)| t),
+        }
     }
 
     /// The parent's id, `None` for top-level objects (pipelines, the ServerManager).

@@ -1,1 +1,15 @@
+//! WebRtcEndpoint on str0m.
+//!
+//! [`WebRtcEndpoint`] wraps one str0m `Rtc` (full ICE, DTLS 1.2, SRTP) as a
+//! pipeline [`Element`](kms_media::Element): datagrams and timeouts go in,
+//! datagrams, depacketized media frames, keyframe requests and Kurento events
+//! come out. Sans-IO like str0m itself: the media worker owns the sockets.
+//!
+//! Negotiation follows KMS's `SdpEndpoint`: one offer/answer exchange per
+//! endpoint; the answer carries the host candidates, and `gatherCandidates`
+//! trickles them as IceCandidateFound followed by IceGatheringDone.
 
+mod endpoint;
+mod flow;
+
+pub use endpoint::{WebRtcConfig, WebRtcEndpoint, WebRtcError};

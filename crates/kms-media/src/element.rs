@@ -1,0 +1,87 @@
+//! The element contract: how the pipeline drives one MediaElement.
+
+use crate::media::{MediaFrame, MediaType};
+use std::any::Any;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+/// A UDP datagram received on one of the media sockets.
+#[derive(Debug, Clone, Copy)]
+pub struct Datagram<'a> {
+    pub source: SocketAddr,
+    pub destination: SocketAddr,
+    pub contents: &'a [u8],
+}
+
+/// A UDP datagram an element wants sent.
+#[derive(Debug, Clone)]
+pub struct Transmit {
+    /// Local address to send from (selects the socket).
+    pub source: SocketAddr,
+    pub destination: SocketAddr,
+    pub contents: Vec<u8>,
+}
+
+/// `FLOWING` / `NOT_FLOWING` of MediaFlowIn/OutStateChanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowState {
+    Flowing,
+    NotFlowing,
+}
+
+/// Events an element raises; the control plane turns them into Kurento events.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ElementEvent {
+    /// A local ICE candidate (`candidate:` line without `a=`), for IceCandidateFound.
+    IceCandidateFound { candidate: String, sdp_mid: String, sdp_m_line_index: u32 },
+    IceGatheringDone,
+    /// ICE state by name (`CONNECTING`, `CONNECTED`, `READY`, `FAILED`, ...).
+    IceComponentStateChanged { state: &'static str },
+    /// Media started or stopped arriving into (or leaving) the element.
+    MediaFlowIn { media_type: MediaType, state: FlowState },
+    MediaFlowOut { media_type: MediaType, state: FlowState },
+    /// The element's media session went up or down (MediaStateChanged).
+    MediaState { connected: bool },
+}
+
+/// What an element emits for the pipeline to route.
+#[derive(Debug)]
+pub enum ElementOutput {
+    /// Media produced by this element: routed to every sink of its type.
+    Media(MediaFrame),
+    /// This element needs a keyframe: routed to its VIDEO source.
+    KeyframeRequest,
+    Transmit(Transmit),
+    Event(ElementEvent),
+}
+
+/// One MediaElement inside a pipeline.
+///
+/// Inputs come in through `handle_*`, outputs leave through `poll_output`
+/// (called until `None` after every input). Implementations never block and
+/// never panic on network input.
+pub trait Element: Send + Any {
+    /// True when `datagram` belongs to this element (a STUN ufrag or a known peer).
+    fn accepts(&self, _now: Instant, _datagram: &Datagram) -> bool {
+        false
+    }
+
+    fn handle_datagram(&mut self, _now: Instant, _datagram: Datagram) {}
+
+    fn handle_timeout(&mut self, _now: Instant) {}
+
+    /// Media from this element's source for the frame's type.
+    fn handle_media(&mut self, _now: Instant, _frame: &MediaFrame) {}
+
+    /// A sink of this element needs a video keyframe.
+    fn handle_keyframe_request(&mut self, _now: Instant) {}
+
+    fn poll_output(&mut self) -> Option<ElementOutput>;
+
+    /// The next time `handle_timeout` must be called.
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}

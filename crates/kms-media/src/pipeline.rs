@@ -1,0 +1,176 @@
+//! The MediaPipeline router.
+
+use crate::element::{Datagram, Element, ElementEvent, ElementOutput, Transmit};
+use crate::graph::{Connection, Graph, GraphError};
+use crate::media::MediaType;
+pub use crate::graph::ElementId;
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+/// Minimum interval between two keyframe requests forwarded to the same source.
+/// Many sinks asking at once (a burst of PLIs after a viewer joins) reach the
+/// publisher as one request; this is KMS's and mediasoup's behaviour in spirit.
+pub const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(300);
+
+/// What leaves the pipeline: datagrams for the I/O shell and element events for
+/// the control plane.
+#[derive(Debug)]
+pub enum PipelineOutput {
+    Transmit(Transmit),
+    Event(ElementId, ElementEvent),
+}
+
+/// One MediaPipeline: the element arena, the connection graph and the routing.
+#[derive(Default)]
+pub struct Pipeline {
+    next_id: u64,
+    elements: BTreeMap<ElementId, Box<dyn Element>>,
+    graph: Graph,
+    /// Elements that received input since they were last polled.
+    dirty: BTreeSet<ElementId>,
+    last_keyframe_request: HashMap<ElementId, Instant>,
+    outbox: VecDeque<PipelineOutput>,
+}
+
+impl Pipeline {
+    pub fn new() -> Pipeline {
+        Pipeline::default()
+    }
+
+    /// Adds an element and returns its id.
+    pub fn add(&mut self, element: Box<dyn Element>) -> ElementId {
+        self.next_id += 1;
+        let id = ElementId(self.next_id);
+        self.elements.insert(id, element);
+        self.dirty.insert(id);
+        id
+    }
+
+    /// Removes an element and every connection touching it.
+    pub fn remove(&mut self, id: ElementId) -> Option<Box<dyn Element>> {
+        self.graph.remove_element(id);
+        self.dirty.remove(&id);
+        self.last_keyframe_request.remove(&id);
+        self.elements.remove(&id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.elements.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.elements.is_empty()
+    }
+
+    /// The element `id` as its concrete type, for type-specific commands.
+    /// Marks it for polling, since a command may produce output.
+    pub fn element_mut<T: Element>(&mut self, id: ElementId) -> Option<&mut T> {
+        let element = self.elements.get_mut(&id)?;
+        self.dirty.insert(id);
+        (element.as_mut() as &mut dyn std::any::Any).downcast_mut::<T>()
+    }
+
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// Connects per KMS's rules (see [`Graph::connect`]) and returns the replaced
+    /// connection. A new VIDEO sink asks its source for a keyframe so its
+    /// receiver can start decoding at once.
+    pub fn connect(&mut self, now: Instant, conn: Connection) -> Result<Option<Connection>, GraphError> {
+        for id in [conn.source, conn.sink] {
+            if !self.elements.contains_key(&id) {
+                return Err(GraphError::UnknownElement(id));
+            }
+        }
+        let (source, is_video) = (conn.source, conn.media_type == MediaType::Video);
+        let replaced = self.graph.connect(conn);
+        if is_video {
+            self.request_keyframe(now, source);
+        }
+        Ok(replaced)
+    }
+
+    /// Disconnects `source` from `sink` for `media_type` (all types when `None`).
+    pub fn disconnect(&mut self, source: ElementId, sink: ElementId, media_type: Option<MediaType>) -> Vec<Connection> {
+        self.graph.disconnect(source, sink, media_type)
+    }
+
+    /// The element that accepts `datagram`, if any.
+    pub fn accepting(&self, now: Instant, datagram: &Datagram) -> Option<ElementId> {
+        self.elements.iter().find(|(_, e)| e.accepts(now, datagram)).map(|(id, _)| *id)
+    }
+
+    pub fn handle_datagram(&mut self, now: Instant, id: ElementId, datagram: Datagram) {
+        if let Some(e) = self.elements.get_mut(&id) {
+            e.handle_datagram(now, datagram);
+            self.dirty.insert(id);
+        }
+    }
+
+    /// Drives every element whose timeout is due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for (id, e) in self.elements.iter_mut() {
+            if e.poll_timeout().is_some_and(|t| t <= now) {
+                e.handle_timeout(now);
+                self.dirty.insert(*id);
+            }
+        }
+    }
+
+    /// The earliest element timeout.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.elements.values().filter_map(|e| e.poll_timeout()).min()
+    }
+
+    /// Routes everything the elements produced and returns the next output for
+    /// the outside world; call until `None`.
+    pub fn poll_output(&mut self, now: Instant) -> Option<PipelineOutput> {
+        while self.outbox.is_empty() {
+            let id = self.dirty.pop_first()?;
+            self.drain_element(now, id);
+        }
+        self.outbox.pop_front()
+    }
+
+    fn drain_element(&mut self, now: Instant, id: ElementId) {
+        while let Some(output) = self.elements.get_mut(&id).and_then(|e| e.poll_output()) {
+            match output {
+                ElementOutput::Media(frame) => {
+                    let media_type = frame.media_type();
+                    let sinks: Vec<ElementId> = self.graph.sinks(id, media_type).collect();
+                    for sink in sinks {
+                        if let Some(e) = self.elements.get_mut(&sink) {
+                            e.handle_media(now, &frame);
+                            self.dirty.insert(sink);
+                        }
+                    }
+                }
+                ElementOutput::KeyframeRequest => {
+                    if let Some(source) = self.graph.source(id, MediaType::Video) {
+                        self.request_keyframe(now, source);
+                    }
+                }
+                ElementOutput::Transmit(t) => self.outbox.push_back(PipelineOutput::Transmit(t)),
+                ElementOutput::Event(ev) => self.outbox.push_back(PipelineOutput::Event(id, ev)),
+            }
+        }
+    }
+
+    /// Asks `source` for a keyframe unless one was asked within
+    /// [`KEYFRAME_REQUEST_INTERVAL`].
+    fn request_keyframe(&mut self, now: Instant, source: ElementId) {
+        let last = self.last_keyframe_request.get(&source);
+        if last.is_some_and(|t| now.saturating_duration_since(*t) < KEYFRAME_REQUEST_INTERVAL) {
+            return;
+        }
+        if let Some(e) = self.elements.get_mut(&source) {
+            e.handle_keyframe_request(now);
+            self.last_keyframe_request.insert(source, now);
+            self.dirty.insert(source);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,105 @@
+//! Router tests with a recording element on a virtual clock.
+
+use super::*;
+use crate::media::{Codec, MediaFrame};
+use std::sync::Arc;
+
+/// A minimal element: emits the frames queued in `to_emit`, records what it gets.
+#[derive(Default)]
+struct Probe {
+    to_emit: VecDeque<ElementOutput>,
+    received: Vec<MediaFrame>,
+    keyframe_requests: usize,
+}
+
+impl Element for Probe {
+    fn handle_media(&mut self, _now: Instant, frame: &MediaFrame) {
+        self.received.push(frame.clone());
+    }
+    fn handle_keyframe_request(&mut self, _now: Instant) {
+        self.keyframe_requests += 1;
+    }
+    fn poll_output(&mut self) -> Option<ElementOutput> {
+        self.to_emit.pop_front()
+    }
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+}
+
+fn frame(codec: Codec, now: Instant) -> MediaFrame {
+    MediaFrame { codec, clock_rate: 90_000, rtp_time: 0, network_time: now, contiguous: true, data: Arc::from(&[1u8, 2, 3][..]) }
+}
+
+fn drain(p: &mut Pipeline, now: Instant) -> Vec<PipelineOutput> {
+    std::iter::from_fn(|| p.poll_output(now)).collect()
+}
+
+#[test]
+fn media_fans_out_by_type_and_shares_the_payload() {
+    let now = Instant::now();
+    let mut p = Pipeline::new();
+    let src = p.add(Box::new(Probe::default()));
+    let a = p.add(Box::new(Probe::default()));
+    let b = p.add(Box::new(Probe::default()));
+    p.connect(now, Connection::new(src, a, MediaType::Video)).unwrap();
+    p.connect(now, Connection::new(src, b, MediaType::Video)).unwrap();
+    p.connect(now, Connection::new(src, b, MediaType::Audio)).unwrap();
+    let v = frame(Codec::Vp8, now);
+    let payload = v.data.clone();
+    let probe = p.element_mut::<Probe>(src).unwrap();
+    probe.to_emit.push_back(ElementOutput::Media(v));
+    probe.to_emit.push_back(ElementOutput::Media(frame(Codec::Opus, now)));
+    drain(&mut p, now);
+    assert_eq!(p.element_mut::<Probe>(a).unwrap().received.len(), 1);
+    let got = &p.element_mut::<Probe>(b).unwrap().received;
+    assert_eq!(got.len(), 2);
+    assert!(Arc::ptr_eq(&got[0].data, &payload), "payload shared, not copied");
+}
+
+#[test]
+fn loopback_routes_to_itself() {
+    let now = Instant::now();
+    let mut p = Pipeline::new();
+    let e = p.add(Box::new(Probe::default()));
+    p.connect(now, Connection::new(e, e, MediaType::Audio)).unwrap();
+    p.element_mut::<Probe>(e).unwrap().to_emit.push_back(ElementOutput::Media(frame(Codec::Opus, now)));
+    drain(&mut p, now);
+    assert_eq!(p.element_mut::<Probe>(e).unwrap().received.len(), 1);
+}
+
+#[test]
+fn keyframe_requests_go_upstream_throttled() {
+    let t0 = Instant::now();
+    let mut p = Pipeline::new();
+    let src = p.add(Box::new(Probe::default()));
+    let sink = p.add(Box::new(Probe::default()));
+    p.connect(t0, Connection::new(src, sink, MediaType::Video)).unwrap();
+    assert_eq!(p.element_mut::<Probe>(src).unwrap().keyframe_requests, 1, "asked on video connect");
+
+    // A burst of PLIs from the sink inside the interval reaches the source once.
+    let t1 = t0 + KEYFRAME_REQUEST_INTERVAL;
+    for _ in 0..5 {
+        p.element_mut::<Probe>(sink).unwrap().to_emit.push_back(ElementOutput::KeyframeRequest);
+    }
+    drain(&mut p, t1);
+    assert_eq!(p.element_mut::<Probe>(src).unwrap().keyframe_requests, 2);
+    p.element_mut::<Probe>(sink).unwrap().to_emit.push_back(ElementOutput::KeyframeRequest);
+    drain(&mut p, t1 + Duration::from_millis(10));
+    assert_eq!(p.element_mut::<Probe>(src).unwrap().keyframe_requests, 2);
+}
+
+#[test]
+fn removed_elements_lose_their_connections_and_events_name_the_element() {
+    let now = Instant::now();
+    let mut p = Pipeline::new();
+    let src = p.add(Box::new(Probe::default()));
+    let sink = p.add(Box::new(Probe::default()));
+    p.connect(now, Connection::new(src, sink, MediaType::Audio)).unwrap();
+    p.element_mut::<Probe>(src).unwrap().to_emit.push_back(ElementOutput::Event(ElementEvent::IceGatheringDone));
+    let out = drain(&mut p, now);
+    assert!(matches!(out.as_slice(), [PipelineOutput::Event(id, ElementEvent::IceGatheringDone)] if *id == src));
+    assert!(p.remove(sink).is_some());
+    assert!(p.graph().sink_connections(src, None).is_empty());
+    assert_eq!(p.connect(now, Connection::new(src, sink, MediaType::Audio)), Err(GraphError::UnknownElement(sink)));
+}

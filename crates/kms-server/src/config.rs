@@ -1,0 +1,187 @@
+//! Configuration, read the way KMS reads it.
+//!
+//! - `kurento.conf.json` (`-f/--conf-file`, `KURENTO_CONF_FILE`; default
+//!   `/etc/kurento/kurento.conf.json`, built-in defaults when absent): the
+//!   `mediaServer.resources.*` and `mediaServer.net.websocket.*` keys.
+//! - module files `<dir>/kurento/<Class>.conf.ini` (`-c/--modules-config-path`,
+//!   `KURENTO_MODULES_CONFIG_PATH`; default `<conf dir>/modules`):
+//!   `BaseRtpEndpoint.minPort/maxPort`, `WebRtcEndpoint.networkInterfaces`, ...
+//! - the Docker image's `KMS_*` variables, which override the module files
+//!   (`KMS_MIN_PORT`, `KMS_MAX_PORT`, `KMS_NETWORK_INTERFACES`).
+//! - our own flags `--address`/`--port`, which override the file.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Everything the server needs from configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `mediaServer.net.websocket.address`; `None` listens on all addresses.
+    pub ws_address: Option<String>,
+    /// `mediaServer.net.websocket.port` (8888 in KMS's shipped file).
+    pub ws_port: u16,
+    /// `mediaServer.net.websocket.path` without the leading `/` (`kurento`).
+    pub ws_path: String,
+    /// `mediaServer.resources.garbageCollectorPeriod` (240 s).
+    pub gc_period: Duration,
+    /// `mediaServer.resources.disableRequestCache` (false).
+    pub disable_request_cache: bool,
+    /// The top-level `metadata` node, returned by ServerManager.getMetadata.
+    pub metadata: Option<Value>,
+    /// `BaseRtpEndpoint.minPort` / `maxPort` (1024..65535).
+    pub min_port: u16,
+    pub max_port: u16,
+    /// `WebRtcEndpoint.networkInterfaces`: names; empty means all.
+    pub network_interfaces: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            ws_address: None,
+            ws_port: 8888,
+            ws_path: "kurento".into(),
+            gc_period: Duration::from_secs(240),
+            disable_request_cache: false,
+            metadata: None,
+            min_port: 1024,
+            max_port: 65535,
+            network_interfaces: Vec::new(),
+        }
+    }
+}
+
+/// A configuration error: the file exists but cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not valid JSON: {source}")]
+    Json { path: PathBuf, source: serde_json::Error },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+impl Config {
+    /// Loads the main file (when it exists) and the module files below
+    /// `modules_dir` (default: `modules` beside the main file).
+    pub fn load(conf_file: &Path, modules_dir: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let mut config = Config::default();
+        if conf_file.exists() {
+            let text = std::fs::read_to_string(conf_file).map_err(|source| ConfigError::Read { path: conf_file.into(), source })?;
+            let json: Value = serde_json::from_str(&text).map_err(|source| ConfigError::Json { path: conf_file.into(), source })?;
+            config.apply_main(&json);
+        }
+        let default_modules = conf_file.parent().unwrap_or(Path::new(".")).join("modules");
+        let modules_dir = modules_dir.map(Path::to_path_buf).unwrap_or(default_modules);
+        for dir in std::env::split_paths(&modules_dir) {
+            config.apply_modules(&dir.join("kurento"))?;
+        }
+        config.apply_env(env);
+        if config.min_port > config.max_port {
+            return Err(ConfigError::Invalid { path: modules_dir, message: format!("minPort {} > maxPort {}", config.min_port, config.max_port) });
+        }
+        Ok(config)
+    }
+
+    fn apply_main(&mut self, json: &Value) {
+        let ms = &json["mediaServer"];
+        let ws = &ms["net"]["websocket"];
+        if let Some(a) = ws["address"].as_str() {
+            self.ws_address = Some(a.to_owned());
+        }
+        if let Some(p) = ws["port"].as_u64().and_then(|p| u16::try_from(p).ok()) {
+            self.ws_port = p;
+        }
+        if let Some(p) = ws["path"].as_str() {
+            self.ws_path = p.trim_start_matches('/').to_owned();
+        }
+        let res = &ms["resources"];
+        if let Some(s) = res["garbageCollectorPeriod"].as_u64().filter(|s| *s > 0) {
+            self.gc_period = Duration::from_secs(s);
+        }
+        if let Some(b) = res["disableRequestCache"].as_bool() {
+            self.disable_request_cache = b;
+        }
+        if !json["metadata"].is_null() {
+            self.metadata = Some(json["metadata"].clone());
+        }
+    }
+
+    fn apply_modules(&mut self, dir: &Path) -> Result<(), ConfigError> {
+        let rtp = read_ini(&dir.join("BaseRtpEndpoint.conf.ini"))?;
+        if let Some(p) = rtp.get("minPort").and_then(|v| v.parse().ok()) {
+            self.min_port = p;
+        }
+        if let Some(p) = rtp.get("maxPort").and_then(|v| v.parse().ok()) {
+            self.max_port = p;
+        }
+        let webrtc = read_ini(&dir.join("WebRtcEndpoint.conf.ini"))?;
+        if let Some(list) = webrtc.get("networkInterfaces") {
+            self.network_interfaces = split_list(list);
+        }
+        Ok(())
+    }
+
+    fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) {
+        if let Some(p) = env("KMS_MIN_PORT").and_then(|v| v.parse().ok()) {
+            self.min_port = p;
+        }
+        if let Some(p) = env("KMS_MAX_PORT").and_then(|v| v.parse().ok()) {
+            self.max_port = p;
+        }
+        if let Some(list) = env("KMS_NETWORK_INTERFACES") {
+            self.network_interfaces = split_list(&list);
+        }
+    }
+}
+
+fn split_list(list: &str) -> Vec<String> {
+    list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}
+
+/// Reads the global section of an `.ini` module file; a missing file is empty.
+fn read_ini(path: &Path) -> Result<std::collections::HashMap<String, String>, ConfigError> {
+    if !path.exists() {
+        return Ok(Default::default());
+    }
+    let ini = ini::Ini::load_from_file(path).map_err(|e| ConfigError::Invalid { path: path.into(), message: e.to_string() })?;
+    Ok(ini.general_section().iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_kms_files_and_env() {
+        let dir = std::env::temp_dir().join(format!("kms-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("modules/kurento")).unwrap();
+        let conf = dir.join("kurento.conf.json");
+        std::fs::write(
+            &conf,
+            r#"{"mediaServer":{"resources":{"//":"x","//":"y","garbageCollectorPeriod":10},
+                "net":{"websocket":{"port":9999,"path":"/kurento"}}},"metadata":{"a":1}}"#,
+        )
+        .unwrap();
+        std::fs::write(dir.join("modules/kurento/BaseRtpEndpoint.conf.ini"), ";minPort=1\nminPort=40000\nmaxPort=40100\n").unwrap();
+        std::fs::write(dir.join("modules/kurento/WebRtcEndpoint.conf.ini"), "networkInterfaces=lo, eth0\n").unwrap();
+        let env = |k: &str| (k == "KMS_MAX_PORT").then(|| "40200".to_owned());
+        let c = Config::load(&conf, None, &env).unwrap();
+        assert_eq!(c.ws_port, 9999);
+        assert_eq!(c.ws_path, "kurento");
+        assert_eq!(c.gc_period, Duration::from_secs(10));
+        assert_eq!((c.min_port, c.max_port), (40000, 40200));
+        assert_eq!(c.network_interfaces, ["lo", "eth0"]);
+        assert_eq!(c.metadata.unwrap()["a"], 1);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn missing_file_gives_kms_defaults() {
+        let c = Config::load(Path::new("/nonexistent/kurento.conf.json"), None, &|_| None).unwrap();
+        assert_eq!((c.ws_port, c.min_port, c.max_port), (8888, 1024, 65535));
+        assert_eq!(c.gc_period, Duration::from_secs(240));
+    }
+}

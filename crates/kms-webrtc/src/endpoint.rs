@@ -1,0 +1,366 @@
+//! The WebRtcEndpoint element.
+
+use crate::flow::FlowTracker;
+use kms_media::{Codec, Datagram, Element, ElementEvent, ElementOutput, FlowState, MediaFrame, MediaType, Transmit};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Once;
+use std::time::{Duration, Instant};
+use str0m::change::SdpOffer;
+use str0m::format::Codec as StrCodec;
+use str0m::media::{Frequency, KeyframeRequestKind, MediaKind, MediaTime, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+
+/// Keyframe requests this endpoint sends to its own remote peer (on loss) are
+/// spaced at least this much.
+const OWN_KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How one endpoint is set up; the constructor parameters and config of KMS.
+#[derive(Debug, Clone, Default)]
+pub struct WebRtcConfig {
+    /// Local addresses of the media sockets: one host candidate each.
+    pub host_addrs: Vec<SocketAddr>,
+    /// Constructor flag `recvonly`: never send media to the peer.
+    pub recvonly: bool,
+    /// Constructor flag `sendonly`: never forward the peer's media.
+    pub sendonly: bool,
+}
+
+/// Why a negotiation or ICE call failed; the server maps each to a Kurento code.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum WebRtcError {
+    /// 40201 SDP_PARSE_ERROR
+    #[error("SDP parse error: {0}")]
+    SdpParse(String),
+    /// 40205 SDP_END_POINT_PROCESS_OFFER_ERROR
+    #[error("cannot process the offer: {0}")]
+    OfferRejected(String),
+    /// 40208 SDP_END_POINT_ALREADY_NEGOTIATED
+    #[error("this endpoint has already negotiated its session")]
+    AlreadyNegotiated,
+    /// 40401 ICE_ADD_CANDIDATE_ERROR
+    #[error("invalid ICE candidate: {0}")]
+    Candidate(String),
+}
+
+/// A WebRTC peer connection as a pipeline element.
+pub struct WebRtcEndpoint {
+    rtc: Rtc,
+    config: WebRtcConfig,
+    local_candidates: Vec<String>,
+    local_sdp: Option<String>,
+    remote_sdp: Option<String>,
+    /// The mid candidates are trickled with (the offer's first m-line).
+    first_mid: String,
+    queue: VecDeque<ElementOutput>,
+    next_timeout: Option<Instant>,
+    /// m-lines we send on, by media type.
+    send_mids: Vec<(Mid, MediaType)>,
+    /// The m-line we receive video on, for keyframe requests to the peer.
+    recv_video_mid: Option<Mid>,
+    connected: bool,
+    last_own_keyframe_request: Option<Instant>,
+    flow_in: FlowTracker,
+    flow_out: FlowTracker,
+}
+
+/// Installs str0m's crypto provider (aws-lc-rs) once per process.
+fn init_crypto() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| str0m::crypto::from_feature_flags().install_process_default());
+}
+
+impl WebRtcEndpoint {
+    /// A new endpoint with one host candidate per configured address.
+    pub fn new(now: Instant, config: WebRtcConfig) -> WebRtcEndpoint {
+        init_crypto();
+        let mut rtc = Rtc::builder().build(now);
+        let mut local_candidates = Vec::new();
+        for addr in &config.host_addrs {
+            match Candidate::host(*addr, "udp") {
+                Ok(c) => {
+                    if let Some(c) = rtc.add_local_candidate(c) {
+                        local_candidates.push(c.to_sdp_string());
+                    }
+                }
+                Err(e) => tracing::warn!(%addr, "cannot use address as host candidate: {e}"),
+            }
+        }
+        WebRtcEndpoint {
+            rtc,
+            config,
+            local_candidates,
+            local_sdp: None,
+            remote_sdp: None,
+            first_mid: "0".into(),
+            queue: VecDeque::new(),
+            next_timeout: Some(now),
+            send_mids: Vec::new(),
+            recv_video_mid: None,
+            connected: false,
+            last_own_keyframe_request: None,
+            flow_in: FlowTracker::default(),
+            flow_out: FlowTracker::default(),
+        }
+    }
+
+    /// SdpEndpoint.processOffer: returns the SDP answer (with host candidates).
+    pub fn process_offer(&mut self, offer: &str) -> Result<String, WebRtcError> {
+        if self.local_sdp.is_some() {
+            return Err(WebRtcError::AlreadyNegotiated);
+        }
+        let parsed = SdpOffer::from_sdp_string(offer).map_err(|e| WebRtcError::SdpParse(e.to_string()))?;
+        let answer = self.rtc.sdp_api().accept_offer(parsed).map_err(|e| WebRtcError::OfferRejected(e.to_string()))?;
+        if let Some(mid) = offer.lines().find_map(|l| l.trim().strip_prefix("a=mid:")) {
+            self.first_mid = mid.trim().to_owned();
+        }
+        let answer = answer.to_sdp_string();
+        self.remote_sdp = Some(offer.to_owned());
+        self.local_sdp = Some(answer.clone());
+        Ok(answer)
+    }
+
+    /// WebRtcEndpoint.gatherCandidates: raises IceCandidateFound for every local
+    /// candidate, then IceGatheringDone. Host candidates are known up front, so
+    /// gathering completes at once.
+    pub fn gather_candidates(&mut self) {
+        for candidate in &self.local_candidates {
+            self.queue.push_back(ElementOutput::Event(ElementEvent::IceCandidateFound {
+                candidate: candidate.clone(),
+                sdp_mid: self.first_mid.clone(),
+                sdp_m_line_index: 0,
+            }));
+        }
+        self.queue.push_back(ElementOutput::Event(ElementEvent::IceGatheringDone));
+    }
+
+    /// WebRtcEndpoint.addIceCandidate with a trickled remote candidate
+    /// (`candidate:...`, with or without `a=`). An empty candidate (end of
+    /// candidates) and mDNS `.local` candidates are accepted and ignored;
+    /// peer-reflexive discovery connects those peers anyway.
+    pub fn add_ice_candidate(&mut self, candidate: &str) -> Result<(), WebRtcError> {
+        let text = candidate.trim();
+        let text = text.strip_prefix("a=").unwrap_or(text);
+        if text.is_empty() || text.split_whitespace().nth(4).is_some_and(|addr| addr.ends_with(".local")) {
+            return Ok(());
+        }
+        let c = Candidate::from_sdp_string(text).map_err(|e| WebRtcError::Candidate(e.to_string()))?;
+        self.rtc.add_remote_candidate(c);
+        Ok(())
+    }
+
+    /// The local SDP (our answer), once negotiated.
+    pub fn local_sdp(&self) -> Option<&str> {
+        self.local_sdp.as_deref()
+    }
+
+    /// The remote SDP (the peer's offer), once negotiated.
+    pub fn remote_sdp(&self) -> Option<&str> {
+        self.remote_sdp.as_deref()
+    }
+
+    pub fn is_media_flowing_in(&self, media_type: MediaType) -> bool {
+        self.flow_in.is_flowing(media_type)
+    }
+
+    pub fn is_media_flowing_out(&self, media_type: MediaType) -> bool {
+        self.flow_out.is_flowing(media_type)
+    }
+
+    fn event(&mut self, event: ElementEvent) {
+        self.queue.push_back(ElementOutput::Event(event));
+    }
+
+    fn handle_rtc_event(&mut self, event: Event) {
+        match event {
+            Event::IceConnectionStateChange(state) => {
+                let name = match state {
+                    IceConnectionState::New => return,
+                    IceConnectionState::Checking => "CONNECTING",
+                    IceConnectionState::Connected => "CONNECTED",
+                    IceConnectionState::Completed => "READY",
+                    IceConnectionState::Disconnected => "DISCONNECTED",
+                };
+                self.event(ElementEvent::IceComponentStateChanged { state: name });
+            }
+            Event::Connected => {
+                self.connected = true;
+                self.event(ElementEvent::MediaState { connected: true });
+                // Our sources' video can only reach the peer from now on: ask for a
+                // keyframe so the peer's decoder starts at once.
+                self.queue.push_back(ElementOutput::KeyframeRequest);
+            }
+            Event::MediaAdded(added) => {
+                let media_type = media_type_of(added.kind);
+                if added.direction.is_sending() {
+                    self.send_mids.push((added.mid, media_type));
+                }
+                if added.direction.is_receiving() && media_type == MediaType::Video {
+                    self.recv_video_mid = Some(added.mid);
+                }
+            }
+            Event::MediaData(data) => {
+                if self.config.sendonly {
+                    return;
+                }
+                let spec = data.params.spec();
+                let Some(codec) = codec_of(spec.codec) else { return };
+                if !data.contiguous && codec.media_type() == MediaType::Video {
+                    self.request_own_keyframe(data.network_time);
+                }
+                if let Some(state) = self.flow_in.frame(data.network_time, codec.media_type()) {
+                    self.event(ElementEvent::MediaFlowIn { media_type: codec.media_type(), state });
+                }
+                self.queue.push_back(ElementOutput::Media(MediaFrame {
+                    codec,
+                    clock_rate: spec.clock_rate.get(),
+                    rtp_time: data.time.numer(),
+                    network_time: data.network_time,
+                    contiguous: data.contiguous,
+                    data: data.data.into(),
+                }));
+            }
+            Event::KeyframeRequest(_) => self.queue.push_back(ElementOutput::KeyframeRequest),
+            _ => {}
+        }
+    }
+
+    /// Sends a PLI to our own peer for the video it sends us, throttled.
+    fn request_own_keyframe(&mut self, now: Instant) {
+        if self.last_own_keyframe_request.is_some_and(|t| now.saturating_duration_since(t) < OWN_KEYFRAME_REQUEST_INTERVAL) {
+            return;
+        }
+        let Some(mid) = self.recv_video_mid else { return };
+        let Some(mut writer) = self.rtc.writer(mid) else { return };
+        if writer.is_request_keyframe_possible(KeyframeRequestKind::Pli) {
+            if let Err(e) = writer.request_keyframe(None, KeyframeRequestKind::Pli) {
+                tracing::debug!("keyframe request to peer failed: {e}");
+            }
+            self.last_own_keyframe_request = Some(now);
+        }
+    }
+}
+
+fn media_type_of(kind: MediaKind) -> MediaType {
+    match kind {
+        MediaKind::Audio => MediaType::Audio,
+        MediaKind::Video => MediaType::Video,
+    }
+}
+
+fn codec_of(codec: StrCodec) -> Option<Codec> {
+    Some(match codec {
+        StrCodec::Opus => Codec::Opus,
+        StrCodec::PCMU => Codec::Pcmu,
+        StrCodec::PCMA => Codec::Pcma,
+        StrCodec::Vp8 => Codec::Vp8,
+        StrCodec::Vp9 => Codec::Vp9,
+        StrCodec::H264 => Codec::H264,
+        StrCodec::Av1 => Codec::Av1,
+        _ => return None,
+    })
+}
+
+fn receive<'a>(datagram: &Datagram<'a>) -> Option<Receive<'a>> {
+    Some(Receive {
+        proto: Protocol::Udp,
+        source: datagram.source,
+        destination: datagram.destination,
+        contents: datagram.contents.try_into().ok()?,
+    })
+}
+
+impl Element for WebRtcEndpoint {
+    fn accepts(&self, now: Instant, datagram: &Datagram) -> bool {
+        receive(datagram).is_some_and(|r| self.rtc.accepts(&Input::Receive(now, r)))
+    }
+
+    fn handle_datagram(&mut self, now: Instant, datagram: Datagram) {
+        // Garbage that does not even demultiplex as STUN/DTLS/RTP is dropped here.
+        let Some(r) = receive(&datagram) else { return };
+        if let Err(e) = self.rtc.handle_input(Input::Receive(now, r)) {
+            tracing::debug!(source = %datagram.source, "datagram rejected: {e}");
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        if self.next_timeout.is_some_and(|t| t <= now) {
+            if let Err(e) = self.rtc.handle_input(Input::Timeout(now)) {
+                tracing::debug!("timeout handling failed: {e}");
+            }
+        }
+        for media_type in self.flow_in.check(now) {
+            self.event(ElementEvent::MediaFlowIn { media_type, state: FlowState::NotFlowing });
+        }
+        for media_type in self.flow_out.check(now) {
+            self.event(ElementEvent::MediaFlowOut { media_type, state: FlowState::NotFlowing });
+        }
+    }
+
+    fn handle_media(&mut self, now: Instant, frame: &MediaFrame) {
+        if self.config.recvonly || !self.connected {
+            return;
+        }
+        let media_type = frame.media_type();
+        let Some(mid) = self.send_mids.iter().find(|(_, t)| *t == media_type).map(|(m, _)| *m) else { return };
+        let Some(writer) = self.rtc.writer(mid) else { return };
+        // Payload types differ per peer: map by codec, not by the source's PT.
+        let Some(pt) = writer.payload_params().find(|p| codec_of(p.spec().codec) == Some(frame.codec)).map(|p| p.pt()) else {
+            return;
+        };
+        let Some(rate) = Frequency::new(frame.clock_rate) else { return };
+        let time = MediaTime::new(frame.rtp_time, rate);
+        if let Err(e) = writer.write(pt, frame.network_time, time, frame.data.clone()) {
+            tracing::debug!("write failed: {e}");
+            return;
+        }
+        if let Some(state) = self.flow_out.frame(now, media_type) {
+            self.event(ElementEvent::MediaFlowOut { media_type, state });
+        }
+    }
+
+    fn handle_keyframe_request(&mut self, now: Instant) {
+        self.last_own_keyframe_request = None;
+        self.request_own_keyframe(now);
+    }
+
+    fn poll_output(&mut self) -> Option<ElementOutput> {
+        loop {
+            if let Some(out) = self.queue.pop_front() {
+                return Some(out);
+            }
+            if !self.rtc.is_alive() {
+                self.next_timeout = None;
+                return None;
+            }
+            match self.rtc.poll_output() {
+                Ok(Output::Timeout(t)) => {
+                    self.next_timeout = Some(t);
+                    return None;
+                }
+                Ok(Output::Transmit(t)) => {
+                    return Some(ElementOutput::Transmit(Transmit {
+                        source: t.source,
+                        destination: t.destination,
+                        contents: t.contents.to_vec(),
+                    }))
+                }
+                Ok(Output::Event(e)) => self.handle_rtc_event(e),
+                Err(e) => {
+                    tracing::warn!("peer connection failed: {e}");
+                    self.rtc.disconnect();
+                    self.event(ElementEvent::MediaState { connected: false });
+                }
+            }
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        [self.next_timeout, self.flow_in.next_check(), self.flow_out.next_check()].into_iter().flatten().min()
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+}

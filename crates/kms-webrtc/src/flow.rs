@@ -1,0 +1,79 @@
+//! MediaFlowIn / MediaFlowOut detection with KMS's timing.
+//!
+//! FLOWING is raised on the first frame; NOT_FLOWING when a whole check
+//! window (`MEDIA_FLOW_INTERNAL_TIME_MSEC` = 2000 ms in `kmselement.c`) passed
+//! without one. Only AUDIO and VIDEO are tracked, as in KMS.
+
+use kms_media::{FlowState, MediaType};
+use std::time::{Duration, Instant};
+
+/// KMS's media-flow check window.
+pub const FLOW_CHECK_INTERVAL: Duration = Duration::from_millis(2000);
+
+/// Flow state of one direction (in or out) for audio and video.
+#[derive(Debug, Default)]
+pub struct FlowTracker {
+    /// `[audio, video]`: time of the last frame, and whether FLOWING was raised.
+    last: [Option<Instant>; 2],
+    flowing: [bool; 2],
+}
+
+fn slot(media_type: MediaType) -> Option<usize> {
+    match media_type {
+        MediaType::Audio => Some(0),
+        MediaType::Video => Some(1),
+        MediaType::Data => None,
+    }
+}
+
+const TYPES: [MediaType; 2] = [MediaType::Audio, MediaType::Video];
+
+impl FlowTracker {
+    /// Records a frame; returns `Some(Flowing)` when the state changes.
+    pub fn frame(&mut self, now: Instant, media_type: MediaType) -> Option<FlowState> {
+        let i = slot(media_type)?;
+        self.last[i] = Some(now);
+        (!std::mem::replace(&mut self.flowing[i], true)).then_some(FlowState::Flowing)
+    }
+
+    /// Returns the types that stopped flowing by `now`.
+    pub fn check(&mut self, now: Instant) -> Vec<MediaType> {
+        let mut stopped = Vec::new();
+        for (i, t) in TYPES.into_iter().enumerate() {
+            let stale = self.last[i].is_some_and(|l| now.saturating_duration_since(l) >= FLOW_CHECK_INTERVAL);
+            if self.flowing[i] && stale {
+                self.flowing[i] = false;
+                stopped.push(t);
+            }
+        }
+        stopped
+    }
+
+    /// When the next NOT_FLOWING check is due, if anything is flowing.
+    pub fn next_check(&self) -> Option<Instant> {
+        (0..2).filter(|&i| self.flowing[i]).filter_map(|i| self.last[i]).map(|l| l + FLOW_CHECK_INTERVAL).min()
+    }
+
+    pub fn is_flowing(&self, media_type: MediaType) -> bool {
+        slot(media_type).is_some_and(|i| self.flowing[i])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flowing_then_not_flowing_after_the_window() {
+        let t0 = Instant::now();
+        let mut f = FlowTracker::default();
+        assert_eq!(f.frame(t0, MediaType::Video), Some(FlowState::Flowing));
+        assert_eq!(f.frame(t0 + Duration::from_millis(30), MediaType::Video), None);
+        assert_eq!(f.frame(t0, MediaType::Data), None);
+        assert!(f.check(t0 + Duration::from_millis(1000)).is_empty());
+        assert_eq!(f.next_check(), Some(t0 + Duration::from_millis(30) + FLOW_CHECK_INTERVAL));
+        assert_eq!(f.check(t0 + Duration::from_millis(2030)), [MediaType::Video]);
+        assert!(!f.is_flowing(MediaType::Video));
+        assert_eq!(f.next_check(), None);
+    }
+}
