@@ -78,6 +78,16 @@ pub trait Element: Send + Any {
 
     fn poll_output(&mut self) -> Option<ElementOutput>;
 
+    /// isMediaFlowingIn: media of `media_type` is arriving (AUDIO/VIDEO only).
+    fn is_media_flowing_in(&self, _media_type: MediaType) -> bool {
+        false
+    }
+
+    /// isMediaFlowingOut: media of `media_type` is leaving (AUDIO/VIDEO only).
+    fn is_media_flowing_out(&self, _media_type: MediaType) -> bool {
+        false
+    }
+
     /// The next time `handle_timeout` must be called.
     fn poll_timeout(&self) -> Option<Instant> {
         None

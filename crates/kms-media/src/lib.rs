@@ -14,9 +14,11 @@
 mod element;
 mod graph;
 mod media;
+mod passthrough;
 mod pipeline;
 
 pub use element::{Datagram, Element, ElementEvent, ElementOutput, FlowState, Transmit};
 pub use graph::{Connection, Graph, GraphError};
 pub use media::{Codec, MediaFrame, MediaType};
+pub use passthrough::PassThrough;
 pub use pipeline::{ElementId, Pipeline, PipelineOutput, KEYFRAME_REQUEST_INTERVAL};

@@ -70,6 +70,11 @@ impl Pipeline {
         (element.as_mut() as &mut dyn std::any::Any).downcast_mut::<T>()
     }
 
+    /// The element `id` through the element contract.
+    pub fn element(&self, id: ElementId) -> Option<&dyn Element> {
+        self.elements.get(&id).map(|e| e.as_ref())
+    }
+
     pub fn graph(&self) -> &Graph {
         &self.graph
     }

@@ -1,1 +1,131 @@
-fn main() {}
+//! `kurento-media-server`: a Kurento Media Server replacement.
+//!
+//! Serves the Kurento Protocol on `ws://0.0.0.0:8888/kurento` (configurable)
+//! and runs the media plane on a dedicated worker thread.
+
+mod config;
+mod control;
+mod media;
+mod ws;
+
+use clap::Parser;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+
+/// Command line, with KMS's flags (and their `KURENTO_*` environment forms).
+#[derive(Parser, Debug)]
+#[command(name = "kurento-media-server", about = "Kurento Media Server replacement", disable_version_flag = true)]
+struct Args {
+    /// Main configuration file (KMS: -f/--conf-file).
+    #[arg(short = 'f', long, env = "KURENTO_CONF_FILE", default_value = "/etc/kurento/kurento.conf.json")]
+    conf_file: PathBuf,
+    /// Module configuration directory (KMS: -c/--modules-config-path); default `<conf dir>/modules`.
+    #[arg(short = 'c', long, env = "KURENTO_MODULES_CONFIG_PATH")]
+    modules_config_path: Option<PathBuf>,
+    /// Extra module search path (KMS: -p/--modules-path); accepted, plugins are built in.
+    #[arg(short = 'p', long, env = "KURENTO_MODULES_PATH")]
+    modules_path: Option<String>,
+    /// WebSocket listen address; overrides mediaServer.net.websocket.address.
+    #[arg(long)]
+    address: Option<String>,
+    /// WebSocket port; overrides mediaServer.net.websocket.port.
+    #[arg(long)]
+    port: Option<u16>,
+    /// Print the factory names and exit (KMS: -l/--list).
+    #[arg(short = 'l', long)]
+    list: bool,
+    /// Print the version and exit (KMS: -v/--version).
+    #[arg(short = 'v', long)]
+    version: bool,
+}
+
+/// A tracing filter from `RUST_LOG`, or else from a `GST_DEBUG`-style level
+/// (`0`..`9`, optionally followed by `,category:level` pairs, which are ignored).
+fn log_filter() -> EnvFilter {
+    if let Ok(filter) = EnvFilter::try_from_default_env() {
+        return filter;
+    }
+    let level = std::env::var("GST_DEBUG").ok().and_then(|v| v.split(',').next()?.trim().parse::<u8>().ok());
+    EnvFilter::new(match level {
+        Some(0) => "off",
+        Some(1) => "error",
+        Some(2) => "warn",
+        Some(3 | 4) | None => "info",
+        Some(5) => "debug",
+        Some(_) => "trace",
+    })
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    if args.version {
+        println!("kurento-media-server {} (Kurento API {})", env!("CARGO_PKG_VERSION"), control::KMS_API_VERSION);
+        return std::process::ExitCode::SUCCESS;
+    }
+    if args.list {
+        for m in kms_idl::Idl::get().modules() {
+            for f in &m.factories {
+                println!("{f}");
+            }
+        }
+        return std::process::ExitCode::SUCCESS;
+    }
+    tracing_subscriber::fmt().with_env_filter(log_filter()).with_writer(std::io::stderr).init();
+    match run(args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+#[tokio::main]
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let env = |k: &str| std::env::var(k).ok();
+    let mut config = config::Config::load(&args.conf_file, args.modules_config_path.as_deref(), &env)?;
+    if let Some(a) = args.address {
+        config.ws_address = Some(a);
+    }
+    if let Some(p) = args.port {
+        config.ws_port = p;
+    }
+    let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
+    let media = media::MediaHandle::spawn(&config, events_tx)?;
+    let listener = bind(&config).await?;
+    let server = control::Server::new(config, media);
+    tokio::spawn(server.clone().run_event_pump(events_rx));
+    tokio::spawn(server.clone().run_gc());
+    tracing::info!("Kurento Protocol listening on ws://{}/{}", listener.local_addr()?, server.config.ws_path);
+    axum::serve(listener, ws::router(server)).with_graceful_shutdown(shutdown()).await?;
+    Ok(())
+}
+
+/// Binds the configured address, or `[::]` (dual stack) falling back to `0.0.0.0`.
+async fn bind(config: &config::Config) -> std::io::Result<TcpListener> {
+    let port = config.ws_port;
+    match &config.ws_address {
+        Some(a) => {
+            let ip: std::net::IpAddr = a.parse().map_err(|e| std::io::Error::other(format!("bad websocket address '{a}': {e}")))?;
+            TcpListener::bind(SocketAddr::new(ip, port)).await
+        }
+        None => match TcpListener::bind(("::", port)).await {
+            Ok(l) => Ok(l),
+            Err(_) => TcpListener::bind(("0.0.0.0", port)).await,
+        },
+    }
+}
+
+async fn shutdown() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+}

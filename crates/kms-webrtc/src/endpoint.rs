@@ -160,14 +160,6 @@ impl WebRtcEndpoint {
         self.remote_sdp.as_deref()
     }
 
-    pub fn is_media_flowing_in(&self, media_type: MediaType) -> bool {
-        self.flow_in.is_flowing(media_type)
-    }
-
-    pub fn is_media_flowing_out(&self, media_type: MediaType) -> bool {
-        self.flow_out.is_flowing(media_type)
-    }
-
     fn event(&mut self, event: ElementEvent) {
         self.queue.push_back(ElementOutput::Event(event));
     }
@@ -354,6 +346,14 @@ impl Element for WebRtcEndpoint {
                 }
             }
         }
+    }
+
+    fn is_media_flowing_in(&self, media_type: MediaType) -> bool {
+        self.flow_in.is_flowing(media_type)
+    }
+
+    fn is_media_flowing_out(&self, media_type: MediaType) -> bool {
+        self.flow_out.is_flowing(media_type)
     }
 
     fn poll_timeout(&self) -> Option<Instant> {

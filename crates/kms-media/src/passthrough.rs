@@ -1,0 +1,30 @@
+//! PassThrough: forwards its input to its sinks unchanged, and keyframe
+//! requests from its sinks to its source.
+
+use crate::element::{Element, ElementOutput};
+use crate::media::MediaFrame;
+use std::collections::VecDeque;
+use std::time::Instant;
+
+#[derive(Debug, Default)]
+pub struct PassThrough {
+    queue: VecDeque<ElementOutput>,
+}
+
+impl Element for PassThrough {
+    fn handle_media(&mut self, _now: Instant, frame: &MediaFrame) {
+        self.queue.push_back(ElementOutput::Media(frame.clone()));
+    }
+
+    fn handle_keyframe_request(&mut self, _now: Instant) {
+        self.queue.push_back(ElementOutput::KeyframeRequest);
+    }
+
+    fn poll_output(&mut self) -> Option<ElementOutput> {
+        self.queue.pop_front()
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+}

@@ -1,0 +1,119 @@
+//! `create`: constructing any concrete class of the IDL.
+
+use super::params::{parse_object_id, Level, Params};
+use super::registry::{Backing, MediaObject};
+use super::{methods::ref_object, types, unix_now, Server};
+use kms_idl::{Class, Idl};
+use kms_media::{Element, PassThrough};
+use kms_protocol::{ErrorCode, KurentoError, ObjectId};
+use kms_webrtc::{WebRtcConfig, WebRtcEndpoint};
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+
+/// Creates an object of `params.type` from `params.constructorParams`, refs it
+/// into `session` and raises ServerManager's ObjectCreated.
+///
+/// Errors: 40108 unknown factory, 40001 bad or missing constructor parameter,
+/// 40101 a referenced object does not exist, 40006 a class whose media is not
+/// built yet.
+pub async fn create(server: &Arc<Server>, session: &str, params: &Params<'_>) -> Result<ObjectId, KurentoError> {
+    let idl = Idl::get();
+    let type_name = params.str("type")?;
+    let class = idl
+        .factory(type_name)
+        .ok_or_else(|| KurentoError::new(ErrorCode::MediaObjectNotAvailable, format!("Factory '{type_name}' not found")))?;
+    let ctor = match params.get("constructorParams") {
+        None => None,
+        Some(Value::Object(m)) => Some(m),
+        Some(_) => return Err(KurentoError::marshall("'constructorParams' parameter should be an object")),
+    };
+    let (properties, parent) = check_constructor(server, idl, class, &Params::new(ctor, Level::Operation))?;
+    let id = ObjectId::new(parent.as_ref().map(|(id, _)| id), class.qualifier(), &class.name);
+    let backing = build(server, class, parent.map(|(_, b)| b), &properties).await?;
+    {
+        let mut state = server.lock();
+        state.registry.insert(MediaObject {
+            id: id.clone(),
+            class,
+            backing,
+            name: id.to_string(),
+            tags: Vec::new(),
+            send_tags_in_events: false,
+            creation_time: unix_now(),
+            properties,
+            sessions: Default::default(),
+        });
+        let mut fields = Map::new();
+        fields.insert("object".into(), json!(id.as_str()));
+        state.publish(&ObjectId::server_manager(), "ObjectCreated", fields);
+    }
+    ref_object(server, session, &id)?;
+    Ok(id)
+}
+
+type Parent = (ObjectId, Backing);
+
+/// Checks every constructor parameter against the IDL, fills defaults, and
+/// finds the parent (the first remote-object parameter: pipeline or hub).
+fn check_constructor(server: &Server, idl: &Idl, class: &Class, ctor: &Params) -> Result<(Map<String, Value>, Option<Parent>), KurentoError> {
+    let mut properties = Map::new();
+    let mut parent = None;
+    for p in class.constructor.iter().flatten() {
+        let Some(value) = ctor.get(&p.name) else {
+            if !p.optional {
+                return Err(KurentoError::marshall(format!("'{}' parameter is required", p.name)));
+            }
+            if let Some(d) = &p.default {
+                properties.insert(p.name.clone(), d.clone());
+            }
+            continue;
+        };
+        if !types::matches(idl, &p.type_name, value) {
+            return Err(KurentoError::marshall(format!("'{}' parameter should be {}", p.name, types::describe(&p.type_name))));
+        }
+        if idl.class(&p.type_name).is_some() {
+            let ref_id = parse_object_id(value.as_str().unwrap_or_default())?;
+            let (ref_class, backing) = server.lookup(&ref_id, |o| (o.class, o.backing))?;
+            if !idl.is_a(ref_class, &p.type_name) {
+                return Err(KurentoError::marshall(format!("'{}' parameter should be a {}", p.name, p.type_name)));
+            }
+            parent.get_or_insert((ref_id, backing));
+        }
+        properties.insert(p.name.clone(), value.clone());
+    }
+    Ok((properties, parent))
+}
+
+/// Creates what backs the new object in the media worker.
+async fn build(server: &Server, class: &Class, parent: Option<Backing>, properties: &Map<String, Value>) -> Result<Backing, KurentoError> {
+    let gone = |e: crate::media::WorkerGone| KurentoError::new(ErrorCode::UnexpectedError, e.to_string());
+    if class.name == "MediaPipeline" {
+        let handle = server.media.call(|worker, _| worker.create_pipeline()).await.map_err(gone)?;
+        return Ok(Backing::Pipeline(handle));
+    }
+    let pipeline = match parent {
+        Some(Backing::Pipeline(p)) | Some(Backing::Element { pipeline: p, .. }) => p,
+        _ => return Err(KurentoError::marshall(format!("{} needs a parent pipeline", class.name))),
+    };
+    let flag = |name: &str| properties.get(name).and_then(Value::as_bool).unwrap_or(false);
+    let make: Box<dyn FnOnce(std::time::Instant, &[std::net::SocketAddr]) -> Box<dyn Element> + Send> = match class.name.as_str() {
+        "WebRtcEndpoint" => {
+            let (recvonly, sendonly) = (flag("recvonly"), flag("sendonly"));
+            Box::new(move |now, addrs| {
+                Box::new(WebRtcEndpoint::new(now, WebRtcConfig { host_addrs: addrs.to_vec(), recvonly, sendonly }))
+            })
+        }
+        "PassThrough" => Box::new(|_, _| Box::new(PassThrough::default())),
+        other => return Err(KurentoError::not_implemented(&format!("Creating a {other}"))),
+    };
+    let element = server
+        .media
+        .call(move |worker, now| {
+            let addrs = worker.host_addrs().to_vec();
+            worker.pipeline(pipeline).map(|p| p.add(make(now, &addrs)))
+        })
+        .await
+        .map_err(gone)?
+        .ok_or_else(|| KurentoError::new(ErrorCode::UnexpectedError, "the parent pipeline is gone"))?;
+    Ok(Backing::Element { pipeline, element })
+}

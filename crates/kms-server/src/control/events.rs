@@ -1,0 +1,73 @@
+//! Kurento events: names, `data` payloads, and their JSON shapes.
+//!
+//! Every event's `data` carries the RaiseBase fields `source` (object id),
+//! `timestampMillis` (a string of epoch milliseconds), `timestamp` (seconds,
+//! string) and `tags` (empty unless the source has `sendTagsInEvents`), plus
+//! `type` = the event name and the event's own fields (KMS `event_class_cpp.ftl`).
+
+use super::registry::MediaObject;
+use kms_media::{ElementEvent, FlowState};
+use serde_json::{json, Map, Value};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A register value (`__module__` + `__type__` + fields) as the wire carries it.
+pub fn register(type_name: &str, fields: Value) -> Value {
+    let mut v = fields;
+    v["__module__"] = json!("kurento");
+    v["__type__"] = json!(type_name);
+    v
+}
+
+/// The MediaObject's tags as `Tag` registers.
+pub fn tags_json(tags: &[(String, String)]) -> Value {
+    Value::Array(tags.iter().map(|(k, v)| register("Tag", json!({ "key": k, "value": v }))).collect())
+}
+
+/// The `data` of an event raised by `source`.
+pub fn event_data(source: &MediaObject, event_type: &str, fields: Map<String, Value>) -> Value {
+    let millis = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+    let tags = if source.send_tags_in_events { tags_json(&source.tags) } else { json!([]) };
+    let mut data = fields;
+    data.insert("source".into(), json!(source.id.as_str()));
+    data.insert("type".into(), json!(event_type));
+    data.insert("tags".into(), tags);
+    data.insert("timestamp".into(), json!((millis / 1000).to_string()));
+    data.insert("timestampMillis".into(), json!(millis.to_string()));
+    Value::Object(data)
+}
+
+fn flow(state: FlowState) -> &'static str {
+    match state {
+        FlowState::Flowing => "FLOWING",
+        FlowState::NotFlowing => "NOT_FLOWING",
+    }
+}
+
+/// The Kurento event name and own fields for a media-plane event.
+pub fn from_element_event(event: &ElementEvent) -> (&'static str, Map<String, Value>) {
+    let (name, fields) = match event {
+        ElementEvent::IceCandidateFound { candidate, sdp_mid, sdp_m_line_index } => (
+            "IceCandidateFound",
+            json!({ "candidate": register("IceCandidate", json!({
+                "candidate": candidate, "sdpMid": sdp_mid, "sdpMLineIndex": sdp_m_line_index })) }),
+        ),
+        ElementEvent::IceGatheringDone => ("IceGatheringDone", json!({})),
+        ElementEvent::IceComponentStateChanged { state } => {
+            ("IceComponentStateChanged", json!({ "streamId": 1, "componentId": 1, "state": state }))
+        }
+        ElementEvent::MediaFlowIn { media_type, state } => (
+            "MediaFlowInStateChanged",
+            json!({ "state": flow(*state), "padName": "default", "mediaType": media_type.as_str() }),
+        ),
+        ElementEvent::MediaFlowOut { media_type, state } => (
+            "MediaFlowOutStateChanged",
+            json!({ "state": flow(*state), "padName": "default", "mediaType": media_type.as_str() }),
+        ),
+        ElementEvent::MediaState { connected } => {
+            let (old, new) = if *connected { ("DISCONNECTED", "CONNECTED") } else { ("CONNECTED", "DISCONNECTED") };
+            ("MediaStateChanged", json!({ "oldState": old, "newState": new }))
+        }
+    };
+    let Value::Object(map) = fields else { unreachable!("every arm builds an object") };
+    (name, map)
+}

@@ -1,0 +1,129 @@
+//! `invoke`: operations on objects. MediaObject members are answered from the
+//! registry; MediaElement, SdpEndpoint and WebRtcEndpoint members go to the
+//! media worker. Every other IDL method or property answers 40006 until its
+//! media behaviour exists, and names outside the IDL answer 40105.
+
+use super::events::{register, tags_json};
+use super::params::Params;
+use super::registry::Backing;
+use super::{elements, server_manager, types, webrtc, Server};
+use kms_idl::{Class, Idl};
+use kms_protocol::{ErrorCode, KurentoError, ObjectId};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// Result of an operation: `None` for void methods.
+pub type OpResult = Result<Option<Value>, KurentoError>;
+
+/// Runs `operation` on `object` for `session`.
+pub async fn invoke(server: &Arc<Server>, session: &str, object: &ObjectId, operation: &str, params: &Params<'_>) -> OpResult {
+    let idl = Idl::get();
+    let (class, backing) = server.lookup(object, |o| (o.class, o.backing))?;
+    check_arguments(idl, class, operation, params)?;
+    if let Some(result) = media_object(server, object, operation, params) {
+        return result;
+    }
+    let handled = match backing {
+        Backing::ServerManager => server_manager::invoke(server, operation, params).await,
+        Backing::Element { pipeline, element } => {
+            let ctx = elements::ElementRef { object, pipeline, element, session };
+            match elements::invoke(server, &ctx, operation, params).await {
+                Some(r) => Some(r),
+                None if class.name == "WebRtcEndpoint" => webrtc::invoke(server, &ctx, operation, params).await,
+                None => None,
+            }
+        }
+        Backing::Pipeline(_) => None,
+    };
+    handled.unwrap_or_else(|| not_built_or_unknown(server, idl, class, object, operation))
+}
+
+/// Validates `params` against the IDL signature of `operation`, when it has one.
+fn check_arguments(idl: &Idl, class: &Class, operation: &str, params: &Params) -> Result<(), KurentoError> {
+    let Some(method) = idl.method(class, operation) else { return Ok(()) };
+    for p in &method.params {
+        match params.get(&p.name) {
+            None if p.optional => {}
+            None => return Err(KurentoError::marshall(format!("'{}' parameter is required", p.name))),
+            Some(v) if !types::matches(idl, &p.type_name, v) => {
+                return Err(KurentoError::marshall(format!("'{}' parameter should be {}", p.name, types::describe(&p.type_name))))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// The MediaObject members every class has; `None` for any other operation.
+fn media_object(server: &Server, object: &ObjectId, operation: &str, params: &Params) -> Option<OpResult> {
+    let mut state = server.lock();
+    let children = state.registry.children(object);
+    let o = state.registry.get_mut(object)?;
+    let value = |v: Value| Some(Ok(Some(v)));
+    let void = |r: Result<(), KurentoError>| Some(r.map(|()| None));
+    match operation {
+        "getId" => value(json!(o.id.as_str())),
+        "getName" => value(json!(o.name)),
+        "setName" => void(params.str("name").map(|n| o.name = n.to_owned())),
+        "getSendTagsInEvents" => value(json!(o.send_tags_in_events)),
+        "setSendTagsInEvents" => void(params.bool("sendTagsInEvents").map(|b| o.send_tags_in_events = b)),
+        "getCreationTime" => value(json!(o.creation_time)),
+        "getChildren" => value(json!(children.iter().map(ObjectId::as_str).collect::<Vec<_>>())),
+        "getParent" => value(o.id.parent().map_or(Value::Null, |p| json!(p.as_str()))),
+        "getMediaPipeline" => value(match o.backing {
+            Backing::ServerManager => Value::Null,
+            _ => json!(o.id.pipeline().as_str()),
+        }),
+        "addTag" => void(params.str("key").and_then(|k| Ok((k, params.str("value")?))).map(|(k, v)| {
+            o.tags.retain(|(key, _)| key != k);
+            o.tags.push((k.to_owned(), v.to_owned()));
+        })),
+        "removeTag" => void(params.str("key").map(|k| o.tags.retain(|(key, _)| key != k))),
+        "getTag" => Some(params.str("key").and_then(|k| {
+            let found = o.tags.iter().find(|(key, _)| key == k).map(|(_, v)| json!(v));
+            found.map(Some).ok_or_else(|| KurentoError::new(ErrorCode::MediaObjectTagKeyNotFound, format!("Tag key '{k}' not found")))
+        })),
+        "getTags" => value(tags_json(&o.tags)),
+        _ => None,
+    }
+}
+
+/// The answer for an operation nothing above handled: a stored constructor
+/// value for a property getter, 40006 for the rest of the IDL, 40105 otherwise.
+fn not_built_or_unknown(server: &Server, idl: &Idl, class: &Class, object: &ObjectId, operation: &str) -> OpResult {
+    if idl.method(class, operation).is_some() {
+        return Err(KurentoError::not_implemented(&format!("{}.{operation}", class.name)));
+    }
+    for (prefix, is_get) in [("get", true), ("set", false)] {
+        let Some(rest) = operation.strip_prefix(prefix) else { continue };
+        let lower = lower_first(rest);
+        let found = [rest, lower.as_str()].into_iter().find_map(|n| idl.property(class, n));
+        let Some((_, property)) = found else { continue };
+        if is_get {
+            let stored = server.lookup(object, |o| o.properties.get(&property.name).cloned())?;
+            if let Some(value) = stored {
+                return Ok(Some(value));
+            }
+        } else if !property.is_settable() {
+            return Err(KurentoError::new(
+                ErrorCode::MediaObjectOperationNotSupported,
+                format!("Property '{}' of {} cannot be set", property.name, class.name),
+            ));
+        }
+        return Err(KurentoError::not_implemented(&format!("{}.{operation}", class.name)));
+    }
+    Err(KurentoError::new(ErrorCode::MediaObjectMethodNotFound, format!("Method '{operation}' not found in class {}", class.name)))
+}
+
+fn lower_first(s: &str) -> String {
+    let mut chars = s.chars();
+    chars.next().map(|c| c.to_lowercase().chain(chars).collect()).unwrap_or_default()
+}
+
+/// `ElementConnectionData` register.
+pub fn connection_data(source: &str, sink: &str, media_type: &str, source_desc: &str, sink_desc: &str) -> Value {
+    register(
+        "ElementConnectionData",
+        json!({ "source": source, "sink": sink, "type": media_type, "sourceDescription": source_desc, "sinkDescription": sink_desc }),
+    )
+}

@@ -1,0 +1,271 @@
+//! The 13 JSON-RPC methods of the Kurento Protocol (KMS `ServerMethods.cpp`).
+
+use super::params::{parse_object_id, Level, Params};
+use super::sessions::ConnId;
+use super::{create, invoke, Server};
+use kms_idl::Idl;
+use kms_protocol::{decode_request, ErrorCode, KurentoError, ObjectId, Request, Response};
+use serde_json::{json, Map, Value};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Per-connection state: the connection id and the session bound to it.
+pub struct ConnectionContext {
+    pub conn: ConnId,
+    /// The session last used on this connection; injected into requests that
+    /// carry no `sessionId` (KMS `injectSessionId`).
+    pub session: Option<String>,
+}
+
+/// Handles one WebSocket text message and returns the reply text.
+pub async fn handle_text(server: &Arc<Server>, ctx: &mut ConnectionContext, text: &str) -> String {
+    let request = match decode_request(text) {
+        Ok(r) => r,
+        Err(response) => return response.to_text(),
+    };
+    let Some(id) = request.id.clone() else {
+        // KMS executes notifications but answers every one with this error.
+        let _ = execute(server, ctx, &request).await;
+        let e = KurentoError::new(ErrorCode::ServerError, "Ignoring response because of a notification request");
+        return Response::error(Value::Null, e).to_text();
+    };
+    let session = request.session_id().map(str::to_owned).or_else(|| ctx.session.clone());
+    if let Some(session) = &session {
+        if let Some(cached) = server.lock().request_cache.get(Instant::now(), session, &id) {
+            return cached.to_string();
+        }
+    }
+    let response = match execute(server, ctx, &request).await {
+        Ok(result) => Response::result(id.clone(), result),
+        Err(e) => Response::error(id.clone(), e),
+    };
+    let json = response.to_json();
+    if let Some(session) = ctx.session.clone().or(session) {
+        server.lock().request_cache.put(Instant::now(), &session, &id, json.clone());
+    }
+    json.to_string()
+}
+
+type BoxedResult<'a> = Pin<Box<dyn Future<Output = Result<Value, KurentoError>> + Send + 'a>>;
+
+/// Executes one request (also the operations of a transaction) and returns its `result`.
+fn execute<'a>(server: &'a Arc<Server>, ctx: &'a mut ConnectionContext, request: &'a Request) -> BoxedResult<'a> {
+    Box::pin(async move {
+        let params = Params::new(request.params.as_ref(), Level::TopLevel);
+        match request.method.as_str() {
+            "ping" => {
+                let mut result = json!({ "value": "pong" });
+                if let Some(session) = request.session_id() {
+                    result["sessionId"] = json!(session);
+                }
+                Ok(result)
+            }
+            "connect" => connect(server, ctx, &params),
+            method @ ("create" | "invoke" | "release" | "subscribe" | "unsubscribe" | "ref" | "unref" | "keepAlive"
+            | "describe" | "transaction" | "closeSession") => {
+                if request.params.is_none() {
+                    return Err(KurentoError::new(ErrorCode::InvalidParams, "'params' is required"));
+                }
+                let session = match (method, request.session_id()) {
+                    (_, Some(s)) => s.to_owned(),
+                    ("unsubscribe" | "ref" | "unref" | "keepAlive" | "closeSession", None) => {
+                        return Err(KurentoError::new(ErrorCode::ServerError, "'sessionId' parameter is required"));
+                    }
+                    (_, None) => ctx.session.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+                };
+                if method == "keepAlive" && !server.lock().sessions.contains(&session) {
+                    return Err(invalid_session(&session));
+                }
+                server.lock().sessions.touch(&session, ctx.conn);
+                ctx.session = Some(session.clone());
+                let mut result = match method {
+                    "transaction" => transaction(server, ctx, &params, &session).await?,
+                    "closeSession" => close_session(server, &params, &session).await?,
+                    _ => dispatch(server, &session, method, &params).await?,
+                };
+                result.insert("sessionId".into(), json!(session));
+                Ok(Value::Object(result))
+            }
+            other => Err(KurentoError::new(ErrorCode::MethodNotFound, format!("Method not found: '{other}'"))),
+        }
+    })
+}
+
+fn invalid_session(session: &str) -> KurentoError {
+    KurentoError::new(ErrorCode::InvalidSession, format!("Invalid session '{session}'"))
+}
+
+/// `connect`: a new session, or re-attach to an existing one after reconnecting.
+fn connect(server: &Arc<Server>, ctx: &mut ConnectionContext, params: &Params) -> Result<Value, KurentoError> {
+    let session = match params.opt_str("sessionId")? {
+        Some(s) if !server.lock().sessions.contains(s) => return Err(invalid_session(s)),
+        Some(s) => s.to_owned(),
+        None => uuid::Uuid::new_v4().to_string(),
+    };
+    server.lock().sessions.touch(&session, ctx.conn);
+    ctx.session = Some(session.clone());
+    Ok(json!({ "sessionId": session, "serverId": server.server_id }))
+}
+
+async fn dispatch(server: &Arc<Server>, session: &str, method: &str, params: &Params<'_>) -> Result<Map<String, Value>, KurentoError> {
+    let mut result = Map::new();
+    match method {
+        "create" => {
+            let id = create::create(server, session, params).await?;
+            result.insert("value".into(), json!(id.as_str()));
+        }
+        "invoke" => {
+            let object = params.object_id("object")?;
+            let operation = params.str("operation")?;
+            let op_params = match params.get("operationParams") {
+                None => None,
+                Some(Value::Object(m)) => Some(m),
+                Some(_) => return Err(KurentoError::new(ErrorCode::ServerError, "'operationParams' parameter should be an object")),
+            };
+            let op_params = Params::new(op_params, Level::Operation);
+            if let Some(value) = invoke::invoke(server, session, &object, operation, &op_params).await? {
+                result.insert("value".into(), value);
+            }
+        }
+        "release" => {
+            // Releasing an unknown or already released object is not an error (KMS).
+            if let Ok(object) = parse_object_id(params.str("object")?) {
+                if object != ObjectId::server_manager() {
+                    server.release(&object).await;
+                }
+            }
+        }
+        "describe" => {
+            let object = params.object_id("object")?;
+            let class = server.lookup(&object, |o| o.class)?;
+            result.insert("type".into(), json!(class.name));
+            result.insert("qualifiedType".into(), json!(class.qualified_name()));
+            result.insert("hierarchy".into(), json!(Idl::get().hierarchy(class)));
+        }
+        "subscribe" => {
+            let object = params.object_id("object")?;
+            let event = params.str("type")?;
+            let class = server.lookup(&object, |o| o.class)?;
+            if !Idl::get().raises(class, event) {
+                return Err(KurentoError::new(ErrorCode::MediaObjectEventNotSupported, format!("Event '{event}' not supported")));
+            }
+            let id = server.lock().sessions.subscribe(session, object, event);
+            result.insert("value".into(), json!(id));
+        }
+        "unsubscribe" => {
+            let subscription = params.str("subscription")?;
+            server.lock().sessions.unsubscribe(session, subscription);
+        }
+        "ref" => {
+            let object = params.object_id("object")?;
+            ref_object(server, session, &object)?;
+        }
+        "unref" => {
+            let object = params.object_id("object")?;
+            let orphan = {
+                let mut state = server.lock();
+                let o = state.registry.get_mut(&object).ok_or_else(|| KurentoError::object_not_found(object.as_str()))?;
+                o.sessions.remove(session);
+                o.sessions.is_empty() && object != ObjectId::server_manager()
+            };
+            if orphan {
+                server.release(&object).await;
+            }
+        }
+        "keepAlive" => {}
+        _ => return Err(KurentoError::new(ErrorCode::MethodNotFound, "Method not found.")),
+    }
+    Ok(result)
+}
+
+/// Adds `session` to the holders of `object` and its ancestors.
+pub fn ref_object(server: &Server, session: &str, object: &ObjectId) -> Result<(), KurentoError> {
+    let mut state = server.lock();
+    if state.registry.get(object).is_none() {
+        return Err(KurentoError::object_not_found(object.as_str()));
+    }
+    let mut next = Some(object.clone());
+    while let Some(id) = next {
+        if let Some(o) = state.registry.get_mut(&id) {
+            o.sessions.insert(session.to_owned());
+        }
+        next = id.parent();
+    }
+    Ok(())
+}
+
+/// `closeSession`: with `release:true` every object of the session is released,
+/// otherwise its references are dropped; then the session is forgotten.
+async fn close_session(server: &Arc<Server>, params: &Params<'_>, session: &str) -> Result<Map<String, Value>, KurentoError> {
+    if params.opt_bool("release")?.unwrap_or(false) {
+        let ids = server.lock().registry.referenced_by(session);
+        for id in ids {
+            if id != ObjectId::server_manager() {
+                server.release(&id).await;
+            }
+        }
+    } else {
+        server.unref_session(session).await;
+    }
+    server.lock().sessions.remove(session);
+    Ok(Map::new())
+}
+
+/// `transaction`: runs `operations` in order; `"newref:N"` anywhere in an
+/// operation's params becomes operation N's `result.value`. Stops at the first
+/// error, which is the last element of `value` (KMS).
+async fn transaction(server: &Arc<Server>, ctx: &mut ConnectionContext, params: &Params<'_>, session: &str) -> Result<Map<String, Value>, KurentoError> {
+    let operations = params.array("operations")?;
+    let mut values: Vec<Value> = Vec::new();
+    let mut responses = Vec::new();
+    for (i, op) in operations.iter().enumerate() {
+        let Some(obj) = op.as_object() else {
+            return Err(KurentoError::new(ErrorCode::MalformedTransaction, format!("Operation {i} is not an object")));
+        };
+        if obj.get("id").and_then(Value::as_u64) != Some(i as u64) {
+            return Err(KurentoError::new(ErrorCode::MalformedTransaction, format!("Id of request '{i}' should be '{i}'")));
+        }
+        let Some(method) = obj.get("method").and_then(Value::as_str) else {
+            return Err(KurentoError::new(ErrorCode::MalformedTransaction, format!("Operation {i} has no method")));
+        };
+        let mut op_params = obj.get("params").cloned().unwrap_or_else(|| json!({}));
+        resolve_newrefs(&mut op_params, &values)?;
+        if let Value::Object(m) = &mut op_params {
+            m.entry("sessionId").or_insert_with(|| json!(session));
+        }
+        let request = Request { id: Some(json!(i)), method: method.to_owned(), params: op_params.as_object().cloned() };
+        match execute(server, ctx, &request).await {
+            Ok(result) => {
+                values.push(result.get("value").cloned().unwrap_or(Value::Null));
+                responses.push(Response::result(json!(i), result).to_json());
+            }
+            Err(e) => {
+                responses.push(Response::error(json!(i), e).to_json());
+                break;
+            }
+        }
+    }
+    let mut result = Map::new();
+    result.insert("value".into(), Value::Array(responses));
+    Ok(result)
+}
+
+/// Replaces every `"newref:N"` string in `value` with `values[N]`.
+fn resolve_newrefs(value: &mut Value, values: &[Value]) -> Result<(), KurentoError> {
+    match value {
+        Value::String(s) => {
+            if let Some(n) = s.strip_prefix("newref:") {
+                let resolved = n.parse::<usize>().ok().and_then(|n| values.get(n)).ok_or_else(|| {
+                    KurentoError::new(ErrorCode::MalformedTransaction, format!("'{s}' refers to no earlier operation"))
+                })?;
+                *value = resolved.clone();
+            }
+        }
+        Value::Array(items) => items.iter_mut().try_for_each(|v| resolve_newrefs(v, values))?,
+        Value::Object(map) => map.values_mut().try_for_each(|v| resolve_newrefs(v, values))?,
+        _ => {}
+    }
+    Ok(())
+}

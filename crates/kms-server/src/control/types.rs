@@ -1,0 +1,60 @@
+//! Checking JSON values against IDL types (constructor and operation params).
+
+use kms_idl::{Idl, TypeFormat};
+use serde_json::Value;
+
+/// True when `value` has the shape of IDL type `type_name`. Remote-class types
+/// only check for a string here; the id is resolved by the caller.
+pub fn matches(idl: &Idl, type_name: &str, value: &Value) -> bool {
+    if let Some(item) = type_name.strip_suffix("[]") {
+        return value.as_array().is_some_and(|a| a.iter().all(|v| matches(idl, item, v)));
+    }
+    if type_name.ends_with("<>") {
+        return value.is_object();
+    }
+    match type_name {
+        "String" => value.is_string(),
+        "boolean" => value.is_boolean(),
+        "int" => value.as_i64().is_some_and(|i| i32::try_from(i).is_ok()),
+        "int64" => value.is_i64() || value.is_u64(),
+        "float" | "double" => value.is_number(),
+        other if idl.class(other).is_some() => value.is_string(),
+        other => match idl.complex_type(other) {
+            Some(t) if t.format == TypeFormat::Enum => value.as_str().is_some_and(|s| t.values.iter().any(|v| v == s)),
+            Some(_) => value.is_object(),
+            None => false,
+        },
+    }
+}
+
+/// A human description of what `type_name` expects, for error messages.
+pub fn describe(type_name: &str) -> String {
+    match type_name {
+        "String" => "a string".into(),
+        "boolean" => "a boolean".into(),
+        "int" | "int64" => "an integer".into(),
+        "float" | "double" => "a number".into(),
+        t if t.ends_with("[]") => "an array".into(),
+        t => format!("of type {t}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn idl_types() {
+        let idl = Idl::get();
+        assert!(matches(idl, "int", &json!(5)));
+        assert!(!matches(idl, "int", &json!("5")));
+        assert!(!matches(idl, "int", &json!(1u64 << 40)));
+        assert!(matches(idl, "MediaType", &json!("VIDEO")));
+        assert!(!matches(idl, "MediaType", &json!("SMELL")));
+        assert!(matches(idl, "Tag[]", &json!([{"key":"a","value":"b"}])));
+        assert!(matches(idl, "MediaPipeline", &json!("x_kurento.MediaPipeline")));
+        assert!(matches(idl, "OfferOptions", &json!({})));
+        assert!(!matches(idl, "boolean", &json!(null)));
+    }
+}

@@ -1,0 +1,61 @@
+//! The media plane's I/O shell: one worker thread that owns the UDP sockets and
+//! every [`Pipeline`], driven by commands from the control plane.
+//!
+//! The control plane never touches a pipeline directly: it sends a closure to
+//! the worker with [`MediaHandle::call`] and awaits its result, so pipelines
+//! need no locks and the per-packet path never waits for the control plane.
+//! Element events flow back on an unbounded channel as [`MediaEvent`]s.
+
+mod net;
+mod worker;
+
+pub use worker::Worker;
+
+use kms_media::{ElementEvent, ElementId};
+use std::time::Instant;
+use tokio::sync::{mpsc, oneshot};
+
+/// Typed id of a pipeline inside the worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PipelineHandle(pub u64);
+
+/// An event raised by an element, for the control plane to publish.
+#[derive(Debug)]
+pub struct MediaEvent {
+    pub pipeline: PipelineHandle,
+    pub element: ElementId,
+    pub event: ElementEvent,
+}
+
+type Command = Box<dyn FnOnce(&mut Worker, Instant) + Send>;
+
+/// The control plane's handle on the media worker. Cheap to clone.
+#[derive(Clone)]
+pub struct MediaHandle {
+    tx: mpsc::UnboundedSender<Command>,
+}
+
+/// The media worker has stopped (it only stops when the process exits).
+#[derive(Debug, thiserror::Error)]
+#[error("the media worker is not running")]
+pub struct WorkerGone;
+
+impl MediaHandle {
+    /// Starts the worker thread with media sockets bound per `config`.
+    pub fn spawn(config: &crate::config::Config, events: mpsc::UnboundedSender<MediaEvent>) -> std::io::Result<MediaHandle> {
+        let sockets = net::bind_media_sockets(config)?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        std::thread::Builder::new().name("kms-media".into()).spawn(move || worker::run(sockets, rx, events))?;
+        Ok(MediaHandle { tx })
+    }
+
+    /// Runs `f` on the worker thread with the worker's state and current time.
+    pub async fn call<T: Send + 'static>(&self, f: impl FnOnce(&mut Worker, Instant) -> T + Send + 'static) -> Result<T, WorkerGone> {
+        let (reply_tx, reply_rx) = oneshot::channel();
+        let command: Command = Box::new(move |worker, now| {
+            let _ = reply_tx.send(f(worker, now));
+        });
+        self.tx.send(command).map_err(|_| WorkerGone)?;
+        reply_rx.await.map_err(|_| WorkerGone)
+    }
+}

@@ -1,0 +1,46 @@
+//! Local addresses and media sockets.
+//!
+//! One UDP socket per local address, bound to the first free port of
+//! `minPort..=maxPort`; every WebRtcEndpoint shares them (str0m demultiplexes
+//! by ICE credentials), so ports scale with addresses, not with peers.
+
+use crate::config::Config;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+
+/// The IPv4 addresses to gather host candidates on.
+///
+/// With `networkInterfaces` set, the addresses of those interfaces; otherwise
+/// every non-loopback interface, falling back to loopback when there is no
+/// other (as libnice does for KMS).
+pub fn host_addresses(interfaces: &[String]) -> std::io::Result<Vec<IpAddr>> {
+    let all: Vec<_> = if_addrs::get_if_addrs()?.into_iter().filter(|i| i.ip().is_ipv4()).collect();
+    let chosen: Vec<IpAddr> = if interfaces.is_empty() {
+        let external: Vec<IpAddr> = all.iter().filter(|i| !i.is_loopback()).map(|i| i.ip()).collect();
+        if external.is_empty() {
+            all.iter().map(|i| i.ip()).collect()
+        } else {
+            external
+        }
+    } else {
+        all.iter().filter(|i| interfaces.iter().any(|n| *n == i.name)).map(|i| i.ip()).collect()
+    };
+    if chosen.is_empty() {
+        return Err(std::io::Error::other(format!("no IPv4 address on the configured network interfaces {interfaces:?}")));
+    }
+    Ok(chosen)
+}
+
+/// Binds one non-blocking UDP socket per host address inside the port range.
+pub fn bind_media_sockets(config: &Config) -> std::io::Result<Vec<UdpSocket>> {
+    host_addresses(&config.network_interfaces)?
+        .into_iter()
+        .map(|ip| {
+            let socket = (config.min_port..=config.max_port)
+                .find_map(|port| UdpSocket::bind(SocketAddr::new(ip, port)).ok())
+                .ok_or_else(|| std::io::Error::other(format!("no free UDP port on {ip} in {}..={}", config.min_port, config.max_port)))?;
+            socket.set_nonblocking(true)?;
+            tracing::info!(addr = %socket.local_addr()?, "media socket bound");
+            Ok(socket)
+        })
+        .collect()
+}

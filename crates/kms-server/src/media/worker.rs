@@ -1,0 +1,189 @@
+//! The media worker's run loop and state.
+
+use super::{Command, MediaEvent, PipelineHandle};
+use kms_media::{Datagram, ElementId, Pipeline, PipelineOutput};
+use std::collections::HashMap;
+use std::future::poll_fn;
+use std::net::SocketAddr;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+use tokio::io::ReadBuf;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+/// Largest datagram we accept; anything longer is truncated and then rejected.
+const MAX_DATAGRAM: usize = 2048;
+/// Upper bound of one sleep, so a missed wake-up costs at most this much.
+const MAX_SLEEP: Duration = Duration::from_millis(100);
+
+/// Everything the worker owns. Commands from the control plane get `&mut` to it.
+pub struct Worker {
+    pipelines: HashMap<PipelineHandle, Pipeline>,
+    next_pipeline: u64,
+    host_addrs: Vec<SocketAddr>,
+    /// (local, remote) address pairs already claimed by an element.
+    routes: HashMap<(SocketAddr, SocketAddr), (PipelineHandle, ElementId)>,
+    /// Pipelines that may have output to drain.
+    touched: Vec<PipelineHandle>,
+}
+
+impl Worker {
+    /// Local addresses of the media sockets (host candidates).
+    pub fn host_addrs(&self) -> &[SocketAddr] {
+        &self.host_addrs
+    }
+
+    pub fn create_pipeline(&mut self) -> PipelineHandle {
+        self.next_pipeline += 1;
+        let handle = PipelineHandle(self.next_pipeline);
+        self.pipelines.insert(handle, Pipeline::new());
+        handle
+    }
+
+    /// Drops a pipeline with all its elements.
+    pub fn remove_pipeline(&mut self, handle: PipelineHandle) {
+        self.pipelines.remove(&handle);
+        self.routes.retain(|_, (p, _)| *p != handle);
+    }
+
+    /// The pipeline, marked for draining after the command.
+    pub fn pipeline(&mut self, handle: PipelineHandle) -> Option<&mut Pipeline> {
+        self.touched.push(handle);
+        self.pipelines.get_mut(&handle)
+    }
+
+    /// Removes one element and forgets its network routes.
+    pub fn remove_element(&mut self, handle: PipelineHandle, element: ElementId) {
+        if let Some(p) = self.pipelines.get_mut(&handle) {
+            p.remove(element);
+        }
+        self.routes.retain(|_, route| *route != (handle, element));
+    }
+
+    fn handle_datagram(&mut self, now: Instant, datagram: Datagram) {
+        let key = (datagram.destination, datagram.source);
+        let route = match self.routes.get(&key) {
+            Some(route) => Some(*route),
+            None => self
+                .pipelines
+                .iter()
+                .find_map(|(h, p)| p.accepting(now, &datagram).map(|e| (*h, e)))
+                .inspect(|route| {
+                    self.routes.insert(key, *route);
+                }),
+        };
+        let Some((handle, element)) = route else {
+            tracing::trace!(source = %datagram.source, "datagram for no element dropped");
+            return;
+        };
+        if let Some(p) = self.pipelines.get_mut(&handle) {
+            p.handle_datagram(now, element, datagram);
+            self.touched.push(handle);
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        for (handle, p) in self.pipelines.iter_mut() {
+            if p.poll_timeout().is_some_and(|t| t <= now) {
+                p.handle_timeout(now);
+                self.touched.push(*handle);
+            }
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.pipelines.values().filter_map(Pipeline::poll_timeout).min()
+    }
+
+    /// Drains every touched pipeline: datagrams to the sockets, events out.
+    fn drain(&mut self, now: Instant, sockets: &[UdpSocket], events: &mpsc::UnboundedSender<MediaEvent>) {
+        self.touched.sort_unstable_by_key(|h| h.0);
+        self.touched.dedup();
+        for handle in std::mem::take(&mut self.touched) {
+            let Some(p) = self.pipelines.get_mut(&handle) else { continue };
+            while let Some(out) = p.poll_output(now) {
+                match out {
+                    PipelineOutput::Transmit(t) => send(sockets, &t.source, &t.destination, &t.contents),
+                    PipelineOutput::Event(element, event) => {
+                        let _ = events.send(MediaEvent { pipeline: handle, element, event });
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn send(sockets: &[UdpSocket], source: &SocketAddr, destination: &SocketAddr, contents: &[u8]) {
+    let Some(socket) = sockets.iter().find(|s| s.local_addr().ok().as_ref() == Some(source)) else {
+        tracing::debug!(%source, "no socket for transmit source");
+        return;
+    };
+    // A full send buffer drops the datagram, as a congested network would;
+    // NACK/RTX and PLI recover media. The worker never blocks on a socket.
+    if let Err(e) = socket.try_send_to(contents, *destination) {
+        tracing::debug!(%destination, "send failed: {e}");
+    }
+}
+
+/// The worker thread's body: a single-threaded runtime multiplexing commands,
+/// sockets and timers.
+pub(super) fn run(sockets: Vec<std::net::UdpSocket>, mut commands: mpsc::UnboundedReceiver<Command>, events: mpsc::UnboundedSender<MediaEvent>) {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("cannot start the media worker runtime: {e}");
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        let sockets: Vec<UdpSocket> = sockets.into_iter().filter_map(|s| UdpSocket::from_std(s).ok()).collect();
+        let host_addrs = sockets.iter().filter_map(|s| s.local_addr().ok()).collect();
+        let mut worker = Worker { pipelines: HashMap::new(), next_pipeline: 0, host_addrs, routes: HashMap::new(), touched: Vec::new() };
+        let mut buf = vec![0u8; MAX_DATAGRAM];
+        loop {
+            let now = Instant::now();
+            let deadline = worker.poll_timeout().map_or(now + MAX_SLEEP, |t| t.min(now + MAX_SLEEP));
+            tokio::select! {
+                command = commands.recv() => match command {
+                    Some(command) => command(&mut worker, Instant::now()),
+                    None => return,
+                },
+                received = recv_any(&sockets, &mut buf) => {
+                    if let Some((index, len, source)) = received {
+                        if let Ok(destination) = sockets[index].local_addr() {
+                            let datagram = Datagram { source, destination, contents: &buf[..len] };
+                            worker.handle_datagram(Instant::now(), datagram);
+                        }
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline.into()) => {}
+            }
+            let now = Instant::now();
+            worker.handle_timeout(now);
+            worker.drain(now, &sockets, &events);
+        }
+    });
+}
+
+/// Receives from whichever socket is ready first: (socket index, length, source).
+async fn recv_any(sockets: &[UdpSocket], buf: &mut [u8]) -> Option<(usize, usize, SocketAddr)> {
+    if sockets.is_empty() {
+        return std::future::pending().await;
+    }
+    poll_fn(|cx| {
+        for (i, socket) in sockets.iter().enumerate() {
+            let mut read = ReadBuf::new(buf);
+            match socket.poll_recv_from(cx, &mut read) {
+                Poll::Ready(Ok(source)) => return Poll::Ready(Some((i, read.filled().len(), source))),
+                // ICMP errors (port unreachable from a vanished peer) surface here; skip them.
+                Poll::Ready(Err(e)) => {
+                    tracing::trace!("recv error: {e}");
+                    return Poll::Ready(None);
+                }
+                Poll::Pending => {}
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}

@@ -1,0 +1,91 @@
+//! WebSocket transport (KMS `WebSocketTransport`): `ws://<addr>:<port>/<path>`.
+//!
+//! - Only `/<mediaServer.net.websocket.path>` is served; an upgrade on any other
+//!   path is accepted and closed with 1002 "Invalid path", as KMS does.
+//! - A GET with `Upgrade: websocket` but no key answers HTTP 500, which the
+//!   stock Docker health check (`healthchecker.sh`) expects.
+//! - No subprotocol is ever returned: the official JS client aborts on one.
+//! - Requests of one connection are handled in order; replies and events share
+//!   one outgoing queue.
+
+use crate::control::{handle_text, ConnectionContext, Server};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// Largest accepted WebSocket message (SDP offers are a few KiB).
+pub const MAX_MESSAGE_SIZE: usize = 1 << 20;
+
+/// Close code for a wrong path (RFC 6455 §7.4.1 "protocol error"), as KMS sends.
+const CLOSE_PROTOCOL_ERROR: u16 = 1002;
+
+pub fn router(server: Arc<Server>) -> Router {
+    let path = format!("/{}", server.config.ws_path);
+    Router::new().route(&path, get(upgrade)).fallback(wrong_path).with_state(server)
+}
+
+async fn upgrade(State(server): State<Arc<Server>>, ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>) -> Response {
+    match ws {
+        Ok(ws) => ws.max_message_size(MAX_MESSAGE_SIZE).on_upgrade(move |socket| connection(server, socket)).into_response(),
+        Err(rejection) => (StatusCode::INTERNAL_SERVER_ERROR, rejection.body_text()).into_response(),
+    }
+}
+
+async fn wrong_path(ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>) -> Response {
+    match ws {
+        Ok(ws) => ws
+            .on_upgrade(|mut socket| async move {
+                let frame = CloseFrame { code: CLOSE_PROTOCOL_ERROR, reason: "Invalid path".into() };
+                let _ = socket.send(Message::Close(Some(frame))).await;
+            })
+            .into_response(),
+        Err(_) => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+async fn connection(server: Arc<Server>, mut socket: WebSocket) {
+    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<String>();
+    let conn = server.open_connection(out_tx.clone());
+    let (req_tx, mut req_rx) = mpsc::unbounded_channel::<String>();
+    let processor = {
+        let server = server.clone();
+        tokio::spawn(async move {
+            let mut ctx = ConnectionContext { conn, session: None };
+            while let Some(text) = req_rx.recv().await {
+                let reply = handle_text(&server, &mut ctx, &text).await;
+                if out_tx.send(reply).is_err() {
+                    break;
+                }
+            }
+        })
+    };
+    loop {
+        tokio::select! {
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Text(text))) => { let _ = req_tx.send(text.to_string()); }
+                Some(Ok(Message::Binary(bytes))) => { let _ = req_tx.send(String::from_utf8_lossy(&bytes).into_owned()); }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                Some(Ok(Message::Close(_))) | None => break,
+                Some(Err(e)) => {
+                    tracing::debug!(conn, "connection error: {e}");
+                    break;
+                }
+            },
+            Some(text) = out_rx.recv() => {
+                if socket.send(Message::Text(text.into())).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    // Requests already read still run to completion; their replies are dropped.
+    drop(req_tx);
+    server.close_connection(conn);
+    let _ = processor.await;
+}
