@@ -1,0 +1,80 @@
+// Starts the real kurento-media-server binary for one test file and stops it.
+'use strict';
+const { spawn } = require('node:child_process');
+const net = require('node:net');
+const path = require('node:path');
+const fs = require('node:fs');
+const os = require('node:os');
+
+const repo = path.resolve(__dirname, '..', '..', '..');
+
+/** Path of the binary: $KMS_BIN, else the cargo target dir's debug build. */
+function binaryPath() {
+  if (process.env.KMS_BIN) return process.env.KMS_BIN;
+  const target = process.env.CARGO_TARGET_DIR || path.join(repo, 'target');
+  return path.join(target, 'debug', 'kurento-media-server');
+}
+
+/** A free TCP port on 127.0.0.1. */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port, child, timeoutMs = 15000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
+    const ok = await new Promise((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => { s.destroy(); resolve(true); });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`server did not listen on ${port} within ${timeoutMs} ms`);
+}
+
+/**
+ * Starts the server on 127.0.0.1 with media on the loopback interface.
+ * `confJson` (optional) is written as kurento.conf.json; `env` adds variables.
+ * Returns { url, port, child, stop(), logs() }.
+ */
+async function startServer({ confJson, env = {} } = {}) {
+  const port = await freePort();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kms-e2e-'));
+  const confFile = path.join(dir, 'kurento.conf.json');
+  if (confJson) fs.writeFileSync(confFile, JSON.stringify(confJson));
+  const args = ['-f', confFile, '--address', '127.0.0.1', '--port', String(port)];
+  let output = '';
+  const child = spawn(binaryPath(), args, {
+    env: { ...process.env, KMS_NETWORK_INTERFACES: 'lo', KMS_MIN_PORT: '40000', KMS_MAX_PORT: '40999', RUST_LOG: process.env.RUST_LOG || 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout.on('data', (d) => { output += d; });
+  child.stderr.on('data', (d) => { output += d; });
+  await waitForPort(port, child);
+  return {
+    port,
+    url: `ws://127.0.0.1:${port}/kurento`,
+    child,
+    logs: () => output,
+    async stop() {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+        if (child.exitCode === null) child.kill('SIGKILL');
+      }
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+module.exports = { startServer, freePort, binaryPath };
