@@ -6,16 +6,18 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 const { startServer } = require('./lib/server');
+const { deferrer } = require('./lib/defer');
 const { connect, call, once } = require('./lib/client');
 const { RawClient } = require('./lib/raw');
 
 const offer = fs.readFileSync(path.join(__dirname, 'fixtures', 'chrome-offer.sdp'), 'utf8').replace(/\n/g, '\r\n');
 
 test('kurento-client: hello-world handshake, create, release, bad request', async (t) => {
+  const defer = deferrer(t);
   const server = await startServer();
-  t.after(() => server.stop());
+  defer(() => server.stop());
   const client = await connect(server.url);
-  t.after(() => client.close());
+  defer(() => client.close());
 
   const manager = await client.getServerManager();
   const info = await manager.getInfo();
@@ -73,17 +75,18 @@ test('kurento-client: hello-world handshake, create, release, bad request', asyn
 });
 
 test('bad requests get KMS error codes and the connection keeps serving', async (t) => {
+  const defer = deferrer(t);
   const server = await startServer();
-  t.after(() => server.stop());
+  defer(() => server.stop());
   const client = await connect(server.url);
-  t.after(() => client.close());
+  defer(() => client.close());
   await assert.rejects(
     call(client, 'getMediaobjectById', '00000000-0000-0000-0000-000000000000_kurento.MediaPipeline'),
     (e) => e.code === 40101 && / not found/.test(e.message),
   );
 
   const raw = await RawClient.open(server.url);
-  t.after(() => raw.close());
+  defer(() => raw.close());
   const created = await raw.request('create', { type: 'MediaPipeline' });
   const sessionId = created.result.sessionId;
   assert.match(created.result.value, /_kurento\.MediaPipeline$/);
