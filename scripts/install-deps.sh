@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs everything the server and its tests need on Debian 12, as root:
+# build tools, the Rust toolchain (if missing), Node.js, Chromium, and the
+# test-side npm packages. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export DEBIAN_FRONTEND=noninteractive
+apt_packages=(
+  build-essential pkg-config cmake clang libssl-dev curl ca-certificates
+  iproute2 util-linux nodejs npm chromium
+)
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update
+  apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  [ -x "$HOME/.cargo/bin/cargo" ] || curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+fi
+
+(cd tests/e2e && npm ci --ignore-scripts --no-audit --no-fund)
