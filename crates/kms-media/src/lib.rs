@@ -14,11 +14,13 @@
 mod element;
 mod graph;
 mod media;
+mod inert;
 mod passthrough;
 mod pipeline;
 
 pub use element::{Datagram, Element, ElementEvent, ElementOutput, FlowState, Transmit};
 pub use graph::{Connection, Graph, GraphError};
 pub use media::{Codec, MediaFrame, MediaType};
+pub use inert::Inert;
 pub use passthrough::PassThrough;
 pub use pipeline::{ElementId, Pipeline, PipelineOutput, KEYFRAME_REQUEST_INTERVAL};

@@ -32,6 +32,8 @@ pub struct Config {
     /// `BaseRtpEndpoint.minPort` / `maxPort` (1024..65535).
     pub min_port: u16,
     pub max_port: u16,
+    /// `BaseRtpEndpoint.mtu` in bytes (1200).
+    pub mtu: u16,
     /// `WebRtcEndpoint.networkInterfaces`: names; empty means all.
     pub network_interfaces: Vec<String>,
 }
@@ -47,6 +49,7 @@ impl Default for Config {
             metadata: None,
             min_port: 1024,
             max_port: 65535,
+            mtu: 1200,
             network_interfaces: Vec::new(),
         }
     }
@@ -117,6 +120,9 @@ impl Config {
         if let Some(p) = rtp.get("maxPort").and_then(|v| v.parse().ok()) {
             self.max_port = p;
         }
+        if let Some(m) = rtp.get("mtu").and_then(|v| v.parse().ok()) {
+            self.mtu = m;
+        }
         let webrtc = read_ini(&dir.join("WebRtcEndpoint.conf.ini"))?;
         if let Some(list) = webrtc.get("networkInterfaces") {
             self.network_interfaces = split_list(list);
@@ -130,6 +136,9 @@ impl Config {
         }
         if let Some(p) = env("KMS_MAX_PORT").and_then(|v| v.parse().ok()) {
             self.max_port = p;
+        }
+        if let Some(m) = env("KMS_MTU").and_then(|v| v.parse().ok()) {
+            self.mtu = m;
         }
         if let Some(list) = env("KMS_NETWORK_INTERFACES") {
             self.network_interfaces = split_list(&list);

@@ -19,8 +19,12 @@ use axum::Router;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
-/// Largest accepted WebSocket message (SDP offers are a few KiB).
-pub const MAX_MESSAGE_SIZE: usize = 1 << 20;
+/// Largest request we process (SDP offers are a few KiB). A larger one gets a
+/// -32600 reply and the connection stays open.
+pub const MAX_REQUEST_SIZE: usize = 1 << 20;
+
+/// Largest message the transport reads at all; past it the connection drops.
+const MAX_TRANSPORT_MESSAGE: usize = 16 << 20;
 
 /// Close code for a wrong path (RFC 6455 §7.4.1 "protocol error"), as KMS sends.
 const CLOSE_PROTOCOL_ERROR: u16 = 1002;
@@ -32,7 +36,7 @@ pub fn router(server: Arc<Server>) -> Router {
 
 async fn upgrade(State(server): State<Arc<Server>>, ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>) -> Response {
     match ws {
-        Ok(ws) => ws.max_message_size(MAX_MESSAGE_SIZE).on_upgrade(move |socket| connection(server, socket)).into_response(),
+        Ok(ws) => ws.max_message_size(MAX_TRANSPORT_MESSAGE).on_upgrade(move |socket| connection(server, socket)).into_response(),
         Err(rejection) => (StatusCode::INTERNAL_SERVER_ERROR, rejection.body_text()).into_response(),
     }
 }
@@ -49,6 +53,11 @@ async fn wrong_path(ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>) -> 
     }
 }
 
+fn too_large(len: usize) -> String {
+    let message = format!("Request of {len} bytes is over the limit of {MAX_REQUEST_SIZE} bytes");
+    kms_protocol::Response::error(serde_json::Value::Null, kms_protocol::KurentoError::new(kms_protocol::ErrorCode::InvalidRequest, message)).to_text()
+}
+
 async fn connection(server: Arc<Server>, mut socket: WebSocket) {
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<String>();
     let conn = server.open_connection(out_tx.clone());
@@ -58,7 +67,11 @@ async fn connection(server: Arc<Server>, mut socket: WebSocket) {
         tokio::spawn(async move {
             let mut ctx = ConnectionContext { conn, session: None };
             while let Some(text) = req_rx.recv().await {
-                let reply = handle_text(&server, &mut ctx, &text).await;
+                let reply = if text.len() > MAX_REQUEST_SIZE {
+                    too_large(text.len())
+                } else {
+                    handle_text(&server, &mut ctx, &text).await
+                };
                 if out_tx.send(reply).is_err() {
                     break;
                 }

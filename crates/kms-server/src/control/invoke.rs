@@ -6,7 +6,7 @@
 use super::events::{register, tags_json};
 use super::params::Params;
 use super::registry::Backing;
-use super::{elements, server_manager, types, webrtc, Server};
+use super::{elements, properties, server_manager, types, webrtc, Server};
 use kms_idl::{Class, Idl};
 use kms_protocol::{ErrorCode, KurentoError, ObjectId};
 use serde_json::{json, Value};
@@ -33,9 +33,9 @@ pub async fn invoke(server: &Arc<Server>, session: &str, object: &ObjectId, oper
                 None => None,
             }
         }
-        Backing::Pipeline(_) => None,
+        Backing::Pipeline(_) | Backing::Hub { .. } => None,
     };
-    handled.unwrap_or_else(|| not_built_or_unknown(server, idl, class, object, operation))
+    handled.unwrap_or_else(|| not_built_or_unknown(server, idl, class, object, operation, params))
 }
 
 /// Validates `params` against the IDL signature of `operation`, when it has one.
@@ -88,36 +88,16 @@ fn media_object(server: &Server, object: &ObjectId, operation: &str, params: &Pa
     }
 }
 
-/// The answer for an operation nothing above handled: a stored constructor
-/// value for a property getter, 40006 for the rest of the IDL, 40105 otherwise.
-fn not_built_or_unknown(server: &Server, idl: &Idl, class: &Class, object: &ObjectId, operation: &str) -> OpResult {
+/// The answer for an operation nothing above handled: a property access,
+/// 40006 for the rest of the IDL, 40105 for names outside it.
+fn not_built_or_unknown(server: &Server, idl: &Idl, class: &Class, object: &ObjectId, operation: &str, params: &Params) -> OpResult {
     if idl.method(class, operation).is_some() {
         return Err(KurentoError::not_implemented(&format!("{}.{operation}", class.name)));
     }
-    for (prefix, is_get) in [("get", true), ("set", false)] {
-        let Some(rest) = operation.strip_prefix(prefix) else { continue };
-        let lower = lower_first(rest);
-        let found = [rest, lower.as_str()].into_iter().find_map(|n| idl.property(class, n));
-        let Some((_, property)) = found else { continue };
-        if is_get {
-            let stored = server.lookup(object, |o| o.properties.get(&property.name).cloned())?;
-            if let Some(value) = stored {
-                return Ok(Some(value));
-            }
-        } else if !property.is_settable() {
-            return Err(KurentoError::new(
-                ErrorCode::MediaObjectOperationNotSupported,
-                format!("Property '{}' of {} cannot be set", property.name, class.name),
-            ));
-        }
-        return Err(KurentoError::not_implemented(&format!("{}.{operation}", class.name)));
+    if let Some(result) = properties::access(server, idl, class, object, operation, params) {
+        return result;
     }
     Err(KurentoError::new(ErrorCode::MediaObjectMethodNotFound, format!("Method '{operation}' not found in class {}", class.name)))
-}
-
-fn lower_first(s: &str) -> String {
-    let mut chars = s.chars();
-    chars.next().map(|c| c.to_lowercase().chain(chars).collect()).unwrap_or_default()
 }
 
 /// `ElementConnectionData` register.

@@ -9,6 +9,7 @@ mod events;
 mod invoke;
 mod methods;
 mod params;
+mod properties;
 mod registry;
 mod request_cache;
 mod server_manager;
@@ -170,7 +171,7 @@ impl Server {
                     match backing {
                         Backing::Pipeline(p) => worker.remove_pipeline(p),
                         Backing::Element { pipeline, element } => worker.remove_element(pipeline, element),
-                        Backing::ServerManager => {}
+                        Backing::ServerManager | Backing::Hub { .. } => {}
                     }
                 }
             })

@@ -14,6 +14,9 @@ use std::collections::{BTreeSet, HashMap};
 pub enum Backing {
     ServerManager,
     Pipeline(PipelineHandle),
+    /// A Hub (Composite, Dispatcher, ...): a pipeline child that is not itself
+    /// a MediaElement; its HubPorts are elements.
+    Hub { pipeline: PipelineHandle },
     Element { pipeline: PipelineHandle, element: ElementId },
 }
 

@@ -1,0 +1,93 @@
+//! Property values: initial values (constructor parameters, IDL defaults and
+//! KMS's documented defaults) and the generic `get<Prop>` / `set<Prop>`.
+//!
+//! Properties whose value is live media state (`mediaState`, `videoInfo`,
+//! `ICECandidatePairs`, ...) are not stored; until their element computes
+//! them, their getters answer 40006.
+
+use super::invoke::OpResult;
+use super::params::Params;
+use super::{types, Server};
+use crate::config::Config;
+use kms_idl::{Class, Idl};
+use kms_protocol::{ErrorCode, KurentoError, ObjectId};
+use serde_json::{json, Map, Value};
+
+/// KMS's defaults for properties the IDL gives none for:
+/// (declaring class, property, value). Sources: the kmd docs and module configs.
+fn kms_default(config: &Config, class: &str, property: &str) -> Option<Value> {
+    Some(match (class, property) {
+        ("SdpEndpoint", "maxAudioRecvBandwidth" | "maxVideoRecvBandwidth") => json!(0),
+        ("BaseRtpEndpoint", "minVideoRecvBandwidth") => json!(0),
+        ("BaseRtpEndpoint", "minVideoSendBandwidth") => json!(100),
+        ("BaseRtpEndpoint", "maxVideoSendBandwidth") => json!(500),
+        ("BaseRtpEndpoint", "mtu") => json!(config.mtu),
+        ("MediaElement", "encoderBitrate") => json!(300_000),
+        ("MediaElement", "minEncoderBitrate" | "maxEncoderBitrate") => json!(0),
+        ("WebRtcEndpoint", "iceTcp") => json!(true),
+        ("WebRtcEndpoint", "stunServerPort") => json!(3478),
+        ("WebRtcEndpoint", "networkInterfaces") if !config.network_interfaces.is_empty() => {
+            json!(config.network_interfaces.join(","))
+        }
+        ("UriEndpoint", "state") => json!("STOP"),
+        _ => return None,
+    })
+}
+
+/// Adds the default of every property of `class` (and ancestors) not set by
+/// the constructor. MediaObject's own members live in the registry entry.
+pub fn fill_defaults(idl: &Idl, class: &Class, config: &Config, properties: &mut Map<String, Value>) {
+    for c in idl.lineage(class).filter(|c| c.name != "MediaObject") {
+        for p in &c.properties {
+            if properties.contains_key(&p.name) {
+                continue;
+            }
+            let default = p.default.clone().or_else(|| kms_default(config, &c.name, &p.name));
+            if let Some(value) = default {
+                // IDL defaults are sometimes strings for numbers ("320"): store the typed value.
+                let value = match (&value, p.type_name.as_str()) {
+                    (Value::String(s), "int" | "int64") => s.parse::<i64>().map(Value::from).unwrap_or(value),
+                    _ => value,
+                };
+                properties.insert(p.name.clone(), value);
+            }
+        }
+    }
+}
+
+/// `get<Prop>` / `set<Prop>` for an IDL property; `None` when `operation`
+/// names no property of `class`.
+pub fn access(server: &Server, idl: &Idl, class: &Class, object: &ObjectId, operation: &str, params: &Params) -> Option<OpResult> {
+    let (is_get, rest) = match (operation.strip_prefix("get"), operation.strip_prefix("set")) {
+        (Some(rest), _) => (true, rest),
+        (_, Some(rest)) => (false, rest),
+        _ => return None,
+    };
+    let lower = lower_first(rest);
+    let (_, property) = [rest, lower.as_str()].into_iter().find_map(|n| idl.property(class, n))?;
+    let not_built = || KurentoError::not_implemented(&format!("{}.{operation}", class.name));
+    Some(if is_get {
+        server.lookup(object, |o| o.properties.get(&property.name).cloned()).and_then(|v| v.map(Some).ok_or_else(not_built))
+    } else if !property.is_settable() {
+        Err(KurentoError::new(
+            ErrorCode::MediaObjectOperationNotSupported,
+            format!("Property '{}' of {} cannot be set", property.name, class.name),
+        ))
+    } else {
+        (|| {
+            let value = params.get(&property.name).ok_or_else(|| KurentoError::marshall(format!("'{}' parameter is required", property.name)))?;
+            if !types::matches(idl, &property.type_name, value) {
+                return Err(KurentoError::marshall(format!("'{}' parameter should be {}", property.name, types::describe(&property.type_name))));
+            }
+            let mut state = server.lock();
+            let o = state.registry.get_mut(object).ok_or_else(|| KurentoError::object_not_found(object.as_str()))?;
+            o.properties.insert(property.name.clone(), value.clone());
+            Ok(None)
+        })()
+    })
+}
+
+fn lower_first(s: &str) -> String {
+    let mut chars = s.chars();
+    chars.next().map(|c| c.to_lowercase().chain(chars).collect()).unwrap_or_default()
+}
