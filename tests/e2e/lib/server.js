@@ -8,11 +8,14 @@ const os = require('node:os');
 
 const repo = path.resolve(__dirname, '..', '..', '..');
 
-/** Path of the binary: $KMS_BIN, else the cargo target dir's debug build. */
+/** Path of the binary: $KMS_BIN, else the debug build in $CARGO_TARGET_DIR
+ *  (scripts/env.sh's default is ~/.cache/kms-target), else ./target. */
 function binaryPath() {
   if (process.env.KMS_BIN) return process.env.KMS_BIN;
-  const target = process.env.CARGO_TARGET_DIR || path.join(repo, 'target');
-  return path.join(target, 'debug', 'kurento-media-server');
+  const targets = [process.env.CARGO_TARGET_DIR, path.join(os.homedir(), '.cache', 'kms-target'), path.join(repo, 'target')];
+  const found = targets.filter(Boolean).map((t) => path.join(t, 'debug', 'kurento-media-server')).find((p) => fs.existsSync(p));
+  if (!found) throw new Error('kurento-media-server is not built: run cargo build first');
+  return found;
 }
 
 /** A free TCP port on 127.0.0.1. */

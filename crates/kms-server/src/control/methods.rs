@@ -21,6 +21,7 @@ pub struct ConnectionContext {
 
 /// Handles one WebSocket text message and returns the reply text.
 pub async fn handle_text(server: &Arc<Server>, ctx: &mut ConnectionContext, text: &str) -> String {
+    tracing::trace!(conn = ctx.conn, "request: {text}");
     let request = match decode_request(text) {
         Ok(r) => r,
         Err(response) => return response.to_text(),
