@@ -2,6 +2,7 @@
 
 use super::params::{parse_object_id, Level, Params};
 use super::sessions::ConnId;
+use super::request_cache::fingerprint;
 use super::{create, invoke, Server};
 use kms_idl::Idl;
 use kms_protocol::{decode_request, ErrorCode, KurentoError, ObjectId, Request, Response};
@@ -33,8 +34,9 @@ pub async fn handle_text(server: &Arc<Server>, ctx: &mut ConnectionContext, text
         return Response::error(Value::Null, e).to_text();
     };
     let session = request.session_id().map(str::to_owned).or_else(|| ctx.session.clone());
+    let fingerprint = fingerprint(&request.method, request.params.as_ref());
     if let Some(session) = &session {
-        if let Some(cached) = server.lock().request_cache.get(Instant::now(), session, &id) {
+        if let Some(cached) = server.lock().request_cache.get(Instant::now(), session, &id, &fingerprint) {
             return cached.to_string();
         }
     }
@@ -44,7 +46,7 @@ pub async fn handle_text(server: &Arc<Server>, ctx: &mut ConnectionContext, text
     };
     let json = response.to_json();
     if let Some(session) = ctx.session.clone().or(session) {
-        server.lock().request_cache.put(Instant::now(), &session, &id, json.clone());
+        server.lock().request_cache.put(Instant::now(), &session, &id, fingerprint, json.clone());
     }
     json.to_string()
 }

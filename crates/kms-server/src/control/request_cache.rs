@@ -1,6 +1,11 @@
 //! KMS's duplicate-request cache (`RequestCache.cpp`): a request id repeated
 //! within 20 s in the same session gets the first response again, unexecuted,
 //! so a client retrying after a timeout never creates an object twice.
+//!
+//! Unlike KMS, a hit also requires the same method and parameters (ignoring
+//! `sessionId`): clients restart their id counter on a new connection, and a
+//! `connect` with id 1 after a reconnect must not get the reply of an earlier,
+//! different request 1 of the same session.
 
 use serde_json::Value;
 use std::collections::HashMap;
@@ -12,7 +17,14 @@ pub const REQUEST_CACHE_TTL: Duration = Duration::from_secs(20);
 #[derive(Debug)]
 pub struct RequestCache {
     enabled: bool,
-    entries: HashMap<(String, String), (Instant, Value)>,
+    entries: HashMap<(String, String), Entry>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    at: Instant,
+    fingerprint: String,
+    response: Value,
 }
 
 impl RequestCache {
@@ -26,20 +38,28 @@ impl RequestCache {
         (session.to_owned(), id.to_string())
     }
 
-    /// The cached response JSON for (`session`, `id`), if fresh.
-    pub fn get(&mut self, now: Instant, session: &str, id: &Value) -> Option<Value> {
+    /// The cached response JSON for (`session`, `id`) if it is fresh and was
+    /// for the same request (`fingerprint`, see [`fingerprint`]).
+    pub fn get(&mut self, now: Instant, session: &str, id: &Value, fingerprint: &str) -> Option<Value> {
         if !self.enabled {
             return None;
         }
-        self.entries.retain(|_, (t, _)| now.saturating_duration_since(*t) < REQUEST_CACHE_TTL);
-        self.entries.get(&Self::key(session, id)).map(|(_, v)| v.clone())
+        self.entries.retain(|_, e| now.saturating_duration_since(e.at) < REQUEST_CACHE_TTL);
+        self.entries.get(&Self::key(session, id)).filter(|e| e.fingerprint == fingerprint).map(|e| e.response.clone())
     }
 
-    pub fn put(&mut self, now: Instant, session: &str, id: &Value, response: Value) {
+    pub fn put(&mut self, now: Instant, session: &str, id: &Value, fingerprint: String, response: Value) {
         if self.enabled {
-            self.entries.insert(Self::key(session, id), (now, response));
+            self.entries.insert(Self::key(session, id), Entry { at: now, fingerprint, response });
         }
     }
+}
+
+/// Identifies a request by method and parameters, `sessionId` excluded.
+pub fn fingerprint(method: &str, params: Option<&serde_json::Map<String, Value>>) -> String {
+    let mut params = params.cloned().unwrap_or_default();
+    params.remove("sessionId");
+    format!("{method} {}", Value::Object(params))
 }
 
 #[cfg(test)]
@@ -51,13 +71,17 @@ mod tests {
     fn duplicates_hit_within_ttl_only() {
         let t0 = Instant::now();
         let mut c = RequestCache::new(true);
-        c.put(t0, "s", &json!(1), json!({"result": 1}));
-        assert_eq!(c.get(t0 + Duration::from_secs(19), "s", &json!(1)), Some(json!({"result": 1})));
-        assert_eq!(c.get(t0, "other", &json!(1)), None);
-        assert_eq!(c.get(t0, "s", &json!("1")), None);
-        assert_eq!(c.get(t0 + REQUEST_CACHE_TTL, "s", &json!(1)), None);
+        let create = fingerprint("create", json!({"type": "MediaPipeline"}).as_object());
+        let with_session = fingerprint("create", json!({"type": "MediaPipeline", "sessionId": "s"}).as_object());
+        assert_eq!(create, with_session);
+        c.put(t0, "s", &json!(1), create.clone(), json!({"result": 1}));
+        assert_eq!(c.get(t0 + Duration::from_secs(19), "s", &json!(1), &create), Some(json!({"result": 1})));
+        assert_eq!(c.get(t0, "s", &json!(1), &fingerprint("connect", None)), None, "same id, other request");
+        assert_eq!(c.get(t0, "other", &json!(1), &create), None);
+        assert_eq!(c.get(t0, "s", &json!("1"), &create), None);
+        assert_eq!(c.get(t0 + REQUEST_CACHE_TTL, "s", &json!(1), &create), None);
         let mut off = RequestCache::new(false);
-        off.put(t0, "s", &json!(1), json!(1));
-        assert_eq!(off.get(t0, "s", &json!(1)), None);
+        off.put(t0, "s", &json!(1), create.clone(), json!(1));
+        assert_eq!(off.get(t0, "s", &json!(1), &create), None);
     }
 }
