@@ -14,6 +14,12 @@ use std::path::PathBuf;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc returns freed pages to the OS, so resident memory follows the live
+/// set after bursts (e.g. a full duplicate-request cache expiring) instead of
+/// staying at the peak as with glibc's arenas.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Command line, with KMS's flags (and their `KURENTO_*` environment forms).
 #[derive(Parser, Debug)]
 #[command(name = "kurento-media-server", about = "Kurento Media Server replacement", disable_version_flag = true)]

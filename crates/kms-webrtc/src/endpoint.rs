@@ -4,7 +4,8 @@ use crate::flow::FlowTracker;
 use kms_media::{Codec, Datagram, Element, ElementEvent, ElementOutput, FlowState, MediaFrame, MediaType, Transmit};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::Once;
+use std::sync::{Once, OnceLock};
+use str0m::config::DtlsCert;
 use std::time::{Duration, Instant};
 use str0m::change::SdpOffer;
 use str0m::format::Codec as StrCodec;
@@ -71,11 +72,23 @@ fn init_crypto() {
     INIT.call_once(|| str0m::crypto::from_feature_flags().install_process_default());
 }
 
+/// The DTLS certificate every endpoint presents: generated once per process,
+/// as KMS does (`std::call_once` in WebRtcEndpointImpl), since generating one
+/// per endpoint dominates the cost of creating it.
+fn process_certificate() -> Option<DtlsCert> {
+    static CERT: OnceLock<Option<DtlsCert>> = OnceLock::new();
+    CERT.get_or_init(|| str0m::crypto::from_feature_flags().dtls_provider.generate_certificate()).clone()
+}
+
 impl WebRtcEndpoint {
     /// A new endpoint with one host candidate per configured address.
     pub fn new(now: Instant, config: WebRtcConfig) -> WebRtcEndpoint {
         init_crypto();
-        let mut rtc = Rtc::builder().build(now);
+        let mut builder = Rtc::builder();
+        if let Some(cert) = process_certificate() {
+            builder = builder.set_dtls_cert(cert);
+        }
+        let mut rtc = builder.build(now);
         let mut local_candidates = Vec::new();
         for addr in &config.host_addrs {
             match Candidate::host(*addr, "udp") {

@@ -36,19 +36,19 @@ pub async fn handle_text(server: &Arc<Server>, ctx: &mut ConnectionContext, text
     let session = request.session_id().map(str::to_owned).or_else(|| ctx.session.clone());
     let fingerprint = fingerprint(&request.method, request.params.as_ref());
     if let Some(session) = &session {
-        if let Some(cached) = server.lock().request_cache.get(Instant::now(), session, &id, &fingerprint) {
-            return cached.to_string();
+        if let Some(cached) = server.lock().request_cache.get(Instant::now(), session, &id, fingerprint) {
+            return cached;
         }
     }
     let response = match execute(server, ctx, &request).await {
         Ok(result) => Response::result(id.clone(), result),
         Err(e) => Response::error(id.clone(), e),
     };
-    let json = response.to_json();
+    let text = response.to_text();
     if let Some(session) = ctx.session.clone().or(session) {
-        server.lock().request_cache.put(Instant::now(), &session, &id, fingerprint, json.clone());
+        server.lock().request_cache.put(Instant::now(), &session, &id, fingerprint, text.clone());
     }
-    json.to_string()
+    text
 }
 
 type BoxedResult<'a> = Pin<Box<dyn Future<Output = Result<Value, KurentoError>> + Send + 'a>>;

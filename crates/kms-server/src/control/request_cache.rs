@@ -23,8 +23,9 @@ pub struct RequestCache {
 #[derive(Debug)]
 struct Entry {
     at: Instant,
-    fingerprint: String,
-    response: Value,
+    fingerprint: u64,
+    /// The response as sent (compact text: a cache entry costs little memory).
+    response: String,
 }
 
 impl RequestCache {
@@ -40,26 +41,40 @@ impl RequestCache {
 
     /// The cached response JSON for (`session`, `id`) if it is fresh and was
     /// for the same request (`fingerprint`, see [`fingerprint`]).
-    pub fn get(&mut self, now: Instant, session: &str, id: &Value, fingerprint: &str) -> Option<Value> {
+    pub fn get(&mut self, now: Instant, session: &str, id: &Value, fingerprint: u64) -> Option<String> {
         if !self.enabled {
             return None;
         }
-        self.entries.retain(|_, e| now.saturating_duration_since(e.at) < REQUEST_CACHE_TTL);
+        self.evict(now);
         self.entries.get(&Self::key(session, id)).filter(|e| e.fingerprint == fingerprint).map(|e| e.response.clone())
     }
 
-    pub fn put(&mut self, now: Instant, session: &str, id: &Value, fingerprint: String, response: Value) {
+    pub fn put(&mut self, now: Instant, session: &str, id: &Value, fingerprint: u64, response: String) {
         if self.enabled {
+            self.evict(now);
             self.entries.insert(Self::key(session, id), Entry { at: now, fingerprint, response });
+        }
+    }
+
+    fn evict(&mut self, now: Instant) {
+        self.entries.retain(|_, e| now.saturating_duration_since(e.at) < REQUEST_CACHE_TTL);
+        // A burst leaves a large table behind; give the memory back once it is mostly empty.
+        if self.entries.capacity() > 64 && self.entries.len() < self.entries.capacity() / 4 {
+            self.entries.shrink_to_fit();
         }
     }
 }
 
-/// Identifies a request by method and parameters, `sessionId` excluded.
-pub fn fingerprint(method: &str, params: Option<&serde_json::Map<String, Value>>) -> String {
-    let mut params = params.cloned().unwrap_or_default();
-    params.remove("sessionId");
-    format!("{method} {}", Value::Object(params))
+/// Identifies a request by a hash of its method and parameters, `sessionId` excluded.
+pub fn fingerprint(method: &str, params: Option<&serde_json::Map<String, Value>>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    method.hash(&mut hasher);
+    for (k, v) in params.into_iter().flatten().filter(|(k, _)| *k != "sessionId") {
+        k.hash(&mut hasher);
+        v.to_string().hash(&mut hasher);
+    }
+    hasher.finish()
 }
 
 #[cfg(test)]
@@ -74,14 +89,15 @@ mod tests {
         let create = fingerprint("create", json!({"type": "MediaPipeline"}).as_object());
         let with_session = fingerprint("create", json!({"type": "MediaPipeline", "sessionId": "s"}).as_object());
         assert_eq!(create, with_session);
-        c.put(t0, "s", &json!(1), create.clone(), json!({"result": 1}));
-        assert_eq!(c.get(t0 + Duration::from_secs(19), "s", &json!(1), &create), Some(json!({"result": 1})));
-        assert_eq!(c.get(t0, "s", &json!(1), &fingerprint("connect", None)), None, "same id, other request");
-        assert_eq!(c.get(t0, "other", &json!(1), &create), None);
-        assert_eq!(c.get(t0, "s", &json!("1"), &create), None);
-        assert_eq!(c.get(t0 + REQUEST_CACHE_TTL, "s", &json!(1), &create), None);
+        let reply = String::from(r#"{"result":1}"#);
+        c.put(t0, "s", &json!(1), create, reply.clone());
+        assert_eq!(c.get(t0 + Duration::from_secs(19), "s", &json!(1), create), Some(reply.clone()));
+        assert_eq!(c.get(t0, "s", &json!(1), fingerprint("connect", None)), None, "same id, other request");
+        assert_eq!(c.get(t0, "other", &json!(1), create), None);
+        assert_eq!(c.get(t0, "s", &json!("1"), create), None);
+        assert_eq!(c.get(t0 + REQUEST_CACHE_TTL, "s", &json!(1), create), None);
         let mut off = RequestCache::new(false);
-        off.put(t0, "s", &json!(1), create.clone(), json!(1));
-        assert_eq!(off.get(t0, "s", &json!(1), &create), None);
+        off.put(t0, "s", &json!(1), create, reply);
+        assert_eq!(off.get(t0, "s", &json!(1), create), None);
     }
 }

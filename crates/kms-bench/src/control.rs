@@ -1,0 +1,125 @@
+//! The control-plane benchmark.
+
+use crate::proc_stats::rss_and_threads;
+use crate::rpc::Rpc;
+use serde_json::json;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Starts the server on a free loopback port; returns the child and its URL.
+fn start_server(bin: &Path, conf: &Path) -> Result<(Child, String), String> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
+    let child = Command::new(bin)
+        .args(["-f", conf.to_str().unwrap_or_default(), "--address", "127.0.0.1", "--port", &port.to_string()])
+        .env("KMS_NETWORK_INTERFACES", "lo")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("start {}: {e}", bin.display()))?;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            return Err("server did not start listening".into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok((child, format!("ws://127.0.0.1:{port}/kurento")))
+}
+
+/// One cycle: create MediaPipeline, create WebRtcEndpoint in it, release the pipeline.
+async fn cycle(rpc: &mut Rpc) -> Result<Duration, String> {
+    let t0 = Instant::now();
+    let pipeline = rpc.create(json!({ "type": "MediaPipeline" })).await?;
+    let element = std::env::var("KMS_BENCH_ELEMENT").unwrap_or_else(|_| "WebRtcEndpoint".into());
+    rpc.create(json!({ "type": element, "constructorParams": { "mediaPipeline": pipeline } })).await?;
+    rpc.call("release", json!({ "object": pipeline })).await?;
+    Ok(t0.elapsed())
+}
+
+/// Runs `cycles` cycles spread over `concurrency` connections; returns
+/// (wall time, sorted cycle latencies).
+async fn run_cycles(url: &str, cycles: usize, concurrency: usize) -> Result<(Duration, Vec<Duration>), String> {
+    let mut clients = Vec::new();
+    for _ in 0..concurrency {
+        clients.push(Rpc::connect(url).await?);
+    }
+    let t0 = Instant::now();
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut rpc)| {
+            let share = cycles / concurrency + usize::from(i < cycles % concurrency);
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(share);
+                for _ in 0..share {
+                    latencies.push(cycle(&mut rpc).await?);
+                }
+                Ok::<_, String>(latencies)
+            })
+        })
+        .collect();
+    let mut all = Vec::with_capacity(cycles);
+    for t in tasks {
+        all.extend(t.await.map_err(|e| e.to_string())??);
+    }
+    let wall = t0.elapsed();
+    all.sort();
+    Ok((wall, all))
+}
+
+/// Waits out the request cache, makes the server evict it, and reads (RSS KiB, threads).
+async fn settle(pid: u32, url: &str) -> Result<(u64, u64), String> {
+    tokio::time::sleep(Duration::from_secs(21)).await;
+    run_cycles(url, 8, 8).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    rss_and_threads(pid).ok_or_else(|| "cannot read server /proc status".into())
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+pub async fn run(bin: &Path, conf: &Path, cycles: usize, leak_cycles: usize) -> Result<(), String> {
+    let (mut child, url) = start_server(bin, conf)?;
+    let result = measure(child.id(), &url, cycles, leak_cycles).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    result
+}
+
+async fn measure(pid: u32, url: &str, cycles: usize, leak_cycles: usize) -> Result<(), String> {
+    println!("control plane: create MediaPipeline + create WebRtcEndpoint + release, over the Kurento Protocol");
+    run_cycles(url, 200, 8).await?; // warm-up: allocator pools, lazy statics
+    println!("| concurrency | cycles | cycles/s | ops/s | p50 cycle | p99 cycle |");
+    println!("|---|---|---|---|---|---|");
+    for concurrency in [1, 8] {
+        let (wall, lat) = run_cycles(url, cycles, concurrency).await?;
+        let rate = cycles as f64 / wall.as_secs_f64();
+        println!(
+            "| {concurrency} | {cycles} | {rate:.0} | {:.0} | {:.2} ms | {:.2} ms |",
+            rate * 3.0,
+            percentile(&lat, 0.50).as_secs_f64() * 1e3,
+            percentile(&lat, 0.99).as_secs_f64() * 1e3
+        );
+    }
+    // The leak gate compares two quiet states: after the throughput runs and
+    // after `leak_cycles` more, each once the 20 s duplicate-request cache has
+    // expired (KMS semantics: it holds every reply of the last 20 s).
+    let before = settle(pid, url).await?;
+    run_cycles(url, leak_cycles, 8).await?;
+    let after = settle(pid, url).await?;
+    let growth = (after.0 as f64 - before.0 as f64) / before.0 as f64 * 100.0;
+    println!(
+        "leak gate: RSS {} KiB -> {} KiB ({growth:+.1} %) and threads {} -> {} after {leak_cycles} more cycles",
+        before.0, after.0, before.1, after.1
+    );
+    if growth > 5.0 || after.1 > before.1 {
+        return Err(format!("leak gate failed: RSS grew {growth:.1} % or threads grew"));
+    }
+    Ok(())
+}
