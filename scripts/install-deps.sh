@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 apt_packages=(
   build-essential pkg-config cmake clang libssl-dev curl ca-certificates
-  iproute2 util-linux chromium
+  iproute2 util-linux chromium openssl
 )
 missing=()
 for p in "${apt_packages[@]}"; do

@@ -4,6 +4,11 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const http = require('node:http');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { execFileSync } = require('node:child_process');
+const { freePort } = require('./lib/server');
 const WebSocket = require('ws');
 const { startServer } = require('./lib/server');
 const { deferrer } = require('./lib/defer');
@@ -151,6 +156,29 @@ test('transport: path, health check, notifications, oversized and broken frames'
   const noParams = await raw.request('create');
   assert.equal(noParams.error.code, -32602);
   // Still serving on the same connection.
+  const pong = await raw.request('ping');
+  assert.deepEqual(pong.result, { value: 'pong' });
+});
+
+test('wss: secure.port with a PEM certificate + key serves the same protocol', async (t) => {
+  const defer = deferrer(t);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kms-wss-'));
+  defer(() => fs.rmSync(dir, { recursive: true, force: true }));
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
+    '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')], { stdio: 'ignore' });
+  const pem = path.join(dir, 'cert+key.pem');
+  fs.writeFileSync(pem, Buffer.concat([fs.readFileSync(path.join(dir, 'cert.pem')), fs.readFileSync(path.join(dir, 'key.pem'))]));
+  const securePort = await freePort();
+  const server = await startServer({ confJson: { mediaServer: { net: { websocket: { secure: { port: securePort, certificate: pem } } } } } });
+  defer(() => server.stop());
+  let raw;
+  for (let i = 0; i < 50 && !raw; i++) {
+    raw = await RawClient.open(`wss://127.0.0.1:${securePort}/kurento`, { rejectUnauthorized: false }).catch(() => sleep(100));
+  }
+  assert.ok(raw, 'wss connects');
+  defer(() => raw.close());
+  const created = await raw.request('create', { type: 'MediaPipeline' });
+  assert.match(created.result.value, /_kurento\.MediaPipeline$/);
   const pong = await raw.request('ping');
   assert.deepEqual(pong.result, { value: 'pong' });
 });

@@ -11,6 +11,7 @@
 //! - our own flags `--address`/`--port`, which override the file.
 
 use serde_json::Value;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -21,6 +22,14 @@ pub struct Config {
     pub ws_address: Option<String>,
     /// `mediaServer.net.websocket.port` (8888 in KMS's shipped file).
     pub ws_port: u16,
+    /// `mediaServer.net.websocket.secure.port`; 0 disables `wss://`.
+    pub wss_port: u16,
+    /// `mediaServer.net.websocket.secure.certificate`: PEM with the certificate
+    /// chain and the private key, resolved against the config file's directory.
+    pub wss_certificate: Option<PathBuf>,
+    /// `mediaServer.net.websocket.secure.password`: encrypted keys are not
+    /// supported; a non-empty password is a configuration error.
+    pub wss_password: Option<String>,
     /// `mediaServer.net.websocket.path` without the leading `/` (`kurento`).
     pub ws_path: String,
     /// `mediaServer.resources.garbageCollectorPeriod` (240 s).
@@ -36,6 +45,10 @@ pub struct Config {
     pub mtu: u16,
     /// `WebRtcEndpoint.networkInterfaces`: names; empty means all.
     pub network_interfaces: Vec<String>,
+    /// The other `WebRtcEndpoint.conf.ini` keys, by their ini names
+    /// (`stunServerAddress`, `stunServerPort`, `turnURL`, `externalIPv4`,
+    /// `externalIPv6`, `iceTcp`, `pemCertificateRSA`, ...), as written.
+    pub webrtc: HashMap<String, String>,
 }
 
 impl Default for Config {
@@ -44,6 +57,9 @@ impl Default for Config {
             ws_address: None,
             ws_port: 8888,
             ws_path: "kurento".into(),
+            wss_port: 0,
+            wss_certificate: None,
+            wss_password: None,
             gc_period: Duration::from_secs(240),
             disable_request_cache: false,
             metadata: None,
@@ -51,6 +67,7 @@ impl Default for Config {
             max_port: 65535,
             mtu: 1200,
             network_interfaces: Vec::new(),
+            webrtc: HashMap::new(),
         }
     }
 }
@@ -74,7 +91,7 @@ impl Config {
         if conf_file.exists() {
             let text = std::fs::read_to_string(conf_file).map_err(|source| ConfigError::Read { path: conf_file.into(), source })?;
             let json: Value = serde_json::from_str(&text).map_err(|source| ConfigError::Json { path: conf_file.into(), source })?;
-            config.apply_main(&json);
+            config.apply_main(&json, conf_file.parent().unwrap_or(Path::new(".")));
         }
         let default_modules = conf_file.parent().unwrap_or(Path::new(".")).join("modules");
         let modules_dir = modules_dir.map(Path::to_path_buf).unwrap_or(default_modules);
@@ -82,15 +99,32 @@ impl Config {
             config.apply_modules(&dir.join("kurento"))?;
         }
         config.apply_env(env);
+        if config.wss_port != 0 && config.wss_certificate.is_none() {
+            return Err(ConfigError::Invalid { path: conf_file.into(), message: "secure.port is set but secure.certificate is not".into() });
+        }
+        if config.wss_password.is_some() {
+            return Err(ConfigError::Invalid {
+                path: conf_file.into(),
+                message: "secure.password: encrypted private keys are not supported; decrypt the key (openssl pkey) instead".into(),
+            });
+        }
         if config.min_port > config.max_port {
             return Err(ConfigError::Invalid { path: modules_dir, message: format!("minPort {} > maxPort {}", config.min_port, config.max_port) });
         }
         Ok(config)
     }
 
-    fn apply_main(&mut self, json: &Value) {
+    fn apply_main(&mut self, json: &Value, config_dir: &Path) {
         let ms = &json["mediaServer"];
         let ws = &ms["net"]["websocket"];
+        let secure = &ws["secure"];
+        if let Some(p) = secure["port"].as_u64().and_then(|p| u16::try_from(p).ok()) {
+            self.wss_port = p;
+        }
+        if let Some(c) = secure["certificate"].as_str() {
+            self.wss_certificate = Some(config_dir.join(c));
+        }
+        self.wss_password = secure["password"].as_str().filter(|p| !p.is_empty()).map(str::to_owned);
         if let Some(a) = ws["address"].as_str() {
             self.ws_address = Some(a.to_owned());
         }
@@ -127,6 +161,7 @@ impl Config {
         if let Some(list) = webrtc.get("networkInterfaces") {
             self.network_interfaces = split_list(list);
         }
+        self.webrtc.extend(webrtc);
         Ok(())
     }
 
@@ -142,6 +177,24 @@ impl Config {
         }
         if let Some(list) = env("KMS_NETWORK_INTERFACES") {
             self.network_interfaces = split_list(&list);
+        }
+        // The Docker entrypoint's variables, written to WebRtcEndpoint.conf.ini there.
+        for (var, key) in [
+            ("KMS_EXTERNAL_IPV4", "externalIPv4"),
+            ("KMS_EXTERNAL_IPV6", "externalIPv6"),
+            ("KMS_ICE_TCP", "iceTcp"),
+            ("KMS_TURN_URL", "turnURL"),
+            ("KMS_PEM_CERTIFICATE_RSA", "pemCertificateRSA"),
+            ("KMS_PEM_CERTIFICATE_ECDSA", "pemCertificateECDSA"),
+        ] {
+            if let Some(v) = env(var) {
+                self.webrtc.insert(key.into(), v);
+            }
+        }
+        // KMS_STUN_IP and KMS_STUN_PORT count only together, as in the entrypoint.
+        if let (Some(ip), Some(port)) = (env("KMS_STUN_IP"), env("KMS_STUN_PORT")) {
+            self.webrtc.insert("stunServerAddress".into(), ip);
+            self.webrtc.insert("stunServerPort".into(), port);
         }
     }
 }
@@ -175,14 +228,22 @@ mod tests {
         )
         .unwrap();
         std::fs::write(dir.join("modules/kurento/BaseRtpEndpoint.conf.ini"), ";minPort=1\nminPort=40000\nmaxPort=40100\n").unwrap();
-        std::fs::write(dir.join("modules/kurento/WebRtcEndpoint.conf.ini"), "networkInterfaces=lo, eth0\n").unwrap();
-        let env = |k: &str| (k == "KMS_MAX_PORT").then(|| "40200".to_owned());
+        std::fs::write(dir.join("modules/kurento/WebRtcEndpoint.conf.ini"), "networkInterfaces=lo, eth0\nstunServerAddress=127.0.0.1\n").unwrap();
+        let env = |k: &str| match k {
+            "KMS_MAX_PORT" => Some("40200".to_owned()),
+            "KMS_TURN_URL" => Some("u:p@127.0.0.1:3478".to_owned()),
+            "KMS_STUN_PORT" => Some("9999".to_owned()), // ignored without KMS_STUN_IP
+            _ => None,
+        };
         let c = Config::load(&conf, None, &env).unwrap();
         assert_eq!(c.ws_port, 9999);
         assert_eq!(c.ws_path, "kurento");
         assert_eq!(c.gc_period, Duration::from_secs(10));
         assert_eq!((c.min_port, c.max_port), (40000, 40200));
         assert_eq!(c.network_interfaces, ["lo", "eth0"]);
+        assert_eq!(c.webrtc["stunServerAddress"], "127.0.0.1");
+        assert_eq!(c.webrtc["turnURL"], "u:p@127.0.0.1:3478");
+        assert!(!c.webrtc.contains_key("stunServerPort"));
         assert_eq!(c.metadata.unwrap()["a"], 1);
         std::fs::remove_dir_all(dir).unwrap();
     }

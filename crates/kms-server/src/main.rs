@@ -104,9 +104,34 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let server = control::Server::new(config, media);
     tokio::spawn(server.clone().run_event_pump(events_rx));
     tokio::spawn(server.clone().run_gc());
+    if server.config.wss_port != 0 {
+        tokio::spawn(serve_secure(server.clone()));
+    }
     tracing::info!("Kurento Protocol listening on ws://{}/{}", listener.local_addr()?, server.config.ws_path);
     axum::serve(listener, ws::router(server)).with_graceful_shutdown(shutdown()).await?;
     Ok(())
+}
+
+/// `wss://` on `secure.port` with the PEM `secure.certificate` (chain + key in
+/// one file, as KMS takes it). A failure is logged and `ws://` keeps serving.
+async fn serve_secure(server: std::sync::Arc<control::Server>) {
+    let config = &server.config;
+    let Some(path) = config.wss_certificate.clone() else { return };
+    let pem = match tokio::fs::read(&path).await {
+        Ok(pem) => pem,
+        Err(e) => return tracing::error!("wss disabled: cannot read {}: {e}", path.display()),
+    };
+    let tls = match axum_server::tls_rustls::RustlsConfig::from_pem(pem.clone(), pem).await {
+        Ok(tls) => tls,
+        Err(e) => return tracing::error!("wss disabled: {} is not a usable PEM certificate + key: {e}", path.display()),
+    };
+    let ip: std::net::IpAddr = config.ws_address.as_deref().and_then(|a| a.parse().ok()).unwrap_or([0, 0, 0, 0].into());
+    let addr = SocketAddr::new(ip, config.wss_port);
+    tracing::info!("Kurento Protocol listening on wss://{addr}/{}", config.ws_path);
+    let router = ws::router(server.clone());
+    if let Err(e) = axum_server::bind_rustls(addr, tls).serve(router.into_make_service()).await {
+        tracing::error!("wss server stopped: {e}");
+    }
 }
 
 /// Binds the configured address, or `[::]` (dual stack) falling back to `0.0.0.0`.

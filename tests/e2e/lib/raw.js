@@ -3,9 +3,9 @@
 const WebSocket = require('ws');
 
 class RawClient {
-  static open(url) {
+  static open(url, options = {}) {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url);
+      const ws = new WebSocket(url, options);
       ws.once('open', () => resolve(new RawClient(ws)));
       ws.once('error', reject);
     });

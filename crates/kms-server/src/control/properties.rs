@@ -24,11 +24,14 @@ fn kms_default(config: &Config, class: &str, property: &str) -> Option<Value> {
         ("BaseRtpEndpoint", "mtu") => json!(config.mtu),
         ("MediaElement", "encoderBitrate") => json!(300_000),
         ("MediaElement", "minEncoderBitrate" | "maxEncoderBitrate") => json!(0),
-        ("WebRtcEndpoint", "iceTcp") => json!(true),
-        ("WebRtcEndpoint", "stunServerPort") => json!(3478),
+        ("WebRtcEndpoint", "iceTcp") => json!(config.webrtc.get("iceTcp").is_none_or(|v| v.trim() != "0")),
+        ("WebRtcEndpoint", "stunServerPort") => json!(config.webrtc.get("stunServerPort").and_then(|p| p.parse::<u16>().ok()).unwrap_or(3478)),
         ("WebRtcEndpoint", "networkInterfaces") if !config.network_interfaces.is_empty() => {
             json!(config.network_interfaces.join(","))
         }
+        // The property is `turnUrl`; the config key is `turnURL` (KMS).
+        ("WebRtcEndpoint", "turnUrl") => json!(config.webrtc.get("turnURL")?),
+        ("WebRtcEndpoint", "stunServerAddress" | "externalIPv4" | "externalIPv6") => json!(config.webrtc.get(property)?),
         ("UriEndpoint", "state") => json!("STOP"),
         _ => return None,
     })

@@ -103,3 +103,48 @@ impl Registry {
         self.objects.values().filter(|o| o.sessions.contains(session)).map(|o| o.id.clone()).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kms_idl::Idl;
+
+    fn object(id: ObjectId, class: &str, backing: Backing, session: &str) -> MediaObject {
+        MediaObject {
+            name: id.to_string(),
+            id,
+            class: Idl::get().class(class).unwrap(),
+            backing,
+            tags: Vec::new(),
+            send_tags_in_events: false,
+            creation_time: 0,
+            properties: Map::new(),
+            sessions: [session.to_owned()].into(),
+        }
+    }
+
+    #[test]
+    fn release_takes_the_whole_subtree_children_first() {
+        let mut r = Registry::default();
+        let p = ObjectId::new(None, "kurento", "MediaPipeline");
+        let hub = ObjectId::new(Some(&p), "kurento", "Composite");
+        let port = ObjectId::new(Some(&hub), "kurento", "HubPort");
+        let other = ObjectId::new(None, "kurento", "MediaPipeline");
+        let h = PipelineHandle(1);
+        r.insert(object(p.clone(), "MediaPipeline", Backing::Pipeline(h), "s"));
+        r.insert(object(hub.clone(), "Composite", Backing::Hub { pipeline: h }, "s"));
+        r.insert(object(port.clone(), "HubPort", Backing::Element { pipeline: h, element: ElementId(7) }, "t"));
+        r.insert(object(other.clone(), "MediaPipeline", Backing::Pipeline(PipelineHandle(2)), "t"));
+        assert_eq!(r.children(&p), [hub.clone()]);
+        assert_eq!(r.by_element(h, ElementId(7)).map(|o| o.id.clone()), Some(port.clone()));
+        assert_eq!(r.pipelines().len(), 2);
+        assert_eq!(r.referenced_by("t").len(), 2);
+
+        let removed: Vec<ObjectId> = r.remove_tree(&p).into_iter().map(|o| o.id).collect();
+        assert_eq!(removed, [port, hub, p.clone()]);
+        assert!(r.get(&p).is_none());
+        assert!(r.by_element(h, ElementId(7)).is_none());
+        assert_eq!(r.pipelines(), [other]);
+        assert!(r.remove_tree(&p).is_empty(), "releasing twice is harmless");
+    }
+}

@@ -1,0 +1,54 @@
+// One presenter, three viewers through one pipeline, in headless Chromium:
+// every viewer decodes the presenter's video (the browser's own stats).
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { startServer } = require('./lib/server');
+const { deferrer } = require('./lib/defer');
+const { servePages } = require('./lib/pages');
+const { launchBrowser } = require('./lib/browser');
+const { connect } = require('./lib/client');
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const VIEWERS = 3;
+
+test('one-to-many: a presenter fans out to three viewers, all decoding', async (t) => {
+  const defer = deferrer(t);
+  const server = await startServer();
+  defer(() => server.stop());
+  const pages = await servePages();
+  defer(() => pages.close());
+  const browser = await launchBrowser();
+  defer(() => browser.close());
+  const page = await browser.newPage();
+  await page.goto(`${pages.origin}/page/one2many.html?ws_uri=${encodeURIComponent(server.url)}`);
+
+  await page.evaluate(() => window.startPresenter());
+  for (let i = 0; i < VIEWERS; i++) await page.evaluate(() => window.addViewer());
+
+  let stats = [];
+  for (let i = 0; i < 40; i++) {
+    stats = await page.evaluate(() => window.viewerStats());
+    if (stats.length === VIEWERS && stats.every((s) => s.video && s.video.framesDecoded > 10)) break;
+    await sleep(500);
+  }
+  assert.deepEqual(await page.evaluate(() => window.appErrors), []);
+  assert.equal(stats.length, VIEWERS);
+  for (const [i, s] of stats.entries()) {
+    assert.ok(s.video && s.video.framesDecoded > 10, `viewer ${i} decodes video: ${JSON.stringify(stats)}\n${server.logs()}`);
+    assert.ok(s.audio && s.audio.packetsReceived > 10, `viewer ${i} receives audio: ${JSON.stringify(s)}`);
+  }
+  await sleep(2000);
+  const later = await page.evaluate(() => window.viewerStats());
+  for (const [i, s] of later.entries()) {
+    assert.ok(s.video.framesDecoded > stats[i].video.framesDecoded, `viewer ${i} keeps decoding`);
+  }
+  assert.equal(await page.evaluate(() => window.presenterStats()), true, 'isMediaFlowingIn(VIDEO) on the presenter');
+  const events = await page.evaluate(() => window.appEvents);
+  assert.ok(events.some((e) => e.type === 'MediaFlowOutStateChanged' && e.state === 'FLOWING' && e.mediaType === 'VIDEO'));
+
+  await page.evaluate(() => window.stop());
+  const client = await connect(server.url);
+  defer(() => client.close());
+  assert.deepEqual(await (await client.getServerManager()).getPipelines(), []);
+});
