@@ -11,7 +11,8 @@ const { connect } = require('./lib/client');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-test('hello-world loopback decodes in Chromium and the pipeline is freed', async (t) => {
+for (const offerer of ['browser', 'server']) {
+test(`hello-world loopback decodes in Chromium (${offerer} offers) and the pipeline is freed`, async (t) => {
   const defer = deferrer(t);
   const server = await startServer();
   defer(() => server.stop());
@@ -26,7 +27,7 @@ test('hello-world loopback decodes in Chromium and the pipeline is freed', async
     if (process.exitCode) console.log(consoleLines.join('\n'), server.logs());
   });
 
-  await page.goto(`${pages.origin}/page/hello-world.html?ws_uri=${encodeURIComponent(server.url)}`);
+  await page.goto(`${pages.origin}/page/hello-world.html?offerer=${offerer}&ws_uri=${encodeURIComponent(server.url)}`);
 
   // Wait for the returned video to start decoding (bounded).
   let first = null;
@@ -62,3 +63,4 @@ test('hello-world loopback decodes in Chromium and the pipeline is freed', async
   const manager = await client.getServerManager();
   assert.deepEqual(await manager.getPipelines(), []);
 });
+}

@@ -60,8 +60,18 @@ test('kurento-client: hello-world handshake, create, release, bad request', asyn
   const sinks = await webRtc.getSinkConnections();
   assert.equal(sinks.length, 3, 'AUDIO, VIDEO and DATA connected to itself');
 
-  // A second negotiation is refused like KMS (40208).
+  // A second negotiation is refused like KMS (40208), and an answerer has no
+  // offer to match an answer to (40209).
   await assert.rejects(call(webRtc, 'processOffer', offer), (e) => e.code === 40208);
+  await assert.rejects(call(webRtc, 'generateOffer'), (e) => e.code === 40208);
+  await assert.rejects(call(webRtc, 'processAnswer', answer), (e) => e.code === 40209);
+
+  // generateOffer: audio and video m-lines, then one answer only (40210).
+  const offerer = await pipeline.create('WebRtcEndpoint');
+  await assert.rejects(call(offerer, 'processAnswer', answer), (e) => e.code === 40209);
+  const localOffer = await call(offerer, 'generateOffer');
+  assert.match(localOffer, /m=audio [\s\S]*m=video /);
+  assert.equal(await call(offerer, 'getLocalSessionDescriptor'), localOffer);
   // Bad SDP is a parse error with a reason, and the endpoint still works.
   const other = await pipeline.create('WebRtcEndpoint');
   await assert.rejects(call(other, 'processOffer', 'this is not sdp'), (e) => e.code === 40201 && /SDP/.test(e.message));

@@ -94,7 +94,9 @@ pub async fn run(bin: &Path, conf: &Path, cycles: usize, leak_cycles: usize) -> 
 
 async fn measure(pid: u32, url: &str, cycles: usize, leak_cycles: usize) -> Result<(), String> {
     println!("control plane: create MediaPipeline + create WebRtcEndpoint + release, over the Kurento Protocol");
-    run_cycles(url, 200, 8).await?; // warm-up: allocator pools, lazy statics
+    // Warm-up to steady state (allocator pages, table capacities, the request
+    // cache at its bound), so the leak gate compares like with like.
+    run_cycles(url, leak_cycles, 8).await?;
     println!("| concurrency | cycles | cycles/s | ops/s | p50 cycle | p99 cycle |");
     println!("|---|---|---|---|---|---|");
     for concurrency in [1, 8] {

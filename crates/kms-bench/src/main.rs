@@ -4,7 +4,7 @@
 //! create MediaPipeline + create WebRtcEndpoint + release over the Kurento
 //! Protocol: cycles/s and p50/p99 cycle latency at concurrency 1 and 8, and the
 //! server's resident memory and thread count before and after a bounded number
-//! of cycles (the leak gate).
+//! of cycles (the leak gate), from a warmed-up baseline.
 
 mod control;
 mod proc_stats;

@@ -7,9 +7,9 @@ use std::net::SocketAddr;
 use std::sync::{Once, OnceLock};
 use str0m::config::DtlsCert;
 use std::time::{Duration, Instant};
-use str0m::change::SdpOffer;
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec as StrCodec;
-use str0m::media::{Frequency, KeyframeRequestKind, MediaKind, MediaTime, Mid};
+use str0m::media::{Direction, Frequency, KeyframeRequestKind, MediaKind, MediaTime, Mid};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
@@ -40,6 +40,18 @@ pub enum WebRtcError {
     /// 40208 SDP_END_POINT_ALREADY_NEGOTIATED
     #[error("this endpoint has already negotiated its session")]
     AlreadyNegotiated,
+    /// 40204 SDP_END_POINT_GENERATE_OFFER_ERROR
+    #[error("cannot generate an offer: {0}")]
+    GenerateOffer(String),
+    /// 40209 SDP_END_POINT_NOT_OFFER_GENERATED
+    #[error("no offer was generated, so there is no answer to process")]
+    NotOfferGenerated,
+    /// 40210 SDP_END_POINT_ANSWER_ALREADY_PROCCESED
+    #[error("the answer was already processed")]
+    AnswerAlreadyProcessed,
+    /// 40206 SDP_END_POINT_PROCESS_ANSWER_ERROR
+    #[error("cannot process the answer: {0}")]
+    AnswerRejected(String),
     /// 40401 ICE_ADD_CANDIDATE_ERROR
     #[error("invalid ICE candidate: {0}")]
     Candidate(String),
@@ -54,6 +66,9 @@ pub struct WebRtcEndpoint {
     remote_sdp: Option<String>,
     /// The mid candidates are trickled with (the offer's first m-line).
     first_mid: String,
+    /// Our offer from generateOffer, until processAnswer.
+    pending_offer: Option<SdpPendingOffer>,
+    answer_processed: bool,
     queue: VecDeque<ElementOutput>,
     next_timeout: Option<Instant>,
     /// m-lines we send on, by media type.
@@ -107,6 +122,8 @@ impl WebRtcEndpoint {
             local_sdp: None,
             remote_sdp: None,
             first_mid: "0".into(),
+            pending_offer: None,
+            answer_processed: false,
             queue: VecDeque::new(),
             next_timeout: Some(now),
             send_mids: Vec::new(),
@@ -125,13 +142,68 @@ impl WebRtcEndpoint {
         }
         let parsed = SdpOffer::from_sdp_string(offer).map_err(|e| WebRtcError::SdpParse(e.to_string()))?;
         let answer = self.rtc.sdp_api().accept_offer(parsed).map_err(|e| WebRtcError::OfferRejected(e.to_string()))?;
-        if let Some(mid) = offer.lines().find_map(|l| l.trim().strip_prefix("a=mid:")) {
-            self.first_mid = mid.trim().to_owned();
+        if let Some(mid) = first_mid(offer) {
+            self.first_mid = mid;
         }
         let answer = answer.to_sdp_string();
         self.remote_sdp = Some(offer.to_owned());
         self.local_sdp = Some(answer.clone());
         Ok(answer)
+    }
+
+    /// SdpEndpoint.generateOffer(OfferOptions): an offer with one audio and one
+    /// video m-line. `offer_audio`/`offer_video` false (offerToReceiveAudio/Video)
+    /// make that m-line send-only; the `recvonly`/`sendonly` constructor flags
+    /// fix the direction of both. One-shot like KMS: 40208 once negotiated.
+    pub fn generate_offer(&mut self, offer_audio: bool, offer_video: bool) -> Result<String, WebRtcError> {
+        if self.local_sdp.is_some() {
+            return Err(WebRtcError::AlreadyNegotiated);
+        }
+        let (recvonly, sendonly) = (self.config.recvonly, self.config.sendonly);
+        let direction = |receive: bool| match (recvonly, sendonly || !receive) {
+            (true, _) => Direction::RecvOnly,
+            (false, true) => Direction::SendOnly,
+            (false, false) => Direction::SendRecv,
+        };
+        let mut change = self.rtc.sdp_api();
+        // str0m raises MediaAdded only for m-lines the peer adds, so ours are
+        // recorded here.
+        let mut added = Vec::new();
+        for (kind, receive) in [(MediaKind::Audio, offer_audio), (MediaKind::Video, offer_video)] {
+            let dir = direction(receive);
+            added.push((change.add_media(kind, dir, None, None, None), kind, dir));
+        }
+        let (offer, pending) = change.apply().ok_or_else(|| WebRtcError::GenerateOffer("nothing to offer".into()))?;
+        for (mid, kind, dir) in added {
+            self.record_media(mid, kind, dir);
+        }
+        let sdp = offer.to_sdp_string();
+        if let Some(mid) = first_mid(&sdp) {
+            self.first_mid = mid;
+        }
+        self.pending_offer = Some(pending);
+        self.local_sdp = Some(sdp.clone());
+        Ok(sdp)
+    }
+
+    /// SdpEndpoint.processAnswer: applies the peer's answer to our offer and
+    /// returns our (local) description. 40209 without a generated offer, 40210
+    /// for a second answer.
+    pub fn process_answer(&mut self, answer: &str) -> Result<String, WebRtcError> {
+        let Some(pending) = self.pending_offer.take() else {
+            return Err(if self.answer_processed { WebRtcError::AnswerAlreadyProcessed } else { WebRtcError::NotOfferGenerated });
+        };
+        let parsed = match SdpAnswer::from_sdp_string(answer) {
+            Ok(a) => a,
+            Err(e) => {
+                self.pending_offer = Some(pending);
+                return Err(WebRtcError::SdpParse(e.to_string()));
+            }
+        };
+        self.rtc.sdp_api().accept_answer(pending, parsed).map_err(|e| WebRtcError::AnswerRejected(e.to_string()))?;
+        self.answer_processed = true;
+        self.remote_sdp = Some(answer.to_owned());
+        Ok(self.local_sdp.clone().unwrap_or_default())
     }
 
     /// WebRtcEndpoint.gatherCandidates: raises IceCandidateFound for every local
@@ -196,15 +268,7 @@ impl WebRtcEndpoint {
                 // keyframe so the peer's decoder starts at once.
                 self.queue.push_back(ElementOutput::KeyframeRequest);
             }
-            Event::MediaAdded(added) => {
-                let media_type = media_type_of(added.kind);
-                if added.direction.is_sending() {
-                    self.send_mids.push((added.mid, media_type));
-                }
-                if added.direction.is_receiving() && media_type == MediaType::Video {
-                    self.recv_video_mid = Some(added.mid);
-                }
-            }
+            Event::MediaAdded(added) => self.record_media(added.mid, added.kind, added.direction),
             Event::MediaData(data) => {
                 if self.config.sendonly {
                     return;
@@ -231,6 +295,17 @@ impl WebRtcEndpoint {
         }
     }
 
+    /// Remembers an m-line we send or receive on.
+    fn record_media(&mut self, mid: Mid, kind: MediaKind, direction: Direction) {
+        let media_type = media_type_of(kind);
+        if direction.is_sending() && !self.send_mids.contains(&(mid, media_type)) {
+            self.send_mids.push((mid, media_type));
+        }
+        if direction.is_receiving() && media_type == MediaType::Video {
+            self.recv_video_mid = Some(mid);
+        }
+    }
+
     /// Sends a PLI to our own peer for the video it sends us, throttled.
     fn request_own_keyframe(&mut self, now: Instant) {
         if self.last_own_keyframe_request.is_some_and(|t| now.saturating_duration_since(t) < OWN_KEYFRAME_REQUEST_INTERVAL) {
@@ -245,6 +320,11 @@ impl WebRtcEndpoint {
             self.last_own_keyframe_request = Some(now);
         }
     }
+}
+
+/// The `a=mid:` of the first m-line of an SDP.
+fn first_mid(sdp: &str) -> Option<String> {
+    sdp.lines().find_map(|l| l.trim().strip_prefix("a=mid:")).map(|m| m.trim().to_owned())
 }
 
 fn media_type_of(kind: MediaKind) -> MediaType {

@@ -8,21 +8,32 @@
 //! different request 1 of the same session.
 
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 /// How long a response stays cached (KMS: 20 s).
 pub const REQUEST_CACHE_TTL: Duration = Duration::from_secs(20);
 
+/// Most responses kept at once; past it the oldest go first. KMS has no bound,
+/// so a request flood would grow its cache with the request rate.
+pub const REQUEST_CACHE_CAPACITY: usize = 4096;
+
+type Key = (String, String);
+
 #[derive(Debug)]
 pub struct RequestCache {
     enabled: bool,
-    entries: HashMap<(String, String), Entry>,
+    entries: HashMap<Key, Entry>,
+    /// Keys in insertion (= expiry) order, with the sequence number they were
+    /// inserted with; a key re-inserted later has a newer number.
+    order: VecDeque<(Key, u64)>,
+    next_seq: u64,
 }
 
 #[derive(Debug)]
 struct Entry {
     at: Instant,
+    seq: u64,
     fingerprint: u64,
     /// The response as sent (compact text: a cache entry costs little memory).
     response: String,
@@ -31,7 +42,7 @@ struct Entry {
 impl RequestCache {
     /// `enabled` is `!mediaServer.resources.disableRequestCache`.
     pub fn new(enabled: bool) -> RequestCache {
-        RequestCache { enabled, entries: HashMap::new() }
+        RequestCache { enabled, entries: HashMap::new(), order: VecDeque::new(), next_seq: 0 }
     }
 
     fn key(session: &str, id: &Value) -> (String, String) {
@@ -52,15 +63,32 @@ impl RequestCache {
     pub fn put(&mut self, now: Instant, session: &str, id: &Value, fingerprint: u64, response: String) {
         if self.enabled {
             self.evict(now);
-            self.entries.insert(Self::key(session, id), Entry { at: now, fingerprint, response });
+            let (key, seq) = (Self::key(session, id), self.next_seq);
+            self.next_seq += 1;
+            self.order.push_back((key.clone(), seq));
+            self.entries.insert(key, Entry { at: now, seq, fingerprint, response });
+            while self.entries.len() > REQUEST_CACHE_CAPACITY {
+                self.pop_oldest();
+            }
         }
     }
 
+    /// Drops expired entries (the oldest are at the front of `order`).
     fn evict(&mut self, now: Instant) {
-        self.entries.retain(|_, e| now.saturating_duration_since(e.at) < REQUEST_CACHE_TTL);
-        // A burst leaves a large table behind; give the memory back once it is mostly empty.
-        if self.entries.capacity() > 64 && self.entries.len() < self.entries.capacity() / 4 {
-            self.entries.shrink_to_fit();
+        while let Some((key, seq)) = self.order.front() {
+            let expired = self.entries.get(key).is_none_or(|e| e.seq != *seq || now.saturating_duration_since(e.at) >= REQUEST_CACHE_TTL);
+            if !expired {
+                break;
+            }
+            self.pop_oldest();
+        }
+    }
+
+    fn pop_oldest(&mut self) {
+        if let Some((key, seq)) = self.order.pop_front() {
+            if self.entries.get(&key).is_some_and(|e| e.seq == seq) {
+                self.entries.remove(&key);
+            }
         }
     }
 }
@@ -96,6 +124,14 @@ mod tests {
         assert_eq!(c.get(t0, "other", &json!(1), create), None);
         assert_eq!(c.get(t0, "s", &json!("1"), create), None);
         assert_eq!(c.get(t0 + REQUEST_CACHE_TTL, "s", &json!(1), create), None);
+        // Bounded: the oldest entries go first.
+        let mut full = RequestCache::new(true);
+        for i in 0..REQUEST_CACHE_CAPACITY + 10 {
+            full.put(t0, "s", &json!(i), create, String::new());
+        }
+        assert_eq!(full.entries.len(), REQUEST_CACHE_CAPACITY);
+        assert_eq!(full.get(t0, "s", &json!(0), create), None);
+        assert!(full.get(t0, "s", &json!(REQUEST_CACHE_CAPACITY + 9), create).is_some());
         let mut off = RequestCache::new(false);
         off.put(t0, "s", &json!(1), create, reply);
         assert_eq!(off.get(t0, "s", &json!(1), create), None);

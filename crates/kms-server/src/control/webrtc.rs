@@ -14,6 +14,10 @@ fn kurento_error(e: WebRtcError) -> KurentoError {
         WebRtcError::SdpParse(_) => ErrorCode::SdpParseError,
         WebRtcError::OfferRejected(_) => ErrorCode::SdpEndPointProcessOfferError,
         WebRtcError::AlreadyNegotiated => ErrorCode::SdpEndPointAlreadyNegotiated,
+        WebRtcError::GenerateOffer(_) => ErrorCode::SdpEndPointGenerateOfferError,
+        WebRtcError::NotOfferGenerated => ErrorCode::SdpEndPointNotOfferGenerated,
+        WebRtcError::AnswerAlreadyProcessed => ErrorCode::SdpEndPointAnswerAlreadyProcessed,
+        WebRtcError::AnswerRejected(_) => ErrorCode::SdpEndPointProcessAnswerError,
         WebRtcError::Candidate(_) => ErrorCode::IceAddCandidateError,
     };
     KurentoError::new(code, e.to_string())
@@ -46,6 +50,25 @@ pub async fn invoke(server: &Server, ctx: &ElementRef<'_>, operation: &str, para
                 .await
                 .and_then(|r| r.map_err(kurento_error))
                 .map(|answer| Some(json!(answer)))
+        }
+        "generateOffer" => {
+            let options = params.get("options").and_then(|o| o.as_object());
+            let flag = |name: &str| options.and_then(|o| o.get(name)).and_then(|v| v.as_bool()).unwrap_or(true);
+            let (audio, video) = (flag("offerToReceiveAudio"), flag("offerToReceiveVideo"));
+            with_endpoint(server, ctx, move |w| w.generate_offer(audio, video))
+                .await
+                .and_then(|r| r.map_err(kurento_error))
+                .map(|offer| Some(json!(offer)))
+        }
+        "processAnswer" => {
+            let answer = match params.str("answer") {
+                Ok(a) => a.to_owned(),
+                Err(e) => return Some(Err(e)),
+            };
+            with_endpoint(server, ctx, move |w| w.process_answer(&answer))
+                .await
+                .and_then(|r| r.map_err(kurento_error))
+                .map(|local| Some(json!(local)))
         }
         "gatherCandidates" => with_endpoint(server, ctx, |w| w.gather_candidates()).await.map(|()| None),
         "addIceCandidate" => {
