@@ -3,31 +3,24 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
+const dgram = require('node:dgram');
+const crypto = require('node:crypto');
 const { startServer } = require('./lib/server');
 const { deferrer } = require('./lib/defer');
-const { servePages } = require('./lib/pages');
-const { launchBrowser } = require('./lib/browser');
+const { openPage } = require('./lib/browser');
 const { connect } = require('./lib/client');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+// lib/server.js gives the server KMS_MIN_PORT=40000; its media socket binds the first free port.
+const MEDIA_PORT = 40000;
 
 for (const offerer of ['browser', 'server']) {
 test(`hello-world loopback decodes in Chromium (${offerer} offers) and the pipeline is freed`, async (t) => {
   const defer = deferrer(t);
   const server = await startServer();
   defer(() => server.stop());
-  const pages = await servePages();
-  defer(() => pages.close());
-  const browser = await launchBrowser();
-  defer(() => browser.close());
-  const page = await browser.newPage();
-  const consoleLines = [];
-  page.on('console', (m) => consoleLines.push(m.text()));
-  defer(() => {
-    if (process.exitCode) console.log(consoleLines.join('\n'), server.logs());
-  });
+  const page = await openPage(defer, server, 'hello-world.html', { offerer });
 
-  await page.goto(`${pages.origin}/page/hello-world.html?offerer=${offerer}&ws_uri=${encodeURIComponent(server.url)}`);
 
   // Wait for the returned video to start decoding (bounded).
   let first = null;
@@ -40,8 +33,17 @@ test(`hello-world loopback decodes in Chromium (${offerer} offers) and the pipel
   assert.ok(first.video && first.video.framesDecoded > 0, `remote video decodes: ${JSON.stringify(first)}\n${server.logs()}`);
 
   // framesDecoded keeps rising for several seconds; audio packets arrive.
+  // Meanwhile garbage (random bytes, truncated STUN/RTP/DTLS-looking packets)
+  // hits the shared media port: it must be dropped without harming the call.
+  const garbage = dgram.createSocket('udp4');
+  defer(() => garbage.close());
   let last = first;
   for (let i = 0; i < 4; i++) {
+    for (const first of [0x00, 0x01, 0x16, 0x17, 0x80, 0x90, 0xff]) {
+      const junk = crypto.randomBytes(1 + (first % 200));
+      junk[0] = first;
+      garbage.send(junk, MEDIA_PORT, '127.0.0.1');
+    }
     await sleep(1000);
     const now = await page.evaluate(() => window.inboundStats());
     assert.ok(now.video.framesDecoded > last.video.framesDecoded, `framesDecoded rises: ${JSON.stringify(last)} -> ${JSON.stringify(now)}`);

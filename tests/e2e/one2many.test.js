@@ -5,8 +5,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const { startServer } = require('./lib/server');
 const { deferrer } = require('./lib/defer');
-const { servePages } = require('./lib/pages');
-const { launchBrowser } = require('./lib/browser');
+const { openPage } = require('./lib/browser');
 const { connect } = require('./lib/client');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -16,12 +15,7 @@ test('one-to-many: a presenter fans out to three viewers, all decoding', async (
   const defer = deferrer(t);
   const server = await startServer();
   defer(() => server.stop());
-  const pages = await servePages();
-  defer(() => pages.close());
-  const browser = await launchBrowser();
-  defer(() => browser.close());
-  const page = await browser.newPage();
-  await page.goto(`${pages.origin}/page/one2many.html?ws_uri=${encodeURIComponent(server.url)}`);
+  const page = await openPage(defer, server, 'one2many.html');
 
   await page.evaluate(() => window.startPresenter());
   for (let i = 0; i < VIEWERS; i++) await page.evaluate(() => window.addViewer());

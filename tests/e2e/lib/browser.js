@@ -12,4 +12,20 @@ async function launchBrowser() {
   return chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: FLAGS, headless: true });
 }
 
-module.exports = { launchBrowser };
+/**
+ * Serves the test pages, launches Chromium and opens `page/<file>?<query>`
+ * with `ws_uri` set to `server.url`. Teardown is registered with `defer`.
+ */
+async function openPage(defer, server, file, query = {}) {
+  const { servePages } = require('./pages');
+  const pages = await servePages();
+  defer(() => pages.close());
+  const browser = await launchBrowser();
+  defer(() => browser.close());
+  const page = await browser.newPage();
+  const search = new URLSearchParams({ ...query, ws_uri: server.url });
+  await page.goto(`${pages.origin}/page/${file}?${search}`);
+  return page;
+}
+
+module.exports = { launchBrowser, openPage };

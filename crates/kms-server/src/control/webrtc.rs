@@ -38,37 +38,39 @@ async fn with_endpoint<T: Send + 'static>(
         .ok_or_else(|| KurentoError::object_not_found(ctx.object.as_str()))
 }
 
+/// A negotiation step: takes the SDP parameter `name`, returns an SDP.
+async fn sdp_step(
+    server: &Server,
+    ctx: &ElementRef<'_>,
+    params: &Params<'_>,
+    name: &str,
+    step: fn(&mut WebRtcEndpoint, &str) -> Result<String, WebRtcError>,
+) -> OpResult {
+    let sdp = params.str(name)?.to_owned();
+    let result = with_endpoint(server, ctx, move |w| step(w, &sdp)).await?;
+    result.map_err(kurento_error).map(|s| Some(json!(s)))
+}
+
+/// getLocal/RemoteSessionDescriptor: the stored SDP, or `missing` before negotiation.
+async fn descriptor(server: &Server, ctx: &ElementRef<'_>, local: bool, missing: ErrorCode) -> OpResult {
+    let sdp = with_endpoint(server, ctx, move |w| if local { w.local_sdp() } else { w.remote_sdp() }.map(str::to_owned)).await?;
+    sdp.map(|s| Some(json!(s))).ok_or_else(|| KurentoError::new(missing, "No session description: not negotiated yet"))
+}
+
 /// WebRtcEndpoint operations; `None` when `operation` is not one of them.
 pub async fn invoke(server: &Server, ctx: &ElementRef<'_>, operation: &str, params: &Params<'_>) -> Option<OpResult> {
     Some(match operation {
-        "processOffer" => {
-            let offer = match params.str("offer") {
-                Ok(o) => o.to_owned(),
-                Err(e) => return Some(Err(e)),
-            };
-            with_endpoint(server, ctx, move |w| w.process_offer(&offer))
-                .await
-                .and_then(|r| r.map_err(kurento_error))
-                .map(|answer| Some(json!(answer)))
-        }
+        "processOffer" => sdp_step(server, ctx, params, "offer", WebRtcEndpoint::process_offer).await,
+        "processAnswer" => sdp_step(server, ctx, params, "answer", WebRtcEndpoint::process_answer).await,
         "generateOffer" => {
+            // OfferOptions: offerToReceiveAudio / offerToReceiveVideo, both true by default.
             let options = params.get("options").and_then(|o| o.as_object());
             let flag = |name: &str| options.and_then(|o| o.get(name)).and_then(|v| v.as_bool()).unwrap_or(true);
             let (audio, video) = (flag("offerToReceiveAudio"), flag("offerToReceiveVideo"));
-            with_endpoint(server, ctx, move |w| w.generate_offer(audio, video))
-                .await
-                .and_then(|r| r.map_err(kurento_error))
-                .map(|offer| Some(json!(offer)))
-        }
-        "processAnswer" => {
-            let answer = match params.str("answer") {
-                Ok(a) => a.to_owned(),
-                Err(e) => return Some(Err(e)),
-            };
-            with_endpoint(server, ctx, move |w| w.process_answer(&answer))
-                .await
-                .and_then(|r| r.map_err(kurento_error))
-                .map(|local| Some(json!(local)))
+            match with_endpoint(server, ctx, move |w| w.generate_offer(audio, video)).await {
+                Ok(r) => r.map_err(kurento_error).map(|offer| Some(json!(offer))),
+                Err(e) => Err(e),
+            }
         }
         "gatherCandidates" => with_endpoint(server, ctx, |w| w.gather_candidates()).await.map(|()| None),
         "addIceCandidate" => {
@@ -76,19 +78,13 @@ pub async fn invoke(server: &Server, ctx: &ElementRef<'_>, operation: &str, para
                 Ok(c) => c.get("candidate").and_then(|v| v.as_str()).unwrap_or_default().to_owned(),
                 Err(e) => return Some(Err(e)),
             };
-            with_endpoint(server, ctx, move |w| w.add_ice_candidate(&candidate))
-                .await
-                .and_then(|r| r.map_err(kurento_error))
-                .map(|()| None)
+            match with_endpoint(server, ctx, move |w| w.add_ice_candidate(&candidate)).await {
+                Ok(r) => r.map_err(kurento_error).map(|()| None),
+                Err(e) => Err(e),
+            }
         }
-        "getLocalSessionDescriptor" => with_endpoint(server, ctx, |w| w.local_sdp().map(str::to_owned))
-            .await
-            .and_then(|sdp| sdp.ok_or_else(|| KurentoError::new(ErrorCode::SdpEndPointNoLocalSdpError, "No local SDP: not negotiated yet")))
-            .map(|s| Some(json!(s))),
-        "getRemoteSessionDescriptor" => with_endpoint(server, ctx, |w| w.remote_sdp().map(str::to_owned))
-            .await
-            .and_then(|sdp| sdp.ok_or_else(|| KurentoError::new(ErrorCode::SdpEndPointNoRemoteSdpError, "No remote SDP: not negotiated yet")))
-            .map(|s| Some(json!(s))),
+        "getLocalSessionDescriptor" => descriptor(server, ctx, true, ErrorCode::SdpEndPointNoLocalSdpError).await,
+        "getRemoteSessionDescriptor" => descriptor(server, ctx, false, ErrorCode::SdpEndPointNoRemoteSdpError).await,
         _ => return None,
     })
 }
