@@ -39,9 +39,9 @@ test(`hello-world loopback decodes in Chromium (${offerer} offers) and the pipel
   defer(() => garbage.close());
   let last = first;
   for (let i = 0; i < 4; i++) {
-    for (const first of [0x00, 0x01, 0x16, 0x17, 0x80, 0x90, 0xff]) {
-      const junk = crypto.randomBytes(1 + (first % 200));
-      junk[0] = first;
+    for (const lead of [0x00, 0x01, 0x16, 0x17, 0x80, 0x90, 0xff]) {
+      const junk = crypto.randomBytes(1 + (lead % 200));
+      junk[0] = lead;
       garbage.send(junk, MEDIA_PORT, '127.0.0.1');
     }
     await sleep(1000);
@@ -57,6 +57,16 @@ test(`hello-world loopback decodes in Chromium (${offerer} offers) and the pipel
   const flowing = (type, mediaType) => events.some((e) => e.type === type && e.mediaType === mediaType && e.state === 'FLOWING');
   assert.ok(flowing('MediaFlowInStateChanged', 'VIDEO'), JSON.stringify(events));
   assert.ok(flowing('MediaFlowOutStateChanged', 'VIDEO'), JSON.stringify(events));
+
+  // The server's own counters agree that media flows both ways (KMS shapes).
+  const stats = Object.values(await page.evaluate(() => window.serverStats('VIDEO')));
+  const inbound = stats.find((s) => s.type === 'inboundrtp');
+  const outbound = stats.find((s) => s.type === 'outboundrtp');
+  assert.ok(inbound && inbound.packetsReceived > 0 && inbound.bytesReceived > 0, JSON.stringify(stats));
+  assert.ok(outbound && outbound.packetsSent > 0 && outbound.bytesSent > 0, JSON.stringify(stats));
+  assert.match(inbound.ssrc, /^\d+$/);
+  assert.ok(stats.some((s) => s.type === 'endpoint'));
+  assert.ok(!stats.some((s) => s.type.endsWith('rtp') && s.id.includes('audio')), 'filtered to VIDEO');
 
   // Release from the page as the tutorial's stop() does; the server frees it.
   await page.evaluate(() => window.stop());

@@ -2,7 +2,9 @@
 
 use crate::flow::FlowTracker;
 use kms_media::{Codec, Datagram, Element, ElementEvent, ElementOutput, FlowState, MediaFrame, MediaType, Transmit};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use crate::stats::{RtpStreamStats, StreamDirection, STATS_INTERVAL};
+use str0m::stats::{MediaEgressStats, MediaIngressStats};
 use std::net::SocketAddr;
 use std::sync::{Once, OnceLock};
 use str0m::config::DtlsCert;
@@ -79,6 +81,10 @@ pub struct WebRtcEndpoint {
     last_own_keyframe_request: Option<Instant>,
     flow_in: FlowTracker,
     flow_out: FlowTracker,
+    /// Media type of every m-line, for stats.
+    mid_types: HashMap<Mid, MediaType>,
+    ingress: HashMap<Mid, MediaIngressStats>,
+    egress: HashMap<Mid, MediaEgressStats>,
 }
 
 /// Installs str0m's crypto provider (aws-lc-rs) once per process.
@@ -99,7 +105,7 @@ impl WebRtcEndpoint {
     /// A new endpoint with one host candidate per configured address.
     pub fn new(now: Instant, config: WebRtcConfig) -> WebRtcEndpoint {
         init_crypto();
-        let mut builder = Rtc::builder();
+        let mut builder = Rtc::builder().set_stats_interval(Some(STATS_INTERVAL));
         if let Some(cert) = process_certificate() {
             builder = builder.set_dtls_cert(cert);
         }
@@ -132,6 +138,9 @@ impl WebRtcEndpoint {
             last_own_keyframe_request: None,
             flow_in: FlowTracker::default(),
             flow_out: FlowTracker::default(),
+            mid_types: HashMap::new(),
+            ingress: HashMap::new(),
+            egress: HashMap::new(),
         }
     }
 
@@ -291,13 +300,62 @@ impl WebRtcEndpoint {
                 }));
             }
             Event::KeyframeRequest(_) => self.queue.push_back(ElementOutput::KeyframeRequest),
+            Event::MediaIngressStats(s) => {
+                self.ingress.insert(s.mid, s);
+            }
+            Event::MediaEgressStats(s) => {
+                self.egress.insert(s.mid, s);
+            }
             _ => {}
         }
+    }
+
+    /// getStats: the latest counters of every RTP stream, inbound then outbound.
+    pub fn stats(&mut self) -> Vec<RtpStreamStats> {
+        let mut out = Vec::new();
+        for (mid, s) in &self.ingress {
+            let Some(&media_type) = self.mid_types.get(mid) else { continue };
+            let ssrc = self.rtc.direct_api().stream_rx_by_mid(*mid, None).map(|r| *r.ssrc());
+            out.push(RtpStreamStats {
+                media_type,
+                direction: StreamDirection::Inbound,
+                ssrc,
+                packets: s.packets,
+                bytes: s.bytes,
+                fir_count: s.firs,
+                pli_count: s.plis,
+                nack_count: s.nacks,
+                jitter: Some(f64::from(s.jitter) / f64::from(clock_rate(media_type))),
+                fraction_lost: s.loss,
+                round_trip_time: s.rtt,
+                timestamp: s.timestamp,
+            });
+        }
+        for (mid, s) in &self.egress {
+            let Some(&media_type) = self.mid_types.get(mid) else { continue };
+            let ssrc = self.rtc.direct_api().stream_tx_by_mid(*mid, None).map(|t| *t.ssrc());
+            out.push(RtpStreamStats {
+                media_type,
+                direction: StreamDirection::Outbound,
+                ssrc,
+                packets: s.packets,
+                bytes: s.bytes,
+                fir_count: s.firs,
+                pli_count: s.plis,
+                nack_count: s.nacks,
+                jitter: None,
+                fraction_lost: s.loss,
+                round_trip_time: s.rtt,
+                timestamp: s.timestamp,
+            });
+        }
+        out
     }
 
     /// Remembers an m-line we send or receive on.
     fn record_media(&mut self, mid: Mid, kind: MediaKind, direction: Direction) {
         let media_type = media_type_of(kind);
+        self.mid_types.insert(mid, media_type);
         if direction.is_sending() && !self.send_mids.contains(&(mid, media_type)) {
             self.send_mids.push((mid, media_type));
         }
@@ -325,6 +383,15 @@ impl WebRtcEndpoint {
 /// The `a=mid:` of the first m-line of an SDP.
 fn first_mid(sdp: &str) -> Option<String> {
     sdp.lines().find_map(|l| l.trim().strip_prefix("a=mid:")).map(|m| m.trim().to_owned())
+}
+
+/// RTP clock rate used to express jitter in seconds: 90 kHz for video; 48 kHz
+/// for audio (Opus, the WebRTC default; G.711 streams would read 6x high).
+fn clock_rate(media_type: MediaType) -> u32 {
+    match media_type {
+        MediaType::Video => 90_000,
+        _ => 48_000,
+    }
 }
 
 fn media_type_of(kind: MediaKind) -> MediaType {

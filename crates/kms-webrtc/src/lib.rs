@@ -11,5 +11,7 @@
 
 mod endpoint;
 mod flow;
+mod stats;
 
 pub use endpoint::{WebRtcConfig, WebRtcEndpoint, WebRtcError};
+pub use stats::{RtpStreamStats, StreamDirection, STATS_INTERVAL};

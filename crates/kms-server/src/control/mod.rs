@@ -15,6 +15,7 @@ mod request_cache;
 mod server_manager;
 mod types;
 mod sessions;
+mod stats;
 mod elements;
 mod webrtc;
 

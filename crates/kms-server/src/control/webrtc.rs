@@ -83,6 +83,14 @@ pub async fn invoke(server: &Server, ctx: &ElementRef<'_>, operation: &str, para
                 Err(e) => Err(e),
             }
         }
+        "getStats" => {
+            let media_type = match params.opt_str("mediaType") {
+                Ok(t) => t.and_then(kms_media::MediaType::parse),
+                Err(e) => return Some(Err(e)),
+            };
+            let id = ctx.object.to_string();
+            with_endpoint(server, ctx, |w| w.stats()).await.map(|streams| Some(super::stats::webrtc_stats(&id, &streams, media_type)))
+        }
         "getLocalSessionDescriptor" => descriptor(server, ctx, true, ErrorCode::SdpEndPointNoLocalSdpError).await,
         "getRemoteSessionDescriptor" => descriptor(server, ctx, false, ErrorCode::SdpEndPointNoRemoteSdpError).await,
         _ => return None,

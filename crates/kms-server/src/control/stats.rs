@@ -1,0 +1,103 @@
+//! getStats results in KMS's shapes (`MediaElementImpl::fillStatsReport`,
+//! `BaseRtpEndpointImpl`, `WebRtcEndpointImpl`): a map of stats id -> Stats
+//! register. `timestampMillis` is an int64 number here (unlike in events).
+
+use super::events::register;
+use kms_media::MediaType;
+use kms_webrtc::{RtpStreamStats, StreamDirection};
+use serde_json::{json, Map, Value};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// Epoch milliseconds of a monotonic instant.
+fn epoch_millis(at: Instant, now: Instant) -> i64 {
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+    now_ms - now.saturating_duration_since(at).as_millis() as i64
+}
+
+/// The stats map of a WebRtcEndpoint: one `EndpointStats` keyed by the element
+/// id, one `RTCPeerConnectionStats` ("session"), and one inbound/outbound RTP
+/// entry per stream of the requested `media_type` (all when `None`).
+pub fn webrtc_stats(element_id: &str, streams: &[RtpStreamStats], media_type: Option<MediaType>) -> Value {
+    let now = Instant::now();
+    let now_ms = epoch_millis(now, now);
+    let mut map = Map::new();
+    map.insert(
+        element_id.to_owned(),
+        register("EndpointStats", json!({ "id": element_id, "type": "endpoint", "timestampMillis": now_ms, "inputLatency": [], "E2ELatency": [] })),
+    );
+    let session_id = format!("{element_id}_session");
+    map.insert(
+        session_id.clone(),
+        register("RTCPeerConnectionStats", json!({ "id": session_id, "type": "session", "timestampMillis": now_ms, "dataChannelsOpened": 0, "dataChannelsClosed": 0 })),
+    );
+    for s in streams.iter().filter(|s| media_type.is_none_or(|t| t == s.media_type)) {
+        let (kind, type_name) = match s.direction {
+            StreamDirection::Inbound => ("inboundrtp", "RTCInboundRTPStreamStats"),
+            StreamDirection::Outbound => ("outboundrtp", "RTCOutboundRTPStreamStats"),
+        };
+        let ssrc = s.ssrc.map(|v| v.to_string()).unwrap_or_default();
+        let id = format!("{kind}_{}_{ssrc}", s.media_type.as_str().to_lowercase());
+        let mut entry = json!({
+            "id": id,
+            "type": kind,
+            "timestampMillis": epoch_millis(s.timestamp, now),
+            "ssrc": ssrc,
+            "isRemote": false,
+            "firCount": s.fir_count,
+            "pliCount": s.pli_count,
+            "nackCount": s.nack_count,
+            "fractionLost": s.fraction_lost.unwrap_or(0.0),
+        });
+        match s.direction {
+            StreamDirection::Inbound => {
+                entry["packetsReceived"] = json!(s.packets);
+                entry["bytesReceived"] = json!(s.bytes);
+                entry["jitter"] = json!(s.jitter.unwrap_or(0.0));
+            }
+            StreamDirection::Outbound => {
+                entry["packetsSent"] = json!(s.packets);
+                entry["bytesSent"] = json!(s.bytes);
+                entry["roundTripTime"] = json!(s.round_trip_time.map_or(0.0, |d| d.as_secs_f64()));
+            }
+        }
+        map.insert(id, register(type_name, entry));
+    }
+    Value::Object(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kms_shapes_and_media_type_filter() {
+        let now = Instant::now();
+        let stream = |media_type, direction, ssrc| RtpStreamStats {
+            media_type,
+            direction,
+            ssrc: Some(ssrc),
+            packets: 10,
+            bytes: 1000,
+            fir_count: 0,
+            pli_count: 2,
+            nack_count: 1,
+            jitter: Some(0.01),
+            fraction_lost: None,
+            round_trip_time: None,
+            timestamp: now,
+        };
+        let streams = [stream(MediaType::Video, StreamDirection::Inbound, 1), stream(MediaType::Audio, StreamDirection::Outbound, 2)];
+        let all = webrtc_stats("e", &streams, None);
+        let all = all.as_object().unwrap();
+        assert_eq!(all.len(), 4);
+        assert_eq!(all["e"]["type"], "endpoint");
+        let inbound = all.values().find(|v| v["type"] == "inboundrtp").unwrap();
+        assert_eq!(inbound["__type__"], "RTCInboundRTPStreamStats");
+        assert_eq!(inbound["ssrc"], "1");
+        assert_eq!(inbound["packetsReceived"], 10);
+        assert_eq!(inbound["pliCount"], 2);
+        assert!(inbound["timestampMillis"].is_i64());
+        let video_only = webrtc_stats("e", &streams, Some(MediaType::Video));
+        assert!(video_only.as_object().unwrap().values().all(|v| v["type"] != "outboundrtp"));
+    }
+}
