@@ -125,6 +125,9 @@ test('properties, final and read-only properties, tags', async (t) => {
   await webRtc.setMaxVideoSendBandwidth(1000);
   assert.equal(await webRtc.getMaxVideoSendBandwidth(), 1000);
   assert.equal(await webRtc.getMtu(), 1200);
+  const remb = await webRtc.getRembParams();
+  assert.equal(remb.rembOnConnect, 300000);
+  assert.equal(remb.upLosses, 12);
   assert.equal(await pipeline.getLatencyStats(), false);
   const now = Date.now() / 1000;
   const created = await webRtc.getCreationTime();

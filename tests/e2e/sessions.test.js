@@ -86,6 +86,31 @@ test('the official client reconnects to its session after the socket drops', asy
   assert.equal(await pipeline.getName(), pipeline.id, 'objects survived the disconnect');
 });
 
+test('closeSession: release:true frees the objects, otherwise only the references go', async (t) => {
+  const defer = deferrer(t);
+  const server = await startServer();
+  defer(() => server.stop());
+  const a = await RawClient.open(server.url);
+  defer(() => a.close());
+  const b = await RawClient.open(server.url);
+  defer(() => b.close());
+  const owned = await a.request('create', { type: 'MediaPipeline' });
+  const sessionA = owned.result.sessionId;
+  const shared = (await a.request('create', { type: 'MediaPipeline', sessionId: sessionA })).result.value;
+  const sessionB = (await b.request('ref', { object: shared, sessionId: 'b-session' })).result.sessionId;
+  assert.equal(sessionB, 'b-session');
+  // Without release, A's references go: its own pipeline is freed, the shared one stays.
+  const closed = await a.request('closeSession', { sessionId: sessionA });
+  assert.deepEqual(closed.result, { sessionId: sessionA });
+  const left = (await b.request('invoke', { object: 'manager_ServerManager', operation: 'getPipelines', sessionId: sessionB })).result.value;
+  assert.deepEqual(left, [shared]);
+  // With release:true every object of the session is released.
+  await b.request('closeSession', { sessionId: sessionB, release: true });
+  const none = (await b.request('invoke', { object: 'manager_ServerManager', operation: 'getPipelines' })).result.value;
+  assert.deepEqual(none, []);
+  assert.equal(owned.result.value && (await b.request('describe', { object: owned.result.value })).error.code, 40101);
+});
+
 test('garbage collection frees the objects of a session unused for a whole period', async (t) => {
   const defer = deferrer(t);
   const server = await startServer({ confJson: { mediaServer: { resources: { garbageCollectorPeriod: 1 } } } });

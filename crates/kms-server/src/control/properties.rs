@@ -7,6 +7,7 @@
 
 use super::invoke::OpResult;
 use super::params::Params;
+use super::events::register;
 use super::{types, Server};
 use crate::config::Config;
 use kms_idl::{Class, Idl};
@@ -33,8 +34,16 @@ fn kms_default(config: &Config, class: &str, property: &str) -> Option<Value> {
         ("WebRtcEndpoint", "turnUrl") => json!(config.webrtc.get("turnURL")?),
         ("WebRtcEndpoint", "stunServerAddress" | "externalIPv4" | "externalIPv6") => json!(config.webrtc.get(property)?),
         ("UriEndpoint", "state") => json!("STOP"),
+        ("BaseRtpEndpoint", "rembParams") => register_defaults("RembParams")?,
         _ => return None,
     })
+}
+
+/// A register of IDL type `type_name` holding the defaults of its fields.
+fn register_defaults(type_name: &str) -> Option<Value> {
+    let t = Idl::get().complex_type(type_name)?;
+    let fields: Map<String, Value> = t.fields.iter().filter_map(|f| Some((f.name.clone(), f.default.clone()?))).collect();
+    Some(register(type_name, Value::Object(fields)))
 }
 
 /// Adds the default of every property of `class` (and ancestors) not set by
