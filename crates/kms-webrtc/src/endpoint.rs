@@ -296,7 +296,7 @@ impl WebRtcEndpoint {
                     rtp_time: data.time.numer(),
                     network_time: data.network_time,
                     contiguous: data.contiguous,
-                    data: data.data.into(),
+                    data: data.data,
                 }));
             }
             Event::KeyframeRequest(_) => self.queue.push_back(ElementOutput::KeyframeRequest),
@@ -312,41 +312,36 @@ impl WebRtcEndpoint {
 
     /// getStats: the latest counters of every RTP stream, inbound then outbound.
     pub fn stats(&mut self) -> Vec<RtpStreamStats> {
-        let mut out = Vec::new();
-        for (mid, s) in &self.ingress {
-            let Some(&media_type) = self.mid_types.get(mid) else { continue };
-            let ssrc = self.rtc.direct_api().stream_rx_by_mid(*mid, None).map(|r| *r.ssrc());
+        type Row = (Mid, StreamDirection, [u64; 5], Option<u32>, Option<f32>, Option<Duration>, Instant);
+        let inbound = self.ingress.values().map(|s| {
+            (s.mid, StreamDirection::Inbound, [s.packets, s.bytes, s.firs, s.plis, s.nacks], Some(s.jitter), s.loss, s.rtt, s.timestamp)
+        });
+        let outbound = self.egress.values().map(|s| {
+            (s.mid, StreamDirection::Outbound, [s.packets, s.bytes, s.firs, s.plis, s.nacks], None, s.loss, s.rtt, s.timestamp)
+        });
+        let rows: Vec<Row> = inbound.chain(outbound).collect();
+        let mut out = Vec::with_capacity(rows.len());
+        for (mid, direction, [packets, bytes, fir_count, pli_count, nack_count], jitter, fraction_lost, round_trip_time, timestamp) in rows {
+            let Some(&media_type) = self.mid_types.get(&mid) else { continue };
+            let mut api = self.rtc.direct_api();
+            let ssrc = match direction {
+                StreamDirection::Inbound => api.stream_rx_by_mid(mid, None).map(|r| *r.ssrc()),
+                StreamDirection::Outbound => api.stream_tx_by_mid(mid, None).map(|t| *t.ssrc()),
+            };
+            let jitter = jitter.map(|j| f64::from(j) / f64::from(clock_rate(media_type)));
             out.push(RtpStreamStats {
                 media_type,
-                direction: StreamDirection::Inbound,
+                direction,
                 ssrc,
-                packets: s.packets,
-                bytes: s.bytes,
-                fir_count: s.firs,
-                pli_count: s.plis,
-                nack_count: s.nacks,
-                jitter: Some(f64::from(s.jitter) / f64::from(clock_rate(media_type))),
-                fraction_lost: s.loss,
-                round_trip_time: s.rtt,
-                timestamp: s.timestamp,
-            });
-        }
-        for (mid, s) in &self.egress {
-            let Some(&media_type) = self.mid_types.get(mid) else { continue };
-            let ssrc = self.rtc.direct_api().stream_tx_by_mid(*mid, None).map(|t| *t.ssrc());
-            out.push(RtpStreamStats {
-                media_type,
-                direction: StreamDirection::Outbound,
-                ssrc,
-                packets: s.packets,
-                bytes: s.bytes,
-                fir_count: s.firs,
-                pli_count: s.plis,
-                nack_count: s.nacks,
-                jitter: None,
-                fraction_lost: s.loss,
-                round_trip_time: s.rtt,
-                timestamp: s.timestamp,
+                packets,
+                bytes,
+                fir_count,
+                pli_count,
+                nack_count,
+                jitter,
+                fraction_lost,
+                round_trip_time,
+                timestamp,
             });
         }
         out

@@ -85,6 +85,9 @@ fn check_constructor(server: &Server, idl: &Idl, class: &Class, ctor: &Params) -
     Ok((properties, parent))
 }
 
+/// Builds an element inside the media worker, given the time and the host addresses.
+type MakeElement = Box<dyn FnOnce(std::time::Instant, &[std::net::SocketAddr]) -> Box<dyn Element> + Send>;
+
 /// Creates what backs the new object in the media worker.
 async fn build(server: &Server, class: &Class, parent: Option<Backing>, properties: &Map<String, Value>) -> Result<Backing, KurentoError> {
     let gone = |e: crate::media::WorkerGone| KurentoError::new(ErrorCode::UnexpectedError, e.to_string());
@@ -100,7 +103,7 @@ async fn build(server: &Server, class: &Class, parent: Option<Backing>, properti
         return Ok(Backing::Hub { pipeline });
     }
     let flag = |name: &str| properties.get(name).and_then(Value::as_bool).unwrap_or(false);
-    let make: Box<dyn FnOnce(std::time::Instant, &[std::net::SocketAddr]) -> Box<dyn Element> + Send> = match class.name.as_str() {
+    let make: MakeElement = match class.name.as_str() {
         "WebRtcEndpoint" => {
             let (recvonly, sendonly) = (flag("recvonly"), flag("sendonly"));
             Box::new(move |now, addrs| {

@@ -22,7 +22,7 @@ pub fn host_addresses(interfaces: &[String]) -> std::io::Result<Vec<IpAddr>> {
             external
         }
     } else {
-        all.iter().filter(|i| interfaces.iter().any(|n| *n == i.name)).map(|i| i.ip()).collect()
+        all.iter().filter(|i| interfaces.contains(&i.name)).map(|i| i.ip()).collect()
     };
     if chosen.is_empty() {
         return Err(std::io::Error::other(format!("no IPv4 address on the configured network interfaces {interfaces:?}")));
