@@ -76,6 +76,14 @@ test('kurento-client: hello-world handshake, create, release, bad request', asyn
   const other = await pipeline.create('WebRtcEndpoint');
   await assert.rejects(call(other, 'processOffer', 'this is not sdp'), (e) => e.code === 40201 && /SDP/.test(e.message));
 
+  // The recvonly / sendonly constructor flags show in the answer's directions.
+  for (const [flag, direction] of [['recvonly', 'a=recvonly'], ['sendonly', 'a=sendonly']]) {
+    const ep = await pipeline.create('WebRtcEndpoint', { [flag]: true });
+    const sdp = await call(ep, 'processOffer', offer);
+    assert.equal(sdp.split(direction).length - 1, 2, `${flag}: both m-lines ${direction}\n${sdp}`);
+    assert.ok(!sdp.includes('a=sendrecv'), sdp);
+  }
+
   assert.deepEqual((await manager.getPipelines()).map((p) => p.id), [pipeline.id]);
   await pipeline.release();
   assert.deepEqual(await manager.getPipelines(), []);

@@ -1,5 +1,6 @@
 //! The WebRtcEndpoint element.
 
+use crate::direction::restrict_offer;
 use crate::flow::FlowTracker;
 use kms_media::{Codec, Datagram, Element, ElementEvent, ElementOutput, FlowState, MediaFrame, MediaType, Transmit};
 use std::collections::{HashMap, VecDeque};
@@ -24,9 +25,11 @@ const OWN_KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_secs(1);
 pub struct WebRtcConfig {
     /// Local addresses of the media sockets: one host candidate each.
     pub host_addrs: Vec<SocketAddr>,
-    /// Constructor flag `recvonly`: never send media to the peer.
+    /// Constructor flag `recvonly`: the SDP lets the peer only send, and no
+    /// media is sent to it.
     pub recvonly: bool,
-    /// Constructor flag `sendonly`: never forward the peer's media.
+    /// Constructor flag `sendonly`: the SDP lets the peer only receive, and its
+    /// media is never forwarded.
     pub sendonly: bool,
 }
 
@@ -149,7 +152,8 @@ impl WebRtcEndpoint {
         if self.local_sdp.is_some() {
             return Err(WebRtcError::AlreadyNegotiated);
         }
-        let parsed = SdpOffer::from_sdp_string(offer).map_err(|e| WebRtcError::SdpParse(e.to_string()))?;
+        let restricted = restrict_offer(offer, self.config.recvonly, self.config.sendonly);
+        let parsed = SdpOffer::from_sdp_string(&restricted).map_err(|e| WebRtcError::SdpParse(e.to_string()))?;
         let answer = self.rtc.sdp_api().accept_offer(parsed).map_err(|e| WebRtcError::OfferRejected(e.to_string()))?;
         if let Some(mid) = first_mid(offer) {
             self.first_mid = mid;

@@ -9,6 +9,7 @@
 //! endpoint; the answer carries the host candidates, and `gatherCandidates`
 //! trickles them as IceCandidateFound followed by IceGatheringDone.
 
+mod direction;
 mod endpoint;
 mod flow;
 mod stats;
