@@ -57,6 +57,10 @@ test(`hello-world loopback decodes in Chromium (${offerer} offers) and the pipel
   const flowing = (type, mediaType) => events.some((e) => e.type === type && e.mediaType === mediaType && e.state === 'FLOWING');
   assert.ok(flowing('MediaFlowInStateChanged', 'VIDEO'), JSON.stringify(events));
   assert.ok(flowing('MediaFlowOutStateChanged', 'VIDEO'), JSON.stringify(events));
+  for (const type of ['MediaStateChanged', 'ConnectionStateChanged']) {
+    assert.ok(events.some((e) => e.type === type && e.oldState === 'DISCONNECTED' && e.newState === 'CONNECTED'), `${type}: ${JSON.stringify(events)}`);
+  }
+  assert.equal(await page.evaluate(() => window.connectionState()), 'CONNECTED');
 
   // The server's own counters agree that media flows both ways (KMS shapes).
   const stats = Object.values(await page.evaluate(() => window.serverStats('VIDEO')));

@@ -38,6 +38,8 @@ test('kurento-client: hello-world handshake, create, release, bad request', asyn
   webRtc.on('IceCandidateFound', (ev) => found.push(ev));
   const done = once(webRtc, 'IceGatheringDone');
 
+  assert.equal(await webRtc.getMediaState(), 'DISCONNECTED');
+  assert.equal(await webRtc.getConnectionState(), 'DISCONNECTED');
   const answer = await webRtc.processOffer(offer);
   assert.match(answer, /^v=0/);
   assert.match(answer, /a=fingerprint:sha-256 /);

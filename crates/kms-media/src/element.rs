@@ -42,6 +42,8 @@ pub enum ElementEvent {
     MediaFlowOut { media_type: MediaType, state: FlowState },
     /// The element's media session went up or down (MediaStateChanged).
     MediaState { connected: bool },
+    /// The transport (ICE + DTLS) went up or down (ConnectionStateChanged).
+    ConnectionState { connected: bool },
 }
 
 /// What an element emits for the pipeline to route.

@@ -80,7 +80,10 @@ pub struct WebRtcEndpoint {
     send_mids: Vec<(Mid, MediaType)>,
     /// The m-line we receive video on, for keyframe requests to the peer.
     recv_video_mid: Option<Mid>,
+    /// ICE and DTLS are up: media can be sent (ConnectionState CONNECTED).
     connected: bool,
+    /// DTLS completed once; later ICE recoveries reconnect without a new handshake.
+    dtls_done: bool,
     last_own_keyframe_request: Option<Instant>,
     flow_in: FlowTracker,
     flow_out: FlowTracker,
@@ -138,6 +141,7 @@ impl WebRtcEndpoint {
             send_mids: Vec::new(),
             recv_video_mid: None,
             connected: false,
+            dtls_done: false,
             last_own_keyframe_request: None,
             flow_in: FlowTracker::default(),
             flow_out: FlowTracker::default(),
@@ -248,6 +252,11 @@ impl WebRtcEndpoint {
         Ok(())
     }
 
+    /// BaseRtpEndpoint connectionState / mediaState: true when CONNECTED.
+    pub fn is_connected(&self) -> bool {
+        self.connected
+    }
+
     /// The local SDP (our answer), once negotiated.
     pub fn local_sdp(&self) -> Option<&str> {
         self.local_sdp.as_deref()
@@ -273,9 +282,23 @@ impl WebRtcEndpoint {
                     IceConnectionState::Disconnected => "DISCONNECTED",
                 };
                 self.event(ElementEvent::IceComponentStateChanged { state: name });
+                // Consent lost: the transport and the media session are down until
+                // ICE recovers (str0m keeps checking, as trickle ICE allows).
+                if state == IceConnectionState::Disconnected && self.connected {
+                    self.connected = false;
+                    self.event(ElementEvent::ConnectionState { connected: false });
+                    self.event(ElementEvent::MediaState { connected: false });
+                }
+                if matches!(state, IceConnectionState::Connected | IceConnectionState::Completed) && !self.connected && self.dtls_done {
+                    self.connected = true;
+                    self.event(ElementEvent::ConnectionState { connected: true });
+                    self.event(ElementEvent::MediaState { connected: true });
+                }
             }
             Event::Connected => {
                 self.connected = true;
+                self.dtls_done = true;
+                self.event(ElementEvent::ConnectionState { connected: true });
                 self.event(ElementEvent::MediaState { connected: true });
                 // Our sources' video can only reach the peer from now on: ask for a
                 // keyframe so the peer's decoder starts at once.
@@ -501,7 +524,10 @@ impl Element for WebRtcEndpoint {
                 Err(e) => {
                     tracing::warn!("peer connection failed: {e}");
                     self.rtc.disconnect();
-                    self.event(ElementEvent::MediaState { connected: false });
+                    if std::mem::replace(&mut self.connected, false) {
+                        self.event(ElementEvent::ConnectionState { connected: false });
+                        self.event(ElementEvent::MediaState { connected: false });
+                    }
                 }
             }
         }

@@ -43,6 +43,12 @@ fn flow(state: FlowState) -> &'static str {
     }
 }
 
+/// `oldState`/`newState` of MediaStateChanged and ConnectionStateChanged.
+fn transition(connected: bool) -> Value {
+    let (old, new) = if connected { ("DISCONNECTED", "CONNECTED") } else { ("CONNECTED", "DISCONNECTED") };
+    json!({ "oldState": old, "newState": new })
+}
+
 /// The Kurento event name and own fields for a media-plane event.
 pub fn from_element_event(event: &ElementEvent) -> (&'static str, Map<String, Value>) {
     let (name, fields) = match event {
@@ -63,10 +69,8 @@ pub fn from_element_event(event: &ElementEvent) -> (&'static str, Map<String, Va
             "MediaFlowOutStateChanged",
             json!({ "state": flow(*state), "padName": "default", "mediaType": media_type.as_str() }),
         ),
-        ElementEvent::MediaState { connected } => {
-            let (old, new) = if *connected { ("DISCONNECTED", "CONNECTED") } else { ("CONNECTED", "DISCONNECTED") };
-            ("MediaStateChanged", json!({ "oldState": old, "newState": new }))
-        }
+        ElementEvent::MediaState { connected } => ("MediaStateChanged", transition(*connected)),
+        ElementEvent::ConnectionState { connected } => ("ConnectionStateChanged", transition(*connected)),
     };
     let Value::Object(map) = fields else { unreachable!("every arm builds an object") };
     (name, map)

@@ -91,6 +91,10 @@ pub async fn invoke(server: &Server, ctx: &ElementRef<'_>, operation: &str, para
             let id = ctx.object.to_string();
             with_endpoint(server, ctx, |w| w.stats()).await.map(|streams| Some(super::stats::webrtc_stats(&id, &streams, media_type)))
         }
+        // MediaState and ConnectionState: both follow the ICE + DTLS transport here.
+        "getMediaState" | "getConnectionState" => with_endpoint(server, ctx, |w| w.is_connected())
+            .await
+            .map(|up| Some(json!(if up { "CONNECTED" } else { "DISCONNECTED" }))),
         "getLocalSessionDescriptor" => descriptor(server, ctx, true, ErrorCode::SdpEndPointNoLocalSdpError).await,
         "getRemoteSessionDescriptor" => descriptor(server, ctx, false, ErrorCode::SdpEndPointNoRemoteSdpError).await,
         _ => return None,
