@@ -1,0 +1,200 @@
+//! An in-memory network of str0m peers acting as browsers and one pipeline of
+//! WebRtcEndpoints, on a virtual clock: no sockets, no sleeps, deterministic.
+
+use kms_media::{Connection, Datagram, ElementId, MediaType, Pipeline, PipelineOutput};
+use kms_webrtc::{WebRtcConfig, WebRtcEndpoint};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use str0m::change::{SdpAnswer, SdpPendingOffer};
+use str0m::format::Codec;
+use str0m::media::{Direction, KeyframeRequestKind, MediaData, MediaKind, MediaTime, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, Input, Output, Rtc};
+
+/// The server's (virtual) media address.
+pub const SERVER: &str = "127.0.0.1:40000";
+
+/// A browser-like str0m peer.
+pub struct Browser {
+    pub addr: SocketAddr,
+    pub rtc: Rtc,
+    pub connected: bool,
+    pub received: Vec<MediaData>,
+    pub keyframe_requests: usize,
+    audio: Option<Mid>,
+    video: Option<Mid>,
+    timeout: Instant,
+}
+
+/// The whole test network.
+pub struct Net {
+    pub now: Instant,
+    pub pipeline: Pipeline,
+    pub browsers: Vec<Browser>,
+    /// `browsers[i]` talks to this element.
+    pub endpoints: Vec<ElementId>,
+    server: SocketAddr,
+    in_flight: VecDeque<(SocketAddr, SocketAddr, Vec<u8>)>,
+}
+
+impl Net {
+    pub fn new() -> Net {
+        Net {
+            now: Instant::now(),
+            pipeline: Pipeline::new(),
+            browsers: Vec::new(),
+            endpoints: Vec::new(),
+            server: SERVER.parse().unwrap(),
+            in_flight: VecDeque::new(),
+        }
+    }
+
+    /// Adds a browser offering audio + video in `direction` to a new
+    /// WebRtcEndpoint; returns its index.
+    pub fn add_browser(&mut self, direction: Direction) -> usize {
+        let i = self.browsers.len();
+        let addr: SocketAddr = format!("127.0.0.{}:5000", i + 2).parse().unwrap();
+        let mut rtc = Rtc::builder().build(self.now);
+        rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
+        let mut change = rtc.sdp_api();
+        let audio = change.add_media(MediaKind::Audio, direction, None, None, None);
+        let video = change.add_media(MediaKind::Video, direction, None, None, None);
+        let (offer, pending): (_, SdpPendingOffer) = change.apply().unwrap();
+
+        let mut endpoint = WebRtcEndpoint::new(self.now, WebRtcConfig { host_addrs: vec![self.server], ..Default::default() });
+        let answer = endpoint.process_offer(&offer.to_sdp_string()).expect("offer accepted");
+        endpoint.add_ice_candidate(&Candidate::host(addr, "udp").unwrap().to_sdp_string()).unwrap();
+        rtc.sdp_api().accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap()).unwrap();
+        rtc.add_remote_candidate(Candidate::host(self.server, "udp").unwrap());
+
+        let id = self.pipeline.add(Box::new(endpoint));
+        self.endpoints.push(id);
+        self.browsers.push(Browser {
+            addr,
+            rtc,
+            connected: false,
+            received: Vec::new(),
+            keyframe_requests: 0,
+            audio: Some(audio),
+            video: Some(video),
+            timeout: self.now,
+        });
+        i
+    }
+
+    /// Connects browser `from`'s endpoint to browser `to`'s endpoint (audio + video).
+    pub fn connect(&mut self, from: usize, to: usize) {
+        for t in [MediaType::Audio, MediaType::Video] {
+            self.pipeline.connect(self.now, Connection::new(self.endpoints[from], self.endpoints[to], t)).unwrap();
+        }
+    }
+
+    /// Runs the network for `duration` of virtual time, in steps of at most 5 ms.
+    pub fn run(&mut self, duration: Duration) {
+        let end = self.now + duration;
+        while self.now < end {
+            self.step();
+            let next = self.browsers.iter().map(|b| b.timeout).chain(self.pipeline.poll_timeout()).min().unwrap_or(end);
+            self.now = next.clamp(self.now + Duration::from_micros(100), self.now + Duration::from_millis(5)).min(end);
+        }
+    }
+
+    /// Runs until every browser is connected (or fails after 10 s of virtual time).
+    pub fn run_until_connected(&mut self) {
+        for _ in 0..2000 {
+            if self.browsers.iter().all(|b| b.connected) {
+                return;
+            }
+            self.run(Duration::from_millis(5));
+        }
+        panic!("browsers did not connect");
+    }
+
+    fn step(&mut self) {
+        let now = self.now;
+        self.pipeline.handle_timeout(now);
+        for b in &mut self.browsers {
+            if b.timeout <= now {
+                b.rtc.handle_input(Input::Timeout(now)).unwrap();
+            }
+        }
+        // Deliver until quiet: outputs may produce more packets in the same instant.
+        loop {
+            while let Some(out) = self.pipeline.poll_output(now) {
+                if let PipelineOutput::Transmit(t) = out {
+                    self.in_flight.push_back((t.source, t.destination, t.contents));
+                }
+            }
+            for b in &mut self.browsers {
+                b.drain(&mut self.in_flight);
+            }
+            if self.in_flight.is_empty() {
+                break;
+            }
+            while let Some((source, destination, contents)) = self.in_flight.pop_front() {
+                if destination == self.server {
+                    let d = Datagram { source, destination, contents: &contents };
+                    if let Some(id) = self.pipeline.accepting(now, &d) {
+                        self.pipeline.handle_datagram(now, id, d);
+                    }
+                } else if let Some(b) = self.browsers.iter_mut().find(|b| b.addr == destination) {
+                    let input = Input::Receive(now, Receive { proto: Protocol::Udp, source, destination, contents: contents.as_slice().try_into().unwrap() });
+                    b.rtc.handle_input(input).unwrap();
+                }
+            }
+        }
+    }
+}
+
+impl Browser {
+    fn drain(&mut self, out: &mut VecDeque<(SocketAddr, SocketAddr, Vec<u8>)>) {
+        loop {
+            match self.rtc.poll_output().unwrap() {
+                Output::Timeout(t) => {
+                    self.timeout = t;
+                    return;
+                }
+                Output::Transmit(t) => out.push_back((t.source, t.destination, t.contents.to_vec())),
+                Output::Event(Event::Connected) => self.connected = true,
+                Output::Event(Event::MediaData(d)) => self.received.push(d),
+                Output::Event(Event::KeyframeRequest(_)) => self.keyframe_requests += 1,
+                Output::Event(_) => {}
+            }
+        }
+    }
+
+    /// Sends one video frame (VP8) with the given bytes at media time `ts` (90 kHz).
+    pub fn send_video(&mut self, now: Instant, ts: u64, data: &[u8]) {
+        let mid = self.video.unwrap();
+        let writer = self.rtc.writer(mid).unwrap();
+        let pt = writer.payload_params().find(|p| p.spec().codec == Codec::Vp8).unwrap().pt();
+        writer.write(pt, now, MediaTime::from_90khz(ts), data.to_vec()).unwrap();
+    }
+
+    /// Sends one audio packet (Opus) at media time `ts` (48 kHz).
+    pub fn send_audio(&mut self, now: Instant, ts: u64, data: &[u8]) {
+        let mid = self.audio.unwrap();
+        let writer = self.rtc.writer(mid).unwrap();
+        let pt = writer.payload_params().find(|p| p.spec().codec == Codec::Opus).unwrap().pt();
+        writer.write(pt, now, MediaTime::new(ts, str0m::media::Frequency::FORTY_EIGHT_KHZ), data.to_vec()).unwrap();
+    }
+
+    /// Asks the server for a keyframe on the video this browser receives (PLI).
+    pub fn request_keyframe(&mut self) {
+        let mid = self.video.unwrap();
+        self.rtc.writer(mid).unwrap().request_keyframe(None, KeyframeRequestKind::Pli).unwrap();
+    }
+
+    /// Received frames of `codec`.
+    pub fn frames(&self, codec: Codec) -> Vec<&MediaData> {
+        self.received.iter().filter(|d| d.params.spec().codec == codec).collect()
+    }
+}
+
+/// A VP8 keyframe-looking payload (P bit clear, start code) followed by `fill`.
+pub fn vp8_frame(fill: u8, len: usize) -> Vec<u8> {
+    let mut v = vec![0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0xe0, 0x01];
+    v.resize(len, fill);
+    v
+}
