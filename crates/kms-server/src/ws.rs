@@ -26,6 +26,9 @@ pub const MAX_REQUEST_SIZE: usize = 1 << 20;
 /// Largest message the transport reads at all; past it the connection drops.
 const MAX_TRANSPORT_MESSAGE: usize = 16 << 20;
 
+/// Requests read but not yet handled, per connection.
+const MAX_QUEUED_REQUESTS: usize = 64;
+
 /// Close code for a wrong path (RFC 6455 §7.4.1 "protocol error"), as KMS sends.
 const CLOSE_PROTOCOL_ERROR: u16 = 1002;
 
@@ -61,7 +64,9 @@ fn too_large(len: usize) -> String {
 async fn connection(server: Arc<Server>, mut socket: WebSocket) {
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<String>();
     let conn = server.open_connection(out_tx.clone());
-    let (req_tx, mut req_rx) = mpsc::unbounded_channel::<String>();
+    // Bounded: a client that sends faster than its requests run is slowed down
+    // by TCP backpressure instead of growing our memory.
+    let (req_tx, mut req_rx) = mpsc::channel::<String>(MAX_QUEUED_REQUESTS);
     let processor = {
         let server = server.clone();
         tokio::spawn(async move {
@@ -81,8 +86,8 @@ async fn connection(server: Arc<Server>, mut socket: WebSocket) {
     loop {
         tokio::select! {
             incoming = socket.recv() => match incoming {
-                Some(Ok(Message::Text(text))) => { let _ = req_tx.send(text.to_string()); }
-                Some(Ok(Message::Binary(bytes))) => { let _ = req_tx.send(String::from_utf8_lossy(&bytes).into_owned()); }
+                Some(Ok(Message::Text(text))) => { let _ = req_tx.send(text.to_string()).await; }
+                Some(Ok(Message::Binary(bytes))) => { let _ = req_tx.send(String::from_utf8_lossy(&bytes).into_owned()).await; }
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                 Some(Ok(Message::Close(_))) | None => break,
                 Some(Err(e)) => {
