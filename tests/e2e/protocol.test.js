@@ -131,3 +131,30 @@ test('bad requests get KMS error codes and the connection keeps serving', async 
   const released = await raw.request('release', { object: created.result.value, sessionId });
   assert.deepEqual(released.result, { sessionId });
 });
+
+test('externalIPv4 (KMS_EXTERNAL_IPV4 and setExternalIPv4) is what the peer sees', async (t) => {
+  const defer = deferrer(t);
+  const server = await startServer({ env: { KMS_EXTERNAL_IPV4: '127.0.0.7' } });
+  defer(() => server.stop());
+  const client = await connect(server.url);
+  defer(() => client.close());
+  const pipeline = await client.create('MediaPipeline');
+  const webRtc = await pipeline.create('WebRtcEndpoint');
+  assert.equal(await webRtc.getExternalIPv4(), '127.0.0.7');
+  const found = [];
+  webRtc.on('IceCandidateFound', (ev) => found.push(ev.candidate.candidate));
+  const done = once(webRtc, 'IceGatheringDone');
+  const answer = await webRtc.processOffer(offer);
+  assert.match(answer, /a=candidate:\S+ 1 udp \d+ 127\.0\.0\.7 \d+ typ host/);
+  assert.ok(!/a=candidate:.* 127\.0\.0\.1 /.test(answer), answer);
+  await webRtc.gatherCandidates();
+  await done;
+  assert.ok(found.length > 0 && found.every((c) => c.includes(' 127.0.0.7 ')), JSON.stringify(found));
+
+  // Set per endpoint, before negotiating; a non-address is refused.
+  const other = await pipeline.create('WebRtcEndpoint');
+  await other.setExternalIPv4('127.0.0.9');
+  assert.equal(await other.getExternalIPv4(), '127.0.0.9');
+  assert.match(await other.processOffer(offer), / 127\.0\.0\.9 \d+ typ host/);
+  await assert.rejects(call(other, 'setExternalIPv4', 'not-an-ip'), (e) => e.code === 40001);
+});

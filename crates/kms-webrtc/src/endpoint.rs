@@ -1,6 +1,7 @@
 //! The WebRtcEndpoint element.
 
 use crate::direction::restrict_offer;
+use crate::external::ExternalAddrs;
 use crate::flow::FlowTracker;
 use kms_media::{Codec, Datagram, Element, ElementEvent, ElementOutput, FlowState, MediaFrame, MediaType, Transmit};
 use std::collections::{HashMap, VecDeque};
@@ -31,6 +32,8 @@ pub struct WebRtcConfig {
     /// Constructor flag `sendonly`: the SDP lets the peer only receive, and its
     /// media is never forwarded.
     pub sendonly: bool,
+    /// `externalIPv4` / `externalIPv6`: announced instead of the local addresses.
+    pub external: ExternalAddrs,
 }
 
 /// Why a negotiation or ICE call failed; the server maps each to a Kurento code.
@@ -162,7 +165,7 @@ impl WebRtcEndpoint {
         if let Some(mid) = first_mid(offer) {
             self.first_mid = mid;
         }
-        let answer = answer.to_sdp_string();
+        let answer = self.announced(&answer.to_sdp_string());
         self.remote_sdp = Some(offer.to_owned());
         self.local_sdp = Some(answer.clone());
         Ok(answer)
@@ -194,7 +197,7 @@ impl WebRtcEndpoint {
         for (mid, kind, dir) in added {
             self.record_media(mid, kind, dir);
         }
-        let sdp = offer.to_sdp_string();
+        let sdp = self.announced(&offer.to_sdp_string());
         if let Some(mid) = first_mid(&sdp) {
             self.first_mid = mid;
         }
@@ -229,7 +232,7 @@ impl WebRtcEndpoint {
     pub fn gather_candidates(&mut self) {
         for candidate in &self.local_candidates {
             self.queue.push_back(ElementOutput::Event(ElementEvent::IceCandidateFound {
-                candidate: candidate.clone(),
+                candidate: self.config.external.candidate(candidate),
                 sdp_mid: self.first_mid.clone(),
                 sdp_m_line_index: 0,
             }));
@@ -250,6 +253,18 @@ impl WebRtcEndpoint {
         let c = Candidate::from_sdp_string(text).map_err(|e| WebRtcError::Candidate(e.to_string()))?;
         self.rtc.add_remote_candidate(c);
         Ok(())
+    }
+
+    /// Sets `externalIPv4` / `externalIPv6`; applies to descriptions and
+    /// candidates produced from now on (KMS: set it before negotiating).
+    pub fn set_external(&mut self, external: ExternalAddrs) {
+        self.config.external = external;
+    }
+
+    /// An SDP as the peer must see it (external addresses announced).
+    fn announced(&self, sdp: &str) -> String {
+        let local: Vec<std::net::IpAddr> = self.config.host_addrs.iter().map(|a| a.ip()).collect();
+        self.config.external.sdp(sdp, &local)
     }
 
     /// BaseRtpEndpoint connectionState / mediaState: true when CONNECTED.

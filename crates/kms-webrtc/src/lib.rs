@@ -11,8 +11,10 @@
 
 mod direction;
 mod endpoint;
+mod external;
 mod flow;
 mod stats;
 
 pub use endpoint::{WebRtcConfig, WebRtcEndpoint, WebRtcError};
+pub use external::ExternalAddrs;
 pub use stats::{RtpStreamStats, StreamDirection, STATS_INTERVAL};

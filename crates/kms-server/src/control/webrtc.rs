@@ -5,7 +5,9 @@ use super::invoke::OpResult;
 use super::params::Params;
 use super::Server;
 use kms_protocol::{ErrorCode, KurentoError};
-use kms_webrtc::{WebRtcEndpoint, WebRtcError};
+use kms_webrtc::{ExternalAddrs, WebRtcEndpoint, WebRtcError};
+use serde_json::{Map, Value};
+use std::net::IpAddr;
 use serde_json::json;
 
 /// The Kurento error for a negotiation failure.
@@ -57,9 +59,36 @@ async fn descriptor(server: &Server, ctx: &ElementRef<'_>, local: bool, missing:
     sdp.map(|s| Some(json!(s))).ok_or_else(|| KurentoError::new(missing, "No session description: not negotiated yet"))
 }
 
+/// The `externalIPv4` / `externalIPv6` properties as addresses; values that
+/// are not IP addresses are ignored with a warning (KMS requires IPs there).
+pub fn external_addrs(properties: &Map<String, Value>) -> ExternalAddrs {
+    let parse = |key: &str| {
+        let text = properties.get(key)?.as_str()?;
+        text.parse::<IpAddr>().inspect_err(|_| tracing::warn!("{key} '{text}' is not an IP address; ignored")).ok()
+    };
+    ExternalAddrs { ipv4: parse("externalIPv4").filter(IpAddr::is_ipv4), ipv6: parse("externalIPv6").filter(IpAddr::is_ipv6) }
+}
+
+/// set externalIPv4 / externalIPv6: stored like any property and applied to the
+/// endpoint for what it announces from then on.
+async fn set_external(server: &Server, ctx: &ElementRef<'_>, operation: &str, params: &Params<'_>) -> OpResult {
+    let (name, want_v4) = if operation == "setExternalIPv4" { ("externalIPv4", true) } else { ("externalIPv6", false) };
+    let text = params.str(name)?;
+    match text.parse::<IpAddr>() {
+        Ok(ip) if ip.is_ipv4() == want_v4 => {}
+        _ => return Err(KurentoError::marshall(format!("'{name}' parameter should be an IPv{} address", if want_v4 { 4 } else { 6 }))),
+    }
+    let idl = kms_idl::Idl::get();
+    let class = server.lookup(ctx.object, |o| o.class)?;
+    super::properties::access(server, idl, class, ctx.object, operation, params).unwrap_or(Ok(None))?;
+    let external = server.lookup(ctx.object, |o| external_addrs(&o.properties))?;
+    with_endpoint(server, ctx, move |w| w.set_external(external)).await.map(|()| None)
+}
+
 /// WebRtcEndpoint operations; `None` when `operation` is not one of them.
 pub async fn invoke(server: &Server, ctx: &ElementRef<'_>, operation: &str, params: &Params<'_>) -> Option<OpResult> {
     Some(match operation {
+        "setExternalIPv4" | "setExternalIPv6" => set_external(server, ctx, operation, params).await,
         "processOffer" => sdp_step(server, ctx, params, "offer", WebRtcEndpoint::process_offer).await,
         "processAnswer" => sdp_step(server, ctx, params, "answer", WebRtcEndpoint::process_answer).await,
         "generateOffer" => {
