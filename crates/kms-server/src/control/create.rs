@@ -90,9 +90,8 @@ type MakeElement = Box<dyn FnOnce(std::time::Instant, &[std::net::SocketAddr]) -
 
 /// Creates what backs the new object in the media worker.
 async fn build(server: &Server, class: &Class, parent: Option<Backing>, properties: &Map<String, Value>) -> Result<Backing, KurentoError> {
-    let gone = |e: crate::media::WorkerGone| KurentoError::new(ErrorCode::UnexpectedError, e.to_string());
     if class.name == "MediaPipeline" {
-        let handle = server.media.call(|worker, _| worker.create_pipeline()).await.map_err(gone)?;
+        let handle = server.media.call(|worker, _| worker.create_pipeline()).await?;
         return Ok(Backing::Pipeline(handle));
     }
     let pipeline = match parent {
@@ -121,8 +120,7 @@ async fn build(server: &Server, class: &Class, parent: Option<Backing>, properti
             let addrs = worker.host_addrs().to_vec();
             worker.pipeline(pipeline).map(|p| p.add(make(now, &addrs)))
         })
-        .await
-        .map_err(gone)?
+        .await?
         .ok_or_else(|| KurentoError::new(ErrorCode::UnexpectedError, "the parent pipeline is gone"))?;
     Ok(Backing::Element { pipeline, element })
 }

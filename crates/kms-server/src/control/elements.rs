@@ -1,6 +1,7 @@
 //! MediaElement operations: the connection graph and media-flow queries.
 
-use super::invoke::{connection_data, OpResult};
+use super::events::register;
+use super::invoke::OpResult;
 use super::methods::ref_object;
 use super::params::Params;
 use super::registry::Backing;
@@ -29,10 +30,6 @@ pub async fn invoke(server: &Server, ctx: &ElementRef<'_>, operation: &str, para
         "isMediaFlowingOut" => flowing(server, ctx, params, false).await,
         _ => return None,
     })
-}
-
-fn worker_gone(e: crate::media::WorkerGone) -> KurentoError {
-    KurentoError::new(ErrorCode::UnexpectedError, e.to_string())
 }
 
 fn media_types(params: &Params) -> Result<Option<MediaType>, KurentoError> {
@@ -77,7 +74,7 @@ async fn connect(server: &Server, ctx: &ElementRef<'_>, params: &Params<'_>, con
             changes
         })
         .await
-        .map_err(worker_gone)?;
+        ?;
     {
         let state = server.lock();
         for (connected, c) in changes {
@@ -111,7 +108,7 @@ async fn connections(server: &Server, ctx: &ElementRef<'_>, params: &Params<'_>,
             list.into_iter().cloned().collect::<Vec<_>>()
         })
         .await
-        .map_err(worker_gone)?;
+        ?;
     let state = server.lock();
     let data: Vec<Value> = conns
         .iter()
@@ -142,7 +139,15 @@ async fn flowing(server: &Server, ctx: &ElementRef<'_>, params: &Params<'_>, inb
             Some(if inbound { e.is_media_flowing_in(media_type) } else { e.is_media_flowing_out(media_type) })
         })
         .await
-        .map_err(worker_gone)?
+        ?
         .unwrap_or(false);
     Ok(Some(json!(flowing)))
+}
+
+/// `ElementConnectionData` register.
+pub fn connection_data(source: &str, sink: &str, media_type: &str, source_desc: &str, sink_desc: &str) -> Value {
+    register(
+        "ElementConnectionData",
+        json!({ "source": source, "sink": sink, "type": media_type, "sourceDescription": source_desc, "sinkDescription": sink_desc }),
+    )
 }

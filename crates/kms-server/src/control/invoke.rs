@@ -3,7 +3,7 @@
 //! media worker. Every other IDL method or property answers 40006 until its
 //! media behaviour exists, and names outside the IDL answer 40105.
 
-use super::events::{register, tags_json};
+use super::events::tags_json;
 use super::params::Params;
 use super::registry::Backing;
 use super::{elements, properties, server_manager, types, webrtc, Server};
@@ -57,7 +57,11 @@ fn check_arguments(idl: &Idl, class: &Class, operation: &str, params: &Params) -
 /// The MediaObject members every class has; `None` for any other operation.
 fn media_object(server: &Server, object: &ObjectId, operation: &str, params: &Params) -> Option<OpResult> {
     let mut state = server.lock();
-    let children = state.registry.children(object);
+    if operation == "getChildren" {
+        // Scans the registry: only done when asked.
+        let children = state.registry.children(object);
+        return Some(Ok(Some(json!(children.iter().map(ObjectId::as_str).collect::<Vec<_>>()))));
+    }
     let o = state.registry.get_mut(object)?;
     let value = |v: Value| Some(Ok(Some(v)));
     let void = |r: Result<(), KurentoError>| Some(r.map(|()| None));
@@ -68,7 +72,6 @@ fn media_object(server: &Server, object: &ObjectId, operation: &str, params: &Pa
         "getSendTagsInEvents" => value(json!(o.send_tags_in_events)),
         "setSendTagsInEvents" => void(params.bool("sendTagsInEvents").map(|b| o.send_tags_in_events = b)),
         "getCreationTime" => value(json!(o.creation_time)),
-        "getChildren" => value(json!(children.iter().map(ObjectId::as_str).collect::<Vec<_>>())),
         "getParent" => value(o.id.parent().map_or(Value::Null, |p| json!(p.as_str()))),
         "getMediaPipeline" => value(match o.backing {
             Backing::ServerManager => Value::Null,
@@ -98,12 +101,4 @@ fn not_built_or_unknown(server: &Server, idl: &Idl, class: &Class, object: &Obje
         return result;
     }
     Err(KurentoError::new(ErrorCode::MediaObjectMethodNotFound, format!("Method '{operation}' not found in class {}", class.name)))
-}
-
-/// `ElementConnectionData` register.
-pub fn connection_data(source: &str, sink: &str, media_type: &str, source_desc: &str, sink_desc: &str) -> Value {
-    register(
-        "ElementConnectionData",
-        json!({ "source": source, "sink": sink, "type": media_type, "sourceDescription": source_desc, "sinkDescription": sink_desc }),
-    )
 }

@@ -35,8 +35,7 @@ async fn with_endpoint<T: Send + 'static>(
     server
         .media
         .call(move |worker, _| worker.pipeline(pipeline)?.element_mut::<WebRtcEndpoint>(element).map(f))
-        .await
-        .map_err(|e| KurentoError::new(ErrorCode::UnexpectedError, e.to_string()))?
+        .await?
         .ok_or_else(|| KurentoError::object_not_found(ctx.object.as_str()))
 }
 

@@ -40,6 +40,13 @@ pub struct MediaHandle {
 #[error("the media worker is not running")]
 pub struct WorkerGone;
 
+/// The control plane answers 40003 UNEXPECTED_ERROR when the worker is gone.
+impl From<WorkerGone> for kms_protocol::KurentoError {
+    fn from(e: WorkerGone) -> Self {
+        kms_protocol::KurentoError::new(kms_protocol::ErrorCode::UnexpectedError, e.to_string())
+    }
+}
+
 impl MediaHandle {
     /// Starts the worker thread with media sockets bound per `config`.
     pub fn spawn(config: &crate::config::Config, events: mpsc::UnboundedSender<MediaEvent>) -> std::io::Result<MediaHandle> {
