@@ -113,14 +113,17 @@ impl Pipeline {
         }
     }
 
-    /// Drives every element whose timeout is due.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    /// Drives every element whose timeout is due; true when any was.
+    pub fn handle_timeout(&mut self, now: Instant) -> bool {
+        let mut any = false;
         for (id, e) in self.elements.iter_mut() {
             if e.poll_timeout().is_some_and(|t| t <= now) {
                 e.handle_timeout(now);
                 self.dirty.insert(*id);
+                any = true;
             }
         }
+        any
     }
 
     /// The earliest element timeout.
@@ -142,9 +145,9 @@ impl Pipeline {
         while let Some(output) = self.elements.get_mut(&id).and_then(|e| e.poll_output()) {
             match output {
                 ElementOutput::Media(frame) => {
-                    let media_type = frame.media_type();
-                    let sinks: Vec<ElementId> = self.graph.sinks(id, media_type).collect();
-                    for sink in sinks {
+                    // Disjoint fields: the graph is read while elements are driven,
+                    // so fan-out allocates nothing per frame.
+                    for sink in self.graph.sinks(id, frame.media_type()) {
                         if let Some(e) = self.elements.get_mut(&sink) {
                             e.handle_media(now, &frame);
                             self.dirty.insert(sink);

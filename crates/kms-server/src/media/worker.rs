@@ -82,10 +82,11 @@ impl Worker {
         }
     }
 
+    /// Drives due timeouts. Every pipeline is visited on each wake-up: a timer
+    /// queue keyed by deadline is the next step for thousands of pipelines.
     fn handle_timeout(&mut self, now: Instant) {
         for (handle, p) in self.pipelines.iter_mut() {
-            if p.poll_timeout().is_some_and(|t| t <= now) {
-                p.handle_timeout(now);
+            if p.handle_timeout(now) {
                 self.touched.push(*handle);
             }
         }
@@ -96,7 +97,7 @@ impl Worker {
     }
 
     /// Drains every touched pipeline: datagrams to the sockets, events out.
-    fn drain(&mut self, now: Instant, sockets: &[UdpSocket], events: &mpsc::UnboundedSender<MediaEvent>) {
+    fn drain(&mut self, now: Instant, sockets: &[MediaSocket], events: &mpsc::UnboundedSender<MediaEvent>) {
         self.touched.sort_unstable_by_key(|h| h.0);
         self.touched.dedup();
         for handle in std::mem::take(&mut self.touched) {
@@ -113,8 +114,14 @@ impl Worker {
     }
 }
 
-fn send(sockets: &[UdpSocket], source: &SocketAddr, destination: &SocketAddr, contents: &[u8]) {
-    let Some(socket) = sockets.iter().find(|s| s.local_addr().ok().as_ref() == Some(source)) else {
+/// A media socket with its local address, read once (not a syscall per packet).
+struct MediaSocket {
+    addr: SocketAddr,
+    socket: UdpSocket,
+}
+
+fn send(sockets: &[MediaSocket], source: &SocketAddr, destination: &SocketAddr, contents: &[u8]) {
+    let Some(MediaSocket { socket, .. }) = sockets.iter().find(|s| s.addr == *source) else {
         tracing::debug!(%source, "no socket for transmit source");
         return;
     };
@@ -136,8 +143,14 @@ pub(super) fn run(sockets: Vec<std::net::UdpSocket>, mut commands: mpsc::Unbound
         }
     };
     runtime.block_on(async move {
-        let sockets: Vec<UdpSocket> = sockets.into_iter().filter_map(|s| UdpSocket::from_std(s).ok()).collect();
-        let host_addrs = sockets.iter().filter_map(|s| s.local_addr().ok()).collect();
+        let sockets: Vec<MediaSocket> = sockets
+            .into_iter()
+            .filter_map(|s| {
+                let socket = UdpSocket::from_std(s).ok()?;
+                Some(MediaSocket { addr: socket.local_addr().ok()?, socket })
+            })
+            .collect();
+        let host_addrs = sockets.iter().map(|s| s.addr).collect();
         let mut worker = Worker { pipelines: HashMap::new(), next_pipeline: 0, host_addrs, routes: HashMap::new(), touched: Vec::new() };
         let mut buf = vec![0u8; MAX_DATAGRAM];
         loop {
@@ -150,10 +163,8 @@ pub(super) fn run(sockets: Vec<std::net::UdpSocket>, mut commands: mpsc::Unbound
                 },
                 received = recv_any(&sockets, &mut buf) => {
                     if let Some((index, len, source)) = received {
-                        if let Ok(destination) = sockets[index].local_addr() {
-                            let datagram = Datagram { source, destination, contents: &buf[..len] };
-                            worker.handle_datagram(Instant::now(), datagram);
-                        }
+                        let datagram = Datagram { source, destination: sockets[index].addr, contents: &buf[..len] };
+                        worker.handle_datagram(Instant::now(), datagram);
                     }
                 }
                 _ = tokio::time::sleep_until(deadline.into()) => {}
@@ -166,12 +177,12 @@ pub(super) fn run(sockets: Vec<std::net::UdpSocket>, mut commands: mpsc::Unbound
 }
 
 /// Receives from whichever socket is ready first: (socket index, length, source).
-async fn recv_any(sockets: &[UdpSocket], buf: &mut [u8]) -> Option<(usize, usize, SocketAddr)> {
+async fn recv_any(sockets: &[MediaSocket], buf: &mut [u8]) -> Option<(usize, usize, SocketAddr)> {
     if sockets.is_empty() {
         return std::future::pending().await;
     }
     poll_fn(|cx| {
-        for (i, socket) in sockets.iter().enumerate() {
+        for (i, MediaSocket { socket, .. }) in sockets.iter().enumerate() {
             let mut read = ReadBuf::new(buf);
             match socket.poll_recv_from(cx, &mut read) {
                 Poll::Ready(Ok(source)) => return Poll::Ready(Some((i, read.filled().len(), source))),
