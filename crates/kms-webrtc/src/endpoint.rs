@@ -26,11 +26,9 @@ const OWN_KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_secs(1);
 pub struct WebRtcConfig {
     /// Local addresses of the media sockets: one host candidate each.
     pub host_addrs: Vec<SocketAddr>,
-    /// Constructor flag `recvonly`: the SDP lets the peer only send, and no
-    /// media is sent to it.
+    /// Constructor flag `recvonly`: the SDP lets the peer only send.
     pub recvonly: bool,
-    /// Constructor flag `sendonly`: the SDP lets the peer only receive, and its
-    /// media is never forwarded.
+    /// Constructor flag `sendonly`: the SDP lets the peer only receive.
     pub sendonly: bool,
     /// `externalIPv4` / `externalIPv6`: announced instead of the local addresses.
     pub external: ExternalAddrs,
@@ -321,9 +319,6 @@ impl WebRtcEndpoint {
             }
             Event::MediaAdded(added) => self.record_media(added.mid, added.kind, added.direction),
             Event::MediaData(data) => {
-                if self.config.sendonly {
-                    return;
-                }
                 let spec = data.params.spec();
                 let Some(codec) = codec_of(spec.codec) else { return };
                 if !data.contiguous && codec.media_type() == MediaType::Video {
@@ -488,7 +483,9 @@ impl Element for WebRtcEndpoint {
     }
 
     fn handle_media(&mut self, now: Instant, frame: &MediaFrame) {
-        if self.config.recvonly || !self.connected {
+        // A recvonly endpoint has no sending m-line (see direction.rs), so the
+        // lookup below drops its media.
+        if !self.connected {
             return;
         }
         let media_type = frame.media_type();

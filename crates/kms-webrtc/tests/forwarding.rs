@@ -4,6 +4,7 @@
 mod common;
 
 use common::{vp8_frame, Net};
+use kms_webrtc::WebRtcConfig;
 use std::time::Duration;
 use str0m::format::Codec;
 use str0m::media::Direction;
@@ -76,4 +77,20 @@ fn a_viewers_pli_reaches_the_publisher_throttled() {
     net.browsers[viewer].request_keyframe();
     net.run(Duration::from_millis(100));
     assert_eq!(net.browsers[publisher].keyframe_requests, after_burst + 1);
+}
+
+#[test]
+fn recvonly_and_sendonly_endpoints_limit_the_direction() {
+    let mut net = Net::new();
+    let receiving = net.add_browser_with(Direction::SendRecv, WebRtcConfig { recvonly: true, ..Default::default() });
+    let sending = net.add_browser_with(Direction::SendRecv, WebRtcConfig { sendonly: true, ..Default::default() });
+    let witness = net.add_browser(Direction::RecvOnly);
+    net.connect(receiving, receiving); // loopback into a recvonly endpoint: nothing may come back
+    net.connect(receiving, witness); // ...but what it receives is forwarded
+    net.connect(sending, witness); // replaces the source: the sendonly endpoint forwards nothing
+    net.run_until_connected();
+    publish(&mut net, receiving);
+    publish(&mut net, sending);
+    assert!(net.browsers[receiving].received.is_empty(), "recvonly endpoint sent media");
+    assert!(net.browsers[witness].frames(Codec::Vp8).is_empty(), "sendonly endpoint forwarded its peer's media");
 }

@@ -53,6 +53,11 @@ impl Net {
     /// Adds a browser offering audio + video in `direction` to a new
     /// WebRtcEndpoint; returns its index.
     pub fn add_browser(&mut self, direction: Direction) -> usize {
+        self.add_browser_with(direction, WebRtcConfig::default())
+    }
+
+    /// Like [`Net::add_browser`], with the endpoint's constructor flags from `config`.
+    pub fn add_browser_with(&mut self, direction: Direction, config: WebRtcConfig) -> usize {
         let i = self.browsers.len();
         let addr: SocketAddr = format!("127.0.0.{}:5000", i + 2).parse().unwrap();
         let mut rtc = Rtc::builder().build(self.now);
@@ -62,7 +67,7 @@ impl Net {
         let video = change.add_media(MediaKind::Video, direction, None, None, None);
         let (offer, pending): (_, SdpPendingOffer) = change.apply().unwrap();
 
-        let mut endpoint = WebRtcEndpoint::new(self.now, WebRtcConfig { host_addrs: vec![self.server], ..Default::default() });
+        let mut endpoint = WebRtcEndpoint::new(self.now, WebRtcConfig { host_addrs: vec![self.server], ..config });
         let answer = endpoint.process_offer(&offer.to_sdp_string()).expect("offer accepted");
         endpoint.add_ice_candidate(&Candidate::host(addr, "udp").unwrap().to_sdp_string()).unwrap();
         rtc.sdp_api().accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap()).unwrap();
