@@ -252,7 +252,9 @@ test('ServerManager', async (t) => {
   assert.equal(raw.events[0].object, 'manager_ServerManager');
   assert.equal(typeof raw.events[0].data.timestampMillis, 'string');
 
+  // Both sessions are listed: the official client's and the raw one's.
   const sessions = await manager.getSessions();
-  const rawSession = (await raw.request('ping', {})).result;
-  assert.ok(Array.isArray(sessions) && sessions.length >= 1 && rawSession.value === 'pong');
+  const rawSession = (await raw.request('describe', { object: 'manager_ServerManager' })).result.sessionId;
+  assert.equal(sessions.length, 2, JSON.stringify(sessions));
+  assert.ok(sessions.includes(rawSession), JSON.stringify([rawSession, sessions]));
 });

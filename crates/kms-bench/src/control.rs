@@ -28,11 +28,10 @@ fn start_server(bin: &Path, conf: &Path) -> Result<(Child, String), String> {
     Ok((child, format!("ws://127.0.0.1:{port}/kurento")))
 }
 
-/// One cycle: create MediaPipeline, create WebRtcEndpoint in it, release the pipeline.
-async fn cycle(rpc: &mut Rpc) -> Result<Duration, String> {
+/// One cycle: create MediaPipeline, create `element` (WebRtcEndpoint) in it, release the pipeline.
+async fn cycle(rpc: &mut Rpc, element: &str) -> Result<Duration, String> {
     let t0 = Instant::now();
     let pipeline = rpc.create(json!({ "type": "MediaPipeline" })).await?;
-    let element = std::env::var("KMS_BENCH_ELEMENT").unwrap_or_else(|_| "WebRtcEndpoint".into());
     rpc.create(json!({ "type": element, "constructorParams": { "mediaPipeline": pipeline } })).await?;
     rpc.call("release", json!({ "object": pipeline })).await?;
     Ok(t0.elapsed())
@@ -40,10 +39,16 @@ async fn cycle(rpc: &mut Rpc) -> Result<Duration, String> {
 
 /// Runs `cycles` cycles spread over `concurrency` connections; returns
 /// (wall time, sorted cycle latencies).
-async fn run_cycles(url: &str, cycles: usize, concurrency: usize) -> Result<(Duration, Vec<Duration>), String> {
+/// What is measured: the server's URL and the element created in each cycle.
+pub struct Target {
+    pub url: String,
+    pub element: String,
+}
+
+async fn run_cycles(target: &Target, cycles: usize, concurrency: usize) -> Result<(Duration, Vec<Duration>), String> {
     let mut clients = Vec::new();
     for _ in 0..concurrency {
-        clients.push(Rpc::connect(url).await?);
+        clients.push(Rpc::connect(&target.url).await?);
     }
     let t0 = Instant::now();
     let tasks: Vec<_> = clients
@@ -51,10 +56,11 @@ async fn run_cycles(url: &str, cycles: usize, concurrency: usize) -> Result<(Dur
         .enumerate()
         .map(|(i, mut rpc)| {
             let share = cycles / concurrency + usize::from(i < cycles % concurrency);
+            let element = target.element.clone();
             tokio::spawn(async move {
                 let mut latencies = Vec::with_capacity(share);
                 for _ in 0..share {
-                    latencies.push(cycle(&mut rpc).await?);
+                    latencies.push(cycle(&mut rpc, &element).await?);
                 }
                 Ok::<_, String>(latencies)
             })
@@ -70,9 +76,9 @@ async fn run_cycles(url: &str, cycles: usize, concurrency: usize) -> Result<(Dur
 }
 
 /// Waits out the request cache, makes the server evict it, and reads (RSS KiB, threads).
-async fn settle(pid: u32, url: &str) -> Result<(u64, u64), String> {
+async fn settle(pid: u32, target: &Target) -> Result<(u64, u64), String> {
     tokio::time::sleep(Duration::from_secs(21)).await;
-    run_cycles(url, 8, 8).await?;
+    run_cycles(target, 8, 8).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     rss_and_threads(pid).ok_or_else(|| "cannot read server /proc status".into())
 }
@@ -84,23 +90,24 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-pub async fn run(bin: &Path, conf: &Path, cycles: usize, leak_cycles: usize) -> Result<(), String> {
+pub async fn run(bin: &Path, conf: &Path, element: &str, cycles: usize, leak_cycles: usize) -> Result<(), String> {
     let (mut child, url) = start_server(bin, conf)?;
-    let result = measure(child.id(), &url, cycles, leak_cycles).await;
+    let target = Target { url, element: element.to_owned() };
+    let result = measure(child.id(), &target, cycles, leak_cycles).await;
     let _ = child.kill();
     let _ = child.wait();
     result
 }
 
-async fn measure(pid: u32, url: &str, cycles: usize, leak_cycles: usize) -> Result<(), String> {
-    println!("control plane: create MediaPipeline + create WebRtcEndpoint + release, over the Kurento Protocol");
+async fn measure(pid: u32, target: &Target, cycles: usize, leak_cycles: usize) -> Result<(), String> {
+    println!("control plane: create MediaPipeline + create {} + release, over the Kurento Protocol", target.element);
     // Warm-up to steady state (allocator pages, table capacities, the request
     // cache at its bound), so the leak gate compares like with like.
-    run_cycles(url, leak_cycles, 8).await?;
+    run_cycles(target, leak_cycles, 8).await?;
     println!("| concurrency | cycles | cycles/s | ops/s | p50 cycle | p99 cycle |");
     println!("|---|---|---|---|---|---|");
     for concurrency in [1, 8] {
-        let (wall, lat) = run_cycles(url, cycles, concurrency).await?;
+        let (wall, lat) = run_cycles(target, cycles, concurrency).await?;
         let rate = cycles as f64 / wall.as_secs_f64();
         println!(
             "| {concurrency} | {cycles} | {rate:.0} | {:.0} | {:.2} ms | {:.2} ms |",
@@ -112,9 +119,9 @@ async fn measure(pid: u32, url: &str, cycles: usize, leak_cycles: usize) -> Resu
     // The leak gate compares two quiet states: after the throughput runs and
     // after `leak_cycles` more, each once the 20 s duplicate-request cache has
     // expired (KMS semantics: it holds every reply of the last 20 s).
-    let before = settle(pid, url).await?;
-    run_cycles(url, leak_cycles, 8).await?;
-    let after = settle(pid, url).await?;
+    let before = settle(pid, target).await?;
+    run_cycles(target, leak_cycles, 8).await?;
+    let after = settle(pid, target).await?;
     let growth = (after.0 as f64 - before.0 as f64) / before.0 as f64 * 100.0;
     println!(
         "leak gate: RSS {} KiB -> {} KiB ({growth:+.1} %) and threads {} -> {} after {leak_cycles} more cycles",

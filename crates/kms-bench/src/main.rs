@@ -30,6 +30,9 @@ enum Command {
         /// kurento.conf.json for the server (KMS defaults when it does not exist).
         #[arg(long, default_value = "/nonexistent/kurento.conf.json")]
         conf: PathBuf,
+        /// The element created in each cycle besides the pipeline.
+        #[arg(long, default_value = "WebRtcEndpoint")]
+        element: String,
         /// Cycles per throughput run.
         #[arg(long, default_value_t = 2000)]
         cycles: usize,
@@ -43,7 +46,7 @@ enum Command {
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
     let result = match args.command {
-        Command::Control { server, conf, cycles, leak_cycles } => control::run(&server, &conf, cycles, leak_cycles).await,
+        Command::Control { server, conf, element, cycles, leak_cycles } => control::run(&server, &conf, &element, cycles, leak_cycles).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
