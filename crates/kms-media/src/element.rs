@@ -53,6 +53,13 @@ pub enum ElementOutput {
     Media(MediaFrame),
     /// This element needs a keyframe: routed to its VIDEO source.
     KeyframeRequest,
+    /// This element's peer can take this much video, in bits/s (a REMB it
+    /// received, bounded by the element's send bandwidth): routed to its VIDEO
+    /// source, which gets the minimum over all its sinks.
+    BitrateEstimate(u64),
+    /// This element's media of this type now comes from another origin: routed
+    /// to its sinks as a source change (a PassThrough relays upstream switches).
+    SourceChanged(MediaType),
     Transmit(Transmit),
     Event(ElementEvent),
 }
@@ -77,6 +84,14 @@ pub trait Element: Send + Any {
 
     /// A sink of this element needs a video keyframe.
     fn handle_keyframe_request(&mut self, _now: Instant) {}
+
+    /// The source feeding this element with `media_type` was replaced (or the
+    /// first one connected): its timestamps start from another origin.
+    fn handle_source_changed(&mut self, _now: Instant, _media_type: MediaType) {}
+
+    /// The minimum video bitrate (bits/s) the sinks of this element can take,
+    /// from their latest estimates; KMS relays it to the publisher as REMB.
+    fn handle_bitrate_estimate(&mut self, _now: Instant, _bitrate: u64) {}
 
     fn poll_output(&mut self) -> Option<ElementOutput>;
 

@@ -17,10 +17,12 @@ mod media;
 mod inert;
 mod passthrough;
 mod pipeline;
+mod rebase;
 
 pub use element::{Datagram, Element, ElementEvent, ElementOutput, FlowState, Transmit};
 pub use graph::{Connection, Graph, GraphError};
 pub use media::{Codec, MediaFrame, MediaType};
 pub use inert::Inert;
 pub use passthrough::PassThrough;
+pub use rebase::Timeline;
 pub use pipeline::{ElementId, Pipeline, PipelineOutput, KEYFRAME_REQUEST_INTERVAL};

@@ -72,4 +72,21 @@ impl MediaFrame {
     pub fn media_type(&self) -> MediaType {
         self.codec.media_type()
     }
+
+    /// Whether this frame starts a decodable picture: `Some(true)` for a VP8
+    /// key frame (RFC 6386 §9.1, P bit clear) or an H.264 access unit with an
+    /// IDR slice or SPS (Annex B NAL types 5/7, as depacketized); `None` when
+    /// the codec is not inspected (audio, VP9, AV1).
+    pub fn is_keyframe(&self) -> Option<bool> {
+        match self.codec {
+            Codec::Vp8 => Some(self.data.first().is_some_and(|b| b & 0x01 == 0)),
+            Codec::H264 => Some(h264_nal_types(&self.data).any(|t| t == 5 || t == 7)),
+            _ => None,
+        }
+    }
+}
+
+/// NAL unit types of an Annex B byte stream (after each 00 00 01 start code).
+fn h264_nal_types(data: &[u8]) -> impl Iterator<Item = u8> + '_ {
+    data.windows(4).filter(|w| w[0] == 0 && w[1] == 0 && w[2] == 1).map(|w| w[3] & 0x1f)
 }

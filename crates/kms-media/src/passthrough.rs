@@ -1,8 +1,9 @@
-//! PassThrough: forwards its input to its sinks unchanged, and keyframe
-//! requests from its sinks to its source.
+//! PassThrough: forwards its input to its sinks unchanged, source changes
+//! downstream, and keyframe requests and bitrate estimates from its sinks to
+//! its source.
 
 use crate::element::{Element, ElementOutput};
-use crate::media::MediaFrame;
+use crate::media::{MediaFrame, MediaType};
 use std::collections::VecDeque;
 use std::time::Instant;
 
@@ -18,6 +19,14 @@ impl Element for PassThrough {
 
     fn handle_keyframe_request(&mut self, _now: Instant) {
         self.queue.push_back(ElementOutput::KeyframeRequest);
+    }
+
+    fn handle_source_changed(&mut self, _now: Instant, media_type: MediaType) {
+        self.queue.push_back(ElementOutput::SourceChanged(media_type));
+    }
+
+    fn handle_bitrate_estimate(&mut self, _now: Instant, bitrate: u64) {
+        self.queue.push_back(ElementOutput::BitrateEstimate(bitrate));
     }
 
     fn poll_output(&mut self) -> Option<ElementOutput> {

@@ -29,6 +29,8 @@ pub struct Pipeline {
     /// Elements that received input since they were last polled.
     dirty: BTreeSet<ElementId>,
     last_keyframe_request: HashMap<ElementId, Instant>,
+    /// The latest video bitrate estimate (bits/s) of each sink that sent one.
+    estimates: HashMap<ElementId, u64>,
     outbox: VecDeque<PipelineOutput>,
 }
 
@@ -51,6 +53,7 @@ impl Pipeline {
         self.graph.remove_element(id);
         self.dirty.remove(&id);
         self.last_keyframe_request.remove(&id);
+        self.estimates.remove(&id);
         self.elements.remove(&id)
     }
 
@@ -80,20 +83,32 @@ impl Pipeline {
     }
 
     /// Connects per KMS's rules (see [`Graph::connect`]) and returns the replaced
-    /// connection. A new VIDEO sink asks its source for a keyframe so its
-    /// receiver can start decoding at once.
+    /// connection. A sink whose source changes is told so (it rebases its
+    /// timeline, see [`crate::Timeline`]); a new VIDEO sink asks its source for
+    /// a keyframe so its receiver can start decoding at once.
     pub fn connect(&mut self, now: Instant, conn: Connection) -> Result<Option<Connection>, GraphError> {
         for id in [conn.source, conn.sink] {
             if !self.elements.contains_key(&id) {
                 return Err(GraphError::UnknownElement(id));
             }
         }
-        let (source, is_video) = (conn.source, conn.media_type == MediaType::Video);
+        let (source, sink, media_type) = (conn.source, conn.sink, conn.media_type);
+        let previous = self.graph.source(sink, media_type);
         let replaced = self.graph.connect(conn);
-        if is_video {
+        if previous != Some(source) {
+            self.source_changed(now, sink, media_type);
+        }
+        if media_type == MediaType::Video {
             self.request_keyframe(now, source);
         }
         Ok(replaced)
+    }
+
+    fn source_changed(&mut self, now: Instant, sink: ElementId, media_type: MediaType) {
+        if let Some(e) = self.elements.get_mut(&sink) {
+            e.handle_source_changed(now, media_type);
+            self.dirty.insert(sink);
+        }
     }
 
     /// Disconnects `source` from `sink` for `media_type` (all types when `None`).
@@ -159,9 +174,30 @@ impl Pipeline {
                         self.request_keyframe(now, source);
                     }
                 }
+                ElementOutput::BitrateEstimate(bitrate) => {
+                    self.estimates.insert(id, bitrate);
+                    if let Some(source) = self.graph.source(id, MediaType::Video) {
+                        self.relay_estimate(now, source);
+                    }
+                }
+                ElementOutput::SourceChanged(media_type) => {
+                    let sinks: Vec<ElementId> = self.graph.sinks(id, media_type).collect();
+                    for sink in sinks {
+                        self.source_changed(now, sink, media_type);
+                    }
+                }
                 ElementOutput::Transmit(t) => self.outbox.push_back(PipelineOutput::Transmit(t)),
                 ElementOutput::Event(ev) => self.outbox.push_back(PipelineOutput::Event(id, ev)),
             }
+        }
+    }
+
+    /// Gives `source` the minimum of its video sinks' latest estimates.
+    fn relay_estimate(&mut self, now: Instant, source: ElementId) {
+        let min = self.graph.sinks(source, MediaType::Video).filter_map(|s| self.estimates.get(&s)).min().copied();
+        if let (Some(bitrate), Some(e)) = (min, self.elements.get_mut(&source)) {
+            e.handle_bitrate_estimate(now, bitrate);
+            self.dirty.insert(source);
         }
     }
 

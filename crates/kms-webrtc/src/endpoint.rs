@@ -1,11 +1,13 @@
 //! The WebRtcEndpoint element.
 
+use crate::bandwidth::{Bandwidth, RembRelay};
 use crate::direction::restrict_offer;
 use crate::external::ExternalAddrs;
 use crate::flow::FlowTracker;
-use kms_media::{Codec, Datagram, Element, ElementEvent, ElementOutput, FlowState, MediaFrame, MediaType, Transmit};
+use kms_media::{Codec, Datagram, Element, ElementEvent, ElementOutput, FlowState, MediaFrame, MediaType, Timeline, Transmit};
 use std::collections::{HashMap, VecDeque};
-use crate::stats::{RtpStreamStats, StreamDirection, STATS_INTERVAL};
+use crate::stats::{InboundLoss, RtpStreamStats, StreamDirection, STATS_INTERVAL};
+use str0m::bwe::{Bitrate, BweKind};
 use str0m::stats::{MediaEgressStats, MediaIngressStats};
 use std::net::SocketAddr;
 use std::sync::{Once, OnceLock};
@@ -15,7 +17,9 @@ use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec as StrCodec;
 use str0m::media::{Direction, Frequency, KeyframeRequestKind, MediaKind, MediaTime, Mid};
 use str0m::net::{Protocol, Receive};
-use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+use str0m::format::CodecConfig;
+use str0m::rtp::{Extension, ExtensionMap};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
 
 /// Keyframe requests this endpoint sends to its own remote peer (on loss) are
 /// spaced at least this much.
@@ -32,6 +36,8 @@ pub struct WebRtcConfig {
     pub sendonly: bool,
     /// `externalIPv4` / `externalIPv6`: announced instead of the local addresses.
     pub external: ExternalAddrs,
+    /// Video bandwidth properties (min/max video send/recv bandwidth).
+    pub bandwidth: Bandwidth,
 }
 
 /// Why a negotiation or ICE call failed; the server maps each to a Kurento code.
@@ -92,6 +98,12 @@ pub struct WebRtcEndpoint {
     mid_types: HashMap<Mid, MediaType>,
     ingress: HashMap<Mid, MediaIngressStats>,
     egress: HashMap<Mid, MediaEgressStats>,
+    inbound_loss: HashMap<Mid, InboundLoss>,
+    /// Outgoing timelines (audio, video) across source switches.
+    timelines: [Timeline; 2],
+    remb: RembRelay,
+    /// The time of the latest input, for events raised while polling.
+    now: Instant,
 }
 
 /// Installs str0m's crypto provider (aws-lc-rs) once per process.
@@ -108,11 +120,42 @@ fn process_certificate() -> Option<DtlsCert> {
     CERT.get_or_init(|| str0m::crypto::from_feature_flags().dtls_provider.generate_certificate()).clone()
 }
 
+/// KMS's congestion-control feature set: REMB (`goog-remb` with the
+/// abs-send-time extension) and no transport-wide CC, which KMS does not
+/// negotiate. A browser that receives with TWCC negotiated sends TWCC feedback
+/// instead of the REMB the router relays to publishers.
+fn remb_only(mut config: RtcConfig) -> RtcConfig {
+    let mut exts = ExtensionMap::empty();
+    for (id, ext) in [
+        (1, Extension::AudioLevel),
+        (2, Extension::AbsoluteSendTime),
+        (4, Extension::RtpMid),
+        (10, Extension::RtpStreamId),
+        (11, Extension::RepairedRtpStreamId),
+        (13, Extension::VideoOrientation),
+    ] {
+        exts.set(id, ext);
+    }
+    config = config.set_extension_map(exts);
+    let params = config
+        .codec_config()
+        .params()
+        .iter()
+        .cloned()
+        .map(|mut p| {
+            p.set_fb_transport_cc(false);
+            p
+        })
+        .collect();
+    *config.codec_config() = CodecConfig::new_from_payload_params(params);
+    config
+}
+
 impl WebRtcEndpoint {
     /// A new endpoint with one host candidate per configured address.
     pub fn new(now: Instant, config: WebRtcConfig) -> WebRtcEndpoint {
         init_crypto();
-        let mut builder = Rtc::builder().set_stats_interval(Some(STATS_INTERVAL));
+        let mut builder = remb_only(Rtc::builder()).set_stats_interval(Some(STATS_INTERVAL));
         if let Some(cert) = process_certificate() {
             builder = builder.set_dtls_cert(cert);
         }
@@ -129,8 +172,6 @@ impl WebRtcEndpoint {
             }
         }
         WebRtcEndpoint {
-            rtc,
-            config,
             local_candidates,
             local_sdp: None,
             remote_sdp: None,
@@ -149,6 +190,12 @@ impl WebRtcEndpoint {
             mid_types: HashMap::new(),
             ingress: HashMap::new(),
             egress: HashMap::new(),
+            inbound_loss: HashMap::new(),
+            timelines: Default::default(),
+            remb: RembRelay::new(config.bandwidth),
+            now,
+            rtc,
+            config,
         }
     }
 
@@ -259,6 +306,12 @@ impl WebRtcEndpoint {
         self.config.external = external;
     }
 
+    /// Sets the video bandwidth properties; they bound the REMB relay from now on.
+    pub fn set_bandwidth(&mut self, bandwidth: Bandwidth) {
+        self.config.bandwidth = bandwidth;
+        self.remb.bandwidth = bandwidth;
+    }
+
     /// An SDP as the peer must see it (external addresses announced).
     fn announced(&self, sdp: &str) -> String {
         let local: Vec<std::net::IpAddr> = self.config.host_addrs.iter().map(|a| a.ip()).collect();
@@ -313,6 +366,7 @@ impl WebRtcEndpoint {
                 self.dtls_done = true;
                 self.event(ElementEvent::ConnectionState { connected: true });
                 self.event(ElementEvent::MediaState { connected: true });
+                self.remb.start(self.now);
                 // Our sources' video can only reach the peer from now on: ask for a
                 // keyframe so the peer's decoder starts at once.
                 self.queue.push_back(ElementOutput::KeyframeRequest);
@@ -324,6 +378,7 @@ impl WebRtcEndpoint {
                 if !data.contiguous && codec.media_type() == MediaType::Video {
                     self.request_own_keyframe(data.network_time);
                 }
+                self.inbound_loss.entry(data.mid).or_default().frame(**data.seq_range.start(), **data.seq_range.end());
                 if let Some(state) = self.flow_in.frame(data.network_time, codec.media_type()) {
                     self.event(ElementEvent::MediaFlowIn { media_type: codec.media_type(), state });
                 }
@@ -337,6 +392,10 @@ impl WebRtcEndpoint {
                 }));
             }
             Event::KeyframeRequest(_) => self.queue.push_back(ElementOutput::KeyframeRequest),
+            Event::EgressBitrateEstimate(BweKind::Remb { estimate, .. }) => {
+                let upstream = self.remb.peer_estimate(estimate.as_u64());
+                self.queue.push_back(ElementOutput::BitrateEstimate(upstream));
+            }
             Event::MediaIngressStats(s) => {
                 self.ingress.insert(s.mid, s);
             }
@@ -349,17 +408,25 @@ impl WebRtcEndpoint {
 
     /// getStats: the latest counters of every RTP stream, inbound then outbound.
     pub fn stats(&mut self) -> Vec<RtpStreamStats> {
-        type Row = (Mid, StreamDirection, [u64; 5], Option<u32>, Option<f32>, Option<Duration>, Instant);
+        type Row = (Mid, StreamDirection, [u64; 5], Option<u32>, Option<f32>, Option<u64>, Option<Duration>, Instant);
         let inbound = self.ingress.values().map(|s| {
-            (s.mid, StreamDirection::Inbound, [s.packets, s.bytes, s.firs, s.plis, s.nacks], Some(s.jitter), s.loss, s.rtt, s.timestamp)
+            let lost = self.inbound_loss.get(&s.mid).map(InboundLoss::lost);
+            (s.mid, StreamDirection::Inbound, [s.packets, s.bytes, s.firs, s.plis, s.nacks], Some(s.jitter), s.loss, lost, s.rtt, s.timestamp)
         });
         let outbound = self.egress.values().map(|s| {
-            (s.mid, StreamDirection::Outbound, [s.packets, s.bytes, s.firs, s.plis, s.nacks], None, s.loss, s.rtt, s.timestamp)
+            let lost = s.remote.as_ref().map(|r| r.packets_lost);
+            (s.mid, StreamDirection::Outbound, [s.packets, s.bytes, s.firs, s.plis, s.nacks], None, s.loss, lost, s.rtt, s.timestamp)
         });
         let rows: Vec<Row> = inbound.chain(outbound).collect();
+        let (remb_received, remb_sent) = self.remb.figures();
         let mut out = Vec::with_capacity(rows.len());
-        for (mid, direction, [packets, bytes, fir_count, pli_count, nack_count], jitter, fraction_lost, round_trip_time, timestamp) in rows {
+        for (mid, direction, [packets, bytes, fir_count, pli_count, nack_count], jitter, fraction_lost, packets_lost, round_trip_time, timestamp) in rows {
             let Some(&media_type) = self.mid_types.get(&mid) else { continue };
+            let remb = match (media_type, direction) {
+                (MediaType::Video, StreamDirection::Inbound) => remb_sent,
+                (MediaType::Video, StreamDirection::Outbound) => remb_received,
+                _ => None,
+            };
             let mut api = self.rtc.direct_api();
             let ssrc = match direction {
                 StreamDirection::Inbound => api.stream_rx_by_mid(mid, None).map(|r| *r.ssrc()),
@@ -377,6 +444,8 @@ impl WebRtcEndpoint {
                 nack_count,
                 jitter,
                 fraction_lost,
+                packets_lost,
+                remb,
                 round_trip_time,
                 timestamp,
             });
@@ -393,6 +462,17 @@ impl WebRtcEndpoint {
         }
         if direction.is_receiving() && media_type == MediaType::Video {
             self.recv_video_mid = Some(mid);
+        }
+    }
+
+    /// Sends the REMB to our peer when one is due (see [`RembRelay`]). Until
+    /// the peer's first video packet there is no stream to send it for; the
+    /// next period retries.
+    fn send_remb(&mut self, now: Instant) {
+        let Some(bitrate) = self.remb.poll(now) else { return };
+        let Some(mid) = self.recv_video_mid else { return };
+        if let Some(rx) = self.rtc.direct_api().stream_rx_by_mid(mid, None) {
+            rx.request_remb(Bitrate::bps(bitrate));
         }
     }
 
@@ -424,6 +504,11 @@ fn clock_rate(media_type: MediaType) -> u32 {
         MediaType::Video => 90_000,
         _ => 48_000,
     }
+}
+
+/// Index of a media type's outgoing [`Timeline`]: 0 audio, 1 video.
+fn timeline_index(media_type: MediaType) -> usize {
+    usize::from(media_type == MediaType::Video)
 }
 
 fn media_type_of(kind: MediaKind) -> MediaType {
@@ -461,6 +546,7 @@ impl Element for WebRtcEndpoint {
     }
 
     fn handle_datagram(&mut self, now: Instant, datagram: Datagram) {
+        self.now = now;
         // Garbage that does not even demultiplex as STUN/DTLS/RTP is dropped here.
         let Some(r) = receive(&datagram) else { return };
         if let Err(e) = self.rtc.handle_input(Input::Receive(now, r)) {
@@ -469,6 +555,8 @@ impl Element for WebRtcEndpoint {
     }
 
     fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
+        self.send_remb(now);
         if self.next_timeout.is_some_and(|t| t <= now) {
             if let Err(e) = self.rtc.handle_input(Input::Timeout(now)) {
                 tracing::debug!("timeout handling failed: {e}");
@@ -496,7 +584,14 @@ impl Element for WebRtcEndpoint {
             return;
         };
         let Some(rate) = Frequency::new(frame.clock_rate) else { return };
-        let time = MediaTime::new(frame.rtp_time, rate);
+        let timeline = &mut self.timelines[timeline_index(media_type)];
+        let Some(rtp_time) = timeline.map(frame) else {
+            // A new source's delta frame: ask for the keyframe that starts it
+            // (the pipeline throttles the requests).
+            self.queue.push_back(ElementOutput::KeyframeRequest);
+            return;
+        };
+        let time = MediaTime::new(rtp_time, rate);
         if let Err(e) = writer.write(pt, frame.network_time, time, frame.data.clone()) {
             tracing::debug!("write failed: {e}");
             return;
@@ -509,6 +604,17 @@ impl Element for WebRtcEndpoint {
     fn handle_keyframe_request(&mut self, now: Instant) {
         self.last_own_keyframe_request = None;
         self.request_own_keyframe(now);
+    }
+
+    fn handle_source_changed(&mut self, _now: Instant, media_type: MediaType) {
+        if media_type != MediaType::Data {
+            self.timelines[timeline_index(media_type)].source_changed();
+        }
+    }
+
+    fn handle_bitrate_estimate(&mut self, now: Instant, bitrate: u64) {
+        self.remb.sinks_estimate(now, bitrate);
+        self.send_remb(now);
     }
 
     fn poll_output(&mut self) -> Option<ElementOutput> {
@@ -554,7 +660,7 @@ impl Element for WebRtcEndpoint {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        [self.next_timeout, self.flow_in.next_check(), self.flow_out.next_check()].into_iter().flatten().min()
+        [self.next_timeout, self.flow_in.next_check(), self.flow_out.next_check(), self.remb.poll_timeout()].into_iter().flatten().min()
     }
 
     fn as_any_mut(&mut self) -> &mut dyn std::any::Any {

@@ -9,12 +9,14 @@
 //! endpoint; the answer carries the host candidates, and `gatherCandidates`
 //! trickles them as IceCandidateFound followed by IceGatheringDone.
 
+mod bandwidth;
 mod direction;
 mod endpoint;
 mod external;
 mod flow;
 mod stats;
 
+pub use bandwidth::{Bandwidth, REMB_INTERVAL};
 pub use endpoint::{WebRtcConfig, WebRtcEndpoint, WebRtcError};
 pub use external::ExternalAddrs;
 pub use stats::{RtpStreamStats, StreamDirection, STATS_INTERVAL};

@@ -3,7 +3,8 @@
 
 mod common;
 
-use common::{vp8_frame, Net};
+use common::{vp8_delta, vp8_frame, Net};
+use kms_webrtc::Bandwidth;
 use kms_webrtc::WebRtcConfig;
 use std::time::Duration;
 use str0m::format::Codec;
@@ -93,4 +94,75 @@ fn recvonly_and_sendonly_endpoints_limit_the_direction() {
     publish(&mut net, sending);
     assert!(net.browsers[receiving].received.is_empty(), "recvonly endpoint sent media");
     assert!(net.browsers[witness].frames(Codec::Vp8).is_empty(), "sendonly endpoint forwarded its peer's media");
+}
+
+#[test]
+fn a_source_switch_continues_the_stream_from_a_keyframe_without_seq_gaps() {
+    let mut net = Net::new();
+    let first = net.add_browser(Direction::SendOnly);
+    let second = net.add_browser(Direction::SendOnly);
+    let viewer = net.add_browser(Direction::RecvOnly);
+    net.connect(first, viewer);
+    net.run_until_connected();
+    publish(&mut net, first);
+    let requests_before = net.browsers[second].keyframe_requests;
+    net.connect(second, viewer);
+    // The new source's timestamps start far from the old ones, with two delta
+    // frames before its keyframe: those cannot decode at the viewer.
+    for i in 0..20u64 {
+        let now = net.now;
+        let data = if i < 2 { vp8_delta(0xd0, 800) } else { vp8_frame(0xe0 + i as u8, 800) };
+        net.browsers[second].send_video(now, 7_000_000 + i * 3000, &data);
+        net.browsers[second].send_audio(now, 9_000_000 + i * 960, &[0xfc, 0xee, i as u8]);
+        net.run(Duration::from_millis(20));
+    }
+    net.run(Duration::from_millis(200));
+    assert!(net.browsers[second].keyframe_requests > requests_before, "the new source was asked for a keyframe");
+
+    let video = net.browsers[viewer].frames(Codec::Vp8);
+    let switch = video.iter().position(|d| d.data[20] >= 0xe0).expect("the new source's frames arrive");
+    assert!(video.iter().all(|d| d.data[20] != 0xd0), "delta frames before the new keyframe are dropped");
+    assert_eq!(video[switch].data[0] & 1, 0, "the first frame after the switch is a keyframe");
+    assert_eq!(video.len() - switch, 18);
+    for pair in video.windows(2) {
+        assert_eq!(**pair[1].seq_range.start(), **pair[0].seq_range.end() + 1, "no sequence gap");
+        assert!(pair[1].contiguous);
+        assert_eq!(pair[1].time.numer() - pair[0].time.numer(), 3000, "timeline continues frame by frame");
+    }
+    let audio = net.browsers[viewer].frames(Codec::Opus);
+    assert!(audio.windows(2).all(|p| p[1].time.numer() > p[0].time.numer() && p[1].time.numer() - p[0].time.numer() <= 960));
+}
+
+#[test]
+fn the_publisher_gets_the_minimum_viewer_remb_within_the_bandwidth_bounds() {
+    let mut net = Net::new();
+    // The publisher's endpoint takes at most 450 kbps (maxVideoRecvBandwidth).
+    let bandwidth = Bandwidth { max_recv_kbps: 450, ..Bandwidth::default() };
+    let publisher = net.add_browser_with(Direction::SendOnly, WebRtcConfig { bandwidth, ..Default::default() });
+    let viewers: Vec<usize> = (0..2).map(|_| net.add_browser(Direction::RecvOnly)).collect();
+    for &v in &viewers {
+        net.connect(publisher, v);
+    }
+    net.run_until_connected();
+    publish(&mut net, publisher);
+    net.browsers[viewers[0]].send_remb(400_000);
+    net.browsers[viewers[1]].send_remb(250_000);
+    net.run(Duration::from_millis(300));
+    assert_eq!(net.browsers[publisher].remb.last(), Some(&250_000), "minimum of the viewers");
+
+    // Viewers' estimates are bounded by their maxVideoSendBandwidth (500 kbps
+    // by default), then by the publisher's maxVideoRecvBandwidth.
+    net.browsers[viewers[0]].send_remb(3_000_000);
+    net.browsers[viewers[1]].send_remb(2_000_000);
+    net.run(Duration::from_millis(300));
+    assert_eq!(net.browsers[publisher].remb.last(), Some(&450_000));
+    net.pipeline.element_mut::<kms_webrtc::WebRtcEndpoint>(net.endpoints[publisher]).unwrap().set_bandwidth(Bandwidth::default());
+    net.browsers[viewers[1]].send_remb(2_000_000);
+    net.run(Duration::from_millis(300));
+    assert_eq!(net.browsers[publisher].remb.last(), Some(&500_000));
+
+    // The REMB is repeated every second.
+    let count = net.browsers[publisher].remb.len();
+    net.run(kms_webrtc::REMB_INTERVAL * 2);
+    assert!(net.browsers[publisher].remb.len() >= count + 2, "REMB repeated periodically");
 }

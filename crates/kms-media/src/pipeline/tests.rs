@@ -10,6 +10,8 @@ struct Probe {
     to_emit: VecDeque<ElementOutput>,
     received: Vec<MediaFrame>,
     keyframe_requests: usize,
+    source_changes: Vec<MediaType>,
+    estimates: Vec<u64>,
 }
 
 impl Element for Probe {
@@ -18,6 +20,12 @@ impl Element for Probe {
     }
     fn handle_keyframe_request(&mut self, _now: Instant) {
         self.keyframe_requests += 1;
+    }
+    fn handle_source_changed(&mut self, _now: Instant, media_type: MediaType) {
+        self.source_changes.push(media_type);
+    }
+    fn handle_bitrate_estimate(&mut self, _now: Instant, bitrate: u64) {
+        self.estimates.push(bitrate);
     }
     fn poll_output(&mut self) -> Option<ElementOutput> {
         self.to_emit.pop_front()
@@ -102,4 +110,40 @@ fn removed_elements_lose_their_connections_and_events_name_the_element() {
     assert!(p.remove(sink).is_some());
     assert!(p.graph().sink_connections(src, None).is_empty());
     assert_eq!(p.connect(now, Connection::new(src, sink, MediaType::Audio)), Err(GraphError::UnknownElement(sink)));
+}
+
+#[test]
+fn the_publisher_gets_the_minimum_of_its_viewers_estimates() {
+    let now = Instant::now();
+    let mut p = Pipeline::new();
+    let publisher = p.add(Box::new(Probe::default()));
+    let viewers: Vec<ElementId> = (0..3).map(|_| p.add(Box::new(Probe::default()))).collect();
+    for &v in &viewers {
+        p.connect(now, Connection::new(publisher, v, MediaType::Video)).unwrap();
+    }
+    for (&v, bitrate) in viewers.iter().zip([900_000, 300_000, 600_000]) {
+        p.element_mut::<Probe>(v).unwrap().to_emit.push_back(ElementOutput::BitrateEstimate(bitrate));
+        drain(&mut p, now);
+    }
+    assert_eq!(p.element_mut::<Probe>(publisher).unwrap().estimates, [900_000, 300_000, 300_000]);
+    // The slowest viewer leaves: the minimum rises with the next estimate.
+    p.remove(viewers[1]);
+    p.element_mut::<Probe>(viewers[0]).unwrap().to_emit.push_back(ElementOutput::BitrateEstimate(800_000));
+    drain(&mut p, now);
+    assert_eq!(p.element_mut::<Probe>(publisher).unwrap().estimates.last(), Some(&600_000));
+}
+
+#[test]
+fn a_sink_is_told_when_its_source_changes_also_through_a_passthrough() {
+    let now = Instant::now();
+    let mut p = Pipeline::new();
+    let (a, b) = (p.add(Box::new(Probe::default())), p.add(Box::new(Probe::default())));
+    let pass = p.add(Box::new(crate::PassThrough::default()));
+    let sink = p.add(Box::new(Probe::default()));
+    p.connect(now, Connection::new(pass, sink, MediaType::Video)).unwrap();
+    p.connect(now, Connection::new(a, pass, MediaType::Video)).unwrap();
+    p.connect(now, Connection::new(a, pass, MediaType::Video)).unwrap(); // same source again: no change
+    p.connect(now, Connection::new(b, pass, MediaType::Video)).unwrap();
+    drain(&mut p, now);
+    assert_eq!(p.element_mut::<Probe>(sink).unwrap().source_changes, [MediaType::Video; 3]);
 }

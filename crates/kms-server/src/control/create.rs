@@ -106,8 +106,9 @@ async fn build(server: &Server, class: &Class, parent: Option<Backing>, properti
         "WebRtcEndpoint" => {
             let (recvonly, sendonly) = (flag("recvonly"), flag("sendonly"));
             let external = super::webrtc::external_addrs(properties);
+            let bandwidth = super::webrtc::bandwidth(properties);
             Box::new(move |now, addrs| {
-                Box::new(WebRtcEndpoint::new(now, WebRtcConfig { host_addrs: addrs.to_vec(), recvonly, sendonly, external }))
+                Box::new(WebRtcEndpoint::new(now, WebRtcConfig { host_addrs: addrs.to_vec(), recvonly, sendonly, external, bandwidth }))
             })
         }
         "PassThrough" => Box::new(|_, _| Box::new(PassThrough::default())),

@@ -47,6 +47,8 @@ pub fn webrtc_stats(element_id: &str, streams: &[RtpStreamStats], media_type: Op
             "pliCount": s.pli_count,
             "nackCount": s.nack_count,
             "fractionLost": s.fraction_lost.unwrap_or(0.0),
+            "packetsLost": s.packets_lost.unwrap_or(0),
+            "remb": s.remb.unwrap_or(0),
         });
         match s.direction {
             StreamDirection::Inbound => {
@@ -83,6 +85,8 @@ mod tests {
             nack_count: 1,
             jitter: Some(0.01),
             fraction_lost: None,
+            packets_lost: Some(3),
+            remb: Some(300_000),
             round_trip_time: None,
             timestamp: now,
         };
@@ -96,6 +100,8 @@ mod tests {
         assert_eq!(inbound["ssrc"], "1");
         assert_eq!(inbound["packetsReceived"], 10);
         assert_eq!(inbound["pliCount"], 2);
+        assert_eq!(inbound["packetsLost"], 3);
+        assert_eq!(inbound["remb"], 300_000);
         assert!(inbound["timestampMillis"].is_i64());
         let video_only = webrtc_stats("e", &streams, Some(MediaType::Video));
         assert!(video_only.as_object().unwrap().values().all(|v| v["type"] != "outboundrtp"));

@@ -5,7 +5,7 @@ use super::invoke::OpResult;
 use super::params::Params;
 use super::Server;
 use kms_protocol::{ErrorCode, KurentoError};
-use kms_webrtc::{ExternalAddrs, WebRtcEndpoint, WebRtcError};
+use kms_webrtc::{Bandwidth, ExternalAddrs, WebRtcEndpoint, WebRtcError};
 use serde_json::{Map, Value};
 use std::net::IpAddr;
 use serde_json::json;
@@ -68,8 +68,37 @@ pub fn external_addrs(properties: &Map<String, Value>) -> ExternalAddrs {
     ExternalAddrs { ipv4: parse("externalIPv4").filter(IpAddr::is_ipv4), ipv6: parse("externalIPv6").filter(IpAddr::is_ipv6) }
 }
 
-/// set externalIPv4 / externalIPv6: stored like any property and applied to the
-/// endpoint for what it announces from then on.
+/// The video bandwidth properties (kbps; KMS's defaults fill missing ones).
+pub fn bandwidth(properties: &Map<String, Value>) -> Bandwidth {
+    let defaults = Bandwidth::default();
+    let kbps = |key: &str, default: u32| properties.get(key).and_then(Value::as_u64).and_then(|v| u32::try_from(v).ok()).unwrap_or(default);
+    Bandwidth {
+        min_recv_kbps: kbps("minVideoRecvBandwidth", defaults.min_recv_kbps),
+        max_recv_kbps: kbps("maxVideoRecvBandwidth", defaults.max_recv_kbps),
+        min_send_kbps: kbps("minVideoSendBandwidth", defaults.min_send_kbps),
+        max_send_kbps: kbps("maxVideoSendBandwidth", defaults.max_send_kbps),
+    }
+}
+
+/// `set<Prop>` of a property the endpoint acts on: stored like any property,
+/// then `apply` gives the endpoint what it derives from the properties.
+async fn set_applied<T: Send + 'static>(
+    server: &Server,
+    ctx: &ElementRef<'_>,
+    operation: &str,
+    params: &Params<'_>,
+    derive: fn(&Map<String, Value>) -> T,
+    apply: fn(&mut WebRtcEndpoint, T),
+) -> OpResult {
+    let idl = kms_idl::Idl::get();
+    let class = server.lookup(ctx.object, |o| o.class)?;
+    super::properties::access(server, idl, class, ctx.object, operation, params).unwrap_or(Ok(None))?;
+    let derived = server.lookup(ctx.object, |o| derive(&o.properties))?;
+    with_endpoint(server, ctx, move |w| apply(w, derived)).await.map(|()| None)
+}
+
+/// set externalIPv4 / externalIPv6: applied to what the endpoint announces
+/// from then on.
 async fn set_external(server: &Server, ctx: &ElementRef<'_>, operation: &str, params: &Params<'_>) -> OpResult {
     let (name, want_v4) = if operation == "setExternalIPv4" { ("externalIPv4", true) } else { ("externalIPv6", false) };
     let text = params.str(name)?;
@@ -77,17 +106,16 @@ async fn set_external(server: &Server, ctx: &ElementRef<'_>, operation: &str, pa
         Ok(ip) if ip.is_ipv4() == want_v4 => {}
         _ => return Err(KurentoError::marshall(format!("'{name}' parameter should be an IPv{} address", if want_v4 { 4 } else { 6 }))),
     }
-    let idl = kms_idl::Idl::get();
-    let class = server.lookup(ctx.object, |o| o.class)?;
-    super::properties::access(server, idl, class, ctx.object, operation, params).unwrap_or(Ok(None))?;
-    let external = server.lookup(ctx.object, |o| external_addrs(&o.properties))?;
-    with_endpoint(server, ctx, move |w| w.set_external(external)).await.map(|()| None)
+    set_applied(server, ctx, operation, params, external_addrs, WebRtcEndpoint::set_external).await
 }
 
 /// WebRtcEndpoint operations; `None` when `operation` is not one of them.
 pub async fn invoke(server: &Server, ctx: &ElementRef<'_>, operation: &str, params: &Params<'_>) -> Option<OpResult> {
     Some(match operation {
         "setExternalIPv4" | "setExternalIPv6" => set_external(server, ctx, operation, params).await,
+        "setMinVideoRecvBandwidth" | "setMaxVideoRecvBandwidth" | "setMinVideoSendBandwidth" | "setMaxVideoSendBandwidth" => {
+            set_applied(server, ctx, operation, params, bandwidth, WebRtcEndpoint::set_bandwidth).await
+        }
         "processOffer" => sdp_step(server, ctx, params, "offer", WebRtcEndpoint::process_offer).await,
         "processAnswer" => sdp_step(server, ctx, params, "answer", WebRtcEndpoint::process_answer).await,
         "generateOffer" => {

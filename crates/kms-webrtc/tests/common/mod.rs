@@ -10,6 +10,7 @@ use str0m::change::{SdpAnswer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, KeyframeRequestKind, MediaData, MediaKind, MediaTime, Mid};
 use str0m::net::{Protocol, Receive};
+use str0m::bwe::{Bitrate, BweKind};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 
 /// The server's (virtual) media address.
@@ -22,6 +23,8 @@ pub struct Browser {
     pub connected: bool,
     pub received: Vec<MediaData>,
     pub keyframe_requests: usize,
+    /// REMB bitrates (bits/s) the server sent this browser.
+    pub remb: Vec<u64>,
     audio: Option<Mid>,
     video: Option<Mid>,
     timeout: Instant,
@@ -81,6 +84,7 @@ impl Net {
             connected: false,
             received: Vec::new(),
             keyframe_requests: 0,
+            remb: Vec::new(),
             audio: Some(audio),
             video: Some(video),
             timeout: self.now,
@@ -164,6 +168,7 @@ impl Browser {
                 Output::Event(Event::Connected) => self.connected = true,
                 Output::Event(Event::MediaData(d)) => self.received.push(d),
                 Output::Event(Event::KeyframeRequest(_)) => self.keyframe_requests += 1,
+                Output::Event(Event::EgressBitrateEstimate(BweKind::Remb { estimate, .. })) => self.remb.push(estimate.as_u64()),
                 Output::Event(_) => {}
             }
         }
@@ -191,10 +196,25 @@ impl Browser {
         self.rtc.writer(mid).unwrap().request_keyframe(None, KeyframeRequestKind::Pli).unwrap();
     }
 
+    /// Tells the server this browser can receive `bitrate` bits/s of video (REMB).
+    pub fn send_remb(&mut self, bitrate: u64) {
+        let mid = self.video.unwrap();
+        let mut api = self.rtc.direct_api();
+        let rx = api.stream_rx_by_mid(mid, None).expect("video received before REMB");
+        rx.request_remb(Bitrate::bps(bitrate));
+    }
+
     /// Received frames of `codec`.
     pub fn frames(&self, codec: Codec) -> Vec<&MediaData> {
         self.received.iter().filter(|d| d.params.spec().codec == codec).collect()
     }
+}
+
+/// A VP8 interframe-looking payload (P bit set) followed by `fill`.
+pub fn vp8_delta(fill: u8, len: usize) -> Vec<u8> {
+    let mut v = vec![0x11, 0x02, 0x00];
+    v.resize(len, fill);
+    v
 }
 
 /// A VP8 keyframe-looking payload (P bit clear, start code) followed by `fill`.

@@ -1,0 +1,147 @@
+//! Video bandwidth limits and the REMB relay of one endpoint (KMS's
+//! `KmsRembLocal` / `KmsRembRemote` roles).
+//!
+//! As a sink, the endpoint reads the REMB its peer sends (the peer's receive
+//! estimate), bounds it by `minVideoSendBandwidth`..`maxVideoSendBandwidth` and
+//! reports it upstream. As a source, it gets the minimum of its sinks'
+//! reports, bounds it by `minVideoRecvBandwidth`..`maxVideoRecvBandwidth`,
+//! and sends it to its own peer as REMB (draft-alvestrand-rmcat-remb), once
+//! per second, so the publisher never sends more than its slowest viewer takes.
+
+use std::time::{Duration, Instant};
+
+/// How often the REMB towards the publisher is repeated.
+pub const REMB_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Video bandwidth properties of BaseRtpEndpoint / SdpEndpoint, in kbps.
+/// A maximum of 0 means unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bandwidth {
+    /// `minVideoRecvBandwidth`: floor of the REMB sent to the peer.
+    pub min_recv_kbps: u32,
+    /// `maxVideoRecvBandwidth`: ceiling of the REMB sent to the peer.
+    pub max_recv_kbps: u32,
+    /// `minVideoSendBandwidth`: floor of the peer's estimate reported upstream.
+    pub min_send_kbps: u32,
+    /// `maxVideoSendBandwidth`: ceiling of the peer's estimate reported upstream.
+    pub max_send_kbps: u32,
+}
+
+/// KMS's defaults: receive unbounded, send 100..500 kbps.
+impl Default for Bandwidth {
+    fn default() -> Self {
+        Bandwidth { min_recv_kbps: 0, max_recv_kbps: 0, min_send_kbps: 100, max_send_kbps: 500 }
+    }
+}
+
+/// `value` (bits/s) bounded by `min_kbps` and, when non-zero, `max_kbps`.
+fn bound(value: u64, min_kbps: u32, max_kbps: u32) -> u64 {
+    let value = value.max(u64::from(min_kbps) * 1000);
+    if max_kbps == 0 {
+        value
+    } else {
+        value.min(u64::from(max_kbps) * 1000)
+    }
+}
+
+/// REMB state of one endpoint; all bitrates in bits/s.
+#[derive(Debug, Clone, Default)]
+pub struct RembRelay {
+    pub bandwidth: Bandwidth,
+    /// The minimum of the sinks' reports.
+    from_sinks: Option<u64>,
+    /// The latest REMB received from our peer (unbounded), for getStats.
+    from_peer: Option<u64>,
+    /// The latest REMB sent to our peer, for getStats.
+    sent: Option<u64>,
+    due: Option<Instant>,
+}
+
+impl RembRelay {
+    pub fn new(bandwidth: Bandwidth) -> RembRelay {
+        RembRelay { bandwidth, ..RembRelay::default() }
+    }
+
+    /// Our peer's REMB arrived; returns what to report upstream.
+    pub fn peer_estimate(&mut self, bitrate: u64) -> u64 {
+        self.from_peer = Some(bitrate);
+        bound(bitrate, self.bandwidth.min_send_kbps, self.bandwidth.max_send_kbps)
+    }
+
+    /// The sinks' minimum changed: send it at once.
+    pub fn sinks_estimate(&mut self, now: Instant, bitrate: u64) {
+        self.from_sinks = Some(bitrate);
+        self.due = Some(now);
+    }
+
+    /// Starts the periodic REMB (the transport is up).
+    pub fn start(&mut self, now: Instant) {
+        self.due = Some(now);
+    }
+
+    /// What the peer may send us: the sinks' minimum, or the configured
+    /// maximum when no sink reported, within the receive bounds.
+    fn target(&self) -> Option<u64> {
+        let b = self.bandwidth;
+        let wanted = self.from_sinks.or((b.max_recv_kbps > 0).then(|| u64::from(b.max_recv_kbps) * 1000))?;
+        Some(bound(wanted, b.min_recv_kbps, b.max_recv_kbps))
+    }
+
+    /// The REMB to send now, if one is due.
+    pub fn poll(&mut self, now: Instant) -> Option<u64> {
+        if self.due.is_none_or(|t| t > now) {
+            return None;
+        }
+        let target = self.target();
+        self.due = target.map(|_| now + REMB_INTERVAL);
+        self.sent = target;
+        target
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.due
+    }
+
+    /// (REMB received from the peer, REMB sent to the peer).
+    pub fn figures(&self) -> (Option<u64>, Option<u64>) {
+        (self.from_peer, self.sent)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_estimates_are_bounded_by_the_send_bandwidth() {
+        let mut r = RembRelay::default();
+        assert_eq!(r.peer_estimate(2_000_000), 500_000, "maxVideoSendBandwidth 500 kbps by default");
+        assert_eq!(r.peer_estimate(20_000), 100_000, "minVideoSendBandwidth 100 kbps by default");
+        r.bandwidth.max_send_kbps = 0;
+        assert_eq!(r.peer_estimate(2_000_000), 2_000_000, "0 is unlimited");
+    }
+
+    #[test]
+    fn the_sinks_minimum_is_sent_at_once_then_every_second() {
+        let t0 = Instant::now();
+        let mut r = RembRelay::default();
+        r.start(t0);
+        assert_eq!(r.poll(t0), None, "nothing known, nothing sent");
+        r.sinks_estimate(t0, 300_000);
+        assert_eq!(r.poll(t0), Some(300_000));
+        assert_eq!(r.poll(t0 + Duration::from_millis(500)), None);
+        assert_eq!(r.poll(t0 + REMB_INTERVAL), Some(300_000));
+        r.bandwidth.max_recv_kbps = 200;
+        r.sinks_estimate(t0, 300_000);
+        assert_eq!(r.poll(t0 + REMB_INTERVAL), Some(200_000), "maxVideoRecvBandwidth caps it");
+        assert_eq!(r.figures(), (None, Some(200_000)));
+    }
+
+    #[test]
+    fn a_receive_maximum_is_announced_without_sinks() {
+        let t0 = Instant::now();
+        let mut r = RembRelay::new(Bandwidth { max_recv_kbps: 800, ..Bandwidth::default() });
+        r.start(t0);
+        assert_eq!(r.poll(t0), Some(800_000));
+    }
+}
