@@ -25,6 +25,12 @@ use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig}
 /// spaced at least this much.
 const OWN_KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How long ICE may stay DISCONNECTED (consent lost, RFC 7675) before the
+/// endpoint gives up: it raises IceComponentStateChanged FAILED and frees the
+/// peer connection (buffers, SRTP contexts, timers). The object itself stays
+/// until the application releases it, as in KMS.
+pub const ICE_FAILED_AFTER: Duration = Duration::from_secs(10);
+
 /// How one endpoint is set up; the constructor parameters and config of KMS.
 #[derive(Debug, Clone, Default)]
 pub struct WebRtcConfig {
@@ -104,6 +110,8 @@ pub struct WebRtcEndpoint {
     remb: RembRelay,
     /// The time of the latest input, for events raised while polling.
     now: Instant,
+    /// Since when ICE is DISCONNECTED, until it recovers or fails.
+    disconnected_at: Option<Instant>,
 }
 
 /// Installs str0m's crypto provider (aws-lc-rs) once per process.
@@ -151,15 +159,20 @@ fn remb_only(mut config: RtcConfig) -> RtcConfig {
     config
 }
 
+/// A peer connection with the process certificate and KMS's feature set.
+fn new_rtc(now: Instant) -> Rtc {
+    let mut builder = remb_only(Rtc::builder()).set_stats_interval(Some(STATS_INTERVAL));
+    if let Some(cert) = process_certificate() {
+        builder = builder.set_dtls_cert(cert);
+    }
+    builder.build(now)
+}
+
 impl WebRtcEndpoint {
     /// A new endpoint with one host candidate per configured address.
     pub fn new(now: Instant, config: WebRtcConfig) -> WebRtcEndpoint {
         init_crypto();
-        let mut builder = remb_only(Rtc::builder()).set_stats_interval(Some(STATS_INTERVAL));
-        if let Some(cert) = process_certificate() {
-            builder = builder.set_dtls_cert(cert);
-        }
-        let mut rtc = builder.build(now);
+        let mut rtc = new_rtc(now);
         let mut local_candidates = Vec::new();
         for addr in &config.host_addrs {
             match Candidate::host(*addr, "udp") {
@@ -194,6 +207,7 @@ impl WebRtcEndpoint {
             timelines: Default::default(),
             remb: RembRelay::new(config.bandwidth),
             now,
+            disconnected_at: None,
             rtc,
             config,
         }
@@ -348,6 +362,10 @@ impl WebRtcEndpoint {
                     IceConnectionState::Disconnected => "DISCONNECTED",
                 };
                 self.event(ElementEvent::IceComponentStateChanged { state: name });
+                self.disconnected_at = match state {
+                    IceConnectionState::Disconnected => self.disconnected_at.or(Some(self.now)),
+                    _ => None,
+                };
                 // Consent lost: the transport and the media session are down until
                 // ICE recovers (str0m keeps checking, as trickle ICE allows).
                 if state == IceConnectionState::Disconnected && self.connected {
@@ -476,6 +494,20 @@ impl WebRtcEndpoint {
         }
     }
 
+    /// ICE stayed disconnected for [`ICE_FAILED_AFTER`]: FAILED, and the peer
+    /// connection is replaced by an empty, closed one so its memory goes now.
+    fn fail(&mut self, now: Instant) {
+        self.disconnected_at = None;
+        self.event(ElementEvent::IceComponentStateChanged { state: "FAILED" });
+        let mut closed = new_rtc(now);
+        closed.disconnect();
+        drop(std::mem::replace(&mut self.rtc, closed));
+        self.next_timeout = None;
+        self.send_mids.clear();
+        self.recv_video_mid = None;
+        self.remb = RembRelay::new(self.config.bandwidth);
+    }
+
     /// Sends a PLI to our own peer for the video it sends us, throttled.
     fn request_own_keyframe(&mut self, now: Instant) {
         if self.last_own_keyframe_request.is_some_and(|t| now.saturating_duration_since(t) < OWN_KEYFRAME_REQUEST_INTERVAL) {
@@ -556,6 +588,9 @@ impl Element for WebRtcEndpoint {
 
     fn handle_timeout(&mut self, now: Instant) {
         self.now = now;
+        if self.disconnected_at.is_some_and(|t| now >= t + ICE_FAILED_AFTER) {
+            self.fail(now);
+        }
         self.send_remb(now);
         if self.next_timeout.is_some_and(|t| t <= now) {
             if let Err(e) = self.rtc.handle_input(Input::Timeout(now)) {
@@ -660,7 +695,10 @@ impl Element for WebRtcEndpoint {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        [self.next_timeout, self.flow_in.next_check(), self.flow_out.next_check(), self.remb.poll_timeout()].into_iter().flatten().min()
+        [self.next_timeout, self.flow_in.next_check(), self.flow_out.next_check(), self.remb.poll_timeout(), self.disconnected_at.map(|t| t + ICE_FAILED_AFTER)]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn as_any_mut(&mut self) -> &mut dyn std::any::Any {

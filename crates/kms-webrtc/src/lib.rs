@@ -17,6 +17,6 @@ mod flow;
 mod stats;
 
 pub use bandwidth::{Bandwidth, REMB_INTERVAL};
-pub use endpoint::{WebRtcConfig, WebRtcEndpoint, WebRtcError};
+pub use endpoint::{WebRtcConfig, ICE_FAILED_AFTER, WebRtcEndpoint, WebRtcError};
 pub use external::ExternalAddrs;
 pub use stats::{RtpStreamStats, StreamDirection, STATS_INTERVAL};

@@ -4,6 +4,7 @@
 mod common;
 
 use common::{vp8_delta, vp8_frame, Net};
+use kms_media::{ElementEvent, FlowState, MediaType};
 use kms_webrtc::Bandwidth;
 use kms_webrtc::WebRtcConfig;
 use std::time::Duration;
@@ -165,4 +166,32 @@ fn the_publisher_gets_the_minimum_viewer_remb_within_the_bandwidth_bounds() {
     let count = net.browsers[publisher].remb.len();
     net.run(kms_webrtc::REMB_INTERVAL * 2);
     assert!(net.browsers[publisher].remb.len() >= count + 2, "REMB repeated periodically");
+}
+
+#[test]
+fn a_vanished_peer_ends_disconnected_then_failed_and_frees_its_connection() {
+    let mut net = Net::new();
+    let stays = net.add_browser(Direction::SendRecv);
+    let leaves = net.add_browser(Direction::SendRecv);
+    net.connect(stays, leaves);
+    net.connect(leaves, stays);
+    net.run_until_connected();
+    publish(&mut net, leaves);
+    let gone_at = net.now;
+    net.browsers[leaves].vanished = true;
+    net.run(Duration::from_secs(45));
+
+    let id = net.endpoints[leaves];
+    let events: Vec<(Duration, &ElementEvent)> =
+        net.events.iter().filter(|(at, e, _)| *e == id && *at > gone_at).map(|(at, _, ev)| (*at - gone_at, ev)).collect();
+    let state_at = |wanted: &ElementEvent| events.iter().find(|(_, e)| *e == wanted).map(|(at, _)| *at);
+    let disconnected = state_at(&ElementEvent::IceComponentStateChanged { state: "DISCONNECTED" }).expect("DISCONNECTED raised");
+    let failed = state_at(&ElementEvent::IceComponentStateChanged { state: "FAILED" }).expect("FAILED raised");
+    assert!(failed >= disconnected + kms_webrtc::ICE_FAILED_AFTER);
+    assert!(state_at(&ElementEvent::MediaState { connected: false }).is_some());
+    assert!(state_at(&ElementEvent::MediaFlowIn { media_type: MediaType::Video, state: FlowState::NotFlowing }).is_some());
+    // Freed: no more timers on the gone endpoint; the other peer is unharmed.
+    assert_eq!(net.pipeline.element(id).unwrap().poll_timeout(), None);
+    assert!(net.browsers[stays].connected);
+    publish(&mut net, stays);
 }

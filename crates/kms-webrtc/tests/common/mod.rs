@@ -1,7 +1,7 @@
 //! An in-memory network of str0m peers acting as browsers and one pipeline of
 //! WebRtcEndpoints, on a virtual clock: no sockets, no sleeps, deterministic.
 
-use kms_media::{Connection, Datagram, ElementId, MediaType, Pipeline, PipelineOutput};
+use kms_media::{Connection, Datagram, ElementEvent, ElementId, MediaType, Pipeline, PipelineOutput};
 use kms_webrtc::{WebRtcConfig, WebRtcEndpoint};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -25,6 +25,8 @@ pub struct Browser {
     pub keyframe_requests: usize,
     /// REMB bitrates (bits/s) the server sent this browser.
     pub remb: Vec<u64>,
+    /// The browser went away: nothing it sends or is sent arrives any more.
+    pub vanished: bool,
     audio: Option<Mid>,
     video: Option<Mid>,
     timeout: Instant,
@@ -37,6 +39,8 @@ pub struct Net {
     pub browsers: Vec<Browser>,
     /// `browsers[i]` talks to this element.
     pub endpoints: Vec<ElementId>,
+    /// Every event the pipeline raised, at the virtual time it did.
+    pub events: Vec<(Instant, ElementId, ElementEvent)>,
     server: SocketAddr,
     in_flight: VecDeque<(SocketAddr, SocketAddr, Vec<u8>)>,
 }
@@ -48,6 +52,7 @@ impl Net {
             pipeline: Pipeline::new(),
             browsers: Vec::new(),
             endpoints: Vec::new(),
+            events: Vec::new(),
             server: SERVER.parse().unwrap(),
             in_flight: VecDeque::new(),
         }
@@ -85,6 +90,7 @@ impl Net {
             received: Vec::new(),
             keyframe_requests: 0,
             remb: Vec::new(),
+            vanished: false,
             audio: Some(audio),
             video: Some(video),
             timeout: self.now,
@@ -131,8 +137,9 @@ impl Net {
         // Deliver until quiet: outputs may produce more packets in the same instant.
         loop {
             while let Some(out) = self.pipeline.poll_output(now) {
-                if let PipelineOutput::Transmit(t) = out {
-                    self.in_flight.push_back((t.source, t.destination, t.contents));
+                match out {
+                    PipelineOutput::Transmit(t) => self.in_flight.push_back((t.source, t.destination, t.contents)),
+                    PipelineOutput::Event(id, event) => self.events.push((now, id, event)),
                 }
             }
             for b in &mut self.browsers {
@@ -142,6 +149,9 @@ impl Net {
                 break;
             }
             while let Some((source, destination, contents)) = self.in_flight.pop_front() {
+                if self.browsers.iter().any(|b| b.vanished && (b.addr == source || b.addr == destination)) {
+                    continue;
+                }
                 if destination == self.server {
                     let d = Datagram { source, destination, contents: &contents };
                     if let Some(id) = self.pipeline.accepting(now, &d) {
