@@ -4,6 +4,7 @@ use crate::bandwidth::{Bandwidth, RembRelay};
 use crate::direction::restrict_offer;
 use crate::external::ExternalAddrs;
 use crate::flow::FlowTracker;
+use crate::gather::{Gatherer, NatConfig};
 use kms_media::{Codec, Datagram, Element, ElementEvent, ElementOutput, FlowState, MediaFrame, MediaType, Timeline, Transmit};
 use std::collections::{HashMap, VecDeque};
 use crate::stats::{InboundLoss, RtpStreamStats, StreamDirection, STATS_INTERVAL};
@@ -44,6 +45,8 @@ pub struct WebRtcConfig {
     pub external: ExternalAddrs,
     /// Video bandwidth properties (min/max video send/recv bandwidth).
     pub bandwidth: Bandwidth,
+    /// STUN and TURN servers to gather server-reflexive and relay candidates from.
+    pub nat: NatConfig,
 }
 
 /// Why a negotiation or ICE call failed; the server maps each to a Kurento code.
@@ -112,6 +115,10 @@ pub struct WebRtcEndpoint {
     now: Instant,
     /// Since when ICE is DISCONNECTED, until it recovers or fails.
     disconnected_at: Option<Instant>,
+    gatherer: Gatherer,
+    /// gatherCandidates was called: candidates are trickled as found.
+    trickling: bool,
+    gathering_done_sent: bool,
 }
 
 /// Installs str0m's crypto provider (aws-lc-rs) once per process.
@@ -208,6 +215,9 @@ impl WebRtcEndpoint {
             remb: RembRelay::new(config.bandwidth),
             now,
             disconnected_at: None,
+            gatherer: Gatherer::new(now, &config.host_addrs, &config.nat),
+            trickling: false,
+            gathering_done_sent: false,
             rtc,
             config,
         }
@@ -286,17 +296,55 @@ impl WebRtcEndpoint {
     }
 
     /// WebRtcEndpoint.gatherCandidates: raises IceCandidateFound for every local
-    /// candidate, then IceGatheringDone. Host candidates are known up front, so
-    /// gathering completes at once.
+    /// candidate known so far, then for each server-reflexive and relay
+    /// candidate as its STUN/TURN server answers, then IceGatheringDone.
+    /// Host candidates are known up front; without STUN/TURN servers gathering
+    /// completes at once. A second call does nothing (KMS).
     pub fn gather_candidates(&mut self) {
-        for candidate in &self.local_candidates {
-            self.queue.push_back(ElementOutput::Event(ElementEvent::IceCandidateFound {
-                candidate: self.config.external.candidate(candidate),
-                sdp_mid: self.first_mid.clone(),
-                sdp_m_line_index: 0,
-            }));
+        if self.trickling {
+            return;
         }
-        self.queue.push_back(ElementOutput::Event(ElementEvent::IceGatheringDone));
+        self.trickling = true;
+        for candidate in self.local_candidates.clone() {
+            self.candidate_found(&candidate);
+        }
+        self.collect_candidates();
+    }
+
+    fn candidate_found(&mut self, candidate: &str) {
+        self.queue.push_back(ElementOutput::Event(ElementEvent::IceCandidateFound {
+            candidate: self.config.external.candidate(candidate),
+            sdp_mid: self.first_mid.clone(),
+            sdp_m_line_index: 0,
+        }));
+    }
+
+    /// Adds what the gatherer found to the peer connection (and trickles it),
+    /// and ends gathering once the gatherer is done.
+    fn collect_candidates(&mut self) {
+        while let Some(c) = self.gatherer.poll_candidate() {
+            if let Some(added) = self.rtc.add_local_candidate(c) {
+                let line = added.to_sdp_string();
+                self.local_candidates.push(line.clone());
+                if self.trickling {
+                    self.candidate_found(&line);
+                }
+            }
+        }
+        if self.trickling && !self.gathering_done_sent && self.gatherer.is_done() {
+            self.gathering_done_sent = true;
+            self.queue.push_back(ElementOutput::Event(ElementEvent::IceGatheringDone));
+        }
+    }
+
+    /// Sets the STUN/TURN servers (`stunServerAddress`, `turnUrl`). Like KMS,
+    /// they apply to gathering that has not started: set them before
+    /// negotiating.
+    pub fn set_nat(&mut self, now: Instant, nat: NatConfig) {
+        if nat != self.config.nat && !self.trickling && self.local_sdp.is_none() {
+            self.gatherer = Gatherer::new(now, &self.config.host_addrs, &nat);
+            self.config.nat = nat;
+        }
     }
 
     /// WebRtcEndpoint.addIceCandidate with a trickled remote candidate
@@ -506,6 +554,7 @@ impl WebRtcEndpoint {
         self.send_mids.clear();
         self.recv_video_mid = None;
         self.remb = RembRelay::new(self.config.bandwidth);
+        self.gatherer = Gatherer::default();
     }
 
     /// Sends a PLI to our own peer for the video it sends us, throttled.
@@ -574,11 +623,18 @@ fn receive<'a>(datagram: &Datagram<'a>) -> Option<Receive<'a>> {
 
 impl Element for WebRtcEndpoint {
     fn accepts(&self, now: Instant, datagram: &Datagram) -> bool {
-        receive(datagram).is_some_and(|r| self.rtc.accepts(&Input::Receive(now, r)))
+        self.gatherer.accepts(datagram) || receive(datagram).is_some_and(|r| self.rtc.accepts(&Input::Receive(now, r)))
     }
 
     fn handle_datagram(&mut self, now: Instant, datagram: Datagram) {
         self.now = now;
+        if self.gatherer.accepts(&datagram) {
+            if let Some((peer, relay, payload)) = self.gatherer.handle_datagram(now, &datagram) {
+                // Relayed: str0m sees the peer sending to our relay address.
+                self.handle_datagram(now, Datagram { source: peer, destination: relay, contents: payload });
+            }
+            return;
+        }
         // Garbage that does not even demultiplex as STUN/DTLS/RTP is dropped here.
         let Some(r) = receive(&datagram) else { return };
         if let Err(e) = self.rtc.handle_input(Input::Receive(now, r)) {
@@ -588,6 +644,7 @@ impl Element for WebRtcEndpoint {
 
     fn handle_timeout(&mut self, now: Instant) {
         self.now = now;
+        self.gatherer.handle_timeout(now);
         if self.disconnected_at.is_some_and(|t| now >= t + ICE_FAILED_AFTER) {
             self.fail(now);
         }
@@ -654,6 +711,10 @@ impl Element for WebRtcEndpoint {
 
     fn poll_output(&mut self) -> Option<ElementOutput> {
         loop {
+            self.collect_candidates();
+            if let Some(t) = self.gatherer.poll_transmit(self.now) {
+                return Some(ElementOutput::Transmit(t));
+            }
             if let Some(out) = self.queue.pop_front() {
                 return Some(out);
             }
@@ -667,6 +728,9 @@ impl Element for WebRtcEndpoint {
                     return None;
                 }
                 Ok(Output::Transmit(t)) => {
+                    if self.gatherer.route(self.now, t.source, t.destination, &t.contents) {
+                        continue;
+                    }
                     return Some(ElementOutput::Transmit(Transmit {
                         source: t.source,
                         destination: t.destination,
@@ -695,7 +759,7 @@ impl Element for WebRtcEndpoint {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        [self.next_timeout, self.flow_in.next_check(), self.flow_out.next_check(), self.remb.poll_timeout(), self.disconnected_at.map(|t| t + ICE_FAILED_AFTER)]
+        [self.next_timeout, self.flow_in.next_check(), self.flow_out.next_check(), self.remb.poll_timeout(), self.disconnected_at.map(|t| t + ICE_FAILED_AFTER), self.gatherer.poll_timeout()]
             .into_iter()
             .flatten()
             .min()

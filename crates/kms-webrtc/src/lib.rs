@@ -14,9 +14,13 @@ mod direction;
 mod endpoint;
 mod external;
 mod flow;
+mod gather;
+mod nat;
 mod stats;
 
 pub use bandwidth::{Bandwidth, REMB_INTERVAL};
 pub use endpoint::{WebRtcConfig, ICE_FAILED_AFTER, WebRtcEndpoint, WebRtcError};
 pub use external::ExternalAddrs;
+pub use gather::NatConfig;
+pub use nat::TurnServer;
 pub use stats::{RtpStreamStats, StreamDirection, STATS_INTERVAL};

@@ -195,3 +195,20 @@ fn a_vanished_peer_ends_disconnected_then_failed_and_frees_its_connection() {
     assert!(net.browsers[stays].connected);
     publish(&mut net, stays);
 }
+
+#[test]
+fn a_stun_server_yields_a_server_reflexive_candidate_before_gathering_ends() {
+    let mut net = Net::new();
+    let nat = kms_webrtc::NatConfig { stun_server: Some(common::STUN_SERVER.parse().unwrap()), turn: None };
+    let b = net.add_browser_with(Direction::SendRecv, WebRtcConfig { nat, ..Default::default() });
+    let id = net.endpoints[b];
+    net.pipeline.element_mut::<kms_webrtc::WebRtcEndpoint>(id).unwrap().gather_candidates();
+    net.connect(b, b);
+    net.run_until_connected();
+    let candidates: Vec<&ElementEvent> =
+        net.events.iter().filter(|(_, e, ev)| *e == id && matches!(ev, ElementEvent::IceCandidateFound { .. } | ElementEvent::IceGatheringDone)).map(|(_, _, ev)| ev).collect();
+    let srflx = candidates.iter().position(|ev| matches!(ev, ElementEvent::IceCandidateFound { candidate, .. } if candidate.contains("typ srflx") && candidate.contains(&format!("{} 40000", common::PUBLIC_IP))));
+    assert!(srflx.is_some(), "server-reflexive candidate found: {candidates:?}");
+    assert_eq!(candidates.last(), Some(&&ElementEvent::IceGatheringDone));
+    assert_eq!(candidates.iter().filter(|ev| ***ev == ElementEvent::IceGatheringDone).count(), 1);
+}

@@ -15,6 +15,10 @@ use str0m::{Candidate, Event, Input, Output, Rtc};
 
 /// The server's (virtual) media address.
 pub const SERVER: &str = "127.0.0.1:40000";
+/// A STUN server on the (virtual) internet, and the public address of the
+/// NAT it sees the server behind.
+pub const STUN_SERVER: &str = "198.51.100.1:3478";
+pub const PUBLIC_IP: &str = "203.0.113.9";
 
 /// A browser-like str0m peer.
 pub struct Browser {
@@ -152,7 +156,9 @@ impl Net {
                 if self.browsers.iter().any(|b| b.vanished && (b.addr == source || b.addr == destination)) {
                     continue;
                 }
-                if destination == self.server {
+                if destination == STUN_SERVER.parse().unwrap() {
+                    self.in_flight.push_back((destination, source, stun_reply(source, &contents)));
+                } else if destination == self.server {
                     let d = Datagram { source, destination, contents: &contents };
                     if let Some(id) = self.pipeline.accepting(now, &d) {
                         self.pipeline.handle_datagram(now, id, d);
@@ -232,4 +238,19 @@ pub fn vp8_frame(fill: u8, len: usize) -> Vec<u8> {
     let mut v = vec![0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0xe0, 0x01];
     v.resize(len, fill);
     v
+}
+
+/// A STUN server's Binding success answer mapping `source` to the same port
+/// on [`PUBLIC_IP`], written out byte by byte from RFC 5389 (§6, §15.2)
+/// rather than with the codec under test.
+fn stun_reply(source: SocketAddr, request: &[u8]) -> Vec<u8> {
+    assert_eq!(&request[..2], &[0x00, 0x01], "a Binding request");
+    assert_eq!(&request[4..8], &[0x21, 0x12, 0xa4, 0x42], "magic cookie");
+    let ip: std::net::Ipv4Addr = PUBLIC_IP.parse().unwrap();
+    let mut reply = vec![0x01, 0x01, 0x00, 0x0c, 0x21, 0x12, 0xa4, 0x42];
+    reply.extend_from_slice(&request[8..20]);
+    reply.extend_from_slice(&[0x00, 0x20, 0x00, 0x08, 0x00, 0x01]);
+    reply.extend_from_slice(&(source.port() ^ 0x2112).to_be_bytes());
+    reply.extend_from_slice(&(u32::from(ip) ^ 0x2112_a442).to_be_bytes());
+    reply
 }
