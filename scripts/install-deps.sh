@@ -9,6 +9,8 @@ export DEBIAN_FRONTEND=noninteractive
 apt_packages=(
   build-essential pkg-config cmake clang libssl-dev curl ca-certificates
   iproute2 util-linux chromium openssl
+  # TURN tests start their own coturn on 127.0.0.1; the packaged service stays off.
+  coturn
 )
 missing=()
 for p in "${apt_packages[@]}"; do
@@ -20,6 +22,8 @@ command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update
   apt-get install -y --no-install-recommends "${missing[@]}"
+  # Debian may start coturn's own service on install: tests run their own.
+  { systemctl disable --now coturn || service coturn stop; } >/dev/null 2>&1 || true
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

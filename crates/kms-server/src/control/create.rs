@@ -31,6 +31,9 @@ pub async fn create(server: &Arc<Server>, session: &str, params: &Params<'_>) ->
     properties::fill_defaults(idl, class, &server.config, &mut properties);
     let id = ObjectId::new(parent.as_ref().map(|(id, _)| id), class.qualifier(), &class.name);
     let backing = build(server, class, parent.map(|(_, b)| b), &properties).await?;
+    if let (Backing::Element { pipeline, element }, "WebRtcEndpoint") = (backing, class.name.as_str()) {
+        super::webrtc::apply_nat(server, pipeline, element, &properties).await?;
+    }
     {
         let mut state = server.lock();
         state.registry.insert(MediaObject {
@@ -108,7 +111,8 @@ async fn build(server: &Server, class: &Class, parent: Option<Backing>, properti
             let external = super::webrtc::external_addrs(properties);
             let bandwidth = super::webrtc::bandwidth(properties);
             Box::new(move |now, addrs| {
-                Box::new(WebRtcEndpoint::new(now, WebRtcConfig { host_addrs: addrs.to_vec(), recvonly, sendonly, external, bandwidth }))
+                let config = WebRtcConfig { host_addrs: addrs.to_vec(), recvonly, sendonly, external, bandwidth, ..Default::default() };
+                Box::new(WebRtcEndpoint::new(now, config))
             })
         }
         "PassThrough" => Box::new(|_, _| Box::new(PassThrough::default())),

@@ -5,7 +5,10 @@ use super::invoke::OpResult;
 use super::params::Params;
 use super::Server;
 use kms_protocol::{ErrorCode, KurentoError};
-use kms_webrtc::{Bandwidth, ExternalAddrs, WebRtcEndpoint, WebRtcError};
+use kms_media::ElementId;
+use kms_webrtc::{Bandwidth, ExternalAddrs, NatConfig, TurnServer, WebRtcEndpoint, WebRtcError};
+use crate::media::PipelineHandle;
+use std::net::SocketAddr;
 use serde_json::{Map, Value};
 use std::net::IpAddr;
 use serde_json::json;
@@ -80,6 +83,47 @@ pub fn bandwidth(properties: &Map<String, Value>) -> Bandwidth {
     }
 }
 
+/// `stunServerAddress`:`stunServerPort` and `turnUrl` as servers; KMS takes
+/// IP addresses only in both (no DNS lookups on the media path).
+fn nat_servers(properties: &Map<String, Value>) -> (Option<SocketAddr>, Option<TurnServer>) {
+    let stun = properties.get("stunServerAddress").and_then(Value::as_str).filter(|a| !a.is_empty()).and_then(|a| {
+        let ip = a.parse::<IpAddr>().inspect_err(|_| tracing::warn!("stunServerAddress '{a}' is not an IP address; ignored")).ok()?;
+        let port = properties.get("stunServerPort").and_then(Value::as_u64).and_then(|p| u16::try_from(p).ok()).unwrap_or(3478);
+        Some(SocketAddr::new(ip, port))
+    });
+    let turn = properties.get("turnUrl").and_then(Value::as_str).filter(|u| !u.is_empty()).and_then(|u| {
+        TurnServer::parse(u).or_else(|| {
+            tracing::warn!("turnUrl is not user:password@ip:port; ignored");
+            None
+        })
+    });
+    (stun, turn)
+}
+
+/// Gives the endpoint its STUN/TURN servers from `properties`, binding the
+/// socket of its TURN allocation in the media worker. Does nothing (and costs
+/// no worker round trip) when neither is configured.
+pub async fn apply_nat(server: &Server, pipeline: PipelineHandle, element: ElementId, properties: &Map<String, Value>) -> Result<(), KurentoError> {
+    let (stun_server, turn) = nat_servers(properties);
+    if stun_server.is_none() && turn.is_none() {
+        return Ok(());
+    }
+    server
+        .media
+        .call(move |worker, now| {
+            let turn = turn.and_then(|t| {
+                let ip = worker.host_addrs().iter().map(|a| a.ip()).find(|ip| ip.is_ipv4() == t.addr.is_ipv4())?;
+                let local = worker.bind_element_socket(ip, pipeline, element).inspect_err(|e| tracing::warn!("no socket for the TURN allocation: {e}")).ok()?;
+                Some((t, local))
+            });
+            if let Some(w) = worker.pipeline(pipeline).and_then(|p| p.element_mut::<WebRtcEndpoint>(element)) {
+                w.set_nat(now, NatConfig { stun_server, turn });
+            }
+        })
+        .await?;
+    Ok(())
+}
+
 /// `set<Prop>` of a property the endpoint acts on: stored like any property,
 /// then `apply` gives the endpoint what it derives from the properties.
 async fn set_applied<T: Send + 'static>(
@@ -113,6 +157,16 @@ async fn set_external(server: &Server, ctx: &ElementRef<'_>, operation: &str, pa
 pub async fn invoke(server: &Server, ctx: &ElementRef<'_>, operation: &str, params: &Params<'_>) -> Option<OpResult> {
     Some(match operation {
         "setExternalIPv4" | "setExternalIPv6" => set_external(server, ctx, operation, params).await,
+        "setStunServerAddress" | "setStunServerPort" | "setTurnUrl" => {
+            let idl = kms_idl::Idl::get();
+            let stored = server.lookup(ctx.object, |o| o.class).and_then(|class| {
+                super::properties::access(server, idl, class, ctx.object, operation, params).unwrap_or(Ok(None))
+            });
+            match stored.and_then(|_| server.lookup(ctx.object, |o| o.properties.clone())) {
+                Ok(properties) => apply_nat(server, ctx.pipeline, ctx.element, &properties).await.map(|()| None),
+                Err(e) => Err(e),
+            }
+        }
         "setMinVideoRecvBandwidth" | "setMaxVideoRecvBandwidth" | "setMinVideoSendBandwidth" | "setMaxVideoSendBandwidth" => {
             set_applied(server, ctx, operation, params, bandwidth, WebRtcEndpoint::set_bandwidth).await
         }

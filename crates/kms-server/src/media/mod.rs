@@ -52,7 +52,8 @@ impl MediaHandle {
     pub fn spawn(config: &crate::config::Config, events: mpsc::UnboundedSender<MediaEvent>) -> std::io::Result<MediaHandle> {
         let sockets = net::bind_media_sockets(config)?;
         let (tx, rx) = mpsc::unbounded_channel();
-        std::thread::Builder::new().name("kms-media".into()).spawn(move || worker::run(sockets, rx, events))?;
+        let ports = (config.min_port, config.max_port);
+        std::thread::Builder::new().name("kms-media".into()).spawn(move || worker::run(sockets, ports, rx, events))?;
         Ok(MediaHandle { tx })
     }
 

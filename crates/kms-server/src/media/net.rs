@@ -35,12 +35,18 @@ pub fn bind_media_sockets(config: &Config) -> std::io::Result<Vec<UdpSocket>> {
     host_addresses(&config.network_interfaces)?
         .into_iter()
         .map(|ip| {
-            let socket = (config.min_port..=config.max_port)
-                .find_map(|port| UdpSocket::bind(SocketAddr::new(ip, port)).ok())
-                .ok_or_else(|| std::io::Error::other(format!("no free UDP port on {ip} in {}..={}", config.min_port, config.max_port)))?;
-            socket.set_nonblocking(true)?;
+            let socket = bind_in_range(ip, config.min_port, config.max_port)?;
             tracing::info!(addr = %socket.local_addr()?, "media socket bound");
             Ok(socket)
         })
         .collect()
+}
+
+/// A non-blocking UDP socket on `ip` at the first free port of `min..=max`.
+pub fn bind_in_range(ip: IpAddr, min: u16, max: u16) -> std::io::Result<UdpSocket> {
+    let socket = (min..=max)
+        .find_map(|port| UdpSocket::bind(SocketAddr::new(ip, port)).ok())
+        .ok_or_else(|| std::io::Error::other(format!("no free UDP port on {ip} in {min}..={max}")))?;
+    socket.set_nonblocking(true)?;
+    Ok(socket)
 }

@@ -21,6 +21,10 @@ pub struct Worker {
     pipelines: HashMap<PipelineHandle, Pipeline>,
     next_pipeline: u64,
     host_addrs: Vec<SocketAddr>,
+    /// The shared host sockets first, then sockets owned by one element.
+    sockets: Vec<MediaSocket>,
+    /// `minPort..=maxPort`, for the sockets bound later.
+    ports: (u16, u16),
     /// (local, remote) address pairs already claimed by an element.
     routes: HashMap<(SocketAddr, SocketAddr), (PipelineHandle, ElementId)>,
     /// Pipelines that may have output to drain.
@@ -44,6 +48,17 @@ impl Worker {
     pub fn remove_pipeline(&mut self, handle: PipelineHandle) {
         self.pipelines.remove(&handle);
         self.routes.retain(|_, (p, _)| *p != handle);
+        self.sockets.retain(|s| s.owner.is_none_or(|(p, _)| p != handle));
+    }
+
+    /// Binds a UDP socket on `ip` (inside the port range) whose datagrams all
+    /// go to `element`: a TURN allocation needs a 5-tuple of its own.
+    pub fn bind_element_socket(&mut self, ip: std::net::IpAddr, handle: PipelineHandle, element: ElementId) -> std::io::Result<SocketAddr> {
+        let socket = super::net::bind_in_range(ip, self.ports.0, self.ports.1)?;
+        let socket = UdpSocket::from_std(socket)?;
+        let addr = socket.local_addr()?;
+        self.sockets.push(MediaSocket { addr, socket, owner: Some((handle, element)) });
+        Ok(addr)
     }
 
     /// The pipeline, marked for draining after the command.
@@ -58,18 +73,25 @@ impl Worker {
             p.remove(element);
         }
         self.routes.retain(|_, route| *route != (handle, element));
+        self.sockets.retain(|s| s.owner != Some((handle, element)));
     }
 
-    fn handle_datagram(&mut self, now: Instant, datagram: Datagram) {
+    /// Routes a datagram: to the owner of the socket, else by the cached
+    /// (local, remote) route, else to the element that accepts it. Answers
+    /// from STUN servers are not cached: one server answers many endpoints
+    /// on the same shared socket, each matched by its transaction id.
+    fn handle_datagram(&mut self, now: Instant, owner: Option<(PipelineHandle, ElementId)>, datagram: Datagram) {
         let key = (datagram.destination, datagram.source);
-        let route = match self.routes.get(&key) {
-            Some(route) => Some(*route),
+        let route = match owner.or_else(|| self.routes.get(&key).copied()) {
+            Some(route) => Some(route),
             None => self
                 .pipelines
                 .iter()
                 .find_map(|(h, p)| p.accepting(now, &datagram).map(|e| (*h, e)))
                 .inspect(|route| {
-                    self.routes.insert(key, *route);
+                    if !is_stun_response(datagram.contents) {
+                        self.routes.insert(key, *route);
+                    }
                 }),
         };
         let Some((handle, element)) = route else {
@@ -97,7 +119,8 @@ impl Worker {
     }
 
     /// Drains every touched pipeline: datagrams to the sockets, events out.
-    fn drain(&mut self, now: Instant, sockets: &[MediaSocket], events: &mpsc::UnboundedSender<MediaEvent>) {
+    fn drain(&mut self, now: Instant, events: &mpsc::UnboundedSender<MediaEvent>) {
+        let sockets = &self.sockets;
         self.touched.sort_unstable_by_key(|h| h.0);
         self.touched.dedup();
         for handle in std::mem::take(&mut self.touched) {
@@ -118,6 +141,20 @@ impl Worker {
 struct MediaSocket {
     addr: SocketAddr,
     socket: UdpSocket,
+    /// The element every datagram goes to, for sockets bound for one element.
+    owner: Option<(PipelineHandle, ElementId)>,
+}
+
+/// A STUN success or error response (RFC 5389 §6: class bit C1 set).
+fn is_stun_response(contents: &[u8]) -> bool {
+    contents.len() >= 20 && contents[0] & 0xC0 == 0 && contents[0] & 0x01 == 0x01 && contents[4..8] == [0x21, 0x12, 0xA4, 0x42]
+}
+
+/// What woke the run loop.
+enum Wake {
+    Command(Option<Command>),
+    Datagram(Option<(usize, usize, SocketAddr)>),
+    Timer,
 }
 
 fn send(sockets: &[MediaSocket], source: &SocketAddr, destination: &SocketAddr, contents: &[u8]) {
@@ -134,7 +171,12 @@ fn send(sockets: &[MediaSocket], source: &SocketAddr, destination: &SocketAddr, 
 
 /// The worker thread's body: a single-threaded runtime multiplexing commands,
 /// sockets and timers.
-pub(super) fn run(sockets: Vec<std::net::UdpSocket>, mut commands: mpsc::UnboundedReceiver<Command>, events: mpsc::UnboundedSender<MediaEvent>) {
+pub(super) fn run(
+    sockets: Vec<std::net::UdpSocket>,
+    ports: (u16, u16),
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    events: mpsc::UnboundedSender<MediaEvent>,
+) {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -147,31 +189,35 @@ pub(super) fn run(sockets: Vec<std::net::UdpSocket>, mut commands: mpsc::Unbound
             .into_iter()
             .filter_map(|s| {
                 let socket = UdpSocket::from_std(s).ok()?;
-                Some(MediaSocket { addr: socket.local_addr().ok()?, socket })
+                Some(MediaSocket { addr: socket.local_addr().ok()?, socket, owner: None })
             })
             .collect();
         let host_addrs = sockets.iter().map(|s| s.addr).collect();
-        let mut worker = Worker { pipelines: HashMap::new(), next_pipeline: 0, host_addrs, routes: HashMap::new(), touched: Vec::new() };
+        let mut worker =
+            Worker { pipelines: HashMap::new(), next_pipeline: 0, host_addrs, sockets, ports, routes: HashMap::new(), touched: Vec::new() };
         let mut buf = vec![0u8; MAX_DATAGRAM];
         loop {
             let now = Instant::now();
             let deadline = worker.poll_timeout().map_or(now + MAX_SLEEP, |t| t.min(now + MAX_SLEEP));
-            tokio::select! {
-                command = commands.recv() => match command {
-                    Some(command) => command(&mut worker, Instant::now()),
-                    None => return,
-                },
-                received = recv_any(&sockets, &mut buf) => {
-                    if let Some((index, len, source)) = received {
-                        let datagram = Datagram { source, destination: sockets[index].addr, contents: &buf[..len] };
-                        worker.handle_datagram(Instant::now(), datagram);
-                    }
+            let wake = tokio::select! {
+                command = commands.recv() => Wake::Command(command),
+                received = recv_any(&worker.sockets, &mut buf) => Wake::Datagram(received),
+                _ = tokio::time::sleep_until(deadline.into()) => Wake::Timer,
+            };
+            match wake {
+                Wake::Command(Some(command)) => command(&mut worker, Instant::now()),
+                Wake::Command(None) => return,
+                Wake::Datagram(Some((index, len, source))) => {
+                    let MediaSocket { addr, owner, .. } = &worker.sockets[index];
+                    let (destination, owner) = (*addr, *owner);
+                    let datagram = Datagram { source, destination, contents: &buf[..len] };
+                    worker.handle_datagram(Instant::now(), owner, datagram);
                 }
-                _ = tokio::time::sleep_until(deadline.into()) => {}
+                Wake::Datagram(None) | Wake::Timer => {}
             }
             let now = Instant::now();
             worker.handle_timeout(now);
-            worker.drain(now, &sockets, &events);
+            worker.drain(now, &events);
         }
     });
 }
