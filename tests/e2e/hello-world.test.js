@@ -62,6 +62,27 @@ test(`hello-world loopback decodes in Chromium (${offerer} offers) and the pipel
   }
   assert.equal(await page.evaluate(() => window.connectionState()), 'CONNECTED');
 
+  // ICE and DTLS as KMS reports them: events, properties, the selected pair.
+  assert.ok(events.some((e) => e.type === 'DtlsConnectionStateChange' && e.state === 'CONNECTED'), JSON.stringify(events));
+  const selected = events.find((e) => e.type === 'NewCandidatePairSelected');
+  assert.ok(selected && / typ host/.test(selected.candidatePair.localCandidate), JSON.stringify(selected));
+  const pairs = await page.evaluate(() => window.endpointCall('getICECandidatePairs'));
+  assert.deepEqual(pairs.map((p) => p.localCandidate), [selected.candidatePair.localCandidate]);
+  const [ice] = await page.evaluate(() => window.endpointCall('getIceConnectionState'));
+  assert.ok(['CONNECTED', 'READY'].includes(ice.state), JSON.stringify(ice));
+  const [dtls] = await page.evaluate(() => window.endpointCall('getDtlsConnectionState'));
+  assert.equal(dtls.state, 'CONNECTED');
+
+  // requestKeyframe() reaches the browser as a PLI (its own outbound stats).
+  const plisBefore = await page.evaluate(() => window.outboundPliCount());
+  await page.evaluate(() => window.endpointCall('requestKeyframe'));
+  let plis = plisBefore;
+  for (let i = 0; i < 20 && plis === plisBefore; i++) {
+    await sleep(100);
+    plis = await page.evaluate(() => window.outboundPliCount());
+  }
+  assert.ok(plis > plisBefore, `PLI received by the browser: ${plisBefore} -> ${plis}`);
+
   // The server's own counters agree that media flows both ways (KMS shapes).
   const stats = Object.values(await page.evaluate(() => window.serverStats('VIDEO')));
   const inbound = stats.find((s) => s.type === 'inboundrtp');

@@ -37,6 +37,10 @@ pub enum ElementEvent {
     IceGatheringDone,
     /// ICE state by name (`CONNECTING`, `CONNECTED`, `READY`, `FAILED`, ...).
     IceComponentStateChanged { state: &'static str },
+    /// ICE selected a new pair (NewCandidatePairSelected): candidate lines.
+    NewCandidatePairSelected { local: String, remote: String },
+    /// DTLS state by name (`CONNECTING`, `CONNECTED`, `FAILED`, `CLOSED`).
+    DtlsConnectionState { state: &'static str },
     /// Media started or stopped arriving into (or leaving) the element.
     MediaFlowIn { media_type: MediaType, state: FlowState },
     MediaFlowOut { media_type: MediaType, state: FlowState },

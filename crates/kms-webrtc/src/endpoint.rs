@@ -116,6 +116,13 @@ pub struct WebRtcEndpoint {
     /// Since when ICE is DISCONNECTED, until it recovers or fails.
     disconnected_at: Option<Instant>,
     gatherer: Gatherer,
+    /// Remote candidate lines added with addIceCandidate.
+    remote_candidates: Vec<String>,
+    /// The selected pair (local, remote candidate lines), once ICE chose one.
+    selected_pair: Option<(String, String)>,
+    /// The latest IceComponentState and DtlsConnectionState names.
+    ice_state: &'static str,
+    dtls_state: &'static str,
     /// gatherCandidates was called: candidates are trickled as found.
     trickling: bool,
     gathering_done_sent: bool,
@@ -216,6 +223,10 @@ impl WebRtcEndpoint {
             now,
             disconnected_at: None,
             gatherer: Gatherer::new(now, &config.host_addrs, &config.nat),
+            remote_candidates: Vec::new(),
+            selected_pair: None,
+            ice_state: "GATHERING",
+            dtls_state: "NEW",
             trickling: false,
             gathering_done_sent: false,
             rtc,
@@ -358,6 +369,7 @@ impl WebRtcEndpoint {
             return Ok(());
         }
         let c = Candidate::from_sdp_string(text).map_err(|e| WebRtcError::Candidate(e.to_string()))?;
+        self.remote_candidates.push(text.to_owned());
         self.rtc.add_remote_candidate(c);
         Ok(())
     }
@@ -409,7 +421,11 @@ impl WebRtcEndpoint {
                     IceConnectionState::Completed => "READY",
                     IceConnectionState::Disconnected => "DISCONNECTED",
                 };
+                self.ice_state = name;
                 self.event(ElementEvent::IceComponentStateChanged { state: name });
+                if matches!(state, IceConnectionState::Connected | IceConnectionState::Completed) && self.dtls_state == "NEW" {
+                    self.dtls_state("CONNECTING");
+                }
                 self.disconnected_at = match state {
                     IceConnectionState::Disconnected => self.disconnected_at.or(Some(self.now)),
                     _ => None,
@@ -428,6 +444,7 @@ impl WebRtcEndpoint {
                 }
             }
             Event::Connected => {
+                self.dtls_state("CONNECTED");
                 self.connected = true;
                 self.dtls_done = true;
                 self.event(ElementEvent::ConnectionState { connected: true });
@@ -461,6 +478,11 @@ impl WebRtcEndpoint {
             Event::EgressBitrateEstimate(BweKind::Remb { estimate, .. }) => {
                 let upstream = self.remb.peer_estimate(estimate.as_u64());
                 self.queue.push_back(ElementOutput::BitrateEstimate(upstream));
+            }
+            Event::PeerStats(s) => {
+                if let Some(pair) = s.selected_candidate_pair {
+                    self.pair_selected(pair.local.addr, pair.remote.addr);
+                }
             }
             Event::MediaIngressStats(s) => {
                 self.ingress.insert(s.mid, s);
@@ -542,11 +564,54 @@ impl WebRtcEndpoint {
         }
     }
 
+    fn dtls_state(&mut self, state: &'static str) {
+        if self.dtls_state != state {
+            self.dtls_state = state;
+            self.event(ElementEvent::DtlsConnectionState { state });
+        }
+    }
+
+    /// Raises NewCandidatePairSelected when the pair in use changed. Candidates
+    /// are described by their SDP lines; a peer-reflexive remote (learnt from
+    /// its checks) gets a `typ prflx` line.
+    fn pair_selected(&mut self, local: SocketAddr, remote: SocketAddr) {
+        let find = |lines: &[String], addr: SocketAddr| {
+            let needle = format!(" {} {} typ ", addr.ip(), addr.port());
+            lines.iter().find(|l| l.contains(&needle)).cloned()
+        };
+        let local = find(&self.local_candidates, local).unwrap_or_else(|| format!("candidate:0 1 udp 0 {} {} typ host", local.ip(), local.port()));
+        let remote =
+            find(&self.remote_candidates, remote).unwrap_or_else(|| format!("candidate:0 1 udp 0 {} {} typ prflx", remote.ip(), remote.port()));
+        let pair = (self.config.external.candidate(&local), remote);
+        if self.selected_pair.as_ref() != Some(&pair) {
+            self.event(ElementEvent::NewCandidatePairSelected { local: pair.0.clone(), remote: pair.1.clone() });
+            self.selected_pair = Some(pair);
+        }
+    }
+
+    /// ICECandidatePairs: the selected pair, when there is one.
+    pub fn candidate_pairs(&self) -> Vec<(String, String)> {
+        self.selected_pair.iter().cloned().collect()
+    }
+
+    /// IceConnectionState and DtlsConnectionState (their state names).
+    pub fn connection_states(&self) -> (&'static str, &'static str) {
+        (self.ice_state, self.dtls_state)
+    }
+
+    /// BaseRtpEndpoint.requestKeyframe: a PLI to the peer now, unthrottled.
+    pub fn request_keyframe(&mut self) {
+        self.last_own_keyframe_request = None;
+        self.request_own_keyframe(self.now);
+    }
+
     /// ICE stayed disconnected for [`ICE_FAILED_AFTER`]: FAILED, and the peer
     /// connection is replaced by an empty, closed one so its memory goes now.
     fn fail(&mut self, now: Instant) {
         self.disconnected_at = None;
+        self.ice_state = "FAILED";
         self.event(ElementEvent::IceComponentStateChanged { state: "FAILED" });
+        self.dtls_state("CLOSED");
         let mut closed = new_rtc(now);
         closed.disconnect();
         drop(std::mem::replace(&mut self.rtc, closed));
@@ -694,8 +759,8 @@ impl Element for WebRtcEndpoint {
     }
 
     fn handle_keyframe_request(&mut self, now: Instant) {
-        self.last_own_keyframe_request = None;
-        self.request_own_keyframe(now);
+        self.now = now;
+        self.request_keyframe();
     }
 
     fn handle_source_changed(&mut self, _now: Instant, media_type: MediaType) {
@@ -740,6 +805,7 @@ impl Element for WebRtcEndpoint {
                 Ok(Output::Event(e)) => self.handle_rtc_event(e),
                 Err(e) => {
                     tracing::warn!("peer connection failed: {e}");
+                    self.dtls_state("FAILED");
                     self.rtc.disconnect();
                     if std::mem::replace(&mut self.connected, false) {
                         self.event(ElementEvent::ConnectionState { connected: false });

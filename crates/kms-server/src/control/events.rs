@@ -43,6 +43,11 @@ fn flow(state: FlowState) -> &'static str {
     }
 }
 
+/// An IceCandidatePair register (event field and ICECandidatePairs entry).
+pub fn candidate_pair(local: &str, remote: &str) -> Value {
+    register("IceCandidatePair", json!({ "streamId": "1", "componentId": 1, "localCandidate": local, "remoteCandidate": remote }))
+}
+
 /// `oldState`/`newState` of MediaStateChanged and ConnectionStateChanged.
 fn transition(connected: bool) -> Value {
     let (old, new) = if connected { ("DISCONNECTED", "CONNECTED") } else { ("CONNECTED", "DISCONNECTED") };
@@ -61,6 +66,13 @@ pub fn from_element_event(event: &ElementEvent) -> (&'static str, Map<String, Va
         ElementEvent::IceComponentStateChanged { state } => {
             ("IceComponentStateChanged", json!({ "streamId": 1, "componentId": 1, "state": state }))
         }
+        ElementEvent::NewCandidatePairSelected { local, remote } => {
+            ("NewCandidatePairSelected", json!({ "candidatePair": candidate_pair(local, remote) }))
+        }
+        ElementEvent::DtlsConnectionState { state } => (
+            "DtlsConnectionStateChange",
+            json!({ "streamId": "1", "componentId": "1", "connectionId": "1", "state": state }),
+        ),
         ElementEvent::MediaFlowIn { media_type, state } => (
             "MediaFlowInStateChanged",
             json!({ "state": flow(*state), "padName": "default", "mediaType": media_type.as_str() }),

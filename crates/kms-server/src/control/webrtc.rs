@@ -205,6 +205,22 @@ pub async fn invoke(server: &Server, ctx: &ElementRef<'_>, operation: &str, para
         "getMediaState" | "getConnectionState" => with_endpoint(server, ctx, |w| w.is_connected())
             .await
             .map(|up| Some(json!(if up { "CONNECTED" } else { "DISCONNECTED" }))),
+        "requestKeyframe" => with_endpoint(server, ctx, |w| w.request_keyframe()).await.map(|()| None),
+        "getICECandidatePairs" => with_endpoint(server, ctx, |w| w.candidate_pairs())
+            .await
+            .map(|pairs| Some(Value::Array(pairs.iter().map(|(l, r)| super::events::candidate_pair(l, r)).collect()))),
+        "getIceConnectionState" | "getDtlsConnectionState" => {
+            let ice = operation == "getIceConnectionState";
+            with_endpoint(server, ctx, |w| w.connection_states()).await.map(|(ice_state, dtls_state)| {
+                let entry = if ice {
+                    super::events::register("IceConnection", json!({ "streamId": "1", "componentId": 1, "state": ice_state }))
+                } else {
+                    let fields = json!({ "streamId": "1", "componentId": "1", "connectionId": "1", "state": dtls_state });
+                    super::events::register("DtlsConnection", fields)
+                };
+                Some(json!([entry]))
+            })
+        }
         "getLocalSessionDescriptor" => descriptor(server, ctx, true, ErrorCode::SdpEndPointNoLocalSdpError).await,
         "getRemoteSessionDescriptor" => descriptor(server, ctx, false, ErrorCode::SdpEndPointNoRemoteSdpError).await,
         _ => return None,
