@@ -5,18 +5,29 @@ use std::any::Any;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-/// A UDP datagram received on one of the media sockets.
+/// How a datagram travels: a UDP datagram, or one RFC 4571 frame on a TCP
+/// connection (ICE-TCP, RFC 6544) identified by its two addresses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Transport {
+    #[default]
+    Udp,
+    Tcp,
+}
+
+/// A datagram received on one of the media sockets or TCP connections.
 #[derive(Debug, Clone, Copy)]
 pub struct Datagram<'a> {
+    pub transport: Transport,
     pub source: SocketAddr,
     pub destination: SocketAddr,
     pub contents: &'a [u8],
 }
 
-/// A UDP datagram an element wants sent.
+/// A datagram an element wants sent.
 #[derive(Debug, Clone)]
 pub struct Transmit {
-    /// Local address to send from (selects the socket).
+    pub transport: Transport,
+    /// Local address to send from (selects the socket or TCP connection).
     pub source: SocketAddr,
     pub destination: SocketAddr,
     pub contents: Vec<u8>,

@@ -19,7 +19,7 @@ mod passthrough;
 mod pipeline;
 mod rebase;
 
-pub use element::{Datagram, Element, ElementEvent, ElementOutput, FlowState, Transmit};
+pub use element::{Datagram, Element, ElementEvent, ElementOutput, FlowState, Transmit, Transport};
 pub use graph::{Connection, Graph, GraphError};
 pub use media::{Codec, MediaFrame, MediaType};
 pub use inert::Inert;

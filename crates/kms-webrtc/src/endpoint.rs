@@ -5,7 +5,7 @@ use crate::direction::restrict_offer;
 use crate::external::ExternalAddrs;
 use crate::flow::FlowTracker;
 use crate::gather::{Gatherer, NatConfig};
-use kms_media::{Codec, Datagram, Element, ElementEvent, ElementOutput, FlowState, MediaFrame, MediaType, Timeline, Transmit};
+use kms_media::{Codec, Datagram, Element, ElementEvent, ElementOutput, FlowState, MediaFrame, MediaType, Timeline, Transmit, Transport};
 use std::collections::{HashMap, VecDeque};
 use crate::stats::{InboundLoss, RtpStreamStats, StreamDirection, STATS_INTERVAL};
 use str0m::bwe::{Bitrate, BweKind};
@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec as StrCodec;
 use str0m::media::{Direction, Frequency, KeyframeRequestKind, MediaKind, MediaTime, Mid};
-use str0m::net::{Protocol, Receive};
+use str0m::net::{Protocol, Receive, TcpType};
 use str0m::format::CodecConfig;
 use str0m::rtp::{Extension, ExtensionMap};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
@@ -47,6 +47,9 @@ pub struct WebRtcConfig {
     pub bandwidth: Bandwidth,
     /// STUN and TURN servers to gather server-reflexive and relay candidates from.
     pub nat: NatConfig,
+    /// `iceTcp`: addresses of the ICE-TCP listeners, announced as passive TCP
+    /// host candidates (RFC 6544); empty when ICE-TCP is off.
+    pub tcp_addrs: Vec<SocketAddr>,
 }
 
 /// Why a negotiation or ICE call failed; the server maps each to a Kurento code.
@@ -188,8 +191,10 @@ impl WebRtcEndpoint {
         init_crypto();
         let mut rtc = new_rtc(now);
         let mut local_candidates = Vec::new();
-        for addr in &config.host_addrs {
-            match Candidate::host(*addr, "udp") {
+        let udp = config.host_addrs.iter().map(|addr| Candidate::host(*addr, "udp"));
+        let tcp = config.tcp_addrs.iter().map(|addr| Candidate::builder().tcp().host(*addr).tcptype(TcpType::Passive).build());
+        for (addr, candidate) in config.host_addrs.iter().chain(&config.tcp_addrs).zip(udp.chain(tcp)) {
+            match candidate {
                 Ok(c) => {
                     if let Some(c) = rtc.add_local_candidate(c) {
                         local_candidates.push(c.to_sdp_string());
@@ -679,7 +684,10 @@ fn codec_of(codec: StrCodec) -> Option<Codec> {
 
 fn receive<'a>(datagram: &Datagram<'a>) -> Option<Receive<'a>> {
     Some(Receive {
-        proto: Protocol::Udp,
+        proto: match datagram.transport {
+            Transport::Udp => Protocol::Udp,
+            Transport::Tcp => Protocol::Tcp,
+        },
         source: datagram.source,
         destination: datagram.destination,
         contents: datagram.contents.try_into().ok()?,
@@ -696,7 +704,7 @@ impl Element for WebRtcEndpoint {
         if self.gatherer.accepts(&datagram) {
             if let Some((peer, relay, payload)) = self.gatherer.handle_datagram(now, &datagram) {
                 // Relayed: str0m sees the peer sending to our relay address.
-                self.handle_datagram(now, Datagram { source: peer, destination: relay, contents: payload });
+                self.handle_datagram(now, Datagram { transport: Transport::Udp, source: peer, destination: relay, contents: payload });
             }
             return;
         }
@@ -797,6 +805,10 @@ impl Element for WebRtcEndpoint {
                         continue;
                     }
                     return Some(ElementOutput::Transmit(Transmit {
+                        transport: match t.proto {
+                            Protocol::Tcp => Transport::Tcp,
+                            _ => Transport::Udp,
+                        },
                         source: t.source,
                         destination: t.destination,
                         contents: t.contents.to_vec(),

@@ -3,7 +3,7 @@
 //! traffic wrapped and unwrapped on the way to and from str0m.
 
 use crate::nat::{ReflexiveProbe, TurnClient, TurnEvent, TurnServer};
-use kms_media::{Datagram, Transmit};
+use kms_media::{Datagram, Transmit, Transport};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -121,11 +121,11 @@ impl Gatherer {
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
         for p in &mut self.probes {
             if let Some(contents) = p.poll_transmit(now) {
-                return Some(Transmit { source: p.base, destination: p.server, contents });
+                return Some(Transmit { transport: Transport::Udp, source: p.base, destination: p.server, contents });
             }
         }
         let (turn, local) = self.turn.as_mut()?;
-        turn.poll_transmit().map(|contents| Transmit { source: *local, destination: turn.server(), contents })
+        turn.poll_transmit().map(|contents| Transmit { transport: Transport::Udp, source: *local, destination: turn.server(), contents })
     }
 
     /// A newly found local candidate.

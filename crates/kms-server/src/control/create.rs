@@ -6,6 +6,7 @@ use super::{methods::ref_object, properties, types, unix_now, Server};
 use kms_idl::{Class, Idl};
 use kms_media::{Element, Inert, PassThrough};
 use kms_protocol::{ErrorCode, KurentoError, ObjectId};
+use crate::media::Worker;
 use kms_webrtc::{WebRtcConfig, WebRtcEndpoint};
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
@@ -88,8 +89,9 @@ fn check_constructor(server: &Server, idl: &Idl, class: &Class, ctor: &Params) -
     Ok((properties, parent))
 }
 
-/// Builds an element inside the media worker, given the time and the host addresses.
-type MakeElement = Box<dyn FnOnce(std::time::Instant, &[std::net::SocketAddr]) -> Box<dyn Element> + Send>;
+/// Builds an element inside the media worker, given the time and the worker
+/// (for its host and ICE-TCP addresses).
+type MakeElement = Box<dyn FnOnce(std::time::Instant, &Worker) -> Box<dyn Element> + Send>;
 
 /// Creates what backs the new object in the media worker.
 async fn build(server: &Server, class: &Class, parent: Option<Backing>, properties: &Map<String, Value>) -> Result<Backing, KurentoError> {
@@ -110,8 +112,11 @@ async fn build(server: &Server, class: &Class, parent: Option<Backing>, properti
             let (recvonly, sendonly) = (flag("recvonly"), flag("sendonly"));
             let external = super::webrtc::external_addrs(properties);
             let bandwidth = super::webrtc::bandwidth(properties);
-            Box::new(move |now, addrs| {
-                let config = WebRtcConfig { host_addrs: addrs.to_vec(), recvonly, sendonly, external, bandwidth, ..Default::default() };
+            let ice_tcp = flag("iceTcp");
+            Box::new(move |now, worker| {
+                let tcp_addrs = if ice_tcp { worker.tcp_addrs().to_vec() } else { Vec::new() };
+                let host_addrs = worker.host_addrs().to_vec();
+                let config = WebRtcConfig { host_addrs, tcp_addrs, recvonly, sendonly, external, bandwidth, ..Default::default() };
                 Box::new(WebRtcEndpoint::new(now, config))
             })
         }
@@ -122,8 +127,8 @@ async fn build(server: &Server, class: &Class, parent: Option<Backing>, properti
     let element = server
         .media
         .call(move |worker, now| {
-            let addrs = worker.host_addrs().to_vec();
-            worker.pipeline(pipeline).map(|p| p.add(make(now, &addrs)))
+            let element = make(now, worker);
+            worker.pipeline(pipeline).map(|p| p.add(element))
         })
         .await?
         .ok_or_else(|| KurentoError::new(ErrorCode::UnexpectedError, "the parent pipeline is gone"))?;

@@ -7,6 +7,7 @@
 //! Element events flow back on an unbounded channel as [`MediaEvent`]s.
 
 mod net;
+mod tcp;
 mod worker;
 
 pub use worker::Worker;
@@ -51,9 +52,10 @@ impl MediaHandle {
     /// Starts the worker thread with media sockets bound per `config`.
     pub fn spawn(config: &crate::config::Config, events: mpsc::UnboundedSender<MediaEvent>) -> std::io::Result<MediaHandle> {
         let sockets = net::bind_media_sockets(config)?;
+        let listeners = net::bind_tcp_listeners(&sockets, config);
         let (tx, rx) = mpsc::unbounded_channel();
         let ports = (config.min_port, config.max_port);
-        std::thread::Builder::new().name("kms-media".into()).spawn(move || worker::run(sockets, ports, rx, events))?;
+        std::thread::Builder::new().name("kms-media".into()).spawn(move || worker::run(sockets, listeners, ports, rx, events))?;
         Ok(MediaHandle { tx })
     }
 

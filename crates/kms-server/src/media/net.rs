@@ -5,7 +5,7 @@
 //! by ICE credentials), so ports scale with addresses, not with peers.
 
 use crate::config::Config;
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
 
 /// The IPv4 addresses to gather host candidates on.
 ///
@@ -38,6 +38,26 @@ pub fn bind_media_sockets(config: &Config) -> std::io::Result<Vec<UdpSocket>> {
             let socket = bind_in_range(ip, config.min_port, config.max_port)?;
             tracing::info!(addr = %socket.local_addr()?, "media socket bound");
             Ok(socket)
+        })
+        .collect()
+}
+
+/// One non-blocking ICE-TCP listener per UDP socket's address: the same port
+/// when free, else the first free one of the range. An address without a
+/// listener only loses its TCP candidate.
+pub fn bind_tcp_listeners(udp: &[UdpSocket], config: &Config) -> Vec<TcpListener> {
+    udp.iter()
+        .filter_map(|s| s.local_addr().ok())
+        .filter_map(|addr| {
+            let same = TcpListener::bind(addr).ok();
+            let listener = same.or_else(|| (config.min_port..=config.max_port).find_map(|p| TcpListener::bind(SocketAddr::new(addr.ip(), p)).ok()));
+            let listener = listener.or_else(|| {
+                tracing::warn!(ip = %addr.ip(), "no free TCP port for ICE-TCP");
+                None
+            })?;
+            listener.set_nonblocking(true).ok()?;
+            tracing::info!(addr = ?listener.local_addr().ok(), "ICE-TCP listener bound");
+            Some(listener)
         })
         .collect()
 }

@@ -1,7 +1,8 @@
 //! The media worker's run loop and state.
 
+use super::tcp::TcpEvent;
 use super::{Command, MediaEvent, PipelineHandle};
-use kms_media::{Datagram, ElementId, Pipeline, PipelineOutput};
+use kms_media::{Datagram, ElementId, Pipeline, PipelineOutput, Transport};
 use std::collections::HashMap;
 use std::future::poll_fn;
 use std::net::SocketAddr;
@@ -25,8 +26,12 @@ pub struct Worker {
     sockets: Vec<MediaSocket>,
     /// `minPort..=maxPort`, for the sockets bound later.
     ports: (u16, u16),
-    /// (local, remote) address pairs already claimed by an element.
-    routes: HashMap<(SocketAddr, SocketAddr), (PipelineHandle, ElementId)>,
+    /// (transport, local, remote) already claimed by an element.
+    routes: HashMap<(Transport, SocketAddr, SocketAddr), (PipelineHandle, ElementId)>,
+    /// ICE-TCP listener addresses (passive TCP candidates).
+    tcp_addrs: Vec<SocketAddr>,
+    /// Open ICE-TCP connections by (local, remote): their outgoing frames.
+    tcp_conns: HashMap<(SocketAddr, SocketAddr), mpsc::Sender<Vec<u8>>>,
     /// Pipelines that may have output to drain.
     touched: Vec<PipelineHandle>,
 }
@@ -35,6 +40,27 @@ impl Worker {
     /// Local addresses of the media sockets (host candidates).
     pub fn host_addrs(&self) -> &[SocketAddr] {
         &self.host_addrs
+    }
+
+    /// Addresses of the ICE-TCP listeners (passive TCP host candidates).
+    pub fn tcp_addrs(&self) -> &[SocketAddr] {
+        &self.tcp_addrs
+    }
+
+    fn handle_tcp(&mut self, now: Instant, event: TcpEvent) {
+        match event {
+            TcpEvent::Opened { local, remote, tx } => {
+                self.tcp_conns.insert((local, remote), tx);
+            }
+            TcpEvent::Frame { local, remote, data } => {
+                let datagram = Datagram { transport: Transport::Tcp, source: remote, destination: local, contents: &data };
+                self.handle_datagram(now, None, datagram);
+            }
+            TcpEvent::Closed { local, remote } => {
+                self.tcp_conns.remove(&(local, remote));
+                self.routes.remove(&(Transport::Tcp, local, remote));
+            }
+        }
     }
 
     pub fn create_pipeline(&mut self) -> PipelineHandle {
@@ -81,7 +107,7 @@ impl Worker {
     /// from STUN servers are not cached: one server answers many endpoints
     /// on the same shared socket, each matched by its transaction id.
     fn handle_datagram(&mut self, now: Instant, owner: Option<(PipelineHandle, ElementId)>, datagram: Datagram) {
-        let key = (datagram.destination, datagram.source);
+        let key = (datagram.transport, datagram.destination, datagram.source);
         let route = match owner.or_else(|| self.routes.get(&key).copied()) {
             Some(route) => Some(route),
             None => self
@@ -120,13 +146,19 @@ impl Worker {
 
     /// Drains every touched pipeline: datagrams to the sockets, events out.
     fn drain(&mut self, now: Instant, events: &mpsc::UnboundedSender<MediaEvent>) {
-        let sockets = &self.sockets;
+        let (sockets, tcp_conns) = (&self.sockets, &self.tcp_conns);
         self.touched.sort_unstable_by_key(|h| h.0);
         self.touched.dedup();
         for handle in std::mem::take(&mut self.touched) {
             let Some(p) = self.pipelines.get_mut(&handle) else { continue };
             while let Some(out) = p.poll_output(now) {
                 match out {
+                    PipelineOutput::Transmit(t) if t.transport == Transport::Tcp => {
+                        // A full queue drops the frame, like a congested UDP path.
+                        if let Some(tx) = tcp_conns.get(&(t.source, t.destination)) {
+                            let _ = tx.try_send(t.contents);
+                        }
+                    }
                     PipelineOutput::Transmit(t) => send(sockets, &t.source, &t.destination, &t.contents),
                     PipelineOutput::Event(element, event) => {
                         let _ = events.send(MediaEvent { pipeline: handle, element, event });
@@ -154,6 +186,7 @@ fn is_stun_response(contents: &[u8]) -> bool {
 enum Wake {
     Command(Option<Command>),
     Datagram(Option<(usize, usize, SocketAddr)>),
+    Tcp(TcpEvent),
     Timer,
 }
 
@@ -173,6 +206,7 @@ fn send(sockets: &[MediaSocket], source: &SocketAddr, destination: &SocketAddr, 
 /// sockets and timers.
 pub(super) fn run(
     sockets: Vec<std::net::UdpSocket>,
+    listeners: Vec<std::net::TcpListener>,
     ports: (u16, u16),
     mut commands: mpsc::UnboundedReceiver<Command>,
     events: mpsc::UnboundedSender<MediaEvent>,
@@ -193,8 +227,29 @@ pub(super) fn run(
             })
             .collect();
         let host_addrs = sockets.iter().map(|s| s.addr).collect();
-        let mut worker =
-            Worker { pipelines: HashMap::new(), next_pipeline: 0, host_addrs, sockets, ports, routes: HashMap::new(), touched: Vec::new() };
+        let (tcp_tx, mut tcp_events) = mpsc::channel(super::tcp::INCOMING_FRAMES);
+        let mut tcp_addrs = Vec::new();
+        for listener in listeners {
+            match tokio::net::TcpListener::from_std(listener) {
+                Ok(l) => {
+                    tcp_addrs.extend(l.local_addr().ok());
+                    tokio::spawn(super::tcp::accept(l, tcp_tx.clone()));
+                }
+                Err(e) => tracing::warn!("ICE-TCP listener unusable: {e}"),
+            }
+        }
+        drop(tcp_tx);
+        let mut worker = Worker {
+            pipelines: HashMap::new(),
+            next_pipeline: 0,
+            host_addrs,
+            sockets,
+            ports,
+            routes: HashMap::new(),
+            tcp_addrs,
+            tcp_conns: HashMap::new(),
+            touched: Vec::new(),
+        };
         let mut buf = vec![0u8; MAX_DATAGRAM];
         loop {
             let now = Instant::now();
@@ -202,6 +257,7 @@ pub(super) fn run(
             let wake = tokio::select! {
                 command = commands.recv() => Wake::Command(command),
                 received = recv_any(&worker.sockets, &mut buf) => Wake::Datagram(received),
+                Some(event) = tcp_events.recv() => Wake::Tcp(event),
                 _ = tokio::time::sleep_until(deadline.into()) => Wake::Timer,
             };
             match wake {
@@ -210,9 +266,10 @@ pub(super) fn run(
                 Wake::Datagram(Some((index, len, source))) => {
                     let MediaSocket { addr, owner, .. } = &worker.sockets[index];
                     let (destination, owner) = (*addr, *owner);
-                    let datagram = Datagram { source, destination, contents: &buf[..len] };
+                    let datagram = Datagram { transport: Transport::Udp, source, destination, contents: &buf[..len] };
                     worker.handle_datagram(Instant::now(), owner, datagram);
                 }
+                Wake::Tcp(event) => worker.handle_tcp(Instant::now(), event),
                 Wake::Datagram(None) | Wake::Timer => {}
             }
             let now = Instant::now();

@@ -159,7 +159,7 @@ impl Net {
                 if destination == STUN_SERVER.parse().unwrap() {
                     self.in_flight.push_back((destination, source, stun_reply(source, &contents)));
                 } else if destination == self.server {
-                    let d = Datagram { source, destination, contents: &contents };
+                    let d = Datagram { transport: kms_media::Transport::Udp, source, destination, contents: &contents };
                     if let Some(id) = self.pipeline.accepting(now, &d) {
                         self.pipeline.handle_datagram(now, id, d);
                     }
