@@ -212,3 +212,28 @@ fn a_stun_server_yields_a_server_reflexive_candidate_before_gathering_ends() {
     assert_eq!(candidates.last(), Some(&&ElementEvent::IceGatheringDone));
     assert_eq!(candidates.iter().filter(|ev| ***ev == ElementEvent::IceGatheringDone).count(), 1);
 }
+
+#[test]
+fn a_viewers_nacks_are_answered_from_the_egress_cache_under_seeded_loss() {
+    let mut net = Net::new();
+    let publisher = net.add_browser(Direction::SendOnly);
+    let viewer = net.add_browser(Direction::RecvOnly);
+    net.connect(publisher, viewer);
+    net.run_until_connected();
+    net.loss = Some((viewer, 10, 42)); // 10 % of the server's packets to the viewer vanish
+    publish(&mut net, publisher);
+    net.run(Duration::from_secs(1));
+    net.loss = None;
+
+    // Every frame arrives complete: lost packets were retransmitted by the
+    // server (the publisher never saw a NACK, it was not the one losing).
+    let video = net.browsers[viewer].frames(Codec::Vp8);
+    assert_eq!(video.len(), 30, "all frames recovered");
+    assert!(video.iter().all(|d| d.data.len() == 2500));
+    let stats = net.pipeline.element_mut::<kms_webrtc::WebRtcEndpoint>(net.endpoints[viewer]).unwrap().stats();
+    let outbound = stats.iter().find(|s| s.direction == kms_webrtc::StreamDirection::Outbound && s.media_type == MediaType::Video).unwrap();
+    assert!(outbound.nack_count > 0, "the viewer NACKed: {outbound:?}");
+    let publisher_stats = net.pipeline.element_mut::<kms_webrtc::WebRtcEndpoint>(net.endpoints[publisher]).unwrap().stats();
+    let inbound = publisher_stats.iter().find(|s| s.direction == kms_webrtc::StreamDirection::Inbound && s.media_type == MediaType::Video).unwrap();
+    assert_eq!(inbound.nack_count, 0, "no NACK went upstream");
+}

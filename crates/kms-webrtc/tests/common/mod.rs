@@ -45,6 +45,9 @@ pub struct Net {
     pub endpoints: Vec<ElementId>,
     /// Every event the pipeline raised, at the virtual time it did.
     pub events: Vec<(Instant, ElementId, ElementEvent)>,
+    /// Seeded loss: (browser index, percent, LCG state) drops that share of
+    /// the server's datagrams to that browser.
+    pub loss: Option<(usize, u32, u64)>,
     server: SocketAddr,
     in_flight: VecDeque<(SocketAddr, SocketAddr, Vec<u8>)>,
 }
@@ -57,6 +60,7 @@ impl Net {
             browsers: Vec::new(),
             endpoints: Vec::new(),
             events: Vec::new(),
+            loss: None,
             server: SERVER.parse().unwrap(),
             in_flight: VecDeque::new(),
         }
@@ -155,6 +159,14 @@ impl Net {
             while let Some((source, destination, contents)) = self.in_flight.pop_front() {
                 if self.browsers.iter().any(|b| b.vanished && (b.addr == source || b.addr == destination)) {
                     continue;
+                }
+                if let Some((to, percent, state)) = &mut self.loss {
+                    if self.browsers[*to].addr == destination {
+                        *state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                        if ((*state >> 33) % 100) < u64::from(*percent) {
+                            continue;
+                        }
+                    }
                 }
                 if destination == STUN_SERVER.parse().unwrap() {
                     self.in_flight.push_back((destination, source, stun_reply(source, &contents)));
