@@ -237,3 +237,44 @@ fn a_viewers_nacks_are_answered_from_the_egress_cache_under_seeded_loss() {
     let inbound = publisher_stats.iter().find(|s| s.direction == kms_webrtc::StreamDirection::Inbound && s.media_type == MediaType::Video).unwrap();
     assert_eq!(inbound.nack_count, 0, "no NACK went upstream");
 }
+
+#[test]
+fn a_forged_dtls_fingerprint_fails_that_peer_only() {
+    let mut net = Net::new();
+    let good = net.add_browser(Direction::SendRecv);
+    net.forge_next_fingerprint = true;
+    let forged = net.add_browser(Direction::SendRecv);
+    net.connect(good, good);
+    net.connect(forged, forged);
+    net.run(Duration::from_secs(3));
+    let id = net.endpoints[forged];
+    let failed = net.events.iter().any(|(_, e, ev)| *e == id && *ev == ElementEvent::DtlsConnectionState { state: "FAILED" });
+    assert!(failed, "DTLS FAILED for the forged fingerprint");
+    assert!(!net.pipeline.element_mut::<kms_webrtc::WebRtcEndpoint>(id).unwrap().is_connected());
+    assert!(net.browsers[good].connected);
+    publish(&mut net, good);
+    assert!(net.browsers[good].frames(Codec::Vp8).len() >= 28, "the other peer is unharmed");
+    assert!(net.browsers[forged].received.is_empty(), "no media to an unauthenticated peer");
+}
+
+#[test]
+fn replayed_srtp_is_dropped() {
+    let mut net = Net::new();
+    let publisher = net.add_browser(Direction::SendOnly);
+    let viewer = net.add_browser(Direction::RecvOnly);
+    net.connect(publisher, viewer);
+    net.run_until_connected();
+    net.recorded = Some(Vec::new());
+    publish(&mut net, publisher);
+    let recorded = net.recorded.take().unwrap();
+    let (video, audio) = (net.browsers[viewer].frames(Codec::Vp8).len(), net.browsers[viewer].frames(Codec::Opus).len());
+    assert!(video >= 28);
+    net.replay(recorded);
+    net.run(Duration::from_millis(500));
+    assert_eq!(net.browsers[viewer].frames(Codec::Vp8).len(), video, "replayed video not forwarded again");
+    assert_eq!(net.browsers[viewer].frames(Codec::Opus).len(), audio, "replayed audio not forwarded again");
+    // The call goes on.
+    net.browsers[publisher].send_video(net.now, 200 * 3000, &vp8_frame(9, 500));
+    net.run(Duration::from_millis(200));
+    assert_eq!(net.browsers[viewer].frames(Codec::Vp8).len(), video + 1);
+}

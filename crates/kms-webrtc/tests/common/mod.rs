@@ -48,6 +48,10 @@ pub struct Net {
     /// Seeded loss: (browser index, percent, LCG state) drops that share of
     /// the server's datagrams to that browser.
     pub loss: Option<(usize, u32, u64)>,
+    /// Every datagram a browser sent to the server, when recording.
+    pub recorded: Option<Vec<(SocketAddr, Vec<u8>)>>,
+    /// The next browser's offer announces a DTLS fingerprint it does not have.
+    pub forge_next_fingerprint: bool,
     server: SocketAddr,
     in_flight: VecDeque<(SocketAddr, SocketAddr, Vec<u8>)>,
 }
@@ -61,6 +65,8 @@ impl Net {
             endpoints: Vec::new(),
             events: Vec::new(),
             loss: None,
+            recorded: None,
+            forge_next_fingerprint: false,
             server: SERVER.parse().unwrap(),
             in_flight: VecDeque::new(),
         }
@@ -84,7 +90,11 @@ impl Net {
         let (offer, pending): (_, SdpPendingOffer) = change.apply().unwrap();
 
         let mut endpoint = WebRtcEndpoint::new(self.now, WebRtcConfig { host_addrs: vec![self.server], ..config });
-        let answer = endpoint.process_offer(&offer.to_sdp_string()).expect("offer accepted");
+        let mut offer = offer.to_sdp_string();
+        if std::mem::take(&mut self.forge_next_fingerprint) {
+            offer = forge_fingerprint(&offer);
+        }
+        let answer = endpoint.process_offer(&offer).expect("offer accepted");
         endpoint.add_ice_candidate(&Candidate::host(addr, "udp").unwrap().to_sdp_string()).unwrap();
         rtc.sdp_api().accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap()).unwrap();
         rtc.add_remote_candidate(Candidate::host(self.server, "udp").unwrap());
@@ -121,6 +131,14 @@ impl Net {
             let next = self.browsers.iter().map(|b| b.timeout).chain(self.pipeline.poll_timeout()).min().unwrap_or(end);
             self.now = next.clamp(self.now + Duration::from_micros(100), self.now + Duration::from_millis(5)).min(end);
         }
+    }
+
+    /// Sends recorded datagrams to the server again, as an attacker replaying them.
+    pub fn replay(&mut self, datagrams: Vec<(SocketAddr, Vec<u8>)>) {
+        for (source, contents) in datagrams {
+            self.in_flight.push_back((source, self.server, contents));
+        }
+        self.run(Duration::from_millis(50));
     }
 
     /// Runs until every browser is connected (or fails after 10 s of virtual time).
@@ -171,6 +189,9 @@ impl Net {
                 if destination == STUN_SERVER.parse().unwrap() {
                     self.in_flight.push_back((destination, source, stun_reply(source, &contents)));
                 } else if destination == self.server {
+                    if let Some(recorded) = &mut self.recorded {
+                        recorded.push((source, contents.clone()));
+                    }
                     let d = Datagram { transport: kms_media::Transport::Udp, source, destination, contents: &contents };
                     if let Some(id) = self.pipeline.accepting(now, &d) {
                         self.pipeline.handle_datagram(now, id, d);
@@ -265,4 +286,11 @@ fn stun_reply(source: SocketAddr, request: &[u8]) -> Vec<u8> {
     reply.extend_from_slice(&(source.port() ^ 0x2112).to_be_bytes());
     reply.extend_from_slice(&(u32::from(ip) ^ 0x2112_a442).to_be_bytes());
     reply
+}
+
+/// The offer with the first byte of its DTLS fingerprint changed.
+fn forge_fingerprint(sdp: &str) -> String {
+    let at = sdp.find("a=fingerprint:sha-256 ").expect("a fingerprint") + "a=fingerprint:sha-256 ".len();
+    let forged = if &sdp[at..at + 2] == "00" { "11" } else { "00" };
+    format!("{}{}{}", &sdp[..at], forged, &sdp[at + 2..])
 }
