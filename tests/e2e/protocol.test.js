@@ -158,3 +158,20 @@ test('externalIPv4 (KMS_EXTERNAL_IPV4 and setExternalIPv4) is what the peer sees
   assert.match(await other.processOffer(offer), / 127\.0\.0\.9 \d+ typ host/);
   await assert.rejects(call(other, 'setExternalIPv4', 'not-an-ip'), (e) => e.code === 40001);
 });
+
+test('stunServerAddress and turnUrl setters refuse what KMS cannot use', async (t) => {
+  const defer = deferrer(t);
+  const server = await startServer();
+  defer(() => server.stop());
+  const client = await connect(server.url);
+  defer(() => client.close());
+  const pipeline = await client.create('MediaPipeline');
+  const webRtc = await pipeline.create('WebRtcEndpoint');
+  await assert.rejects(call(webRtc, 'setStunServerAddress', 'stun.example.org'), (e) => e.code === 40001 && /IP address/.test(e.message));
+  await assert.rejects(call(webRtc, 'setTurnUrl', '127.0.0.1:3478'), (e) => e.code === 40001 && /user:password@ip/.test(e.message));
+  // Valid values are stored; the endpoint keeps working.
+  await webRtc.setStunServerAddress('127.0.0.1');
+  await webRtc.setTurnUrl('user:pass@127.0.0.1:3478');
+  assert.equal(await webRtc.getTurnUrl(), 'user:pass@127.0.0.1:3478');
+  assert.match(await webRtc.processOffer(offer), /a=candidate:/);
+});

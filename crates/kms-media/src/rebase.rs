@@ -27,11 +27,6 @@ impl Timeline {
         self.switched = true;
     }
 
-    /// True while video frames are dropped waiting for the new source's keyframe.
-    pub fn awaiting_keyframe(&self, media_type: MediaType) -> bool {
-        self.switched && self.last_out.is_some() && media_type == MediaType::Video
-    }
-
     /// The outgoing media time of `frame`, or `None` when the frame must be
     /// dropped (a video delta frame right after a switch). The first frame of
     /// a new source continues one frame interval (1/30 s of video, 20 ms of
@@ -82,11 +77,9 @@ mod tests {
         t.map(&vp8(1000, true));
         t.map(&vp8(4000, false));
         t.source_changed();
-        assert!(t.awaiting_keyframe(MediaType::Video));
         assert_eq!(t.map(&vp8(9_000_000, false)), None, "delta frame of the new source dropped");
         assert_eq!(t.map(&vp8(9_003_000, true)), Some(7000), "keyframe continues one frame later");
-        assert_eq!(t.map(&vp8(9_006_000, false)), Some(10_000));
-        assert!(!t.awaiting_keyframe(MediaType::Video));
+        assert_eq!(t.map(&vp8(9_006_000, false)), Some(10_000), "deltas pass once switched");
     }
 
     #[test]

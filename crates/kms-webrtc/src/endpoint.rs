@@ -353,11 +353,22 @@ impl WebRtcEndpoint {
         }
     }
 
+    /// True once candidates are fixed: gatherCandidates was called or the
+    /// session negotiated. STUN/TURN changes no longer apply (KMS).
+    pub fn gathering_started(&self) -> bool {
+        self.trickling || self.local_sdp.is_some()
+    }
+
+    /// The STUN/TURN servers in use.
+    pub fn nat(&self) -> &NatConfig {
+        &self.config.nat
+    }
+
     /// Sets the STUN/TURN servers (`stunServerAddress`, `turnUrl`). Like KMS,
     /// they apply to gathering that has not started: set them before
     /// negotiating.
     pub fn set_nat(&mut self, now: Instant, nat: NatConfig) {
-        if nat != self.config.nat && !self.trickling && self.local_sdp.is_none() {
+        if nat != self.config.nat && !self.gathering_started() {
             self.gatherer = Gatherer::new(now, &self.config.host_addrs, &nat);
             self.config.nat = nat;
         }

@@ -33,7 +33,10 @@ pub async fn create(server: &Arc<Server>, session: &str, params: &Params<'_>) ->
     let id = ObjectId::new(parent.as_ref().map(|(id, _)| id), class.qualifier(), &class.name);
     let backing = build(server, class, parent.map(|(_, b)| b), &properties).await?;
     if let (Backing::Element { pipeline, element }, "WebRtcEndpoint") = (backing, class.name.as_str()) {
-        super::webrtc::apply_nat(server, pipeline, element, &properties).await?;
+        // Only with STUN/TURN configured: creation costs no extra worker round trip otherwise.
+        if super::webrtc::has_nat_servers(&properties) {
+            super::webrtc::apply_nat(server, pipeline, element, &properties).await?;
+        }
     }
     {
         let mut state = server.lock();

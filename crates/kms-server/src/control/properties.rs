@@ -11,6 +11,7 @@ use super::events::register;
 use super::{types, Server};
 use crate::config::Config;
 use kms_idl::{Class, Idl};
+use kms_webrtc::Bandwidth;
 use kms_protocol::{ErrorCode, KurentoError, ObjectId};
 use serde_json::{json, Map, Value};
 
@@ -18,10 +19,11 @@ use serde_json::{json, Map, Value};
 /// (declaring class, property, value). Sources: the kmd docs and module configs.
 fn kms_default(config: &Config, class: &str, property: &str) -> Option<Value> {
     Some(match (class, property) {
-        ("SdpEndpoint", "maxAudioRecvBandwidth" | "maxVideoRecvBandwidth") => json!(0),
-        ("BaseRtpEndpoint", "minVideoRecvBandwidth") => json!(0),
-        ("BaseRtpEndpoint", "minVideoSendBandwidth") => json!(100),
-        ("BaseRtpEndpoint", "maxVideoSendBandwidth") => json!(500),
+        ("SdpEndpoint", "maxAudioRecvBandwidth") => json!(0),
+        ("SdpEndpoint", "maxVideoRecvBandwidth") => json!(Bandwidth::default().max_recv_kbps),
+        ("BaseRtpEndpoint", "minVideoRecvBandwidth") => json!(Bandwidth::default().min_recv_kbps),
+        ("BaseRtpEndpoint", "minVideoSendBandwidth") => json!(Bandwidth::default().min_send_kbps),
+        ("BaseRtpEndpoint", "maxVideoSendBandwidth") => json!(Bandwidth::default().max_send_kbps),
         ("BaseRtpEndpoint", "mtu") => json!(config.mtu),
         ("MediaElement", "encoderBitrate") => json!(300_000),
         ("MediaElement", "minEncoderBitrate" | "maxEncoderBitrate") => json!(0),

@@ -7,7 +7,7 @@ use super::Server;
 use kms_protocol::{ErrorCode, KurentoError};
 use kms_media::ElementId;
 use kms_webrtc::{Bandwidth, ExternalAddrs, NatConfig, TurnServer, WebRtcEndpoint, WebRtcError};
-use crate::media::PipelineHandle;
+use crate::media::{PipelineHandle, Worker};
 use std::net::SocketAddr;
 use serde_json::{Map, Value};
 use std::net::IpAddr;
@@ -28,6 +28,11 @@ fn kurento_error(e: WebRtcError) -> KurentoError {
     KurentoError::new(code, e.to_string())
 }
 
+/// The endpoint `element` of `pipeline`, inside the media worker.
+fn endpoint_in(worker: &mut Worker, pipeline: PipelineHandle, element: ElementId) -> Option<&mut WebRtcEndpoint> {
+    worker.pipeline(pipeline)?.element_mut::<WebRtcEndpoint>(element)
+}
+
 /// Runs `f` on the endpoint inside the media worker.
 async fn with_endpoint<T: Send + 'static>(
     server: &Server,
@@ -37,7 +42,7 @@ async fn with_endpoint<T: Send + 'static>(
     let (pipeline, element) = (ctx.pipeline, ctx.element);
     server
         .media
-        .call(move |worker, _| worker.pipeline(pipeline)?.element_mut::<WebRtcEndpoint>(element).map(f))
+        .call(move |worker, _| endpoint_in(worker, pipeline, element).map(f))
         .await?
         .ok_or_else(|| KurentoError::object_not_found(ctx.object.as_str()))
 }
@@ -100,27 +105,59 @@ fn nat_servers(properties: &Map<String, Value>) -> (Option<SocketAddr>, Option<T
     (stun, turn)
 }
 
+/// True when `properties` name a STUN or TURN server.
+pub fn has_nat_servers(properties: &Map<String, Value>) -> bool {
+    let (stun, turn) = nat_servers(properties);
+    stun.is_some() || turn.is_some()
+}
+
 /// Gives the endpoint its STUN/TURN servers from `properties`, binding the
-/// socket of its TURN allocation in the media worker. Does nothing (and costs
-/// no worker round trip) when neither is configured.
+/// socket of its TURN allocation in the media worker (reused while the TURN
+/// server stays the same). Once gathering started, nothing changes (KMS).
 pub async fn apply_nat(server: &Server, pipeline: PipelineHandle, element: ElementId, properties: &Map<String, Value>) -> Result<(), KurentoError> {
     let (stun_server, turn) = nat_servers(properties);
-    if stun_server.is_none() && turn.is_none() {
-        return Ok(());
-    }
     server
         .media
         .call(move |worker, now| {
-            let turn = turn.and_then(|t| {
-                let ip = worker.host_addrs().iter().map(|a| a.ip()).find(|ip| ip.is_ipv4() == t.addr.is_ipv4())?;
-                let local = worker.bind_element_socket(ip, pipeline, element).inspect_err(|e| tracing::warn!("no socket for the TURN allocation: {e}")).ok()?;
-                Some((t, local))
+            let Some(w) = endpoint_in(worker, pipeline, element) else { return };
+            if w.gathering_started() {
+                return;
+            }
+            let current = w.nat().turn.clone();
+            let turn = turn.and_then(|t| match current {
+                Some((same, local)) if same == t => Some((t, local)),
+                _ => {
+                    let ip = worker.host_addrs().iter().map(|a| a.ip()).find(|ip| ip.is_ipv4() == t.addr.is_ipv4())?;
+                    let bound = worker.bind_element_socket(ip, pipeline, element);
+                    Some((t, bound.inspect_err(|e| tracing::warn!("no socket for the TURN allocation: {e}")).ok()?))
+                }
             });
-            if let Some(w) = worker.pipeline(pipeline).and_then(|p| p.element_mut::<WebRtcEndpoint>(element)) {
+            if let Some(w) = endpoint_in(worker, pipeline, element) {
                 w.set_nat(now, NatConfig { stun_server, turn });
             }
         })
         .await?;
+    Ok(())
+}
+
+/// setStunServerAddress / setTurnUrl take what KMS can use: an IP address,
+/// and `user:password@ip[:port]`. Anything else is refused with 40001.
+fn check_nat_setting(operation: &str, params: &Params) -> Result<(), KurentoError> {
+    match operation {
+        "setStunServerAddress" => {
+            let text = params.str("stunServerAddress")?;
+            if !text.is_empty() && text.parse::<IpAddr>().is_err() {
+                return Err(KurentoError::marshall("'stunServerAddress' parameter should be an IP address"));
+            }
+        }
+        "setTurnUrl" => {
+            let text = params.str("turnUrl")?;
+            if !text.is_empty() && TurnServer::parse(text).is_none() {
+                return Err(KurentoError::marshall("'turnUrl' parameter should be user:password@ip[:port]"));
+            }
+        }
+        _ => {}
+    }
     Ok(())
 }
 
@@ -158,6 +195,9 @@ pub async fn invoke(server: &Server, ctx: &ElementRef<'_>, operation: &str, para
     Some(match operation {
         "setExternalIPv4" | "setExternalIPv6" => set_external(server, ctx, operation, params).await,
         "setStunServerAddress" | "setStunServerPort" | "setTurnUrl" => {
+            if let Err(e) = check_nat_setting(operation, params) {
+                return Some(Err(e));
+            }
             let idl = kms_idl::Idl::get();
             let stored = server.lookup(ctx.object, |o| o.class).and_then(|class| {
                 super::properties::access(server, idl, class, ctx.object, operation, params).unwrap_or(Ok(None))

@@ -4,6 +4,7 @@
 
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
+use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 const MAGIC: u32 = 0x2112_A442;
@@ -47,27 +48,28 @@ pub mod attr {
 /// A 96-bit transaction id.
 pub type TransactionId = [u8; 12];
 
-/// A message to encode.
+/// A message to encode. Attribute values are borrowed where they can be
+/// (a relayed packet's DATA is copied once, into the encoded message).
 #[derive(Debug, Clone)]
-pub struct Message {
+pub struct Message<'a> {
     pub method: Method,
     pub class: Class,
     pub transaction: TransactionId,
-    attrs: Vec<(u16, Vec<u8>)>,
+    attrs: Vec<(u16, Cow<'a, [u8]>)>,
 }
 
-impl Message {
-    pub fn new(method: Method, class: Class, transaction: TransactionId) -> Message {
+impl<'a> Message<'a> {
+    pub fn new(method: Method, class: Class, transaction: TransactionId) -> Message<'a> {
         Message { method, class, transaction, attrs: Vec::new() }
     }
 
-    pub fn with(mut self, kind: u16, value: impl Into<Vec<u8>>) -> Message {
+    pub fn with(mut self, kind: u16, value: impl Into<Cow<'a, [u8]>>) -> Message<'a> {
         self.attrs.push((kind, value.into()));
         self
     }
 
     /// Adds an XOR-encoded address attribute (XOR-PEER-ADDRESS, ...).
-    pub fn with_address(self, kind: u16, addr: SocketAddr) -> Message {
+    pub fn with_address(self, kind: u16, addr: SocketAddr) -> Message<'a> {
         let value = xor_address(addr, &self.transaction);
         self.with(kind, value)
     }
@@ -117,13 +119,33 @@ fn message_type(method: Method, class: Class) -> u16 {
     (m & 0x000F) | ((m & 0x0070) << 1) | ((m & 0x0F80) << 2) | c
 }
 
-/// A parsed message borrowing the datagram.
+/// A parsed message borrowing the datagram; attributes are looked up in place
+/// (no allocation: Data indications carry every relayed packet).
 #[derive(Debug)]
 pub struct Parsed<'a> {
     pub method: u16,
     pub class: Class,
     pub transaction: TransactionId,
-    attrs: Vec<(u16, &'a [u8])>,
+    body: &'a [u8],
+}
+
+/// The (type, value) attributes of a message body; stops at the first
+/// malformed one.
+fn attributes(body: &[u8]) -> impl Iterator<Item = Option<(u16, &[u8])>> + '_ {
+    let mut rest = body;
+    std::iter::from_fn(move || {
+        if rest.len() < 4 {
+            return None;
+        }
+        let t = u16::from_be_bytes([rest[0], rest[1]]);
+        let l = usize::from(u16::from_be_bytes([rest[2], rest[3]]));
+        let Some(value) = rest.get(4..4 + l) else {
+            rest = &[];
+            return Some(None);
+        };
+        rest = rest.get((4 + l).next_multiple_of(4)..).unwrap_or(&[]);
+        Some(Some((t, value)))
+    })
 }
 
 /// True when `buf` looks like a STUN message (RFC 5389 §6: top bits zero and
@@ -147,17 +169,11 @@ pub fn parse(buf: &[u8]) -> Option<Parsed<'_>> {
         _ => Class::Error,
     };
     let method = (kind & 0x000F) | ((kind >> 1) & 0x0070) | ((kind >> 2) & 0x0F80);
-    let mut attrs = Vec::new();
-    let mut rest = body;
-    while rest.len() >= 4 {
-        let t = u16::from_be_bytes([rest[0], rest[1]]);
-        let l = usize::from(u16::from_be_bytes([rest[2], rest[3]]));
-        let value = rest.get(4..4 + l)?;
-        attrs.push((t, value));
-        rest = rest.get((4 + l).next_multiple_of(4)..).unwrap_or(&[]);
+    if attributes(body).any(|a| a.is_none()) {
+        return None;
     }
     let transaction = buf[8..20].try_into().ok()?;
-    Some(Parsed { method, class, transaction, attrs })
+    Some(Parsed { method, class, transaction, body })
 }
 
 impl<'a> Parsed<'a> {
@@ -166,7 +182,7 @@ impl<'a> Parsed<'a> {
     }
 
     pub fn get(&self, kind: u16) -> Option<&'a [u8]> {
-        self.attrs.iter().find(|(t, _)| *t == kind).map(|(_, v)| *v)
+        attributes(self.body).flatten().find(|(t, _)| *t == kind).map(|(_, v)| v)
     }
 
     pub fn address(&self, kind: u16) -> Option<SocketAddr> {

@@ -83,6 +83,8 @@ pub struct TurnClient {
     out: VecDeque<Vec<u8>>,
     events: VecDeque<TurnEvent>,
     done: bool,
+    /// Send indications so far (their transaction ids).
+    indications: u64,
 }
 
 impl TurnClient {
@@ -100,6 +102,7 @@ impl TurnClient {
             out: VecDeque::new(),
             events: VecDeque::new(),
             done: false,
+            indications: 0,
         };
         c.request(now, Purpose::Allocate);
         c
@@ -122,8 +125,8 @@ impl TurnClient {
         };
         let mut m = Message::new(method, Class::Request, transaction);
         match purpose {
-            Purpose::Allocate => m = m.with(attr::REQUESTED_TRANSPORT, UDP),
-            Purpose::Refresh => m = m.with(attr::LIFETIME, 600u32.to_be_bytes()),
+            Purpose::Allocate => m = m.with(attr::REQUESTED_TRANSPORT, &UDP[..]),
+            Purpose::Refresh => m = m.with(attr::LIFETIME, 600u32.to_be_bytes().to_vec()),
             Purpose::Permission(ip) => m = m.with_address(attr::XOR_PEER_ADDRESS, SocketAddr::new(ip, 0)),
         }
         if let (Some(realm), Some(nonce)) = (&self.realm, &self.nonce) {
@@ -144,7 +147,12 @@ impl TurnClient {
             self.permissions.insert(peer.ip(), now + PERMISSION_REFRESH);
             self.request(now, Purpose::Permission(peer.ip()));
         }
-        let m = Message::new(Method::Send, Class::Indication, super::new_transaction()).with_address(attr::XOR_PEER_ADDRESS, peer).with(attr::DATA, data);
+        // Indications get no answer: a counter is a unique enough id and
+        // costs nothing per packet.
+        self.indications = self.indications.wrapping_add(1);
+        let mut transaction = [0u8; 12];
+        transaction[4..].copy_from_slice(&self.indications.to_be_bytes());
+        let m = Message::new(Method::Send, Class::Indication, transaction).with_address(attr::XOR_PEER_ADDRESS, peer).with(attr::DATA, data);
         self.out.push_back(m.encode(None));
     }
 
@@ -280,7 +288,7 @@ mod tests {
         let req = stun::parse(&first).unwrap();
         assert!(req.is(Method::Allocate, Class::Request) && req.get(attr::MESSAGE_INTEGRITY).is_none());
         let challenge = Message::new(Method::Allocate, Class::Error, req.transaction)
-            .with(attr::ERROR_CODE, [0, 0, 4, 1])
+            .with(attr::ERROR_CODE, &[0u8, 0, 4, 1][..])
             .with(attr::REALM, &b"realm"[..])
             .with(attr::NONCE, &b"n1"[..])
             .encode(None);
