@@ -8,7 +8,7 @@ const { startServer } = require('./lib/server');
 const { deferrer } = require('./lib/defer');
 const { openPage } = require('./lib/browser');
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const { pollUntil } = require('./lib/poll');
 const PARTICIPANTS = 3;
 
 test('group call: three participants, six incoming streams, all decoding', async (t) => {
@@ -18,12 +18,11 @@ test('group call: three participants, six incoming streams, all decoding', async
   const page = await openPage(defer, server, 'group-call.html');
   await page.evaluate((n) => window.joinRoom(n), PARTICIPANTS);
 
-  let stats = [];
-  for (let i = 0; i < 60; i++) {
-    stats = await page.evaluate(() => window.roomStats());
-    if (stats.every((s) => s.video && s.video.framesDecoded > 10 && s.audio && s.audio.packetsReceived > 10)) break;
-    await sleep(500);
-  }
+  const stats = await pollUntil(
+    () => page.evaluate(() => window.roomStats()),
+    (all) => all.every((s) => s.video && s.video.framesDecoded > 10 && s.audio && s.audio.packetsReceived > 10),
+    { tries: 60 },
+  );
   assert.deepEqual(await page.evaluate(() => window.appErrors), []);
   assert.equal(stats.length, PARTICIPANTS * (PARTICIPANTS - 1));
   for (const s of stats) {

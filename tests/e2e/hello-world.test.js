@@ -10,7 +10,7 @@ const { deferrer } = require('./lib/defer');
 const { openPage } = require('./lib/browser');
 const { connect } = require('./lib/client');
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const { sleep, pollUntil } = require('./lib/poll');
 // lib/server.js gives the server KMS_MIN_PORT=40000; its media socket binds the first free port.
 const MEDIA_PORT = 40000;
 
@@ -23,11 +23,7 @@ test(`hello-world loopback decodes in Chromium (${offerer} offers) and the pipel
 
 
   // Wait for the returned video to start decoding (bounded).
-  let first = null;
-  for (let i = 0; i < 40 && !(first && first.video && first.video.framesDecoded > 0); i++) {
-    await sleep(500);
-    first = await page.evaluate(() => window.inboundStats());
-  }
+  const first = await pollUntil(() => page.evaluate(() => window.inboundStats()), (s) => s.video && s.video.framesDecoded > 0);
   const errors = await page.evaluate(() => window.appErrors);
   assert.deepEqual(errors, [], 'no application errors');
   assert.ok(first.video && first.video.framesDecoded > 0, `remote video decodes: ${JSON.stringify(first)}\n${server.logs()}`);
@@ -76,11 +72,7 @@ test(`hello-world loopback decodes in Chromium (${offerer} offers) and the pipel
   // requestKeyframe() reaches the browser as a PLI (its own outbound stats).
   const plisBefore = await page.evaluate(() => window.outboundPliCount());
   await page.evaluate(() => window.endpointCall('requestKeyframe'));
-  let plis = plisBefore;
-  for (let i = 0; i < 20 && plis === plisBefore; i++) {
-    await sleep(100);
-    plis = await page.evaluate(() => window.outboundPliCount());
-  }
+  const plis = await pollUntil(() => page.evaluate(() => window.outboundPliCount()), (n) => n > plisBefore, { tries: 20, ms: 100 });
   assert.ok(plis > plisBefore, `PLI received by the browser: ${plisBefore} -> ${plis}`);
 
   // The server's own counters agree that media flows both ways (KMS shapes).

@@ -7,7 +7,7 @@ const { startServer } = require('./lib/server');
 const { deferrer } = require('./lib/defer');
 const { openPage } = require('./lib/browser');
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const { pollUntil } = require('./lib/poll');
 
 test('iceTcp: a loopback call with only TCP candidates decodes over TCP', async (t) => {
   const defer = deferrer(t);
@@ -15,11 +15,7 @@ test('iceTcp: a loopback call with only TCP candidates decodes over TCP', async 
   defer(() => server.stop());
   const page = await openPage(defer, server, 'hello-world.html', { transport: 'tcp' });
 
-  let stats = null;
-  for (let i = 0; i < 40 && !(stats && stats.video && stats.video.framesDecoded > 10); i++) {
-    await sleep(500);
-    stats = await page.evaluate(() => window.inboundStats());
-  }
+  const stats = await pollUntil(() => page.evaluate(() => window.inboundStats()), (s) => s.video && s.video.framesDecoded > 10);
   const candidates = await page.evaluate(() => window.serverCandidates);
   assert.deepEqual(await page.evaluate(() => window.appErrors), []);
   const tcp = candidates.find((c) => / tcp .* typ host tcptype passive/.test(c));

@@ -8,7 +8,7 @@ const { deferrer } = require('./lib/defer');
 const { openPage } = require('./lib/browser');
 const { connect } = require('./lib/client');
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const { sleep, pollUntil } = require('./lib/poll');
 const VIEWERS = 3;
 
 test('one-to-many: a presenter fans out to three viewers, all decoding', async (t) => {
@@ -20,12 +20,10 @@ test('one-to-many: a presenter fans out to three viewers, all decoding', async (
   await page.evaluate(() => window.startPresenter());
   for (let i = 0; i < VIEWERS; i++) await page.evaluate(() => window.addViewer());
 
-  let stats = [];
-  for (let i = 0; i < 40; i++) {
-    stats = await page.evaluate(() => window.viewerStats());
-    if (stats.length === VIEWERS && stats.every((s) => s.video && s.video.framesDecoded > 10)) break;
-    await sleep(500);
-  }
+  const stats = await pollUntil(
+    () => page.evaluate(() => window.viewerStats()),
+    (all) => all.length === VIEWERS && all.every((s) => s.video && s.video.framesDecoded > 10),
+  );
   assert.deepEqual(await page.evaluate(() => window.appErrors), []);
   assert.equal(stats.length, VIEWERS);
   for (const [i, s] of stats.entries()) {

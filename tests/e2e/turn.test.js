@@ -10,7 +10,7 @@ const { startCoturn } = require('./lib/coturn');
 const { deferrer } = require('./lib/defer');
 const { openPage } = require('./lib/browser');
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const { pollUntil } = require('./lib/poll');
 
 test('turnUrl yields a relay candidate and media flows through the relay', async (t) => {
   const defer = deferrer(t);
@@ -20,11 +20,7 @@ test('turnUrl yields a relay candidate and media flows through the relay', async
   defer(() => server.stop());
   const page = await openPage(defer, server, 'hello-world.html', { turn: turn.url });
 
-  let stats = null;
-  for (let i = 0; i < 40 && !(stats && stats.video && stats.video.framesDecoded > 10); i++) {
-    await sleep(500);
-    stats = await page.evaluate(() => window.inboundStats());
-  }
+  const stats = await pollUntil(() => page.evaluate(() => window.inboundStats()), (s) => s.video && s.video.framesDecoded > 10);
   const candidates = await page.evaluate(() => window.serverCandidates);
   const diagnostics = `${JSON.stringify(candidates)}\n${server.logs()}\n${turn.logs().slice(-3000)}`;
   assert.deepEqual(await page.evaluate(() => window.appErrors), []);

@@ -59,11 +59,7 @@ fn one_publisher_fans_out_to_three_viewers() {
 
 #[test]
 fn a_viewers_pli_reaches_the_publisher_throttled() {
-    let mut net = Net::new();
-    let publisher = net.add_browser(Direction::SendOnly);
-    let viewer = net.add_browser(Direction::RecvOnly);
-    net.connect(publisher, viewer);
-    net.run_until_connected();
+    let (mut net, publisher, viewer) = Net::publisher_and_viewer();
     publish(&mut net, publisher);
     net.run(Duration::from_secs(2));
     let before = net.browsers[publisher].keyframe_requests;
@@ -215,11 +211,7 @@ fn a_stun_server_yields_a_server_reflexive_candidate_before_gathering_ends() {
 
 #[test]
 fn a_viewers_nacks_are_answered_from_the_egress_cache_under_seeded_loss() {
-    let mut net = Net::new();
-    let publisher = net.add_browser(Direction::SendOnly);
-    let viewer = net.add_browser(Direction::RecvOnly);
-    net.connect(publisher, viewer);
-    net.run_until_connected();
+    let (mut net, publisher, viewer) = Net::publisher_and_viewer();
     net.loss = Some((viewer, 10, 42)); // 10 % of the server's packets to the viewer vanish
     publish(&mut net, publisher);
     net.run(Duration::from_secs(1));
@@ -259,11 +251,7 @@ fn a_forged_dtls_fingerprint_fails_that_peer_only() {
 
 #[test]
 fn replayed_srtp_is_dropped() {
-    let mut net = Net::new();
-    let publisher = net.add_browser(Direction::SendOnly);
-    let viewer = net.add_browser(Direction::RecvOnly);
-    net.connect(publisher, viewer);
-    net.run_until_connected();
+    let (mut net, publisher, viewer) = Net::publisher_and_viewer();
     net.recorded = Some(Vec::new());
     publish(&mut net, publisher);
     let recorded = net.recorded.take().unwrap();

@@ -72,6 +72,17 @@ impl Net {
         }
     }
 
+    /// A network with a sendonly publisher connected to a recvonly viewer,
+    /// both connected: (net, publisher, viewer).
+    pub fn publisher_and_viewer() -> (Net, usize, usize) {
+        let mut net = Net::new();
+        let publisher = net.add_browser(Direction::SendOnly);
+        let viewer = net.add_browser(Direction::RecvOnly);
+        net.connect(publisher, viewer);
+        net.run_until_connected();
+        (net, publisher, viewer)
+    }
+
     /// Adds a browser offering audio + video in `direction` to a new
     /// WebRtcEndpoint; returns its index.
     pub fn add_browser(&mut self, direction: Direction) -> usize {
