@@ -10,6 +10,7 @@
 //!   (`KMS_MIN_PORT`, `KMS_MAX_PORT`, `KMS_NETWORK_INTERFACES`).
 //! - our own flags `--address`/`--port`, which override the file.
 
+use kms_webrtc::{CodecList, CodecName};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -49,6 +50,9 @@ pub struct Config {
     /// (`stunServerAddress`, `stunServerPort`, `turnURL`, `externalIPv4`,
     /// `externalIPv6`, `iceTcp`, `pemCertificateRSA`, ...), as written.
     pub webrtc: HashMap<String, String>,
+    /// `SdpEndpoint.conf.json` `audioCodecs` / `videoCodecs`: the codecs every
+    /// SDP endpoint negotiates, in order (KMS's shipped list when absent).
+    pub codecs: CodecList,
 }
 
 impl Default for Config {
@@ -68,6 +72,7 @@ impl Default for Config {
             mtu: 1200,
             network_interfaces: Vec::new(),
             webrtc: HashMap::new(),
+            codecs: CodecList::default(),
         }
     }
 }
@@ -162,6 +167,29 @@ impl Config {
             self.network_interfaces = split_list(list);
         }
         self.webrtc.extend(webrtc);
+        self.apply_sdp(&dir.join("SdpEndpoint.conf.json"))
+    }
+
+    /// `SdpEndpoint.conf.json`: a list present in the file replaces the
+    /// default one; an entry without a valid `name` is a configuration error.
+    fn apply_sdp(&mut self, path: &Path) -> Result<(), ConfigError> {
+        if !path.exists() {
+            return Ok(());
+        }
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let json: Value = serde_json::from_str(&text).map_err(|source| ConfigError::Json { path: path.into(), source })?;
+        for (key, list) in [("audioCodecs", &mut self.codecs.audio), ("videoCodecs", &mut self.codecs.video)] {
+            let Some(entries) = json[key].as_array() else { continue };
+            *list = entries
+                .iter()
+                .map(|e| {
+                    e["name"].as_str().and_then(CodecName::parse).ok_or_else(|| ConfigError::Invalid {
+                        path: path.into(),
+                        message: format!("{key}: {e} has no name of the form codec/clock-rate[/channels]"),
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+        }
         Ok(())
     }
 
@@ -229,6 +257,11 @@ mod tests {
         .unwrap();
         std::fs::write(dir.join("modules/kurento/BaseRtpEndpoint.conf.ini"), ";minPort=1\nminPort=40000\nmaxPort=40100\n").unwrap();
         std::fs::write(dir.join("modules/kurento/WebRtcEndpoint.conf.ini"), "networkInterfaces=lo, eth0\nstunServerAddress=127.0.0.1\n").unwrap();
+        std::fs::write(
+            dir.join("modules/kurento/SdpEndpoint.conf.json"),
+            r#"{"audioCodecs":[{"name":"PCMU/8000","//":"x"},{"name":"opus/48000/2"}],"videoCodecs":[{"name":"VP8/90000"}]}"#,
+        )
+        .unwrap();
         let env = |k: &str| match k {
             "KMS_MAX_PORT" => Some("40200".to_owned()),
             "KMS_TURN_URL" => Some("u:p@127.0.0.1:3478".to_owned()),
@@ -245,6 +278,10 @@ mod tests {
         assert_eq!(c.webrtc["turnURL"], "u:p@127.0.0.1:3478");
         assert!(!c.webrtc.contains_key("stunServerPort"));
         assert_eq!(c.metadata.unwrap()["a"], 1);
+        assert_eq!(c.codecs.audio[0].name, "PCMU");
+        assert_eq!(c.codecs.video.len(), 1);
+        std::fs::write(dir.join("modules/kurento/SdpEndpoint.conf.json"), r#"{"videoCodecs":[{"nam":"VP8/90000"}]}"#).unwrap();
+        assert!(matches!(Config::load(&conf, None, &env), Err(ConfigError::Invalid { .. })));
         std::fs::remove_dir_all(dir).unwrap();
     }
 

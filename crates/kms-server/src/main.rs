@@ -98,6 +98,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(p) = args.port {
         config.ws_port = p;
     }
+    for codec in config.codecs.unsupported() {
+        tracing::warn!(codec = %codec.name, clock_rate = codec.clock_rate, "SdpEndpoint codec not supported here; skipped");
+    }
     let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
     let media = media::MediaHandle::spawn(&config, events_tx)?;
     let listener = bind(&config).await?;

@@ -1,6 +1,7 @@
 //! The WebRtcEndpoint element.
 
 use crate::bandwidth::{Bandwidth, RembRelay};
+use crate::codecs::CodecList;
 use crate::direction::restrict_offer;
 use crate::external::ExternalAddrs;
 use crate::flow::FlowTracker;
@@ -50,6 +51,8 @@ pub struct WebRtcConfig {
     /// `iceTcp`: addresses of the ICE-TCP listeners, announced as passive TCP
     /// host candidates (RFC 6544); empty when ICE-TCP is off.
     pub tcp_addrs: Vec<SocketAddr>,
+    /// `SdpEndpoint.conf.json` audioCodecs/videoCodecs: what is negotiated, in order.
+    pub codecs: CodecList,
 }
 
 /// Why a negotiation or ICE call failed; the server maps each to a Kurento code.
@@ -145,11 +148,11 @@ fn process_certificate() -> Option<DtlsCert> {
     CERT.get_or_init(|| str0m::crypto::from_feature_flags().dtls_provider.generate_certificate()).clone()
 }
 
-/// KMS's congestion-control feature set: REMB (`goog-remb` with the
-/// abs-send-time extension) and no transport-wide CC, which KMS does not
-/// negotiate. A browser that receives with TWCC negotiated sends TWCC feedback
-/// instead of the REMB the router relays to publishers.
-fn remb_only(mut config: RtcConfig) -> RtcConfig {
+/// KMS's feature set: the configured codecs (`SdpEndpoint.conf.json`), REMB
+/// (`goog-remb` with the abs-send-time extension) and no transport-wide CC,
+/// which KMS does not negotiate. A browser that receives with TWCC negotiated
+/// sends TWCC feedback instead of the REMB the router relays to publishers.
+fn kms_features(mut config: RtcConfig, codecs: &CodecList) -> RtcConfig {
     let mut exts = ExtensionMap::empty();
     for (id, ext) in [
         (1, Extension::AudioLevel),
@@ -162,11 +165,9 @@ fn remb_only(mut config: RtcConfig) -> RtcConfig {
         exts.set(id, ext);
     }
     config = config.set_extension_map(exts);
-    let params = config
-        .codec_config()
-        .params()
-        .iter()
-        .cloned()
+    let params = codecs
+        .payload_params()
+        .into_iter()
         .map(|mut p| {
             p.set_fb_transport_cc(false);
             p
@@ -177,8 +178,8 @@ fn remb_only(mut config: RtcConfig) -> RtcConfig {
 }
 
 /// A peer connection with the process certificate and KMS's feature set.
-fn new_rtc(now: Instant) -> Rtc {
-    let mut builder = remb_only(Rtc::builder()).set_stats_interval(Some(STATS_INTERVAL));
+fn new_rtc(now: Instant, codecs: &CodecList) -> Rtc {
+    let mut builder = kms_features(Rtc::builder(), codecs).set_stats_interval(Some(STATS_INTERVAL));
     if let Some(cert) = process_certificate() {
         builder = builder.set_dtls_cert(cert);
     }
@@ -189,7 +190,7 @@ impl WebRtcEndpoint {
     /// A new endpoint with one host candidate per configured address.
     pub fn new(now: Instant, config: WebRtcConfig) -> WebRtcEndpoint {
         init_crypto();
-        let mut rtc = new_rtc(now);
+        let mut rtc = new_rtc(now, &config.codecs);
         let mut local_candidates = Vec::new();
         let udp = config.host_addrs.iter().map(|addr| Candidate::host(*addr, "udp"));
         let tcp = config.tcp_addrs.iter().map(|addr| Candidate::builder().tcp().host(*addr).tcptype(TcpType::Passive).build());
@@ -628,7 +629,7 @@ impl WebRtcEndpoint {
         self.ice_state = "FAILED";
         self.event(ElementEvent::IceComponentStateChanged { state: "FAILED" });
         self.dtls_state("CLOSED");
-        let mut closed = new_rtc(now);
+        let mut closed = new_rtc(now, &self.config.codecs);
         closed.disconnect();
         drop(std::mem::replace(&mut self.rtc, closed));
         self.next_timeout = None;

@@ -10,6 +10,7 @@
 //! trickles them as IceCandidateFound followed by IceGatheringDone.
 
 mod bandwidth;
+mod codecs;
 mod direction;
 mod endpoint;
 mod external;
@@ -19,6 +20,7 @@ mod nat;
 mod stats;
 
 pub use bandwidth::{Bandwidth, REMB_INTERVAL};
+pub use codecs::{CodecList, CodecName};
 pub use endpoint::{WebRtcConfig, ICE_FAILED_AFTER, WebRtcEndpoint, WebRtcError};
 pub use external::ExternalAddrs;
 pub use gather::NatConfig;

@@ -1,0 +1,68 @@
+//! What an endpoint negotiates, from the codec lists of `SdpEndpoint.conf.json`.
+
+use kms_webrtc::{CodecList, CodecName, WebRtcConfig, WebRtcEndpoint};
+use std::time::Instant;
+use str0m::media::{Direction, MediaKind};
+use str0m::Rtc;
+
+/// A browser-like offer with str0m's default codecs plus G.711.
+fn browser_offer() -> String {
+    let mut builder = Rtc::builder();
+    builder.codec_config().enable_pcma(true, false);
+    builder.codec_config().enable_pcmu(true, false);
+    let mut rtc = builder.build(Instant::now());
+    let mut change = rtc.sdp_api();
+    change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
+    change.add_media(MediaKind::Video, Direction::SendRecv, None, None, None);
+    change.apply().unwrap().0.to_sdp_string()
+}
+
+fn endpoint(audio: &[&str], video: &[&str]) -> WebRtcEndpoint {
+    let parse = |names: &[&str]| names.iter().map(|n| CodecName::parse(n).unwrap()).collect();
+    let codecs = CodecList { audio: parse(audio), video: parse(video) };
+    let config = WebRtcConfig { host_addrs: vec!["127.0.0.1:40000".parse().unwrap()], codecs, ..Default::default() };
+    WebRtcEndpoint::new(Instant::now(), config)
+}
+
+/// The encoding names of the `a=rtpmap` lines, in order.
+fn rtpmap_names(sdp: &str) -> Vec<String> {
+    sdp.lines()
+        .filter_map(|l| l.strip_prefix("a=rtpmap:"))
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .map(|enc| enc.split('/').next().unwrap().to_owned())
+        .filter(|name| name != "rtx")
+        .collect()
+}
+
+#[test]
+fn the_answer_has_only_the_configured_codecs() {
+    let mut ep = endpoint(&["PCMA/8000"], &["VP8/90000"]);
+    let answer = ep.process_offer(&browser_offer()).unwrap();
+    assert_eq!(rtpmap_names(&answer), ["PCMA", "VP8"], "{answer}");
+}
+
+#[test]
+fn a_generated_offer_lists_the_codecs_in_the_configured_order() {
+    let mut ep = endpoint(&["PCMU/8000", "opus/48000/2"], &["H264/90000", "VP8/90000"]);
+    let offer = ep.generate_offer(true, true).unwrap();
+    let names = rtpmap_names(&offer);
+    let first = |n: &str| names.iter().position(|x| x == n).unwrap();
+    assert!(first("PCMU") < first("opus") && first("H264") < first("VP8"), "{names:?}");
+    assert!(!names.iter().any(|n| n == "VP9" || n == "AV1"), "{names:?}");
+}
+
+#[test]
+fn an_m_line_without_a_configured_codec_is_refused_with_port_zero() {
+    let mut ep = endpoint(&["PCMA/8000"], &["H264/90000"]);
+    let mut builder = Rtc::builder();
+    builder.codec_config().clear();
+    builder.codec_config().enable_opus(true, false);
+    builder.codec_config().enable_vp8(true);
+    let mut rtc = builder.build(Instant::now());
+    let mut change = rtc.sdp_api();
+    change.add_media(MediaKind::Video, Direction::SendRecv, None, None, None);
+    let offer = change.apply().unwrap().0.to_sdp_string();
+    let answer = ep.process_offer(&offer).unwrap();
+    assert!(answer.contains("m=video 0 "), "{answer}");
+    assert!(rtpmap_names(&answer).is_empty(), "{answer}");
+}
