@@ -27,6 +27,10 @@ test(`hello-world loopback decodes in Chromium (${offerer} offers) and the pipel
   const errors = await page.evaluate(() => window.appErrors);
   assert.deepEqual(errors, [], 'no application errors');
   assert.ok(first.video && first.video.framesDecoded > 0, `remote video decodes: ${JSON.stringify(first)}\n${server.logs()}`);
+  // Latency measuring (off by default, as in KMS) runs while the call goes on.
+  assert.equal(await page.evaluate(() => window.pipelineCall('getLatencyStats')), false);
+  await page.evaluate(() => window.pipelineCall('setLatencyStats', true));
+  assert.equal(await page.evaluate(() => window.pipelineCall('getLatencyStats')), true);
 
   // framesDecoded keeps rising for several seconds; audio packets arrive.
   // Meanwhile garbage (random bytes, truncated STUN/RTP/DTLS-looking packets)
@@ -82,7 +86,10 @@ test(`hello-world loopback decodes in Chromium (${offerer} offers) and the pipel
   assert.ok(inbound && inbound.packetsReceived > 0 && inbound.bytesReceived > 0, JSON.stringify(stats));
   assert.ok(outbound && outbound.packetsSent > 0 && outbound.bytesSent > 0, JSON.stringify(stats));
   assert.match(inbound.ssrc, /^\d+$/);
-  assert.ok(stats.some((s) => s.type === 'endpoint'));
+  const endpoint = stats.find((s) => s.type === 'endpoint');
+  const e2e = endpoint && endpoint.E2ELatency.find((l) => l.type === 'VIDEO');
+  assert.ok(e2e && e2e.avg > 0 && e2e.avg < 1e9 && e2e.name === 'sink_video_default', `E2ELatency in ns: ${JSON.stringify(endpoint)}`);
+  assert.ok(!endpoint.E2ELatency.some((l) => l.type === 'AUDIO'), 'filtered to VIDEO');
   assert.ok(!stats.some((s) => s.type.endsWith('rtp') && s.id.includes('audio')), 'filtered to VIDEO');
 
   // Release from the page as the tutorial's stop() does; the server frees it.

@@ -15,6 +15,7 @@ mod element;
 mod graph;
 mod media;
 mod inert;
+mod latency;
 mod passthrough;
 mod pipeline;
 mod rebase;
@@ -23,6 +24,7 @@ pub use element::{Datagram, Element, ElementEvent, ElementOutput, FlowState, Tra
 pub use graph::{Connection, Graph, GraphError};
 pub use media::{Codec, MediaFrame, MediaType};
 pub use inert::Inert;
+pub use latency::LatencyStats;
 pub use passthrough::PassThrough;
 pub use rebase::Timeline;
 pub use pipeline::{ElementId, Pipeline, PipelineOutput, KEYFRAME_REQUEST_INTERVAL};

@@ -2,6 +2,7 @@
 
 use crate::element::{Datagram, Element, ElementEvent, ElementOutput, Transmit};
 use crate::graph::{Connection, Graph, GraphError};
+use crate::latency::LatencyStats;
 use crate::media::MediaType;
 pub use crate::graph::ElementId;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -31,6 +32,8 @@ pub struct Pipeline {
     last_keyframe_request: HashMap<ElementId, Instant>,
     /// The latest video bitrate estimate (bits/s) of each sink that sent one.
     estimates: HashMap<ElementId, u64>,
+    /// `latencyStats`: input latency per element, when enabled.
+    latency: LatencyStats,
     outbox: VecDeque<PipelineOutput>,
 }
 
@@ -54,6 +57,7 @@ impl Pipeline {
         self.dirty.remove(&id);
         self.last_keyframe_request.remove(&id);
         self.estimates.remove(&id);
+        self.latency.remove(id);
         self.elements.remove(&id)
     }
 
@@ -76,6 +80,15 @@ impl Pipeline {
     /// The element `id` through the element contract.
     pub fn element(&self, id: ElementId) -> Option<&dyn Element> {
         self.elements.get(&id).map(|e| e.as_ref())
+    }
+
+    /// `MediaPipeline.latencyStats`: input latency per element and media type.
+    pub fn latency(&self) -> &LatencyStats {
+        &self.latency
+    }
+
+    pub fn latency_mut(&mut self) -> &mut LatencyStats {
+        &mut self.latency
     }
 
     pub fn graph(&self) -> &Graph {
@@ -164,6 +177,9 @@ impl Pipeline {
                     // so fan-out allocates nothing per frame.
                     for sink in self.graph.sinks(id, frame.media_type()) {
                         if let Some(e) = self.elements.get_mut(&sink) {
+                            if self.latency.enabled() {
+                                self.latency.record(sink, frame.media_type(), now.saturating_duration_since(frame.network_time));
+                            }
                             e.handle_media(now, &frame);
                             self.dirty.insert(sink);
                         }

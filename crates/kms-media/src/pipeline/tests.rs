@@ -147,3 +147,21 @@ fn a_sink_is_told_when_its_source_changes_also_through_a_passthrough() {
     drain(&mut p, now);
     assert_eq!(p.element_mut::<Probe>(sink).unwrap().source_changes, [MediaType::Video; 3]);
 }
+
+#[test]
+fn latency_stats_measure_arrival_to_delivery_per_sink() {
+    let start = Instant::now();
+    let mut p = Pipeline::new();
+    let src = p.add(Box::new(Probe::default()));
+    let sink = p.add(Box::new(Probe::default()));
+    p.connect(start, Connection::new(src, sink, MediaType::Video)).unwrap();
+    p.latency_mut().set_enabled(true);
+    for delay_ms in [10, 30] {
+        p.element_mut::<Probe>(src).unwrap().to_emit.push_back(ElementOutput::Media(frame(Codec::Vp8, start)));
+        drain(&mut p, start + Duration::from_millis(delay_ms));
+    }
+    assert_eq!(p.latency().averages(sink), [(MediaType::Video, 20_000_000.0)]);
+    assert!(p.latency().averages(src).is_empty(), "nothing was delivered to the source");
+    p.remove(sink);
+    assert!(p.latency().averages(sink).is_empty());
+}

@@ -9,6 +9,7 @@ use super::Server;
 use crate::media::PipelineHandle;
 use kms_media::{Connection, ElementId, MediaType};
 use kms_protocol::{ErrorCode, KurentoError, ObjectId};
+use kms_webrtc::WebRtcEndpoint;
 use serde_json::{json, Map, Value};
 
 /// The element an operation is invoked on.
@@ -28,6 +29,7 @@ pub async fn invoke(server: &Server, ctx: &ElementRef<'_>, operation: &str, para
         "getSinkConnections" => connections(server, ctx, params, false).await,
         "isMediaFlowingIn" => flowing(server, ctx, params, true).await,
         "isMediaFlowingOut" => flowing(server, ctx, params, false).await,
+        "getStats" => stats(server, ctx, params).await,
         _ => return None,
     })
 }
@@ -142,6 +144,29 @@ async fn flowing(server: &Server, ctx: &ElementRef<'_>, params: &Params<'_>, inb
         ?
         .unwrap_or(false);
     Ok(Some(json!(flowing)))
+}
+
+/// getStats: RTP stream stats for a WebRtcEndpoint, the pipeline's latency
+/// averages (`latencyStats`) for every element.
+async fn stats(server: &Server, ctx: &ElementRef<'_>, params: &Params<'_>) -> OpResult {
+    let media_type = media_types(params)?;
+    let (pipeline, element) = (ctx.pipeline, ctx.element);
+    let (latency, streams) = server
+        .media
+        .call(move |worker, _| {
+            let p = worker.pipeline(pipeline)?;
+            let latency = p.latency().averages(element);
+            let streams = p.element_mut::<WebRtcEndpoint>(element).map(|w| w.stats());
+            Some((latency, streams))
+        })
+        .await?
+        .ok_or_else(|| KurentoError::object_not_found(ctx.object.as_str()))?;
+    let latency: Vec<_> = latency.into_iter().filter(|(t, _)| media_type.is_none_or(|m| m == *t)).collect();
+    let id = ctx.object.as_str();
+    Ok(Some(match streams {
+        Some(streams) => super::stats::webrtc_stats(id, &streams, &latency, media_type),
+        None => super::stats::element_stats(id, &latency),
+    }))
 }
 
 /// `ElementConnectionData` register.

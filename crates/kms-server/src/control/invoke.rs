@@ -6,7 +6,7 @@
 use super::events::tags_json;
 use super::params::Params;
 use super::registry::Backing;
-use super::{elements, properties, server_manager, types, webrtc, Server};
+use super::{elements, pipeline, properties, server_manager, types, webrtc, Server};
 use kms_idl::{Class, Idl};
 use kms_protocol::{ErrorCode, KurentoError, ObjectId};
 use serde_json::{json, Value};
@@ -33,7 +33,8 @@ pub async fn invoke(server: &Arc<Server>, session: &str, object: &ObjectId, oper
                 None => None,
             }
         }
-        Backing::Pipeline(_) | Backing::Hub { .. } => None,
+        Backing::Pipeline(handle) => pipeline::invoke(server, object, handle, operation, params).await,
+        Backing::Hub { .. } => None,
     };
     handled.unwrap_or_else(|| not_built_or_unknown(server, idl, class, object, operation, params))
 }

@@ -9,6 +9,7 @@ mod events;
 mod invoke;
 mod methods;
 mod params;
+mod pipeline;
 mod properties;
 mod registry;
 mod request_cache;

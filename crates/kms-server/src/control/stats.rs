@@ -14,17 +14,35 @@ fn epoch_millis(at: Instant, now: Instant) -> i64 {
     now_ms - now.saturating_duration_since(at).as_millis() as i64
 }
 
+/// `MediaLatencyStat` registers from (media type, average ns) pairs; `name`
+/// is the sink pad KMS measures on (`sink_video_default`).
+fn latency_stats(latency: &[(MediaType, f64)]) -> Value {
+    let stat = |(t, avg): &(MediaType, f64)| {
+        let name = format!("sink_{}_default", t.as_str().to_lowercase());
+        register("MediaLatencyStat", json!({ "name": name, "type": t.as_str(), "avg": avg }))
+    };
+    Value::Array(latency.iter().map(stat).collect())
+}
+
+/// The stats map of an element that is not an RTP endpoint: one
+/// `ElementStats` keyed by the element id, with its `inputLatency`.
+pub fn element_stats(element_id: &str, latency: &[(MediaType, f64)]) -> Value {
+    let now = Instant::now();
+    let entry = json!({ "id": element_id, "type": "element", "timestampMillis": epoch_millis(now, now), "inputLatency": latency_stats(latency) });
+    json!({ element_id: register("ElementStats", entry) })
+}
+
 /// The stats map of a WebRtcEndpoint: one `EndpointStats` keyed by the element
-/// id, one `RTCPeerConnectionStats` ("session"), and one inbound/outbound RTP
-/// entry per stream of the requested `media_type` (all when `None`).
-pub fn webrtc_stats(element_id: &str, streams: &[RtpStreamStats], media_type: Option<MediaType>) -> Value {
+/// id (its `E2ELatency` from `latency`, average ns per media type, as KMS
+/// leaves `inputLatency` empty for endpoints), one `RTCPeerConnectionStats`
+/// ("session"), and one inbound/outbound RTP entry per stream of the
+/// requested `media_type` (all when `None`).
+pub fn webrtc_stats(element_id: &str, streams: &[RtpStreamStats], latency: &[(MediaType, f64)], media_type: Option<MediaType>) -> Value {
     let now = Instant::now();
     let now_ms = epoch_millis(now, now);
     let mut map = Map::new();
-    map.insert(
-        element_id.to_owned(),
-        register("EndpointStats", json!({ "id": element_id, "type": "endpoint", "timestampMillis": now_ms, "inputLatency": [], "E2ELatency": [] })),
-    );
+    let endpoint = json!({ "id": element_id, "type": "endpoint", "timestampMillis": now_ms, "inputLatency": [], "E2ELatency": latency_stats(latency) });
+    map.insert(element_id.to_owned(), register("EndpointStats", endpoint));
     let session_id = format!("{element_id}_session");
     map.insert(
         session_id.clone(),
@@ -91,10 +109,12 @@ mod tests {
             timestamp: now,
         };
         let streams = [stream(MediaType::Video, StreamDirection::Inbound, 1), stream(MediaType::Audio, StreamDirection::Outbound, 2)];
-        let all = webrtc_stats("e", &streams, None);
+        let all = webrtc_stats("e", &streams, &[(MediaType::Video, 1.5e6)], None);
         let all = all.as_object().unwrap();
         assert_eq!(all.len(), 4);
         assert_eq!(all["e"]["type"], "endpoint");
+        assert_eq!(all["e"]["E2ELatency"][0]["avg"], 1.5e6);
+        assert_eq!(all["e"]["E2ELatency"][0]["type"], "VIDEO");
         let inbound = all.values().find(|v| v["type"] == "inboundrtp").unwrap();
         assert_eq!(inbound["__type__"], "RTCInboundRTPStreamStats");
         assert_eq!(inbound["ssrc"], "1");
@@ -103,7 +123,10 @@ mod tests {
         assert_eq!(inbound["packetsLost"], 3);
         assert_eq!(inbound["remb"], 300_000);
         assert!(inbound["timestampMillis"].is_i64());
-        let video_only = webrtc_stats("e", &streams, Some(MediaType::Video));
+        let video_only = webrtc_stats("e", &streams, &[], Some(MediaType::Video));
         assert!(video_only.as_object().unwrap().values().all(|v| v["type"] != "outboundrtp"));
+        let element = element_stats("p", &[(MediaType::Audio, 2.0)]);
+        assert_eq!(element["p"]["__type__"], "ElementStats");
+        assert_eq!(element["p"]["inputLatency"][0]["name"], "sink_audio_default");
     }
 }

@@ -233,14 +233,6 @@ pub async fn invoke(server: &Server, ctx: &ElementRef<'_>, operation: &str, para
                 Err(e) => Err(e),
             }
         }
-        "getStats" => {
-            let media_type = match params.opt_str("mediaType") {
-                Ok(t) => t.and_then(kms_media::MediaType::parse),
-                Err(e) => return Some(Err(e)),
-            };
-            let id = ctx.object.to_string();
-            with_endpoint(server, ctx, |w| w.stats()).await.map(|streams| Some(super::stats::webrtc_stats(&id, &streams, media_type)))
-        }
         // MediaState and ConnectionState: both follow the ICE + DTLS transport here.
         "getMediaState" | "getConnectionState" => with_endpoint(server, ctx, |w| w.is_connected())
             .await
