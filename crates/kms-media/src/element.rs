@@ -1,6 +1,6 @@
 //! The element contract: how the pipeline drives one MediaElement.
 
-use crate::media::{MediaFrame, MediaType};
+use crate::media::{DataMessage, MediaFrame, MediaType};
 use std::any::Any;
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -59,6 +59,10 @@ pub enum ElementEvent {
     MediaState { connected: bool },
     /// The transport (ICE + DTLS) went up or down (ConnectionStateChanged).
     ConnectionState { connected: bool },
+    /// A data channel opened or closed (DataChannelOpened / DataChannelClosed);
+    /// `channel_id` is its SCTP stream id, as in KMS.
+    DataChannelOpened { channel_id: u16 },
+    DataChannelClosed { channel_id: u16 },
 }
 
 /// What an element emits for the pipeline to route.
@@ -66,6 +70,8 @@ pub enum ElementEvent {
 pub enum ElementOutput {
     /// Media produced by this element: routed to every sink of its type.
     Media(MediaFrame),
+    /// A data-channel message: routed to every DATA sink.
+    Data(DataMessage),
     /// This element needs a keyframe: routed to its VIDEO source.
     KeyframeRequest,
     /// This element's peer can take this much video, in bits/s (a REMB it
@@ -96,6 +102,9 @@ pub trait Element: Send + Any {
 
     /// Media from this element's source for the frame's type.
     fn handle_media(&mut self, _now: Instant, _frame: &MediaFrame) {}
+
+    /// A data-channel message from this element's DATA source.
+    fn handle_data(&mut self, _now: Instant, _message: &DataMessage) {}
 
     /// A sink of this element needs a video keyframe.
     fn handle_keyframe_request(&mut self, _now: Instant) {}

@@ -22,7 +22,7 @@ mod rebase;
 
 pub use element::{Datagram, Element, ElementEvent, ElementOutput, FlowState, Transmit, Transport};
 pub use graph::{Connection, Graph, GraphError};
-pub use media::{Codec, MediaFrame, MediaType};
+pub use media::{Codec, DataMessage, MediaFrame, MediaType};
 pub use inert::Inert;
 pub use latency::LatencyStats;
 pub use passthrough::PassThrough;

@@ -68,6 +68,17 @@ pub struct MediaFrame {
     pub data: Arc<[u8]>,
 }
 
+/// One data-channel message (DATA media), shared by every sink it is routed to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataMessage {
+    /// Label of the channel it arrived on; sinks send it on their channel of
+    /// the same label, or on their first open channel.
+    pub label: Arc<str>,
+    /// Binary (PPID 53) or text (PPID 51), RFC 8831 §6.6.
+    pub binary: bool,
+    pub data: Arc<[u8]>,
+}
+
 impl MediaFrame {
     pub fn media_type(&self) -> MediaType {
         self.codec.media_type()

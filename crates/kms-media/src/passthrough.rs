@@ -1,9 +1,9 @@
-//! PassThrough: forwards its input to its sinks unchanged, source changes
+//! PassThrough: forwards its input (media and data) to its sinks unchanged, source changes
 //! downstream, and keyframe requests and bitrate estimates from its sinks to
 //! its source.
 
 use crate::element::{Element, ElementOutput};
-use crate::media::{MediaFrame, MediaType};
+use crate::media::{DataMessage, MediaFrame, MediaType};
 use std::collections::VecDeque;
 use std::time::Instant;
 
@@ -15,6 +15,10 @@ pub struct PassThrough {
 impl Element for PassThrough {
     fn handle_media(&mut self, _now: Instant, frame: &MediaFrame) {
         self.queue.push_back(ElementOutput::Media(frame.clone()));
+    }
+
+    fn handle_data(&mut self, _now: Instant, message: &DataMessage) {
+        self.queue.push_back(ElementOutput::Data(message.clone()));
     }
 
     fn handle_keyframe_request(&mut self, _now: Instant) {

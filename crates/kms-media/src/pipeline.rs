@@ -185,6 +185,14 @@ impl Pipeline {
                         }
                     }
                 }
+                ElementOutput::Data(message) => {
+                    for sink in self.graph.sinks(id, MediaType::Data) {
+                        if let Some(e) = self.elements.get_mut(&sink) {
+                            e.handle_data(now, &message);
+                            self.dirty.insert(sink);
+                        }
+                    }
+                }
                 ElementOutput::KeyframeRequest => {
                     if let Some(source) = self.graph.source(id, MediaType::Video) {
                         self.request_keyframe(now, source);

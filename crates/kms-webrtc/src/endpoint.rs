@@ -2,11 +2,12 @@
 
 use crate::bandwidth::{Bandwidth, RembRelay};
 use crate::codecs::CodecList;
+use crate::datachannel::{DataChannelStats, DataChannels};
 use crate::direction::restrict_offer;
 use crate::external::ExternalAddrs;
 use crate::flow::FlowTracker;
 use crate::gather::{Gatherer, NatConfig};
-use kms_media::{Codec, Datagram, Element, ElementEvent, ElementOutput, FlowState, MediaFrame, MediaType, Timeline, Transmit, Transport};
+use kms_media::{Codec, DataMessage, Datagram, Element, ElementEvent, ElementOutput, FlowState, MediaFrame, MediaType, Timeline, Transmit, Transport};
 use std::collections::{HashMap, VecDeque};
 use crate::stats::{InboundLoss, RtpStreamStats, StreamDirection, STATS_INTERVAL};
 use str0m::bwe::{Bitrate, BweKind};
@@ -19,6 +20,7 @@ use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec as StrCodec;
 use str0m::media::{Direction, Frequency, KeyframeRequestKind, MediaKind, MediaTime, Mid};
 use str0m::net::{Protocol, Receive, TcpType};
+use str0m::channel::{ChannelConfig, Reliability};
 use str0m::format::CodecConfig;
 use str0m::rtp::{Extension, ExtensionMap};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
@@ -53,6 +55,10 @@ pub struct WebRtcConfig {
     pub tcp_addrs: Vec<SocketAddr>,
     /// `SdpEndpoint.conf.json` audioCodecs/videoCodecs: what is negotiated, in order.
     pub codecs: CodecList,
+    /// Constructor flag `useDataChannels`: the peer's data channels are
+    /// reported (DataChannelOpened/Closed, stats) and their messages routed
+    /// as DATA media. Without it they carry nothing through the pipeline.
+    pub data_channels: bool,
 }
 
 /// Why a negotiation or ICE call failed; the server maps each to a Kurento code.
@@ -82,6 +88,9 @@ pub enum WebRtcError {
     /// 40401 ICE_ADD_CANDIDATE_ERROR
     #[error("invalid ICE candidate: {0}")]
     Candidate(String),
+    /// 40107 (illegal parameter): a data channel that cannot be created or closed.
+    #[error("data channel: {0}")]
+    DataChannel(String),
 }
 
 /// A WebRTC peer connection as a pipeline element.
@@ -132,6 +141,7 @@ pub struct WebRtcEndpoint {
     /// gatherCandidates was called: candidates are trickled as found.
     trickling: bool,
     gathering_done_sent: bool,
+    data: DataChannels,
 }
 
 /// Installs str0m's crypto provider (aws-lc-rs) once per process.
@@ -235,6 +245,7 @@ impl WebRtcEndpoint {
             dtls_state: "NEW",
             trickling: false,
             gathering_done_sent: false,
+            data: DataChannels::default(),
             rtc,
             config,
         }
@@ -507,6 +518,22 @@ impl WebRtcEndpoint {
             Event::MediaEgressStats(s) => {
                 self.egress.insert(s.mid, s);
             }
+            Event::ChannelOpen(id, label) if self.config.data_channels => {
+                let Some(stream_id) = self.rtc.direct_api().sctp_stream_id_by_channel_id(id) else { return };
+                let protocol = self.rtc.channel(id).and_then(|c| c.config().map(|c| c.protocol.clone())).unwrap_or_default();
+                self.data.opened(id, stream_id, label, protocol);
+                self.event(ElementEvent::DataChannelOpened { channel_id: stream_id });
+            }
+            Event::ChannelData(d) if self.config.data_channels => {
+                if let Some(message) = self.data.received(d.id, d.binary, d.data) {
+                    self.queue.push_back(ElementOutput::Data(message));
+                }
+            }
+            Event::ChannelClose(id) => {
+                if let Some(stream_id) = self.data.closed(id) {
+                    self.event(ElementEvent::DataChannelClosed { channel_id: stream_id });
+                }
+            }
             _ => {}
         }
     }
@@ -614,6 +641,38 @@ impl WebRtcEndpoint {
     /// IceConnectionState and DtlsConnectionState (their state names).
     pub fn connection_states(&self) -> (&'static str, &'static str) {
         (self.ice_state, self.dtls_state)
+    }
+
+    /// WebRtcEndpoint.createDataChannel: opens a channel to the peer with DCEP
+    /// once the SCTP association is up (the peer's offer must have had an
+    /// application m-line). `max_packet_life_time` (ms) and `max_retransmits`
+    /// are -1 when unset; setting both is an error, as in the W3C API.
+    pub fn create_data_channel(&mut self, label: &str, ordered: bool, max_packet_life_time: i32, max_retransmits: i32, protocol: &str) -> Result<(), WebRtcError> {
+        if !self.config.data_channels {
+            return Err(WebRtcError::DataChannel("the endpoint was created without useDataChannels".into()));
+        }
+        let bound = |v: i32, name: &str| u16::try_from(v).map_err(|_| WebRtcError::DataChannel(format!("{name} {v} is out of range")));
+        let reliability = match (max_packet_life_time, max_retransmits) {
+            (-1, -1) => Reliability::Reliable,
+            (lifetime, -1) => Reliability::MaxPacketLifetime { lifetime: bound(lifetime, "maxPacketLifeTime")? },
+            (-1, retransmits) => Reliability::MaxRetransmits { retransmits: bound(retransmits, "maxRetransmits")? },
+            _ => return Err(WebRtcError::DataChannel("maxPacketLifeTime and maxRetransmits cannot both be set".into())),
+        };
+        let config = ChannelConfig { label: label.into(), ordered, reliability, negotiated: None, protocol: protocol.into() };
+        self.rtc.direct_api().create_data_channel(config);
+        Ok(())
+    }
+
+    /// WebRtcEndpoint.closeDataChannel by SCTP stream id (KMS's channelId).
+    pub fn close_data_channel(&mut self, stream_id: u16) -> Result<(), WebRtcError> {
+        let id = self.data.by_stream_id(stream_id).ok_or_else(|| WebRtcError::DataChannel(format!("no open data channel {stream_id}")))?;
+        self.rtc.direct_api().close_data_channel(id);
+        Ok(())
+    }
+
+    /// getStats: every data channel seen, and the (opened, closed) totals.
+    pub fn data_channel_stats(&self) -> (Vec<DataChannelStats>, (u64, u64)) {
+        (self.data.stats(), self.data.totals())
     }
 
     /// BaseRtpEndpoint.requestKeyframe: a PLI to the peer now, unthrottled.
@@ -744,6 +803,18 @@ impl Element for WebRtcEndpoint {
         }
         for media_type in self.flow_out.check(now) {
             self.event(ElementEvent::MediaFlowOut { media_type, state: FlowState::NotFlowing });
+        }
+    }
+
+    fn handle_data(&mut self, _now: Instant, message: &DataMessage) {
+        if !self.connected || !self.config.data_channels {
+            return;
+        }
+        let Some(id) = self.data.route(&message.label) else { return };
+        // A message larger than the SCTP send buffer's free space is dropped,
+        // as an overflowing browser channel would be closed.
+        if let Some(Ok(true)) = self.rtc.channel(id).map(|mut c| c.write(message.binary, &message.data)) {
+            self.data.sent(id, message.data.len());
         }
     }
 

@@ -11,6 +11,7 @@
 
 mod bandwidth;
 mod codecs;
+mod datachannel;
 mod direction;
 mod endpoint;
 mod external;
@@ -21,6 +22,7 @@ mod stats;
 
 pub use bandwidth::{Bandwidth, REMB_INTERVAL};
 pub use codecs::{CodecList, CodecName};
+pub use datachannel::DataChannelStats;
 pub use endpoint::{WebRtcConfig, ICE_FAILED_AFTER, WebRtcEndpoint, WebRtcError};
 pub use external::ExternalAddrs;
 pub use gather::NatConfig;

@@ -1,7 +1,7 @@
 //! Router tests with a recording element on a virtual clock.
 
 use super::*;
-use crate::media::{Codec, MediaFrame};
+use crate::media::{Codec, DataMessage, MediaFrame};
 use std::sync::Arc;
 
 /// A minimal element: emits the frames queued in `to_emit`, records what it gets.
@@ -12,11 +12,15 @@ struct Probe {
     keyframe_requests: usize,
     source_changes: Vec<MediaType>,
     estimates: Vec<u64>,
+    data: Vec<DataMessage>,
 }
 
 impl Element for Probe {
     fn handle_media(&mut self, _now: Instant, frame: &MediaFrame) {
         self.received.push(frame.clone());
+    }
+    fn handle_data(&mut self, _now: Instant, message: &DataMessage) {
+        self.data.push(message.clone());
     }
     fn handle_keyframe_request(&mut self, _now: Instant) {
         self.keyframe_requests += 1;
@@ -164,4 +168,22 @@ fn latency_stats_measure_arrival_to_delivery_per_sink() {
     assert!(p.latency().averages(src).is_empty(), "nothing was delivered to the source");
     p.remove(sink);
     assert!(p.latency().averages(sink).is_empty());
+}
+
+#[test]
+fn data_messages_go_only_to_data_sinks_through_a_passthrough() {
+    let now = Instant::now();
+    let mut p = Pipeline::new();
+    let src = p.add(Box::new(Probe::default()));
+    let relay = p.add(Box::new(crate::PassThrough::default()));
+    let data_sink = p.add(Box::new(Probe::default()));
+    let video_sink = p.add(Box::new(Probe::default()));
+    p.connect(now, Connection::new(src, relay, MediaType::Data)).unwrap();
+    p.connect(now, Connection::new(relay, data_sink, MediaType::Data)).unwrap();
+    p.connect(now, Connection::new(src, video_sink, MediaType::Video)).unwrap();
+    let message = DataMessage { label: Arc::from("chat"), binary: false, data: Arc::from(&b"hi"[..]) };
+    p.element_mut::<Probe>(src).unwrap().to_emit.push_back(ElementOutput::Data(message.clone()));
+    drain(&mut p, now);
+    assert_eq!(p.element_mut::<Probe>(data_sink).unwrap().data, [message]);
+    assert!(p.element_mut::<Probe>(video_sink).unwrap().data.is_empty());
 }

@@ -156,7 +156,7 @@ async fn stats(server: &Server, ctx: &ElementRef<'_>, params: &Params<'_>) -> Op
         .call(move |worker, _| {
             let p = worker.pipeline(pipeline)?;
             let latency = p.latency().averages(element);
-            let streams = p.element_mut::<WebRtcEndpoint>(element).map(|w| w.stats());
+            let streams = p.element_mut::<WebRtcEndpoint>(element).map(|w| (w.stats(), w.data_channel_stats()));
             Some((latency, streams))
         })
         .await?
@@ -164,7 +164,7 @@ async fn stats(server: &Server, ctx: &ElementRef<'_>, params: &Params<'_>) -> Op
     let latency: Vec<_> = latency.into_iter().filter(|(t, _)| media_type.is_none_or(|m| m == *t)).collect();
     let id = ctx.object.as_str();
     Ok(Some(match streams {
-        Some(streams) => super::stats::webrtc_stats(id, &streams, &latency, media_type),
+        Some((streams, data)) => super::stats::webrtc_stats(id, &streams, &data, &latency, media_type),
         None => super::stats::element_stats(id, &latency),
     }))
 }

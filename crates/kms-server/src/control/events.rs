@@ -83,6 +83,8 @@ pub fn from_element_event(event: &ElementEvent) -> (&'static str, Map<String, Va
         ),
         ElementEvent::MediaState { connected } => ("MediaStateChanged", transition(*connected)),
         ElementEvent::ConnectionState { connected } => ("ConnectionStateChanged", transition(*connected)),
+        ElementEvent::DataChannelOpened { channel_id } => ("DataChannelOpened", json!({ "channelId": channel_id })),
+        ElementEvent::DataChannelClosed { channel_id } => ("DataChannelClosed", json!({ "channelId": channel_id })),
     };
     let Value::Object(map) = fields else { unreachable!("every arm builds an object") };
     (name, map)

@@ -4,7 +4,7 @@
 
 use super::events::register;
 use kms_media::MediaType;
-use kms_webrtc::{RtpStreamStats, StreamDirection};
+use kms_webrtc::{DataChannelStats, RtpStreamStats, StreamDirection};
 use serde_json::{json, Map, Value};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -35,9 +35,16 @@ pub fn element_stats(element_id: &str, latency: &[(MediaType, f64)]) -> Value {
 /// The stats map of a WebRtcEndpoint: one `EndpointStats` keyed by the element
 /// id (its `E2ELatency` from `latency`, average ns per media type, as KMS
 /// leaves `inputLatency` empty for endpoints), one `RTCPeerConnectionStats`
-/// ("session"), and one inbound/outbound RTP entry per stream of the
-/// requested `media_type` (all when `None`).
-pub fn webrtc_stats(element_id: &str, streams: &[RtpStreamStats], latency: &[(MediaType, f64)], media_type: Option<MediaType>) -> Value {
+/// ("session", with the `data` channels' opened/closed totals), one
+/// inbound/outbound RTP entry per stream and one `RTCDataChannelStats` per
+/// data channel, of the requested `media_type` (all when `None`).
+pub fn webrtc_stats(
+    element_id: &str,
+    streams: &[RtpStreamStats],
+    data: &(Vec<DataChannelStats>, (u64, u64)),
+    latency: &[(MediaType, f64)],
+    media_type: Option<MediaType>,
+) -> Value {
     let now = Instant::now();
     let now_ms = epoch_millis(now, now);
     let mut map = Map::new();
@@ -46,8 +53,21 @@ pub fn webrtc_stats(element_id: &str, streams: &[RtpStreamStats], latency: &[(Me
     let session_id = format!("{element_id}_session");
     map.insert(
         session_id.clone(),
-        register("RTCPeerConnectionStats", json!({ "id": session_id, "type": "session", "timestampMillis": now_ms, "dataChannelsOpened": 0, "dataChannelsClosed": 0 })),
+        register(
+            "RTCPeerConnectionStats",
+            json!({ "id": session_id, "type": "session", "timestampMillis": now_ms, "dataChannelsOpened": data.1.0, "dataChannelsClosed": data.1.1 }),
+        ),
     );
+    for c in data.0.iter().filter(|_| media_type.is_none_or(|t| t == MediaType::Data)) {
+        let id = format!("datachannel_{}", c.stream_id);
+        let entry = json!({
+            "id": id, "type": "datachannel", "timestampMillis": now_ms,
+            "label": c.label, "protocol": c.protocol, "datachannelid": c.stream_id, "state": c.state,
+            "messagesSent": c.messages_sent, "bytesSent": c.bytes_sent,
+            "messagesReceived": c.messages_received, "bytesReceived": c.bytes_received,
+        });
+        map.insert(id, register("RTCDataChannelStats", entry));
+    }
     for s in streams.iter().filter(|s| media_type.is_none_or(|t| t == s.media_type)) {
         let (kind, type_name) = match s.direction {
             StreamDirection::Inbound => ("inboundrtp", "RTCInboundRTPStreamStats"),
@@ -109,9 +129,23 @@ mod tests {
             timestamp: now,
         };
         let streams = [stream(MediaType::Video, StreamDirection::Inbound, 1), stream(MediaType::Audio, StreamDirection::Outbound, 2)];
-        let all = webrtc_stats("e", &streams, &[(MediaType::Video, 1.5e6)], None);
+        let channel = DataChannelStats {
+            stream_id: 1,
+            label: "chat".into(),
+            protocol: String::new(),
+            state: "open",
+            messages_sent: 1,
+            bytes_sent: 2,
+            messages_received: 3,
+            bytes_received: 4,
+        };
+        let data = (vec![channel], (1, 0));
+        let all = webrtc_stats("e", &streams, &data, &[(MediaType::Video, 1.5e6)], None);
         let all = all.as_object().unwrap();
-        assert_eq!(all.len(), 4);
+        assert_eq!(all.len(), 5);
+        assert_eq!(all["datachannel_1"]["__type__"], "RTCDataChannelStats");
+        assert_eq!(all["datachannel_1"]["bytesReceived"], 4);
+        assert_eq!(all["e_session"]["dataChannelsOpened"], 1);
         assert_eq!(all["e"]["type"], "endpoint");
         assert_eq!(all["e"]["E2ELatency"][0]["avg"], 1.5e6);
         assert_eq!(all["e"]["E2ELatency"][0]["type"], "VIDEO");
@@ -123,8 +157,8 @@ mod tests {
         assert_eq!(inbound["packetsLost"], 3);
         assert_eq!(inbound["remb"], 300_000);
         assert!(inbound["timestampMillis"].is_i64());
-        let video_only = webrtc_stats("e", &streams, &[], Some(MediaType::Video));
-        assert!(video_only.as_object().unwrap().values().all(|v| v["type"] != "outboundrtp"));
+        let video_only = webrtc_stats("e", &streams, &data, &[], Some(MediaType::Video));
+        assert!(video_only.as_object().unwrap().values().all(|v| v["type"] != "outboundrtp" && v["type"] != "datachannel"));
         let element = element_stats("p", &[(MediaType::Audio, 2.0)]);
         assert_eq!(element["p"]["__type__"], "ElementStats");
         assert_eq!(element["p"]["inputLatency"][0]["name"], "sink_audio_default");

@@ -24,6 +24,7 @@ fn kurento_error(e: WebRtcError) -> KurentoError {
         WebRtcError::AnswerAlreadyProcessed => ErrorCode::SdpEndPointAnswerAlreadyProcessed,
         WebRtcError::AnswerRejected(_) => ErrorCode::SdpEndPointProcessAnswerError,
         WebRtcError::Candidate(_) => ErrorCode::IceAddCandidateError,
+        WebRtcError::DataChannel(_) => ErrorCode::MediaObjectIllegalParamError,
     };
     KurentoError::new(code, e.to_string())
 }
@@ -237,6 +238,26 @@ pub async fn invoke(server: &Server, ctx: &ElementRef<'_>, operation: &str, para
         "getMediaState" | "getConnectionState" => with_endpoint(server, ctx, |w| w.is_connected())
             .await
             .map(|up| Some(json!(if up { "CONNECTED" } else { "DISCONNECTED" }))),
+        "createDataChannel" => {
+            let text = |name: &str| params.opt_str(name).map(|v| v.unwrap_or_default().to_owned());
+            let int = |name: &str| params.get(name).and_then(Value::as_i64).map_or(-1, |v| v.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32);
+            let (label, protocol) = match (text("label"), text("protocol")) {
+                (Ok(l), Ok(p)) => (l, p),
+                (Err(e), _) | (_, Err(e)) => return Some(Err(e)),
+            };
+            let ordered = params.get("ordered").and_then(Value::as_bool).unwrap_or(true);
+            let (lifetime, retransmits) = (int("maxPacketLifeTime"), int("maxRetransmits"));
+            let created = with_endpoint(server, ctx, move |w| w.create_data_channel(&label, ordered, lifetime, retransmits, &protocol)).await;
+            created.and_then(|r| r.map_err(kurento_error)).map(|()| None)
+        }
+        "closeDataChannel" => {
+            let id = params.get("channelId").and_then(Value::as_i64).unwrap_or(-1);
+            let Ok(stream_id) = u16::try_from(id) else {
+                return Some(Err(KurentoError::new(ErrorCode::MediaObjectIllegalParamError, format!("no data channel {id}"))));
+            };
+            let closed = with_endpoint(server, ctx, move |w| w.close_data_channel(stream_id)).await;
+            closed.and_then(|r| r.map_err(kurento_error)).map(|()| None)
+        }
         "requestKeyframe" => with_endpoint(server, ctx, |w| w.request_keyframe()).await.map(|()| None),
         "getICECandidatePairs" => with_endpoint(server, ctx, |w| w.candidate_pairs())
             .await

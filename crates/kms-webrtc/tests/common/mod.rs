@@ -11,6 +11,7 @@ use str0m::format::Codec;
 use str0m::media::{Direction, KeyframeRequestKind, MediaData, MediaKind, MediaTime, Mid};
 use str0m::net::{Protocol, Receive};
 use str0m::bwe::{Bitrate, BweKind};
+use str0m::channel::ChannelId;
 use str0m::{Candidate, Event, Input, Output, Rtc};
 
 /// The server's (virtual) media address.
@@ -31,6 +32,11 @@ pub struct Browser {
     pub remb: Vec<u64>,
     /// The browser went away: nothing it sends or is sent arrives any more.
     pub vanished: bool,
+    /// Data channels the browser has open, by label (its own "chat" when it
+    /// offered one, and any the server opened).
+    pub channels: Vec<(ChannelId, String)>,
+    /// Data-channel messages received: (label, text).
+    pub messages: Vec<(String, String)>,
     audio: Option<Mid>,
     video: Option<Mid>,
     timeout: Instant,
@@ -52,6 +58,9 @@ pub struct Net {
     pub recorded: Option<Vec<(SocketAddr, Vec<u8>)>>,
     /// The next browser's offer announces a DTLS fingerprint it does not have.
     pub forge_next_fingerprint: bool,
+    /// The next browser offers a data channel even when its endpoint does
+    /// not use data channels.
+    pub next_offers_data_channel: bool,
     server: SocketAddr,
     in_flight: VecDeque<(SocketAddr, SocketAddr, Vec<u8>)>,
 }
@@ -67,6 +76,7 @@ impl Net {
             loss: None,
             recorded: None,
             forge_next_fingerprint: false,
+            next_offers_data_channel: false,
             server: SERVER.parse().unwrap(),
             in_flight: VecDeque::new(),
         }
@@ -89,7 +99,8 @@ impl Net {
         self.add_browser_with(direction, WebRtcConfig::default())
     }
 
-    /// Like [`Net::add_browser`], with the endpoint's constructor flags from `config`.
+    /// Like [`Net::add_browser`], with the endpoint's constructor flags from
+    /// `config`; with `data_channels` the browser also offers a channel "chat".
     pub fn add_browser_with(&mut self, direction: Direction, config: WebRtcConfig) -> usize {
         let i = self.browsers.len();
         let addr: SocketAddr = format!("127.0.0.{}:5000", i + 2).parse().unwrap();
@@ -98,6 +109,9 @@ impl Net {
         let mut change = rtc.sdp_api();
         let audio = change.add_media(MediaKind::Audio, direction, None, None, None);
         let video = change.add_media(MediaKind::Video, direction, None, None, None);
+        if config.data_channels || std::mem::take(&mut self.next_offers_data_channel) {
+            change.add_channel("chat".into());
+        }
         let (offer, pending): (_, SdpPendingOffer) = change.apply().unwrap();
 
         let mut endpoint = WebRtcEndpoint::new(self.now, WebRtcConfig { host_addrs: vec![self.server], ..config });
@@ -120,6 +134,8 @@ impl Net {
             keyframe_requests: 0,
             remb: Vec::new(),
             vanished: false,
+            channels: Vec::new(),
+            messages: Vec::new(),
             audio: Some(audio),
             video: Some(video),
             timeout: self.now,
@@ -229,9 +245,20 @@ impl Browser {
                 Output::Event(Event::MediaData(d)) => self.received.push(d),
                 Output::Event(Event::KeyframeRequest(_)) => self.keyframe_requests += 1,
                 Output::Event(Event::EgressBitrateEstimate(BweKind::Remb { estimate, .. })) => self.remb.push(estimate.as_u64()),
+                Output::Event(Event::ChannelOpen(id, label)) => self.channels.push((id, label)),
+                Output::Event(Event::ChannelData(d)) => {
+                    let label = self.channels.iter().find(|(id, _)| *id == d.id).map_or_else(String::new, |(_, l)| l.clone());
+                    self.messages.push((label, String::from_utf8_lossy(&d.data).into_owned()));
+                }
                 Output::Event(_) => {}
             }
         }
+    }
+
+    /// Sends a text message on the open data channel `label`.
+    pub fn send_text(&mut self, label: &str, text: &str) {
+        let id = self.channels.iter().find(|(_, l)| l == label).expect("channel open").0;
+        assert!(self.rtc.channel(id).unwrap().write(false, text.as_bytes()).unwrap());
     }
 
     /// Sends one video frame (VP8) with the given bytes at media time `ts` (90 kHz).
