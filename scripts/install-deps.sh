@@ -11,6 +11,13 @@ apt_packages=(
   iproute2 util-linux chromium openssl
   # TURN tests start their own coturn on 127.0.0.1; the packaged service stays off.
   coturn
+  # GStreamer at the edges (PlayerEndpoint, RecorderEndpoint): build headers,
+  # demuxers/muxers/codecs, and the tools the tests generate and probe media with.
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
+  # RTSP player tests serve a file with gst-rtsp-server from Python.
+  gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 python3-gi gir1.2-gstreamer-1.0
 )
 missing=()
 for p in "${apt_packages[@]}"; do

@@ -63,6 +63,14 @@ pub enum ElementEvent {
     /// `channel_id` is its SCTP stream id, as in KMS.
     DataChannelOpened { channel_id: u16 },
     DataChannelClosed { channel_id: u16 },
+    /// A Media event without fields of its own: `Recording`, `Paused`,
+    /// `Stopped` (RecorderEndpoint), `EndOfStream` (PlayerEndpoint).
+    Media { name: &'static str },
+    /// UriEndpointStateChanged: `STOP`, `START` or `PAUSE`.
+    UriEndpointState { state: &'static str },
+    /// The Kurento `Error` event: `error_type` is KMS's name
+    /// (`RESOURCE_ERROR_OPEN`, `INVALID_URI`, ...), `code` its errorCode.
+    Error { error_type: &'static str, description: String, code: i32 },
 }
 
 /// What an element emits for the pipeline to route.
@@ -72,6 +80,9 @@ pub enum ElementOutput {
     Media(MediaFrame),
     /// A data-channel message: routed to every DATA sink.
     Data(DataMessage),
+    /// This element's media ended (a PlayerEndpoint at the end of its file):
+    /// routed once to every sink, of any media type.
+    EndOfStream,
     /// This element needs a keyframe: routed to its VIDEO source.
     KeyframeRequest,
     /// This element's peer can take this much video, in bits/s (a REMB it
@@ -102,6 +113,10 @@ pub trait Element: Send + Any {
 
     /// Media from this element's source for the frame's type.
     fn handle_media(&mut self, _now: Instant, _frame: &MediaFrame) {}
+
+    /// A source of this element reached the end of its media
+    /// (RecorderEndpoint `stopOnEndOfStream` acts on it).
+    fn handle_end_of_stream(&mut self, _now: Instant) {}
 
     /// A data-channel message from this element's DATA source.
     fn handle_data(&mut self, _now: Instant, _message: &DataMessage) {}

@@ -21,6 +21,10 @@ impl Element for PassThrough {
         self.queue.push_back(ElementOutput::Data(message.clone()));
     }
 
+    fn handle_end_of_stream(&mut self, _now: Instant) {
+        self.queue.push_back(ElementOutput::EndOfStream);
+    }
+
     fn handle_keyframe_request(&mut self, _now: Instant) {
         self.queue.push_back(ElementOutput::KeyframeRequest);
     }

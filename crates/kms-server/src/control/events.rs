@@ -29,7 +29,8 @@ pub fn event_data(source: &MediaObject, event_type: &str, fields: Map<String, Va
     let tags = if source.send_tags_in_events { tags_json(&source.tags) } else { json!([]) };
     let mut data = fields;
     data.insert("source".into(), json!(source.id.as_str()));
-    data.insert("type".into(), json!(event_type));
+    // Error carries its error name in `type`; every other event its own name.
+    data.entry("type").or_insert_with(|| json!(event_type));
     data.insert("tags".into(), tags);
     data.insert("timestamp".into(), json!((millis / 1000).to_string()));
     data.insert("timestampMillis".into(), json!(millis.to_string()));
@@ -85,6 +86,11 @@ pub fn from_element_event(event: &ElementEvent) -> (&'static str, Map<String, Va
         ElementEvent::ConnectionState { connected } => ("ConnectionStateChanged", transition(*connected)),
         ElementEvent::DataChannelOpened { channel_id } => ("DataChannelOpened", json!({ "channelId": channel_id })),
         ElementEvent::DataChannelClosed { channel_id } => ("DataChannelClosed", json!({ "channelId": channel_id })),
+        ElementEvent::Media { name } => (*name, json!({})),
+        ElementEvent::UriEndpointState { state } => ("UriEndpointStateChanged", json!({ "state": state })),
+        ElementEvent::Error { error_type, description, code } => {
+            ("Error", json!({ "type": error_type, "description": description, "errorCode": code }))
+        }
     };
     let Value::Object(map) = fields else { unreachable!("every arm builds an object") };
     (name, map)

@@ -1,0 +1,136 @@
+//! A GStreamer island: one private `gst::Pipeline` whose streaming threads
+//! hand their results to the media worker.
+//!
+//! GStreamer threads never touch the router. They queue [`ElementOutput`]s
+//! (frames from appsinks, events from the bus) on a channel and call the
+//! element's [`Waker`], which makes the worker poll the element; the element
+//! drains the channel in `poll_output`. Bus errors become KMS's `Error` event
+//! (`MediaElementImpl` maps GStreamer error domains the same way).
+
+use gstreamer as gst;
+use gst::prelude::*;
+use kms_media::{ElementEvent, ElementOutput};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+
+/// Asks the media worker to poll this element soon; callable from any thread.
+pub type Waker = Arc<dyn Fn() + Send + Sync>;
+
+/// Called once when the island reaches end of stream (or fails) while
+/// finishing: `stopAndWait` completes through it.
+pub type Finished = Box<dyn FnOnce() + Send>;
+
+/// The thread-safe half: what GStreamer threads use to reach the worker.
+#[derive(Clone)]
+pub struct Outbox {
+    tx: Sender<ElementOutput>,
+    waker: Waker,
+}
+
+impl Outbox {
+    pub fn push(&self, output: ElementOutput) {
+        if self.tx.send(output).is_ok() {
+            (self.waker)();
+        }
+    }
+
+    pub fn event(&self, event: ElementEvent) {
+        self.push(ElementOutput::Event(event));
+    }
+}
+
+/// What the bus reported, for the element that owns the island.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BusNote {
+    EndOfStream,
+    Error,
+}
+
+/// A private pipeline and the channel its threads report on.
+pub struct Island {
+    pub pipeline: gst::Pipeline,
+    rx: Receiver<ElementOutput>,
+    pub outbox: Outbox,
+    /// Bus notes for the owner, read on the worker in `poll`.
+    notes: Arc<Mutex<Vec<BusNote>>>,
+}
+
+impl Island {
+    /// Wraps `pipeline`: bus EOS and errors are reported through the outbox.
+    pub fn new(pipeline: gst::Pipeline, waker: Waker) -> Island {
+        let (tx, rx) = channel();
+        let outbox = Outbox { tx, waker };
+        let notes = Arc::new(Mutex::new(Vec::new()));
+        if let Some(bus) = pipeline.bus() {
+            let (outbox, notes) = (outbox.clone(), notes.clone());
+            bus.set_sync_handler(move |_, msg| {
+                let note = match msg.view() {
+                    gst::MessageView::Eos(_) => Some(BusNote::EndOfStream),
+                    gst::MessageView::Error(err) => {
+                        let (error_type, code) = kms_error(&err.error());
+                        let description = format!("{} ({})", err.error(), err.debug().map(|d| d.to_string()).unwrap_or_default());
+                        tracing::warn!(%description, "GStreamer error");
+                        outbox.event(ElementEvent::Error { error_type, description, code });
+                        Some(BusNote::Error)
+                    }
+                    _ => None,
+                };
+                if let Some(note) = note {
+                    notes.lock().unwrap_or_else(|e| e.into_inner()).push(note);
+                    (outbox.waker)();
+                }
+                gst::BusSyncReply::Drop
+            });
+        }
+        Island { pipeline, rx, outbox, notes }
+    }
+
+    /// The next output a GStreamer thread queued.
+    pub fn try_recv(&self) -> Option<ElementOutput> {
+        self.rx.try_recv().ok()
+    }
+
+    /// Bus notes since the last call.
+    pub fn take_notes(&self) -> Vec<BusNote> {
+        std::mem::take(&mut *self.notes.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// The pipeline as a Graphviz dot text (getElementGstreamerDot / getGstreamerDot).
+    pub fn dot(&self) -> String {
+        self.pipeline.debug_to_dot_data(gst::DebugGraphDetails::all()).to_string()
+    }
+}
+
+impl Drop for Island {
+    fn drop(&mut self) {
+        if let Some(bus) = self.pipeline.bus() {
+            bus.unset_sync_handler();
+        }
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+/// KMS's `Error` type name and errorCode for a GStreamer error.
+pub fn kms_error(err: &gst::glib::Error) -> (&'static str, i32) {
+    if let Some(e) = err.kind::<gst::ResourceError>() {
+        let name = match e {
+            gst::ResourceError::NoSpaceLeft => "RESOURCE_ERROR_NO_SPACE_LEFT",
+            gst::ResourceError::Write | gst::ResourceError::Close | gst::ResourceError::Sync => "RESOURCE_ERROR_WRITE",
+            gst::ResourceError::NotFound | gst::ResourceError::OpenRead | gst::ResourceError::OpenWrite | gst::ResourceError::OpenReadWrite => {
+                "RESOURCE_ERROR_OPEN"
+            }
+            _ => "RESOURCE_ERROR_OPEN",
+        };
+        return (name, err.code());
+    }
+    if let Some(e) = err.kind::<gst::StreamError>() {
+        let name = match e {
+            gst::StreamError::Decode | gst::StreamError::Demux | gst::StreamError::TypeNotFound | gst::StreamError::WrongType => {
+                "STREAM_ERROR_DECODE"
+            }
+            _ => "STREAM_ERROR_FAILED",
+        };
+        return (name, err.code());
+    }
+    ("UNEXPECTED_ELEMENT_ERROR", err.code())
+}

@@ -1,0 +1,26 @@
+//! GStreamer at the edges: the UriEndpoints (PlayerEndpoint, RecorderEndpoint)
+//! as pipeline elements.
+//!
+//! Each element owns a private GStreamer pipeline (an [`Island`]) joined to the
+//! router by appsink (player) or appsrc (recorder). The router stays sans-IO:
+//! GStreamer's streaming threads only queue outputs and wake the media worker
+//! through a [`Waker`]; the worker drains them when it polls the element.
+
+mod island;
+mod player;
+mod profile;
+mod recorder;
+mod uri;
+
+pub use island::{kms_error, Finished, Island, Waker};
+pub use player::{position, seek, video_info, PlayerEndpoint, PlayerState, SeekError, VideoInfo};
+pub use profile::{Container, MediaProfile, ProfileError};
+pub use recorder::{RecorderEndpoint, RecorderState};
+pub use uri::{check_source, sink_for, UriError};
+
+/// Initialises GStreamer once per process; an error means GStreamer is not
+/// usable here (the UriEndpoints then fail with it).
+pub fn init() -> Result<(), String> {
+    static INIT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    INIT.get_or_init(|| gstreamer::init().map_err(|e| e.to_string())).clone()
+}

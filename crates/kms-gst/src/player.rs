@@ -1,0 +1,304 @@
+//! PlayerEndpoint: a file or stream into the router.
+//!
+//! The island is `urisourcebin ! parsebin`; every elementary stream parsebin
+//! exposes gets a branch ending in an appsink that paces it in real time
+//! (`sync=true`). VP8, H.264 and Opus pass through without decoding (H.264 as
+//! Annex B access units with SPS/PPS before every IDR, as WebRTC receivers
+//! need); any other codec GStreamer can decode is decoded and encoded to VP8
+//! or Opus. Each appsink sample becomes a [`MediaFrame`] with its RTP time
+//! taken from the buffer's running time; a discontinuity (seek, restart)
+//! is announced as a source change so sinks rebase their timestamps.
+
+use crate::island::{BusNote, Island, Outbox, Waker};
+use crate::uri::check_source;
+use gstreamer as gst;
+use gstreamer_app as gst_app;
+use gst::prelude::*;
+use kms_media::{Codec, Element, ElementEvent, ElementOutput, FlowState, MediaFrame, MediaType};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// UriEndpoint state of a player.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlayerState {
+    Stop,
+    Start,
+    Pause,
+}
+
+/// PlayerEndpoint `videoInfo` (VideoInfo register), times in ms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct VideoInfo {
+    pub is_seekable: bool,
+    pub seekable_init: i64,
+    pub seekable_end: i64,
+    pub duration: i64,
+}
+
+/// Why a seek failed: 40700 PLAYER_SEEK_FAIL.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("cannot seek to {position} ms: {reason}")]
+pub struct SeekError {
+    pub position: i64,
+    pub reason: String,
+}
+
+pub struct PlayerEndpoint {
+    uri: String,
+    /// `networkCache` (ms): rtspsrc latency.
+    network_cache_ms: u32,
+    waker: Waker,
+    island: Option<Island>,
+    state: PlayerState,
+    queue: VecDeque<ElementOutput>,
+    /// MediaFlowOut per [audio, video].
+    flowing: [bool; 2],
+}
+
+impl PlayerEndpoint {
+    pub fn new(uri: &str, network_cache_ms: u32, waker: Waker) -> PlayerEndpoint {
+        PlayerEndpoint { uri: uri.into(), network_cache_ms, waker, island: None, state: PlayerState::Stop, queue: VecDeque::new(), flowing: [false; 2] }
+    }
+
+    pub fn state(&self) -> PlayerState {
+        self.state
+    }
+
+    fn event(&mut self, event: ElementEvent) {
+        self.queue.push_back(ElementOutput::Event(event));
+    }
+
+    /// PlayerEndpoint.play: starts (building the island) or resumes.
+    pub fn play(&mut self) {
+        if self.state == PlayerState::Start {
+            return;
+        }
+        if self.island.is_none() {
+            if let Err(e) = check_source(&self.uri) {
+                self.event(ElementEvent::Error { error_type: "INVALID_URI", description: e.to_string(), code: 0 });
+                return;
+            }
+            match self.build() {
+                Ok(island) => self.island = Some(island),
+                Err(description) => {
+                    self.event(ElementEvent::Error { error_type: "UNEXPECTED_ELEMENT_ERROR", description, code: 0 });
+                    return;
+                }
+            }
+        }
+        if let Some(island) = &self.island {
+            // A failure here (missing file, unreachable host) arrives on the bus as the Error event.
+            let _ = island.pipeline.set_state(gst::State::Playing);
+        }
+        self.state = PlayerState::Start;
+        self.event(ElementEvent::UriEndpointState { state: "START" });
+    }
+
+    /// UriEndpoint.pause.
+    pub fn pause(&mut self) {
+        if self.state != PlayerState::Start {
+            return;
+        }
+        if let Some(island) = &self.island {
+            let _ = island.pipeline.set_state(gst::State::Paused);
+        }
+        self.state = PlayerState::Pause;
+        self.event(ElementEvent::UriEndpointState { state: "PAUSE" });
+    }
+
+    /// UriEndpoint.stop: the island is torn down; play() starts over.
+    pub fn stop(&mut self) {
+        if self.state == PlayerState::Stop && self.island.is_none() {
+            return;
+        }
+        self.island = None;
+        self.stop_flowing();
+        self.state = PlayerState::Stop;
+        self.event(ElementEvent::UriEndpointState { state: "STOP" });
+    }
+
+    /// MediaFlowOut NOT_FLOWING for the streams that were flowing.
+    fn stop_flowing(&mut self) {
+        for (i, media_type) in [MediaType::Audio, MediaType::Video].into_iter().enumerate() {
+            if std::mem::take(&mut self.flowing[i]) {
+                self.event(ElementEvent::MediaFlowOut { media_type, state: FlowState::NotFlowing });
+            }
+        }
+    }
+
+    /// The island's pipeline, for the blocking queries (position, seek,
+    /// videoInfo) the control plane runs off the media thread.
+    pub fn pipeline(&self) -> Option<gst::Pipeline> {
+        self.island.as_ref().map(|i| i.pipeline.clone())
+    }
+
+    /// getElementGstreamerDot.
+    pub fn dot(&self) -> String {
+        self.island.as_ref().map_or_else(|| "digraph pipeline {}\n".into(), Island::dot)
+    }
+
+    fn build(&self) -> Result<Island, String> {
+        let pipeline = gst::Pipeline::new();
+        let make = |factory: &str| gst::ElementFactory::make(factory).build().map_err(|e| format!("{factory}: {e}"));
+        let source = make("urisourcebin")?;
+        source.set_property("uri", &self.uri);
+        let latency = self.network_cache_ms;
+        source.connect("source-setup", false, move |args| {
+            if let Some(src) = args.get(1).and_then(|v| v.get::<gst::Element>().ok()) {
+                if src.find_property("latency").is_some() {
+                    src.set_property("latency", latency);
+                }
+            }
+            None
+        });
+        let parse = make("parsebin")?;
+        pipeline.add_many([&source, &parse]).map_err(|e| e.to_string())?;
+        let island = Island::new(pipeline.clone(), self.waker.clone());
+        let parse_weak = parse.downgrade();
+        source.connect_pad_added(move |_, pad| {
+            if let Some(sink) = parse_weak.upgrade().and_then(|p| p.static_pad("sink")) {
+                if !sink.is_linked() {
+                    let _ = pad.link(&sink);
+                }
+            }
+        });
+        let outbox = island.outbox.clone();
+        let pipeline_weak = pipeline.downgrade();
+        parse.connect_pad_added(move |_, pad| {
+            let Some(pipeline) = pipeline_weak.upgrade() else { return };
+            if let Err(e) = add_branch(&pipeline, pad, outbox.clone()) {
+                tracing::warn!("player branch: {e}");
+            }
+        });
+        Ok(island)
+    }
+}
+
+/// What a parsed stream becomes: the codec we forward and the elements
+/// between parsebin and the appsink.
+fn plan(caps: &gst::CapsRef) -> Option<(Codec, &'static str)> {
+    let name = caps.structure(0)?.name().as_str();
+    Some(match name {
+        "video/x-vp8" => (Codec::Vp8, "queue"),
+        "video/x-h264" => (Codec::H264, "h264parse config-interval=-1 ! video/x-h264,stream-format=byte-stream,alignment=au ! queue"),
+        "audio/x-opus" => (Codec::Opus, "opusparse ! queue"),
+        n if n.starts_with("video/") => {
+            (Codec::Vp8, "decodebin ! queue ! videoconvert ! vp8enc deadline=1 cpu-used=8 keyframe-max-dist=60 end-usage=cbr target-bitrate=1000000 ! queue")
+        }
+        n if n.starts_with("audio/") => (Codec::Opus, "decodebin ! queue ! audioconvert ! audioresample ! opusenc ! queue"),
+        _ => return None,
+    })
+}
+
+/// Links a new parsebin pad through its branch to an appsink feeding `outbox`.
+fn add_branch(pipeline: &gst::Pipeline, pad: &gst::Pad, outbox: Outbox) -> Result<(), String> {
+    let caps = pad.current_caps().or_else(|| Some(pad.query_caps(None))).ok_or("no caps")?;
+    let Some((codec, branch)) = plan(&caps) else {
+        tracing::debug!(?caps, "player: stream ignored");
+        return Ok(());
+    };
+    let bin = gst::parse::bin_from_description(&format!("{branch} ! appsink name=out sync=true"), true).map_err(|e| e.to_string())?;
+    let sink = bin.by_name("out").and_then(|e| e.downcast::<gst_app::AppSink>().ok()).ok_or("no appsink")?;
+    let media_type = codec.media_type();
+    let clock_rate: u32 = if media_type == MediaType::Video { 90_000 } else { 48_000 };
+    let mut first = true;
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                let (Some(buffer), Some(segment)) = (sample.buffer(), sample.segment()) else { return Ok(gst::FlowSuccess::Ok) };
+                let segment = segment.downcast_ref::<gst::ClockTime>();
+                let running = buffer.pts().and_then(|pts| segment.and_then(|s| s.to_running_time(pts)));
+                let Some(running) = running else { return Ok(gst::FlowSuccess::Ok) };
+                if buffer.flags().contains(gst::BufferFlags::DISCONT) && !std::mem::take(&mut first) {
+                    outbox.push(ElementOutput::SourceChanged(media_type));
+                }
+                first = false;
+                let Ok(map) = buffer.map_readable() else { return Ok(gst::FlowSuccess::Ok) };
+                let rtp_time = running.nseconds() as u128 * u128::from(clock_rate) / 1_000_000_000;
+                outbox.push(ElementOutput::Media(MediaFrame {
+                    codec,
+                    clock_rate,
+                    rtp_time: rtp_time as u64,
+                    network_time: Instant::now(),
+                    contiguous: true,
+                    data: Arc::from(map.as_slice()),
+                }));
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    pipeline.add(&bin).map_err(|e| e.to_string())?;
+    bin.sync_state_with_parent().map_err(|e| e.to_string())?;
+    let sink_pad = bin.static_pad("sink").ok_or("branch without sink pad")?;
+    pad.link(&sink_pad).map_err(|e| format!("{e:?}"))?;
+    Ok(())
+}
+
+/// `position` in ms (the playback position of the island).
+pub fn position(pipeline: &gst::Pipeline) -> Option<i64> {
+    pipeline.query_position::<gst::ClockTime>().map(|t| t.mseconds() as i64)
+}
+
+/// setPosition: a flushing seek to the keyframe at or before `ms`.
+pub fn seek(pipeline: &gst::Pipeline, ms: i64) -> Result<(), SeekError> {
+    let err = |reason: &str| SeekError { position: ms, reason: reason.into() };
+    let target = u64::try_from(ms).map_err(|_| err("negative position"))?;
+    let info = video_info(pipeline);
+    if !info.is_seekable {
+        return Err(err("the media is not seekable"));
+    }
+    if info.duration > 0 && ms > info.duration {
+        return Err(err("beyond the end of the media"));
+    }
+    pipeline
+        .seek_simple(gst::SeekFlags::FLUSH | gst::SeekFlags::KEY_UNIT, gst::ClockTime::from_mseconds(target))
+        .map_err(|e| err(&e.to_string()))
+}
+
+/// videoInfo: seekability and duration, once the island has prerolled.
+pub fn video_info(pipeline: &gst::Pipeline) -> VideoInfo {
+    let _ = pipeline.state(gst::ClockTime::from_seconds(2));
+    let duration = pipeline.query_duration::<gst::ClockTime>().map_or(0, |d| d.mseconds() as i64);
+    let mut query = gst::query::Seeking::new(gst::Format::Time);
+    let (is_seekable, start, end) = if pipeline.query(&mut query) {
+        let (seekable, start, end) = query.result();
+        let ms = |v: gst::GenericFormattedValue| v.value().max(0) / 1_000_000;
+        (seekable, ms(start), ms(end))
+    } else {
+        (false, 0, 0)
+    };
+    VideoInfo { is_seekable, seekable_init: start, seekable_end: end, duration }
+}
+
+impl Element for PlayerEndpoint {
+    fn poll_output(&mut self) -> Option<ElementOutput> {
+        if let Some(out) = self.queue.pop_front() {
+            return Some(out);
+        }
+        let island = self.island.as_ref()?;
+        if let Some(out) = island.try_recv() {
+            if let ElementOutput::Media(frame) = &out {
+                let media_type = frame.media_type();
+                let i = usize::from(media_type == MediaType::Video);
+                if !std::mem::replace(&mut self.flowing[i], true) {
+                    self.event(ElementEvent::MediaFlowOut { media_type, state: FlowState::Flowing });
+                }
+            }
+            return Some(out);
+        }
+        for note in island.take_notes() {
+            if note == BusNote::EndOfStream {
+                self.queue.push_back(ElementOutput::Event(ElementEvent::Media { name: "EndOfStream" }));
+                self.queue.push_back(ElementOutput::EndOfStream);
+                self.stop_flowing();
+            }
+        }
+        self.queue.pop_front()
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+}

@@ -1,0 +1,357 @@
+//! RecorderEndpoint: frames from the router into a muxed file.
+//!
+//! The island (appsrc -> parser/AAC encoder -> muxer -> filesink) is built
+//! when `record()` has been called and the first frame of every recorded
+//! stream has arrived, so the codecs are known; video starts at a keyframe
+//! (one is requested at `record()` and after a source switch). Timestamps:
+//! each stream is anchored at its first frame's arrival relative to the
+//! recording's start, then follows the frames' RTP time, so audio and video
+//! stay in sync and a source switch or a pause only re-anchors the stream.
+//! `stop()` sends end-of-stream and the file is complete when the muxer has
+//! written its index: the `Stopped` event and `stopAndWait` wait for that.
+
+use crate::island::{BusNote, Finished, Island, Waker};
+use crate::profile::MediaProfile;
+use crate::uri::sink_for;
+use gstreamer as gst;
+use gstreamer_app as gst_app;
+use gst::prelude::*;
+use kms_media::{Codec, Element, ElementEvent, ElementOutput, MediaFrame, MediaType};
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// Recorder state, as UriEndpoint's `state` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecorderState {
+    Stopped,
+    Recording,
+    Paused,
+}
+
+/// Where one recorded stream is anchored on the file's timeline.
+#[derive(Debug, Clone, Copy)]
+struct Anchor {
+    /// File time (ns) of the anchoring frame.
+    file_ns: u64,
+    rtp_time: u64,
+    clock_rate: u32,
+}
+
+/// One recorded stream (audio or video).
+#[derive(Default)]
+struct Track {
+    codec: Option<Codec>,
+    anchor: Option<Anchor>,
+    appsrc: Option<gst_app::AppSrc>,
+    last_pts: Option<u64>,
+}
+
+pub struct RecorderEndpoint {
+    /// The target: `file://` or `http(s)://`.
+    uri: String,
+    profile: MediaProfile,
+    stop_on_eos: bool,
+    state: RecorderState,
+    waker: Waker,
+    island: Option<Island>,
+    /// Building the island failed: the element stays stopped.
+    failed: bool,
+    /// record() was called once (KMS records once per endpoint).
+    started: bool,
+    /// Arrival of the first recorded frame: file time zero.
+    origin: Option<Instant>,
+    paused_at: Option<Instant>,
+    paused_total: Duration,
+    tracks: [Track; 2],
+    /// Frames held until every recorded stream has its first frame.
+    waiting: Vec<MediaFrame>,
+    finishing: Vec<Finished>,
+    queue: VecDeque<ElementOutput>,
+}
+
+fn slot(t: MediaType) -> usize {
+    usize::from(t == MediaType::Video)
+}
+
+impl RecorderEndpoint {
+    /// A recorder writing to `uri` (see [`crate::uri::sink_for`]).
+    pub fn new(uri: &str, profile: MediaProfile, stop_on_eos: bool, waker: Waker) -> RecorderEndpoint {
+        RecorderEndpoint {
+            uri: uri.to_owned(),
+            profile,
+            stop_on_eos,
+            state: RecorderState::Stopped,
+            waker,
+            island: None,
+            failed: false,
+            started: false,
+            origin: None,
+            paused_at: None,
+            paused_total: Duration::ZERO,
+            tracks: Default::default(),
+            waiting: Vec::new(),
+            finishing: Vec::new(),
+            queue: VecDeque::new(),
+        }
+    }
+
+    pub fn state(&self) -> RecorderState {
+        self.state
+    }
+
+    fn event(&mut self, event: ElementEvent) {
+        self.queue.push_back(ElementOutput::Event(event));
+    }
+
+    /// RecorderEndpoint.record: starts, or resumes after pause.
+    pub fn record(&mut self, now: Instant) {
+        match self.state {
+            RecorderState::Recording => return,
+            RecorderState::Paused => {
+                if let Some(at) = self.paused_at.take() {
+                    self.paused_total += now.saturating_duration_since(at);
+                }
+                for t in &mut self.tracks {
+                    t.anchor = None;
+                }
+            }
+            RecorderState::Stopped => {
+                if self.started {
+                    // KMS records once per endpoint: a second record() after stop() is ignored.
+                    return;
+                }
+                self.started = true;
+            }
+        }
+        self.state = RecorderState::Recording;
+        self.queue.push_back(ElementOutput::KeyframeRequest);
+        self.event(ElementEvent::UriEndpointState { state: "START" });
+        self.event(ElementEvent::Media { name: "Recording" });
+    }
+
+    /// UriEndpoint.pause: frames are dropped until record() resumes.
+    pub fn pause(&mut self, now: Instant) {
+        if self.state != RecorderState::Recording {
+            return;
+        }
+        self.state = RecorderState::Paused;
+        self.paused_at = Some(now);
+        self.event(ElementEvent::UriEndpointState { state: "PAUSE" });
+        self.event(ElementEvent::Media { name: "Paused" });
+    }
+
+    /// UriEndpoint.stop / stopAndWait: ends the file. `finished` runs once
+    /// the file is complete and closed (at once when nothing was recorded).
+    pub fn stop(&mut self, finished: Option<Finished>) {
+        self.finishing.extend(finished);
+        if self.state == RecorderState::Stopped && self.island.is_none() {
+            self.finish();
+            return;
+        }
+        if self.state == RecorderState::Stopped {
+            return; // already finishing
+        }
+        self.state = RecorderState::Stopped;
+        self.waiting.clear();
+        match &self.island {
+            Some(_) => {
+                for t in &self.tracks {
+                    if let Some(src) = &t.appsrc {
+                        let _ = src.end_of_stream();
+                    }
+                }
+            }
+            None => self.finish(),
+        }
+    }
+
+    /// The file is closed (or was never opened): Stopped, and waiters released.
+    fn finish(&mut self) {
+        if let Some(island) = self.island.take() {
+            let _ = island.pipeline.set_state(gst::State::Null);
+            while let Some(out) = island.try_recv() {
+                self.queue.push_back(out);
+            }
+        }
+        for t in &mut self.tracks {
+            t.appsrc = None;
+        }
+        self.event(ElementEvent::UriEndpointState { state: "STOP" });
+        self.event(ElementEvent::Media { name: "Stopped" });
+        for f in self.finishing.drain(..) {
+            f();
+        }
+    }
+
+    /// getElementGstreamerDot: the island, or an empty graph before it exists.
+    pub fn dot(&self) -> String {
+        self.island.as_ref().map_or_else(|| "digraph pipeline {}\n".into(), Island::dot)
+    }
+
+    fn wanted(&self, t: MediaType) -> bool {
+        match t {
+            MediaType::Audio => self.profile.audio,
+            MediaType::Video => self.profile.video,
+            MediaType::Data => false,
+        }
+    }
+
+    /// Builds the island once every recorded stream has shown its codec.
+    fn build(&mut self) {
+        let [audio, video] = [self.tracks[0].codec, self.tracks[1].codec];
+        let (factory, location) = match sink_for(&self.uri) {
+            Ok(s) => s,
+            Err(e) => return self.fail("INVALID_URI", e.to_string()),
+        };
+        let description = match self.profile.description(video, audio, &format!("{factory} name=sink")) {
+            Ok(d) => d,
+            Err(e) => return self.fail("UNEXPECTED_ELEMENT_ERROR", e.to_string()),
+        };
+        tracing::debug!(%description, "recorder island");
+        let pipeline = match gst::parse::launch(&description).map(|e| e.downcast::<gst::Pipeline>()) {
+            Ok(Ok(p)) => p,
+            _ => return self.fail("UNEXPECTED_ELEMENT_ERROR", format!("cannot build the recorder for {description}")),
+        };
+        if let Some(sink) = pipeline.by_name("sink") {
+            sink.set_property("location", &location);
+            if factory == "souphttpclientsink" {
+                // Uploaded as written: the muxer cannot seek back, so it writes a streamable file.
+                if let Some(mux) = pipeline.by_name("mux") {
+                    match mux.find_property("streamable") {
+                        Some(_) => mux.set_property("streamable", true),
+                        None if mux.find_property("fragment-duration").is_some() => mux.set_property("fragment-duration", 1000u32),
+                        None => {}
+                    }
+                }
+            }
+        }
+        for (i, name) in [(0, "audio"), (1, "video")] {
+            self.tracks[i].appsrc = pipeline.by_name(name).and_then(|e| e.downcast::<gst_app::AppSrc>().ok());
+        }
+        let island = Island::new(pipeline, self.waker.clone());
+        if island.pipeline.set_state(gst::State::Playing).is_err() {
+            // The bus has the reason (unwritable path, ...): it arrives as the Error event.
+            self.island = Some(island);
+            self.failed = true;
+            return;
+        }
+        self.island = Some(island);
+    }
+
+    fn fail(&mut self, error_type: &'static str, description: String) {
+        self.failed = true;
+        self.event(ElementEvent::Error { error_type, description, code: 0 });
+    }
+
+    /// Pushes one frame to its appsrc with its file timestamp.
+    fn push(&mut self, frame: &MediaFrame) {
+        let origin = *self.origin.get_or_insert(frame.network_time);
+        let file_now = frame.network_time.saturating_duration_since(origin).saturating_sub(self.paused_total);
+        let track = &mut self.tracks[slot(frame.media_type())];
+        let Some(src) = &track.appsrc else { return };
+        let anchor = *track.anchor.get_or_insert(Anchor {
+            file_ns: file_now.as_nanos() as u64,
+            rtp_time: frame.rtp_time,
+            clock_rate: frame.clock_rate.max(1),
+        });
+        let since = frame.rtp_time.saturating_sub(anchor.rtp_time);
+        let mut pts = anchor.file_ns + since * 1_000_000_000 / u64::from(anchor.clock_rate);
+        // Never backwards: muxers refuse decreasing timestamps.
+        if let Some(last) = track.last_pts {
+            pts = pts.max(last + 1);
+        }
+        track.last_pts = Some(pts);
+        let mut buffer = gst::Buffer::from_slice(frame.data.clone());
+        if let Some(b) = buffer.get_mut() {
+            b.set_pts(gst::ClockTime::from_nseconds(pts));
+            if frame.is_keyframe() == Some(false) {
+                b.set_flags(gst::BufferFlags::DELTA_UNIT);
+            }
+        }
+        if let Err(e) = src.push_buffer(buffer) {
+            tracing::debug!("recorder push: {e:?}");
+        }
+    }
+}
+
+impl Element for RecorderEndpoint {
+    fn handle_media(&mut self, now: Instant, frame: &MediaFrame) {
+        let t = frame.media_type();
+        if self.state != RecorderState::Recording || self.failed || !self.wanted(t) {
+            return;
+        }
+        let track = &mut self.tracks[slot(t)];
+        if track.codec.is_none() {
+            if t == MediaType::Video && frame.is_keyframe() == Some(false) {
+                self.queue.push_back(ElementOutput::KeyframeRequest);
+                return;
+            }
+            track.codec = Some(frame.codec);
+        } else if track.codec != Some(frame.codec) {
+            return; // a codec change mid-file cannot be muxed without transcoding
+        }
+        if self.island.is_none() {
+            self.waiting.push(frame.clone());
+            let ready = [MediaType::Audio, MediaType::Video].iter().all(|&m| !self.wanted(m) || self.tracks[slot(m)].codec.is_some());
+            // Audio-only sources still record with a video profile after a while.
+            let waited = self.waiting.first().is_some_and(|f| now.saturating_duration_since(f.network_time) > Duration::from_secs(2));
+            if ready || waited {
+                self.build();
+                for f in std::mem::take(&mut self.waiting) {
+                    self.push(&f);
+                }
+            }
+            return;
+        }
+        if self.tracks[slot(t)].anchor.is_none() && t == MediaType::Video && frame.is_keyframe() == Some(false) {
+            self.queue.push_back(ElementOutput::KeyframeRequest);
+            return;
+        }
+        self.push(frame);
+    }
+
+    fn handle_end_of_stream(&mut self, _now: Instant) {
+        if self.stop_on_eos {
+            self.stop(None);
+        }
+    }
+
+    fn handle_source_changed(&mut self, _now: Instant, media_type: MediaType) {
+        // A new source: its timestamps start elsewhere; re-anchor at its first
+        // frame (a keyframe, for video) so nothing is lost across the switch.
+        if let Some(t) = self.tracks.get_mut(slot(media_type)) {
+            t.anchor = None;
+        }
+    }
+
+    fn poll_output(&mut self) -> Option<ElementOutput> {
+        if let Some(out) = self.queue.pop_front() {
+            return Some(out);
+        }
+        let island = self.island.as_ref()?;
+        if let Some(out) = island.try_recv() {
+            return Some(out);
+        }
+        let notes = island.take_notes();
+        for note in notes {
+            match note {
+                BusNote::EndOfStream => self.finish(),
+                BusNote::Error => {
+                    self.failed = true;
+                    if self.state == RecorderState::Stopped || !self.finishing.is_empty() {
+                        self.finish();
+                    }
+                }
+            }
+        }
+        self.queue.pop_front()
+    }
+
+    fn is_media_flowing_in(&self, media_type: MediaType) -> bool {
+        self.tracks.get(slot(media_type)).is_some_and(|t| t.last_pts.is_some()) && self.state == RecorderState::Recording
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+}
