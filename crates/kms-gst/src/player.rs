@@ -168,25 +168,25 @@ impl PlayerEndpoint {
         parse.connect_pad_added(move |_, pad| {
             let Some(pipeline) = pipeline_weak.upgrade() else { return };
             if let Err(e) = add_branch(&pipeline, pad, outbox.clone()) {
-                tracing::warn!("player branch: {e}");
+                tracing::warn!(caps = ?pad.current_caps(), "player branch: {e}");
             }
         });
         Ok(island)
     }
 }
 
-/// What a parsed stream becomes: the codec we forward and the elements
-/// between parsebin and the appsink.
-fn plan(caps: &gst::CapsRef) -> Option<(Codec, &'static str)> {
+/// What a parsed stream becomes: the codec we forward, whether it is
+/// decoded first (by a decodebin in front), and the elements up to the appsink.
+fn plan(caps: &gst::CapsRef) -> Option<(Codec, bool, &'static str)> {
     let name = caps.structure(0)?.name().as_str();
     Some(match name {
-        "video/x-vp8" => (Codec::Vp8, "queue"),
-        "video/x-h264" => (Codec::H264, "h264parse config-interval=-1 ! video/x-h264,stream-format=byte-stream,alignment=au ! queue"),
-        "audio/x-opus" => (Codec::Opus, "opusparse ! queue"),
+        "video/x-vp8" => (Codec::Vp8, false, "queue"),
+        "video/x-h264" => (Codec::H264, false, "h264parse config-interval=-1 ! video/x-h264,stream-format=byte-stream,alignment=au ! queue"),
+        "audio/x-opus" => (Codec::Opus, false, "opusparse ! queue"),
         n if n.starts_with("video/") => {
-            (Codec::Vp8, "decodebin ! queue ! videoconvert ! vp8enc deadline=1 cpu-used=8 keyframe-max-dist=60 end-usage=cbr target-bitrate=1000000 ! queue")
+            (Codec::Vp8, true, "queue ! videoconvert ! vp8enc deadline=1 cpu-used=8 keyframe-max-dist=60 end-usage=cbr target-bitrate=1000000 ! queue")
         }
-        n if n.starts_with("audio/") => (Codec::Opus, "decodebin ! queue ! audioconvert ! audioresample ! opusenc ! queue"),
+        n if n.starts_with("audio/") => (Codec::Opus, true, "queue ! audioconvert ! audioresample ! opusenc ! queue"),
         _ => return None,
     })
 }
@@ -194,7 +194,7 @@ fn plan(caps: &gst::CapsRef) -> Option<(Codec, &'static str)> {
 /// Links a new parsebin pad through its branch to an appsink feeding `outbox`.
 fn add_branch(pipeline: &gst::Pipeline, pad: &gst::Pad, outbox: Outbox) -> Result<(), String> {
     let caps = pad.current_caps().or_else(|| Some(pad.query_caps(None))).ok_or("no caps")?;
-    let Some((codec, branch)) = plan(&caps) else {
+    let Some((codec, decode, branch)) = plan(&caps) else {
         tracing::debug!(?caps, "player: stream ignored");
         return Ok(());
     };
@@ -230,9 +230,25 @@ fn add_branch(pipeline: &gst::Pipeline, pad: &gst::Pad, outbox: Outbox) -> Resul
             .build(),
     );
     pipeline.add(&bin).map_err(|e| e.to_string())?;
-    bin.sync_state_with_parent().map_err(|e| e.to_string())?;
     let sink_pad = bin.static_pad("sink").ok_or("branch without sink pad")?;
-    pad.link(&sink_pad).map_err(|e| format!("{e:?}"))?;
+    if decode {
+        // decodebin's source pad appears once it has found a decoder.
+        let decoder = gst::ElementFactory::make("decodebin").build().map_err(|e| e.to_string())?;
+        pipeline.add(&decoder).map_err(|e| e.to_string())?;
+        decoder.connect_pad_added(move |_, decoded| {
+            if !sink_pad.is_linked() {
+                if let Err(e) = decoded.link(&sink_pad) {
+                    tracing::warn!("player decoder: {e:?}");
+                }
+            }
+        });
+        let decoder_sink = decoder.static_pad("sink").ok_or("decodebin without sink pad")?;
+        pad.link(&decoder_sink).map_err(|e| format!("{e:?}"))?;
+        decoder.sync_state_with_parent().map_err(|e| e.to_string())?;
+    } else {
+        pad.link(&sink_pad).map_err(|e| format!("{e:?}"))?;
+    }
+    bin.sync_state_with_parent().map_err(|e| e.to_string())?;
     Ok(())
 }
 

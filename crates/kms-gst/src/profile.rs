@@ -64,10 +64,12 @@ impl MediaProfile {
         }
     }
 
-    /// The appsrc caps and parser for recorded video of `codec`.
-    fn video_branch(self, codec: Codec) -> Result<&'static str, ProfileError> {
-        let vp8 = "video/x-vp8 ! queue";
-        let h264 = "video/x-h264,stream-format=byte-stream,alignment=au ! h264parse ! queue";
+    /// The appsrc caps and parser for recorded video of `codec` (VP8 with
+    /// its picture size, which Matroska needs in the caps).
+    fn video_branch(self, codec: Codec, size: Option<(u16, u16)>) -> Result<String, ProfileError> {
+        let (w, h) = size.unwrap_or((640, 480));
+        let vp8 = format!("video/x-vp8,width={w},height={h},framerate=0/1 ! queue");
+        let h264 = "video/x-h264,stream-format=byte-stream,alignment=au ! h264parse ! queue".to_owned();
         match (self.container, codec) {
             (Container::Webm | Container::Mkv, Codec::Vp8) => Ok(vp8),
             (Container::Mkv | Container::Mp4 | Container::Flv, Codec::H264) => Ok(h264),
@@ -99,11 +101,11 @@ impl MediaProfile {
     /// A `gst-launch` description: appsrcs named `video`/`audio` (for the
     /// streams this profile records, given their codecs) into the muxer, into
     /// `sink` (a sink description, e.g. `filesink location=...`).
-    pub fn description(self, video: Option<Codec>, audio: Option<Codec>, sink: &str) -> Result<String, ProfileError> {
+    pub fn description(self, video: Option<(Codec, Option<(u16, u16)>)>, audio: Option<Codec>, sink: &str) -> Result<String, ProfileError> {
         let src = |name: &str| format!("appsrc name={name} format=time is-live=true max-bytes=0 block=false caps=");
         let mut d = format!("{} name=mux ! queue ! {sink}", self.muxer());
-        if let (true, Some(codec)) = (self.video, video) {
-            d += &format!(" {}{} ! mux.", src("video"), self.video_branch(codec)?);
+        if let (true, Some((codec, size))) = (self.video, video) {
+            d += &format!(" {}{} ! mux.", src("video"), self.video_branch(codec, size)?);
         }
         if let (true, Some(codec)) = (self.audio, audio) {
             let branch = self.audio_branch(codec).ok_or_else(|| ProfileError::Unsupported(format!("{codec:?} audio")))?;
@@ -130,9 +132,9 @@ mod tests {
     #[test]
     fn vp8_into_mp4_is_refused_with_a_reason() {
         let mp4 = MediaProfile::parse("MP4").unwrap();
-        let err = mp4.description(Some(Codec::Vp8), Some(Codec::Opus), "fakesink").unwrap_err();
+        let err = mp4.description(Some((Codec::Vp8, None)), Some(Codec::Opus), "fakesink").unwrap_err();
         assert!(err.to_string().contains("WEBM or MKV"), "{err}");
-        let d = mp4.description(Some(Codec::H264), Some(Codec::Opus), "fakesink").unwrap();
+        let d = mp4.description(Some((Codec::H264, None)), Some(Codec::Opus), "fakesink").unwrap();
         assert!(d.contains("mp4mux") && d.contains("avenc_aac") && d.contains("h264parse"), "{d}");
     }
 }

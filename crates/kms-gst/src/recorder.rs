@@ -69,6 +69,17 @@ pub struct RecorderEndpoint {
     queue: VecDeque<ElementOutput>,
 }
 
+/// Width and height of a VP8 keyframe (RFC 6386 §9.1: start code 9d 01 2a,
+/// then 14-bit width and height, little-endian).
+fn vp8_size(frame: &[u8]) -> Option<(u16, u16)> {
+    let header = frame.get(3..10)?;
+    if header[..3] != [0x9d, 0x01, 0x2a] {
+        return None;
+    }
+    let dim = |lo: u8, hi: u8| u16::from_le_bytes([lo, hi]) & 0x3fff;
+    Some((dim(header[3], header[4]), dim(header[5], header[6])))
+}
+
 fn slot(t: MediaType) -> usize {
     usize::from(t == MediaType::Video)
 }
@@ -154,6 +165,8 @@ impl RecorderEndpoint {
         self.state = RecorderState::Stopped;
         self.waiting.clear();
         match &self.island {
+            // A failed island never reaches end-of-stream: it is closed as it is.
+            Some(_) if self.failed => self.finish(),
             Some(_) => {
                 for t in &self.tracks {
                     if let Some(src) = &t.appsrc {
@@ -199,11 +212,13 @@ impl RecorderEndpoint {
     /// Builds the island once every recorded stream has shown its codec.
     fn build(&mut self) {
         let [audio, video] = [self.tracks[0].codec, self.tracks[1].codec];
+        // Matroska needs the picture size in the caps; VP8 carries it in keyframes.
+        let size = self.waiting.iter().find(|f| f.codec == Codec::Vp8).and_then(|f| vp8_size(&f.data));
         let (factory, location) = match sink_for(&self.uri) {
             Ok(s) => s,
             Err(e) => return self.fail("INVALID_URI", e.to_string()),
         };
-        let description = match self.profile.description(video, audio, &format!("{factory} name=sink")) {
+        let description = match self.profile.description(video.map(|c| (c, size)), audio, &format!("{factory} name=sink")) {
             Ok(d) => d,
             Err(e) => return self.fail("UNEXPECTED_ELEMENT_ERROR", e.to_string()),
         };

@@ -82,6 +82,14 @@ impl Pipeline {
         self.elements.get(&id).map(|e| e.as_ref())
     }
 
+    /// Marks `id` to be polled: an element fed from another thread (a
+    /// GStreamer island) has output queued.
+    pub fn wake(&mut self, id: ElementId) {
+        if self.elements.contains_key(&id) {
+            self.dirty.insert(id);
+        }
+    }
+
     /// `MediaPipeline.latencyStats`: input latency per element and media type.
     pub fn latency(&self) -> &LatencyStats {
         &self.latency

@@ -7,6 +7,7 @@ use kms_idl::{Class, Idl};
 use kms_media::{Element, Inert, PassThrough};
 use kms_protocol::{ErrorCode, KurentoError, ObjectId};
 use crate::media::Worker;
+use kms_gst::{MediaProfile, PlayerEndpoint, RecorderEndpoint};
 use kms_webrtc::{WebRtcConfig, WebRtcEndpoint};
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
@@ -92,6 +93,11 @@ fn check_constructor(server: &Server, idl: &Idl, class: &Class, ctor: &Params) -
     Ok((properties, parent))
 }
 
+/// GStreamer is initialised (once); without it the UriEndpoints cannot exist.
+fn gst_ready() -> Result<(), KurentoError> {
+    kms_gst::init().map_err(|e| KurentoError::new(ErrorCode::UnexpectedError, format!("GStreamer is not available: {e}")))
+}
+
 /// Builds an element inside the media worker, given the time and the worker
 /// (for its host and ICE-TCP addresses).
 type MakeElement = Box<dyn FnOnce(std::time::Instant, &Worker) -> Box<dyn Element> + Send>;
@@ -110,7 +116,24 @@ async fn build(server: &Server, class: &Class, parent: Option<Backing>, properti
         return Ok(Backing::Hub { pipeline });
     }
     let flag = |name: &str| properties.get(name).and_then(Value::as_bool).unwrap_or(false);
+    let text = |name: &str| properties.get(name).and_then(Value::as_str).unwrap_or_default().to_owned();
+    // Elements fed by a GStreamer island are polled when the island wakes them.
+    let (waker, slot) = server.media.waker(pipeline);
     let make: MakeElement = match class.name.as_str() {
+        "PlayerEndpoint" => {
+            gst_ready()?;
+            let (uri, cache) = (text("uri"), properties.get("networkCache").and_then(Value::as_u64).unwrap_or(2000));
+            let cache = u32::try_from(cache).unwrap_or(u32::MAX);
+            Box::new(move |_, _| Box::new(PlayerEndpoint::new(&uri, cache, waker)))
+        }
+        "RecorderEndpoint" => {
+            gst_ready()?;
+            let profile_name = properties.get("mediaProfile").and_then(Value::as_str).unwrap_or("WEBM");
+            let profile = MediaProfile::parse(profile_name)
+                .map_err(|e| KurentoError::new(ErrorCode::MediaObjectIllegalParamError, e.to_string()))?;
+            let (uri, stop_on_eos) = (text("uri"), flag("stopOnEndOfStream"));
+            Box::new(move |_, _| Box::new(RecorderEndpoint::new(&uri, profile, stop_on_eos, waker)))
+        }
         "WebRtcEndpoint" => {
             let (recvonly, sendonly) = (flag("recvonly"), flag("sendonly"));
             let external = super::webrtc::external_addrs(properties);
@@ -132,7 +155,11 @@ async fn build(server: &Server, class: &Class, parent: Option<Backing>, properti
         .media
         .call(move |worker, now| {
             let element = make(now, worker);
-            worker.pipeline(pipeline).map(|p| p.add(element))
+            let id = worker.pipeline(pipeline).map(|p| p.add(element));
+            if let Some(id) = id {
+                let _ = slot.set(id);
+            }
+            id
         })
         .await?
         .ok_or_else(|| KurentoError::new(ErrorCode::UnexpectedError, "the parent pipeline is gone"))?;

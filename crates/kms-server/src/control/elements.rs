@@ -7,7 +7,7 @@ use super::params::Params;
 use super::registry::Backing;
 use super::Server;
 use crate::media::PipelineHandle;
-use kms_media::{Connection, ElementId, MediaType};
+use kms_media::{Connection, Element, ElementId, MediaType};
 use kms_protocol::{ErrorCode, KurentoError, ObjectId};
 use kms_webrtc::WebRtcEndpoint;
 use serde_json::{json, Map, Value};
@@ -18,6 +18,21 @@ pub struct ElementRef<'a> {
     pub pipeline: PipelineHandle,
     pub element: ElementId,
     pub session: &'a str,
+}
+
+/// Runs `f` on the element (of type `T`) inside the media worker, with the
+/// worker's time. 40101 when it is gone or not a `T`.
+pub async fn with_element<T: Element, R: Send + 'static>(
+    server: &Server,
+    ctx: &ElementRef<'_>,
+    f: impl FnOnce(&mut T, std::time::Instant) -> R + Send + 'static,
+) -> Result<R, KurentoError> {
+    let (pipeline, element) = (ctx.pipeline, ctx.element);
+    server
+        .media
+        .call(move |worker, now| worker.pipeline(pipeline)?.element_mut::<T>(element).map(|e| f(e, now)))
+        .await?
+        .ok_or_else(|| KurentoError::object_not_found(ctx.object.as_str()))
 }
 
 /// MediaElement operations; `None` when `operation` is not one of them.

@@ -6,7 +6,7 @@
 use super::events::tags_json;
 use super::params::Params;
 use super::registry::Backing;
-use super::{elements, pipeline, properties, server_manager, types, webrtc, Server};
+use super::{elements, pipeline, properties, server_manager, types, uri, webrtc, Server};
 use kms_idl::{Class, Idl};
 use kms_protocol::{ErrorCode, KurentoError, ObjectId};
 use serde_json::{json, Value};
@@ -29,8 +29,12 @@ pub async fn invoke(server: &Arc<Server>, session: &str, object: &ObjectId, oper
             let ctx = elements::ElementRef { object, pipeline, element, session };
             match elements::invoke(server, &ctx, operation, params).await {
                 Some(r) => Some(r),
-                None if class.name == "WebRtcEndpoint" => webrtc::invoke(server, &ctx, operation, params).await,
-                None => None,
+                None => match class.name.as_str() {
+                    "WebRtcEndpoint" => webrtc::invoke(server, &ctx, operation, params).await,
+                    "PlayerEndpoint" => uri::player(server, &ctx, operation, params).await,
+                    "RecorderEndpoint" => uri::recorder(server, &ctx, operation).await,
+                    _ => None,
+                },
             }
         }
         Backing::Pipeline(handle) => pipeline::invoke(server, object, handle, operation, params).await,

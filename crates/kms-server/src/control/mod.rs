@@ -15,6 +15,7 @@ mod registry;
 mod request_cache;
 mod server_manager;
 mod types;
+mod uri;
 mod sessions;
 mod stats;
 mod elements;

@@ -40,12 +40,7 @@ async fn with_endpoint<T: Send + 'static>(
     ctx: &ElementRef<'_>,
     f: impl FnOnce(&mut WebRtcEndpoint) -> T + Send + 'static,
 ) -> Result<T, KurentoError> {
-    let (pipeline, element) = (ctx.pipeline, ctx.element);
-    server
-        .media
-        .call(move |worker, _| endpoint_in(worker, pipeline, element).map(f))
-        .await?
-        .ok_or_else(|| KurentoError::object_not_found(ctx.object.as_str()))
+    super::elements::with_element(server, ctx, move |w: &mut WebRtcEndpoint, _| f(w)).await
 }
 
 /// A negotiation step: takes the SDP parameter `name`, returns an SDP.

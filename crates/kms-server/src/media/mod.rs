@@ -13,6 +13,7 @@ mod worker;
 pub use worker::Worker;
 
 use kms_media::{ElementEvent, ElementId};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
@@ -57,6 +58,20 @@ impl MediaHandle {
         let ports = (config.min_port, config.max_port);
         std::thread::Builder::new().name("kms-media".into()).spawn(move || worker::run(sockets, listeners, ports, rx, events))?;
         Ok(MediaHandle { tx })
+    }
+
+    /// A waker for an element of `pipeline` fed from other threads (a
+    /// GStreamer island): it makes the worker poll the element whose id is
+    /// put in the returned slot once the element is added.
+    pub fn waker(&self, pipeline: PipelineHandle) -> (kms_gst::Waker, Arc<OnceLock<ElementId>>) {
+        let slot = Arc::new(OnceLock::new());
+        let (tx, id) = (self.tx.clone(), slot.clone());
+        let waker: kms_gst::Waker = Arc::new(move || {
+            if let Some(&element) = id.get() {
+                let _ = tx.send(Box::new(move |worker: &mut Worker, _| worker.wake(pipeline, element)));
+            }
+        });
+        (waker, slot)
     }
 
     /// Runs `f` on the worker thread with the worker's state and current time.

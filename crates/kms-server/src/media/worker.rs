@@ -93,6 +93,13 @@ impl Worker {
         self.pipelines.get_mut(&handle)
     }
 
+    /// Polls `element` at the end of this wake-up (its island queued output).
+    pub fn wake(&mut self, handle: PipelineHandle, element: ElementId) {
+        if let Some(p) = self.pipeline(handle) {
+            p.wake(element);
+        }
+    }
+
     /// Removes one element and forgets its network routes.
     pub fn remove_element(&mut self, handle: PipelineHandle, element: ElementId) {
         if let Some(p) = self.pipelines.get_mut(&handle) {
