@@ -133,7 +133,7 @@ impl PlayerEndpoint {
         self.island.as_ref().map(|i| i.pipeline.clone())
     }
 
-    /// getElementGstreamerDot.
+    /// getGstreamerDot.
     pub fn dot(&self) -> String {
         self.island.as_ref().map_or_else(|| "digraph pipeline {}\n".into(), Island::dot)
     }

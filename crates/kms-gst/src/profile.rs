@@ -30,8 +30,8 @@ pub struct MediaProfile {
 pub enum ProfileError {
     #[error("media profile {0} is not supported here")]
     Unsupported(String),
-    #[error("{codec:?} video cannot be recorded as {container:?} without transcoding; record WEBM or MKV instead")]
-    VideoCodec { codec: Codec, container: Container },
+    #[error("{codec} video cannot be recorded as {container:?} without transcoding; record WEBM or MKV instead")]
+    VideoCodec { codec: &'static str, container: Container },
 }
 
 impl MediaProfile {
@@ -73,7 +73,7 @@ impl MediaProfile {
         match (self.container, codec) {
             (Container::Webm | Container::Mkv, Codec::Vp8) => Ok(vp8),
             (Container::Mkv | Container::Mp4 | Container::Flv, Codec::H264) => Ok(h264),
-            (container, codec) => Err(ProfileError::VideoCodec { codec, container }),
+            (container, codec) => Err(ProfileError::VideoCodec { codec: codec.as_str(), container }),
         }
     }
 

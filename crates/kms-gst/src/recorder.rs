@@ -196,7 +196,7 @@ impl RecorderEndpoint {
         }
     }
 
-    /// getElementGstreamerDot: the island, or an empty graph before it exists.
+    /// getGstreamerDot: the island, or an empty graph before it exists.
     pub fn dot(&self) -> String {
         self.island.as_ref().map_or_else(|| "digraph pipeline {}\n".into(), Island::dot)
     }

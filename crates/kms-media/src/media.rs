@@ -43,6 +43,19 @@ pub enum Codec {
 }
 
 impl Codec {
+    /// The SDP encoding name (`VP8`, `H264`, `opus`, `PCMU`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Codec::Opus => "opus",
+            Codec::Pcmu => "PCMU",
+            Codec::Pcma => "PCMA",
+            Codec::Vp8 => "VP8",
+            Codec::Vp9 => "VP9",
+            Codec::H264 => "H264",
+            Codec::Av1 => "AV1",
+        }
+    }
+
     pub fn media_type(self) -> MediaType {
         match self {
             Codec::Opus | Codec::Pcmu | Codec::Pcma => MediaType::Audio,

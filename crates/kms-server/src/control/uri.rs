@@ -32,7 +32,7 @@ pub async fn player(server: &Server, ctx: &ElementRef<'_>, operation: &str, para
                 PlayerState::Pause => "PAUSE",
             }))
         }),
-        "getElementGstreamerDot" => with_element(server, ctx, |p: &mut PlayerEndpoint, _| p.dot()).await.map(|d| Some(json!(d))),
+        "getGstreamerDot" => with_element(server, ctx, |p: &mut PlayerEndpoint, _| p.dot()).await.map(|d| Some(json!(d))),
         "getPosition" => match island(server, ctx).await {
             Ok(Some(p)) => blocking(move || kms_gst::position(&p).unwrap_or(0)).await.map(|ms| Some(json!(ms))),
             Ok(None) => Ok(Some(json!(0))),
@@ -83,7 +83,7 @@ pub async fn recorder(server: &Server, ctx: &ElementRef<'_>, operation: &str) ->
                 RecorderState::Paused => "PAUSE",
             }))
         }),
-        "getElementGstreamerDot" => with_element(server, ctx, |r: &mut RecorderEndpoint, _| r.dot()).await.map(|d| Some(json!(d))),
+        "getGstreamerDot" => with_element(server, ctx, |r: &mut RecorderEndpoint, _| r.dot()).await.map(|d| Some(json!(d))),
         _ => return None,
     })
 }

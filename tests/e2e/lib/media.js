@@ -1,0 +1,52 @@
+// Real media for the UriEndpoint tests: files generated with gst-launch-1.0
+// (test sources, no fixtures in the repo) and probed with gst-discoverer-1.0.
+'use strict';
+const { execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+const run = (cmd, args, timeout = 60000) => execFileSync(cmd, args, { timeout, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+
+/** 5 s of 320x240 30 fps video with a keyframe every second, plus audio. */
+const SOURCES = {
+  // WebM: VP8 + Opus, as browsers record it.
+  'in.webm': 'videotestsrc num-buffers=150 ! video/x-raw,width=320,height=240,framerate=30/1 ! vp8enc keyframe-max-dist=30 deadline=1 ! queue ! webmmux name=m ! filesink location=OUT '
+    + 'audiotestsrc num-buffers=250 samplesperbuffer=960 ! audio/x-raw,rate=48000,channels=2 ! opusenc ! queue ! m.',
+  // MP4: H.264 (constrained baseline, as WebRTC wants) + AAC.
+  'in.mp4': 'videotestsrc num-buffers=150 ! video/x-raw,width=320,height=240,framerate=30/1 ! x264enc key-int-max=30 tune=zerolatency speed-preset=ultrafast '
+    + '! video/x-h264,profile=constrained-baseline ! h264parse ! queue ! mp4mux name=m ! filesink location=OUT '
+    + 'audiotestsrc num-buffers=235 ! audio/x-raw,rate=48000,channels=2 ! avenc_aac ! aacparse ! queue ! m.',
+};
+
+/** A temp directory with the generated inputs: { dir, file(name) → path }. */
+function generateMedia() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kms-media-'));
+  for (const [name, description] of Object.entries(SOURCES)) {
+    const out = path.join(dir, name);
+    run('gst-launch-1.0', ['-q', ...description.replace('OUT', out).split(' ')]);
+  }
+  return { dir, file: (name) => path.join(dir, name), remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** gst-discoverer-1.0's view of a file: { duration (s), seekable, video: [codec], audio: [codec], container }. */
+function probe(file) {
+  const text = run('gst-discoverer-1.0', [file]);
+  const duration = /Duration: (\d+):(\d+):([\d.]+)/.exec(text);
+  const streams = (kind) => [...text.matchAll(new RegExp(`${kind} #\\d+: (.+)`, 'g'))].map((m) => m[1].trim());
+  return {
+    duration: duration ? Number(duration[1]) * 3600 + Number(duration[2]) * 60 + Number(duration[3]) : 0,
+    seekable: /Seekable: yes/.test(text),
+    container: (/container #\d+: (.+)/.exec(text) || [])[1],
+    video: streams('video'),
+    audio: streams('audio'),
+    text,
+  };
+}
+
+/** Decodes the whole file (every stream, to the last frame, as fast as possible); throws if any frame fails to decode. */
+function decodeAll(file) {
+  run('gst-launch-1.0', ['-q', 'playbin', `uri=file://${file}`, 'video-sink=fakesink sync=false', 'audio-sink=fakesink sync=false']);
+}
+
+module.exports = { generateMedia, probe, decodeAll };

@@ -1,0 +1,133 @@
+// PlayerEndpoint and RecorderEndpoint with real files: generated inputs are
+// played into recorders of every profile and the outputs probed and decoded.
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const { startServer } = require('./lib/server');
+const { deferrer } = require('./lib/defer');
+const { connect, call, once } = require('./lib/client');
+const { generateMedia, probe, decodeAll } = require('./lib/media');
+
+const INPUT_SECONDS = 5;
+
+/** Plays `input` into one recorder per profile; returns { recorders, player } after stopAndWait. */
+async function playInto(t, pipeline, input, outputs) {
+  const player = await pipeline.create('PlayerEndpoint', { uri: `file://${input}` });
+  const errors = [];
+  player.on('Error', (e) => errors.push(e));
+  const recorders = [];
+  for (const [profile, file] of outputs) {
+    const recorder = await pipeline.create('RecorderEndpoint', { uri: `file://${file}`, mediaProfile: profile });
+    recorder.on('Error', (e) => errors.push({ profile, ...e }));
+    await call(player, 'connect', recorder);
+    await call(recorder, 'record');
+    recorders.push(recorder);
+  }
+  const eos = once(player, 'EndOfStream', 20000);
+  await call(player, 'play');
+  await eos;
+  const playerDot = await call(player, 'getGstreamerDot');
+  const recorderDots = [];
+  for (const r of recorders) {
+    recorderDots.push(await call(r, 'getGstreamerDot'));
+    await call(r, 'stopAndWait');
+  }
+  assert.deepEqual(errors, [], 'no Error events');
+  return { player, playerDot, recorderDots };
+}
+
+test('player(file) -> recorder: every profile is probed for codecs, duration and a decodable last frame', async (t) => {
+  const defer = deferrer(t);
+  const media = generateMedia();
+  defer(() => media.remove());
+  const server = await startServer();
+  defer(() => server.stop());
+  const client = await connect(server.url);
+  defer(() => client.close());
+  const pipeline = await client.create('MediaPipeline');
+
+  const cases = [
+    ['in.webm', 'WEBM', 'out.webm', ['VP8'], ['Opus']],
+    ['in.webm', 'WEBM_VIDEO_ONLY', 'video.webm', ['VP8'], []],
+    ['in.webm', 'WEBM_AUDIO_ONLY', 'audio.webm', [], ['Opus']],
+    ['in.webm', 'MKV', 'out.mkv', ['VP8'], ['Opus']],
+    ['in.webm', 'MKV_AUDIO_ONLY', 'audio.mkv', [], ['Opus']],
+    ['in.mp4', 'MKV_VIDEO_ONLY', 'video.mkv', ['H.264'], []],
+    ['in.mp4', 'MP4', 'out.mp4', ['H.264'], ['MPEG-4 AAC']],
+    ['in.mp4', 'MP4_VIDEO_ONLY', 'video.mp4', ['H.264'], []],
+    ['in.mp4', 'MP4_AUDIO_ONLY', 'audio.mp4', [], ['MPEG-4 AAC']],
+    ['in.mp4', 'FLV', 'out.flv', ['H.264'], ['MPEG-4 AAC']],
+  ];
+  for (const input of ['in.webm', 'in.mp4']) {
+    const outputs = cases.filter((c) => c[0] === input).map((c) => [c[1], media.file(c[2])]);
+    const { playerDot, recorderDots } = await playInto(t, pipeline, media.file(input), outputs);
+    if (input === 'in.mp4') {
+      // H.264 passes through: no video decoder in the player, no encoder in the MP4 recorder.
+      assert.ok(!/avdec_h264|openh264dec/.test(playerDot), 'the player does not decode H.264');
+      assert.ok(!/x264enc|openh264enc/.test(recorderDots.join('\n')), 'no recorder encodes H.264');
+    }
+  }
+  for (const [input, profile, out, video, audio] of cases) {
+    const file = media.file(out);
+    const p = probe(file);
+    assert.deepEqual(p.video.map((v) => v.split(' ')[0]), video, `${profile} video: ${p.text}`);
+    assert.deepEqual(p.audio, audio, `${profile} audio: ${p.text}`);
+    assert.ok(Math.abs(p.duration - INPUT_SECONDS) <= INPUT_SECONDS * 0.05, `${profile} (${input}) duration ${p.duration} s`);
+    if (profile !== 'FLV') assert.ok(p.seekable, `${profile} is seekable`);
+    decodeAll(file);
+  }
+  await call(pipeline, 'release');
+});
+
+test('recorder refusals and bad URIs raise KMS errors and the pipeline keeps working', async (t) => {
+  const defer = deferrer(t);
+  const media = generateMedia();
+  defer(() => media.remove());
+  const server = await startServer();
+  defer(() => server.stop());
+  const client = await connect(server.url);
+  defer(() => client.close());
+  const pipeline = await client.create('MediaPipeline');
+
+  // Unsupported profiles fail at creation with 40107.
+  await assert.rejects(pipeline.create('RecorderEndpoint', { uri: `file://${media.file('x.jpg')}`, mediaProfile: 'KURENTO_SPLIT_RECORDER' }), (e) => e.code === 40107);
+
+  // A malformed URI and a missing file: the player's Error event.
+  const bad = await pipeline.create('PlayerEndpoint', { uri: 'not a uri' });
+  const invalid = once(bad, 'Error');
+  await call(bad, 'play');
+  assert.equal((await invalid).type, 'INVALID_URI');
+  const missing = await pipeline.create('PlayerEndpoint', { uri: `file://${media.file('missing.webm')}` });
+  const notFound = once(missing, 'Error');
+  await call(missing, 'play');
+  assert.equal((await notFound).type, 'RESOURCE_ERROR_OPEN');
+  // Seeking a stopped player is PLAYER_SEEK_FAIL.
+  await assert.rejects(call(missing, 'setPosition', 1000), (e) => e.code === 40700);
+
+  // VP8 into MP4 needs transcoding: a clear Error; an unwritable target: RESOURCE_ERROR_OPEN.
+  const player = await pipeline.create('PlayerEndpoint', { uri: `file://${media.file('in.webm')}` });
+  const mp4 = await pipeline.create('RecorderEndpoint', { uri: `file://${media.file('vp8.mp4')}`, mediaProfile: 'MP4' });
+  const unwritable = await pipeline.create('RecorderEndpoint', { uri: 'file:///proc/no-such-dir/out.webm' });
+  const good = await pipeline.create('RecorderEndpoint', { uri: `file://${media.file('still-works.webm')}` });
+  const mp4Error = once(mp4, 'Error');
+  const openError = once(unwritable, 'Error');
+  for (const r of [mp4, unwritable, good]) {
+    await call(player, 'connect', r);
+    await call(r, 'record');
+  }
+  const eos = once(player, 'EndOfStream', 20000);
+  await call(player, 'play');
+  const e1 = await mp4Error;
+  assert.match(e1.description, /VP8.*WEBM or MKV/, JSON.stringify(e1));
+  assert.equal((await openError).type, 'RESOURCE_ERROR_OPEN');
+  await eos;
+  for (const r of [mp4, unwritable, good]) await call(r, 'stopAndWait');
+  // The other recorder of the same player wrote a complete file.
+  const p = probe(media.file('still-works.webm'));
+  assert.deepEqual([p.video.length, p.audio.length], [1, 1], p.text);
+  assert.ok(Math.abs(p.duration - INPUT_SECONDS) <= INPUT_SECONDS * 0.05, `duration ${p.duration}`);
+  assert.ok(!fs.existsSync(media.file('vp8.mp4')) || fs.statSync(media.file('vp8.mp4')).size === 0);
+  await call(pipeline, 'release');
+});
