@@ -38,7 +38,8 @@ test('one-to-many: a presenter fans out to three viewers, all decoding', async (
   assert.equal(await page.evaluate(() => window.presenterStats()), true, 'isMediaFlowingIn(VIDEO) on the presenter');
   // Chromium viewers send REMB (no transport-cc is negotiated, as with KMS);
   // the minimum, bounded by maxVideoSendBandwidth (500 kbps), reaches the presenter.
-  const remb = await page.evaluate(() => window.presenterRemb());
+  // The server's stats refresh every second: poll (bounded) for the first relayed REMB.
+  const remb = await pollUntil(() => page.evaluate(() => window.presenterRemb()), (r) => r > 0);
   assert.ok(remb > 0 && remb <= 500000, `REMB relayed to the presenter: ${remb}`);
   const events = await page.evaluate(() => window.appEvents);
   assert.ok(events.some((e) => e.type === 'MediaFlowOutStateChanged' && e.state === 'FLOWING' && e.mediaType === 'VIDEO'));

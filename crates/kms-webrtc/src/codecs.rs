@@ -84,6 +84,25 @@ impl CodecList {
         params
     }
 
+    /// The same codecs, each list reordered by where the codec first appears
+    /// in `sdp`'s `a=rtpmap` lines; codecs the SDP lacks keep their order, last.
+    pub fn in_offer_order(&self, sdp: &str) -> CodecList {
+        let offered: Vec<String> = sdp
+            .lines()
+            .filter_map(|l| l.strip_prefix("a=rtpmap:"))
+            .filter_map(|l| l.split_whitespace().nth(1))
+            .filter_map(|enc| enc.split('/').next())
+            .map(str::to_ascii_lowercase)
+            .collect();
+        let rank = |c: &CodecName| offered.iter().position(|o| *o == c.name.to_ascii_lowercase()).unwrap_or(usize::MAX);
+        let sorted = |list: &[CodecName]| {
+            let mut list = list.to_vec();
+            list.sort_by_key(rank);
+            list
+        };
+        CodecList { audio: sorted(&self.audio), video: sorted(&self.video) }
+    }
+
     /// The listed codecs that are skipped because nothing here forwards them,
     /// for a warning at start-up.
     pub fn unsupported(&self) -> Vec<&CodecName> {
@@ -117,6 +136,15 @@ mod tests {
         assert_eq!(codecs[1], Codec::Vp8);
         assert!(codecs[2..].iter().all(|c| *c == Codec::H264) && codecs.len() > 2);
         assert_eq!(list.unsupported(), [&list.audio[1]]);
+    }
+
+    #[test]
+    fn follows_the_offers_order() {
+        let offer = "m=video 9 UDP/TLS/RTP/SAVPF 96 97 98\r\na=rtpmap:96 VP8/90000\r\na=rtpmap:97 rtx/90000\r\na=rtpmap:98 AV1/90000\r\n";
+        let ordered = CodecList::default().in_offer_order(offer);
+        let names: Vec<&str> = ordered.video.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["VP8", "AV1", "H265", "VP9", "H264"]);
+        assert_eq!(ordered.audio, CodecList::default().audio);
     }
 
     #[test]

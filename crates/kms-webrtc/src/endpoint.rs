@@ -196,24 +196,31 @@ fn new_rtc(now: Instant, codecs: &CodecList) -> Rtc {
     builder.build(now)
 }
 
+/// A peer connection with one host candidate per configured address (UDP,
+/// and passive TCP with ICE-TCP); returns it with the candidate lines.
+fn host_rtc(now: Instant, config: &WebRtcConfig, codecs: &CodecList) -> (Rtc, Vec<String>) {
+    let mut rtc = new_rtc(now, codecs);
+    let mut local_candidates = Vec::new();
+    let udp = config.host_addrs.iter().map(|addr| Candidate::host(*addr, "udp"));
+    let tcp = config.tcp_addrs.iter().map(|addr| Candidate::builder().tcp().host(*addr).tcptype(TcpType::Passive).build());
+    for (addr, candidate) in config.host_addrs.iter().chain(&config.tcp_addrs).zip(udp.chain(tcp)) {
+        match candidate {
+            Ok(c) => {
+                if let Some(c) = rtc.add_local_candidate(c) {
+                    local_candidates.push(c.to_sdp_string());
+                }
+            }
+            Err(e) => tracing::warn!(%addr, "cannot use address as host candidate: {e}"),
+        }
+    }
+    (rtc, local_candidates)
+}
+
 impl WebRtcEndpoint {
     /// A new endpoint with one host candidate per configured address.
     pub fn new(now: Instant, config: WebRtcConfig) -> WebRtcEndpoint {
         init_crypto();
-        let mut rtc = new_rtc(now, &config.codecs);
-        let mut local_candidates = Vec::new();
-        let udp = config.host_addrs.iter().map(|addr| Candidate::host(*addr, "udp"));
-        let tcp = config.tcp_addrs.iter().map(|addr| Candidate::builder().tcp().host(*addr).tcptype(TcpType::Passive).build());
-        for (addr, candidate) in config.host_addrs.iter().chain(&config.tcp_addrs).zip(udp.chain(tcp)) {
-            match candidate {
-                Ok(c) => {
-                    if let Some(c) = rtc.add_local_candidate(c) {
-                        local_candidates.push(c.to_sdp_string());
-                    }
-                }
-                Err(e) => tracing::warn!(%addr, "cannot use address as host candidate: {e}"),
-            }
-        }
+        let (rtc, local_candidates) = host_rtc(now, &config, &config.codecs);
         WebRtcEndpoint {
             local_candidates,
             local_sdp: None,
@@ -258,6 +265,13 @@ impl WebRtcEndpoint {
         }
         let restricted = restrict_offer(offer, self.config.recvonly, self.config.sendonly);
         let parsed = SdpOffer::from_sdp_string(&restricted).map_err(|e| WebRtcError::SdpParse(e.to_string()))?;
+        // The answer keeps the offerer's codec preference (as KMS's SDP agent
+        // does): the peer connection is set up again with the configured
+        // codecs in the offer's order, before anything was announced.
+        let codecs = self.config.codecs.in_offer_order(&restricted);
+        if codecs != self.config.codecs && !self.trickling {
+            (self.rtc, self.local_candidates) = host_rtc(self.now, &self.config, &codecs);
+        }
         let answer = self.rtc.sdp_api().accept_offer(parsed).map_err(|e| WebRtcError::OfferRejected(e.to_string()))?;
         if let Some(mid) = first_mid(offer) {
             self.first_mid = mid;

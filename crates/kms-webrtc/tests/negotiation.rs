@@ -66,3 +66,18 @@ fn an_m_line_without_a_configured_codec_is_refused_with_port_zero() {
     assert!(answer.contains("m=video 0 "), "{answer}");
     assert!(rtpmap_names(&answer).is_empty(), "{answer}");
 }
+
+#[test]
+fn the_answer_keeps_the_offerers_codec_preference() {
+    // KMS's shipped list puts AV1 and VP9 before VP8; a browser offering VP8
+    // first gets VP8 first, as from KMS.
+    let offer = browser_offer();
+    let offered = rtpmap_names(&offer);
+    let config = WebRtcConfig { host_addrs: vec!["127.0.0.1:40000".parse().unwrap()], ..Default::default() };
+    let mut ep = WebRtcEndpoint::new(Instant::now(), config);
+    let answer = ep.process_offer(&offer).unwrap();
+    let answered = rtpmap_names(&answer);
+    let first_video = |names: &[String]| names.iter().find(|n| ["VP8", "VP9", "AV1", "H264"].contains(&n.as_str())).cloned();
+    assert_eq!(first_video(&answered), first_video(&offered), "offer {offered:?}, answer {answered:?}");
+    assert_eq!(first_video(&offered).as_deref(), Some("VP8"));
+}
