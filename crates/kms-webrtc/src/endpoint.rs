@@ -271,6 +271,12 @@ impl WebRtcEndpoint {
         let codecs = self.config.codecs.in_offer_order(&restricted);
         if codecs != self.config.codecs && !self.trickling {
             (self.rtc, self.local_candidates) = host_rtc(self.now, &self.config, &codecs);
+            // Candidates the peer trickled before its offer arrived.
+            for line in &self.remote_candidates {
+                if let Ok(c) = Candidate::from_sdp_string(line) {
+                    self.rtc.add_remote_candidate(c);
+                }
+            }
         }
         let answer = self.rtc.sdp_api().accept_offer(parsed).map_err(|e| WebRtcError::OfferRejected(e.to_string()))?;
         if let Some(mid) = first_mid(offer) {
