@@ -103,6 +103,12 @@ test('recorder refusals and bad URIs raise KMS errors and the pipeline keeps wor
   const notFound = once(missing, 'Error');
   await call(missing, 'play');
   assert.equal((await notFound).type, 'RESOURCE_ERROR_OPEN');
+  // Bytes no demuxer recognises: STREAM_ERROR_DECODE.
+  fs.writeFileSync(media.file('corrupt.webm'), Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 251)));
+  const corrupt = await pipeline.create('PlayerEndpoint', { uri: `file://${media.file('corrupt.webm')}` });
+  const undecodable = once(corrupt, 'Error');
+  await call(corrupt, 'play');
+  assert.equal((await undecodable).type, 'STREAM_ERROR_DECODE');
   // Seeking a stopped player is PLAYER_SEEK_FAIL.
   await assert.rejects(call(missing, 'setPosition', 1000), (e) => e.code === 40700);
 
@@ -129,5 +135,53 @@ test('recorder refusals and bad URIs raise KMS errors and the pipeline keeps wor
   assert.deepEqual([p.video.length, p.audio.length], [1, 1], p.text);
   assert.ok(Math.abs(p.duration - INPUT_SECONDS) <= INPUT_SECONDS * 0.05, `duration ${p.duration}`);
   assert.ok(!fs.existsSync(media.file('vp8.mp4')) || fs.statSync(media.file('vp8.mp4')).size === 0);
+  await call(pipeline, 'release');
+});
+
+test('player(http://) and player(rtsp://) from local servers into recorders', async (t) => {
+  const defer = deferrer(t);
+  const media = generateMedia();
+  defer(() => media.remove());
+  const { startRtspServer, startHttpServer } = require('./lib/sources');
+  const httpServer = await startHttpServer(media.dir);
+  defer(() => httpServer.close());
+  const rtsp = await startRtspServer(media.file('in.mp4'));
+  defer(() => rtsp.stop());
+  const server = await startServer();
+  defer(() => server.stop());
+  const client = await connect(server.url);
+  defer(() => client.close());
+  const pipeline = await client.create('MediaPipeline');
+
+  // HTTP: the whole file arrives and ends; the recording has its length.
+  const fromHttp = await pipeline.create('PlayerEndpoint', { uri: httpServer.url('in.webm') });
+  const httpOut = media.file('http.webm');
+  const httpRecorder = await pipeline.create('RecorderEndpoint', { uri: `file://${httpOut}`, mediaProfile: 'WEBM' });
+  await call(fromHttp, 'connect', httpRecorder);
+  await call(httpRecorder, 'record');
+  const eos = once(fromHttp, 'EndOfStream', 20000);
+  // RTSP: a live H.264 stream, recorded for about 3 s without decoding.
+  const fromRtsp = await pipeline.create('PlayerEndpoint', { uri: rtsp.url, networkCache: 200 });
+  const rtspOut = media.file('rtsp.mkv');
+  const rtspRecorder = await pipeline.create('RecorderEndpoint', { uri: `file://${rtspOut}`, mediaProfile: 'MKV_VIDEO_ONLY' });
+  const errors = [];
+  for (const o of [fromHttp, fromRtsp, httpRecorder, rtspRecorder]) o.on('Error', (e) => errors.push(e));
+  await call(fromRtsp, 'connect', rtspRecorder);
+  await call(rtspRecorder, 'record');
+  await call(fromHttp, 'play');
+  await call(fromRtsp, 'play');
+  await eos;
+  await call(httpRecorder, 'stopAndWait');
+  await call(rtspRecorder, 'stopAndWait');
+  assert.deepEqual(errors, [], `no Error events\n${server.logs().slice(-3000)}`);
+
+  const h = probe(httpOut);
+  assert.deepEqual([h.video.map((v) => v.split(' ')[0]), h.audio], [['VP8'], ['Opus']], h.text);
+  assert.ok(Math.abs(h.duration - INPUT_SECONDS) <= INPUT_SECONDS * 0.05, `http duration ${h.duration}`);
+  decodeAll(httpOut);
+  const r = probe(rtspOut);
+  assert.deepEqual(r.video.map((v) => v.split(' ')[0]), ['H.264'], r.text);
+  assert.ok(r.duration >= 2, `rtsp recorded ${r.duration} s`);
+  decodeAll(rtspOut);
   await call(pipeline, 'release');
 });
