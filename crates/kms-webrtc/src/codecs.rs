@@ -79,7 +79,12 @@ impl CodecList {
         let supported = supported();
         let mut params = Vec::new();
         for wanted in self.audio.iter().chain(&self.video) {
-            params.extend(supported.params().iter().filter(|p| wanted.matches(p)).cloned());
+            for p in supported.params().iter().filter(|p| wanted.matches(p)) {
+                // A codec listed twice keeps its first place.
+                if !params.iter().any(|q: &PayloadParams| q.pt() == p.pt()) {
+                    params.push(p.clone());
+                }
+            }
         }
         params
     }

@@ -66,6 +66,12 @@ impl DataChannels {
         Some(channel.stats.stream_id)
     }
 
+    /// The connection is gone: every open channel is closed; their stream ids.
+    pub fn close_all(&mut self) -> Vec<u16> {
+        let open: Vec<ChannelId> = self.channels.iter().filter(|c| c.stats.state == "open").map(|c| c.id).collect();
+        open.into_iter().filter_map(|id| self.closed(id)).collect()
+    }
+
     /// A message arrived on `id`: counted, and returned for routing.
     pub fn received(&mut self, id: ChannelId, binary: bool, data: Vec<u8>) -> Option<DataMessage> {
         let channel = self.channels.iter_mut().find(|c| c.id == id)?;

@@ -98,6 +98,9 @@ pub struct WebRtcEndpoint {
     rtc: Rtc,
     config: WebRtcConfig,
     local_candidates: Vec<String>,
+    /// Every local candidate added to `rtc` (host and gathered), to set up
+    /// the peer connection again with the offerer's codec order.
+    local_added: Vec<Candidate>,
     local_sdp: Option<String>,
     remote_sdp: Option<String>,
     /// The mid candidates are trickled with (the offer's first m-line).
@@ -196,33 +199,41 @@ fn new_rtc(now: Instant, codecs: &CodecList) -> Rtc {
     builder.build(now)
 }
 
-/// A peer connection with one host candidate per configured address (UDP,
-/// and passive TCP with ICE-TCP); returns it with the candidate lines.
-fn host_rtc(now: Instant, config: &WebRtcConfig, codecs: &CodecList) -> (Rtc, Vec<String>) {
-    let mut rtc = new_rtc(now, codecs);
-    let mut local_candidates = Vec::new();
+/// The host candidates of `config`: one per address (UDP, and passive TCP
+/// with ICE-TCP).
+fn host_candidates(config: &WebRtcConfig) -> Vec<Candidate> {
     let udp = config.host_addrs.iter().map(|addr| Candidate::host(*addr, "udp"));
     let tcp = config.tcp_addrs.iter().map(|addr| Candidate::builder().tcp().host(*addr).tcptype(TcpType::Passive).build());
-    for (addr, candidate) in config.host_addrs.iter().chain(&config.tcp_addrs).zip(udp.chain(tcp)) {
-        match candidate {
-            Ok(c) => {
-                if let Some(c) = rtc.add_local_candidate(c) {
-                    local_candidates.push(c.to_sdp_string());
-                }
-            }
-            Err(e) => tracing::warn!(%addr, "cannot use address as host candidate: {e}"),
+    let addrs = config.host_addrs.iter().chain(&config.tcp_addrs);
+    addrs
+        .zip(udp.chain(tcp))
+        .filter_map(|(addr, candidate)| candidate.map_err(|e| tracing::warn!(%addr, "cannot use address as host candidate: {e}")).ok())
+        .collect()
+}
+
+/// A peer connection with `candidates` as its local candidates; returns it
+/// with the candidates it accepted (as given, without its ICE credentials)
+/// and their lines.
+fn rtc_with(now: Instant, codecs: &CodecList, candidates: Vec<Candidate>) -> (Rtc, Vec<Candidate>, Vec<String>) {
+    let mut rtc = new_rtc(now, codecs);
+    let (mut accepted, mut lines) = (Vec::new(), Vec::new());
+    for c in candidates {
+        if let Some(added) = rtc.add_local_candidate(c.clone()) {
+            lines.push(added.to_sdp_string());
+            accepted.push(c);
         }
     }
-    (rtc, local_candidates)
+    (rtc, accepted, lines)
 }
 
 impl WebRtcEndpoint {
     /// A new endpoint with one host candidate per configured address.
     pub fn new(now: Instant, config: WebRtcConfig) -> WebRtcEndpoint {
         init_crypto();
-        let (rtc, local_candidates) = host_rtc(now, &config, &config.codecs);
+        let (rtc, local_added, local_candidates) = rtc_with(now, &config.codecs, host_candidates(&config));
         WebRtcEndpoint {
             local_candidates,
+            local_added,
             local_sdp: None,
             remote_sdp: None,
             first_mid: "0".into(),
@@ -267,10 +278,11 @@ impl WebRtcEndpoint {
         let parsed = SdpOffer::from_sdp_string(&restricted).map_err(|e| WebRtcError::SdpParse(e.to_string()))?;
         // The answer keeps the offerer's codec preference (as KMS's SDP agent
         // does): the peer connection is set up again with the configured
-        // codecs in the offer's order, before anything was announced.
+        // codecs in the offer's order and every candidate it had, unless
+        // candidates (which name its ICE ufrag) were already trickled.
         let codecs = self.config.codecs.in_offer_order(&restricted);
         if codecs != self.config.codecs && !self.trickling {
-            (self.rtc, self.local_candidates) = host_rtc(self.now, &self.config, &codecs);
+            (self.rtc, self.local_added, self.local_candidates) = rtc_with(self.now, &codecs, std::mem::take(&mut self.local_added));
             // Candidates the peer trickled before its offer arrived.
             for line in &self.remote_candidates {
                 if let Ok(c) = Candidate::from_sdp_string(line) {
@@ -371,8 +383,9 @@ impl WebRtcEndpoint {
     /// and ends gathering once the gatherer is done.
     fn collect_candidates(&mut self) {
         while let Some(c) = self.gatherer.poll_candidate() {
-            if let Some(added) = self.rtc.add_local_candidate(c) {
+            if let Some(added) = self.rtc.add_local_candidate(c.clone()) {
                 let line = added.to_sdp_string();
+                self.local_added.push(c);
                 self.local_candidates.push(line.clone());
                 if self.trickling {
                     self.candidate_found(&line);
@@ -671,6 +684,9 @@ impl WebRtcEndpoint {
         if !self.config.data_channels {
             return Err(WebRtcError::DataChannel("the endpoint was created without useDataChannels".into()));
         }
+        if self.local_sdp.is_none() || self.ice_state == "FAILED" {
+            return Err(WebRtcError::DataChannel("channels can be created once the session is negotiated and while it lives".into()));
+        }
         let bound = |v: i32, name: &str| u16::try_from(v).map_err(|_| WebRtcError::DataChannel(format!("{name} {v} is out of range")));
         let reliability = match (max_packet_life_time, max_retransmits) {
             (-1, -1) => Reliability::Reliable,
@@ -716,6 +732,9 @@ impl WebRtcEndpoint {
         self.recv_video_mid = None;
         self.remb = RembRelay::new(self.config.bandwidth);
         self.gatherer = Gatherer::default();
+        for channel_id in self.data.close_all() {
+            self.event(ElementEvent::DataChannelClosed { channel_id });
+        }
     }
 
     /// Sends a PLI to our own peer for the video it sends us, throttled.
@@ -914,7 +933,8 @@ impl Element for WebRtcEndpoint {
                         },
                         source: t.source,
                         destination: t.destination,
-                        contents: t.contents.to_vec(),
+                        // Moves str0m's buffer: no copy per packet.
+                        contents: t.contents.into(),
                     }))
                 }
                 Ok(Output::Event(e)) => self.handle_rtc_event(e),

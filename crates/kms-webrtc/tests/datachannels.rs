@@ -51,26 +51,35 @@ fn messages_cross_between_two_peers_and_the_channels_are_reported() {
 fn the_server_opens_and_closes_channels() {
     let (mut net, a, _) = two_peers();
     let id = net.endpoints[a];
+    let opened = |net: &Net| -> Vec<u16> {
+        let events = net.events.iter().filter(|(_, e, _)| *e == id);
+        events.filter_map(|(_, _, ev)| if let ElementEvent::DataChannelOpened { channel_id } = ev { Some(*channel_id) } else { None }).collect()
+    };
+    let before = opened(&net);
     let endpoint = net.pipeline.element_mut::<WebRtcEndpoint>(id).unwrap();
     endpoint.create_data_channel("server", true, -1, 3, "proto").unwrap();
     assert!(endpoint.create_data_channel("bad", true, 100, 3, "").is_err(), "lifetime and retransmits together");
     net.run(Duration::from_millis(300));
     assert!(net.browsers[a].channels.iter().any(|(_, l)| l == "server"), "{:?}", net.browsers[a].channels);
-    let stream_id = net
-        .events
-        .iter()
-        .filter(|(_, e, _)| *e == id)
-        .filter_map(|(_, _, e)| match e {
-            ElementEvent::DataChannelOpened { channel_id } => Some(*channel_id),
-            _ => None,
-        })
-        .last()
-        .unwrap();
+    // The server's own channel is the one opened since.
+    let new: Vec<u16> = opened(&net).into_iter().filter(|c| !before.contains(c)).collect();
+    let [stream_id] = new[..] else { panic!("one DataChannelOpened for the server's channel: {new:?}") };
     let endpoint = net.pipeline.element_mut::<WebRtcEndpoint>(id).unwrap();
+    let (channels, _) = endpoint.data_channel_stats();
+    let server = channels.iter().find(|c| c.stream_id == stream_id).unwrap();
+    assert_eq!((server.label.as_str(), server.protocol.as_str()), ("server", "proto"));
     assert!(endpoint.close_data_channel(9999).is_err());
     endpoint.close_data_channel(stream_id).unwrap();
     net.run(Duration::from_millis(300));
     assert!(net.events.iter().any(|(_, e, ev)| *e == id && *ev == ElementEvent::DataChannelClosed { channel_id: stream_id }));
+    assert!(!net.browsers[a].channels.iter().any(|(_, l)| l == "server"), "the browser saw it close: {:?}", net.browsers[a].channels);
+}
+
+#[test]
+fn channels_need_a_negotiated_session() {
+    let config = WebRtcConfig { data_channels: true, host_addrs: vec!["127.0.0.1:40000".parse().unwrap()], ..Default::default() };
+    let mut endpoint = WebRtcEndpoint::new(std::time::Instant::now(), config);
+    assert!(endpoint.create_data_channel("early", true, -1, -1, "").is_err());
 }
 
 #[test]

@@ -1,6 +1,9 @@
 //! What an endpoint negotiates, from the codec lists of `SdpEndpoint.conf.json`.
 
-use kms_webrtc::{CodecList, CodecName, WebRtcConfig, WebRtcEndpoint};
+mod common;
+
+use kms_media::{Datagram, Element, ElementOutput, Transport};
+use kms_webrtc::{CodecList, CodecName, NatConfig, WebRtcConfig, WebRtcEndpoint};
 use std::time::Instant;
 use str0m::media::{Direction, MediaKind};
 use str0m::Rtc;
@@ -80,4 +83,32 @@ fn the_answer_keeps_the_offerers_codec_preference() {
     let first_video = |names: &[String]| names.iter().find(|n| ["VP8", "VP9", "AV1", "H264"].contains(&n.as_str())).cloned();
     assert_eq!(first_video(&answered), first_video(&offered), "offer {offered:?}, answer {answered:?}");
     assert_eq!(first_video(&offered).as_deref(), Some("VP8"));
+}
+
+#[test]
+fn candidates_gathered_before_the_offer_survive_the_offerers_codec_order() {
+    // The shipped codec list differs from the browser's order, so the peer
+    // connection is set up again for the answer: the server-reflexive
+    // candidate gathered before the offer arrived must still be in it.
+    let server = common::SERVER.parse().unwrap();
+    let stun = common::STUN_SERVER.parse().unwrap();
+    let nat = NatConfig { stun_server: Some(stun), turn: None };
+    let mut ep = WebRtcEndpoint::new(Instant::now(), WebRtcConfig { host_addrs: vec![server], nat, ..Default::default() });
+    let now = Instant::now();
+    for _ in 0..10 {
+        let requests: Vec<Vec<u8>> = std::iter::from_fn(|| ep.poll_output())
+            .filter_map(|out| match out {
+                ElementOutput::Transmit(t) if t.destination == stun => Some(t.contents),
+                _ => None,
+            })
+            .collect();
+        for request in requests {
+            let reply = common::stun_reply(server, &request);
+            ep.handle_datagram(now, Datagram { transport: Transport::Udp, source: stun, destination: server, contents: &reply });
+        }
+        ep.handle_timeout(now);
+    }
+    let answer = ep.process_offer(&browser_offer()).unwrap();
+    assert!(answer.contains("typ srflx") && answer.contains(common::PUBLIC_IP), "{answer}");
+    assert!(answer.contains("m=video") && rtpmap_names(&answer).contains(&"VP8".to_owned()));
 }

@@ -234,19 +234,29 @@ pub async fn invoke(server: &Server, ctx: &ElementRef<'_>, operation: &str, para
             .await
             .map(|up| Some(json!(if up { "CONNECTED" } else { "DISCONNECTED" }))),
         "createDataChannel" => {
-            let text = |name: &str| params.opt_str(name).map(|v| v.unwrap_or_default().to_owned());
-            let int = |name: &str| params.get(name).and_then(Value::as_i64).map_or(-1, |v| v.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32);
-            let (label, protocol) = match (text("label"), text("protocol")) {
-                (Ok(l), Ok(p)) => (l, p),
-                (Err(e), _) | (_, Err(e)) => return Some(Err(e)),
+            // KMS's defaults: label "", ordered, no lifetime/retransmit limit (-1), protocol "".
+            let read = || -> Result<_, KurentoError> {
+                let label = params.opt_str("label")?.unwrap_or_default().to_owned();
+                let protocol = params.opt_str("protocol")?.unwrap_or_default().to_owned();
+                let ordered = params.opt_bool("ordered")?.unwrap_or(true);
+                let limit = |name: &str| -> Result<i32, KurentoError> {
+                    let v = params.opt_i64(name)?.unwrap_or(-1);
+                    i32::try_from(v).map_err(|_| KurentoError::marshall(format!("'{name}' parameter is out of range: {v}")))
+                };
+                Ok((label, protocol, ordered, limit("maxPacketLifeTime")?, limit("maxRetransmits")?))
             };
-            let ordered = params.get("ordered").and_then(Value::as_bool).unwrap_or(true);
-            let (lifetime, retransmits) = (int("maxPacketLifeTime"), int("maxRetransmits"));
+            let (label, protocol, ordered, lifetime, retransmits) = match read() {
+                Ok(v) => v,
+                Err(e) => return Some(Err(e)),
+            };
             let created = with_endpoint(server, ctx, move |w| w.create_data_channel(&label, ordered, lifetime, retransmits, &protocol)).await;
             created.and_then(|r| r.map_err(kurento_error)).map(|()| None)
         }
         "closeDataChannel" => {
-            let id = params.get("channelId").and_then(Value::as_i64).unwrap_or(-1);
+            let id = match params.opt_i64("channelId").and_then(|v| v.ok_or_else(|| KurentoError::marshall("'channelId' parameter is required"))) {
+                Ok(id) => id,
+                Err(e) => return Some(Err(e)),
+            };
             let Ok(stream_id) = u16::try_from(id) else {
                 return Some(Err(KurentoError::new(ErrorCode::MediaObjectIllegalParamError, format!("no data channel {id}"))));
             };

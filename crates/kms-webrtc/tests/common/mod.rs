@@ -1,5 +1,8 @@
 //! An in-memory network of str0m peers acting as browsers and one pipeline of
 //! WebRtcEndpoints, on a virtual clock: no sockets, no sleeps, deterministic.
+//!
+//! Each test file uses part of it, so unused items are expected per file.
+#![allow(dead_code)]
 
 use kms_media::{Connection, Datagram, ElementEvent, ElementId, MediaType, Pipeline, PipelineOutput};
 use kms_webrtc::{WebRtcConfig, WebRtcEndpoint};
@@ -246,6 +249,7 @@ impl Browser {
                 Output::Event(Event::KeyframeRequest(_)) => self.keyframe_requests += 1,
                 Output::Event(Event::EgressBitrateEstimate(BweKind::Remb { estimate, .. })) => self.remb.push(estimate.as_u64()),
                 Output::Event(Event::ChannelOpen(id, label)) => self.channels.push((id, label)),
+                Output::Event(Event::ChannelClose(id)) => self.channels.retain(|(c, _)| *c != id),
                 Output::Event(Event::ChannelData(d)) => {
                     let label = self.channels.iter().find(|(id, _)| *id == d.id).map_or_else(String::new, |(_, l)| l.clone());
                     self.messages.push((label, String::from_utf8_lossy(&d.data).into_owned()));
@@ -314,7 +318,7 @@ pub fn vp8_frame(fill: u8, len: usize) -> Vec<u8> {
 /// A STUN server's Binding success answer mapping `source` to the same port
 /// on [`PUBLIC_IP`], written out byte by byte from RFC 5389 (§6, §15.2)
 /// rather than with the codec under test.
-fn stun_reply(source: SocketAddr, request: &[u8]) -> Vec<u8> {
+pub fn stun_reply(source: SocketAddr, request: &[u8]) -> Vec<u8> {
     assert_eq!(&request[..2], &[0x00, 0x01], "a Binding request");
     assert_eq!(&request[4..8], &[0x21, 0x12, 0xa4, 0x42], "magic cookie");
     let ip: std::net::Ipv4Addr = PUBLIC_IP.parse().unwrap();
