@@ -44,7 +44,7 @@ test('browser -> WebRtcEndpoint -> RecorderEndpoint WEBM: stopAndWait leaves a p
   assert.deepEqual(errors, []);
 
   const p = probe(file);
-  assert.deepEqual(p.video.map((v) => v.split(' ')[0]), ['VP8'], p.text);
+  assert.deepEqual(p.videoCodecs, ['VP8'], p.text);
   assert.deepEqual(p.audio, ['Opus'], p.text);
   assert.ok(p.duration >= 3 && p.duration <= 5, `about 4 s recorded: ${p.duration}\n${server.logs().slice(-2000)}`);
   assert.ok(p.seekable);

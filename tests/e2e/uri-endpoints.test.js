@@ -9,6 +9,8 @@ const { startServer } = require('./lib/server');
 const { deferrer } = require('./lib/defer');
 const { connect, call, once } = require('./lib/client');
 const { generateMedia, probe, decodeAll } = require('./lib/media');
+const { pollUntil } = require('./lib/poll');
+const { startRtspServer, startHttpServer } = require('./lib/sources');
 
 const INPUT_SECONDS = 5;
 
@@ -38,15 +40,26 @@ async function playInto(t, pipeline, input, outputs) {
   return { player, playerDot, recorderDots };
 }
 
-test('player(file) -> recorder: every profile is probed for codecs, duration and a decodable last frame', async (t) => {
+/** Generated media, a server, a client and a pipeline, all released after the test. */
+async function setUp(t, beforeServer = async () => {}) {
   const defer = deferrer(t);
   const media = generateMedia();
   defer(() => media.remove());
+  await beforeServer(media, defer);
   const server = await startServer();
   defer(() => server.stop());
   const client = await connect(server.url);
   defer(() => client.close());
-  const pipeline = await client.create('MediaPipeline');
+  return { media, server, pipeline: await client.create('MediaPipeline') };
+}
+
+/** The recording lasts as long as the 5 s input, within 5 %. */
+function assertFullLength(p, label) {
+  assert.ok(Math.abs(p.duration - INPUT_SECONDS) <= INPUT_SECONDS * 0.05, `${label} duration ${p.duration} s`);
+}
+
+test('player(file) -> recorder: every profile is probed for codecs, duration and a decodable last frame', async (t) => {
+  const { media, pipeline } = await setUp(t);
 
   const cases = [
     ['in.webm', 'WEBM', 'out.webm', ['VP8'], ['Opus']],
@@ -64,17 +77,20 @@ test('player(file) -> recorder: every profile is probed for codecs, duration and
     const outputs = cases.filter((c) => c[0] === input).map((c) => [c[1], media.file(c[2])]);
     const { playerDot, recorderDots } = await playInto(t, pipeline, media.file(input), outputs);
     if (input === 'in.mp4') {
-      // H.264 passes through: no video decoder in the player, no encoder in the MP4 recorder.
+      // H.264 passes through: parsed, never decoded by the player nor encoded by a recorder.
+      assert.match(playerDot, /h264parse/i);
+      assert.match(playerDot, /appsink/i);
       assert.ok(!/avdec_h264|openh264dec/.test(playerDot), 'the player does not decode H.264');
+      assert.match(recorderDots.join('\n'), /mp4mux/i);
       assert.ok(!/x264enc|openh264enc/.test(recorderDots.join('\n')), 'no recorder encodes H.264');
     }
   }
   for (const [input, profile, out, video, audio] of cases) {
     const file = media.file(out);
     const p = probe(file);
-    assert.deepEqual(p.video.map((v) => v.split(' ')[0]), video, `${profile} video: ${p.text}`);
+    assert.deepEqual(p.videoCodecs, video, `${profile} video: ${p.text}`);
     assert.deepEqual(p.audio, audio, `${profile} audio: ${p.text}`);
-    assert.ok(Math.abs(p.duration - INPUT_SECONDS) <= INPUT_SECONDS * 0.05, `${profile} (${input}) duration ${p.duration} s`);
+    assertFullLength(p, `${profile} (${input})`);
     if (profile !== 'FLV') assert.ok(p.seekable, `${profile} is seekable`);
     decodeAll(file);
   }
@@ -82,14 +98,7 @@ test('player(file) -> recorder: every profile is probed for codecs, duration and
 });
 
 test('recorder refusals and bad URIs raise KMS errors and the pipeline keeps working', async (t) => {
-  const defer = deferrer(t);
-  const media = generateMedia();
-  defer(() => media.remove());
-  const server = await startServer();
-  defer(() => server.stop());
-  const client = await connect(server.url);
-  defer(() => client.close());
-  const pipeline = await client.create('MediaPipeline');
+  const { media, pipeline } = await setUp(t);
 
   // Unsupported profiles fail at creation with 40107.
   await assert.rejects(pipeline.create('RecorderEndpoint', { uri: `file://${media.file('x.jpg')}`, mediaProfile: 'KURENTO_SPLIT_RECORDER' }), (e) => e.code === 40107);
@@ -109,8 +118,10 @@ test('recorder refusals and bad URIs raise KMS errors and the pipeline keeps wor
   const undecodable = once(corrupt, 'Error');
   await call(corrupt, 'play');
   assert.equal((await undecodable).type, 'STREAM_ERROR_DECODE');
-  // Seeking a stopped player is PLAYER_SEEK_FAIL.
-  await assert.rejects(call(missing, 'setPosition', 1000), (e) => e.code === 40700);
+  // Seeking a player that never played, or to a negative position, is PLAYER_SEEK_FAIL.
+  const idle = await pipeline.create('PlayerEndpoint', { uri: `file://${media.file('in.webm')}` });
+  await assert.rejects(call(idle, 'setPosition', 1000), (e) => e.code === 40700 && /stopped/.test(e.message));
+  await assert.rejects(pipeline.create('PlayerEndpoint', { uri: `file://${media.file('in.webm')}`, networkCache: -1 }), (e) => e.code === 40001);
 
   // VP8 into MP4 needs transcoding: a clear Error; an unwritable target: RESOURCE_ERROR_OPEN.
   const player = await pipeline.create('PlayerEndpoint', { uri: `file://${media.file('in.webm')}` });
@@ -130,28 +141,29 @@ test('recorder refusals and bad URIs raise KMS errors and the pipeline keeps wor
   assert.equal((await openError).type, 'RESOURCE_ERROR_OPEN');
   await eos;
   for (const r of [mp4, unwritable, good]) await call(r, 'stopAndWait');
+  // A second stop changes nothing and raises no second Stopped.
+  let stoppedAgain = 0;
+  good.on('Stopped', () => { stoppedAgain += 1; });
+  await call(good, 'stopAndWait');
+  await call(good, 'stop');
   // The other recorder of the same player wrote a complete file.
   const p = probe(media.file('still-works.webm'));
   assert.deepEqual([p.video.length, p.audio.length], [1, 1], p.text);
-  assert.ok(Math.abs(p.duration - INPUT_SECONDS) <= INPUT_SECONDS * 0.05, `duration ${p.duration}`);
+  assertFullLength(p, 'still-works.webm');
   assert.ok(!fs.existsSync(media.file('vp8.mp4')) || fs.statSync(media.file('vp8.mp4')).size === 0);
+  assert.equal(stoppedAgain, 0);
   await call(pipeline, 'release');
 });
 
 test('player(http://) and player(rtsp://) from local servers into recorders', async (t) => {
-  const defer = deferrer(t);
-  const media = generateMedia();
-  defer(() => media.remove());
-  const { startRtspServer, startHttpServer } = require('./lib/sources');
-  const httpServer = await startHttpServer(media.dir);
-  defer(() => httpServer.close());
-  const rtsp = await startRtspServer(media.file('in.mp4'));
-  defer(() => rtsp.stop());
-  const server = await startServer();
-  defer(() => server.stop());
-  const client = await connect(server.url);
-  defer(() => client.close());
-  const pipeline = await client.create('MediaPipeline');
+  let httpServer;
+  let rtsp;
+  const { media, server, pipeline } = await setUp(t, async (m, defer) => {
+    httpServer = await startHttpServer(m.dir);
+    defer(() => httpServer.close());
+    rtsp = await startRtspServer(m.file('in.mp4'));
+    defer(() => rtsp.stop());
+  });
 
   // HTTP: the whole file arrives and ends; the recording has its length.
   const fromHttp = await pipeline.create('PlayerEndpoint', { uri: httpServer.url('in.webm') });
@@ -176,12 +188,31 @@ test('player(http://) and player(rtsp://) from local servers into recorders', as
   assert.deepEqual(errors, [], `no Error events\n${server.logs().slice(-3000)}`);
 
   const h = probe(httpOut);
-  assert.deepEqual([h.video.map((v) => v.split(' ')[0]), h.audio], [['VP8'], ['Opus']], h.text);
-  assert.ok(Math.abs(h.duration - INPUT_SECONDS) <= INPUT_SECONDS * 0.05, `http duration ${h.duration}`);
+  assert.deepEqual([h.videoCodecs, h.audio], [['VP8'], ['Opus']], h.text);
+  assertFullLength(h, 'http');
   decodeAll(httpOut);
   const r = probe(rtspOut);
-  assert.deepEqual(r.video.map((v) => v.split(' ')[0]), ['H.264'], r.text);
+  assert.deepEqual(r.videoCodecs, ['H.264'], r.text);
   assert.ok(r.duration >= 2, `rtsp recorded ${r.duration} s`);
   decodeAll(rtspOut);
+  await call(pipeline, 'release');
+});
+
+test('a recorder released while recording still leaves a complete, playable file', async (t) => {
+  const { media, pipeline } = await setUp(t);
+  const player = await pipeline.create('PlayerEndpoint', { uri: `file://${media.file('in.mp4')}` });
+  const file = media.file('released.mp4');
+  const recorder = await pipeline.create('RecorderEndpoint', { uri: `file://${file}`, mediaProfile: 'MP4' });
+  await call(player, 'connect', recorder);
+  await call(recorder, 'record');
+  await call(player, 'play');
+  await new Promise((r) => setTimeout(r, 2500));
+  await call(recorder, 'release');
+  // MP4 writes its index last: the file only plays if the release finished it.
+  const tryProbe = () => { try { return probe(file); } catch { return { duration: 0 }; } };
+  const p = await pollUntil(tryProbe, (r) => r.duration > 0, { tries: 20, ms: 250 });
+  assert.deepEqual(p.videoCodecs, ['H.264'], p.text);
+  assert.ok(p.duration >= 1.5 && p.duration <= 3.5, `about 2.5 s recorded: ${p.duration}`);
+  decodeAll(file);
   await call(pipeline, 'release');
 });

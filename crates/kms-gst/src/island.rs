@@ -5,13 +5,14 @@
 //! (frames from appsinks, events from the bus) on a channel and call the
 //! element's [`Waker`], which makes the worker poll the element; the element
 //! drains the channel in `poll_output`. Bus errors become KMS's `Error` event
-//! (`MediaElementImpl` maps GStreamer error domains the same way).
+//! (`MediaElementImpl` maps GStreamer error domains the same way). A dropped
+//! island is stopped on a teardown thread, never on the media worker.
 
 use gstreamer as gst;
 use gst::prelude::*;
 use kms_media::{ElementEvent, ElementOutput};
 use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Asks the media worker to poll this element soon; callable from any thread.
 pub type Waker = Arc<dyn Fn() + Send + Sync>;
@@ -53,6 +54,8 @@ pub struct Island {
     pub outbox: Outbox,
     /// Bus notes for the owner, read on the worker in `poll`.
     notes: Arc<Mutex<Vec<BusNote>>>,
+    /// Wait for end-of-stream before stopping, when dropped.
+    drain: bool,
 }
 
 impl Island {
@@ -82,7 +85,7 @@ impl Island {
                 gst::BusSyncReply::Drop
             });
         }
-        Island { pipeline, rx, outbox, notes }
+        Island { pipeline, rx, outbox, notes, drain: false }
     }
 
     /// The next output a GStreamer thread queued.
@@ -101,12 +104,58 @@ impl Island {
     }
 }
 
+/// How long a dropped island may take to drain its end-of-stream (a
+/// recorder released while recording finishes its file first).
+const DRAIN_LIMIT: gst::ClockTime = gst::ClockTime::from_seconds(5);
+
+/// A pipeline on its way down: (pipeline, wait for end-of-stream first).
+type Teardown = (gst::Pipeline, bool);
+
+/// Stops islands on a thread of its own: going to NULL joins streaming
+/// threads (an RTSP TEARDOWN, an HTTP close), which the media worker must
+/// never wait for.
+fn teardown_queue() -> Option<&'static Sender<Teardown>> {
+    static QUEUE: OnceLock<Option<Sender<Teardown>>> = OnceLock::new();
+    QUEUE
+        .get_or_init(|| {
+            let (tx, rx) = channel::<Teardown>();
+            let spawned = std::thread::Builder::new().name("kms-gst-teardown".into()).spawn(move || {
+                for (pipeline, drain) in rx {
+                    if drain {
+                        if let Some(bus) = pipeline.bus() {
+                            bus.timed_pop_filtered(DRAIN_LIMIT, &[gst::MessageType::Eos, gst::MessageType::Error]);
+                        }
+                    }
+                    let _ = pipeline.set_state(gst::State::Null);
+                }
+            });
+            spawned.ok().map(|_| tx)
+        })
+        .as_ref()
+}
+
+impl Island {
+    /// Lets the island finish its end-of-stream (already sent by the owner)
+    /// before it is stopped, when it is dropped.
+    pub fn drain_on_drop(&mut self) {
+        self.drain = true;
+    }
+}
+
 impl Drop for Island {
     fn drop(&mut self) {
         if let Some(bus) = self.pipeline.bus() {
             bus.unset_sync_handler();
         }
-        let _ = self.pipeline.set_state(gst::State::Null);
+        let pipeline = self.pipeline.clone();
+        match teardown_queue() {
+            Some(queue) => {
+                let _ = queue.send((pipeline, self.drain));
+            }
+            None => {
+                let _ = pipeline.set_state(gst::State::Null);
+            }
+        }
     }
 }
 
@@ -116,9 +165,7 @@ pub fn kms_error(err: &gst::glib::Error) -> (&'static str, i32) {
         let name = match e {
             gst::ResourceError::NoSpaceLeft => "RESOURCE_ERROR_NO_SPACE_LEFT",
             gst::ResourceError::Write | gst::ResourceError::Close | gst::ResourceError::Sync => "RESOURCE_ERROR_WRITE",
-            gst::ResourceError::NotFound | gst::ResourceError::OpenRead | gst::ResourceError::OpenWrite | gst::ResourceError::OpenReadWrite => {
-                "RESOURCE_ERROR_OPEN"
-            }
+            // NotFound, OpenRead/Write, Busy, Settings, ...: the resource could not be used.
             _ => "RESOURCE_ERROR_OPEN",
         };
         return (name, err.code());

@@ -10,13 +10,14 @@ mod island;
 mod player;
 mod profile;
 mod recorder;
+mod state;
 mod uri;
 
-pub use island::{kms_error, Finished, Island, Waker};
-pub use player::{position, seek, video_info, PlayerEndpoint, PlayerState, SeekError, VideoInfo};
-pub use profile::{Container, MediaProfile, ProfileError};
-pub use recorder::{RecorderEndpoint, RecorderState};
-pub use uri::{check_source, sink_for, UriError};
+pub use island::{Finished, Waker};
+pub use player::{PlayerControl, PlayerEndpoint, SeekError, VideoInfo};
+pub use profile::MediaProfile;
+pub use recorder::RecorderEndpoint;
+pub use state::{UriEndpoint, UriEndpointState};
 
 /// Initialises GStreamer once per process; an error means GStreamer is not
 /// usable here (the UriEndpoints then fail with it).

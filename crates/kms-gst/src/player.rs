@@ -10,6 +10,7 @@
 //! is announced as a source change so sinks rebase their timestamps.
 
 use crate::island::{BusNote, Island, Outbox, Waker};
+use crate::state::{UriEndpoint, UriEndpointState, EMPTY_DOT};
 use crate::uri::check_source;
 use gstreamer as gst;
 use gstreamer_app as gst_app;
@@ -18,14 +19,6 @@ use kms_media::{Codec, Element, ElementEvent, ElementOutput, FlowState, MediaFra
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
-
-/// UriEndpoint state of a player.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PlayerState {
-    Stop,
-    Start,
-    Pause,
-}
 
 /// PlayerEndpoint `videoInfo` (VideoInfo register), times in ms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -50,7 +43,7 @@ pub struct PlayerEndpoint {
     network_cache_ms: u32,
     waker: Waker,
     island: Option<Island>,
-    state: PlayerState,
+    state: UriEndpointState,
     queue: VecDeque<ElementOutput>,
     /// MediaFlowOut per [audio, video].
     flowing: [bool; 2],
@@ -58,11 +51,7 @@ pub struct PlayerEndpoint {
 
 impl PlayerEndpoint {
     pub fn new(uri: &str, network_cache_ms: u32, waker: Waker) -> PlayerEndpoint {
-        PlayerEndpoint { uri: uri.into(), network_cache_ms, waker, island: None, state: PlayerState::Stop, queue: VecDeque::new(), flowing: [false; 2] }
-    }
-
-    pub fn state(&self) -> PlayerState {
-        self.state
+        PlayerEndpoint { uri: uri.into(), network_cache_ms, waker, island: None, state: UriEndpointState::Stop, queue: VecDeque::new(), flowing: [false; 2] }
     }
 
     fn event(&mut self, event: ElementEvent) {
@@ -71,7 +60,7 @@ impl PlayerEndpoint {
 
     /// PlayerEndpoint.play: starts (building the island) or resumes.
     pub fn play(&mut self) {
-        if self.state == PlayerState::Start {
+        if self.state == UriEndpointState::Start {
             return;
         }
         if self.island.is_none() {
@@ -91,31 +80,8 @@ impl PlayerEndpoint {
             // A failure here (missing file, unreachable host) arrives on the bus as the Error event.
             let _ = island.pipeline.set_state(gst::State::Playing);
         }
-        self.state = PlayerState::Start;
-        self.event(ElementEvent::UriEndpointState { state: "START" });
-    }
-
-    /// UriEndpoint.pause.
-    pub fn pause(&mut self) {
-        if self.state != PlayerState::Start {
-            return;
-        }
-        if let Some(island) = &self.island {
-            let _ = island.pipeline.set_state(gst::State::Paused);
-        }
-        self.state = PlayerState::Pause;
-        self.event(ElementEvent::UriEndpointState { state: "PAUSE" });
-    }
-
-    /// UriEndpoint.stop: the island is torn down; play() starts over.
-    pub fn stop(&mut self) {
-        if self.state == PlayerState::Stop && self.island.is_none() {
-            return;
-        }
-        self.island = None;
-        self.stop_flowing();
-        self.state = PlayerState::Stop;
-        self.event(ElementEvent::UriEndpointState { state: "STOP" });
+        self.state = UriEndpointState::Start;
+        self.event(ElementEvent::UriEndpointState { state: self.state.as_str() });
     }
 
     /// MediaFlowOut NOT_FLOWING for the streams that were flowing.
@@ -127,15 +93,10 @@ impl PlayerEndpoint {
         }
     }
 
-    /// The island's pipeline, for the blocking queries (position, seek,
+    /// The island's controls, for the blocking queries (position, seek,
     /// videoInfo) the control plane runs off the media thread.
-    pub fn pipeline(&self) -> Option<gst::Pipeline> {
-        self.island.as_ref().map(|i| i.pipeline.clone())
-    }
-
-    /// getGstreamerDot.
-    pub fn dot(&self) -> String {
-        self.island.as_ref().map_or_else(|| "digraph pipeline {}\n".into(), Island::dot)
+    pub fn control(&self) -> Option<PlayerControl> {
+        self.island.as_ref().map(|i| PlayerControl(i.pipeline.clone()))
     }
 
     fn build(&self) -> Result<Island, String> {
@@ -168,7 +129,8 @@ impl PlayerEndpoint {
         parse.connect_pad_added(move |_, pad| {
             let Some(pipeline) = pipeline_weak.upgrade() else { return };
             if let Err(e) = add_branch(&pipeline, pad, outbox.clone()) {
-                tracing::warn!(caps = ?pad.current_caps(), "player branch: {e}");
+                let description = format!("cannot play the stream {:?}: {e}", pad.current_caps());
+                outbox.event(ElementEvent::Error { error_type: "STREAM_ERROR_FAILED", description, code: 0 });
             }
         });
         Ok(island)
@@ -211,10 +173,10 @@ fn add_branch(pipeline: &gst::Pipeline, pad: &gst::Pad, outbox: Outbox) -> Resul
                 let segment = segment.downcast_ref::<gst::ClockTime>();
                 let running = buffer.pts().and_then(|pts| segment.and_then(|s| s.to_running_time(pts)));
                 let Some(running) = running else { return Ok(gst::FlowSuccess::Ok) };
-                if buffer.flags().contains(gst::BufferFlags::DISCONT) && !std::mem::take(&mut first) {
+                // A discontinuity after the first buffer (seek, restart): sinks rebase.
+                if !std::mem::replace(&mut first, false) && buffer.flags().contains(gst::BufferFlags::DISCONT) {
                     outbox.push(ElementOutput::SourceChanged(media_type));
                 }
-                first = false;
                 let Ok(map) = buffer.map_readable() else { return Ok(gst::FlowSuccess::Ok) };
                 let rtp_time = running.nseconds() as u128 * u128::from(clock_rate) / 1_000_000_000;
                 outbox.push(ElementOutput::Media(MediaFrame {
@@ -252,40 +214,47 @@ fn add_branch(pipeline: &gst::Pipeline, pad: &gst::Pad, outbox: Outbox) -> Resul
     Ok(())
 }
 
-/// `position` in ms (the playback position of the island).
-pub fn position(pipeline: &gst::Pipeline) -> Option<i64> {
-    pipeline.query_position::<gst::ClockTime>().map(|t| t.mseconds() as i64)
-}
+/// A player's island, for queries that wait on GStreamer (run them off
+/// the media thread).
+pub struct PlayerControl(gst::Pipeline);
 
-/// setPosition: a flushing seek to the keyframe at or before `ms`.
-pub fn seek(pipeline: &gst::Pipeline, ms: i64) -> Result<(), SeekError> {
-    let err = |reason: &str| SeekError { position: ms, reason: reason.into() };
-    let target = u64::try_from(ms).map_err(|_| err("negative position"))?;
-    let info = video_info(pipeline);
-    if !info.is_seekable {
-        return Err(err("the media is not seekable"));
+impl PlayerControl {
+    /// `position` in ms (the playback position of the island).
+    pub fn position(&self) -> Option<i64> {
+        self.0.query_position::<gst::ClockTime>().map(|t| t.mseconds() as i64)
     }
-    if info.duration > 0 && ms > info.duration {
-        return Err(err("beyond the end of the media"));
-    }
-    pipeline
-        .seek_simple(gst::SeekFlags::FLUSH | gst::SeekFlags::KEY_UNIT, gst::ClockTime::from_mseconds(target))
-        .map_err(|e| err(&e.to_string()))
-}
 
-/// videoInfo: seekability and duration, once the island has prerolled.
-pub fn video_info(pipeline: &gst::Pipeline) -> VideoInfo {
-    let _ = pipeline.state(gst::ClockTime::from_seconds(2));
-    let duration = pipeline.query_duration::<gst::ClockTime>().map_or(0, |d| d.mseconds() as i64);
-    let mut query = gst::query::Seeking::new(gst::Format::Time);
-    let (is_seekable, start, end) = if pipeline.query(&mut query) {
-        let (seekable, start, end) = query.result();
-        let ms = |v: gst::GenericFormattedValue| v.value().max(0) / 1_000_000;
-        (seekable, ms(start), ms(end))
-    } else {
-        (false, 0, 0)
-    };
-    VideoInfo { is_seekable, seekable_init: start, seekable_end: end, duration }
+    /// setPosition: a flushing seek to the keyframe at or before `ms`.
+    pub fn seek(&self, ms: i64) -> Result<(), SeekError> {
+        let err = |reason: &str| SeekError { position: ms, reason: reason.into() };
+        let target = u64::try_from(ms).map_err(|_| err("negative position"))?;
+        let info = self.video_info();
+        if !info.is_seekable {
+            return Err(err("the media is not seekable"));
+        }
+        if info.duration > 0 && ms > info.duration {
+            return Err(err("beyond the end of the media"));
+        }
+        self.0
+            .seek_simple(gst::SeekFlags::FLUSH | gst::SeekFlags::KEY_UNIT, gst::ClockTime::from_mseconds(target))
+            .map_err(|e| err(&e.to_string()))
+    }
+
+    /// videoInfo: seekability and duration, once the island has prerolled
+    /// (waits up to 2 s for it).
+    pub fn video_info(&self) -> VideoInfo {
+        let _ = self.0.state(gst::ClockTime::from_seconds(2));
+        let duration = self.0.query_duration::<gst::ClockTime>().map_or(0, |d| d.mseconds() as i64);
+        let mut query = gst::query::Seeking::new(gst::Format::Time);
+        let (is_seekable, seekable_init, seekable_end) = if self.0.query(&mut query) {
+            let (seekable, start, end) = query.result();
+            let ms = |v: gst::GenericFormattedValue| v.value().max(0) / 1_000_000;
+            (seekable, ms(start), ms(end))
+        } else {
+            (false, 0, 0)
+        };
+        VideoInfo { is_seekable, seekable_init, seekable_end, duration }
+    }
 }
 
 impl Element for PlayerEndpoint {
@@ -308,13 +277,46 @@ impl Element for PlayerEndpoint {
             if note == BusNote::EndOfStream {
                 self.queue.push_back(ElementOutput::Event(ElementEvent::Media { name: "EndOfStream" }));
                 self.queue.push_back(ElementOutput::EndOfStream);
-                self.stop_flowing();
             }
+            // Both end the media: the Error event itself came through the outbox.
+            self.stop_flowing();
         }
         self.queue.pop_front()
     }
 
     fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
         self
+    }
+}
+
+impl UriEndpoint for PlayerEndpoint {
+    fn pause(&mut self, _now: Instant) {
+        if self.state != UriEndpointState::Start {
+            return;
+        }
+        if let Some(island) = &self.island {
+            let _ = island.pipeline.set_state(gst::State::Paused);
+        }
+        self.state = UriEndpointState::Pause;
+        self.event(ElementEvent::UriEndpointState { state: self.state.as_str() });
+    }
+
+    /// The island is torn down; play() starts over.
+    fn stop(&mut self) {
+        if self.state == UriEndpointState::Stop && self.island.is_none() {
+            return;
+        }
+        self.island = None;
+        self.stop_flowing();
+        self.state = UriEndpointState::Stop;
+        self.event(ElementEvent::UriEndpointState { state: self.state.as_str() });
+    }
+
+    fn state(&self) -> UriEndpointState {
+        self.state
+    }
+
+    fn dot(&self) -> String {
+        self.island.as_ref().map_or_else(|| EMPTY_DOT.into(), Island::dot)
     }
 }

@@ -102,7 +102,7 @@ impl MediaProfile {
     /// streams this profile records, given their codecs) into the muxer, into
     /// `sink` (a sink description, e.g. `filesink location=...`).
     pub fn description(self, video: Option<(Codec, Option<(u16, u16)>)>, audio: Option<Codec>, sink: &str) -> Result<String, ProfileError> {
-        let src = |name: &str| format!("appsrc name={name} format=time is-live=true max-bytes=0 block=false caps=");
+        let src = |name: &str| format!("appsrc name={name} format=time is-live=true max-bytes=67108864 block=false caps=");
         let mut d = format!("{} name=mux ! queue ! {sink}", self.muxer());
         if let (true, Some((codec, size))) = (self.video, video) {
             d += &format!(" {}{} ! mux.", src("video"), self.video_branch(codec, size)?);

@@ -12,6 +12,7 @@
 
 use crate::island::{BusNote, Finished, Island, Waker};
 use crate::profile::MediaProfile;
+use crate::state::{UriEndpoint, UriEndpointState, EMPTY_DOT};
 use crate::uri::sink_for;
 use gstreamer as gst;
 use gstreamer_app as gst_app;
@@ -20,13 +21,6 @@ use kms_media::{Codec, Element, ElementEvent, ElementOutput, MediaFrame, MediaTy
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-/// Recorder state, as UriEndpoint's `state` names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RecorderState {
-    Stopped,
-    Recording,
-    Paused,
-}
 
 /// Where one recorded stream is anchored on the file's timeline.
 #[derive(Debug, Clone, Copy)]
@@ -51,7 +45,7 @@ pub struct RecorderEndpoint {
     uri: String,
     profile: MediaProfile,
     stop_on_eos: bool,
-    state: RecorderState,
+    state: UriEndpointState,
     waker: Waker,
     island: Option<Island>,
     /// Building the island failed: the element stays stopped.
@@ -91,7 +85,7 @@ impl RecorderEndpoint {
             uri: uri.to_owned(),
             profile,
             stop_on_eos,
-            state: RecorderState::Stopped,
+            state: UriEndpointState::Stop,
             waker,
             island: None,
             failed: false,
@@ -106,19 +100,16 @@ impl RecorderEndpoint {
         }
     }
 
-    pub fn state(&self) -> RecorderState {
-        self.state
-    }
-
     fn event(&mut self, event: ElementEvent) {
         self.queue.push_back(ElementOutput::Event(event));
     }
 
-    /// RecorderEndpoint.record: starts, or resumes after pause.
+    /// RecorderEndpoint.record: starts, or resumes after pause. A target
+    /// that cannot be written raises INVALID_URI at once.
     pub fn record(&mut self, now: Instant) {
         match self.state {
-            RecorderState::Recording => return,
-            RecorderState::Paused => {
+            UriEndpointState::Start => return,
+            UriEndpointState::Pause => {
                 if let Some(at) = self.paused_at.take() {
                     self.paused_total += now.saturating_duration_since(at);
                 }
@@ -126,62 +117,54 @@ impl RecorderEndpoint {
                     t.anchor = None;
                 }
             }
-            RecorderState::Stopped => {
+            UriEndpointState::Stop => {
                 if self.started {
                     // KMS records once per endpoint: a second record() after stop() is ignored.
                     return;
                 }
+                if let Err(e) = sink_for(&self.uri) {
+                    return self.fail("INVALID_URI", e.to_string());
+                }
                 self.started = true;
             }
         }
-        self.state = RecorderState::Recording;
+        self.state = UriEndpointState::Start;
         self.queue.push_back(ElementOutput::KeyframeRequest);
-        self.event(ElementEvent::UriEndpointState { state: "START" });
+        self.event(ElementEvent::UriEndpointState { state: self.state.as_str() });
         self.event(ElementEvent::Media { name: "Recording" });
     }
 
-    /// UriEndpoint.pause: frames are dropped until record() resumes.
-    pub fn pause(&mut self, now: Instant) {
-        if self.state != RecorderState::Recording {
-            return;
-        }
-        self.state = RecorderState::Paused;
-        self.paused_at = Some(now);
-        self.event(ElementEvent::UriEndpointState { state: "PAUSE" });
-        self.event(ElementEvent::Media { name: "Paused" });
-    }
-
-    /// UriEndpoint.stop / stopAndWait: ends the file. `finished` runs once
-    /// the file is complete and closed (at once when nothing was recorded).
-    pub fn stop(&mut self, finished: Option<Finished>) {
+    /// stop / stopAndWait: ends the file. `finished` runs once the file is
+    /// complete and closed (at once when nothing is being recorded); the
+    /// Stopped event is raised once per recording.
+    pub fn stop_then(&mut self, finished: Option<Finished>) {
         self.finishing.extend(finished);
-        if self.state == RecorderState::Stopped && self.island.is_none() {
-            self.finish();
+        if self.state == UriEndpointState::Stop {
+            // Never recorded, or already finishing (waiters go when the file is closed).
+            if self.island.is_none() {
+                self.release_waiters();
+            }
             return;
         }
-        if self.state == RecorderState::Stopped {
-            return; // already finishing
-        }
-        self.state = RecorderState::Stopped;
+        self.state = UriEndpointState::Stop;
         self.waiting.clear();
         match &self.island {
-            // A failed island never reaches end-of-stream: it is closed as it is.
-            Some(_) if self.failed => self.finish(),
-            Some(_) => {
-                for t in &self.tracks {
-                    if let Some(src) = &t.appsrc {
-                        let _ = src.end_of_stream();
-                    }
-                }
-            }
-            None => self.finish(),
+            Some(_) if !self.failed => self.end_of_stream(),
+            // Nothing recorded yet, or a failed island that never reaches end-of-stream.
+            _ => self.finish(),
         }
     }
 
-    /// The file is closed (or was never opened): Stopped, and waiters released.
+    fn end_of_stream(&self) {
+        for src in self.tracks.iter().filter_map(|t| t.appsrc.as_ref()) {
+            let _ = src.end_of_stream();
+        }
+    }
+
+    /// The recording ended (its file closed, or never opened): Stopped, and
+    /// waiters released. The island is stopped off the media thread.
     fn finish(&mut self) {
         if let Some(island) = self.island.take() {
-            let _ = island.pipeline.set_state(gst::State::Null);
             while let Some(out) = island.try_recv() {
                 self.queue.push_back(out);
             }
@@ -189,16 +172,15 @@ impl RecorderEndpoint {
         for t in &mut self.tracks {
             t.appsrc = None;
         }
-        self.event(ElementEvent::UriEndpointState { state: "STOP" });
+        self.event(ElementEvent::UriEndpointState { state: UriEndpointState::Stop.as_str() });
         self.event(ElementEvent::Media { name: "Stopped" });
+        self.release_waiters();
+    }
+
+    fn release_waiters(&mut self) {
         for f in self.finishing.drain(..) {
             f();
         }
-    }
-
-    /// getGstreamerDot: the island, or an empty graph before it exists.
-    pub fn dot(&self) -> String {
-        self.island.as_ref().map_or_else(|| "digraph pipeline {}\n".into(), Island::dot)
     }
 
     fn wanted(&self, t: MediaType) -> bool {
@@ -292,7 +274,7 @@ impl RecorderEndpoint {
 impl Element for RecorderEndpoint {
     fn handle_media(&mut self, now: Instant, frame: &MediaFrame) {
         let t = frame.media_type();
-        if self.state != RecorderState::Recording || self.failed || !self.wanted(t) {
+        if self.state != UriEndpointState::Start || self.failed || !self.wanted(t) {
             return;
         }
         let track = &mut self.tracks[slot(t)];
@@ -327,7 +309,7 @@ impl Element for RecorderEndpoint {
 
     fn handle_end_of_stream(&mut self, _now: Instant) {
         if self.stop_on_eos {
-            self.stop(None);
+            self.stop_then(None);
         }
     }
 
@@ -347,13 +329,14 @@ impl Element for RecorderEndpoint {
         if let Some(out) = island.try_recv() {
             return Some(out);
         }
-        let notes = island.take_notes();
-        for note in notes {
+        for note in island.take_notes() {
             match note {
+                // After the first of them the island is gone: finished once.
+                _ if self.island.is_none() => {}
                 BusNote::EndOfStream => self.finish(),
                 BusNote::Error => {
                     self.failed = true;
-                    if self.state == RecorderState::Stopped || !self.finishing.is_empty() {
+                    if self.state == UriEndpointState::Stop {
                         self.finish();
                     }
                 }
@@ -362,11 +345,48 @@ impl Element for RecorderEndpoint {
         self.queue.pop_front()
     }
 
-    fn is_media_flowing_in(&self, media_type: MediaType) -> bool {
-        self.tracks.get(slot(media_type)).is_some_and(|t| t.last_pts.is_some()) && self.state == RecorderState::Recording
-    }
-
     fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
         self
+    }
+}
+
+impl UriEndpoint for RecorderEndpoint {
+    /// Frames are dropped until record() resumes.
+    fn pause(&mut self, now: Instant) {
+        if self.state != UriEndpointState::Start {
+            return;
+        }
+        self.state = UriEndpointState::Pause;
+        self.paused_at = Some(now);
+        self.event(ElementEvent::UriEndpointState { state: self.state.as_str() });
+        self.event(ElementEvent::Media { name: "Paused" });
+    }
+
+    fn stop(&mut self) {
+        self.stop_then(None);
+    }
+
+    fn state(&self) -> UriEndpointState {
+        self.state
+    }
+
+    fn dot(&self) -> String {
+        self.island.as_ref().map_or_else(|| EMPTY_DOT.into(), Island::dot)
+    }
+}
+
+impl Drop for RecorderEndpoint {
+    /// Released while recording (or finishing): the file is still completed,
+    /// on the teardown thread, so it stays playable.
+    fn drop(&mut self) {
+        if self.failed {
+            return;
+        }
+        if self.state != UriEndpointState::Stop {
+            self.end_of_stream();
+        }
+        if let Some(island) = &mut self.island {
+            island.drain_on_drop();
+        }
     }
 }

@@ -98,6 +98,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(p) = args.port {
         config.ws_port = p;
     }
+    // GStreamer's plugin registry is loaded once, before any request.
+    if let Err(e) = kms_gst::init() {
+        tracing::warn!("GStreamer is not available (PlayerEndpoint and RecorderEndpoint will fail): {e}");
+    }
     for codec in config.codecs.unsupported() {
         tracing::warn!(codec = %codec.name, clock_rate = codec.clock_rate, "SdpEndpoint codec not supported here; skipped");
     }

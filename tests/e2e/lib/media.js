@@ -24,12 +24,16 @@ function generateMedia() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kms-media-'));
   for (const [name, description] of Object.entries(SOURCES)) {
     const out = path.join(dir, name);
-    run('gst-launch-1.0', ['-q', ...description.replace('OUT', out).split(' ')]);
+    // Split before the path is put in, so a temp dir with spaces stays one argument.
+    run('gst-launch-1.0', ['-q', ...description.split(' ').map((arg) => arg.replace('OUT', out))]);
   }
   return { dir, file: (name) => path.join(dir, name), remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** gst-discoverer-1.0's view of a file: { duration (s), seekable, video: [codec], audio: [codec], container }. */
+/**
+ * gst-discoverer-1.0's view of a file: { duration (s), seekable, container,
+ * video: [description], videoCodecs: [first word, e.g. "VP8", "H.264"], audio: [description] }.
+ */
 function probe(file) {
   const text = run('gst-discoverer-1.0', [file]);
   const duration = /Duration: (\d+):(\d+):([\d.]+)/.exec(text);
@@ -39,14 +43,20 @@ function probe(file) {
     seekable: /Seekable: yes/.test(text),
     container: (/container #\d+: (.+)/.exec(text) || [])[1],
     video: streams('video'),
+    videoCodecs: streams('video').map((v) => v.split(' ')[0]),
     audio: streams('audio'),
     text,
   };
 }
 
-/** Decodes the whole file (every stream, to the last frame, as fast as possible); throws if any frame fails to decode. */
+/**
+ * Decodes the whole file (every stream, to the last frame, as fast as
+ * possible); throws if decoding fails or a decoder warns (decoders report
+ * isolated bad frames as warnings, not errors).
+ */
 function decodeAll(file) {
-  run('gst-launch-1.0', ['-q', 'playbin', `uri=file://${file}`, 'video-sink=fakesink sync=false', 'audio-sink=fakesink sync=false']);
+  const out = run('gst-launch-1.0', ['playbin', `uri=file://${file}`, 'video-sink=fakesink sync=false', 'audio-sink=fakesink sync=false']);
+  if (/^WARNING/m.test(out)) throw new Error(`${file} decodes with warnings:\n${out}`);
 }
 
 module.exports = { generateMedia, probe, decodeAll };

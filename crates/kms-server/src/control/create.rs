@@ -10,7 +10,9 @@ use crate::media::Worker;
 use kms_gst::{MediaProfile, PlayerEndpoint, RecorderEndpoint};
 use kms_webrtc::{WebRtcConfig, WebRtcEndpoint};
 use serde_json::{json, Map, Value};
-use std::sync::Arc;
+use crate::media::PipelineHandle;
+use kms_media::ElementId;
+use std::sync::{Arc, OnceLock};
 
 /// Creates an object of `params.type` from `params.constructorParams`, refs it
 /// into `session` and raises ServerManager's ObjectCreated.
@@ -93,9 +95,18 @@ fn check_constructor(server: &Server, idl: &Idl, class: &Class, ctor: &Params) -
     Ok((properties, parent))
 }
 
-/// GStreamer is initialised (once); without it the UriEndpoints cannot exist.
+/// GStreamer is initialised (at start-up); without it the UriEndpoints cannot exist.
 fn gst_ready() -> Result<(), KurentoError> {
     kms_gst::init().map_err(|e| KurentoError::new(ErrorCode::UnexpectedError, format!("GStreamer is not available: {e}")))
+}
+
+/// A waker for a GStreamer-fed element of `pipeline`, with the slot its id
+/// goes into once it is added.
+fn island_waker(server: &Server, pipeline: PipelineHandle, slot: &mut Option<Arc<OnceLock<ElementId>>>) -> Result<kms_gst::Waker, KurentoError> {
+    gst_ready()?;
+    let (waker, id) = server.media.waker(pipeline);
+    *slot = Some(id);
+    Ok(waker)
 }
 
 /// Builds an element inside the media worker, given the time and the worker
@@ -118,20 +129,20 @@ async fn build(server: &Server, class: &Class, parent: Option<Backing>, properti
     let flag = |name: &str| properties.get(name).and_then(Value::as_bool).unwrap_or(false);
     let text = |name: &str| properties.get(name).and_then(Value::as_str).unwrap_or_default().to_owned();
     // Elements fed by a GStreamer island are polled when the island wakes them.
-    let (waker, slot) = server.media.waker(pipeline);
+    let mut slot = None;
     let make: MakeElement = match class.name.as_str() {
         "PlayerEndpoint" => {
-            gst_ready()?;
-            let (uri, cache) = (text("uri"), properties.get("networkCache").and_then(Value::as_u64).unwrap_or(2000));
-            let cache = u32::try_from(cache).unwrap_or(u32::MAX);
+            // networkCache (ms) has its IDL default filled in; a negative one is refused.
+            let cache = properties.get("networkCache").and_then(Value::as_i64).unwrap_or_default();
+            let cache = u32::try_from(cache).map_err(|_| KurentoError::marshall(format!("'networkCache' should be 0 or more ms, not {cache}")))?;
+            let (uri, waker) = (text("uri"), island_waker(server, pipeline, &mut slot)?);
             Box::new(move |_, _| Box::new(PlayerEndpoint::new(&uri, cache, waker)))
         }
         "RecorderEndpoint" => {
-            gst_ready()?;
-            let profile_name = properties.get("mediaProfile").and_then(Value::as_str).unwrap_or("WEBM");
+            let profile_name = properties.get("mediaProfile").and_then(Value::as_str).unwrap_or_default();
             let profile = MediaProfile::parse(profile_name)
                 .map_err(|e| KurentoError::new(ErrorCode::MediaObjectIllegalParamError, e.to_string()))?;
-            let (uri, stop_on_eos) = (text("uri"), flag("stopOnEndOfStream"));
+            let (uri, stop_on_eos, waker) = (text("uri"), flag("stopOnEndOfStream"), island_waker(server, pipeline, &mut slot)?);
             Box::new(move |_, _| Box::new(RecorderEndpoint::new(&uri, profile, stop_on_eos, waker)))
         }
         "WebRtcEndpoint" => {
@@ -156,7 +167,7 @@ async fn build(server: &Server, class: &Class, parent: Option<Backing>, properti
         .call(move |worker, now| {
             let element = make(now, worker);
             let id = worker.pipeline(pipeline).map(|p| p.add(element));
-            if let Some(id) = id {
+            if let (Some(id), Some(slot)) = (id, slot) {
                 let _ = slot.set(id);
             }
             id

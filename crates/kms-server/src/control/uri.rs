@@ -1,7 +1,7 @@
 //! UriEndpoint operations: PlayerEndpoint and RecorderEndpoint.
 //!
 //! State changes run on the media worker. Queries that wait for GStreamer
-//! (position, seek, videoInfo) take the island's pipeline out of the worker
+//! (position, seek, videoInfo) take the island's controls out of the worker
 //! and run on a blocking thread, so the media thread never waits on them.
 
 use super::elements::{with_element, ElementRef};
@@ -9,97 +9,90 @@ use super::events::register;
 use super::invoke::OpResult;
 use super::params::Params;
 use super::Server;
-use gstreamer as gst;
-use kms_gst::{PlayerEndpoint, PlayerState, RecorderEndpoint, RecorderState};
+use kms_gst::{PlayerControl, PlayerEndpoint, RecorderEndpoint, UriEndpoint};
 use kms_protocol::{ErrorCode, KurentoError};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::time::Duration;
 
 /// How long stopAndWait waits for the muxer to finish the file.
 const STOP_AND_WAIT_LIMIT: Duration = Duration::from_secs(30);
 
+/// The members both UriEndpoints have; `None` for any other operation.
+async fn common<T: UriEndpoint>(server: &Server, ctx: &ElementRef<'_>, operation: &str) -> Option<OpResult> {
+    Some(match operation {
+        "pause" => with_element(server, ctx, |e: &mut T, now| e.pause(now)).await.map(|()| None),
+        "stop" => with_element(server, ctx, |e: &mut T, _| e.stop()).await.map(|()| None),
+        "getState" => with_element(server, ctx, |e: &mut T, _| e.state().as_str()).await.map(|s| Some(json!(s))),
+        "getGstreamerDot" => with_element(server, ctx, |e: &mut T, _| e.dot()).await.map(|d| Some(json!(d))),
+        _ => return None,
+    })
+}
+
 /// PlayerEndpoint operations; `None` when `operation` is not one of them.
 pub async fn player(server: &Server, ctx: &ElementRef<'_>, operation: &str, params: &Params<'_>) -> Option<OpResult> {
-    let void = |r: Result<(), KurentoError>| r.map(|()| None);
     Some(match operation {
-        "play" => void(with_element(server, ctx, |p: &mut PlayerEndpoint, _| p.play()).await),
-        "pause" => void(with_element(server, ctx, |p: &mut PlayerEndpoint, _| p.pause()).await),
-        "stop" => void(with_element(server, ctx, |p: &mut PlayerEndpoint, _| p.stop()).await),
-        "getState" => with_element(server, ctx, |p: &mut PlayerEndpoint, _| p.state()).await.map(|s| {
-            Some(json!(match s {
-                PlayerState::Stop => "STOP",
-                PlayerState::Start => "START",
-                PlayerState::Pause => "PAUSE",
-            }))
-        }),
-        "getGstreamerDot" => with_element(server, ctx, |p: &mut PlayerEndpoint, _| p.dot()).await.map(|d| Some(json!(d))),
-        "getPosition" => match island(server, ctx).await {
-            Ok(Some(p)) => blocking(move || kms_gst::position(&p).unwrap_or(0)).await.map(|ms| Some(json!(ms))),
-            Ok(None) => Ok(Some(json!(0))),
-            Err(e) => Err(e),
-        },
+        "play" => with_element(server, ctx, |p: &mut PlayerEndpoint, _| p.play()).await.map(|()| None),
+        "getPosition" => position(server, ctx).await,
         "setPosition" => set_position(server, ctx, params).await,
-        "getVideoInfo" => match island(server, ctx).await {
-            Ok(pipeline) => {
-                let info = match pipeline {
-                    Some(p) => blocking(move || kms_gst::video_info(&p)).await,
-                    None => Ok(kms_gst::VideoInfo::default()),
-                };
-                info.map(|i| {
-                    let fields = json!({ "isSeekable": i.is_seekable, "seekableInit": i.seekable_init, "seekableEnd": i.seekable_end, "duration": i.duration });
-                    Some(register("VideoInfo", fields))
-                })
-            }
-            Err(e) => Err(e),
-        },
-        _ => return None,
+        "getVideoInfo" => video_info(server, ctx).await,
+        _ => return common::<PlayerEndpoint>(server, ctx, operation).await,
     })
 }
 
 /// RecorderEndpoint operations; `None` when `operation` is not one of them.
 pub async fn recorder(server: &Server, ctx: &ElementRef<'_>, operation: &str) -> Option<OpResult> {
-    let void = |r: Result<(), KurentoError>| r.map(|()| None);
     Some(match operation {
-        "record" => void(with_element(server, ctx, |r: &mut RecorderEndpoint, now| r.record(now)).await),
-        "pause" => void(with_element(server, ctx, |r: &mut RecorderEndpoint, now| r.pause(now)).await),
-        "stop" => void(with_element(server, ctx, |r: &mut RecorderEndpoint, _| r.stop(None)).await),
-        "stopAndWait" => {
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            let done: kms_gst::Finished = Box::new(move || {
-                let _ = tx.send(());
-            });
-            if let Err(e) = with_element(server, ctx, move |r: &mut RecorderEndpoint, _| r.stop(Some(done))).await {
-                return Some(Err(e));
-            }
-            match tokio::time::timeout(STOP_AND_WAIT_LIMIT, rx).await {
-                Ok(_) => Ok(None),
-                Err(_) => Err(KurentoError::new(ErrorCode::UnexpectedError, "the recording did not finish in time")),
-            }
-        }
-        "getState" => with_element(server, ctx, |r: &mut RecorderEndpoint, _| r.state()).await.map(|s| {
-            Some(json!(match s {
-                RecorderState::Stopped => "STOP",
-                RecorderState::Recording => "START",
-                RecorderState::Paused => "PAUSE",
-            }))
-        }),
-        "getGstreamerDot" => with_element(server, ctx, |r: &mut RecorderEndpoint, _| r.dot()).await.map(|d| Some(json!(d))),
-        _ => return None,
+        "record" => with_element(server, ctx, |r: &mut RecorderEndpoint, now| r.record(now)).await.map(|()| None),
+        "stopAndWait" => stop_and_wait(server, ctx).await,
+        _ => return common::<RecorderEndpoint>(server, ctx, operation).await,
     })
+}
+
+/// stopAndWait: returns once the file is complete and closed.
+async fn stop_and_wait(server: &Server, ctx: &ElementRef<'_>) -> OpResult {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let done: kms_gst::Finished = Box::new(move || {
+        let _ = tx.send(());
+    });
+    with_element(server, ctx, move |r: &mut RecorderEndpoint, _| r.stop_then(Some(done))).await?;
+    match tokio::time::timeout(STOP_AND_WAIT_LIMIT, rx).await {
+        Ok(Ok(())) => Ok(None),
+        Ok(Err(_)) => Err(KurentoError::new(ErrorCode::UnexpectedError, "the recorder was released before its file was closed")),
+        Err(_) => Err(KurentoError::new(ErrorCode::UnexpectedError, "the recording did not finish in time")),
+    }
+}
+
+/// getPosition in ms; 0 while stopped.
+async fn position(server: &Server, ctx: &ElementRef<'_>) -> OpResult {
+    let ms = match controls(server, ctx).await? {
+        Some(c) => blocking(move || c.position().unwrap_or(0)).await?,
+        None => 0,
+    };
+    Ok(Some(json!(ms)))
+}
+
+/// getVideoInfo: a VideoInfo register (all zero/false while stopped).
+async fn video_info(server: &Server, ctx: &ElementRef<'_>) -> OpResult {
+    let info = match controls(server, ctx).await? {
+        Some(c) => blocking(move || c.video_info()).await?,
+        None => kms_gst::VideoInfo::default(),
+    };
+    let fields = json!({ "isSeekable": info.is_seekable, "seekableInit": info.seekable_init, "seekableEnd": info.seekable_end, "duration": info.duration });
+    Ok(Some(register("VideoInfo", fields)))
 }
 
 /// setPosition(position ms): 40700 PLAYER_SEEK_FAIL when the media cannot seek there.
 async fn set_position(server: &Server, ctx: &ElementRef<'_>, params: &Params<'_>) -> OpResult {
-    let position = params.get("position").and_then(Value::as_i64).ok_or_else(|| KurentoError::marshall("'position' parameter should be an int64"))?;
+    let position = params.opt_i64("position")?.ok_or_else(|| KurentoError::marshall("'position' parameter is required"))?;
     let seek_fail = |reason: String| KurentoError::new(ErrorCode::PlayerSeekFail, reason);
-    let pipeline = island(server, ctx).await?.ok_or_else(|| seek_fail("the player is stopped".into()))?;
-    blocking(move || kms_gst::seek(&pipeline, position)).await?.map_err(|e| seek_fail(e.to_string()))?;
+    let control = controls(server, ctx).await?.ok_or_else(|| seek_fail("the player is stopped".into()))?;
+    blocking(move || control.seek(position)).await?.map_err(|e| seek_fail(e.to_string()))?;
     Ok(None)
 }
 
-/// The player's island pipeline, when it is playing or paused.
-async fn island(server: &Server, ctx: &ElementRef<'_>) -> Result<Option<gst::Pipeline>, KurentoError> {
-    with_element(server, ctx, |p: &mut PlayerEndpoint, _| p.pipeline()).await
+/// The player's island controls, when it is playing or paused.
+async fn controls(server: &Server, ctx: &ElementRef<'_>) -> Result<Option<PlayerControl>, KurentoError> {
+    with_element(server, ctx, |p: &mut PlayerEndpoint, _| p.control()).await
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, KurentoError> {

@@ -13,6 +13,7 @@ mod worker;
 pub use worker::Worker;
 
 use kms_media::{ElementEvent, ElementId};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
@@ -63,13 +64,23 @@ impl MediaHandle {
     /// A waker for an element of `pipeline` fed from other threads (a
     /// GStreamer island): it makes the worker poll the element whose id is
     /// put in the returned slot once the element is added.
+    /// At most one wake command is in flight per element: a burst of frames
+    /// costs the worker one poll, not one command each.
     pub fn waker(&self, pipeline: PipelineHandle) -> (kms_gst::Waker, Arc<OnceLock<ElementId>>) {
         let slot = Arc::new(OnceLock::new());
         let (tx, id) = (self.tx.clone(), slot.clone());
+        let pending = Arc::new(AtomicBool::new(false));
         let waker: kms_gst::Waker = Arc::new(move || {
-            if let Some(&element) = id.get() {
-                let _ = tx.send(Box::new(move |worker: &mut Worker, _| worker.wake(pipeline, element)));
+            let Some(&element) = id.get() else { return };
+            if pending.swap(true, Ordering::AcqRel) {
+                return;
             }
+            let pending = pending.clone();
+            let _ = tx.send(Box::new(move |worker: &mut Worker, _| {
+                // Cleared before polling: output queued from now on wakes again.
+                pending.store(false, Ordering::Release);
+                worker.wake(pipeline, element);
+            }));
         });
         (waker, slot)
     }
