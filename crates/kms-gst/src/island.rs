@@ -98,7 +98,7 @@ impl Island {
         std::mem::take(&mut *self.notes.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// The pipeline as a Graphviz dot text (getElementGstreamerDot / getGstreamerDot).
+    /// The pipeline as a Graphviz dot text (MediaElement.getGstreamerDot).
     pub fn dot(&self) -> String {
         self.pipeline.debug_to_dot_data(gst::DebugGraphDetails::all()).to_string()
     }
