@@ -10,7 +10,11 @@ const { deferrer } = require('./lib/defer');
 const { connect, call, once } = require('./lib/client');
 const { generateMedia, probe, decodeAll } = require('./lib/media');
 const { pollUntil } = require('./lib/poll');
-const { startRtspServer, startHttpServer } = require('./lib/sources');
+const { startRtspServer, startHttpServer, startUploadServer } = require('./lib/sources');
+const { freePort } = require('./lib/server');
+
+/** A port on 127.0.0.1 nothing listens on. */
+const closedPort = freePort;
 
 const INPUT_SECONDS = 5;
 
@@ -45,12 +49,19 @@ async function setUp(t, beforeServer = async () => {}) {
   const defer = deferrer(t);
   const media = generateMedia();
   defer(() => media.remove());
-  await beforeServer(media, defer);
-  const server = await startServer();
+  const serverOptions = await beforeServer(media, defer);
+  const server = await startServer(serverOptions || {});
   defer(() => server.stop());
   const client = await connect(server.url);
   defer(() => client.close());
   return { media, server, pipeline: await client.create('MediaPipeline') };
+}
+
+/** Bytes of the first JPEG image in `file` (up to its end-of-image marker). */
+function jpegSize(file) {
+  const bytes = fs.readFileSync(file);
+  assert.deepEqual([...bytes.subarray(0, 2)], [0xff, 0xd8], 'starts with a JPEG start-of-image');
+  return bytes.indexOf(Buffer.from([0xff, 0xd9])) + 2;
 }
 
 /** The recording lasts as long as the 5 s input, within 5 %. */
@@ -72,6 +83,8 @@ test('player(file) -> recorder: every profile is probed for codecs, duration and
     ['in.mp4', 'MP4_VIDEO_ONLY', 'video.mp4', ['H.264'], []],
     ['in.mp4', 'MP4_AUDIO_ONLY', 'audio.mp4', [], ['MPEG-4 AAC']],
     ['in.mp4', 'FLV', 'out.flv', ['H.264'], ['MPEG-4 AAC']],
+    ['in.webm', 'JPEG_VIDEO_ONLY', 'vp8.jpg', ['JPEG'], []],
+    ['in.mp4', 'JPEG_VIDEO_ONLY', 'h264.jpg', ['JPEG'], []],
   ];
   for (const input of ['in.webm', 'in.mp4']) {
     const outputs = cases.filter((c) => c[0] === input).map((c) => [c[1], media.file(c[2])]);
@@ -90,6 +103,12 @@ test('player(file) -> recorder: every profile is probed for codecs, duration and
     const p = probe(file);
     assert.deepEqual(p.videoCodecs, video, `${profile} video: ${p.text}`);
     assert.deepEqual(p.audio, audio, `${profile} audio: ${p.text}`);
+    if (profile === 'JPEG_VIDEO_ONLY') {
+      // Decoded frames written as JPEG images, one after another: the file opens as an image.
+      assert.match(p.text, /Width: 320\s+Height: 240/, p.text);
+      assert.ok(fs.statSync(file).size > 20 * jpegSize(file), `many frames in ${out}`);
+      continue;
+    }
     assertFullLength(p, `${profile} (${input})`);
     if (profile !== 'FLV') assert.ok(p.seekable, `${profile} is seekable`);
     decodeAll(file);
@@ -103,8 +122,8 @@ test('recorder refusals and bad URIs raise KMS errors and the pipeline keeps wor
   // Unsupported profiles fail at creation with 40107.
   await assert.rejects(pipeline.create('RecorderEndpoint', { uri: `file://${media.file('x.jpg')}`, mediaProfile: 'KURENTO_SPLIT_RECORDER' }), (e) => e.code === 40107);
 
-  // A malformed URI and a missing file: the player's Error event.
-  const bad = await pipeline.create('PlayerEndpoint', { uri: 'not a uri' });
+  // A URI no player can read and a missing file: the player's Error event.
+  const bad = await pipeline.create('PlayerEndpoint', { uri: 'ftp://127.0.0.1/in.webm' });
   const invalid = once(bad, 'Error');
   await call(bad, 'play');
   assert.equal((await invalid).type, 'INVALID_URI');
@@ -128,9 +147,15 @@ test('recorder refusals and bad URIs raise KMS errors and the pipeline keeps wor
   const mp4 = await pipeline.create('RecorderEndpoint', { uri: `file://${media.file('vp8.mp4')}`, mediaProfile: 'MP4' });
   const unwritable = await pipeline.create('RecorderEndpoint', { uri: 'file:///proc/no-such-dir/out.webm' });
   const good = await pipeline.create('RecorderEndpoint', { uri: `file://${media.file('still-works.webm')}` });
+  // A full disk (/dev/full refuses every write with ENOSPC) and an upload target that refuses connections.
+  const full = await pipeline.create('RecorderEndpoint', { uri: 'file:///dev/full' });
+  const unreachable = await pipeline.create('RecorderEndpoint', { uri: `http://127.0.0.1:${await closedPort()}/up.webm` });
   const mp4Error = once(mp4, 'Error');
   const openError = once(unwritable, 'Error');
-  for (const r of [mp4, unwritable, good]) {
+  const noSpace = once(full, 'Error');
+  const writeError = once(unreachable, 'Error');
+  const recorders = [mp4, unwritable, full, unreachable, good];
+  for (const r of recorders) {
     await call(player, 'connect', r);
     await call(r, 'record');
   }
@@ -139,8 +164,10 @@ test('recorder refusals and bad URIs raise KMS errors and the pipeline keeps wor
   const e1 = await mp4Error;
   assert.match(e1.description, /VP8.*WEBM or MKV/, JSON.stringify(e1));
   assert.equal((await openError).type, 'RESOURCE_ERROR_OPEN');
+  assert.equal((await noSpace).type, 'RESOURCE_ERROR_NO_SPACE_LEFT');
+  assert.equal((await writeError).type, 'RESOURCE_ERROR_WRITE');
   await eos;
-  for (const r of [mp4, unwritable, good]) await call(r, 'stopAndWait');
+  for (const r of recorders) await call(r, 'stopAndWait');
   // A second stop changes nothing and raises no second Stopped.
   let stoppedAgain = 0;
   good.on('Stopped', () => { stoppedAgain += 1; });
@@ -213,6 +240,66 @@ test('a recorder released while recording still leaves a complete, playable file
   const p = await pollUntil(tryProbe, (r) => r.duration > 0, { tries: 20, ms: 250 });
   assert.deepEqual(p.videoCodecs, ['H.264'], p.text);
   assert.ok(p.duration >= 1.5 && p.duration <= 3.5, `about 2.5 s recorded: ${p.duration}`);
+  decodeAll(file);
+  await call(pipeline, 'release');
+});
+
+test('relative URIs use defaultPath and http:// targets are uploaded with POST', async (t) => {
+  let upload;
+  const { media, pipeline } = await setUp(t, async (m, defer) => {
+    upload = await startUploadServer(m.dir);
+    defer(() => upload.close());
+    fs.mkdirSync(m.file('recordings'));
+    return { modules: { 'UriEndpoint.conf.ini': `defaultPath=file://${m.dir}//\n` } };
+  });
+  const player = await pipeline.create('PlayerEndpoint', { uri: 'in.webm' });
+  const local = await pipeline.create('RecorderEndpoint', { uri: 'recordings//relative.webm', mediaProfile: 'WEBM' });
+  const remote = await pipeline.create('RecorderEndpoint', { uri: upload.url('uploaded.webm'), mediaProfile: 'WEBM' });
+  assert.equal(await call(local, 'getUri'), 'recordings//relative.webm', 'getUri returns the URI as given');
+  const errors = [];
+  for (const o of [player, local, remote]) o.on('Error', (e) => errors.push(e));
+  for (const r of [local, remote]) {
+    await call(player, 'connect', r);
+    await call(r, 'record');
+  }
+  const eos = once(player, 'EndOfStream', 20000);
+  await call(player, 'play');
+  await eos;
+  for (const r of [local, remote]) await call(r, 'stopAndWait');
+  assert.deepEqual(errors, []);
+
+  const l = probe(media.file('recordings/relative.webm'));
+  assert.deepEqual([l.videoCodecs, l.audio], [['VP8'], ['Opus']], l.text);
+  assertFullLength(l, 'relative.webm');
+  const request = await upload.received('uploaded.webm');
+  assert.equal(request.method, 'POST');
+  assert.equal(request.headers['transfer-encoding'], 'chunked', 'streamed as it is recorded');
+  const u = probe(media.file('uploaded.webm'));
+  assert.deepEqual([u.videoCodecs, u.audio], [['VP8'], ['Opus']], u.text);
+  decodeAll(media.file('uploaded.webm'));
+  await call(pipeline, 'release');
+});
+
+test('a recorder keeps recording across a source switch: both sources are in the file', async (t) => {
+  const { media, pipeline } = await setUp(t);
+  const first = await pipeline.create('PlayerEndpoint', { uri: `file://${media.file('in.webm')}` });
+  const second = await pipeline.create('PlayerEndpoint', { uri: `file://${media.file('in.webm')}` });
+  const file = media.file('switched.webm');
+  const recorder = await pipeline.create('RecorderEndpoint', { uri: `file://${file}`, mediaProfile: 'WEBM' });
+  await call(first, 'connect', recorder);
+  await call(recorder, 'record');
+  const firstEos = once(first, 'EndOfStream', 20000);
+  await call(first, 'play');
+  await firstEos;
+  // The new source starts with a keyframe request and is re-anchored after the first.
+  await call(second, 'connect', recorder);
+  const secondEos = once(second, 'EndOfStream', 20000);
+  await call(second, 'play');
+  await secondEos;
+  await call(recorder, 'stopAndWait');
+  const p = probe(file);
+  assert.deepEqual([p.videoCodecs, p.audio], [['VP8'], ['Opus']], p.text);
+  assert.ok(p.duration >= 2 * INPUT_SECONDS * 0.95 && p.duration <= 2 * INPUT_SECONDS + 1, `both sources recorded: ${p.duration} s`);
   decodeAll(file);
   await call(pipeline, 'release');
 });

@@ -18,6 +18,7 @@ pub use player::{PlayerControl, PlayerEndpoint, SeekError, VideoInfo};
 pub use profile::MediaProfile;
 pub use recorder::RecorderEndpoint;
 pub use state::{UriEndpoint, UriEndpointState};
+pub use uri::resolve as resolve_uri;
 
 /// Initialises GStreamer once per process; an error means GStreamer is not
 /// usable here (the UriEndpoints then fail with it).

@@ -2,7 +2,8 @@
 //! recorded and how they are muxed.
 //!
 //! Video is never transcoded here: WEBM takes VP8, MP4 and FLV take H.264,
-//! MKV either. Audio arrives as Opus (or G.711) and is kept where the
+//! MKV either. JPEG_VIDEO_ONLY decodes the video and writes each frame as a
+//! JPEG image, one after the other (KMS's jifmux muxer). Audio arrives as Opus (or G.711) and is kept where the
 //! container takes it (WEBM, MKV) and encoded to AAC where KMS's profile says
 //! AAC (MP4, FLV) — an audio-only re-encode is cheap.
 
@@ -15,6 +16,8 @@ pub enum Container {
     Mkv,
     Mp4,
     Flv,
+    /// JPEG images (JPEG_VIDEO_ONLY).
+    Jpeg,
 }
 
 /// A MediaProfileSpecType this recorder can write.
@@ -35,9 +38,8 @@ pub enum ProfileError {
 }
 
 impl MediaProfile {
-    /// Parses a MediaProfileSpecType name. JPEG_VIDEO_ONLY and
-    /// KURENTO_SPLIT_RECORDER are not supported (a clear error, as KMS gives
-    /// for KSR without its muxer).
+    /// Parses a MediaProfileSpecType name. KURENTO_SPLIT_RECORDER is not
+    /// supported (a clear error, as KMS gives for KSR without its muxer).
     pub fn parse(name: &str) -> Result<MediaProfile, ProfileError> {
         let (base, audio, video) = match name.split_once('_') {
             None => (name, true, true),
@@ -50,6 +52,7 @@ impl MediaProfile {
             "MKV" => Container::Mkv,
             "MP4" => Container::Mp4,
             "FLV" if audio && video => Container::Flv,
+            "JPEG" if video && !audio => Container::Jpeg,
             _ => return Err(ProfileError::Unsupported(name.into())),
         };
         Ok(MediaProfile { container, audio, video })
@@ -61,6 +64,7 @@ impl MediaProfile {
             Container::Mkv => "matroskamux",
             Container::Mp4 => "mp4mux",
             Container::Flv => "flvmux streamable=false",
+            Container::Jpeg => "jifmux",
         }
     }
 
@@ -73,6 +77,8 @@ impl MediaProfile {
         match (self.container, codec) {
             (Container::Webm | Container::Mkv, Codec::Vp8) => Ok(vp8),
             (Container::Mkv | Container::Mp4 | Container::Flv, Codec::H264) => Ok(h264),
+            (Container::Jpeg, Codec::Vp8) => Ok(format!("{vp8} ! vp8dec ! videoconvert ! jpegenc ! queue")),
+            (Container::Jpeg, Codec::H264) => Ok(format!("{h264} ! decodebin ! videoconvert ! jpegenc ! queue")),
             (container, codec) => Err(ProfileError::VideoCodec { codec: codec.as_str(), container }),
         }
     }
@@ -94,6 +100,7 @@ impl MediaProfile {
         Some(match (self.container, codec) {
             (Container::Webm | Container::Mkv, Codec::Opus) => format!("{caps} ! opusparse ! queue"),
             (Container::Webm | Container::Mkv, _) => format!("{caps} ! {convert} ! opusenc ! queue"),
+            (Container::Jpeg, _) => return None,
             (Container::Mp4 | Container::Flv, _) => format!("{caps} ! {convert} ! avenc_aac ! aacparse ! queue"),
         })
     }
@@ -124,7 +131,8 @@ mod tests {
         assert_eq!(MediaProfile::parse("WEBM"), Ok(MediaProfile { container: Container::Webm, audio: true, video: true }));
         assert_eq!(MediaProfile::parse("MP4_AUDIO_ONLY"), Ok(MediaProfile { container: Container::Mp4, audio: true, video: false }));
         assert_eq!(MediaProfile::parse("MKV_VIDEO_ONLY"), Ok(MediaProfile { container: Container::Mkv, audio: false, video: true }));
-        for bad in ["JPEG_VIDEO_ONLY", "KURENTO_SPLIT_RECORDER", "AVI", "WEBM_BOTH"] {
+        assert_eq!(MediaProfile::parse("JPEG_VIDEO_ONLY"), Ok(MediaProfile { container: Container::Jpeg, audio: false, video: true }));
+        for bad in ["JPEG", "JPEG_AUDIO_ONLY", "KURENTO_SPLIT_RECORDER", "AVI", "WEBM_BOTH"] {
             assert!(MediaProfile::parse(bad).is_err(), "{bad}");
         }
     }

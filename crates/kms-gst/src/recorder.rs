@@ -211,7 +211,7 @@ impl RecorderEndpoint {
         };
         if let Some(sink) = pipeline.by_name("sink") {
             sink.set_property("location", &location);
-            if factory == "souphttpclientsink" {
+            if factory != "filesink" {
                 // Uploaded as written: the muxer cannot seek back, so it writes a streamable file.
                 if let Some(mux) = pipeline.by_name("mux") {
                     match mux.find_property("streamable") {

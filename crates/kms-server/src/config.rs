@@ -53,6 +53,9 @@ pub struct Config {
     /// `SdpEndpoint.conf.json` `audioCodecs` / `videoCodecs`: the codecs every
     /// SDP endpoint negotiates, in order (KMS's shipped list when absent).
     pub codecs: CodecList,
+    /// `UriEndpoint.conf.ini` `defaultPath`: the base of Player/Recorder URIs
+    /// given without a scheme (KMS's built-in default `file:///var/kurento`).
+    pub default_path: String,
 }
 
 impl Default for Config {
@@ -73,6 +76,7 @@ impl Default for Config {
             network_interfaces: Vec::new(),
             webrtc: HashMap::new(),
             codecs: CodecList::default(),
+            default_path: "file:///var/kurento".into(),
         }
     }
 }
@@ -167,6 +171,9 @@ impl Config {
             self.network_interfaces = split_list(list);
         }
         self.webrtc.extend(webrtc);
+        if let Some(path) = read_ini(&dir.join("UriEndpoint.conf.ini"))?.remove("defaultPath") {
+            self.default_path = path;
+        }
         self.apply_sdp(&dir.join("SdpEndpoint.conf.json"))
     }
 

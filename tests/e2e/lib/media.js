@@ -37,7 +37,7 @@ function generateMedia() {
 function probe(file) {
   const text = run('gst-discoverer-1.0', [file]);
   const duration = /Duration: (\d+):(\d+):([\d.]+)/.exec(text);
-  const streams = (kind) => [...text.matchAll(new RegExp(`${kind} #\\d+: (.+)`, 'g'))].map((m) => m[1].trim());
+  const streams = (kind) => [...text.matchAll(new RegExp(`${kind}(?:\\(image\\))? #\\d+: (.+)`, 'g'))].map((m) => m[1].trim());
   return {
     duration: duration ? Number(duration[1]) * 3600 + Number(duration[2]) * 60 + Number(duration[3]) : 0,
     seekable: /Seekable: yes/.test(text),

@@ -46,14 +46,18 @@ async function waitForPort(port, child, timeoutMs = 15000) {
 
 /**
  * Starts the server on 127.0.0.1 with media on the loopback interface.
- * `confJson` (optional) is written as kurento.conf.json; `env` adds variables.
+ * `confJson` (optional) is written as kurento.conf.json; `modules` maps module
+ * config file names (e.g. 'UriEndpoint.conf.ini') to their text; `env` adds variables.
  * Returns { url, port, child, stop(), logs() }.
  */
-async function startServer({ confJson, env = {} } = {}) {
+async function startServer({ confJson, modules = {}, env = {} } = {}) {
   const port = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kms-e2e-'));
   const confFile = path.join(dir, 'kurento.conf.json');
   if (confJson) fs.writeFileSync(confFile, JSON.stringify(confJson));
+  const modulesDir = path.join(dir, 'modules', 'kurento');
+  fs.mkdirSync(modulesDir, { recursive: true });
+  for (const [name, text] of Object.entries(modules)) fs.writeFileSync(path.join(modulesDir, name), text);
   const args = ['-f', confFile, '--address', '127.0.0.1', '--port', String(port)];
   let output = '';
   const child = spawn(binaryPath(), args, {

@@ -34,4 +34,36 @@ async function startHttpServer(dir) {
   return { url: (name) => `http://127.0.0.1:${port}/${name}`, close: () => new Promise((r) => server.close(r)) };
 }
 
-module.exports = { startRtspServer, startHttpServer };
+/**
+ * Accepts uploads (any method) on 127.0.0.1 and writes each body to `dir`
+ * under the request's file name. Resolves { url(name), received(name), close() };
+ * `received` resolves { method, headers } once that upload has ended.
+ */
+async function startUploadServer(dir) {
+  const done = new Map();
+  const waiters = new Map();
+  const server = http.createServer((req, res) => {
+    const name = path.basename(decodeURIComponent(req.url));
+    const out = fs.createWriteStream(path.join(dir, name));
+    req.pipe(out);
+    out.on('finish', () => {
+      res.writeHead(201);
+      res.end();
+      const request = { method: req.method, headers: req.headers };
+      done.set(name, request);
+      (waiters.get(name) || []).forEach((w) => w(request));
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address();
+  return {
+    url: (name) => `http://127.0.0.1:${port}/${name}`,
+    received: (name) => done.has(name) ? Promise.resolve(done.get(name)) : new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no complete upload of ${name}`)), 10000);
+      waiters.set(name, [...(waiters.get(name) || []), (r) => { clearTimeout(timer); resolve(r); }]);
+    }),
+    close: () => new Promise((r) => { server.closeAllConnections(); server.close(r); }),
+  };
+}
+
+module.exports = { startRtspServer, startHttpServer, startUploadServer };

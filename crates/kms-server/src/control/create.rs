@@ -128,6 +128,8 @@ async fn build(server: &Server, class: &Class, parent: Option<Backing>, properti
     }
     let flag = |name: &str| properties.get(name).and_then(Value::as_bool).unwrap_or(false);
     let text = |name: &str| properties.get(name).and_then(Value::as_str).unwrap_or_default().to_owned();
+    // UriEndpoints use their `uri` resolved against `defaultPath`; getUri returns it as given.
+    let uri = || kms_gst::resolve_uri(&text("uri"), &server.config.default_path);
     // Elements fed by a GStreamer island are polled when the island wakes them.
     let mut slot = None;
     let make: MakeElement = match class.name.as_str() {
@@ -135,14 +137,14 @@ async fn build(server: &Server, class: &Class, parent: Option<Backing>, properti
             // networkCache (ms) has its IDL default filled in; a negative one is refused.
             let cache = properties.get("networkCache").and_then(Value::as_i64).unwrap_or_default();
             let cache = u32::try_from(cache).map_err(|_| KurentoError::marshall(format!("'networkCache' should be 0 or more ms, not {cache}")))?;
-            let (uri, waker) = (text("uri"), island_waker(server, pipeline, &mut slot)?);
+            let (uri, waker) = (uri(), island_waker(server, pipeline, &mut slot)?);
             Box::new(move |_, _| Box::new(PlayerEndpoint::new(&uri, cache, waker)))
         }
         "RecorderEndpoint" => {
             let profile_name = properties.get("mediaProfile").and_then(Value::as_str).unwrap_or_default();
             let profile = MediaProfile::parse(profile_name)
                 .map_err(|e| KurentoError::new(ErrorCode::MediaObjectIllegalParamError, e.to_string()))?;
-            let (uri, stop_on_eos, waker) = (text("uri"), flag("stopOnEndOfStream"), island_waker(server, pipeline, &mut slot)?);
+            let (uri, stop_on_eos, waker) = (uri(), flag("stopOnEndOfStream"), island_waker(server, pipeline, &mut slot)?);
             Box::new(move |_, _| Box::new(RecorderEndpoint::new(&uri, profile, stop_on_eos, waker)))
         }
         "WebRtcEndpoint" => {
