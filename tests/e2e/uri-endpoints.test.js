@@ -35,6 +35,11 @@ async function playInto(t, pipeline, input, outputs) {
   await call(player, 'play');
   await eos;
   const playerDot = await call(player, 'getGstreamerDot');
+  // The pipeline's picture: every element, and the player's edges to each recorder.
+  const pipelineDot = await call(pipeline, 'getGstreamerDot');
+  assert.match(pipelineDot, /^digraph /);
+  assert.match(pipelineDot, /PlayerEndpoint/);
+  for (const r of recorders) assert.ok(pipelineDot.includes(`"${player.id}" -> "${r.id}" [label="VIDEO"]`), pipelineDot);
   const recorderDots = [];
   for (const r of recorders) {
     recorderDots.push(await call(r, 'getGstreamerDot'));

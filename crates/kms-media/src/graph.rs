@@ -86,6 +86,11 @@ impl Graph {
         self.remove_where(|c| c.source == source && c.sink == sink && media_type.is_none_or(|t| c.media_type == t))
     }
 
+    /// Every connection, in the order they were made.
+    pub fn connections(&self) -> &[Connection] {
+        &self.connections
+    }
+
     /// Removes every connection touching `id`.
     pub fn remove_element(&mut self, id: ElementId) -> Vec<Connection> {
         self.remove_where(|c| c.source == id || c.sink == id)

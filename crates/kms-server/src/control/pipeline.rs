@@ -12,8 +12,33 @@ pub async fn invoke(server: &Server, object: &ObjectId, pipeline: PipelineHandle
     match operation {
         // Stored as a property (so getLatencyStats answers it) and applied to the router.
         "setLatencyStats" => Some(set_latency_stats(server, object, pipeline, params).await),
+        "getGstreamerDot" => Some(dot(server, object, pipeline).await),
         _ => None,
     }
+}
+
+/// MediaPipeline.getGstreamerDot: the pipeline as a Graphviz digraph, one
+/// node per element (`Class` and name) and one edge per connection labelled
+/// with its media type. KMS dumps its GStreamer bin; our media graph is the
+/// router's, so this is its picture (the `details` level is not used).
+async fn dot(server: &Server, object: &ObjectId, pipeline: PipelineHandle) -> OpResult {
+    let conns = server.media.call(move |worker, _| worker.pipeline(pipeline).map(|p| p.graph().connections().to_vec())).await?;
+    let conns = conns.ok_or_else(|| KurentoError::object_not_found(object.as_str()))?;
+    let state = server.lock();
+    let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
+    let mut dot = format!("digraph {} {{\n  rankdir=LR;\n", quote(object.as_str()));
+    for child in state.registry.children(object) {
+        if let Some(o) = state.registry.get(&child) {
+            let label = format!("{}\\n{}", o.class.name, o.name);
+            dot += &format!("  {} [shape=box, label={}];\n", quote(child.as_str()), quote(&label));
+        }
+    }
+    for c in &conns {
+        let (Some(src), Some(sink)) = (state.registry.by_element(pipeline, c.source), state.registry.by_element(pipeline, c.sink)) else { continue };
+        dot += &format!("  {} -> {} [label={}];\n", quote(src.id.as_str()), quote(sink.id.as_str()), quote(c.media_type.as_str()));
+    }
+    dot += "}\n";
+    Ok(Some(serde_json::json!(dot)))
 }
 
 async fn set_latency_stats(server: &Server, object: &ObjectId, pipeline: PipelineHandle, params: &Params<'_>) -> OpResult {
