@@ -2,31 +2,10 @@
 
 use crate::proc_stats::rss_and_threads;
 use crate::rpc::Rpc;
+use crate::server::start_server;
 use serde_json::json;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// Starts the server on a free loopback port; returns the child and its URL.
-fn start_server(bin: &Path, conf: &Path) -> Result<(Child, String), String> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
-    let child = Command::new(bin)
-        .args(["-f", conf.to_str().unwrap_or_default(), "--address", "127.0.0.1", "--port", &port.to_string()])
-        .env("KMS_NETWORK_INTERFACES", "lo")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| format!("start {}: {e}", bin.display()))?;
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if Instant::now() > deadline {
-            return Err("server did not start listening".into());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok((child, format!("ws://127.0.0.1:{port}/kurento")))
-}
 
 /// One cycle: create MediaPipeline, create `element` (WebRtcEndpoint) in it, release the pipeline.
 async fn cycle(rpc: &mut Rpc, element: &str) -> Result<Duration, String> {

@@ -5,13 +5,19 @@
 //! Protocol: cycles/s and p50/p99 cycle latency at concurrency 1 and 8, and the
 //! server's resident memory and thread count before and after a bounded number
 //! of cycles (the leak gate), from a warmed-up baseline.
+//!
+//! `kms-bench viewers` is the load client: N WebRTC viewers of one source on
+//! one thread and one UDP socket, against this server or Janus (see `load`).
 
 mod control;
+mod load;
 mod proc_stats;
 mod rpc;
+mod server;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(name = "kms-bench", about = "Media server benchmarks")]
@@ -40,13 +46,60 @@ enum Command {
         #[arg(long, default_value_t = 10_000)]
         leak_cycles: usize,
     },
+    /// One source to N WebRTC viewers: server CPU, memory and threads per viewer, loss, jitter.
+    Viewers {
+        /// `ours` (starts --server, a PlayerEndpoint plays --media) or `janus` (a running Janus).
+        #[arg(long, default_value = "ours")]
+        target: String,
+        /// The kurento-media-server binary (target `ours`).
+        #[arg(long)]
+        server: Option<PathBuf>,
+        #[arg(long, default_value = "/nonexistent/kurento.conf.json")]
+        conf: PathBuf,
+        /// The pre-encoded VP8 + Opus WebM the PlayerEndpoint plays (target `ours`).
+        #[arg(long)]
+        media: Option<PathBuf>,
+        /// Janus HTTP API (target `janus`).
+        #[arg(long, default_value = "http://127.0.0.1:8088/janus")]
+        janus_url: String,
+        /// Janus's process id, for its CPU and memory (target `janus`).
+        #[arg(long)]
+        janus_pid: Option<u32>,
+        /// Janus streaming mountpoint id.
+        #[arg(long, default_value_t = 1)]
+        mountpoint: u64,
+        /// Viewer counts, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "10")]
+        viewers: Vec<usize>,
+        /// Runs per viewer count (medians reported).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Seconds after all viewers connected before measuring.
+        #[arg(long, default_value_t = 3)]
+        warmup: u64,
+        /// Seconds measured.
+        #[arg(long, default_value_t = 10)]
+        window: u64,
+    },
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
     let result = match args.command {
         Command::Control { server, conf, element, cycles, leak_cycles } => control::run(&server, &conf, &element, cycles, leak_cycles).await,
+        Command::Viewers { target, server, conf, media, janus_url, janus_pid, mountpoint, viewers, runs, warmup, window } => {
+            let options = load::Options { viewers, runs, warmup: Duration::from_secs(warmup), window: Duration::from_secs(window) };
+            let target = match target.as_str() {
+                "ours" => server.zip(media).map(|(bin, media)| load::Target::Ours { bin, conf, media }).ok_or("--server and --media are needed".to_owned()),
+                "janus" => janus_pid.map(|pid| load::Target::Janus { url: janus_url, pid, mountpoint }).ok_or("--janus-pid is needed".to_owned()),
+                other => Err(format!("unknown target '{other}': ours or janus")),
+            };
+            match target {
+                Ok(t) => load::run(&t, &options).await,
+                Err(e) => Err(e),
+            }
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,0 +1,42 @@
+//! Viewers of this server over the Kurento Protocol: a MediaPipeline with a
+//! PlayerEndpoint, and per viewer a WebRtcEndpoint connected to the player;
+//! the server offers (generateOffer), the load client answers.
+
+use super::media::Command;
+use crate::rpc::Rpc;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::sync::mpsc::{self, Sender};
+
+/// invoke `operation` on `object`; returns the `value` of the result.
+async fn invoke(rpc: &mut Rpc, object: &str, operation: &str, params: Value) -> Result<Value, String> {
+    let r = rpc.call("invoke", json!({ "object": object, "operation": operation, "operationParams": params })).await?;
+    Ok(r.get("value").cloned().unwrap_or(Value::Null))
+}
+
+/// Creates the pipeline and a playing PlayerEndpoint for `media` (passed
+/// through without decoding). Returns (rpc, pipeline id, player id).
+pub async fn start_source(url: &str, media: &Path) -> Result<(Rpc, String, String), String> {
+    let mut rpc = Rpc::connect(url).await?;
+    let pipeline = rpc.create(json!({ "type": "MediaPipeline" })).await?;
+    let uri = format!("file://{}", media.canonicalize().map_err(|e| format!("{}: {e}", media.display()))?.display());
+    let player = rpc.create(json!({ "type": "PlayerEndpoint", "constructorParams": { "mediaPipeline": pipeline, "uri": uri } })).await?;
+    invoke(&mut rpc, &player, "play", json!({})).await?;
+    Ok((rpc, pipeline, player))
+}
+
+/// Adds `count` viewers of `player`, numbered from `first`.
+pub async fn add_viewers(rpc: &mut Rpc, pipeline: &str, player: &str, first: usize, count: usize, media: &Sender<Command>) -> Result<(), String> {
+    for peer in first..first + count {
+        let endpoint = rpc.create(json!({ "type": "WebRtcEndpoint", "constructorParams": { "mediaPipeline": pipeline } })).await?;
+        invoke(rpc, player, "connect", json!({ "sink": endpoint })).await?;
+        let offer = invoke(rpc, &endpoint, "generateOffer", json!({})).await?;
+        let offer = offer.as_str().ok_or("generateOffer returned no SDP")?.to_owned();
+        let (reply, answer) = mpsc::channel();
+        media.send(Command::Answer { peer, offer, reply }).map_err(|_| "media thread gone")?;
+        let answer = tokio::task::block_in_place(|| answer.recv()).map_err(|_| "media thread gone")??;
+        invoke(rpc, &endpoint, "processAnswer", json!({ "answer": answer })).await?;
+        invoke(rpc, &endpoint, "gatherCandidates", json!({})).await?;
+    }
+    Ok(())
+}

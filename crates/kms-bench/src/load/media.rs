@@ -1,0 +1,90 @@
+//! The load client's media thread: every peer on one thread and one socket.
+//!
+//! Control threads hand it the servers' offers ([`Command::Answer`]); it
+//! answers them, then drives ICE, DTLS and SRTP for all peers: each datagram
+//! goes to the peer owning its destination address, and str0m's timers are
+//! driven on a fixed tick.
+
+use super::peer::{Peer, PeerStats};
+use super::socket::PeerSocket;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How often every peer's timers are checked, and the longest socket wait.
+pub const TICK: Duration = Duration::from_millis(5);
+
+pub enum Command {
+    /// Answer `offer` as peer `peer`; the SDP answer (or why not) goes back on `reply`.
+    Answer { peer: usize, offer: String, reply: Sender<Result<String, String>> },
+    /// Reset every peer's counters: the measurement window starts.
+    StartWindow,
+    /// Stop and return every peer's stats.
+    Stop,
+}
+
+/// Polls `peer` (after a timeout input if `timeout`), sending with `send`;
+/// counts it in `connected` when it has just connected.
+fn drive(peer: &mut Peer, connected: &AtomicUsize, now: Instant, timeout: bool, send: impl FnMut(SocketAddr, SocketAddr, &[u8])) {
+    if timeout {
+        peer.timeout(now);
+    }
+    let was = peer.is_connected();
+    peer.poll(now, send);
+    if !was && peer.is_connected() {
+        connected.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Runs until [`Command::Stop`] (or every sender is gone); returns the stats
+/// of every peer, by peer index. `connected` counts peers that have connected.
+pub fn run(mut socket: PeerSocket, commands: Receiver<Command>, connected: Arc<AtomicUsize>) -> Vec<(usize, PeerStats)> {
+    let mut peers: Vec<(usize, Peer)> = Vec::new();
+    let mut by_addr: HashMap<SocketAddr, usize> = HashMap::new();
+    let mut next_tick = Instant::now();
+    loop {
+        loop {
+            match commands.try_recv() {
+                Ok(Command::Answer { peer, offer, reply }) => {
+                    let local = socket.peer_addr(peer);
+                    match Peer::answer(Instant::now(), local, &offer) {
+                        Ok((p, answer)) => {
+                            by_addr.insert(local, peers.len());
+                            peers.push((peer, p));
+                            let _ = reply.send(Ok(answer));
+                        }
+                        Err(e) => {
+                            let _ = reply.send(Err(e));
+                        }
+                    }
+                }
+                Ok(Command::StartWindow) => peers.iter_mut().for_each(|(_, p)| p.start_window()),
+                Ok(Command::Stop) | Err(TryRecvError::Disconnected) => return peers.iter().map(|(i, p)| (*i, p.stats())).collect(),
+                Err(TryRecvError::Empty) => break,
+            }
+        }
+        // str0m wants its output polled after every input.
+        let now = Instant::now();
+        let mut outgoing = Vec::new();
+        socket.poll(|(source, destination, data)| {
+            if let Some(&i) = by_addr.get(&destination) {
+                let peer = &mut peers[i].1;
+                peer.receive(now, source, data);
+                drive(peer, &connected, now, false, |src, dst, d| outgoing.push((src, dst, d.to_vec())));
+            }
+        });
+        for (src, dst, data) in outgoing {
+            socket.send(src, dst, &data);
+        }
+        let now = Instant::now();
+        if now >= next_tick {
+            next_tick = now + TICK;
+            for (_, peer) in peers.iter_mut().filter(|(_, p)| p.next_timeout <= now) {
+                drive(peer, &connected, now, true, |src, dst, d| socket.send(src, dst, d));
+            }
+        }
+    }
+}

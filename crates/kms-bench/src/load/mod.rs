@@ -1,0 +1,126 @@
+//! The load client: N WebRTC viewers on one thread and one UDP socket
+//! (str0m in RTP mode: no depacketizing, no decoding), against this server
+//! (Kurento Protocol) or Janus's streaming plugin (Janus HTTP API), with the
+//! server's CPU, memory and threads sampled from `/proc` over a measurement
+//! window after every viewer has connected.
+
+mod janus;
+mod kurento;
+mod media;
+mod peer;
+mod report;
+mod socket;
+
+use crate::proc_stats::{cpu_seconds, rss_and_threads};
+use crate::server::start_server;
+use media::Command;
+use report::Run;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The server under load.
+pub enum Target {
+    /// This server, started from `bin`; the source is a PlayerEndpoint playing `media`.
+    Ours { bin: PathBuf, conf: PathBuf, media: PathBuf },
+    /// A running Janus (process `pid`) whose streaming mountpoint `mountpoint` is fed.
+    Janus { url: String, pid: u32, mountpoint: u64 },
+}
+
+/// How the runs are made.
+pub struct Options {
+    /// Viewer counts, one series of runs each.
+    pub viewers: Vec<usize>,
+    /// Runs per viewer count; the medians are reported.
+    pub runs: usize,
+    /// Wait after every viewer has connected, before measuring.
+    pub warmup: Duration,
+    /// The measurement window.
+    pub window: Duration,
+}
+
+/// Longest wait for every viewer to connect.
+const CONNECT_LIMIT: Duration = Duration::from_secs(30);
+
+pub async fn run(target: &Target, options: &Options) -> Result<(), String> {
+    for &viewers in &options.viewers {
+        let mut runs = Vec::new();
+        for i in 0..options.runs {
+            let run = one_run(target, viewers, options).await?;
+            run.print(&format!("run {}/{}", i + 1, options.runs));
+            runs.push(run);
+        }
+        Run::median_of(&runs).print(&format!("MEDIAN viewers={viewers}"));
+    }
+    Ok(())
+}
+
+async fn one_run(target: &Target, viewers: usize, options: &Options) -> Result<Run, String> {
+    let socket = socket::PeerSocket::bind(media::TICK).map_err(|e| format!("load client socket: {e}"))?;
+    let (tx, rx) = mpsc::channel();
+    let connected = Arc::new(AtomicUsize::new(0));
+    let media_thread = {
+        let connected = connected.clone();
+        std::thread::Builder::new().name("load-media".into()).spawn(move || media::run(socket, rx, connected)).map_err(|e| e.to_string())?
+    };
+    let result = match target {
+        Target::Ours { bin, conf, media } => {
+            let (mut child, url) = start_server(bin, conf)?;
+            let pid = child.id();
+            let measured = async {
+                let (mut rpc, pipeline, player) = kurento::start_source(&url, media).await?;
+                let before = rss_and_threads(pid).ok_or("server /proc status")?.0;
+                kurento::add_viewers(&mut rpc, &pipeline, &player, 0, viewers, &tx).await?;
+                measure(pid, before, viewers, &tx, &connected, options).await
+            }
+            .await;
+            let _ = child.kill();
+            let _ = child.wait();
+            measured
+        }
+        Target::Janus { url, pid, mountpoint } => {
+            let before = rss_and_threads(*pid).ok_or("janus /proc status")?.0;
+            let (url, mountpoint, media) = (url.clone(), *mountpoint, tx.clone());
+            let janus = tokio::task::spawn_blocking(move || {
+                let mut janus = janus::Janus::connect(&url)?;
+                janus.add_viewers(mountpoint, 0, viewers, &media).map(|()| janus)
+            })
+            .await
+            .map_err(|e| e.to_string())??;
+            let measured = measure(*pid, before, viewers, &tx, &connected, options).await;
+            let _ = tokio::task::spawn_blocking(move || janus.destroy()).await;
+            measured
+        }
+    };
+    let _ = tx.send(Command::Stop);
+    let peers = media_thread.join().map_err(|_| "media thread panicked")?;
+    let stats: Vec<_> = peers.into_iter().map(|(_, s)| s).collect();
+    Ok(result?.with_peers(&stats, options.window.as_secs_f64()))
+}
+
+/// Waits for the viewers to connect, warms up, then samples the server and
+/// the load client over the window.
+async fn measure(pid: u32, rss_before: u64, viewers: usize, media: &Sender<Command>, connected: &AtomicUsize, options: &Options) -> Result<Run, String> {
+    let deadline = Instant::now() + CONNECT_LIMIT;
+    while connected.load(Ordering::Relaxed) < viewers && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(options.warmup).await;
+    let me = std::process::id();
+    media.send(Command::StartWindow).map_err(|_| "media thread gone")?;
+    let (server0, client0, t0) = (cpu_seconds(pid).ok_or("server /proc stat")?, cpu_seconds(me).unwrap_or(0.0), Instant::now());
+    tokio::time::sleep(options.window).await;
+    let (server1, client1, seconds) = (cpu_seconds(pid).ok_or("server /proc stat")?, cpu_seconds(me).unwrap_or(0.0), t0.elapsed().as_secs_f64());
+    let (rss, threads) = rss_and_threads(pid).ok_or("server /proc status")?;
+    Ok(Run {
+        viewers,
+        server_cpu: (server1 - server0) / seconds * 100.0,
+        client_cpu: (client1 - client0) / seconds * 100.0,
+        rss_kib: rss,
+        rss_growth_kib: rss as f64 - rss_before as f64,
+        threads,
+        ..Run::default()
+    })
+}

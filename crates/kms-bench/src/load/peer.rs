@@ -1,0 +1,172 @@
+//! One viewer of the load client: a str0m peer connection in RTP mode (no
+//! depacketizing, no decoding) and what it measured.
+
+use str0m::change::SdpOffer;
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, Input, Output, Rtc};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// What one peer measured during the measurement window.
+#[derive(Debug, Clone, Default)]
+pub struct PeerStats {
+    /// From applying the answer to DTLS-SRTP connected (ms); `None` if never.
+    pub connect_ms: Option<f64>,
+    /// RTP packets delivered by str0m (decrypted and authenticated).
+    pub packets: u64,
+    /// Packets the sequence numbers say were sent (per SSRC: highest - lowest + 1).
+    pub expected: u64,
+    /// RTP payload bytes.
+    pub bytes: u64,
+    /// Interarrival jitter of the video stream (RFC 3550 §6.4.1), in ms.
+    pub video_jitter_ms: f64,
+    /// SRTP datagrams that str0m did not deliver as RTP (failed
+    /// authentication or decryption, unknown SSRC, duplicates).
+    pub srtp_dropped: u64,
+}
+
+/// Sequence and jitter state of one received SSRC.
+#[derive(Debug, Default)]
+struct Stream {
+    first_seq: Option<u64>,
+    last_seq: u64,
+    packets: u64,
+    clock_rate: f64,
+    /// (arrival in clock units - RTP time) of the previous packet.
+    transit: Option<f64>,
+    jitter: f64,
+    video: bool,
+}
+
+pub struct Peer {
+    pub rtc: Rtc,
+    pub local: SocketAddr,
+    answered_at: Instant,
+    connected_at: Option<Instant>,
+    streams: HashMap<u32, Stream>,
+    epoch: Instant,
+    bytes: u64,
+    srtp_datagrams: u64,
+    rtp_events: u64,
+    /// The next time str0m wants a timeout input.
+    pub next_timeout: Instant,
+}
+
+/// Is this datagram SRTP (not RTCP, STUN or DTLS)? RFC 7983 §7 for the
+/// first byte, RFC 5761 §4 for telling RTP from RTCP by payload type.
+fn is_srtp(data: &[u8]) -> bool {
+    data.len() >= 12 && (128..=191).contains(&data[0]) && !(64..=95).contains(&(data[1] & 0x7f))
+}
+
+impl Peer {
+    /// A peer at `local` answering `offer` (the server's SDP). Returns the peer and its answer.
+    pub fn answer(now: Instant, local: SocketAddr, offer: &str) -> Result<(Peer, String), String> {
+        let mut rtc = Rtc::builder().set_rtp_mode(true).clear_codecs().enable_vp8(true).enable_opus(true, false).set_stats_interval(Some(Duration::from_secs(1))).build(now);
+        rtc.add_local_candidate(Candidate::host(local, "udp").map_err(|e| e.to_string())?);
+        let offer = SdpOffer::from_sdp_string(offer).map_err(|e| format!("bad offer: {e}"))?;
+        let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| format!("cannot answer: {e}"))?;
+        let peer = Peer {
+            rtc,
+            local,
+            answered_at: now,
+            connected_at: None,
+            streams: HashMap::new(),
+            epoch: now,
+            bytes: 0,
+            srtp_datagrams: 0,
+            rtp_events: 0,
+            next_timeout: now,
+        };
+        Ok((peer, answer.to_sdp_string()))
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.connected_at.is_some()
+    }
+
+    /// Starts the measurement window: counters from here on.
+    pub fn start_window(&mut self) {
+        self.streams.clear();
+        self.bytes = 0;
+        self.srtp_datagrams = 0;
+        self.rtp_events = 0;
+    }
+
+    /// Feeds one datagram addressed to this peer.
+    pub fn receive(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
+        if is_srtp(data) {
+            self.srtp_datagrams += 1;
+        }
+        let Ok(contents) = data.try_into() else { return };
+        let input = Input::Receive(now, Receive { proto: Protocol::Udp, source, destination: self.local, contents });
+        let _ = self.rtc.handle_input(input);
+    }
+
+    /// Drives str0m's timers.
+    pub fn timeout(&mut self, now: Instant) {
+        let _ = self.rtc.handle_input(Input::Timeout(now));
+    }
+
+    /// Polls str0m until it waits: datagrams go to `send`, events are counted.
+    pub fn poll(&mut self, now: Instant, mut send: impl FnMut(SocketAddr, SocketAddr, &[u8])) {
+        loop {
+            match self.rtc.poll_output() {
+                Ok(Output::Timeout(t)) => {
+                    self.next_timeout = t;
+                    return;
+                }
+                Ok(Output::Transmit(t)) => send(t.source, t.destination, &t.contents),
+                Ok(Output::Event(e)) => self.event(now, e),
+                Err(_) => {
+                    self.next_timeout = now + Duration::from_secs(3600);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn event(&mut self, now: Instant, event: Event) {
+        match event {
+            Event::Connected => self.connected_at = Some(now),
+            Event::RtpPacket(p) => {
+                self.rtp_events += 1;
+                self.bytes += p.payload.len() as u64;
+                let seq = *p.seq_no;
+                let clock_rate = p.time.frequency().get() as f64;
+                let arrival = now.duration_since(self.epoch).as_secs_f64() * clock_rate;
+                let s = self.streams.entry(*p.header.ssrc).or_default();
+                s.video = clock_rate >= 90_000.0;
+                s.clock_rate = clock_rate;
+                s.first_seq = Some(s.first_seq.map_or(seq, |f| f.min(seq)));
+                s.last_seq = s.last_seq.max(seq);
+                s.packets += 1;
+                let transit = arrival - p.header.timestamp as f64;
+                if let Some(prev) = s.transit {
+                    // RFC 3550 §6.4.1 / A.8 (RTP time wraps are rare within a window; skip them).
+                    let d = (transit - prev).abs();
+                    if d < clock_rate {
+                        s.jitter += (d - s.jitter) / 16.0;
+                    }
+                }
+                s.transit = Some(transit);
+            }
+            Event::MediaIngressStats(s) if std::env::var_os("KMS_LOAD_DEBUG").is_some() => eprintln!("{} {s:?}", self.local),
+            _ => {}
+        }
+    }
+
+    /// What this peer measured since [`Peer::start_window`].
+    pub fn stats(&self) -> PeerStats {
+        let expected = self.streams.values().map(|s| s.first_seq.map_or(0, |f| s.last_seq - f + 1)).sum();
+        let video_jitter_ms = self.streams.values().find(|s| s.video).map_or(0.0, |s| s.jitter / s.clock_rate * 1e3);
+        PeerStats {
+            connect_ms: self.connected_at.map(|c| c.duration_since(self.answered_at).as_secs_f64() * 1e3),
+            packets: self.streams.values().map(|s| s.packets).sum(),
+            expected,
+            bytes: self.bytes,
+            video_jitter_ms,
+            srtp_dropped: self.srtp_datagrams.saturating_sub(self.rtp_events),
+        }
+    }
+}
