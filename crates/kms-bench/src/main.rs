@@ -14,6 +14,7 @@ mod load;
 mod proc_stats;
 mod rpc;
 mod server;
+mod uri_bench;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -80,6 +81,37 @@ enum Command {
         /// Seconds measured.
         #[arg(long, default_value_t = 10)]
         window: u64,
+        /// Exit non-zero unless every median run counts (smoke test).
+        #[arg(long)]
+        require_ok: bool,
+    },
+    /// PlayerEndpoint start latency: play() to the first RTP packet at a connected viewer.
+    PlayerStart {
+        #[arg(long)]
+        server: PathBuf,
+        #[arg(long, default_value = "/nonexistent/kurento.conf.json")]
+        conf: PathBuf,
+        /// A WebM (VP8 + Opus) file.
+        #[arg(long)]
+        media: PathBuf,
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
+    /// Server CPU per recorded stream: one PlayerEndpoint into N RecorderEndpoints (WEBM, no transcoding).
+    Recorders {
+        #[arg(long)]
+        server: PathBuf,
+        #[arg(long, default_value = "/nonexistent/kurento.conf.json")]
+        conf: PathBuf,
+        /// A WebM (VP8 + Opus) file.
+        #[arg(long)]
+        media: PathBuf,
+        /// Recorder counts, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1,10,50")]
+        counts: Vec<usize>,
+        /// Seconds measured.
+        #[arg(long, default_value_t = 10)]
+        window: u64,
     },
 }
 
@@ -88,8 +120,10 @@ async fn main() -> std::process::ExitCode {
     let args = Args::parse();
     let result = match args.command {
         Command::Control { server, conf, element, cycles, leak_cycles } => control::run(&server, &conf, &element, cycles, leak_cycles).await,
-        Command::Viewers { target, server, conf, media, janus_url, janus_pid, mountpoint, viewers, runs, warmup, window } => {
-            let options = load::Options { viewers, runs, warmup: Duration::from_secs(warmup), window: Duration::from_secs(window) };
+        Command::PlayerStart { server, conf, media, runs } => uri_bench::player_start(&server, &conf, &media, runs).await,
+        Command::Recorders { server, conf, media, counts, window } => uri_bench::recorders(&server, &conf, &media, &counts, Duration::from_secs(window)).await,
+        Command::Viewers { target, server, conf, media, janus_url, janus_pid, mountpoint, viewers, runs, warmup, window, require_ok } => {
+            let options = load::Options { viewers, runs, warmup: Duration::from_secs(warmup), window: Duration::from_secs(window), require_ok };
             let target = match target.as_str() {
                 "ours" => server.zip(media).map(|(bin, media)| load::Target::Ours { bin, conf, media }).ok_or("--server and --media are needed".to_owned()),
                 "janus" => janus_pid.map(|pid| load::Target::Janus { url: janus_url, pid, mountpoint }).ok_or("--janus-pid is needed".to_owned()),

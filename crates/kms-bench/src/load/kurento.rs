@@ -9,18 +9,25 @@ use std::path::Path;
 use std::sync::mpsc::{self, Sender};
 
 /// invoke `operation` on `object`; returns the `value` of the result.
-async fn invoke(rpc: &mut Rpc, object: &str, operation: &str, params: Value) -> Result<Value, String> {
+pub async fn invoke(rpc: &mut Rpc, object: &str, operation: &str, params: Value) -> Result<Value, String> {
     let r = rpc.call("invoke", json!({ "object": object, "operation": operation, "operationParams": params })).await?;
     Ok(r.get("value").cloned().unwrap_or(Value::Null))
 }
 
-/// Creates the pipeline and a playing PlayerEndpoint for `media` (passed
-/// through without decoding). Returns (rpc, pipeline id, player id).
-pub async fn start_source(url: &str, media: &Path) -> Result<(Rpc, String, String), String> {
-    let mut rpc = Rpc::connect(url).await?;
+/// Creates a pipeline and a PlayerEndpoint for `media` (passed through
+/// without decoding), not yet playing. Returns (pipeline id, player id).
+pub async fn create_source(rpc: &mut Rpc, media: &Path) -> Result<(String, String), String> {
     let pipeline = rpc.create(json!({ "type": "MediaPipeline" })).await?;
     let uri = format!("file://{}", media.canonicalize().map_err(|e| format!("{}: {e}", media.display()))?.display());
     let player = rpc.create(json!({ "type": "PlayerEndpoint", "constructorParams": { "mediaPipeline": pipeline, "uri": uri } })).await?;
+    Ok((pipeline, player))
+}
+
+/// Connects, creates a playing source ([`create_source`] then play).
+/// Returns (rpc, pipeline id, player id).
+pub async fn start_source(url: &str, media: &Path) -> Result<(Rpc, String, String), String> {
+    let mut rpc = Rpc::connect(url).await?;
+    let (pipeline, player) = create_source(&mut rpc, media).await?;
     invoke(&mut rpc, &player, "play", json!({})).await?;
     Ok((rpc, pipeline, player))
 }

@@ -26,22 +26,32 @@ pub enum Command {
     Stop,
 }
 
-/// Polls `peer` (after a timeout input if `timeout`), sending with `send`;
-/// counts it in `connected` when it has just connected.
-fn drive(peer: &mut Peer, connected: &AtomicUsize, now: Instant, timeout: bool, send: impl FnMut(SocketAddr, SocketAddr, &[u8])) {
+/// How many peers have connected, and how many have received media, so far.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub connected: AtomicUsize,
+    pub receiving: AtomicUsize,
+}
+
+/// Polls `peer` (after a timeout input if `timeout`), sending with `send`,
+/// and counts its first connection and first media in `progress`.
+fn drive(peer: &mut Peer, progress: &Progress, now: Instant, timeout: bool, send: impl FnMut(SocketAddr, SocketAddr, &[u8])) {
     if timeout {
         peer.timeout(now);
     }
-    let was = peer.is_connected();
+    let (was_connected, was_receiving) = (peer.is_connected(), peer.is_receiving());
     peer.poll(now, send);
-    if !was && peer.is_connected() {
-        connected.fetch_add(1, Ordering::Relaxed);
+    if !was_connected && peer.is_connected() {
+        progress.connected.fetch_add(1, Ordering::Relaxed);
+    }
+    if !was_receiving && peer.is_receiving() {
+        progress.receiving.fetch_add(1, Ordering::Relaxed);
     }
 }
 
 /// Runs until [`Command::Stop`] (or every sender is gone); returns the stats
-/// of every peer, by peer index. `connected` counts peers that have connected.
-pub fn run(mut socket: PeerSocket, commands: Receiver<Command>, connected: Arc<AtomicUsize>) -> Vec<(usize, PeerStats)> {
+/// of every peer, by peer index, and counts progress in `progress`.
+pub fn run(mut socket: PeerSocket, commands: Receiver<Command>, progress: Arc<Progress>) -> Vec<(usize, PeerStats)> {
     let mut peers: Vec<(usize, Peer)> = Vec::new();
     let mut by_addr: HashMap<SocketAddr, usize> = HashMap::new();
     let mut next_tick = Instant::now();
@@ -73,7 +83,7 @@ pub fn run(mut socket: PeerSocket, commands: Receiver<Command>, connected: Arc<A
             if let Some(&i) = by_addr.get(&destination) {
                 let peer = &mut peers[i].1;
                 peer.receive(now, source, data);
-                drive(peer, &connected, now, false, |src, dst, d| outgoing.push((src, dst, d.to_vec())));
+                drive(peer, &progress, now, false, |src, dst, d| outgoing.push((src, dst, d.to_vec())));
             }
         });
         for (src, dst, data) in outgoing {
@@ -83,7 +93,7 @@ pub fn run(mut socket: PeerSocket, commands: Receiver<Command>, connected: Arc<A
         if now >= next_tick {
             next_tick = now + TICK;
             for (_, peer) in peers.iter_mut().filter(|(_, p)| p.next_timeout <= now) {
-                drive(peer, &connected, now, true, |src, dst, d| socket.send(src, dst, d));
+                drive(peer, &progress, now, true, |src, dst, d| socket.send(src, dst, d));
             }
         }
     }

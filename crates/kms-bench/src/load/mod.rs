@@ -5,7 +5,7 @@
 //! window after every viewer has connected.
 
 mod janus;
-mod kurento;
+pub mod kurento;
 mod media;
 mod peer;
 mod report;
@@ -13,10 +13,12 @@ mod socket;
 
 use crate::proc_stats::{cpu_seconds, rss_and_threads};
 use crate::server::start_server;
-use media::Command;
+pub use media::{Command, Progress};
+use peer::PeerStats;
 use report::Run;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::JoinHandle;
 use std::sync::mpsc::{self, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,6 +41,8 @@ pub struct Options {
     pub warmup: Duration,
     /// The measurement window.
     pub window: Duration,
+    /// Fail (exit non-zero) unless every median counts (the CI smoke run).
+    pub require_ok: bool,
 }
 
 /// Longest wait for every viewer to connect.
@@ -52,19 +56,27 @@ pub async fn run(target: &Target, options: &Options) -> Result<(), String> {
             run.print(&format!("run {}/{}", i + 1, options.runs));
             runs.push(run);
         }
-        Run::median_of(&runs).print(&format!("MEDIAN viewers={viewers}"));
+        let median = Run::median_of(&runs);
+        median.print(&format!("MEDIAN viewers={viewers}"));
+        if options.require_ok && median.verdict() != "ok" {
+            return Err(format!("{viewers} viewers: the run does not count ({})", median.verdict()));
+        }
     }
     Ok(())
 }
 
-async fn one_run(target: &Target, viewers: usize, options: &Options) -> Result<Run, String> {
+/// The media thread, its command channel and its progress counters.
+pub fn start_media() -> Result<(Sender<Command>, Arc<Progress>, JoinHandle<Vec<(usize, PeerStats)>>), String> {
     let socket = socket::PeerSocket::bind(media::TICK).map_err(|e| format!("load client socket: {e}"))?;
     let (tx, rx) = mpsc::channel();
-    let connected = Arc::new(AtomicUsize::new(0));
-    let media_thread = {
-        let connected = connected.clone();
-        std::thread::Builder::new().name("load-media".into()).spawn(move || media::run(socket, rx, connected)).map_err(|e| e.to_string())?
-    };
+    let progress = Arc::new(Progress::default());
+    let p = progress.clone();
+    let thread = std::thread::Builder::new().name("load-media".into()).spawn(move || media::run(socket, rx, p)).map_err(|e| e.to_string())?;
+    Ok((tx, progress, thread))
+}
+
+async fn one_run(target: &Target, viewers: usize, options: &Options) -> Result<Run, String> {
+    let (tx, progress, media_thread) = start_media()?;
     let result = match target {
         Target::Ours { bin, conf, media } => {
             let (mut child, url) = start_server(bin, conf)?;
@@ -73,7 +85,7 @@ async fn one_run(target: &Target, viewers: usize, options: &Options) -> Result<R
                 let (mut rpc, pipeline, player) = kurento::start_source(&url, media).await?;
                 let before = rss_and_threads(pid).ok_or("server /proc status")?.0;
                 kurento::add_viewers(&mut rpc, &pipeline, &player, 0, viewers, &tx).await?;
-                measure(pid, before, viewers, &tx, &connected, options).await
+                measure(pid, before, viewers, &tx, &progress.connected, options).await
             }
             .await;
             let _ = child.kill();
@@ -89,7 +101,7 @@ async fn one_run(target: &Target, viewers: usize, options: &Options) -> Result<R
             })
             .await
             .map_err(|e| e.to_string())??;
-            let measured = measure(*pid, before, viewers, &tx, &connected, options).await;
+            let measured = measure(*pid, before, viewers, &tx, &progress.connected, options).await;
             let _ = tokio::task::spawn_blocking(move || janus.destroy()).await;
             measured
         }

@@ -49,6 +49,7 @@ pub struct Peer {
     bytes: u64,
     srtp_datagrams: u64,
     rtp_events: u64,
+    ever_received: bool,
     /// The next time str0m wants a timeout input.
     pub next_timeout: Instant,
 }
@@ -76,6 +77,7 @@ impl Peer {
             bytes: 0,
             srtp_datagrams: 0,
             rtp_events: 0,
+            ever_received: false,
             next_timeout: now,
         };
         Ok((peer, answer.to_sdp_string()))
@@ -83,6 +85,11 @@ impl Peer {
 
     pub fn is_connected(&self) -> bool {
         self.connected_at.is_some()
+    }
+
+    /// Has any RTP packet arrived since the peer was created?
+    pub fn is_receiving(&self) -> bool {
+        self.ever_received
     }
 
     /// Starts the measurement window: counters from here on.
@@ -131,6 +138,7 @@ impl Peer {
             Event::Connected => self.connected_at = Some(now),
             Event::RtpPacket(p) => {
                 self.rtp_events += 1;
+                self.ever_received = true;
                 self.bytes += p.payload.len() as u64;
                 let seq = *p.seq_no;
                 let clock_rate = p.time.frequency().get() as f64;
