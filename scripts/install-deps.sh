@@ -18,6 +18,8 @@ apt_packages=(
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools gstreamer1.0-plugins-base-apps
   # RTSP player tests serve a file with gst-rtsp-server from Python.
   gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 python3-gi gir1.2-gstreamer-1.0
+  # The side-by-side benchmark (and its CI smoke run) starts its own Janus on 127.0.0.1.
+  janus
 )
 missing=()
 for p in "${apt_packages[@]}"; do
@@ -28,9 +30,14 @@ command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update
+  # Packaged services (coturn, janus) must not start on install: tests run their own.
+  no_services=false
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && no_services=true
+  fi
   apt-get install -y --no-install-recommends "${missing[@]}"
-  # Debian may start coturn's own service on install: tests run their own.
-  { systemctl disable --now coturn || service coturn stop; } >/dev/null 2>&1 || true
+  if $no_services; then rm -f /usr/sbin/policy-rc.d; fi
+  { systemctl disable --now coturn janus || { service coturn stop; service janus stop; }; } >/dev/null 2>&1 || true
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: Rust unit and integration tests, then the
 # end-to-end tests (official kurento-client, headless Chromium) against the real
-# binary inside a private network namespace where only loopback exists.
+# binary inside a private network namespace where only loopback exists, then a
+# smoke run of the side-by-side viewers benchmark (10 viewers of this server and
+# of Janus; fails unless every viewer connects and >= 99 % of packets arrive).
 # Exits non-zero when any test fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 
-cargo build --bin kurento-media-server
+cargo build --bin kurento-media-server --bin kms-bench
 cargo test --workspace
 
 [ -d tests/e2e/node_modules ] || (cd tests/e2e && npm ci --ignore-scripts --no-audit --no-fund)
 cd tests/e2e
 unshare -n sh -c 'ip link set lo up && node --test --test-concurrency=1 --test-force-exit --test-timeout=300000 *.test.js'
+cd ../..
+unshare -n sh -c 'ip link set lo up && scripts/bench-viewers.sh --smoke'

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Media-forwarding benchmark (figures, not a test): one source to N WebRTC
+# viewers, this server and Janus's streaming plugin side by side, measured by
+# the same load client (`kms-bench viewers`: str0m peers on one thread and one
+# UDP socket). The server (with its source) is pinned to core 0, the load
+# client to core 1. Everything stays on 127.0.0.0/8.
+#
+#   scripts/bench-viewers.sh [--viewers 10,50,100,200,400] [--runs 5] [--targets ours,janus]
+#   scripts/bench-viewers.sh --smoke     # CI: debug build, 10 viewers, one short run each, must count
+#
+# Source: a pre-encoded 1.2 Mbit/s VP8 + Opus WebM (bench/make-media.sh), played
+# by a PlayerEndpoint without decoding (ours) or sent as plain RTP by
+# bench/janus/feed.py into mountpoint 1 (Janus, started by bench/janus/start.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+
+viewers=10,50,100,200,400 runs=5 targets=ours,janus profile=release warmup=3 window=10 seconds=120 extra=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --smoke) viewers=10 runs=1 warmup=2 window=3 profile=debug seconds=30 extra=(--require-ok) ;;
+    --viewers) viewers=$2; shift ;;
+    --runs) runs=$2; shift ;;
+    --targets) targets=$2; shift ;;
+    *) echo "unknown option: $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+if [ "$profile" = release ]; then
+  cargo build --release --bin kurento-media-server --bin kms-bench
+else
+  cargo build --bin kurento-media-server --bin kms-bench
+fi
+bin="$CARGO_TARGET_DIR/$profile"
+
+media="$HOME/.cache/kms-bench/source-${seconds}s.webm"
+if [ ! -s "$media" ]; then
+  mkdir -p "$(dirname "$media")"
+  bench/make-media.sh "$media.tmp.webm" "$seconds"
+  mv "$media.tmp.webm" "$media"
+fi
+
+pin_server=() pin_client=()
+if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+  pin_server=(taskset -c 0) pin_client=(taskset -c 1)
+fi
+common=(--viewers "$viewers" --runs "$runs" --warmup "$warmup" --window "$window" "${extra[@]}")
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(. /etc/os-release && echo "$PRETTY_NAME"), $(uname -r)"
+echo "source: $media ($(($(stat -c %s "$media") * 8 / seconds / 1000)) kbit/s)"
+
+if [[ ",$targets," == *,ours,* ]]; then
+  echo "== ours: kurento-media-server ($profile), PlayerEndpoint -> N WebRtcEndpoints"
+  wrapper=$(mktemp)
+  printf '#!/bin/sh\nexec %s "%s" "$@"\n' "${pin_server[*]}" "$bin/kurento-media-server" > "$wrapper"
+  chmod +x "$wrapper"
+  "${pin_client[@]}" "$bin/kms-bench" viewers --target ours --server "$wrapper" --media "$media" "${common[@]}"
+  rm -f "$wrapper"
+fi
+
+if [[ ",$targets," == *,janus,* ]]; then
+  echo "== janus $(janus --version 2>/dev/null | awk '/Janus version/ {print $3, $4}'): streaming plugin, RTP mountpoint -> N viewers"
+  port=18088 log=$(mktemp)
+  AUDIO_PORT=15002 VIDEO_PORT=15004 "${pin_server[@]}" bench/janus/start.sh "$media" "$port" > "$log" 2>&1 &
+  starter=$!
+  trap 'kill -TERM $starter 2>/dev/null || true; wait $starter 2>/dev/null || true; rm -f "$log"' EXIT
+  for _ in $(seq 200); do grep -q '^ready' "$log" && break; kill -0 $starter 2>/dev/null || break; sleep 0.1; done
+  janus_pid=$(sed -n 's/^ready janus_pid=\([0-9]*\).*/\1/p' "$log")
+  [ -n "$janus_pid" ] || { cat "$log" >&2; echo "janus did not start" >&2; exit 1; }
+  sleep 2 # the feed's first keyframe
+  "${pin_client[@]}" "$bin/kms-bench" viewers --target janus --janus-url "http://127.0.0.1:$port/janus" --janus-pid "$janus_pid" "${common[@]}"
+fi
