@@ -17,7 +17,7 @@ use crate::uri::sink_for;
 use gstreamer as gst;
 use gstreamer_app as gst_app;
 use gst::prelude::*;
-use kms_media::{Codec, Element, ElementEvent, ElementOutput, MediaFrame, MediaType};
+use kms_media::{Codec, Element, ElementEvent, ElementOutput, FlowState, FlowTracker, MediaFrame, MediaType};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -61,6 +61,8 @@ pub struct RecorderEndpoint {
     waiting: Vec<MediaFrame>,
     finishing: Vec<Finished>,
     queue: VecDeque<ElementOutput>,
+    /// Media arriving at the recorder, recording or not (MediaFlowIn, isMediaFlowingIn).
+    flow_in: FlowTracker,
 }
 
 /// Width and height of a VP8 keyframe (RFC 6386 §9.1: start code 9d 01 2a,
@@ -97,6 +99,7 @@ impl RecorderEndpoint {
             waiting: Vec::new(),
             finishing: Vec::new(),
             queue: VecDeque::new(),
+            flow_in: FlowTracker::default(),
         }
     }
 
@@ -274,6 +277,9 @@ impl RecorderEndpoint {
 impl Element for RecorderEndpoint {
     fn handle_media(&mut self, now: Instant, frame: &MediaFrame) {
         let t = frame.media_type();
+        if let Some(state) = self.flow_in.frame(now, t) {
+            self.event(ElementEvent::MediaFlowIn { media_type: t, state });
+        }
         if self.state != UriEndpointState::Start || self.failed || !self.wanted(t) {
             return;
         }
@@ -305,6 +311,20 @@ impl Element for RecorderEndpoint {
             return;
         }
         self.push(frame);
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        for media_type in self.flow_in.check(now) {
+            self.event(ElementEvent::MediaFlowIn { media_type, state: FlowState::NotFlowing });
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.flow_in.next_check()
+    }
+
+    fn is_media_flowing_in(&self, media_type: MediaType) -> bool {
+        self.flow_in.is_flowing(media_type)
     }
 
     fn handle_end_of_stream(&mut self, _now: Instant) {

@@ -12,6 +12,7 @@
 //! the clock, opens a socket or spawns a thread. Nothing here panics on input.
 
 mod element;
+mod flow;
 mod graph;
 mod media;
 mod inert;
@@ -21,6 +22,7 @@ mod pipeline;
 mod rebase;
 
 pub use element::{Datagram, Element, ElementEvent, ElementOutput, FlowState, Transmit, Transport};
+pub use flow::{FlowTracker, FLOW_CHECK_INTERVAL};
 pub use graph::{Connection, Graph, GraphError};
 pub use media::{Codec, DataMessage, MediaFrame, MediaType};
 pub use inert::Inert;

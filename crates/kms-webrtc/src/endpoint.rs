@@ -5,7 +5,7 @@ use crate::codecs::CodecList;
 use crate::datachannel::{DataChannelStats, DataChannels};
 use crate::direction::restrict_offer;
 use crate::external::ExternalAddrs;
-use crate::flow::FlowTracker;
+use kms_media::FlowTracker;
 use crate::gather::{Gatherer, NatConfig};
 use kms_media::{Codec, DataMessage, Datagram, Element, ElementEvent, ElementOutput, FlowState, MediaFrame, MediaType, Timeline, Transmit, Transport};
 use std::collections::{HashMap, VecDeque};

@@ -15,7 +15,6 @@ mod datachannel;
 mod direction;
 mod endpoint;
 mod external;
-mod flow;
 mod gather;
 mod nat;
 mod stats;

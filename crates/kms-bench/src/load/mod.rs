@@ -49,10 +49,16 @@ pub struct Options {
 const CONNECT_LIMIT: Duration = Duration::from_secs(30);
 
 pub async fn run(target: &Target, options: &Options) -> Result<(), String> {
+    // Janus keeps running between runs and keeps memory it once used: its
+    // growth is measured from its idle RSS before the first run.
+    let janus_idle = match target {
+        Target::Janus { pid, .. } => Some(rss_and_threads(*pid).ok_or("janus /proc status")?.0),
+        Target::Ours { .. } => None,
+    };
     for &viewers in &options.viewers {
         let mut runs = Vec::new();
         for i in 0..options.runs {
-            let run = one_run(target, viewers, options).await?;
+            let run = one_run(target, viewers, options, janus_idle).await?;
             run.print(&format!("run {}/{}", i + 1, options.runs));
             runs.push(run);
         }
@@ -75,7 +81,7 @@ pub fn start_media() -> Result<(Sender<Command>, Arc<Progress>, JoinHandle<Vec<(
     Ok((tx, progress, thread))
 }
 
-async fn one_run(target: &Target, viewers: usize, options: &Options) -> Result<Run, String> {
+async fn one_run(target: &Target, viewers: usize, options: &Options, janus_idle: Option<u64>) -> Result<Run, String> {
     let (tx, progress, media_thread) = start_media()?;
     let result = match target {
         Target::Ours { bin, conf, media } => {
@@ -93,7 +99,7 @@ async fn one_run(target: &Target, viewers: usize, options: &Options) -> Result<R
             measured
         }
         Target::Janus { url, pid, mountpoint } => {
-            let before = rss_and_threads(*pid).ok_or("janus /proc status")?.0;
+            let before = janus_idle.unwrap_or_default();
             let (url, mountpoint, media) = (url.clone(), *mountpoint, tx.clone());
             let janus = tokio::task::spawn_blocking(move || {
                 let mut janus = janus::Janus::connect(&url)?;

@@ -63,7 +63,7 @@ fn is_srtp(data: &[u8]) -> bool {
 impl Peer {
     /// A peer at `local` answering `offer` (the server's SDP). Returns the peer and its answer.
     pub fn answer(now: Instant, local: SocketAddr, offer: &str) -> Result<(Peer, String), String> {
-        let mut rtc = Rtc::builder().set_rtp_mode(true).clear_codecs().enable_vp8(true).enable_opus(true, false).set_stats_interval(Some(Duration::from_secs(1))).build(now);
+        let mut rtc = Rtc::builder().set_rtp_mode(true).clear_codecs().enable_vp8(true).enable_opus(true, false).build(now);
         rtc.add_local_candidate(Candidate::host(local, "udp").map_err(|e| e.to_string())?);
         let offer = SdpOffer::from_sdp_string(offer).map_err(|e| format!("bad offer: {e}"))?;
         let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| format!("cannot answer: {e}"))?;
@@ -159,7 +159,6 @@ impl Peer {
                 }
                 s.transit = Some(transit);
             }
-            Event::MediaIngressStats(s) if std::env::var_os("KMS_LOAD_DEBUG").is_some() => eprintln!("{} {s:?}", self.local),
             _ => {}
         }
     }

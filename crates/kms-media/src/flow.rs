@@ -4,7 +4,7 @@
 //! window (`MEDIA_FLOW_INTERNAL_TIME_MSEC` = 2000 ms in `kmselement.c`) passed
 //! without one. Only AUDIO and VIDEO are tracked, as in KMS.
 
-use kms_media::{FlowState, MediaType};
+use crate::{FlowState, MediaType};
 use std::time::{Duration, Instant};
 
 /// KMS's media-flow check window.
