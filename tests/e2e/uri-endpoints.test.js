@@ -35,6 +35,7 @@ async function playInto(t, pipeline, input, outputs) {
   await call(player, 'play');
   await eos;
   const playerDot = await call(player, 'getGstreamerDot');
+  assert.match(await call(player, 'getElementGstreamerDot'), /digraph[\s\S]*appsink/i, 'the elementGstreamerDot property');
   // The pipeline's picture: every element, and the player's edges to each recorder.
   const pipelineDot = await call(pipeline, 'getGstreamerDot');
   assert.match(pipelineDot, /^digraph /);

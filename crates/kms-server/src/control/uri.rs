@@ -35,6 +35,8 @@ pub async fn player(server: &Server, ctx: &ElementRef<'_>, operation: &str, para
         "getPosition" => position(server, ctx).await,
         "setPosition" => set_position(server, ctx, params).await,
         "getVideoInfo" => video_info(server, ctx).await,
+        // The `elementGstreamerDot` property: the player's own GStreamer pipeline.
+        "getElementGstreamerDot" => with_element(server, ctx, |p: &mut PlayerEndpoint, _| p.dot()).await.map(|d| Some(json!(d))),
         _ => return common::<PlayerEndpoint>(server, ctx, operation).await,
     })
 }
