@@ -5,12 +5,13 @@
 # UDP socket). The server (with its source) is pinned to core 0, the load
 # client to core 1. Everything stays on 127.0.0.0/8.
 #
-#   scripts/bench-viewers.sh [--viewers 10,50,100,200,400] [--runs 5] [--targets ours,janus]
+#   scripts/bench-viewers.sh [--viewers 10,50,100,200,400] [--runs 5] [--targets ours,ours-webrtc,janus]
 #   scripts/bench-viewers.sh --smoke     # CI: debug build, 10 viewers, one short run each, must count
 #
 # Source: a pre-encoded 1.2 Mbit/s VP8 + Opus WebM (bench/make-media.sh), played
 # by a PlayerEndpoint without decoding (ours) or sent as plain RTP by
-# bench/janus/feed.py into mountpoint 1 (Janus, started by bench/janus/start.sh).
+# bench/janus/feed.py into mountpoint 1 (Janus, started by bench/janus/start.sh);
+# `ours-webrtc`: the load client publishes the same rates to a WebRtcEndpoint.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -18,7 +19,7 @@ source scripts/env.sh
 viewers=10,50,100,200,400 runs=5 targets=ours,janus profile=release warmup=3 window=10 seconds=120 extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --smoke) viewers=10 runs=1 warmup=2 window=3 profile=debug seconds=30 extra=(--require-ok) ;;
+    --smoke) viewers=10 runs=1 warmup=2 window=3 profile=debug seconds=30 targets=ours,ours-webrtc,janus extra=(--require-ok) ;;
     --viewers) viewers=$2; shift ;;
     --runs) runs=$2; shift ;;
     --targets) targets=$2; shift ;;
@@ -49,14 +50,18 @@ common=(--viewers "$viewers" --runs "$runs" --warmup "$warmup" --window "$window
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(. /etc/os-release && echo "$PRETTY_NAME"), $(uname -r)"
 echo "source: $media ($(($(stat -c %s "$media") * 8 / seconds / 1000)) kbit/s)"
 
+wrapper=$(mktemp)
+printf '#!/bin/sh\nexec %s "%s" "$@"\n' "${pin_server[*]}" "$bin/kurento-media-server" > "$wrapper"
+chmod +x "$wrapper"
 if [[ ",$targets," == *,ours,* ]]; then
   echo "== ours: kurento-media-server ($profile), PlayerEndpoint -> N WebRtcEndpoints"
-  wrapper=$(mktemp)
-  printf '#!/bin/sh\nexec %s "%s" "$@"\n' "${pin_server[*]}" "$bin/kurento-media-server" > "$wrapper"
-  chmod +x "$wrapper"
   "${pin_client[@]}" "$bin/kms-bench" viewers --target ours --server "$wrapper" --media "$media" "${common[@]}"
-  rm -f "$wrapper"
 fi
+if [[ ",$targets," == *,ours-webrtc,* ]]; then
+  echo "== ours: kurento-media-server ($profile), load client publishes to a WebRtcEndpoint -> N WebRtcEndpoints"
+  "${pin_client[@]}" "$bin/kms-bench" viewers --target ours --source webrtc --server "$wrapper" "${common[@]}"
+fi
+rm -f "$wrapper"
 
 if [[ ",$targets," == *,janus,* ]]; then
   echo "== janus $(janus --version 2>/dev/null | awk '/Janus version/ {print $3, $4}'): streaming plugin, RTP mountpoint -> N viewers"

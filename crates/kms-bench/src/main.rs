@@ -60,6 +60,10 @@ enum Command {
         /// The pre-encoded VP8 + Opus WebM the PlayerEndpoint plays (target `ours`).
         #[arg(long)]
         media: Option<PathBuf>,
+        /// Target `ours`: the viewers watch a PlayerEndpoint (`player`, needs
+        /// --media) or a WebRtcEndpoint the load client publishes to (`webrtc`).
+        #[arg(long, default_value = "player")]
+        source: String,
         /// Janus HTTP API (target `janus`).
         #[arg(long, default_value = "http://127.0.0.1:8088/janus")]
         janus_url: String,
@@ -122,10 +126,14 @@ async fn main() -> std::process::ExitCode {
         Command::Control { server, conf, element, cycles, leak_cycles } => control::run(&server, &conf, &element, cycles, leak_cycles).await,
         Command::PlayerStart { server, conf, media, runs } => uri_bench::player_start(&server, &conf, &media, runs).await,
         Command::Recorders { server, conf, media, counts, window } => uri_bench::recorders(&server, &conf, &media, &counts, Duration::from_secs(window)).await,
-        Command::Viewers { target, server, conf, media, janus_url, janus_pid, mountpoint, viewers, runs, warmup, window, require_ok } => {
+        Command::Viewers { target, server, conf, media, source, janus_url, janus_pid, mountpoint, viewers, runs, warmup, window, require_ok } => {
             let options = load::Options { viewers, runs, warmup: Duration::from_secs(warmup), window: Duration::from_secs(window), require_ok };
             let target = match target.as_str() {
-                "ours" => server.zip(media).map(|(bin, media)| load::Target::Ours { bin, conf, media }).ok_or("--server and --media are needed".to_owned()),
+                "ours" => match (server, source.as_str(), media) {
+                    (Some(bin), "player", Some(media)) => Ok(load::Target::Ours { bin, conf, source: load::Source::Player(media) }),
+                    (Some(bin), "webrtc", _) => Ok(load::Target::Ours { bin, conf, source: load::Source::Publisher }),
+                    _ => Err("target ours needs --server, and --media with --source player".to_owned()),
+                },
                 "janus" => janus_pid.map(|pid| load::Target::Janus { url: janus_url, pid, mountpoint }).ok_or("--janus-pid is needed".to_owned()),
                 other => Err(format!("unknown target '{other}': ours or janus")),
             };

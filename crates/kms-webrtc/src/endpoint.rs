@@ -112,6 +112,8 @@ pub struct WebRtcEndpoint {
     next_timeout: Option<Instant>,
     /// m-lines we send on, by media type.
     send_mids: Vec<(Mid, MediaType)>,
+    /// Send mids whose egress (NACK) cache has been sized ([`EGRESS_CACHE_AGE`]).
+    egress_cache_sized: Vec<Mid>,
     /// The m-line we receive video on, for keyframe requests to the peer.
     recv_video_mid: Option<Mid>,
     /// ICE and DTLS are up: media can be sent (ConnectionState CONNECTED).
@@ -190,6 +192,12 @@ fn kms_features(mut config: RtcConfig, codecs: &CodecList) -> RtcConfig {
     config
 }
 
+/// How long (and how many) sent packets are kept to answer NACKs: one second
+/// covers any round trip a NACK can still help with (str0m keeps 3 s and
+/// 1024 packets by default: most of a viewer's memory).
+const EGRESS_CACHE_AGE: Duration = Duration::from_secs(1);
+const EGRESS_CACHE_PACKETS: usize = 400;
+
 /// A peer connection with the process certificate and KMS's feature set.
 fn new_rtc(now: Instant, codecs: &CodecList) -> Rtc {
     let mut builder = kms_features(Rtc::builder(), codecs).set_stats_interval(Some(STATS_INTERVAL));
@@ -242,6 +250,7 @@ impl WebRtcEndpoint {
             queue: VecDeque::new(),
             next_timeout: Some(now),
             send_mids: Vec::new(),
+            egress_cache_sized: Vec::new(),
             recv_video_mid: None,
             connected: false,
             dtls_done: false,
@@ -729,6 +738,7 @@ impl WebRtcEndpoint {
         drop(std::mem::replace(&mut self.rtc, closed));
         self.next_timeout = None;
         self.send_mids.clear();
+        self.egress_cache_sized.clear();
         self.recv_video_mid = None;
         self.remb = RembRelay::new(self.config.bandwidth);
         self.gatherer = Gatherer::default();
@@ -882,6 +892,13 @@ impl Element for WebRtcEndpoint {
         if let Err(e) = writer.write(pt, frame.network_time, time, frame.data.clone()) {
             tracing::debug!("write failed: {e}");
             return;
+        }
+        if !self.egress_cache_sized.contains(&mid) {
+            // The send stream exists once written to; size its cache once, before it fills.
+            if let Some(tx) = self.rtc.direct_api().stream_tx_by_mid(mid, None) {
+                tx.set_rtx_cache(EGRESS_CACHE_PACKETS, EGRESS_CACHE_AGE, Some(0.15));
+                self.egress_cache_sized.push(mid);
+            }
         }
         if let Some(state) = self.flow_out.frame(now, media_type) {
             self.event(ElementEvent::MediaFlowOut { media_type, state });

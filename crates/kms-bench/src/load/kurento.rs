@@ -32,11 +32,27 @@ pub async fn start_source(url: &str, media: &Path) -> Result<(Rpc, String, Strin
     Ok((rpc, pipeline, player))
 }
 
-/// Adds `count` viewers of `player`, numbered from `first`.
-pub async fn add_viewers(rpc: &mut Rpc, pipeline: &str, player: &str, first: usize, count: usize, media: &Sender<Command>) -> Result<(), String> {
+/// Creates a pipeline and a WebRtcEndpoint published to by the load client's
+/// peer `peer` (client offers, server answers). Returns (pipeline id, endpoint id).
+pub async fn create_publisher(rpc: &mut Rpc, peer: usize, media: &Sender<Command>) -> Result<(String, String), String> {
+    let pipeline = rpc.create(json!({ "type": "MediaPipeline" })).await?;
+    let endpoint = rpc.create(json!({ "type": "WebRtcEndpoint", "constructorParams": { "mediaPipeline": pipeline } })).await?;
+    let (reply, offer) = mpsc::channel();
+    let (answer_tx, answer) = mpsc::channel();
+    media.send(Command::Publish { peer, reply, answer }).map_err(|_| "media thread gone")?;
+    let offer = tokio::task::block_in_place(|| offer.recv()).map_err(|_| "media thread gone")??;
+    let sdp = invoke(rpc, &endpoint, "processOffer", json!({ "offer": offer })).await?;
+    answer_tx.send(sdp.as_str().ok_or("processOffer returned no SDP")?.to_owned()).map_err(|_| "media thread gone")?;
+    invoke(rpc, &endpoint, "gatherCandidates", json!({})).await?;
+    Ok((pipeline, endpoint))
+}
+
+/// Adds `count` viewers of `source` (a PlayerEndpoint or a published
+/// WebRtcEndpoint), numbered from `first`.
+pub async fn add_viewers(rpc: &mut Rpc, pipeline: &str, source: &str, first: usize, count: usize, media: &Sender<Command>) -> Result<(), String> {
     for peer in first..first + count {
         let endpoint = rpc.create(json!({ "type": "WebRtcEndpoint", "constructorParams": { "mediaPipeline": pipeline } })).await?;
-        invoke(rpc, player, "connect", json!({ "sink": endpoint })).await?;
+        invoke(rpc, source, "connect", json!({ "sink": endpoint })).await?;
         let offer = invoke(rpc, &endpoint, "generateOffer", json!({})).await?;
         let offer = offer.as_str().ok_or("generateOffer returned no SDP")?.to_owned();
         let (reply, answer) = mpsc::channel();

@@ -20,6 +20,9 @@ pub const TICK: Duration = Duration::from_millis(5);
 pub enum Command {
     /// Answer `offer` as peer `peer`; the SDP answer (or why not) goes back on `reply`.
     Answer { peer: usize, offer: String, reply: Sender<Result<String, String>> },
+    /// Offer to publish as peer `peer`: the SDP offer (or why not) goes back
+    /// on `reply`; the server's answer is then read from `answer`.
+    Publish { peer: usize, reply: Sender<Result<String, String>>, answer: Receiver<String> },
     /// Reset every peer's counters: the measurement window starts.
     StartWindow,
     /// Stop and return every peer's stats.
@@ -55,7 +58,19 @@ pub fn run(mut socket: PeerSocket, commands: Receiver<Command>, progress: Arc<Pr
     let mut peers: Vec<(usize, Peer)> = Vec::new();
     let mut by_addr: HashMap<SocketAddr, usize> = HashMap::new();
     let mut next_tick = Instant::now();
+    // Publishing peers waiting for the server's answer: (index in `peers`, answer).
+    let mut awaiting: Vec<(usize, Receiver<String>)> = Vec::new();
     loop {
+        awaiting.retain(|(i, answer)| match answer.try_recv() {
+            Ok(sdp) => {
+                if let Err(e) = peers[*i].1.accept_answer(&sdp) {
+                    eprintln!("publisher: {e}");
+                }
+                false
+            }
+            Err(TryRecvError::Empty) => true,
+            Err(TryRecvError::Disconnected) => false,
+        });
         loop {
             match commands.try_recv() {
                 Ok(Command::Answer { peer, offer, reply }) => {
@@ -65,6 +80,20 @@ pub fn run(mut socket: PeerSocket, commands: Receiver<Command>, progress: Arc<Pr
                             by_addr.insert(local, peers.len());
                             peers.push((peer, p));
                             let _ = reply.send(Ok(answer));
+                        }
+                        Err(e) => {
+                            let _ = reply.send(Err(e));
+                        }
+                    }
+                }
+                Ok(Command::Publish { peer, reply, answer }) => {
+                    let local = socket.peer_addr(peer);
+                    match Peer::offer(Instant::now(), local) {
+                        Ok((p, offer)) => {
+                            by_addr.insert(local, peers.len());
+                            awaiting.push((peers.len(), answer));
+                            peers.push((peer, p));
+                            let _ = reply.send(Ok(offer));
                         }
                         Err(e) => {
                             let _ = reply.send(Err(e));
@@ -92,8 +121,11 @@ pub fn run(mut socket: PeerSocket, commands: Receiver<Command>, progress: Arc<Pr
         let now = Instant::now();
         if now >= next_tick {
             next_tick = now + TICK;
-            for (_, peer) in peers.iter_mut().filter(|(_, p)| p.next_timeout <= now) {
-                drive(peer, &progress, now, true, |src, dst, d| socket.send(src, dst, d));
+            for (_, peer) in peers.iter_mut() {
+                let publishes = peer.publish(now);
+                if publishes || peer.next_timeout <= now {
+                    drive(peer, &progress, now, true, |src, dst, d| socket.send(src, dst, d));
+                }
             }
         }
     }

@@ -8,6 +8,7 @@ mod janus;
 pub mod kurento;
 mod media;
 mod peer;
+mod publish;
 mod report;
 mod socket;
 
@@ -23,10 +24,19 @@ use std::sync::mpsc::{self, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The source the viewers of this server watch.
+pub enum Source {
+    /// A PlayerEndpoint playing a pre-encoded file (passed through).
+    Player(PathBuf),
+    /// A WebRtcEndpoint the load client itself publishes to (synthetic RTP
+    /// at the same rates, see `publish`).
+    Publisher,
+}
+
 /// The server under load.
 pub enum Target {
-    /// This server, started from `bin`; the source is a PlayerEndpoint playing `media`.
-    Ours { bin: PathBuf, conf: PathBuf, media: PathBuf },
+    /// This server, started from `bin`.
+    Ours { bin: PathBuf, conf: PathBuf, source: Source },
     /// A running Janus (process `pid`) whose streaming mountpoint `mountpoint` is fed.
     Janus { url: String, pid: u32, mountpoint: u64 },
 }
@@ -84,14 +94,25 @@ pub fn start_media() -> Result<(Sender<Command>, Arc<Progress>, JoinHandle<Vec<(
 async fn one_run(target: &Target, viewers: usize, options: &Options, janus_idle: Option<u64>) -> Result<Run, String> {
     let (tx, progress, media_thread) = start_media()?;
     let result = match target {
-        Target::Ours { bin, conf, media } => {
+        Target::Ours { bin, conf, source } => {
             let (mut child, url) = start_server(bin, conf)?;
             let pid = child.id();
             let measured = async {
-                let (mut rpc, pipeline, player) = kurento::start_source(&url, media).await?;
+                // The publisher is peer `viewers`, after the viewers 0..viewers.
+                let (mut rpc, pipeline, element, peers) = match source {
+                    Source::Player(media) => {
+                        let (rpc, pipeline, player) = kurento::start_source(&url, media).await?;
+                        (rpc, pipeline, player, viewers)
+                    }
+                    Source::Publisher => {
+                        let mut rpc = crate::rpc::Rpc::connect(&url).await?;
+                        let (pipeline, endpoint) = kurento::create_publisher(&mut rpc, viewers, &tx).await?;
+                        (rpc, pipeline, endpoint, viewers + 1)
+                    }
+                };
                 let before = rss_and_threads(pid).ok_or("server /proc status")?.0;
-                kurento::add_viewers(&mut rpc, &pipeline, &player, 0, viewers, &tx).await?;
-                measure(pid, before, viewers, &tx, &progress.connected, options).await
+                kurento::add_viewers(&mut rpc, &pipeline, &element, 0, viewers, &tx).await?;
+                measure(pid, before, viewers, peers, &tx, &progress.connected, options).await
             }
             .await;
             let _ = child.kill();
@@ -107,7 +128,7 @@ async fn one_run(target: &Target, viewers: usize, options: &Options, janus_idle:
             })
             .await
             .map_err(|e| e.to_string())??;
-            let measured = measure(*pid, before, viewers, &tx, &progress.connected, options).await;
+            let measured = measure(*pid, before, viewers, viewers, &tx, &progress.connected, options).await;
             let _ = tokio::task::spawn_blocking(move || janus.destroy()).await;
             measured
         }
@@ -118,11 +139,11 @@ async fn one_run(target: &Target, viewers: usize, options: &Options, janus_idle:
     Ok(result?.with_peers(&stats, options.window.as_secs_f64()))
 }
 
-/// Waits for the viewers to connect, warms up, then samples the server and
-/// the load client over the window.
-async fn measure(pid: u32, rss_before: u64, viewers: usize, media: &Sender<Command>, connected: &AtomicUsize, options: &Options) -> Result<Run, String> {
+/// Waits for the `peers` (viewers and publisher) to connect, warms up, then
+/// samples the server and the load client over the window.
+async fn measure(pid: u32, rss_before: u64, viewers: usize, peers: usize, media: &Sender<Command>, connected: &AtomicUsize, options: &Options) -> Result<Run, String> {
     let deadline = Instant::now() + CONNECT_LIMIT;
-    while connected.load(Ordering::Relaxed) < viewers && Instant::now() < deadline {
+    while connected.load(Ordering::Relaxed) < peers && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(options.warmup).await;

@@ -1,7 +1,11 @@
 //! One viewer of the load client: a str0m peer connection in RTP mode (no
 //! depacketizing, no decoding) and what it measured.
 
-use str0m::change::SdpOffer;
+use super::publish::Source;
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::format::Codec;
+use str0m::media::{Direction, MediaKind, Mid, Pt};
+use str0m::rtp::RtpWrite;
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 use std::collections::HashMap;
@@ -24,6 +28,10 @@ pub struct PeerStats {
     /// SRTP datagrams that str0m did not deliver as RTP (failed
     /// authentication or decryption, unknown SSRC, duplicates).
     pub srtp_dropped: u64,
+    /// RTP packets written (a publishing peer).
+    pub sent: u64,
+    /// This peer publishes (it is the source, not a viewer).
+    pub publishes: bool,
 }
 
 /// Sequence and jitter state of one received SSRC.
@@ -50,8 +58,21 @@ pub struct Peer {
     srtp_datagrams: u64,
     rtp_events: u64,
     ever_received: bool,
+    /// A publishing peer: its offer awaiting the answer, then its source and
+    /// (audio, video) send streams with their payload types and next sequence numbers.
+    pending: Option<SdpPendingOffer>,
+    publisher: Option<Publisher>,
+    sent: u64,
     /// The next time str0m wants a timeout input.
     pub next_timeout: Instant,
+}
+
+/// What a publishing peer sends on: (mid, PT, next sequence number) for audio and video.
+struct Publisher {
+    source: Source,
+    mids: [Mid; 2],
+    pts: [Pt; 2],
+    seq: [u64; 2],
 }
 
 /// Is this datagram SRTP (not RTCP, STUN or DTLS)? RFC 7983 §7 for the
@@ -61,13 +82,63 @@ fn is_srtp(data: &[u8]) -> bool {
 }
 
 impl Peer {
-    /// A peer at `local` answering `offer` (the server's SDP). Returns the peer and its answer.
-    pub fn answer(now: Instant, local: SocketAddr, offer: &str) -> Result<(Peer, String), String> {
+    fn rtc(now: Instant, local: SocketAddr) -> Result<Rtc, String> {
         let mut rtc = Rtc::builder().set_rtp_mode(true).clear_codecs().enable_vp8(true).enable_opus(true, false).build(now);
         rtc.add_local_candidate(Candidate::host(local, "udp").map_err(|e| e.to_string())?);
+        Ok(rtc)
+    }
+
+    /// A peer at `local` answering `offer` (the server's SDP). Returns the peer and its answer.
+    pub fn answer(now: Instant, local: SocketAddr, offer: &str) -> Result<(Peer, String), String> {
+        let mut rtc = Peer::rtc(now, local)?;
         let offer = SdpOffer::from_sdp_string(offer).map_err(|e| format!("bad offer: {e}"))?;
         let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| format!("cannot answer: {e}"))?;
-        let peer = Peer {
+        Ok((Peer::with(now, local, rtc), answer.to_sdp_string()))
+    }
+
+    /// A publishing peer at `local`: offers to send audio and video. Returns
+    /// the peer and its offer; [`Peer::accept_answer`] completes it.
+    pub fn offer(now: Instant, local: SocketAddr) -> Result<(Peer, String), String> {
+        let mut rtc = Peer::rtc(now, local)?;
+        let mut change = rtc.sdp_api();
+        let audio = change.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
+        let video = change.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
+        let (offer, pending) = change.apply().ok_or("nothing to offer")?;
+        let pt = |codec: Codec| rtc.codec_config().params().iter().find(|p| p.spec().codec == codec).map(|p| p.pt());
+        let pts = [pt(Codec::Opus).ok_or("no Opus PT")?, pt(Codec::Vp8).ok_or("no VP8 PT")?];
+        let mut peer = Peer::with(now, local, rtc);
+        peer.pending = Some(pending);
+        peer.publisher = Some(Publisher { source: Source::new(now), mids: [audio, video], pts, seq: [1, 1] });
+        Ok((peer, offer.to_sdp_string()))
+    }
+
+    /// Applies the server's answer to this peer's offer.
+    pub fn accept_answer(&mut self, answer: &str) -> Result<(), String> {
+        let pending = self.pending.take().ok_or("no offer pending")?;
+        let answer = SdpAnswer::from_sdp_string(answer).map_err(|e| format!("bad answer: {e}"))?;
+        self.rtc.sdp_api().accept_answer(pending, answer).map_err(|e| format!("cannot accept the answer: {e}"))?;
+        self.answered_at = Instant::now();
+        Ok(())
+    }
+
+    /// A publishing peer writes the packets due by `now` (once connected);
+    /// true when it wrote any (str0m then has output to poll).
+    pub fn publish(&mut self, now: Instant) -> bool {
+        let before = self.sent;
+        let (Some(p), true) = (self.publisher.as_mut(), self.connected_at.is_some()) else { return false };
+        for (video, time, marker, payload) in p.source.due(now) {
+            let i = usize::from(video);
+            let mut direct = self.rtc.direct_api();
+            let Some(stream) = direct.stream_tx_by_mid(p.mids[i], None) else { continue };
+            stream.write_rtp(RtpWrite::new(p.pts[i], p.seq[i].into(), time, now, payload).marker(marker).nackable(true));
+            p.seq[i] += 1;
+            self.sent += 1;
+        }
+        self.sent > before
+    }
+
+    fn with(now: Instant, local: SocketAddr, rtc: Rtc) -> Peer {
+        Peer {
             rtc,
             local,
             answered_at: now,
@@ -78,9 +149,11 @@ impl Peer {
             srtp_datagrams: 0,
             rtp_events: 0,
             ever_received: false,
+            pending: None,
+            publisher: None,
+            sent: 0,
             next_timeout: now,
-        };
-        Ok((peer, answer.to_sdp_string()))
+        }
     }
 
     pub fn is_connected(&self) -> bool {
@@ -98,6 +171,7 @@ impl Peer {
         self.bytes = 0;
         self.srtp_datagrams = 0;
         self.rtp_events = 0;
+        self.sent = 0;
     }
 
     /// Feeds one datagram addressed to this peer.
@@ -174,6 +248,8 @@ impl Peer {
             bytes: self.bytes,
             video_jitter_ms,
             srtp_dropped: self.srtp_datagrams.saturating_sub(self.rtp_events),
+            sent: self.sent,
+            publishes: self.publisher.is_some(),
         }
     }
 }

@@ -26,6 +26,8 @@ pub struct Run {
     pub median_jitter_ms: f64,
     pub median_connect_ms: f64,
     pub srtp_dropped: u64,
+    /// RTP packets the load client published in the window (publisher source).
+    pub published: u64,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -37,8 +39,12 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 impl Run {
-    /// Folds per-peer stats (of a window of `seconds`) into the run's figures.
-    pub fn with_peers(mut self, peers: &[PeerStats], seconds: f64) -> Run {
+    /// Folds per-peer stats (of a window of `seconds`) into the run's figures;
+    /// a publishing peer only contributes what it sent.
+    pub fn with_peers(mut self, all: &[PeerStats], seconds: f64) -> Run {
+        self.published = all.iter().filter(|s| s.publishes).map(|s| s.sent).sum();
+        let peers: Vec<PeerStats> = all.iter().filter(|s| !s.publishes).cloned().collect();
+        let peers = &peers[..];
         let (packets, expected): (u64, u64) = peers.iter().fold((0, 0), |(p, e), s| (p + s.packets, e + s.expected));
         self.connected = peers.iter().filter(|s| s.connect_ms.is_some()).count();
         // Viewers that never connected or got nothing count as fully lost.
@@ -74,8 +80,8 @@ impl Run {
 
     pub fn print(&self, label: &str) {
         println!(
-            "{label}: viewers={} connected={} server_cpu={:.1}% per_viewer={:.3}% rss={}KiB per_viewer={:.0}KiB threads={} client_cpu={:.1}% received={:.2}% kbps={:.0} jitter={:.2}ms connect={:.0}ms srtp_dropped={} verdict={}",
-            self.viewers, self.connected, self.server_cpu, self.cpu_per_viewer(), self.rss_kib, self.kib_per_viewer(), self.threads,
+            "{label}: viewers={} published={} connected={} server_cpu={:.1}% per_viewer={:.3}% rss={}KiB per_viewer={:.0}KiB threads={} client_cpu={:.1}% received={:.2}% kbps={:.0} jitter={:.2}ms connect={:.0}ms srtp_dropped={} verdict={}",
+            self.viewers, self.published, self.connected, self.server_cpu, self.cpu_per_viewer(), self.rss_kib, self.kib_per_viewer(), self.threads,
             self.client_cpu, self.received, self.median_kbps, self.median_jitter_ms, self.median_connect_ms, self.srtp_dropped, self.verdict()
         );
     }
@@ -98,6 +104,7 @@ impl Run {
             median_jitter_ms: m(&|r| r.median_jitter_ms),
             median_connect_ms: m(&|r| r.median_connect_ms),
             srtp_dropped: m(&|r| r.srtp_dropped as f64) as u64,
+            published: m(&|r| r.published as f64) as u64,
         }
     }
 }
