@@ -19,7 +19,7 @@ source scripts/env.sh
 viewers=10,50,100,200,400 runs=5 targets=ours,janus profile=release warmup=3 window=10 seconds=120 extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --smoke) viewers=10 runs=1 warmup=2 window=3 profile=debug seconds=30 targets=ours,ours-webrtc,janus extra=(--require-ok) ;;
+    --smoke) viewers=10 runs=1 warmup=2 window=3 profile=debug seconds=30 targets=ours,ours-webrtc,janus extra=(--require-ok --per-peer) ;;
     --viewers) viewers=$2; shift ;;
     --runs) runs=$2; shift ;;
     --targets) targets=$2; shift ;;

@@ -88,6 +88,9 @@ enum Command {
         /// Exit non-zero unless every median run counts (smoke test).
         #[arg(long)]
         require_ok: bool,
+        /// Print every peer's packets, loss, bitrate, jitter, connect time and undelivered SRTP.
+        #[arg(long)]
+        per_peer: bool,
     },
     /// PlayerEndpoint start latency: play() to the first RTP packet at a connected viewer.
     PlayerStart {
@@ -126,8 +129,8 @@ async fn main() -> std::process::ExitCode {
         Command::Control { server, conf, element, cycles, leak_cycles } => control::run(&server, &conf, &element, cycles, leak_cycles).await,
         Command::PlayerStart { server, conf, media, runs } => uri_bench::player_start(&server, &conf, &media, runs).await,
         Command::Recorders { server, conf, media, counts, window } => uri_bench::recorders(&server, &conf, &media, &counts, Duration::from_secs(window)).await,
-        Command::Viewers { target, server, conf, media, source, janus_url, janus_pid, mountpoint, viewers, runs, warmup, window, require_ok } => {
-            let options = load::Options { viewers, runs, warmup: Duration::from_secs(warmup), window: Duration::from_secs(window), require_ok };
+        Command::Viewers { target, server, conf, media, source, janus_url, janus_pid, mountpoint, viewers, runs, warmup, window, require_ok, per_peer } => {
+            let options = load::Options { viewers, runs, warmup: Duration::from_secs(warmup), window: Duration::from_secs(window), require_ok, per_peer };
             let target = match target.as_str() {
                 "ours" => match (server, source.as_str(), media) {
                     (Some(bin), "player", Some(media)) => Ok(load::Target::Ours { bin, conf, source: load::Source::Player(media) }),

@@ -53,6 +53,8 @@ pub struct Options {
     pub window: Duration,
     /// Fail (exit non-zero) unless every median counts (the CI smoke run).
     pub require_ok: bool,
+    /// Print every peer's own figures after each run.
+    pub per_peer: bool,
 }
 
 /// Longest wait for every viewer to connect.
@@ -134,7 +136,13 @@ async fn one_run(target: &Target, viewers: usize, options: &Options, janus_idle:
         }
     };
     let _ = tx.send(Command::Stop);
-    let peers = media_thread.join().map_err(|_| "media thread panicked")?;
+    let mut peers = media_thread.join().map_err(|_| "media thread panicked")?;
+    if options.per_peer {
+        peers.sort_by_key(|(i, _)| *i);
+        for (i, s) in &peers {
+            println!("  peer {i}{}: {s}", if s.publishes { " (publisher)" } else { "" });
+        }
+    }
     let stats: Vec<_> = peers.into_iter().map(|(_, s)| s).collect();
     Ok(result?.with_peers(&stats, options.window.as_secs_f64()))
 }

@@ -1,5 +1,5 @@
-//! One viewer of the load client: a str0m peer connection in RTP mode (no
-//! depacketizing, no decoding) and what it measured.
+//! One peer of the load client (a viewer, or the publisher): a str0m peer
+//! connection in RTP mode (no depacketizing, no decoding) and what it measured.
 
 use super::publish::Source;
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
@@ -32,6 +32,19 @@ pub struct PeerStats {
     pub sent: u64,
     /// This peer publishes (it is the source, not a viewer).
     pub publishes: bool,
+}
+
+impl std::fmt::Display for PeerStats {
+    /// One line: `connect=ms packets=N expected=N loss=% kbps jitter=ms srtp_dropped=N sent=N`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let loss = if self.expected == 0 { 0.0 } else { 100.0 - self.packets as f64 * 100.0 / self.expected as f64 };
+        let connect = self.connect_ms.map_or("never".to_owned(), |ms| format!("{ms:.0}ms"));
+        write!(
+            f,
+            "connect={connect} packets={} expected={} loss={loss:.2}% bytes={} jitter={:.2}ms srtp_dropped={} sent={}",
+            self.packets, self.expected, self.bytes, self.video_jitter_ms, self.srtp_dropped, self.sent
+        )
+    }
 }
 
 /// Sequence and jitter state of one received SSRC.
