@@ -241,6 +241,7 @@ test('a recorder released while recording still leaves a complete, playable file
   await call(player, 'play');
   await new Promise((r) => setTimeout(r, 2500));
   assert.equal(await call(recorder, 'isMediaFlowingIn', 'VIDEO'), true, 'the recorder sees video arriving');
+  assert.equal(await call(player, 'isMediaFlowingOut', 'VIDEO'), true, 'the player sends video');
   await call(recorder, 'release');
   // MP4 writes its index last: the file only plays if the release finished it.
   const tryProbe = () => { try { return probe(file); } catch { return { duration: 0 }; } };

@@ -15,7 +15,7 @@ use crate::uri::check_source;
 use gstreamer as gst;
 use gstreamer_app as gst_app;
 use gst::prelude::*;
-use kms_media::{Codec, Element, ElementEvent, ElementOutput, FlowState, MediaFrame, MediaType};
+use kms_media::{Codec, Element, ElementEvent, ElementOutput, FlowState, FlowTracker, MediaFrame, MediaType};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
@@ -45,13 +45,14 @@ pub struct PlayerEndpoint {
     island: Option<Island>,
     state: UriEndpointState,
     queue: VecDeque<ElementOutput>,
-    /// MediaFlowOut per [audio, video].
-    flowing: [bool; 2],
+    /// MediaFlowOut: FLOWING with the first frame out, NOT_FLOWING after KMS's
+    /// check window without one (paused) or when the media ends.
+    flow_out: FlowTracker,
 }
 
 impl PlayerEndpoint {
     pub fn new(uri: &str, network_cache_ms: u32, waker: Waker) -> PlayerEndpoint {
-        PlayerEndpoint { uri: uri.into(), network_cache_ms, waker, island: None, state: UriEndpointState::Stop, queue: VecDeque::new(), flowing: [false; 2] }
+        PlayerEndpoint { uri: uri.into(), network_cache_ms, waker, island: None, state: UriEndpointState::Stop, queue: VecDeque::new(), flow_out: FlowTracker::default() }
     }
 
     fn event(&mut self, event: ElementEvent) {
@@ -86,10 +87,8 @@ impl PlayerEndpoint {
 
     /// MediaFlowOut NOT_FLOWING for the streams that were flowing.
     fn stop_flowing(&mut self) {
-        for (i, media_type) in [MediaType::Audio, MediaType::Video].into_iter().enumerate() {
-            if std::mem::take(&mut self.flowing[i]) {
-                self.event(ElementEvent::MediaFlowOut { media_type, state: FlowState::NotFlowing });
-            }
+        for media_type in self.flow_out.stop() {
+            self.event(ElementEvent::MediaFlowOut { media_type, state: FlowState::NotFlowing });
         }
     }
 
@@ -258,6 +257,20 @@ impl PlayerControl {
 }
 
 impl Element for PlayerEndpoint {
+    fn handle_timeout(&mut self, now: Instant) {
+        for media_type in self.flow_out.check(now) {
+            self.event(ElementEvent::MediaFlowOut { media_type, state: FlowState::NotFlowing });
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.flow_out.next_check()
+    }
+
+    fn is_media_flowing_out(&self, media_type: MediaType) -> bool {
+        self.flow_out.is_flowing(media_type)
+    }
+
     fn poll_output(&mut self) -> Option<ElementOutput> {
         if let Some(out) = self.queue.pop_front() {
             return Some(out);
@@ -266,9 +279,8 @@ impl Element for PlayerEndpoint {
         if let Some(out) = island.try_recv() {
             if let ElementOutput::Media(frame) = &out {
                 let media_type = frame.media_type();
-                let i = usize::from(media_type == MediaType::Video);
-                if !std::mem::replace(&mut self.flowing[i], true) {
-                    self.event(ElementEvent::MediaFlowOut { media_type, state: FlowState::Flowing });
+                if let Some(state) = self.flow_out.frame(frame.network_time, media_type) {
+                    self.event(ElementEvent::MediaFlowOut { media_type, state });
                 }
             }
             return Some(out);

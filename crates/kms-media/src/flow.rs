@@ -49,6 +49,14 @@ impl FlowTracker {
         stopped
     }
 
+    /// The media ended (end of stream, stop): returns the types that were
+    /// flowing, now NOT_FLOWING.
+    pub fn stop(&mut self) -> Vec<MediaType> {
+        let stopped = TYPES.into_iter().filter(|&t| self.is_flowing(t)).collect();
+        *self = FlowTracker::default();
+        stopped
+    }
+
     /// When the next NOT_FLOWING check is due, if anything is flowing.
     pub fn next_check(&self) -> Option<Instant> {
         (0..2).filter(|&i| self.flowing[i]).filter_map(|i| self.last[i]).map(|l| l + FLOW_CHECK_INTERVAL).min()
@@ -75,5 +83,15 @@ mod tests {
         assert_eq!(f.check(t0 + Duration::from_millis(2030)), [MediaType::Video]);
         assert!(!f.is_flowing(MediaType::Video));
         assert_eq!(f.next_check(), None);
+    }
+
+    #[test]
+    fn stop_ends_what_was_flowing_once() {
+        let t0 = Instant::now();
+        let mut f = FlowTracker::default();
+        f.frame(t0, MediaType::Audio);
+        assert_eq!(f.stop(), [MediaType::Audio]);
+        assert!(f.stop().is_empty());
+        assert_eq!(f.frame(t0, MediaType::Audio), Some(FlowState::Flowing), "flows again after a stop");
     }
 }

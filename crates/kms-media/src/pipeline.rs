@@ -202,15 +202,15 @@ impl Pipeline {
                     }
                 }
                 ElementOutput::EndOfStream => {
-                        let mut sinks: Vec<ElementId> = MediaType::ALL.iter().flat_map(|&t| self.graph.sinks(id, t)).collect();
-                        sinks.sort_unstable();
-                        sinks.dedup();
-                        for sink in sinks {
-                            if let Some(e) = self.elements.get_mut(&sink) {
-                                e.handle_end_of_stream(now);
-                                self.dirty.insert(sink);
-                            }
+                    let mut sinks: Vec<ElementId> = MediaType::ALL.iter().flat_map(|&t| self.graph.sinks(id, t)).collect();
+                    sinks.sort_unstable();
+                    sinks.dedup();
+                    for sink in sinks {
+                        if let Some(e) = self.elements.get_mut(&sink) {
+                            e.handle_end_of_stream(now);
+                            self.dirty.insert(sink);
                         }
+                    }
                 }
                 ElementOutput::KeyframeRequest => {
                     if let Some(source) = self.graph.source(id, MediaType::Video) {

@@ -112,8 +112,6 @@ pub struct WebRtcEndpoint {
     next_timeout: Option<Instant>,
     /// m-lines we send on, by media type.
     send_mids: Vec<(Mid, MediaType)>,
-    /// Send mids whose egress (NACK) cache has been sized ([`EGRESS_CACHE_AGE`]).
-    egress_cache_sized: Vec<Mid>,
     /// The m-line we receive video on, for keyframe requests to the peer.
     recv_video_mid: Option<Mid>,
     /// ICE and DTLS are up: media can be sent (ConnectionState CONNECTED).
@@ -250,7 +248,6 @@ impl WebRtcEndpoint {
             queue: VecDeque::new(),
             next_timeout: Some(now),
             send_mids: Vec::new(),
-            egress_cache_sized: Vec::new(),
             recv_video_mid: None,
             connected: false,
             dtls_done: false,
@@ -520,6 +517,7 @@ impl WebRtcEndpoint {
                 self.event(ElementEvent::ConnectionState { connected: true });
                 self.event(ElementEvent::MediaState { connected: true });
                 self.remb.start(self.now);
+                self.size_egress_caches();
                 // Our sources' video can only reach the peer from now on: ask for a
                 // keyframe so the peer's decoder starts at once.
                 self.queue.push_back(ElementOutput::KeyframeRequest);
@@ -625,6 +623,16 @@ impl WebRtcEndpoint {
             });
         }
         out
+    }
+
+    /// Sizes the NACK cache of every send stream ([`EGRESS_CACHE_AGE`]); the
+    /// streams exist once the session is negotiated, before media flows.
+    fn size_egress_caches(&mut self) {
+        for &(mid, _) in &self.send_mids {
+            if let Some(tx) = self.rtc.direct_api().stream_tx_by_mid(mid, None) {
+                tx.set_rtx_cache(EGRESS_CACHE_PACKETS, EGRESS_CACHE_AGE, Some(0.15));
+            }
+        }
     }
 
     /// Remembers an m-line we send or receive on.
@@ -738,7 +746,6 @@ impl WebRtcEndpoint {
         drop(std::mem::replace(&mut self.rtc, closed));
         self.next_timeout = None;
         self.send_mids.clear();
-        self.egress_cache_sized.clear();
         self.recv_video_mid = None;
         self.remb = RembRelay::new(self.config.bandwidth);
         self.gatherer = Gatherer::default();
@@ -892,13 +899,6 @@ impl Element for WebRtcEndpoint {
         if let Err(e) = writer.write(pt, frame.network_time, time, frame.data.clone()) {
             tracing::debug!("write failed: {e}");
             return;
-        }
-        if !self.egress_cache_sized.contains(&mid) {
-            // The send stream exists once written to; size its cache once, before it fills.
-            if let Some(tx) = self.rtc.direct_api().stream_tx_by_mid(mid, None) {
-                tx.set_rtx_cache(EGRESS_CACHE_PACKETS, EGRESS_CACHE_AGE, Some(0.15));
-                self.egress_cache_sized.push(mid);
-            }
         }
         if let Some(state) = self.flow_out.frame(now, media_type) {
             self.event(ElementEvent::MediaFlowOut { media_type, state });
