@@ -35,24 +35,13 @@ else
 fi
 bin="$CARGO_TARGET_DIR/$profile"
 
-media="$HOME/.cache/kms-bench/source-${seconds}s.webm"
-if [ ! -s "$media" ]; then
-  mkdir -p "$(dirname "$media")"
-  bench/make-media.sh "$media.tmp.webm" "$seconds"
-  mv "$media.tmp.webm" "$media"
-fi
-
-pin_server=() pin_client=()
-if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
-  pin_server=(taskset -c 0) pin_client=(taskset -c 1)
-fi
+source scripts/bench-lib.sh
+media=$(bench_media "$seconds")
 common=(--viewers "$viewers" --runs "$runs" --warmup "$warmup" --window "$window" "${extra[@]}")
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(. /etc/os-release && echo "$PRETTY_NAME"), $(uname -r)"
 echo "source: $media ($(($(stat -c %s "$media") * 8 / seconds / 1000)) kbit/s)"
 
-wrapper=$(mktemp)
-printf '#!/bin/sh\nexec %s "%s" "$@"\n' "${pin_server[*]}" "$bin/kurento-media-server" > "$wrapper"
-chmod +x "$wrapper"
+wrapper=$(pinned_server "$bin/kurento-media-server")
 if [[ ",$targets," == *,ours,* ]]; then
   echo "== ours: kurento-media-server ($profile), PlayerEndpoint -> N WebRtcEndpoints"
   "${pin_client[@]}" "$bin/kms-bench" viewers --target ours --server "$wrapper" --media "$media" "${common[@]}"
@@ -61,14 +50,13 @@ if [[ ",$targets," == *,ours-webrtc,* ]]; then
   echo "== ours: kurento-media-server ($profile), load client publishes to a WebRtcEndpoint -> N WebRtcEndpoints"
   "${pin_client[@]}" "$bin/kms-bench" viewers --target ours --source webrtc --server "$wrapper" "${common[@]}"
 fi
-rm -f "$wrapper"
 
 if [[ ",$targets," == *,janus,* ]]; then
   echo "== janus $(janus --version 2>/dev/null | awk '/Janus version/ {print $3, $4}'): streaming plugin, RTP mountpoint -> N viewers"
-  port=18088 log=$(mktemp)
+  port=18088 log="$bench_dir/janus.log"
   AUDIO_PORT=15002 VIDEO_PORT=15004 "${pin_server[@]}" bench/janus/start.sh "$media" "$port" > "$log" 2>&1 &
   starter=$!
-  trap 'kill -TERM $starter 2>/dev/null || true; wait $starter 2>/dev/null || true; rm -f "$log"' EXIT
+  trap 'kill -TERM $starter 2>/dev/null || true; wait $starter 2>/dev/null || true; rm -rf "$bench_dir"' EXIT
   for _ in $(seq 200); do grep -q '^ready' "$log" && break; kill -0 $starter 2>/dev/null || break; sleep 0.1; done
   janus_pid=$(sed -n 's/^ready janus_pid=\([0-9]*\).*/\1/p' "$log")
   [ -n "$janus_pid" ] || { cat "$log" >&2; echo "janus did not start" >&2; exit 1; }

@@ -16,14 +16,14 @@ async fn cycle(rpc: &mut Rpc, element: &str) -> Result<Duration, String> {
     Ok(t0.elapsed())
 }
 
-/// Runs `cycles` cycles spread over `concurrency` connections; returns
-/// (wall time, sorted cycle latencies).
 /// What is measured: the server's URL and the element created in each cycle.
 pub struct Target {
     pub url: String,
     pub element: String,
 }
 
+/// Runs `cycles` cycles spread over `concurrency` connections; returns
+/// (wall time, sorted cycle latencies).
 async fn run_cycles(target: &Target, cycles: usize, concurrency: usize) -> Result<(Duration, Vec<Duration>), String> {
     let mut clients = Vec::new();
     for _ in 0..concurrency {
@@ -70,12 +70,9 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 pub async fn run(bin: &Path, conf: &Path, element: &str, cycles: usize, leak_cycles: usize) -> Result<(), String> {
-    let (mut child, url) = start_server(bin, conf)?;
-    let target = Target { url, element: element.to_owned() };
-    let result = measure(child.id(), &target, cycles, leak_cycles).await;
-    let _ = child.kill();
-    let _ = child.wait();
-    result
+    let server = start_server(bin, conf)?;
+    let target = Target { url: server.url.clone(), element: element.to_owned() };
+    measure(server.pid(), &target, cycles, leak_cycles).await
 }
 
 async fn measure(pid: u32, target: &Target, cycles: usize, leak_cycles: usize) -> Result<(), String> {

@@ -27,16 +27,23 @@ struct Args {
     command: Command,
 }
 
+/// The server a benchmark starts.
+#[derive(clap::Args)]
+struct ServerArgs {
+    /// The kurento-media-server binary to start.
+    #[arg(long)]
+    server: PathBuf,
+    /// kurento.conf.json for the server (KMS defaults when it does not exist).
+    #[arg(long, default_value = "/nonexistent/kurento.conf.json")]
+    conf: PathBuf,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Control plane: create/release cycles per second and the leak gate.
     Control {
-        /// The kurento-media-server binary to start.
-        #[arg(long)]
-        server: PathBuf,
-        /// kurento.conf.json for the server (KMS defaults when it does not exist).
-        #[arg(long, default_value = "/nonexistent/kurento.conf.json")]
-        conf: PathBuf,
+        #[command(flatten)]
+        start: ServerArgs,
         /// The element created in each cycle besides the pipeline.
         #[arg(long, default_value = "WebRtcEndpoint")]
         element: String,
@@ -94,10 +101,8 @@ enum Command {
     },
     /// PlayerEndpoint start latency: play() to the first RTP packet at a connected viewer.
     PlayerStart {
-        #[arg(long)]
-        server: PathBuf,
-        #[arg(long, default_value = "/nonexistent/kurento.conf.json")]
-        conf: PathBuf,
+        #[command(flatten)]
+        start: ServerArgs,
         /// A WebM (VP8 + Opus) file.
         #[arg(long)]
         media: PathBuf,
@@ -106,10 +111,8 @@ enum Command {
     },
     /// Server CPU per recorded stream: one PlayerEndpoint into N RecorderEndpoints (WEBM, no transcoding).
     Recorders {
-        #[arg(long)]
-        server: PathBuf,
-        #[arg(long, default_value = "/nonexistent/kurento.conf.json")]
-        conf: PathBuf,
+        #[command(flatten)]
+        start: ServerArgs,
         /// A WebM (VP8 + Opus) file.
         #[arg(long)]
         media: PathBuf,
@@ -126,9 +129,11 @@ enum Command {
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
     let result = match args.command {
-        Command::Control { server, conf, element, cycles, leak_cycles } => control::run(&server, &conf, &element, cycles, leak_cycles).await,
-        Command::PlayerStart { server, conf, media, runs } => uri_bench::player_start(&server, &conf, &media, runs).await,
-        Command::Recorders { server, conf, media, counts, window } => uri_bench::recorders(&server, &conf, &media, &counts, Duration::from_secs(window)).await,
+        Command::Control { start, element, cycles, leak_cycles } => control::run(&start.server, &start.conf, &element, cycles, leak_cycles).await,
+        Command::PlayerStart { start, media, runs } => uri_bench::player_start(&start.server, &start.conf, &media, runs).await,
+        Command::Recorders { start, media, counts, window } => {
+            uri_bench::recorders(&start.server, &start.conf, &media, &counts, Duration::from_secs(window)).await
+        }
         Command::Viewers { target, server, conf, media, source, janus_url, janus_pid, mountpoint, viewers, runs, warmup, window, require_ok, per_peer } => {
             let options = load::Options { viewers, runs, warmup: Duration::from_secs(warmup), window: Duration::from_secs(window), require_ok, per_peer };
             let target = match target.as_str() {

@@ -4,8 +4,28 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Starts the server on a free loopback port; returns the child and its URL.
-pub fn start_server(bin: &Path, conf: &Path) -> Result<(Child, String), String> {
+/// The server under test; killed (and reaped) when dropped, whatever way
+/// the benchmark ends.
+pub struct ServerProcess {
+    child: Child,
+    pub url: String,
+}
+
+impl ServerProcess {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the server on a free loopback port.
+pub fn start_server(bin: &Path, conf: &Path) -> Result<ServerProcess, String> {
     let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
     let child = Command::new(bin)
         .args(["-f", conf.to_str().unwrap_or_default(), "--address", "127.0.0.1", "--port", &port.to_string()])
@@ -15,13 +35,17 @@ pub fn start_server(bin: &Path, conf: &Path) -> Result<(Child, String), String> 
         .stderr(Stdio::inherit())
         .spawn()
         .map_err(|e| format!("start {}: {e}", bin.display()))?;
+    let mut server = ServerProcess { child, url: format!("ws://127.0.0.1:{port}/kurento") };
     let deadline = Instant::now() + Duration::from_secs(15);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = server.child.try_wait() {
+            return Err(format!("server exited at start: {status}"));
+        }
         if Instant::now() > deadline {
             return Err("server did not start listening".into());
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    Ok((child, format!("ws://127.0.0.1:{port}/kurento")))
+    Ok(server)
 }
 

@@ -2,8 +2,8 @@
 //! RTP packet at a connected WebRTC viewer) and server CPU per recorded
 //! stream (one PlayerEndpoint into N RecorderEndpoints, no transcoding).
 
-use crate::load::{self, kurento, Command};
-use crate::proc_stats::{cpu_seconds, rss_and_threads};
+use crate::load::{self, kurento, median, Command};
+use crate::proc_stats::{rss_and_threads, CpuSample};
 use crate::rpc::Rpc;
 use crate::server::start_server;
 use serde_json::json;
@@ -28,53 +28,48 @@ async fn wait_for(what: &str, done: impl Fn() -> bool) -> Result<(), String> {
 /// `runs` times: a fresh pipeline, a PlayerEndpoint of `media` and one
 /// connected viewer; the time from play() to the viewer's first RTP packet.
 pub async fn player_start(bin: &Path, conf: &Path, media: &Path, runs: usize) -> Result<(), String> {
-    let (mut child, url) = start_server(bin, conf)?;
-    let result = async {
-        let mut rpc = Rpc::connect(&url).await?;
-        let mut latencies = Vec::new();
-        for run in 0..runs {
-            let (tx, progress, thread) = load::start_media()?;
-            let (pipeline, player) = kurento::create_source(&mut rpc, media).await?;
-            kurento::add_viewers(&mut rpc, &pipeline, &player, 0, 1, &tx).await?;
-            wait_for("no viewer connected", || progress.connected.load(Ordering::Relaxed) == 1).await?;
-            let t0 = Instant::now();
-            kurento::invoke(&mut rpc, &player, "play", json!({})).await?;
-            wait_for("no media after play()", || progress.receiving.load(Ordering::Relaxed) == 1).await?;
-            let ms = t0.elapsed().as_secs_f64() * 1e3;
-            println!("run {}/{runs}: play() to first RTP packet at the viewer: {ms:.1} ms", run + 1);
-            latencies.push(ms);
-            rpc.call("release", json!({ "object": pipeline })).await?;
-            let _ = tx.send(Command::Stop);
-            let _ = thread.join();
-        }
-        latencies.sort_by(f64::total_cmp);
-        println!("MEDIAN player start latency: {:.1} ms (min {:.1}, max {:.1})", latencies[latencies.len() / 2], latencies[0], latencies[latencies.len() - 1]);
-        Ok(())
+    let server = start_server(bin, conf)?;
+    let mut rpc = Rpc::connect(&server.url).await?;
+    let mut latencies = Vec::new();
+    for run in 0..runs {
+        let (tx, progress, thread) = load::start_media()?;
+        let (pipeline, player) = kurento::create_source(&mut rpc, media).await?;
+        kurento::add_viewers(&mut rpc, &pipeline, &player, 0, 1, &tx).await?;
+        wait_for("no viewer connected", || progress.connected.load(Ordering::Relaxed) == 1).await?;
+        let t0 = Instant::now();
+        kurento::invoke(&mut rpc, &player, "play", json!({})).await?;
+        wait_for("no media after play()", || progress.receiving.load(Ordering::Relaxed) == 1).await?;
+        let ms = t0.elapsed().as_secs_f64() * 1e3;
+        println!("run {}/{runs}: play() to first RTP packet at the viewer: {ms:.1} ms", run + 1);
+        latencies.push(ms);
+        rpc.call("release", json!({ "object": pipeline })).await?;
+        let _ = tx.send(Command::Stop);
+        let _ = thread.join();
     }
-    .await;
-    let _ = child.kill();
-    let _ = child.wait();
-    result
+    let (min, max) = latencies.iter().fold((f64::MAX, 0f64), |(lo, hi), &l| (lo.min(l), hi.max(l)));
+    println!("MEDIAN player start latency: {:.1} ms (min {min:.1}, max {max:.1})", median(latencies));
+    Ok(())
 }
 
 /// Server CPU (% of one core) of `pid` over `window`.
 async fn cpu_over(pid: u32, window: Duration) -> Result<f64, String> {
-    let (c0, t0) = (cpu_seconds(pid).ok_or("server /proc stat")?, Instant::now());
+    let start = CpuSample::take(pid)?;
     tokio::time::sleep(window).await;
-    Ok((cpu_seconds(pid).ok_or("server /proc stat")? - c0) / t0.elapsed().as_secs_f64() * 100.0)
+    Ok(start.percent()?.0)
 }
 
 /// For each count N: one PlayerEndpoint of `media` (WebM VP8 + Opus) into N
 /// RecorderEndpoints (WEBM, no transcoding); the server CPU above the
 /// player alone, per recorded stream, and the files' sizes.
 pub async fn recorders(bin: &Path, conf: &Path, media: &Path, counts: &[usize], window: Duration) -> Result<(), String> {
-    let (mut child, url) = start_server(bin, conf)?;
-    let pid = child.id();
+    let server = start_server(bin, conf)?;
+    let (pid, url) = (server.pid(), server.url.clone());
     let dir = std::env::temp_dir().join(format!("kms-bench-rec-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let result = async {
         for &count in counts {
-            let (mut rpc, pipeline, player) = kurento::start_source(&url, media).await?;
+            let mut rpc = Rpc::connect(&url).await?;
+            let (pipeline, player) = kurento::start_source(&mut rpc, media).await?;
             tokio::time::sleep(Duration::from_secs(1)).await;
             let base = cpu_over(pid, window).await?;
             let rss_before = rss_and_threads(pid).ok_or("server /proc status")?.0;
@@ -109,7 +104,5 @@ pub async fn recorders(bin: &Path, conf: &Path, media: &Path, counts: &[usize], 
     }
     .await;
     let _ = std::fs::remove_dir_all(&dir);
-    let _ = child.kill();
-    let _ = child.wait();
     result
 }

@@ -2,9 +2,9 @@
 //! one plugin handle per viewer; Janus offers on `watch`, the load client
 //! answers with `start`.
 
-use super::media::Command;
+use super::media::{ask, Command};
 use serde_json::{json, Value};
-use std::sync::mpsc::{self, Sender};
+use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
 pub struct Janus {
@@ -63,9 +63,7 @@ impl Janus {
             let handle_url = format!("{session_url}/{handle}");
             self.post(&handle_url, json!({ "janus": "message", "body": { "request": "watch", "id": mountpoint } }))?;
             let offer = self.wait_jsep(handle)?["sdp"].as_str().unwrap_or_default().to_owned();
-            let (reply, answer) = mpsc::channel();
-            media.send(Command::Answer { peer, offer, reply }).map_err(|_| "media thread gone")?;
-            let answer = answer.recv().map_err(|_| "media thread gone")??;
+            let answer = ask(media, |reply| Command::Answer { peer, offer, reply })??;
             self.post(&handle_url, json!({ "janus": "message", "body": { "request": "start" }, "jsep": { "type": "answer", "sdp": answer } }))?;
             self.post(&handle_url, json!({ "janus": "trickle", "candidate": { "completed": true } }))?;
         }

@@ -2,11 +2,11 @@
 //! PlayerEndpoint, and per viewer a WebRtcEndpoint connected to the player;
 //! the server offers (generateOffer), the load client answers.
 
-use super::media::Command;
+use super::media::{ask, Command};
 use crate::rpc::Rpc;
 use serde_json::{json, Value};
 use std::path::Path;
-use std::sync::mpsc::{self, Sender};
+use std::sync::mpsc::Sender;
 
 /// invoke `operation` on `object`; returns the `value` of the result.
 pub async fn invoke(rpc: &mut Rpc, object: &str, operation: &str, params: Value) -> Result<Value, String> {
@@ -23,13 +23,11 @@ pub async fn create_source(rpc: &mut Rpc, media: &Path) -> Result<(String, Strin
     Ok((pipeline, player))
 }
 
-/// Connects, creates a playing source ([`create_source`] then play).
-/// Returns (rpc, pipeline id, player id).
-pub async fn start_source(url: &str, media: &Path) -> Result<(Rpc, String, String), String> {
-    let mut rpc = Rpc::connect(url).await?;
-    let (pipeline, player) = create_source(&mut rpc, media).await?;
-    invoke(&mut rpc, &player, "play", json!({})).await?;
-    Ok((rpc, pipeline, player))
+/// A playing source ([`create_source`] then play): (pipeline id, player id).
+pub async fn start_source(rpc: &mut Rpc, media: &Path) -> Result<(String, String), String> {
+    let (pipeline, player) = create_source(rpc, media).await?;
+    invoke(rpc, &player, "play", json!({})).await?;
+    Ok((pipeline, player))
 }
 
 /// Creates a pipeline and a WebRtcEndpoint published to by the load client's
@@ -37,12 +35,10 @@ pub async fn start_source(url: &str, media: &Path) -> Result<(Rpc, String, Strin
 pub async fn create_publisher(rpc: &mut Rpc, peer: usize, media: &Sender<Command>) -> Result<(String, String), String> {
     let pipeline = rpc.create(json!({ "type": "MediaPipeline" })).await?;
     let endpoint = rpc.create(json!({ "type": "WebRtcEndpoint", "constructorParams": { "mediaPipeline": pipeline } })).await?;
-    let (reply, offer) = mpsc::channel();
-    let (answer_tx, answer) = mpsc::channel();
-    media.send(Command::Publish { peer, reply, answer }).map_err(|_| "media thread gone")?;
-    let offer = tokio::task::block_in_place(|| offer.recv()).map_err(|_| "media thread gone")??;
-    let sdp = invoke(rpc, &endpoint, "processOffer", json!({ "offer": offer })).await?;
-    answer_tx.send(sdp.as_str().ok_or("processOffer returned no SDP")?.to_owned()).map_err(|_| "media thread gone")?;
+    let offer = tokio::task::block_in_place(|| ask(media, |reply| Command::Publish { peer, reply }))??;
+    let answer = invoke(rpc, &endpoint, "processOffer", json!({ "offer": offer })).await?;
+    let answer = answer.as_str().ok_or("processOffer returned no SDP")?.to_owned();
+    media.send(Command::AcceptAnswer { peer, answer }).map_err(|_| "media thread gone")?;
     invoke(rpc, &endpoint, "gatherCandidates", json!({})).await?;
     Ok((pipeline, endpoint))
 }
@@ -55,9 +51,7 @@ pub async fn add_viewers(rpc: &mut Rpc, pipeline: &str, source: &str, first: usi
         invoke(rpc, source, "connect", json!({ "sink": endpoint })).await?;
         let offer = invoke(rpc, &endpoint, "generateOffer", json!({})).await?;
         let offer = offer.as_str().ok_or("generateOffer returned no SDP")?.to_owned();
-        let (reply, answer) = mpsc::channel();
-        media.send(Command::Answer { peer, offer, reply }).map_err(|_| "media thread gone")?;
-        let answer = tokio::task::block_in_place(|| answer.recv()).map_err(|_| "media thread gone")??;
+        let answer = tokio::task::block_in_place(|| ask(media, |reply| Command::Answer { peer, offer, reply }))??;
         invoke(rpc, &endpoint, "processAnswer", json!({ "answer": answer })).await?;
         invoke(rpc, &endpoint, "gatherCandidates", json!({})).await?;
     }

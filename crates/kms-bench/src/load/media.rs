@@ -1,32 +1,45 @@
 //! The load client's media thread: every peer on one thread and one socket.
 //!
-//! Control threads hand it the servers' offers ([`Command::Answer`]); it
-//! answers them, then drives ICE, DTLS and SRTP for all peers: each datagram
-//! goes to the peer owning its destination address, and str0m's timers are
-//! driven on a fixed tick.
+//! Control threads hand it the servers' offers ([`Command::Answer`]) or ask
+//! it to publish ([`Command::Publish`], [`Command::AcceptAnswer`]); it then
+//! drives ICE, DTLS and SRTP for all peers: each datagram goes to the peer
+//! owning its destination address, and str0m's timers are driven on a fixed
+//! tick.
 
 use super::peer::{Peer, PeerStats};
-use super::socket::PeerSocket;
-use std::collections::HashMap;
-use std::net::SocketAddr;
+use super::socket::{peer_index, PeerSocket};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How often every peer's timers are checked, and the longest socket wait.
 pub const TICK: Duration = Duration::from_millis(5);
 
+/// Every peer's stats, by peer index.
+pub type Snapshot = Vec<(usize, PeerStats)>;
+
 pub enum Command {
     /// Answer `offer` as peer `peer`; the SDP answer (or why not) goes back on `reply`.
     Answer { peer: usize, offer: String, reply: Sender<Result<String, String>> },
-    /// Offer to publish as peer `peer`: the SDP offer (or why not) goes back
-    /// on `reply`; the server's answer is then read from `answer`.
-    Publish { peer: usize, reply: Sender<Result<String, String>>, answer: Receiver<String> },
+    /// Offer to publish as peer `peer`; the SDP offer (or why not) goes back on `reply`.
+    Publish { peer: usize, reply: Sender<Result<String, String>> },
+    /// The server's answer to publishing peer `peer`'s offer.
+    AcceptAnswer { peer: usize, answer: String },
     /// Reset every peer's counters: the measurement window starts.
     StartWindow,
-    /// Stop and return every peer's stats.
+    /// Every peer's stats since the window started, sent on the channel.
+    Snapshot(Sender<Snapshot>),
+    /// Stop the thread.
     Stop,
+}
+
+/// Sends a command carrying a reply channel and waits for the reply (the
+/// control side of a round trip to the media thread).
+pub fn ask<T>(media: &Sender<Command>, command: impl FnOnce(Sender<T>) -> Command) -> Result<T, String> {
+    let (reply, answer) = mpsc::channel();
+    media.send(command(reply)).map_err(|_| "media thread gone")?;
+    answer.recv().map_err(|_| "media thread gone".to_owned())
 }
 
 /// How many peers have connected, and how many have received media, so far.
@@ -38,7 +51,7 @@ pub struct Progress {
 
 /// Polls `peer` (after a timeout input if `timeout`), sending with `send`,
 /// and counts its first connection and first media in `progress`.
-fn drive(peer: &mut Peer, progress: &Progress, now: Instant, timeout: bool, send: impl FnMut(SocketAddr, SocketAddr, &[u8])) {
+fn drive(peer: &mut Peer, progress: &Progress, now: Instant, timeout: bool, send: impl FnMut(std::net::SocketAddr, std::net::SocketAddr, &[u8])) {
     if timeout {
         peer.timeout(now);
     }
@@ -52,79 +65,67 @@ fn drive(peer: &mut Peer, progress: &Progress, now: Instant, timeout: bool, send
     }
 }
 
-/// Runs until [`Command::Stop`] (or every sender is gone); returns the stats
-/// of every peer, by peer index, and counts progress in `progress`.
-pub fn run(mut socket: PeerSocket, commands: Receiver<Command>, progress: Arc<Progress>) -> Vec<(usize, PeerStats)> {
-    let mut peers: Vec<(usize, Peer)> = Vec::new();
-    let mut by_addr: HashMap<SocketAddr, usize> = HashMap::new();
+fn snapshot(peers: &[Option<Peer>]) -> Snapshot {
+    peers.iter().enumerate().filter_map(|(i, p)| Some((i, p.as_ref()?.stats()))).collect()
+}
+
+/// Runs until [`Command::Stop`] (or every sender is gone), counting
+/// progress in `progress`.
+pub fn run(mut socket: PeerSocket, commands: Receiver<Command>, progress: Arc<Progress>) {
+    // By peer index, which is also their address (see `socket::peer_ip`).
+    let mut peers: Vec<Option<Peer>> = Vec::new();
     let mut next_tick = Instant::now();
-    // Publishing peers waiting for the server's answer: (index in `peers`, answer).
-    let mut awaiting: Vec<(usize, Receiver<String>)> = Vec::new();
     loop {
-        awaiting.retain(|(i, answer)| match answer.try_recv() {
-            Ok(sdp) => {
-                if let Err(e) = peers[*i].1.accept_answer(&sdp) {
-                    eprintln!("publisher: {e}");
-                }
-                false
-            }
-            Err(TryRecvError::Empty) => true,
-            Err(TryRecvError::Disconnected) => false,
-        });
         loop {
-            match commands.try_recv() {
-                Ok(Command::Answer { peer, offer, reply }) => {
-                    let local = socket.peer_addr(peer);
-                    match Peer::answer(Instant::now(), local, &offer) {
-                        Ok((p, answer)) => {
-                            by_addr.insert(local, peers.len());
-                            peers.push((peer, p));
-                            let _ = reply.send(Ok(answer));
-                        }
-                        Err(e) => {
-                            let _ = reply.send(Err(e));
-                        }
-                    }
-                }
-                Ok(Command::Publish { peer, reply, answer }) => {
-                    let local = socket.peer_addr(peer);
-                    match Peer::offer(Instant::now(), local) {
-                        Ok((p, offer)) => {
-                            by_addr.insert(local, peers.len());
-                            awaiting.push((peers.len(), answer));
-                            peers.push((peer, p));
-                            let _ = reply.send(Ok(offer));
-                        }
-                        Err(e) => {
-                            let _ = reply.send(Err(e));
-                        }
-                    }
-                }
-                Ok(Command::StartWindow) => peers.iter_mut().for_each(|(_, p)| p.start_window()),
-                Ok(Command::Stop) | Err(TryRecvError::Disconnected) => return peers.iter().map(|(i, p)| (*i, p.stats())).collect(),
+            let command = match commands.try_recv() {
+                Ok(c) => c,
                 Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => return,
+            };
+            let now = Instant::now();
+            let mut add = |index: usize, made: Result<(Peer, String), String>| {
+                made.map(|(peer, sdp)| {
+                    if peers.len() <= index {
+                        peers.resize_with(index + 1, || None);
+                    }
+                    peers[index] = Some(peer);
+                    sdp
+                })
+            };
+            match command {
+                Command::Answer { peer, offer, reply } => {
+                    let _ = reply.send(add(peer, Peer::answer(now, socket.sender().peer_addr(peer), &offer)));
+                }
+                Command::Publish { peer, reply } => {
+                    let _ = reply.send(add(peer, Peer::offer(now, socket.sender().peer_addr(peer))));
+                }
+                Command::AcceptAnswer { peer, answer } => {
+                    let accepted = peers.get_mut(peer).and_then(Option::as_mut).ok_or("no such peer".to_owned());
+                    if let Err(e) = accepted.and_then(|p| p.accept_answer(&answer)) {
+                        eprintln!("publisher {peer}: {e}");
+                    }
+                }
+                Command::StartWindow => peers.iter_mut().flatten().for_each(Peer::start_window),
+                Command::Snapshot(reply) => {
+                    let _ = reply.send(snapshot(&peers));
+                }
+                Command::Stop => return,
             }
         }
         // str0m wants its output polled after every input.
-        let now = Instant::now();
-        let mut outgoing = Vec::new();
-        socket.poll(|(source, destination, data)| {
-            if let Some(&i) = by_addr.get(&destination) {
-                let peer = &mut peers[i].1;
-                peer.receive(now, source, data);
-                drive(peer, &progress, now, false, |src, dst, d| outgoing.push((src, dst, d.to_vec())));
+        socket.poll(|tx, at, source, destination, data| {
+            if let Some(peer) = peer_index(destination.ip()).and_then(|i| peers.get_mut(i)).and_then(Option::as_mut) {
+                peer.receive(at, source, data);
+                drive(peer, &progress, at, false, |src, dst, d| tx.send(src, dst, d));
             }
         });
-        for (src, dst, data) in outgoing {
-            socket.send(src, dst, &data);
-        }
         let now = Instant::now();
         if now >= next_tick {
             next_tick = now + TICK;
-            for (_, peer) in peers.iter_mut() {
+            for peer in peers.iter_mut().flatten() {
                 let publishes = peer.publish(now);
                 if publishes || peer.next_timeout <= now {
-                    drive(peer, &progress, now, true, |src, dst, d| socket.send(src, dst, d));
+                    drive(peer, &progress, now, true, |src, dst, d| socket.sender().send(src, dst, d));
                 }
             }
         }

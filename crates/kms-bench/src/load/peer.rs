@@ -32,6 +32,9 @@ pub struct PeerStats {
     pub sent: u64,
     /// This peer publishes (it is the source, not a viewer).
     pub publishes: bool,
+    /// An audio / a video stream arrived in the window.
+    pub audio: bool,
+    pub video: bool,
 }
 
 impl std::fmt::Display for PeerStats {
@@ -61,8 +64,8 @@ struct Stream {
 }
 
 pub struct Peer {
-    pub rtc: Rtc,
-    pub local: SocketAddr,
+    rtc: Rtc,
+    local: SocketAddr,
     answered_at: Instant,
     connected_at: Option<Instant>,
     streams: HashMap<u32, Stream>,
@@ -95,7 +98,7 @@ fn is_srtp(data: &[u8]) -> bool {
 }
 
 impl Peer {
-    fn rtc(now: Instant, local: SocketAddr) -> Result<Rtc, String> {
+    fn new_rtc(now: Instant, local: SocketAddr) -> Result<Rtc, String> {
         let mut rtc = Rtc::builder().set_rtp_mode(true).clear_codecs().enable_vp8(true).enable_opus(true, false).build(now);
         rtc.add_local_candidate(Candidate::host(local, "udp").map_err(|e| e.to_string())?);
         Ok(rtc)
@@ -103,7 +106,7 @@ impl Peer {
 
     /// A peer at `local` answering `offer` (the server's SDP). Returns the peer and its answer.
     pub fn answer(now: Instant, local: SocketAddr, offer: &str) -> Result<(Peer, String), String> {
-        let mut rtc = Peer::rtc(now, local)?;
+        let mut rtc = Peer::new_rtc(now, local)?;
         let offer = SdpOffer::from_sdp_string(offer).map_err(|e| format!("bad offer: {e}"))?;
         let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| format!("cannot answer: {e}"))?;
         Ok((Peer::with(now, local, rtc), answer.to_sdp_string()))
@@ -112,7 +115,7 @@ impl Peer {
     /// A publishing peer at `local`: offers to send audio and video. Returns
     /// the peer and its offer; [`Peer::accept_answer`] completes it.
     pub fn offer(now: Instant, local: SocketAddr) -> Result<(Peer, String), String> {
-        let mut rtc = Peer::rtc(now, local)?;
+        let mut rtc = Peer::new_rtc(now, local)?;
         let mut change = rtc.sdp_api();
         let audio = change.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
         let video = change.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
@@ -230,21 +233,24 @@ impl Peer {
                 let seq = *p.seq_no;
                 let clock_rate = p.time.frequency().get() as f64;
                 let arrival = now.duration_since(self.epoch).as_secs_f64() * clock_rate;
-                let s = self.streams.entry(*p.header.ssrc).or_default();
-                s.video = clock_rate >= 90_000.0;
-                s.clock_rate = clock_rate;
+                let s = self.streams.entry(*p.header.ssrc).or_insert_with(|| Stream { clock_rate, video: clock_rate >= 90_000.0, ..Stream::default() });
+                let in_order = s.first_seq.is_none() || seq > s.last_seq;
                 s.first_seq = Some(s.first_seq.map_or(seq, |f| f.min(seq)));
                 s.last_seq = s.last_seq.max(seq);
                 s.packets += 1;
                 let transit = arrival - p.header.timestamp as f64;
-                if let Some(prev) = s.transit {
-                    // RFC 3550 §6.4.1 / A.8 (RTP time wraps are rare within a window; skip them).
-                    let d = (transit - prev).abs();
-                    if d < clock_rate {
-                        s.jitter += (d - s.jitter) / 16.0;
+                // RFC 3550 §6.4.1 / A.8, on packets in order only (a late or
+                // retransmitted one says nothing about interarrival); RTP time
+                // wraps are rare within a window and skipped.
+                if in_order {
+                    if let Some(prev) = s.transit {
+                        let d = (transit - prev).abs();
+                        if d < clock_rate {
+                            s.jitter += (d - s.jitter) / 16.0;
+                        }
                     }
+                    s.transit = Some(transit);
                 }
-                s.transit = Some(transit);
             }
             _ => {}
         }
@@ -263,6 +269,8 @@ impl Peer {
             srtp_dropped: self.srtp_datagrams.saturating_sub(self.rtp_events),
             sent: self.sent,
             publishes: self.publisher.is_some(),
+            audio: self.streams.values().any(|s| !s.video),
+            video: self.streams.values().any(|s| s.video),
         }
     }
 }

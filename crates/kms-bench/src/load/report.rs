@@ -28,9 +28,37 @@ pub struct Run {
     pub srtp_dropped: u64,
     /// RTP packets the load client published in the window (publisher source).
     pub published: u64,
+    /// Viewers that lacked audio or video in the window.
+    pub incomplete: usize,
+    /// Datagrams dropped at full socket receive buffers in the window
+    /// (`/proc/net/snmp` RcvbufErrors; nearly all at the load client).
+    pub socket_drops: u64,
+    /// Length of the window, s.
+    pub seconds: f64,
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+/// Whether a run counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Ok,
+    /// The load client used >= [`CLIENT_CPU_LIMIT`] or dropped datagrams itself.
+    ClientBound,
+    /// A viewer did not connect, lacked audio or video, or < [`MIN_RECEIVED`] arrived.
+    Lossy,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Ok => "ok",
+            Verdict::ClientBound => "client-bound",
+            Verdict::Lossy => "lossy",
+        }
+    }
+}
+
+/// The median (upper middle) of `v`; 0 when empty.
+pub fn median(mut v: Vec<f64>) -> f64 {
     if v.is_empty() {
         return 0.0;
     }
@@ -39,18 +67,19 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 impl Run {
-    /// Folds per-peer stats (of a window of `seconds`) into the run's figures;
-    /// a publishing peer only contributes what it sent.
-    pub fn with_peers(mut self, all: &[PeerStats], seconds: f64) -> Run {
-        self.published = all.iter().filter(|s| s.publishes).map(|s| s.sent).sum();
-        let peers: Vec<PeerStats> = all.iter().filter(|s| !s.publishes).cloned().collect();
-        let peers = &peers[..];
+    /// Folds per-peer stats (of the run's window) into the run's figures; a
+    /// publishing peer only contributes what it sent.
+    pub fn with_peers(mut self, all: Vec<PeerStats>) -> Run {
+        let seconds = self.seconds.max(f64::EPSILON);
+        let (publishers, peers): (Vec<PeerStats>, Vec<PeerStats>) = all.into_iter().partition(|s| s.publishes);
+        self.published = publishers.iter().map(|s| s.sent).sum();
         let (packets, expected): (u64, u64) = peers.iter().fold((0, 0), |(p, e), s| (p + s.packets, e + s.expected));
         self.connected = peers.iter().filter(|s| s.connect_ms.is_some()).count();
-        // Viewers that never connected or got nothing count as fully lost.
-        let silent = self.viewers.saturating_sub(peers.iter().filter(|s| s.expected > 0).count()) as u64;
-        let per_viewer_expected = if peers.is_empty() { 0 } else { expected / peers.len().max(1) as u64 };
-        let expected = expected + silent * per_viewer_expected;
+        self.incomplete = self.viewers.saturating_sub(peers.iter().filter(|s| s.audio && s.video).count());
+        // Viewers that got nothing count as fully lost, at the others' average.
+        let heard = peers.iter().filter(|s| s.expected > 0).count();
+        let silent = self.viewers.saturating_sub(heard) as u64;
+        let expected = expected + silent * (expected / heard.max(1) as u64);
         self.received = if expected == 0 { 0.0 } else { packets as f64 * 100.0 / expected as f64 };
         self.median_kbps = median(peers.iter().map(|s| s.bytes as f64 * 8.0 / seconds / 1e3).collect());
         self.median_jitter_ms = median(peers.iter().map(|s| s.video_jitter_ms).collect());
@@ -59,14 +88,14 @@ impl Run {
         self
     }
 
-    /// Why the run does not count, if it does not.
-    pub fn verdict(&self) -> &'static str {
-        if self.client_cpu >= CLIENT_CPU_LIMIT {
-            "client-bound"
-        } else if self.connected < self.viewers || self.received < MIN_RECEIVED {
-            "lossy"
+    /// Whether the run counts.
+    pub fn verdict(&self) -> Verdict {
+        if self.client_cpu >= CLIENT_CPU_LIMIT || self.socket_drops > 0 {
+            Verdict::ClientBound
+        } else if self.connected < self.viewers || self.incomplete > 0 || self.received < MIN_RECEIVED {
+            Verdict::Lossy
         } else {
-            "ok"
+            Verdict::Ok
         }
     }
 
@@ -80,15 +109,16 @@ impl Run {
 
     pub fn print(&self, label: &str) {
         println!(
-            "{label}: viewers={} published={} connected={} server_cpu={:.1}% per_viewer={:.3}% rss={}KiB per_viewer={:.0}KiB threads={} client_cpu={:.1}% received={:.2}% kbps={:.0} jitter={:.2}ms connect={:.0}ms srtp_dropped={} verdict={}",
+            "{label}: viewers={} published={} connected={} server_cpu={:.1}% per_viewer={:.3}% rss={}KiB per_viewer={:.0}KiB threads={} client_cpu={:.1}% received={:.2}% kbps={:.0} jitter={:.2}ms connect={:.0}ms srtp_dropped={} incomplete={} socket_drops={} verdict={}",
             self.viewers, self.published, self.connected, self.server_cpu, self.cpu_per_viewer(), self.rss_kib, self.kib_per_viewer(), self.threads,
-            self.client_cpu, self.received, self.median_kbps, self.median_jitter_ms, self.median_connect_ms, self.srtp_dropped, self.verdict()
+            self.client_cpu, self.received, self.median_kbps, self.median_jitter_ms, self.median_connect_ms, self.srtp_dropped, self.incomplete, self.socket_drops, self.verdict().as_str()
         );
     }
 
-    /// The median of each figure over runs that count (all runs if none does).
+    /// The median of each figure over the runs that count (all runs if none
+    /// does); the MEDIAN line says how many counted.
     pub fn median_of(runs: &[Run]) -> Run {
-        let ok: Vec<&Run> = runs.iter().filter(|r| r.verdict() == "ok").collect();
+        let ok: Vec<&Run> = runs.iter().filter(|r| r.verdict() == Verdict::Ok).collect();
         let pool: Vec<&Run> = if ok.is_empty() { runs.iter().collect() } else { ok };
         let m = |f: &dyn Fn(&Run) -> f64| median(pool.iter().map(|r| f(r)).collect());
         Run {
@@ -105,6 +135,9 @@ impl Run {
             median_connect_ms: m(&|r| r.median_connect_ms),
             srtp_dropped: m(&|r| r.srtp_dropped as f64) as u64,
             published: m(&|r| r.published as f64) as u64,
+            incomplete: m(&|r| r.incomplete as f64) as usize,
+            socket_drops: m(&|r| r.socket_drops as f64) as u64,
+            seconds: m(&|r| r.seconds),
         }
     }
 }

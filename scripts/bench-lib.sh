@@ -1,0 +1,34 @@
+# Sourced by the benchmark scripts (after scripts/env.sh).
+
+# pin_server / pin_client: the server (with its source) on core 0, the
+# benchmark client on core 1, when there are two cores and taskset.
+pin_server=() pin_client=()
+if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+  pin_server=(taskset -c 0) pin_client=(taskset -c 1)
+fi
+
+# bench_dir: scratch files of this run, removed on exit (a script that sets
+# its own EXIT trap removes it there too).
+bench_dir=$(mktemp -d)
+trap 'rm -rf "$bench_dir"' EXIT
+
+# pinned_server BINARY: prints the path of a wrapper that starts BINARY on the
+# server's core (kms-bench starts the server itself).
+pinned_server() {
+  local wrapper="$bench_dir/server-$(basename "$1")"
+  printf '#!/bin/sh\nexec %s "%s" "$@"\n' "${pin_server[*]}" "$1" > "$wrapper"
+  chmod +x "$wrapper"
+  echo "$wrapper"
+}
+
+# bench_media SECONDS: prints the path of the cached 1.2 Mbit/s VP8 + Opus
+# WebM source of SECONDS length, made with bench/make-media.sh if missing.
+bench_media() {
+  local media="$HOME/.cache/kms-bench/source-$1s.webm"
+  if [ ! -s "$media" ]; then
+    mkdir -p "$(dirname "$media")"
+    bench/make-media.sh "$media.tmp.webm" "$1" >&2
+    mv "$media.tmp.webm" "$media"
+  fi
+  echo "$media"
+}
