@@ -32,16 +32,20 @@ test('player(file) -> WebRtcEndpoint -> Chromium: decodes, pauses, seeks, resume
   const stillPaused = await page.evaluate(() => window.viewerStats());
   assert.ok(stillPaused.video.framesDecoded - paused.video.framesDecoded <= 2, `no frames while paused: ${JSON.stringify([paused, stillPaused])}`);
 
-  // Seek back to 1 s and resume: decoding goes on from there.
-  await page.evaluate(() => window.playerCall('setPosition', 1000));
+  // Seek ahead to 3 s (a keyframe; we are paused before it) and resume: decoding goes on from there.
+  const before = await page.evaluate(() => window.playerCall('getPosition'));
+  assert.ok(before < 2500, `paused before the seek target: ${before}`);
+  await page.evaluate(() => window.playerCall('setPosition', 3000));
   await page.evaluate(() => window.playerCall('play'));
   const position = await page.evaluate(() => window.playerCall('getPosition'));
-  assert.ok(position >= 900 && position < 2500, `position after the seek: ${position}`);
+  assert.ok(position >= 2900 && position < 4500, `position after the seek: ${position}`);
   const resumed = await pollUntil(() => page.evaluate(() => window.viewerStats()), (s) => s.video.framesDecoded > stillPaused.video.framesDecoded + 20, { tries: 40, ms: 100 });
   assert.ok(resumed.video.framesDecoded > stillPaused.video.framesDecoded + 20, `decoding resumes: ${JSON.stringify([stillPaused, resumed])}`);
 
   const events = await pollUntil(() => page.evaluate(() => window.appEvents), (ev) => ev.some((e) => e.type === 'EndOfStream'), { tries: 40, ms: 250 });
   assert.ok(events.some((e) => e.type === 'EndOfStream'), JSON.stringify(events));
+  // As in KMS, the player stops at the end of the stream (play() would start over).
+  assert.equal(await pollUntil(() => page.evaluate(() => window.playerCall('getState')), (st) => st === 'STOP', { tries: 20, ms: 100 }), 'STOP');
   assert.ok(!events.some((e) => e.type === 'Error'), JSON.stringify(events));
   assert.deepEqual(await page.evaluate(() => window.appErrors), []);
   await page.evaluate(() => window.stop());

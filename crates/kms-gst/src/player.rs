@@ -289,8 +289,11 @@ impl Element for PlayerEndpoint {
             if note == BusNote::EndOfStream {
                 self.queue.push_back(ElementOutput::Event(ElementEvent::Media { name: "EndOfStream" }));
                 self.queue.push_back(ElementOutput::EndOfStream);
+                // KMS stops the player at the end of the stream: play() starts over.
+                self.stop();
+                break;
             }
-            // Both end the media: the Error event itself came through the outbox.
+            // An error ends the media too: the Error event itself came through the outbox.
             self.stop_flowing();
         }
         self.queue.pop_front()

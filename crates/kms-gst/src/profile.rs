@@ -20,6 +20,19 @@ pub enum Container {
     Jpeg,
 }
 
+impl std::fmt::Display for Container {
+    /// The MediaProfileSpecType base name (`WEBM`, `MKV`, `MP4`, `FLV`, `JPEG`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Container::Webm => "WEBM",
+            Container::Mkv => "MKV",
+            Container::Mp4 => "MP4",
+            Container::Flv => "FLV",
+            Container::Jpeg => "JPEG",
+        })
+    }
+}
+
 /// A MediaProfileSpecType this recorder can write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MediaProfile {
@@ -33,8 +46,8 @@ pub struct MediaProfile {
 pub enum ProfileError {
     #[error("media profile {0} is not supported here")]
     Unsupported(String),
-    #[error("{codec} video cannot be recorded as {container:?} without transcoding; record WEBM or MKV instead")]
-    VideoCodec { codec: &'static str, container: Container },
+    #[error("{codec} video cannot be recorded as {container} without transcoding; record {instead} instead")]
+    VideoCodec { codec: &'static str, container: Container, instead: &'static str },
 }
 
 impl MediaProfile {
@@ -79,7 +92,10 @@ impl MediaProfile {
             (Container::Mkv | Container::Mp4 | Container::Flv, Codec::H264) => Ok(h264),
             (Container::Jpeg, Codec::Vp8) => Ok(format!("{vp8} ! vp8dec ! videoconvert ! jpegenc ! queue")),
             (Container::Jpeg, Codec::H264) => Ok(format!("{h264} ! decodebin ! videoconvert ! jpegenc ! queue")),
-            (container, codec) => Err(ProfileError::VideoCodec { codec: codec.as_str(), container }),
+            (container, codec) => {
+                let instead = if codec == Codec::H264 { "MP4 or MKV" } else { "WEBM or MKV" };
+                Err(ProfileError::VideoCodec { codec: codec.as_str(), container, instead })
+            }
         }
     }
 
@@ -109,7 +125,8 @@ impl MediaProfile {
     /// streams this profile records, given their codecs) into the muxer, into
     /// `sink` (a sink description, e.g. `filesink location=...`).
     pub fn description(self, video: Option<(Codec, Option<(u16, u16)>)>, audio: Option<Codec>, sink: &str) -> Result<String, ProfileError> {
-        let src = |name: &str| format!("appsrc name={name} format=time is-live=true max-bytes=67108864 block=false caps=");
+        // Bounded: past 64 MiB (a stalled upload) the oldest buffers are dropped.
+        let src = |name: &str| format!("appsrc name={name} format=time is-live=true max-bytes=67108864 block=false leaky-type=downstream caps=");
         let mut d = format!("{} name=mux ! queue ! {sink}", self.muxer());
         if let (true, Some((codec, size))) = (self.video, video) {
             d += &format!(" {}{} ! mux.", src("video"), self.video_branch(codec, size)?);

@@ -38,6 +38,8 @@ struct Track {
     anchor: Option<Anchor>,
     appsrc: Option<gst_app::AppSrc>,
     last_pts: Option<u64>,
+    /// A frame of this type arrived (even one dropped while waiting for a keyframe).
+    seen: bool,
 }
 
 pub struct RecorderEndpoint {
@@ -215,12 +217,13 @@ impl RecorderEndpoint {
         if let Some(sink) = pipeline.by_name("sink") {
             sink.set_property("location", &location);
             if factory != "filesink" {
-                // Uploaded as written: the muxer cannot seek back, so it writes a streamable file.
+                // Uploaded as written: the muxer cannot seek back, so it writes a
+                // streamable file (MP4: fragmented, else its index is never written).
                 if let Some(mux) = pipeline.by_name("mux") {
-                    match mux.find_property("streamable") {
-                        Some(_) => mux.set_property("streamable", true),
-                        None if mux.find_property("fragment-duration").is_some() => mux.set_property("fragment-duration", 1000u32),
-                        None => {}
+                    if mux.find_property("fragment-duration").is_some() {
+                        mux.set_property("fragment-duration", 1000u32);
+                    } else if mux.find_property("streamable").is_some() {
+                        mux.set_property("streamable", true);
                     }
                 }
             }
@@ -284,6 +287,7 @@ impl Element for RecorderEndpoint {
             return;
         }
         let track = &mut self.tracks[slot(t)];
+        track.seen = true;
         if track.codec.is_none() {
             if t == MediaType::Video && frame.is_keyframe() == Some(false) {
                 self.queue.push_back(ElementOutput::KeyframeRequest);
@@ -295,9 +299,13 @@ impl Element for RecorderEndpoint {
         }
         if self.island.is_none() {
             self.waiting.push(frame.clone());
-            let ready = [MediaType::Audio, MediaType::Video].iter().all(|&m| !self.wanted(m) || self.tracks[slot(m)].codec.is_some());
-            // Audio-only sources still record with a video profile after a while.
-            let waited = self.waiting.first().is_some_and(|f| now.saturating_duration_since(f.network_time) > Duration::from_secs(2));
+            let known = |m: MediaType| !self.wanted(m) || self.tracks[slot(m)].codec.is_some();
+            let ready = [MediaType::Audio, MediaType::Video].into_iter().all(known);
+            // An audio-only source still records with a video profile after a
+            // while; a video source whose keyframe is late is waited for.
+            let never_seen = |m: MediaType| known(m) || !self.tracks[slot(m)].seen;
+            let waited = self.waiting.first().is_some_and(|f| now.saturating_duration_since(f.network_time) > Duration::from_secs(2))
+                && [MediaType::Audio, MediaType::Video].into_iter().all(never_seen);
             if ready || waited {
                 self.build();
                 for f in std::mem::take(&mut self.waiting) {

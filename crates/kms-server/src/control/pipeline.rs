@@ -25,12 +25,14 @@ async fn dot(server: &Server, object: &ObjectId, pipeline: PipelineHandle) -> Op
     let conns = server.media.call(move |worker, _| worker.pipeline(pipeline).map(|p| p.graph().connections().to_vec())).await?;
     let conns = conns.ok_or_else(|| KurentoError::object_not_found(object.as_str()))?;
     let state = server.lock();
-    let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
+    let escape = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+    let quote = |s: &str| format!("\"{}\"", escape(s));
     let mut dot = format!("digraph {} {{\n  rankdir=LR;\n", quote(object.as_str()));
     for child in state.registry.children(object) {
         if let Some(o) = state.registry.get(&child) {
-            let label = format!("{}\\n{}", o.class.name, o.name);
-            dot += &format!("  {} [shape=box, label={}];\n", quote(child.as_str()), quote(&label));
+            // Class and name on two lines: each escaped, joined by DOT's `\n`.
+            let label = format!("\"{}\\n{}\"", escape(o.class.name.as_str()), escape(&o.name));
+            dot += &format!("  {} [shape=box, label={label}];\n", quote(child.as_str()));
         }
     }
     for c in &conns {
