@@ -68,10 +68,15 @@ impl RembRelay {
         bound(bitrate, self.bandwidth.min_send_kbps, self.bandwidth.max_send_kbps)
     }
 
-    /// The sinks' minimum changed: send it at once.
+    /// The sinks' minimum: a drop is sent at once (the publisher must slow
+    /// down now); an unchanged or higher value waits for the periodic REMB,
+    /// so N viewers' reports do not become N REMBs a second.
     pub fn sinks_estimate(&mut self, now: Instant, bitrate: u64) {
+        let dropped = self.from_sinks.is_none_or(|previous| bitrate < previous);
         self.from_sinks = Some(bitrate);
-        self.due = Some(now);
+        if dropped {
+            self.due = Some(now);
+        }
     }
 
     /// Starts the periodic REMB (the transport is up).
@@ -133,8 +138,22 @@ mod tests {
         assert_eq!(r.poll(t0 + REMB_INTERVAL), Some(300_000));
         r.bandwidth.max_recv_kbps = 200;
         r.sinks_estimate(t0, 300_000);
-        assert_eq!(r.poll(t0 + REMB_INTERVAL), Some(200_000), "maxVideoRecvBandwidth caps it");
+        assert_eq!(r.poll(t0 + REMB_INTERVAL * 2), Some(200_000), "maxVideoRecvBandwidth caps it");
         assert_eq!(r.figures(), (None, Some(200_000)));
+    }
+
+    #[test]
+    fn a_drop_is_sent_at_once_a_rise_waits_for_the_period() {
+        let t0 = Instant::now();
+        let mut r = RembRelay::default();
+        r.start(t0);
+        r.sinks_estimate(t0, 300_000);
+        assert_eq!(r.poll(t0), Some(300_000));
+        let t1 = t0 + Duration::from_millis(200);
+        r.sinks_estimate(t1, 400_000);
+        assert_eq!(r.poll(t1), None, "a rise waits");
+        r.sinks_estimate(t1, 100_000);
+        assert_eq!(r.poll(t1), Some(100_000), "a drop goes at once");
     }
 
     #[test]

@@ -61,9 +61,12 @@ async fn connection(stream: TcpStream, local: SocketAddr, remote: SocketAddr, ev
     };
     let write = async {
         while let Some(frame) = rx.recv().await {
+            // RFC 4571 framing in one write: with TCP_NODELAY two writes would be two segments.
             let Ok(len) = u16::try_from(frame.len()) else { continue };
-            writer.write_all(&len.to_be_bytes()).await?;
-            writer.write_all(&frame).await?;
+            let mut framed = Vec::with_capacity(frame.len() + 2);
+            framed.extend_from_slice(&len.to_be_bytes());
+            framed.extend_from_slice(&frame);
+            writer.write_all(&framed).await?;
         }
         Ok::<(), std::io::Error>(())
     };
