@@ -11,8 +11,6 @@ const { openPage } = require('./lib/browser');
 const { connect } = require('./lib/client');
 
 const { sleep, pollUntil } = require('./lib/poll');
-// lib/server.js gives the server KMS_MIN_PORT=40000; its media socket binds the first free port.
-const MEDIA_PORT = 40000;
 
 for (const offerer of ['browser', 'server']) {
 test(`hello-world loopback decodes in Chromium (${offerer} offers) and the pipeline is freed`, async (t) => {
@@ -35,6 +33,9 @@ test(`hello-world loopback decodes in Chromium (${offerer} offers) and the pipel
   // framesDecoded keeps rising for several seconds; audio packets arrive.
   // Meanwhile garbage (random bytes, truncated STUN/RTP/DTLS-looking packets)
   // hits the shared media port: it must be dropped without harming the call.
+  // The server's media port: the remote end of the browser's selected pair.
+  const media = await page.evaluate(() => window.selectedRemoteCandidate());
+  assert.equal(media.protocol, 'udp', JSON.stringify(media));
   const garbage = dgram.createSocket('udp4');
   defer(() => garbage.close());
   let last = first;
@@ -42,7 +43,7 @@ test(`hello-world loopback decodes in Chromium (${offerer} offers) and the pipel
     for (const lead of [0x00, 0x01, 0x16, 0x17, 0x80, 0x90, 0xff]) {
       const junk = crypto.randomBytes(1 + (lead % 200));
       junk[0] = lead;
-      garbage.send(junk, MEDIA_PORT, '127.0.0.1');
+      garbage.send(junk, media.port, media.address);
     }
     await sleep(1000);
     const now = await page.evaluate(() => window.inboundStats());

@@ -8,14 +8,12 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
-const { freePort } = require('./lib/server');
 const WebSocket = require('ws');
-const { startServer } = require('./lib/server');
+const { startServer, freePort } = require('./lib/server');
 const { deferrer } = require('./lib/defer');
 const { RawClient } = require('./lib/raw');
-const { connect } = require('./lib/client');
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const { connect, once } = require('./lib/client');
+const { sleep } = require('./lib/poll');
 
 async function open(t, server) {
   const raw = await RawClient.open(server.url);
@@ -80,7 +78,7 @@ test('the official client reconnects to its session after the socket drops', asy
 
   // `reconnected(true)` means the server accepted connect{sessionId} with the old
   // session; an unknown session (40007) would give `reconnected(false)`.
-  const reconnected = new Promise((resolve) => client.once('reconnected', resolve));
+  const reconnected = once(client, 'reconnected', 10000);
   for (const up of upstreams) up.terminate();
   assert.equal(await reconnected, true, 'reconnected to the same session');
   assert.equal(await pipeline.getName(), pipeline.id, 'objects survived the disconnect');
