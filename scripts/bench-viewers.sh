@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 
-viewers=10,50,100,200,400 runs=5 targets=ours,janus profile=release warmup=3 window=10 seconds=120 extra=()
+viewers=10,50,100,200,400 runs=5 targets=ours,ours-webrtc,janus profile=release warmup=3 window=10 seconds=120 extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) viewers=10 runs=1 warmup=2 window=3 profile=debug seconds=30 targets=ours,ours-webrtc,janus extra=(--require-ok --per-peer) ;;

@@ -31,12 +31,12 @@ command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update
   # Packaged services (coturn, janus) must not start on install: tests run their own.
-  no_services=false
   if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && no_services=true
+    # Removed however the install ends, so later packages start their services again.
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
   fi
   apt-get install -y --no-install-recommends "${missing[@]}"
-  if $no_services; then rm -f /usr/sbin/policy-rc.d; fi
   { systemctl disable --now coturn janus || { service coturn stop; service janus stop; }; } >/dev/null 2>&1 || true
 fi
 

@@ -2,8 +2,9 @@
 # Runs the whole test suite: Rust unit and integration tests, then the
 # end-to-end tests (official kurento-client, headless Chromium) against the real
 # binary inside a private network namespace where only loopback exists, then a
-# smoke run of the side-by-side viewers benchmark (10 viewers of this server and
-# of Janus; fails unless every viewer connects and >= 99 % of packets arrive).
+# smoke run of the side-by-side viewers benchmark (10 viewers each of a
+# PlayerEndpoint, of a WebRtcEndpoint the load client publishes to, and of
+# Janus; fails unless the run counts: see scripts/bench-viewers.sh).
 # Exits non-zero when any test fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
