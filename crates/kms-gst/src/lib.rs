@@ -1,5 +1,6 @@
 //! GStreamer at the edges: the UriEndpoints (PlayerEndpoint, RecorderEndpoint)
-//! as pipeline elements.
+//! as pipeline elements, and the transcoders the router inserts when a sink
+//! cannot take its source's codec.
 //!
 //! Each element owns a private GStreamer pipeline (an [`Island`]) joined to the
 //! router by appsink (player) or appsrc (recorder). The router stays sans-IO:
@@ -11,6 +12,7 @@ mod player;
 mod profile;
 mod recorder;
 mod state;
+mod transcoder;
 mod uri;
 
 pub use island::{Finished, Waker};
@@ -18,6 +20,7 @@ pub use player::{PlayerControl, PlayerEndpoint, SeekError, VideoInfo};
 pub use profile::MediaProfile;
 pub use recorder::RecorderEndpoint;
 pub use state::{UriEndpoint, UriEndpointState};
+pub use transcoder::{GstTranscoder, GstTranscoderFactory};
 pub use uri::resolve as resolve_uri;
 
 /// Initialises GStreamer once per process; an error means GStreamer is not

@@ -1,13 +1,14 @@
 //! RecorderEndpoint `mediaProfile` (MediaProfileSpecType): which streams are
 //! recorded and how they are muxed.
 //!
-//! Video is never transcoded here: WEBM takes VP8, MP4 and FLV take H.264,
-//! MKV either. JPEG_VIDEO_ONLY decodes the video and writes each frame as a
+//! Video is not transcoded here: WEBM takes VP8, MP4 and FLV take H.264,
+//! MKV either, and the pipeline's transcoder converts anything else before
+//! it arrives (see [`MediaProfile::accepted`]). JPEG_VIDEO_ONLY decodes the video and writes each frame as a
 //! JPEG image, one after the other (KMS's jifmux muxer). Audio arrives as Opus (or G.711) and is kept where the
 //! container takes it (WEBM, MKV) and encoded to AAC where KMS's profile says
 //! AAC (MP4, FLV) — an audio-only re-encode is cheap.
 
-use kms_media::Codec;
+use kms_media::{Codec, MediaType};
 
 /// The container of a profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +70,18 @@ impl MediaProfile {
             _ => return Err(ProfileError::Unsupported(name.into())),
         };
         Ok(MediaProfile { container, audio, video })
+    }
+
+    /// The codecs this profile records of `media_type` without converting
+    /// them first, best first (the router transcodes others to the first).
+    pub fn accepted(self, media_type: MediaType) -> &'static [Codec] {
+        match (media_type, self.container) {
+            (MediaType::Audio, _) => &[Codec::Opus, Codec::Pcmu, Codec::Pcma],
+            (MediaType::Video, Container::Webm) => &[Codec::Vp8],
+            (MediaType::Video, Container::Mp4 | Container::Flv) => &[Codec::H264],
+            (MediaType::Video, Container::Mkv | Container::Jpeg) => &[Codec::Vp8, Codec::H264],
+            (MediaType::Data, _) => &[],
+        }
     }
 
     fn muxer(self) -> &'static str {

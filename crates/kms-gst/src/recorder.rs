@@ -278,6 +278,20 @@ impl RecorderEndpoint {
 }
 
 impl Element for RecorderEndpoint {
+    /// What the profile's container takes (KMS's recording profiles): WEBM
+    /// VP8, MP4 and FLV H.264, MKV and JPEG either; audio as Opus or G.711
+    /// (encoded to AAC here where the container wants AAC). Once a stream
+    /// has started, only its codec: anything else arrives transcoded.
+    fn input_codecs(&self, media_type: MediaType) -> Option<&[Codec]> {
+        if !self.wanted(media_type) {
+            return None;
+        }
+        if let Some(codec) = self.tracks[slot(media_type)].codec.as_ref() {
+            return Some(std::slice::from_ref(codec));
+        }
+        Some(self.profile.accepted(media_type))
+    }
+
     fn handle_media(&mut self, now: Instant, frame: &MediaFrame) {
         let t = frame.media_type();
         if let Some(state) = self.flow_in.frame(now, t) {

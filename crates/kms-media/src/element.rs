@@ -1,6 +1,6 @@
 //! The element contract: how the pipeline drives one MediaElement.
 
-use crate::media::{DataMessage, MediaFrame, MediaType};
+use crate::media::{Codec, DataMessage, MediaFrame, MediaType};
 use std::any::Any;
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -68,6 +68,9 @@ pub enum ElementEvent {
     Media { name: &'static str },
     /// UriEndpointStateChanged: `STOP`, `START` or `PAUSE`.
     UriEndpointState { state: &'static str },
+    /// MediaTranscodingStateChanged, raised on the source whose output is
+    /// (or stops being) transcoded; `bin_name` names its transcoder.
+    MediaTranscoding { media_type: MediaType, transcoding: bool, bin_name: String },
     /// The Kurento `Error` event: `error_type` is KMS's name
     /// (`RESOURCE_ERROR_OPEN`, `INVALID_URI`, ...), `code` its errorCode.
     Error { error_type: &'static str, description: String, code: i32 },
@@ -133,6 +136,20 @@ pub trait Element: Send + Any {
     fn handle_bitrate_estimate(&mut self, _now: Instant, _bitrate: u64) {}
 
     fn poll_output(&mut self) -> Option<ElementOutput>;
+
+    /// The codecs this element takes as a sink of `media_type`, best first,
+    /// once known (a WebRtcEndpoint after negotiation, a recorder from its
+    /// profile); `None` when it takes anything or does not know yet. A frame
+    /// of another codec reaches it through a transcoder.
+    fn input_codecs(&self, _media_type: MediaType) -> Option<&[Codec]> {
+        None
+    }
+
+    /// False for an element whose media is not built: connections to or from
+    /// it are refused rather than silently dropping media.
+    fn carries_media(&self) -> bool {
+        true
+    }
 
     /// isMediaFlowingIn: media of `media_type` is arriving (AUDIO/VIDEO only).
     fn is_media_flowing_in(&self, _media_type: MediaType) -> bool {

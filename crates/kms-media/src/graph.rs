@@ -49,12 +49,16 @@ impl Connection {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GraphError {
     UnknownElement(ElementId),
+    /// The element does not carry media yet (its class is not built): a
+    /// connection to it would be a silent black hole, so it is refused.
+    NoMedia(ElementId),
 }
 
 impl fmt::Display for GraphError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             GraphError::UnknownElement(id) => write!(f, "{id} is not in this pipeline"),
+            GraphError::NoMedia(id) => write!(f, "{id} does not carry media yet"),
         }
     }
 }

@@ -20,6 +20,7 @@ mod latency;
 mod passthrough;
 mod pipeline;
 mod rebase;
+mod transcode;
 
 pub use element::{Datagram, Element, ElementEvent, ElementOutput, FlowState, Transmit, Transport};
 pub use flow::{FlowTracker, FLOW_CHECK_INTERVAL};
@@ -29,4 +30,5 @@ pub use inert::Inert;
 pub use latency::LatencyStats;
 pub use passthrough::PassThrough;
 pub use rebase::Timeline;
-pub use pipeline::{ElementId, Pipeline, PipelineOutput, KEYFRAME_REQUEST_INTERVAL};
+pub use pipeline::{ElementId, Pipeline, PipelineOutput, TranscoderInfo, KEYFRAME_REQUEST_INTERVAL};
+pub use transcode::{route, EncoderBitrate, InputRoute, TargetFormat, Transcoder, TranscoderFactory, TranscoderOutput};

@@ -31,7 +31,7 @@ impl MediaType {
 }
 
 /// Codecs the forwarding path recognises, by their SDP encoding names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Codec {
     Opus,
     Pcmu,

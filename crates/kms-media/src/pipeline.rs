@@ -8,6 +8,9 @@ pub use crate::graph::ElementId;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
+mod transcoding;
+pub use transcoding::TranscoderInfo;
+
 /// Minimum interval between two keyframe requests forwarded to the same source.
 /// Many sinks asking at once (a burst of PLIs after a viewer joins) reach the
 /// publisher as one request; this is KMS's and mediasoup's behaviour in spirit.
@@ -35,6 +38,8 @@ pub struct Pipeline {
     /// `latencyStats`: input latency per element, when enabled.
     latency: LatencyStats,
     outbox: VecDeque<PipelineOutput>,
+    /// Transcoders for sinks that cannot take their source's codec.
+    transcoding: transcoding::Transcoding,
 }
 
 impl Pipeline {
@@ -51,14 +56,17 @@ impl Pipeline {
         id
     }
 
-    /// Removes an element and every connection touching it.
-    pub fn remove(&mut self, id: ElementId) -> Option<Box<dyn Element>> {
+    /// Removes an element and every connection touching it (and the
+    /// transcoders that served only it).
+    pub fn remove(&mut self, now: Instant, id: ElementId) -> Option<Box<dyn Element>> {
         self.graph.remove_element(id);
         self.dirty.remove(&id);
         self.last_keyframe_request.remove(&id);
         self.estimates.remove(&id);
         self.latency.remove(id);
-        self.elements.remove(&id)
+        let removed = self.elements.remove(&id);
+        self.prune_transcoders(now);
+        removed
     }
 
     pub fn len(&self) -> usize {
@@ -85,7 +93,7 @@ impl Pipeline {
     /// Marks `id` to be polled: an element fed from another thread (a
     /// GStreamer island) has output queued.
     pub fn wake(&mut self, id: ElementId) {
-        if self.elements.contains_key(&id) {
+        if self.elements.contains_key(&id) || self.is_transcoder(id) {
             self.dirty.insert(id);
         }
     }
@@ -109,8 +117,10 @@ impl Pipeline {
     /// a keyframe so its receiver can start decoding at once.
     pub fn connect(&mut self, now: Instant, conn: Connection) -> Result<Option<Connection>, GraphError> {
         for id in [conn.source, conn.sink] {
-            if !self.elements.contains_key(&id) {
-                return Err(GraphError::UnknownElement(id));
+            match self.elements.get(&id) {
+                None => return Err(GraphError::UnknownElement(id)),
+                Some(e) if !e.carries_media() => return Err(GraphError::NoMedia(id)),
+                Some(_) => {}
             }
         }
         let (source, sink, media_type) = (conn.source, conn.sink, conn.media_type);
@@ -122,6 +132,7 @@ impl Pipeline {
         if media_type == MediaType::Video {
             self.request_keyframe(now, source);
         }
+        self.prune_transcoders(now);
         Ok(replaced)
     }
 
@@ -133,8 +144,10 @@ impl Pipeline {
     }
 
     /// Disconnects `source` from `sink` for `media_type` (all types when `None`).
-    pub fn disconnect(&mut self, source: ElementId, sink: ElementId, media_type: Option<MediaType>) -> Vec<Connection> {
-        self.graph.disconnect(source, sink, media_type)
+    pub fn disconnect(&mut self, now: Instant, source: ElementId, sink: ElementId, media_type: Option<MediaType>) -> Vec<Connection> {
+        let removed = self.graph.disconnect(source, sink, media_type);
+        self.prune_transcoders(now);
+        removed
     }
 
     /// The element that accepts `datagram`, if any.
@@ -172,7 +185,11 @@ impl Pipeline {
     pub fn poll_output(&mut self, now: Instant) -> Option<PipelineOutput> {
         while self.outbox.is_empty() {
             let id = self.dirty.pop_first()?;
-            self.drain_element(now, id);
+            if self.is_transcoder(id) {
+                self.drain_transcoder(now, id);
+            } else {
+                self.drain_element(now, id);
+            }
         }
         self.outbox.pop_front()
     }
@@ -180,19 +197,7 @@ impl Pipeline {
     fn drain_element(&mut self, now: Instant, id: ElementId) {
         while let Some(output) = self.elements.get_mut(&id).and_then(|e| e.poll_output()) {
             match output {
-                ElementOutput::Media(frame) => {
-                    // Disjoint fields: the graph is read while elements are driven,
-                    // so fan-out allocates nothing per frame.
-                    for sink in self.graph.sinks(id, frame.media_type()) {
-                        if let Some(e) = self.elements.get_mut(&sink) {
-                            if self.latency.enabled() {
-                                self.latency.record(sink, frame.media_type(), now.saturating_duration_since(frame.network_time));
-                            }
-                            e.handle_media(now, &frame);
-                            self.dirty.insert(sink);
-                        }
-                    }
-                }
+                ElementOutput::Media(frame) => self.route_media(now, id, &frame),
                 ElementOutput::Data(message) => {
                     for sink in self.graph.sinks(id, MediaType::Data) {
                         if let Some(e) = self.elements.get_mut(&sink) {
@@ -213,12 +218,18 @@ impl Pipeline {
                     }
                 }
                 ElementOutput::KeyframeRequest => {
+                    if self.transcoded_keyframe_request(now, id) {
+                        continue;
+                    }
                     if let Some(source) = self.graph.source(id, MediaType::Video) {
                         self.request_keyframe(now, source);
                     }
                 }
                 ElementOutput::BitrateEstimate(bitrate) => {
                     self.estimates.insert(id, bitrate);
+                    if self.transcoded_estimate(id) {
+                        continue;
+                    }
                     if let Some(source) = self.graph.source(id, MediaType::Video) {
                         self.relay_estimate(now, source);
                     }
@@ -235,9 +246,16 @@ impl Pipeline {
         }
     }
 
-    /// Gives `source` the minimum of its video sinks' latest estimates.
+    /// Gives `source` the minimum of its video sinks' latest estimates (of
+    /// the sinks it feeds directly: a transcoder's encoder follows the others).
     fn relay_estimate(&mut self, now: Instant, source: ElementId) {
-        let min = self.graph.sinks(source, MediaType::Video).filter_map(|s| self.estimates.get(&s)).min().copied();
+        let min = self
+            .graph
+            .sinks(source, MediaType::Video)
+            .filter(|s| !self.is_transcoded_sink(*s, MediaType::Video))
+            .filter_map(|s| self.estimates.get(&s))
+            .min()
+            .copied();
         if let (Some(bitrate), Some(e)) = (min, self.elements.get_mut(&source)) {
             e.handle_bitrate_estimate(now, bitrate);
             self.dirty.insert(source);

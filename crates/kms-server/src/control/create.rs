@@ -116,7 +116,17 @@ type MakeElement = Box<dyn FnOnce(std::time::Instant, &Worker) -> Box<dyn Elemen
 /// Creates what backs the new object in the media worker.
 async fn build(server: &Server, class: &Class, parent: Option<Backing>, properties: &Map<String, Value>) -> Result<Backing, KurentoError> {
     if class.name == "MediaPipeline" {
-        let handle = server.media.call(|worker, _| worker.create_pipeline()).await?;
+        let media = server.media.clone();
+        let handle = server
+            .media
+            .call(move |worker, _| {
+                let handle = worker.create_pipeline();
+                if let Some(p) = worker.pipeline(handle) {
+                    p.set_transcoder_factory(Box::new(media.transcoders(handle)));
+                }
+                handle
+            })
+            .await?;
         return Ok(Backing::Pipeline(handle));
     }
     let pipeline = match parent {

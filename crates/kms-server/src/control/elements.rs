@@ -7,7 +7,7 @@ use super::params::Params;
 use super::registry::Backing;
 use super::Server;
 use crate::media::PipelineHandle;
-use kms_media::{Connection, Element, ElementId, MediaType};
+use kms_media::{Codec, Connection, Element, ElementId, EncoderBitrate, GraphError, MediaType, TargetFormat};
 use kms_protocol::{ErrorCode, KurentoError, ObjectId};
 use kms_webrtc::WebRtcEndpoint;
 use serde_json::{json, Map, Value};
@@ -45,6 +45,10 @@ pub async fn invoke(server: &Server, ctx: &ElementRef<'_>, operation: &str, para
         "isMediaFlowingIn" => flowing(server, ctx, params, true).await,
         "isMediaFlowingOut" => flowing(server, ctx, params, false).await,
         "getStats" => stats(server, ctx, params).await,
+        "isMediaTranscoding" => transcoding(server, ctx, params).await,
+        "setVideoFormat" => output_format(server, ctx, params, MediaType::Video).await,
+        "setAudioFormat" => output_format(server, ctx, params, MediaType::Audio).await,
+        "setEncoderBitrate" | "setMinEncoderBitrate" | "setMaxEncoderBitrate" => encoder_bitrate(server, ctx, operation, params).await,
         _ => return None,
     })
 }
@@ -75,23 +79,22 @@ async fn connect(server: &Server, ctx: &ElementRef<'_>, params: &Params<'_>, con
     let changes = server
         .media
         .call(move |worker, now| {
-            let Some(p) = worker.pipeline(pipeline) else { return Vec::new() };
+            let Some(p) = worker.pipeline(pipeline) else { return Ok(Vec::new()) };
             let mut changes = Vec::new();
             for media_type in types {
                 if connecting {
                     let conn = Connection { source, sink, media_type, source_description: sd.clone(), sink_description: kd.clone() };
-                    if let Ok(replaced) = p.connect(now, conn.clone()) {
-                        changes.extend(replaced.map(|r| (false, r)));
-                        changes.push((true, conn));
-                    }
+                    let replaced = p.connect(now, conn.clone())?;
+                    changes.extend(replaced.map(|r| (false, r)));
+                    changes.push((true, conn));
                 } else {
-                    changes.extend(p.disconnect(source, sink, Some(media_type)).into_iter().map(|c| (false, c)));
+                    changes.extend(p.disconnect(now, source, sink, Some(media_type)).into_iter().map(|c| (false, c)));
                 }
             }
-            changes
+            Ok(changes)
         })
-        .await
-        ?;
+        .await?
+        .map_err(|e| graph_error(server, ctx, &sink_id, e))?;
     {
         let state = server.lock();
         for (connected, c) in changes {
@@ -109,6 +112,20 @@ async fn connect(server: &Server, ctx: &ElementRef<'_>, params: &Params<'_>, con
     }
     ref_object(server, ctx.session, &sink_id)?;
     Ok(None)
+}
+
+/// A refused connection: 40101 for an element that is gone, 40006 for one
+/// whose media is not built (a connection to it would carry nothing).
+fn graph_error(server: &Server, ctx: &ElementRef<'_>, sink: &ObjectId, error: GraphError) -> KurentoError {
+    let (GraphError::UnknownElement(id) | GraphError::NoMedia(id)) = error;
+    let object = if id == ctx.element { ctx.object.clone() } else { sink.clone() };
+    match error {
+        GraphError::UnknownElement(_) => KurentoError::object_not_found(object.as_str()),
+        GraphError::NoMedia(_) => {
+            let class = server.lookup(&object, |o| o.class.name.clone()).unwrap_or_default();
+            KurentoError::new(ErrorCode::NotImplemented, format!("{class} {object} does not carry media yet: it cannot be connected"))
+        }
+    }
 }
 
 /// getSourceConnections (`sources` = true) / getSinkConnections.
@@ -144,10 +161,7 @@ async fn connections(server: &Server, ctx: &ElementRef<'_>, params: &Params<'_>,
 
 /// isMediaFlowingIn / isMediaFlowingOut; DATA is 40107 as in KMS.
 async fn flowing(server: &Server, ctx: &ElementRef<'_>, params: &Params<'_>, inbound: bool) -> OpResult {
-    let media_type = MediaType::parse(params.str("mediaType")?).ok_or_else(|| KurentoError::marshall("'mediaType' parameter should be AUDIO or VIDEO"))?;
-    if media_type == MediaType::Data {
-        return Err(KurentoError::new(ErrorCode::MediaObjectIllegalParamError, "Media flow is not tracked for DATA"));
-    }
+    let media_type = audio_or_video(params)?;
     let (pipeline, element) = (ctx.pipeline, ctx.element);
     let flowing = server
         .media
@@ -190,4 +204,91 @@ pub fn connection_data(source: &str, sink: &str, media_type: &str, source_desc: 
         "ElementConnectionData",
         json!({ "source": source, "sink": sink, "type": media_type, "sourceDescription": source_desc, "sinkDescription": sink_desc }),
     )
+}
+
+/// The media type parameter of isMediaFlowingIn/Out and isMediaTranscoding:
+/// AUDIO or VIDEO; DATA is 40107 as in KMS.
+fn audio_or_video(params: &Params) -> Result<MediaType, KurentoError> {
+    let media_type = MediaType::parse(params.str("mediaType")?).ok_or_else(|| KurentoError::marshall("'mediaType' parameter should be AUDIO or VIDEO"))?;
+    if media_type == MediaType::Data {
+        return Err(KurentoError::new(ErrorCode::MediaObjectIllegalParamError, "Media flow and transcoding are not tracked for DATA"));
+    }
+    Ok(media_type)
+}
+
+/// isMediaTranscoding(mediaType, binName = "default"): whether this
+/// element's output of that type goes through a transcoder now. `default`
+/// matches any transcoder of the type (in KMS it matches none, a bug);
+/// another name matches the `binName` of MediaTranscodingStateChanged.
+async fn transcoding(server: &Server, ctx: &ElementRef<'_>, params: &Params<'_>) -> OpResult {
+    let media_type = audio_or_video(params)?;
+    let bin_name = params.opt_str("binName")?.unwrap_or("default").to_owned();
+    let (pipeline, element) = (ctx.pipeline, ctx.element);
+    let on = server.media.call(move |worker, _| worker.pipeline(pipeline).is_some_and(|p| p.is_transcoding(element, media_type, &bin_name))).await?;
+    Ok(Some(json!(on)))
+}
+
+/// setVideoFormat(VideoCaps) / setAudioFormat(AudioCaps): every sink of this
+/// element that can take the codec gets it (transcoded when the source's
+/// differs), at the VideoCaps framerate; AudioCaps `bitrate` sets the audio
+/// encoder's bitrate. Codecs no encoder here produces are 40107.
+async fn output_format(server: &Server, ctx: &ElementRef<'_>, params: &Params<'_>, media_type: MediaType) -> OpResult {
+    let caps = params.get("caps").and_then(Value::as_object).ok_or_else(|| KurentoError::marshall("'caps' parameter is required"))?;
+    let name = caps.get("codec").and_then(Value::as_str).unwrap_or_default();
+    let codec = match (media_type, name) {
+        (MediaType::Video, "VP8") => Codec::Vp8,
+        (MediaType::Video, "VP9") => Codec::Vp9,
+        (MediaType::Video, "H264") => Codec::H264,
+        (MediaType::Audio, "OPUS") => Codec::Opus,
+        (MediaType::Audio, "PCMU") => Codec::Pcmu,
+        (MediaType::Audio, "PCMA") => Codec::Pcma,
+        _ => return Err(KurentoError::new(ErrorCode::MediaObjectIllegalParamError, format!("{name} output is not supported here"))),
+    };
+    let framerate = caps.get("framerate").and_then(Value::as_object).map(|f| {
+        let part = |k: &str| f.get(k).and_then(Value::as_u64).and_then(|v| u32::try_from(v).ok()).unwrap_or(0);
+        (part("numerator"), part("denominator"))
+    });
+    if framerate.is_some_and(|(n, d)| n == 0 || d == 0) {
+        return Err(KurentoError::new(ErrorCode::MediaObjectIllegalParamError, "framerate needs a positive numerator and denominator"));
+    }
+    let audio_bitrate = caps.get("bitrate").and_then(Value::as_u64).filter(|b| *b > 0);
+    let format = TargetFormat { codec, framerate: framerate.filter(|_| media_type == MediaType::Video) };
+    let (pipeline, element) = (ctx.pipeline, ctx.element);
+    server
+        .media
+        .call(move |worker, _| {
+            if let Some(p) = worker.pipeline(pipeline) {
+                p.set_output_format(element, media_type, Some(format));
+                if let Some(b) = audio_bitrate {
+                    p.set_audio_bitrate(element, b);
+                }
+            }
+        })
+        .await?;
+    Ok(None)
+}
+
+/// set(Min|Max)EncoderBitrate: stored like any property, then given to the
+/// element's video encoders (bits/s; max 0 = unbounded).
+async fn encoder_bitrate(server: &Server, ctx: &ElementRef<'_>, operation: &str, params: &Params<'_>) -> OpResult {
+    let property = match operation {
+        "setEncoderBitrate" => "encoderBitrate",
+        "setMinEncoderBitrate" => "minEncoderBitrate",
+        _ => "maxEncoderBitrate",
+    };
+    let value = params.get(property).and_then(Value::as_i64).ok_or_else(|| KurentoError::marshall(format!("'{property}' parameter should be an integer")))?;
+    if value < 0 {
+        return Err(KurentoError::new(ErrorCode::MediaObjectIllegalParamError, format!("'{property}' should be 0 or more bits/s")));
+    }
+    let bitrate = {
+        let mut state = server.lock();
+        let o = state.registry.get_mut(ctx.object).ok_or_else(|| KurentoError::object_not_found(ctx.object.as_str()))?;
+        o.properties.insert(property.into(), json!(value));
+        let get = |k: &str, d: u64| o.properties.get(k).and_then(Value::as_u64).unwrap_or(d);
+        let d = EncoderBitrate::DEFAULT;
+        EncoderBitrate { start: get("encoderBitrate", d.start), min: get("minEncoderBitrate", d.min), max: get("maxEncoderBitrate", d.max) }
+    };
+    let (pipeline, element) = (ctx.pipeline, ctx.element);
+    server.media.call(move |worker, _| worker.pipeline(pipeline).map(|p| p.set_encoder_bitrate(element, bitrate))).await?;
+    Ok(None)
 }

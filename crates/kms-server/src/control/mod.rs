@@ -169,11 +169,11 @@ impl Server {
         let backings: Vec<Backing> = removed.iter().map(|o| o.backing).collect();
         let result = self
             .media
-            .call(move |worker, _now| {
+            .call(move |worker, now| {
                 for backing in backings {
                     match backing {
                         Backing::Pipeline(p) => worker.remove_pipeline(p),
-                        Backing::Element { pipeline, element } => worker.remove_element(pipeline, element),
+                        Backing::Element { pipeline, element } => worker.remove_element(now, pipeline, element),
                         Backing::ServerManager | Backing::Hub { .. } => {}
                     }
                 }

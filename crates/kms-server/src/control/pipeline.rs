@@ -17,13 +17,14 @@ pub async fn invoke(server: &Server, object: &ObjectId, pipeline: PipelineHandle
     }
 }
 
-/// MediaPipeline.getGstreamerDot: the pipeline as a Graphviz digraph, one
+/// MediaPipeline.getGstreamerDot: the pipeline as a Graphviz digraph (with
+/// its transcoders, each with its decoder and encoders), one
 /// node per element (`Class` and name) and one edge per connection labelled
 /// with its media type. KMS dumps its GStreamer bin; our media graph is the
 /// router's, so this is its picture (the `details` level is not used).
 async fn dot(server: &Server, object: &ObjectId, pipeline: PipelineHandle) -> OpResult {
-    let conns = server.media.call(move |worker, _| worker.pipeline(pipeline).map(|p| p.graph().connections().to_vec())).await?;
-    let conns = conns.ok_or_else(|| KurentoError::object_not_found(object.as_str()))?;
+    let graph = server.media.call(move |worker, _| worker.pipeline(pipeline).map(|p| (p.graph().connections().to_vec(), p.transcoders()))).await?;
+    let (conns, transcoders) = graph.ok_or_else(|| KurentoError::object_not_found(object.as_str()))?;
     let state = server.lock();
     let escape = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
     let quote = |s: &str| format!("\"{}\"", escape(s));
@@ -38,6 +39,20 @@ async fn dot(server: &Server, object: &ObjectId, pipeline: PipelineHandle) -> Op
     for c in &conns {
         let (Some(src), Some(sink)) = (state.registry.by_element(pipeline, c.source), state.registry.by_element(pipeline, c.sink)) else { continue };
         dot += &format!("  {} -> {} [label={}];\n", quote(src.id.as_str()), quote(sink.id.as_str()), quote(c.media_type.as_str()));
+    }
+    // Each transcoder: a node with its decoder and encoders, an edge in from
+    // its source and one out per target format to the sinks it feeds.
+    for t in &transcoders {
+        let Some(src) = state.registry.by_element(pipeline, t.source) else { continue };
+        let node = quote(&t.bin_name);
+        let label = std::iter::once(t.bin_name.as_str()).chain(t.stages.iter().map(String::as_str)).map(escape).collect::<Vec<_>>().join("\\n");
+        dot += &format!("  {node} [shape=ellipse, label=\"{label}\"];\n");
+        dot += &format!("  {} -> {node} [label={}];\n", quote(src.id.as_str()), quote(&format!("{} {}", t.media_type.as_str(), t.input.as_str())));
+        for (format, sinks) in &t.targets {
+            for sink in sinks.iter().filter_map(|s| state.registry.by_element(pipeline, *s)) {
+                dot += &format!("  {node} -> {} [label={}];\n", quote(sink.id.as_str()), quote(&format!("{} {format}", t.media_type.as_str())));
+            }
+        }
     }
     dot += "}\n";
     Ok(Some(serde_json::json!(dot)))

@@ -64,13 +64,22 @@ impl MediaHandle {
     /// A waker for an element of `pipeline` fed from other threads (a
     /// GStreamer island): it makes the worker poll the element whose id is
     /// put in the returned slot once the element is added.
-    /// At most one wake command is in flight per element: a burst of frames
-    /// costs the worker one poll, not one command each.
     pub fn waker(&self, pipeline: PipelineHandle) -> (kms_gst::Waker, Arc<OnceLock<ElementId>>) {
         let slot = Arc::new(OnceLock::new());
-        let (tx, id) = (self.tx.clone(), slot.clone());
+        (self.wake_slot(pipeline, slot.clone()), slot)
+    }
+
+    /// A waker for the element (or transcoder) `element` of `pipeline`.
+    pub fn waker_for(&self, pipeline: PipelineHandle, element: ElementId) -> kms_gst::Waker {
+        self.wake_slot(pipeline, Arc::new(OnceLock::from(element)))
+    }
+
+    /// At most one wake command is in flight per element: a burst of frames
+    /// costs the worker one poll, not one command each.
+    fn wake_slot(&self, pipeline: PipelineHandle, id: Arc<OnceLock<ElementId>>) -> kms_gst::Waker {
+        let tx = self.tx.clone();
         let pending = Arc::new(AtomicBool::new(false));
-        let waker: kms_gst::Waker = Arc::new(move || {
+        Arc::new(move || {
             let Some(&element) = id.get() else { return };
             if pending.swap(true, Ordering::AcqRel) {
                 return;
@@ -81,8 +90,14 @@ impl MediaHandle {
                 pending.store(false, Ordering::Release);
                 worker.wake(pipeline, element);
             }));
-        });
-        (waker, slot)
+        })
+    }
+
+    /// The transcoder factory of `pipeline`: GStreamer transcoders whose
+    /// islands wake the worker.
+    pub fn transcoders(&self, pipeline: PipelineHandle) -> kms_gst::GstTranscoderFactory {
+        let media = self.clone();
+        kms_gst::GstTranscoderFactory::new(move |id| media.waker_for(pipeline, id))
     }
 
     /// Runs `f` on the worker thread with the worker's state and current time.

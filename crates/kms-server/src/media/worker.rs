@@ -101,9 +101,9 @@ impl Worker {
     }
 
     /// Removes one element and forgets its network routes.
-    pub fn remove_element(&mut self, handle: PipelineHandle, element: ElementId) {
+    pub fn remove_element(&mut self, now: Instant, handle: PipelineHandle, element: ElementId) {
         if let Some(p) = self.pipelines.get_mut(&handle) {
-            p.remove(element);
+            p.remove(now, element);
         }
         self.routes.retain(|_, route| *route != (handle, element));
         self.sockets.retain(|s| s.owner != Some((handle, element)));

@@ -1,0 +1,81 @@
+//! The GStreamer elements behind each codec: what decodes it, what encodes
+//! it (with KMS's encoder settings, `kmsenctreebin.c`), and how an encoder's
+//! bitrate is set.
+
+use gstreamer as gst;
+use gst::prelude::*;
+use kms_media::{Codec, TargetFormat};
+
+/// The appsrc caps and decoder chain for frames of `codec`, as the router
+/// carries them (Annex B access units for H.264, Opus packets, G.711 bytes).
+/// AV1 is not decoded here: its depacketized form is not checked yet.
+pub fn decoder(codec: Codec) -> Option<(&'static str, &'static str)> {
+    Some(match codec {
+        Codec::Vp8 => ("video/x-vp8", "vp8dec name=dec"),
+        Codec::Vp9 => ("video/x-vp9", "vp9dec name=dec"),
+        Codec::H264 => ("video/x-h264,stream-format=byte-stream,alignment=au", "h264parse ! avdec_h264 name=dec"),
+        Codec::Opus => ("audio/x-opus,channel-mapping-family=0,channels=2,rate=48000", "opusparse ! opusdec name=dec plc=true use-inband-fec=true"),
+        Codec::Pcmu => ("audio/x-mulaw,channels=1,rate=8000", "mulawdec name=dec"),
+        Codec::Pcma => ("audio/x-alaw,channels=1,rate=8000", "alawdec name=dec"),
+        Codec::Av1 => return None,
+    })
+}
+
+/// The encoder chain producing `target` from raw frames, ending in an
+/// element that outputs what the router carries (`name=enc` is the encoder).
+/// Video: KMS's settings (one thread each, CBR, x264 zerolatency) in
+/// real-time mode; H.264 as constrained baseline with SPS/PPS before every
+/// IDR, which every WebRTC receiver decodes.
+pub fn encoder(target: TargetFormat) -> Option<String> {
+    let rate = target.framerate.map_or(String::new(), |(n, d)| format!("videorate drop-only=true ! video/x-raw,framerate={n}/{d} ! "));
+    let video = |enc: &str| format!("{rate}videoconvert ! video/x-raw,format=I420 ! {enc}");
+    Some(match target.codec {
+        Codec::Vp8 => video("vp8enc name=enc deadline=1 cpu-used=16 threads=1 end-usage=cbr resize-allowed=true error-resilient=default"),
+        Codec::Vp9 => video("vp9enc name=enc deadline=1 cpu-used=8 threads=1 end-usage=cbr row-mt=false"),
+        Codec::H264 => video(
+            "x264enc name=enc speed-preset=veryfast tune=zerolatency threads=1 key-int-max=60 \
+             ! video/x-h264,profile=constrained-baseline,stream-format=byte-stream,alignment=au ! h264parse config-interval=-1",
+        ),
+        Codec::Opus => "audioconvert ! audioresample ! opusenc name=enc inband-fec=true perfect-timestamp=true frame-size=20".into(),
+        Codec::Pcmu => "audioconvert ! audioresample ! audio/x-raw,rate=8000,channels=1 ! mulawenc name=enc".into(),
+        Codec::Pcma => "audioconvert ! audioresample ! audio/x-raw,rate=8000,channels=1 ! alawenc name=enc".into(),
+        Codec::Av1 => return None,
+    })
+}
+
+/// The GStreamer factories a chain needs, to tell whether this machine has them.
+pub fn factories(codec: Codec, encode: bool) -> &'static [&'static str] {
+    match (codec, encode) {
+        (Codec::Vp8, false) => &["vp8dec"],
+        (Codec::Vp9, false) => &["vp9dec"],
+        (Codec::H264, false) => &["h264parse", "avdec_h264"],
+        (Codec::Opus, false) => &["opusparse", "opusdec"],
+        (Codec::Pcmu, false) => &["mulawdec"],
+        (Codec::Pcma, false) => &["alawdec"],
+        (Codec::Vp8, true) => &["vp8enc", "videoconvert", "videorate"],
+        (Codec::Vp9, true) => &["vp9enc", "videoconvert", "videorate"],
+        (Codec::H264, true) => &["x264enc", "h264parse", "videoconvert", "videorate"],
+        (Codec::Opus, true) => &["opusenc", "audioconvert", "audioresample"],
+        (Codec::Pcmu, true) => &["mulawenc", "audioconvert", "audioresample"],
+        (Codec::Pcma, true) => &["alawenc", "audioconvert", "audioresample"],
+        (Codec::Av1, _) => &["(AV1 is not transcoded)"],
+    }
+}
+
+/// Whether every factory of a chain is installed.
+pub fn available(codec: Codec, encode: bool) -> bool {
+    factories(codec, encode).iter().all(|f| gst::ElementFactory::find(f).is_some())
+}
+
+/// Sets the encoder's bitrate (bits/s); each encoder has its own property
+/// and unit. G.711 has a fixed rate.
+pub fn set_bitrate(encoder: &gst::Element, codec: Codec, bitrate: u64) {
+    let bps = i32::try_from(bitrate).unwrap_or(i32::MAX).max(1);
+    match codec {
+        Codec::Vp8 | Codec::Vp9 => encoder.set_property("target-bitrate", bps),
+        // opusenc accepts 4 kbit/s to 650 kbit/s.
+        Codec::Opus => encoder.set_property("bitrate", bps.clamp(4000, 650_000)),
+        Codec::H264 => encoder.set_property("bitrate", u32::try_from(bitrate / 1000).unwrap_or(u32::MAX).max(1)),
+        Codec::Pcmu | Codec::Pcma | Codec::Av1 => {}
+    }
+}

@@ -1,0 +1,190 @@
+//! WebRtcEndpoint as a pipeline element: datagrams in, media routed by
+//! codec per sink, feedback and events out.
+
+use super::*;
+
+fn receive<'a>(datagram: &Datagram<'a>) -> Option<Receive<'a>> {
+    Some(Receive {
+        proto: match datagram.transport {
+            Transport::Udp => Protocol::Udp,
+            Transport::Tcp => Protocol::Tcp,
+        },
+        source: datagram.source,
+        destination: datagram.destination,
+        contents: datagram.contents.try_into().ok()?,
+    })
+}
+
+impl Element for WebRtcEndpoint {
+    /// The codecs negotiated on our sending m-line of `media_type`, in the
+    /// peer's order of preference; `None` until negotiated. Frames of any
+    /// other codec reach this endpoint through a transcoder.
+    fn input_codecs(&self, media_type: MediaType) -> Option<&[Codec]> {
+        self.send_codecs.iter().find(|(t, _)| *t == media_type).map(|(_, c)| c.as_slice())
+    }
+
+    fn accepts(&self, now: Instant, datagram: &Datagram) -> bool {
+        self.gatherer.accepts(datagram) || receive(datagram).is_some_and(|r| self.rtc.accepts(&Input::Receive(now, r)))
+    }
+
+    fn handle_datagram(&mut self, now: Instant, datagram: Datagram) {
+        self.now = now;
+        if self.gatherer.accepts(&datagram) {
+            if let Some((peer, relay, payload)) = self.gatherer.handle_datagram(now, &datagram) {
+                // Relayed: str0m sees the peer sending to our relay address.
+                self.handle_datagram(now, Datagram { transport: Transport::Udp, source: peer, destination: relay, contents: payload });
+            }
+            return;
+        }
+        // Garbage that does not even demultiplex as STUN/DTLS/RTP is dropped here.
+        let Some(r) = receive(&datagram) else { return };
+        if let Err(e) = self.rtc.handle_input(Input::Receive(now, r)) {
+            tracing::debug!(source = %datagram.source, "datagram rejected: {e}");
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
+        self.gatherer.handle_timeout(now);
+        if self.disconnected_at.is_some_and(|t| now >= t + ICE_FAILED_AFTER) {
+            self.fail(now);
+        }
+        self.send_remb(now);
+        if self.next_timeout.is_some_and(|t| t <= now) {
+            if let Err(e) = self.rtc.handle_input(Input::Timeout(now)) {
+                tracing::debug!("timeout handling failed: {e}");
+            }
+        }
+        for media_type in self.flow_in.check(now) {
+            self.event(ElementEvent::MediaFlowIn { media_type, state: FlowState::NotFlowing });
+        }
+        for media_type in self.flow_out.check(now) {
+            self.event(ElementEvent::MediaFlowOut { media_type, state: FlowState::NotFlowing });
+        }
+    }
+
+    fn handle_data(&mut self, _now: Instant, message: &DataMessage) {
+        if !self.connected || !self.config.data_channels {
+            return;
+        }
+        let Some(id) = self.data.route(&message.label) else { return };
+        // A message larger than the SCTP send buffer's free space is dropped,
+        // as an overflowing browser channel would be closed.
+        if let Some(Ok(true)) = self.rtc.channel(id).map(|mut c| c.write(message.binary, &message.data)) {
+            self.data.sent(id, message.data.len());
+        }
+    }
+
+    fn handle_media(&mut self, now: Instant, frame: &MediaFrame) {
+        // A recvonly endpoint has no sending m-line (see direction.rs), so the
+        // lookup below drops its media.
+        if !self.connected {
+            return;
+        }
+        let media_type = frame.media_type();
+        let Some(mid) = self.send_mids.iter().find(|(_, t)| *t == media_type).map(|(m, _)| *m) else { return };
+        let Some(writer) = self.rtc.writer(mid) else { return };
+        // Payload types differ per peer: map by codec, not by the source's PT.
+        let Some(pt) = writer.payload_params().find(|p| codec_of(p.spec().codec) == Some(frame.codec)).map(|p| p.pt()) else {
+            return;
+        };
+        let Some(rate) = Frequency::new(frame.clock_rate) else { return };
+        let timeline = &mut self.timelines[timeline_index(media_type)];
+        let Some(rtp_time) = timeline.map(frame) else {
+            // A new source's delta frame: ask for the keyframe that starts it
+            // (the pipeline throttles the requests).
+            self.queue.push_back(ElementOutput::KeyframeRequest);
+            return;
+        };
+        let time = MediaTime::new(rtp_time, rate);
+        if let Err(e) = writer.write(pt, frame.network_time, time, frame.data.clone()) {
+            tracing::debug!("write failed: {e}");
+            return;
+        }
+        if let Some(state) = self.flow_out.frame(now, media_type) {
+            self.event(ElementEvent::MediaFlowOut { media_type, state });
+        }
+    }
+
+    fn handle_keyframe_request(&mut self, now: Instant) {
+        self.now = now;
+        self.request_keyframe();
+    }
+
+    fn handle_source_changed(&mut self, _now: Instant, media_type: MediaType) {
+        if media_type != MediaType::Data {
+            self.timelines[timeline_index(media_type)].source_changed();
+        }
+    }
+
+    fn handle_bitrate_estimate(&mut self, now: Instant, bitrate: u64) {
+        self.remb.sinks_estimate(now, bitrate);
+        self.send_remb(now);
+    }
+
+    fn poll_output(&mut self) -> Option<ElementOutput> {
+        loop {
+            self.collect_candidates();
+            if let Some(t) = self.gatherer.poll_transmit(self.now) {
+                return Some(ElementOutput::Transmit(t));
+            }
+            if let Some(out) = self.queue.pop_front() {
+                return Some(out);
+            }
+            if !self.rtc.is_alive() {
+                self.next_timeout = None;
+                return None;
+            }
+            match self.rtc.poll_output() {
+                Ok(Output::Timeout(t)) => {
+                    self.next_timeout = Some(t);
+                    return None;
+                }
+                Ok(Output::Transmit(t)) => {
+                    if self.gatherer.route(self.now, t.source, t.destination, &t.contents) {
+                        continue;
+                    }
+                    return Some(ElementOutput::Transmit(Transmit {
+                        transport: match t.proto {
+                            Protocol::Tcp => Transport::Tcp,
+                            _ => Transport::Udp,
+                        },
+                        source: t.source,
+                        destination: t.destination,
+                        // Moves str0m's buffer: no copy per packet.
+                        contents: t.contents.into(),
+                    }))
+                }
+                Ok(Output::Event(e)) => self.handle_rtc_event(e),
+                Err(e) => {
+                    tracing::warn!("peer connection failed: {e}");
+                    self.dtls_state("FAILED");
+                    self.rtc.disconnect();
+                    if std::mem::replace(&mut self.connected, false) {
+                        self.event(ElementEvent::ConnectionState { connected: false });
+                        self.event(ElementEvent::MediaState { connected: false });
+                    }
+                }
+            }
+        }
+    }
+
+    fn is_media_flowing_in(&self, media_type: MediaType) -> bool {
+        self.flow_in.is_flowing(media_type)
+    }
+
+    fn is_media_flowing_out(&self, media_type: MediaType) -> bool {
+        self.flow_out.is_flowing(media_type)
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        [self.next_timeout, self.flow_in.next_check(), self.flow_out.next_check(), self.remb.poll_timeout(), self.disconnected_at.map(|t| t + ICE_FAILED_AFTER), self.gatherer.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+}
