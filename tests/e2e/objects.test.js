@@ -152,12 +152,18 @@ test('properties, final and read-only properties, tags', async (t) => {
   // Tags travel in events only when sendTagsInEvents is set.
   await webRtc.setSendTagsInEvents(true);
   assert.equal(await webRtc.getSendTagsInEvents(), true);
+  const pass = await pipeline.create('PassThrough');
   const connected = once(webRtc, 'ElementConnected');
-  await webRtc.connect(filter, 'VIDEO');
+  await webRtc.connect(pass, 'VIDEO');
   const ev = await connected;
   assert.deepEqual(ev.tags.map((tag) => [tag.key, tag.value]), [['user', 'u1']]);
-  assert.equal(ev.sink, filter.id);
+  assert.equal(ev.sink, pass.id);
   assert.equal(ev.mediaType, 'VIDEO');
+  // A class whose media is not built yet cannot be connected (it would drop
+  // everything silently): 40006 both ways, and no connection is recorded.
+  await assert.rejects(call(webRtc, 'connect', filter), (e) => e.code === 40006 && /does not carry media/.test(e.message));
+  await assert.rejects(call(filter, 'connect', webRtc), (e) => e.code === 40006);
+  assert.deepEqual(await filter.getSourceConnections(), []);
 });
 
 test('connect and disconnect bookkeeping with events', async (t) => {

@@ -5,7 +5,7 @@ const { chromium } = require('playwright-core');
 const FLAGS = [
   '--headless', '--no-sandbox', '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
   '--allow-loopback-in-peer-connection', '--disable-background-networking', '--disable-component-update',
-  '--disable-sync', '--no-first-run', '--disable-gpu', '--disable-quic',
+  '--disable-sync', '--no-first-run', '--disable-gpu', '--disable-quic', '--autoplay-policy=no-user-gesture-required',
 ];
 
 async function launchBrowser() {

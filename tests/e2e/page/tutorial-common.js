@@ -18,8 +18,9 @@ async function openPipeline() {
 /**
  * Negotiates one browser peer (kurentoUtils.WebRtcPeer.WebRtcPeerSendonly or
  * ...Recvonly) with a new WebRtcEndpoint of `pipeline`; resolves { peer, ep }.
+ * `munge` (optional) rewrites the offer before the endpoint sees it.
  */
-function negotiate(pipeline, peerFactory, sending) {
+function negotiate(pipeline, peerFactory, sending, munge) {
   return new Promise(function(resolve, reject) {
     var options = sending ? { localVideo: document.createElement('video') } : { remoteVideo: document.createElement('video') };
     var peer = peerFactory(options, function(error) {
@@ -32,7 +33,7 @@ function negotiate(pipeline, peerFactory, sending) {
           ep.on('MediaFlowInStateChanged', function(ev) { window.appEvents.push(ev); });
           peer.on('icecandidate', function(c) { ep.addIceCandidate(kurentoClient.getComplexType('IceCandidate')(c), function() {}); });
           ep.on('IceCandidateFound', function(ev) { peer.addIceCandidate(ev.candidate, function() {}); });
-          ep.processOffer(offer, function(error, answer) {
+          ep.processOffer(munge ? munge(offer) : offer, function(error, answer) {
             if (error) return reject(error);
             ep.gatherCandidates(function() {});
             peer.processAnswer(answer, function(error) { error ? reject(error) : resolve({ peer: peer, ep: ep }); });
@@ -43,11 +44,59 @@ function negotiate(pipeline, peerFactory, sending) {
   });
 }
 
-/** The browser's own inbound-rtp counters of a receiving peer. */
+/** The browser's own inbound-rtp counters of a receiving peer, with the
+ *  codec (mimeType) and, for audio, the energy of what was played. */
 async function inbound(peer) {
   var out = { video: null, audio: null };
-  (await peer.peerConnection.getStats()).forEach(function(s) {
-    if (s.type === 'inbound-rtp') out[s.kind] = { framesDecoded: s.framesDecoded || 0, packetsReceived: s.packetsReceived || 0 };
+  var report = await peer.peerConnection.getStats();
+  report.forEach(function(s) {
+    if (s.type !== 'inbound-rtp') return;
+    var codec = s.codecId && report.get(s.codecId);
+    out[s.kind] = {
+      framesDecoded: s.framesDecoded || 0,
+      packetsReceived: s.packetsReceived || 0,
+      codec: codec ? codec.mimeType : null,
+      totalAudioEnergy: s.totalAudioEnergy || 0,
+    };
   });
   return out;
+}
+
+/**
+ * An SDP offer that keeps, in each m-line of `kind` ('audio'/'video'), only
+ * the payload types of codec `name` (and their RTX), as a browser with only
+ * that codec would offer.
+ */
+function onlyCodec(sdp, kind, name) {
+  var sections = sdp.split(/\r\n(?=m=)/);
+  return sections.map(function(section) {
+    if (section.indexOf('m=' + kind + ' ') !== 0) return section;
+    var lines = section.split('\r\n');
+    var keep = {};
+    lines.forEach(function(l) {
+      var m = /^a=rtpmap:(\d+) ([^/]+)\//.exec(l);
+      if (m && m[2].toUpperCase() === name.toUpperCase()) keep[m[1]] = true;
+    });
+    lines.forEach(function(l) {
+      var m = /^a=fmtp:(\d+) apt=(\d+)/.exec(l);
+      if (m && keep[m[2]]) keep[m[1]] = true;
+    });
+    return lines.filter(function(l) {
+      var m = /^a=(?:rtpmap|fmtp|rtcp-fb):(\d+)/.exec(l);
+      return !m || keep[m[1]];
+    }).map(function(l) {
+      if (l.indexOf('m=' + kind + ' ') !== 0) return l;
+      var parts = l.split(' ');
+      return parts.slice(0, 3).concat(parts.slice(3).filter(function(pt) { return keep[pt]; })).join(' ');
+    }).join('\r\n');
+  }).join('\r\n');
+}
+
+/** `onlyCodec` for a { video, audio } choice (either may be absent). */
+function mungeCodecs(choice) {
+  return function(sdp) {
+    if (choice.video) sdp = onlyCodec(sdp, 'video', choice.video);
+    if (choice.audio) sdp = onlyCodec(sdp, 'audio', choice.audio);
+    return sdp;
+  };
 }

@@ -192,6 +192,7 @@ impl GstTranscoder {
                     let Some(buffer) = sample.buffer() else { return Ok(gst::FlowSuccess::Ok) };
                     let Ok(map) = buffer.map_readable() else { return Ok(gst::FlowSuccess::Ok) };
                     let pts = buffer.pts().map_or(0, gst::ClockTime::nseconds);
+                    if std::env::var("KMS_DUMP").is_ok() { let d = map.as_slice(); eprintln!("DUMP {codec:?} pts={pts} len={} first={:?}", d.len(), &d[..d.len().min(8)]); }
                     outbox.push(ElementOutput::Media(MediaFrame {
                         codec,
                         clock_rate,

@@ -176,6 +176,8 @@ impl Pipeline {
         if let Some(id) = self.update_transcoder(now, source, media_type, frame.codec, &needs) {
             if let Some(slot) = self.transcoding.slots.get_mut(&id) {
                 slot.transcoder.handle_media(now, frame);
+                // Polled now too: what it finished meanwhile goes out at once.
+                self.dirty.insert(id);
             }
         }
         needs.clear();
