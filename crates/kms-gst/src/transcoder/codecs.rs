@@ -27,7 +27,14 @@ pub fn decoder(codec: Codec) -> Option<(&'static str, &'static str)> {
 /// real-time mode; H.264 as constrained baseline with SPS/PPS before every
 /// IDR, which every WebRTC receiver decodes.
 pub fn encoder(target: TargetFormat) -> Option<String> {
-    let rate = target.framerate.map_or(String::new(), |(n, d)| format!("videorate drop-only=true ! video/x-raw,framerate={n}/{d} ! "));
+    let rate = match target.framerate {
+        Some((n, d)) => format!("videorate drop-only=true ! video/x-raw,framerate={n}/{d} ! "),
+        // x264 writes the caps' frame rate into the SPS timing info; a
+        // variable-rate source (0/1) gives a 1 ns time base there, which
+        // muxers turn into an unusable track timescale: say 30 fps nominal.
+        None if target.codec == Codec::H264 => "capssetter caps=video/x-raw,framerate=30/1 ! ".to_owned(),
+        None => String::new(),
+    };
     let video = |enc: &str| format!("{rate}videoconvert ! video/x-raw,format=I420 ! {enc}");
     Some(match target.codec {
         Codec::Vp8 => video("vp8enc name=enc deadline=1 cpu-used=16 threads=1 end-usage=cbr resize-allowed=true error-resilient=default"),
@@ -54,7 +61,7 @@ pub fn factories(codec: Codec, encode: bool) -> &'static [&'static str] {
         (Codec::Pcma, false) => &["alawdec"],
         (Codec::Vp8, true) => &["vp8enc", "videoconvert", "videorate"],
         (Codec::Vp9, true) => &["vp9enc", "videoconvert", "videorate"],
-        (Codec::H264, true) => &["x264enc", "h264parse", "videoconvert", "videorate"],
+        (Codec::H264, true) => &["x264enc", "h264parse", "videoconvert", "videorate", "capssetter"],
         (Codec::Opus, true) => &["opusenc", "audioconvert", "audioresample"],
         (Codec::Pcmu, true) => &["mulawenc", "audioconvert", "audioresample"],
         (Codec::Pcma, true) => &["alawenc", "audioconvert", "audioresample"],

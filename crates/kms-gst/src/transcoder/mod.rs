@@ -191,8 +191,10 @@ impl GstTranscoder {
                     let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
                     let Some(buffer) = sample.buffer() else { return Ok(gst::FlowSuccess::Ok) };
                     let Ok(map) = buffer.map_readable() else { return Ok(gst::FlowSuccess::Ok) };
-                    let pts = buffer.pts().map_or(0, gst::ClockTime::nseconds);
-                    if std::env::var("KMS_DUMP").is_ok() { let d = map.as_slice(); eprintln!("DUMP {codec:?} pts={pts} len={} first={:?}", d.len(), &d[..d.len().min(8)]); }
+                    // Running time: encoders may shift PTS and segment (x264enc
+                    // adds 1000 h); the running time is the input's timeline.
+                    let segment = sample.segment().and_then(|s| s.downcast_ref::<gst::ClockTime>().cloned());
+                    let pts = buffer.pts().and_then(|t| segment.as_ref().map_or(Some(t), |s| s.to_running_time(t))).map_or(0, gst::ClockTime::nseconds);
                     outbox.push(ElementOutput::Media(MediaFrame {
                         codec,
                         clock_rate,

@@ -104,6 +104,8 @@ impl Worker {
     pub fn remove_element(&mut self, now: Instant, handle: PipelineHandle, element: ElementId) {
         if let Some(p) = self.pipelines.get_mut(&handle) {
             p.remove(now, element);
+            // Its removal may raise events on others (NOT_TRANSCODING).
+            self.touched.push(handle);
         }
         self.routes.retain(|_, route| *route != (handle, element));
         self.sockets.retain(|s| s.owner != Some((handle, element)));
