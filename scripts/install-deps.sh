@@ -16,6 +16,8 @@ apt_packages=(
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools gstreamer1.0-plugins-base-apps
+  # timeoverlay (the benchmark clip) is in the X plugins package.
+  gstreamer1.0-x
   # RTSP player tests serve a file with gst-rtsp-server from Python.
   gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 python3-gi gir1.2-gstreamer-1.0
   # The side-by-side benchmark (and its CI smoke run) starts its own Janus on 127.0.0.1.
@@ -45,3 +47,59 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 
 (cd tests/e2e && npm ci --ignore-scripts --no-audit --no-fund)
+
+# Every GStreamer element the server, its transcoders, the tests and the
+# benchmarks use, with the package that brings it: a missing one fails here.
+missing_elements=()
+while read -r element package; do
+  gst-inspect-1.0 "$element" >/dev/null 2>&1 || missing_elements+=("$element ($package)")
+done <<'ELEMENTS'
+appsrc gstreamer1.0-plugins-base
+appsink gstreamer1.0-plugins-base
+urisourcebin gstreamer1.0-plugins-base
+parsebin gstreamer1.0-plugins-base
+decodebin gstreamer1.0-plugins-base
+playbin gstreamer1.0-plugins-base
+videoconvert gstreamer1.0-plugins-base
+videorate gstreamer1.0-plugins-base
+audioconvert gstreamer1.0-plugins-base
+audioresample gstreamer1.0-plugins-base
+videotestsrc gstreamer1.0-plugins-base
+audiotestsrc gstreamer1.0-plugins-base
+opusdec gstreamer1.0-plugins-base
+opusenc gstreamer1.0-plugins-base
+compositor gstreamer1.0-plugins-base
+timeoverlay gstreamer1.0-x
+filesrc libgstreamer1.0-0
+filesink libgstreamer1.0-0
+clocksync libgstreamer1.0-0
+vp8enc gstreamer1.0-plugins-good
+vp8dec gstreamer1.0-plugins-good
+vp9enc gstreamer1.0-plugins-good
+vp9dec gstreamer1.0-plugins-good
+mulawenc gstreamer1.0-plugins-good
+mulawdec gstreamer1.0-plugins-good
+alawenc gstreamer1.0-plugins-good
+alawdec gstreamer1.0-plugins-good
+webmmux gstreamer1.0-plugins-good
+matroskamux gstreamer1.0-plugins-good
+matroskademux gstreamer1.0-plugins-good
+mp4mux gstreamer1.0-plugins-good
+qtdemux gstreamer1.0-plugins-good
+flvmux gstreamer1.0-plugins-good
+jpegenc gstreamer1.0-plugins-good
+capssetter gstreamer1.0-plugins-good
+rtspsrc gstreamer1.0-plugins-good
+aacparse gstreamer1.0-plugins-good
+h264parse gstreamer1.0-plugins-bad
+opusparse gstreamer1.0-plugins-bad
+jifmux gstreamer1.0-plugins-bad
+curlhttpsink gstreamer1.0-plugins-bad
+x264enc gstreamer1.0-plugins-ugly
+avdec_h264 gstreamer1.0-libav
+avenc_aac gstreamer1.0-libav
+ELEMENTS
+if [ ${#missing_elements[@]} -gt 0 ]; then
+  echo "missing GStreamer elements: ${missing_elements[*]}" >&2
+  exit 1
+fi

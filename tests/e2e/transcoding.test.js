@@ -107,18 +107,22 @@ test('a VP8 + Opus publisher reaches VP8, H.264 + PCMU and AV1-only viewers: one
   await page.evaluate(() => window.stop());
 });
 
-test('an H.264 + PCMU publisher reaches a VP8 + Opus viewer', async (t) => {
+test('an H.264 + PCMU publisher reaches a VP8 + Opus viewer and a VP9 viewer', async (t) => {
   const defer = deferrer(t);
   const server = await startServer();
   defer(() => server.stop());
   const page = await openPage(defer, server, 'transcoding.html');
   await page.evaluate(() => window.startPresenter({ video: 'H264', audio: 'PCMU' }));
   await page.evaluate(() => window.addViewer({ video: 'VP8', audio: 'opus' }));
-  const [s] = await pollUntil(
+  await page.evaluate(() => window.addViewer({ video: 'VP9', audio: 'PCMA' }));
+  const [s, vp9] = await pollUntil(
     () => page.evaluate(() => window.viewerStats()),
-    (all) => decoding(all[0]) && all[0].audio && all[0].audio.packetsReceived > 50,
+    (all) => decoding(all[0]) && decoding(all[1]) && all[0].audio && all[0].audio.packetsReceived > 50,
     { tries: 60 },
   );
+  assert.equal(vp9.video.codec, 'video/VP9', JSON.stringify(vp9));
+  assert.ok(decoding(vp9), `the VP9 viewer decodes: ${JSON.stringify(vp9)}`);
+  assert.equal(vp9.audio.codec, 'audio/PCMA');
   assert.equal(s.video.codec, 'video/VP8');
   assert.equal(s.audio.codec, 'audio/opus');
   const peak = await page.evaluate(() => window.audioPeak(0));
@@ -127,7 +131,11 @@ test('an H.264 + PCMU publisher reaches a VP8 + Opus viewer', async (t) => {
   const [later] = await page.evaluate(() => window.viewerStats());
   assert.ok(later.video.framesDecoded > s.video.framesDecoded + 20, `keeps decoding: ${JSON.stringify(later)}`);
   const dot = await page.evaluate(() => window.pipelineDot());
-  assert.match(transcoderNodes(dot, 'VIDEO')[0].label, /H264 -> avdec_h264.*VP8 <- vp8enc/, dot);
+  const [video] = transcoderNodes(dot, 'VIDEO');
+  assert.match(video.label, /H264 -> avdec_h264/, dot);
+  assert.match(video.label, /VP8 <- vp8enc/, dot);
+  assert.match(video.label, /VP9 <- vp9enc/, dot);
+  assert.equal(transcoderNodes(dot, 'VIDEO').length, 1, 'one decoder for both encoders');
   await page.evaluate(() => window.stop());
 });
 
@@ -193,5 +201,35 @@ test('player(VP8 + Opus WebM) -> MP4 recorders: H.264 + AAC from one shared enco
   for (const r of recorders) await call(r, 'release');
   await pollUntil(async () => events.length, (n) => n === 2);
   assert.deepEqual(events, ['VIDEO TRANSCODING', 'VIDEO NOT_TRANSCODING']);
+  await call(pipeline, 'release');
+});
+
+test('useEncodedMedia: a stream the pipeline cannot carry undecoded raises Error; H.264 still reaches a WEBM recorder as VP8', async (t) => {
+  const defer = deferrer(t);
+  const media = generateMedia();
+  defer(() => media.remove());
+  const server = await startServer();
+  defer(() => server.stop());
+  const client = await connect(server.url);
+  defer(() => client.close());
+  const pipeline = await client.create('MediaPipeline');
+  // in.mp4 holds H.264 (carried as it is) and AAC (only carried decoded).
+  const player = await pipeline.create('PlayerEndpoint', { uri: `file://${media.file('in.mp4')}`, useEncodedMedia: true });
+  const recorder = await pipeline.create('RecorderEndpoint', { uri: `file://${media.file('encoded.webm')}`, mediaProfile: 'WEBM' });
+  const errors = [];
+  player.on('Error', (e) => errors.push(e));
+  await call(player, 'connect', recorder);
+  await call(recorder, 'record');
+  const eos = once(player, 'EndOfStream', 30000);
+  await call(player, 'play');
+  await eos;
+  await call(recorder, 'stopAndWait');
+  assert.equal(errors.length, 1, JSON.stringify(errors));
+  assert.equal(errors[0].type, 'STREAM_ERROR_CODEC_NOT_FOUND');
+  assert.match(errors[0].description, /audio\/mpeg.*useEncodedMedia/);
+  const p = probe(media.file('encoded.webm'));
+  assert.deepEqual(p.videoCodecs, ['VP8'], p.text);
+  assert.deepEqual(p.audio, [], p.text);
+  decodeAll(media.file('encoded.webm'));
   await call(pipeline, 'release');
 });

@@ -14,6 +14,7 @@ mod load;
 mod proc_stats;
 mod rpc;
 mod server;
+mod transcode_bench;
 mod uri_bench;
 
 use clap::{Parser, Subcommand};
@@ -123,6 +124,30 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         window: u64,
     },
+    /// CPU and memory per transcoded 640x360 stream (VP8 -> H.264, H.264 -> VP8),
+    /// beside the same decode + encode in bare gst-launch-1.0.
+    Transcode {
+        #[command(flatten)]
+        start: ServerArgs,
+        /// A video-only WebM (VP8) file.
+        #[arg(long)]
+        vp8: PathBuf,
+        /// A video-only MP4 (H.264) file.
+        #[arg(long)]
+        h264: PathBuf,
+        /// Stream counts, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1,4")]
+        counts: Vec<usize>,
+        /// Seconds measured.
+        #[arg(long, default_value_t = 10)]
+        window: u64,
+        /// Command prefix for the bare gst-launch-1.0 processes (e.g. "taskset -c 0").
+        #[arg(long, default_value = "")]
+        bare_prefix: String,
+        /// Exit non-zero when a direction misses the 1.2x goal.
+        #[arg(long)]
+        require_goal: bool,
+    },
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -133,6 +158,14 @@ async fn main() -> std::process::ExitCode {
         Command::PlayerStart { start, media, runs } => uri_bench::player_start(&start.server, &start.conf, &media, runs).await,
         Command::Recorders { start, media, counts, window } => {
             uri_bench::recorders(&start.server, &start.conf, &media, &counts, Duration::from_secs(window)).await
+        }
+        Command::Transcode { start, vp8, h264, counts, window, bare_prefix, require_goal } => {
+            let prefix: Vec<String> = bare_prefix.split_whitespace().map(str::to_owned).collect();
+            match transcode_bench::run(&start.server, &start.conf, &vp8, &h264, &counts, Duration::from_secs(window), &prefix).await {
+                Ok(false) if require_goal => Err("a direction missed the goal".to_owned()),
+                Ok(_) => Ok(()),
+                Err(e) => Err(e),
+            }
         }
         Command::Viewers { target, server, conf, media, source, janus_url, janus_pid, mountpoint, viewers, runs, warmup, window, require_ok, per_peer } => {
             let options = load::Options { viewers, runs, warmup: Duration::from_secs(warmup), window: Duration::from_secs(window), require_ok, per_peer };

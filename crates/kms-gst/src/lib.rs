@@ -20,7 +20,7 @@ pub use player::{PlayerControl, PlayerEndpoint, SeekError, VideoInfo};
 pub use profile::MediaProfile;
 pub use recorder::RecorderEndpoint;
 pub use state::{UriEndpoint, UriEndpointState};
-pub use transcoder::{GstTranscoder, GstTranscoderFactory};
+pub use transcoder::{launch_chain, GstTranscoder, GstTranscoderFactory};
 pub use uri::resolve as resolve_uri;
 
 /// Initialises GStreamer once per process; an error means GStreamer is not

@@ -2,10 +2,15 @@
 //!
 //! The island is `urisourcebin ! parsebin`; every elementary stream parsebin
 //! exposes gets a branch ending in an appsink that paces it in real time
-//! (`sync=true`). VP8, H.264 and Opus pass through without decoding (H.264 as
-//! Annex B access units with SPS/PPS before every IDR, as WebRTC receivers
-//! need); any other codec GStreamer can decode is decoded and encoded to VP8
-//! or Opus. Each appsink sample becomes a [`MediaFrame`] with its RTP time
+//! (`sync=true`). VP8, VP9, H.264 and Opus pass through without decoding
+//! (H.264 as Annex B access units with SPS/PPS before every IDR, as WebRTC
+//! receivers need); the pipeline's transcoders convert them for sinks that
+//! take another codec. Any other codec GStreamer can decode is decoded and
+//! encoded to VP8 or Opus here, unless `useEncodedMedia` is set: then nothing
+//! is decoded and such a stream raises `Error` (KMS: the source "MUST already
+//! be in a format compatible with the destination"). KMS also decodes VP8,
+//! H.264 and Opus when `useEncodedMedia` is false; we pass them through
+//! either way, since the router transcodes for the sinks that need it. Each appsink sample becomes a [`MediaFrame`] with its RTP time
 //! taken from the buffer's running time; a discontinuity (seek, restart)
 //! is announced as a source change so sinks rebase their timestamps.
 
@@ -41,6 +46,8 @@ pub struct PlayerEndpoint {
     uri: String,
     /// `networkCache` (ms): rtspsrc latency.
     network_cache_ms: u32,
+    /// `useEncodedMedia`: never decode; streams the pipeline cannot carry are refused.
+    use_encoded: bool,
     waker: Waker,
     island: Option<Island>,
     state: UriEndpointState,
@@ -51,8 +58,18 @@ pub struct PlayerEndpoint {
 }
 
 impl PlayerEndpoint {
-    pub fn new(uri: &str, network_cache_ms: u32, waker: Waker) -> PlayerEndpoint {
-        PlayerEndpoint { uri: uri.into(), network_cache_ms, waker, island: None, state: UriEndpointState::Stop, queue: VecDeque::new(), flow_out: FlowTracker::default() }
+    /// A player of `uri` (`networkCache` in ms, `useEncodedMedia`).
+    pub fn new(uri: &str, network_cache_ms: u32, use_encoded: bool, waker: Waker) -> PlayerEndpoint {
+        PlayerEndpoint {
+            uri: uri.into(),
+            network_cache_ms,
+            use_encoded,
+            waker,
+            island: None,
+            state: UriEndpointState::Stop,
+            queue: VecDeque::new(),
+            flow_out: FlowTracker::default(),
+        }
     }
 
     fn event(&mut self, event: ElementEvent) {
@@ -125,9 +142,10 @@ impl PlayerEndpoint {
         });
         let outbox = island.outbox.clone();
         let pipeline_weak = pipeline.downgrade();
+        let use_encoded = self.use_encoded;
         parse.connect_pad_added(move |_, pad| {
             let Some(pipeline) = pipeline_weak.upgrade() else { return };
-            if let Err(e) = add_branch(&pipeline, pad, outbox.clone()) {
+            if let Err(e) = add_branch(&pipeline, pad, use_encoded, outbox.clone()) {
                 let description = format!("cannot play the stream {:?}: {e}", pad.current_caps());
                 outbox.event(ElementEvent::Error { error_type: "STREAM_ERROR_FAILED", description, code: 0 });
             }
@@ -142,6 +160,7 @@ fn plan(caps: &gst::CapsRef) -> Option<(Codec, bool, &'static str)> {
     let name = caps.structure(0)?.name().as_str();
     Some(match name {
         "video/x-vp8" => (Codec::Vp8, false, "queue"),
+        "video/x-vp9" => (Codec::Vp9, false, "queue"),
         "video/x-h264" => (Codec::H264, false, "h264parse config-interval=-1 ! video/x-h264,stream-format=byte-stream,alignment=au ! queue"),
         "audio/x-opus" => (Codec::Opus, false, "opusparse ! queue"),
         n if n.starts_with("video/") => {
@@ -153,12 +172,18 @@ fn plan(caps: &gst::CapsRef) -> Option<(Codec, bool, &'static str)> {
 }
 
 /// Links a new parsebin pad through its branch to an appsink feeding `outbox`.
-fn add_branch(pipeline: &gst::Pipeline, pad: &gst::Pad, outbox: Outbox) -> Result<(), String> {
+fn add_branch(pipeline: &gst::Pipeline, pad: &gst::Pad, use_encoded: bool, outbox: Outbox) -> Result<(), String> {
     let caps = pad.current_caps().or_else(|| Some(pad.query_caps(None))).ok_or("no caps")?;
     let Some((codec, decode, branch)) = plan(&caps) else {
         tracing::debug!(?caps, "player: stream ignored");
         return Ok(());
     };
+    if decode && use_encoded {
+        let name = caps.structure(0).map_or_else(String::new, |s| s.name().to_string());
+        let description = format!("{name} cannot be carried without decoding, and useEncodedMedia is set");
+        outbox.event(ElementEvent::Error { error_type: "STREAM_ERROR_CODEC_NOT_FOUND", description, code: 6 });
+        return Ok(());
+    }
     let bin = gst::parse::bin_from_description(&format!("{branch} ! appsink name=out sync=true"), true).map_err(|e| e.to_string())?;
     let sink = bin.by_name("out").and_then(|e| e.downcast::<gst_app::AppSink>().ok()).ok_or("no appsink")?;
     let media_type = codec.media_type();

@@ -98,19 +98,57 @@ impl MediaFrame {
     }
 
     /// Whether this frame starts a decodable picture: `Some(true)` for a VP8
-    /// key frame (RFC 6386 §9.1, P bit clear) or an H.264 access unit with an
-    /// IDR slice or SPS (Annex B NAL types 5/7, as depacketized); `None` when
-    /// the codec is not inspected (audio, VP9, AV1).
+    /// key frame (RFC 6386 §9.1, P bit clear), a VP9 key frame (VP9
+    /// bitstream spec §6.2: uncompressed header with frame_type 0) or an
+    /// H.264 access unit with an IDR slice or SPS (Annex B NAL types 5/7, as
+    /// depacketized); `None` when the codec is not inspected (audio, AV1).
     pub fn is_keyframe(&self) -> Option<bool> {
         match self.codec {
             Codec::Vp8 => Some(self.data.first().is_some_and(|b| b & 0x01 == 0)),
+            Codec::Vp9 => Some(self.data.first().is_some_and(|&b| vp9_is_keyframe(b))),
             Codec::H264 => Some(h264_nal_types(&self.data).any(|t| t == 5 || t == 7)),
             _ => None,
         }
     }
 }
 
+/// From the first byte of a VP9 frame: frame_marker (2 bits, = 2),
+/// profile_low_bit, profile_high_bit, a reserved zero bit for profile 3,
+/// show_existing_frame, then frame_type (0 = key frame).
+fn vp9_is_keyframe(b: u8) -> bool {
+    if b >> 6 != 0b10 {
+        return false;
+    }
+    let profile = ((b >> 5) & 1) | (((b >> 4) & 1) << 1);
+    let next = if profile == 3 { 2 } else { 3 };
+    let show_existing = (b >> next) & 1;
+    let frame_type = (b >> (next - 1)) & 1;
+    show_existing == 0 && frame_type == 0
+}
+
 /// NAL unit types of an Annex B byte stream (after each 00 00 01 start code).
 fn h264_nal_types(data: &[u8]) -> impl Iterator<Item = u8> + '_ {
     data.windows(4).filter(|w| w[0] == 0 && w[1] == 0 && w[2] == 1).map(|w| w[3] & 0x1f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(codec: Codec, data: &[u8]) -> MediaFrame {
+        MediaFrame { codec, clock_rate: 90_000, rtp_time: 0, network_time: Instant::now(), contiguous: true, data: Arc::from(data) }
+    }
+
+    #[test]
+    fn keyframes_are_recognised_per_codec() {
+        // VP9 profile 0: marker 10, profile bits 00, show_existing 0, frame_type 0 (key) / 1 (inter).
+        assert_eq!(frame(Codec::Vp9, &[0x82, 0x49, 0x83]).is_keyframe(), Some(true));
+        assert_eq!(frame(Codec::Vp9, &[0x86, 0x00]).is_keyframe(), Some(false));
+        assert_eq!(frame(Codec::Vp9, &[0x88]).is_keyframe(), Some(false), "show_existing_frame repeats a frame");
+        assert_eq!(frame(Codec::Vp9, &[]).is_keyframe(), Some(false));
+        assert_eq!(frame(Codec::Vp8, &[0x10, 0, 0]).is_keyframe(), Some(true));
+        assert_eq!(frame(Codec::H264, &[0, 0, 0, 1, 0x67, 0, 0, 1, 0x65]).is_keyframe(), Some(true));
+        assert_eq!(frame(Codec::H264, &[0, 0, 0, 1, 0x41]).is_keyframe(), Some(false));
+        assert_eq!(frame(Codec::Opus, &[1]).is_keyframe(), None);
+    }
 }

@@ -18,6 +18,8 @@
 
 mod codecs;
 
+pub use codecs::launch_chain;
+
 use crate::island::{Island, Waker};
 use gstreamer as gst;
 use gstreamer_app as gst_app;

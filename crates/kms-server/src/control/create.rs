@@ -147,8 +147,8 @@ async fn build(server: &Server, class: &Class, parent: Option<Backing>, properti
             // networkCache (ms) has its IDL default filled in; a negative one is refused.
             let cache = properties.get("networkCache").and_then(Value::as_i64).unwrap_or_default();
             let cache = u32::try_from(cache).map_err(|_| KurentoError::marshall(format!("'networkCache' should be 0 or more ms, not {cache}")))?;
-            let (uri, waker) = (uri(), island_waker(server, pipeline, &mut slot)?);
-            Box::new(move |_, _| Box::new(PlayerEndpoint::new(&uri, cache, waker)))
+            let (uri, use_encoded, waker) = (uri(), flag("useEncodedMedia"), island_waker(server, pipeline, &mut slot)?);
+            Box::new(move |_, _| Box::new(PlayerEndpoint::new(&uri, cache, use_encoded, waker)))
         }
         "RecorderEndpoint" => {
             let profile_name = properties.get("mediaProfile").and_then(Value::as_str).unwrap_or_default();
