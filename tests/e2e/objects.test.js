@@ -161,9 +161,10 @@ test('properties, final and read-only properties, tags', async (t) => {
   assert.equal(ev.mediaType, 'VIDEO');
   // A class whose media is not built yet cannot be connected (it would drop
   // everything silently): 40006 both ways, and no connection is recorded.
-  await assert.rejects(call(webRtc, 'connect', filter), (e) => e.code === 40006 && /does not carry media/.test(e.message));
-  await assert.rejects(call(filter, 'connect', webRtc), (e) => e.code === 40006);
-  assert.deepEqual(await filter.getSourceConnections(), []);
+  const zbar = await pipeline.create('ZBarFilter');
+  await assert.rejects(call(webRtc, 'connect', zbar), (e) => e.code === 40006 && /ZBarFilter .* does not carry media/.test(e.message));
+  await assert.rejects(call(zbar, 'connect', webRtc), (e) => e.code === 40006);
+  assert.deepEqual(await zbar.getSourceConnections(), []);
 });
 
 test('connect and disconnect bookkeeping with events', async (t) => {

@@ -17,6 +17,18 @@ function threads(server) {
   return Number(/Threads:\s+(\d+)/.exec(fs.readFileSync(`/proc/${server.child.pid}/status`, 'utf8'))[1]);
 }
 
+/** Generated media, a server, a client and a pipeline, released after the test. */
+async function withPipeline(t) {
+  const defer = deferrer(t);
+  const media = generateMedia();
+  defer(() => media.remove());
+  const server = await startServer();
+  defer(() => server.stop());
+  const client = await connect(server.url);
+  defer(() => client.close());
+  return { media, pipeline: await client.create('MediaPipeline') };
+}
+
 const decoding = (s) => s && s.video && s.video.framesDecoded > 10;
 
 /** How many transcoders of `mediaType` the pipeline's dot shows, and their text. */
@@ -140,14 +152,7 @@ test('an H.264 + PCMU publisher reaches a VP8 + Opus viewer and a VP9 viewer', a
 });
 
 test('player(VP8 + Opus WebM) -> MP4 recorders: H.264 + AAC from one shared encoder; a WEBM recorder alone transcodes nothing', async (t) => {
-  const defer = deferrer(t);
-  const media = generateMedia();
-  defer(() => media.remove());
-  const server = await startServer();
-  defer(() => server.stop());
-  const client = await connect(server.url);
-  defer(() => client.close());
-  const pipeline = await client.create('MediaPipeline');
+  const { media, pipeline } = await withPipeline(t);
 
   // Matching formats: nothing is decoded, no event.
   const direct = await pipeline.create('PlayerEndpoint', { uri: `file://${media.file('in.webm')}` });
@@ -205,14 +210,7 @@ test('player(VP8 + Opus WebM) -> MP4 recorders: H.264 + AAC from one shared enco
 });
 
 test('useEncodedMedia: a stream the pipeline cannot carry undecoded raises Error; H.264 still reaches a WEBM recorder as VP8', async (t) => {
-  const defer = deferrer(t);
-  const media = generateMedia();
-  defer(() => media.remove());
-  const server = await startServer();
-  defer(() => server.stop());
-  const client = await connect(server.url);
-  defer(() => client.close());
-  const pipeline = await client.create('MediaPipeline');
+  const { media, pipeline } = await withPipeline(t);
   // in.mp4 holds H.264 (carried as it is) and AAC (only carried decoded).
   const player = await pipeline.create('PlayerEndpoint', { uri: `file://${media.file('in.mp4')}`, useEncodedMedia: true });
   const recorder = await pipeline.create('RecorderEndpoint', { uri: `file://${media.file('encoded.webm')}`, mediaProfile: 'WEBM' });

@@ -172,6 +172,8 @@ pub async fn run(bin: &Path, conf: &Path, vp8: &Path, h264: &Path, counts: &[usi
                     println!("{} x{n}: one core holds about {:.0} such streams in real time (100 % / CPU per stream)", d.name, (100.0 / per(&transcoded)).floor());
                 }
             }
+            let released = rss_and_threads(pid).ok_or("server /proc status")?;
+            println!("{}: after every pipeline was released: server RSS {} KiB, {} threads", d.name, released.0, released.1);
             let verdict = last_ratio <= GOAL;
             ok &= verdict;
             println!("VERDICT {}: ours/bare {last_ratio:.2} ({} the {GOAL}x goal)", d.name, if verdict { "within" } else { "over" });

@@ -7,14 +7,17 @@
 //! GStreamer's streaming threads only queue outputs and wake the media worker
 //! through a [`Waker`]; the worker drains them when it polls the element.
 
+mod filter;
 mod island;
 mod player;
 mod profile;
 mod recorder;
+mod sample;
 mod state;
 mod transcoder;
 mod uri;
 
+pub use filter::{FilterError, FilterType, GStreamerFilter};
 pub use island::{Finished, Waker};
 pub use player::{PlayerControl, PlayerEndpoint, SeekError, VideoInfo};
 pub use profile::MediaProfile;

@@ -10,19 +10,21 @@
 //! is decoded and such a stream raises `Error` (KMS: the source "MUST already
 //! be in a format compatible with the destination"). KMS also decodes VP8,
 //! H.264 and Opus when `useEncodedMedia` is false; we pass them through
-//! either way, since the router transcodes for the sinks that need it. Each appsink sample becomes a [`MediaFrame`] with its RTP time
-//! taken from the buffer's running time; a discontinuity (seek, restart)
-//! is announced as a source change so sinks rebase their timestamps.
+//! either way, since the router transcodes for the sinks that need it.
+//!
+//! Each appsink sample becomes a [`kms_media::MediaFrame`] with its RTP time
+//! taken from the buffer's running time; a discontinuity (seek, restart) is
+//! announced as a source change so sinks rebase their timestamps.
 
 use crate::island::{BusNote, Island, Outbox, Waker};
+use crate::sample::frame_from_sample;
 use crate::state::{UriEndpoint, UriEndpointState, EMPTY_DOT};
 use crate::uri::check_source;
 use gstreamer as gst;
 use gstreamer_app as gst_app;
 use gst::prelude::*;
-use kms_media::{Codec, Element, ElementEvent, ElementOutput, FlowState, FlowTracker, MediaFrame, MediaType};
+use kms_media::{Codec, Element, ElementEvent, ElementOutput, FlowState, FlowTracker, MediaType};
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::Instant;
 
 /// PlayerEndpoint `videoInfo` (VideoInfo register), times in ms.
@@ -187,30 +189,18 @@ fn add_branch(pipeline: &gst::Pipeline, pad: &gst::Pad, use_encoded: bool, outbo
     let bin = gst::parse::bin_from_description(&format!("{branch} ! appsink name=out sync=true"), true).map_err(|e| e.to_string())?;
     let sink = bin.by_name("out").and_then(|e| e.downcast::<gst_app::AppSink>().ok()).ok_or("no appsink")?;
     let media_type = codec.media_type();
-    let clock_rate: u32 = if media_type == MediaType::Video { 90_000 } else { 48_000 };
     let mut first = true;
     sink.set_callbacks(
         gst_app::AppSinkCallbacks::builder()
             .new_sample(move |sink| {
                 let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                let (Some(buffer), Some(segment)) = (sample.buffer(), sample.segment()) else { return Ok(gst::FlowSuccess::Ok) };
-                let segment = segment.downcast_ref::<gst::ClockTime>();
-                let running = buffer.pts().and_then(|pts| segment.and_then(|s| s.to_running_time(pts)));
-                let Some(running) = running else { return Ok(gst::FlowSuccess::Ok) };
+                let Some(frame) = frame_from_sample(&sample, codec) else { return Ok(gst::FlowSuccess::Ok) };
                 // A discontinuity after the first buffer (seek, restart): sinks rebase.
-                if !std::mem::replace(&mut first, false) && buffer.flags().contains(gst::BufferFlags::DISCONT) {
+                let discont = sample.buffer().is_some_and(|b| b.flags().contains(gst::BufferFlags::DISCONT));
+                if !std::mem::replace(&mut first, false) && discont {
                     outbox.push(ElementOutput::SourceChanged(media_type));
                 }
-                let Ok(map) = buffer.map_readable() else { return Ok(gst::FlowSuccess::Ok) };
-                let rtp_time = running.nseconds() as u128 * u128::from(clock_rate) / 1_000_000_000;
-                outbox.push(ElementOutput::Media(MediaFrame {
-                    codec,
-                    clock_rate,
-                    rtp_time: rtp_time as u64,
-                    network_time: Instant::now(),
-                    contiguous: true,
-                    data: Arc::from(map.as_slice()),
-                }));
+                outbox.push(ElementOutput::Media(frame));
                 Ok(gst::FlowSuccess::Ok)
             })
             .build(),

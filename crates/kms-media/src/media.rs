@@ -40,6 +40,11 @@ pub enum Codec {
     Vp9,
     H264,
     Av1,
+    /// Decoded video travelling between processing elements (filters, hub
+    /// inputs); its layout is in the frame's `raw_caps`.
+    RawVideo,
+    /// Decoded audio between processing elements, described by `raw_caps`.
+    RawAudio,
 }
 
 impl Codec {
@@ -53,12 +58,13 @@ impl Codec {
             Codec::Vp9 => "VP9",
             Codec::H264 => "H264",
             Codec::Av1 => "AV1",
+            Codec::RawVideo | Codec::RawAudio => "RAW",
         }
     }
 
     pub fn media_type(self) -> MediaType {
         match self {
-            Codec::Opus | Codec::Pcmu | Codec::Pcma => MediaType::Audio,
+            Codec::Opus | Codec::Pcmu | Codec::Pcma | Codec::RawAudio => MediaType::Audio,
             _ => MediaType::Video,
         }
     }
@@ -79,6 +85,10 @@ pub struct MediaFrame {
     pub contiguous: bool,
     /// Codec payload, shared by reference on fan-out.
     pub data: Arc<[u8]>,
+    /// For [`Codec::RawVideo`] / [`Codec::RawAudio`]: the GStreamer caps of
+    /// the samples (`video/x-raw, format=I420, width=640, height=360, ...`);
+    /// `None` for encoded frames.
+    pub raw_caps: Option<Arc<str>>,
 }
 
 /// One data-channel message (DATA media), shared by every sink it is routed to.
@@ -136,7 +146,7 @@ mod tests {
     use super::*;
 
     fn frame(codec: Codec, data: &[u8]) -> MediaFrame {
-        MediaFrame { codec, clock_rate: 90_000, rtp_time: 0, network_time: Instant::now(), contiguous: true, data: Arc::from(data) }
+        MediaFrame { codec, clock_rate: 90_000, rtp_time: 0, network_time: Instant::now(), contiguous: true, data: Arc::from(data), raw_caps: None }
     }
 
     #[test]

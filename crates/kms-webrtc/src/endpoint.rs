@@ -546,6 +546,7 @@ impl WebRtcEndpoint {
                     network_time: data.network_time,
                     contiguous: data.contiguous,
                     data: data.data,
+                    raw_caps: None,
                 }));
             }
             Event::KeyframeRequest(_) => self.queue.push_back(ElementOutput::KeyframeRequest),

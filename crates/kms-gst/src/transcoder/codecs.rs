@@ -17,7 +17,7 @@ pub fn decoder(codec: Codec) -> Option<(&'static str, &'static str)> {
         Codec::Opus => ("audio/x-opus,channel-mapping-family=0,channels=2,rate=48000", "opusparse ! opusdec name=dec plc=true use-inband-fec=true"),
         Codec::Pcmu => ("audio/x-mulaw,channels=1,rate=8000", "mulawdec name=dec"),
         Codec::Pcma => ("audio/x-alaw,channels=1,rate=8000", "alawdec name=dec"),
-        Codec::Av1 => return None,
+        Codec::Av1 | Codec::RawVideo | Codec::RawAudio => return None,
     })
 }
 
@@ -46,7 +46,7 @@ pub fn encoder(target: TargetFormat) -> Option<String> {
         Codec::Opus => "audioconvert ! audioresample ! opusenc name=enc inband-fec=true perfect-timestamp=true frame-size=20".into(),
         Codec::Pcmu => "audioconvert ! audioresample ! audio/x-raw,rate=8000,channels=1 ! mulawenc name=enc".into(),
         Codec::Pcma => "audioconvert ! audioresample ! audio/x-raw,rate=8000,channels=1 ! alawenc name=enc".into(),
-        Codec::Av1 => return None,
+        Codec::Av1 | Codec::RawVideo | Codec::RawAudio => return None,
     })
 }
 
@@ -66,6 +66,8 @@ pub fn factories(codec: Codec, encode: bool) -> &'static [&'static str] {
         (Codec::Pcmu, true) => &["mulawenc", "audioconvert", "audioresample"],
         (Codec::Pcma, true) => &["alawenc", "audioconvert", "audioresample"],
         (Codec::Av1, _) => &["(AV1 is not transcoded)"],
+        // Raw frames need neither a decoder nor an encoder.
+        (Codec::RawVideo | Codec::RawAudio, _) => &[],
     }
 }
 
@@ -83,7 +85,7 @@ pub fn set_bitrate(encoder: &gst::Element, codec: Codec, bitrate: u64) {
         // opusenc accepts 4 kbit/s to 650 kbit/s.
         Codec::Opus => encoder.set_property("bitrate", bps.clamp(4000, 650_000)),
         Codec::H264 => encoder.set_property("bitrate", u32::try_from(bitrate / 1000).unwrap_or(u32::MAX).max(1)),
-        Codec::Pcmu | Codec::Pcma | Codec::Av1 => {}
+        Codec::Pcmu | Codec::Pcma | Codec::Av1 | Codec::RawVideo | Codec::RawAudio => {}
     }
 }
 

@@ -15,6 +15,12 @@
 //! falls behind drops raw frames (leaky appsrc). Input media time is carried
 //! as buffer PTS, so output frames keep the source's timeline in the output
 //! clock rate.
+//!
+//! Processing elements exchange raw frames ([`Codec::RawVideo`] /
+//! [`Codec::RawAudio`]): a raw target hands the decoder's samples to the
+//! router (one copy per frame) instead of encoding them, and a raw source
+//! (a filter's output) has no decoder, its frames go straight to the
+//! encoders. A chain of filters thus decodes once and encodes once.
 
 mod codecs;
 
@@ -24,6 +30,7 @@ use crate::island::{Island, Waker};
 use gstreamer as gst;
 use gstreamer_app as gst_app;
 use gst::prelude::*;
+use crate::sample::{buffer_from_frame, frame_from_sample};
 use kms_media::{Codec, ElementEvent, ElementId, ElementOutput, MediaFrame, MediaType, TargetFormat, Transcoder, TranscoderFactory, TranscoderOutput};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -52,11 +59,13 @@ impl GstTranscoderFactory {
 
 impl TranscoderFactory for GstTranscoderFactory {
     fn can_encode(&self, codec: Codec) -> bool {
-        crate::init().is_ok() && codecs::encoder(TargetFormat::codec(codec)).is_some() && codecs::available(codec, true)
+        let raw = matches!(codec, Codec::RawVideo | Codec::RawAudio);
+        crate::init().is_ok() && (raw || codecs::encoder(TargetFormat::codec(codec)).is_some()) && codecs::available(codec, true)
     }
 
     fn can_decode(&self, codec: Codec) -> bool {
-        crate::init().is_ok() && codecs::decoder(codec).is_some() && codecs::available(codec, false)
+        let raw = matches!(codec, Codec::RawVideo | Codec::RawAudio);
+        crate::init().is_ok() && (raw || codecs::decoder(codec).is_some()) && codecs::available(codec, false)
     }
 
     fn create(&self, id: ElementId, media_type: MediaType, input: Codec) -> Result<Box<dyn Transcoder>, String> {
@@ -74,28 +83,44 @@ struct Branch {
     island: Island,
 }
 
-/// Encoder branches, shared with the decoder's streaming thread.
-type Branches = Arc<Mutex<Vec<Branch>>>;
+/// What the decoder's streaming thread shares with the worker.
+#[derive(Default)]
+struct Outputs {
+    branches: Vec<Branch>,
+    /// A sink takes raw frames (a filter, a hub input): decoded samples are
+    /// also handed to the router.
+    raw_wanted: bool,
+}
 
-/// A decoder and its encoders for one (source, media type).
+type Shared = Arc<Mutex<Outputs>>;
+
+fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, Outputs> {
+    shared.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Where input frames go.
+enum Input {
+    /// Encoded frames: a decoder island whose output feeds the encoders.
+    Decoder { island: Island, appsrc: gst_app::AppSrc },
+    /// Raw frames (a processing element's output): straight to the encoders,
+    /// with the caps they arrived with.
+    Raw { caps: Option<(Arc<str>, gst::Caps)> },
+}
+
+/// A decoder (or raw input) and its encoders for one (source, media type).
 pub struct GstTranscoder {
     bin_name: String,
     media_type: MediaType,
-    input: Codec,
+    input_codec: Codec,
     waker: Waker,
-    decoder: Island,
-    appsrc: gst_app::AppSrc,
-    branches: Branches,
+    input: Input,
+    shared: Shared,
     /// Media time of the first input frame (input clock rate) and that rate.
     base: Option<(u64, u32)>,
     /// Input is skipped until a keyframe (at start, after loss or a drop).
     waiting_keyframe: bool,
     arrivals: VecDeque<(u64, Instant)>,
     out: VecDeque<TranscoderOutput>,
-}
-
-fn lock(branches: &Branches) -> std::sync::MutexGuard<'_, Vec<Branch>> {
-    branches.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn launch(description: &str) -> Result<gst::Pipeline, String> {
@@ -113,60 +138,82 @@ fn appsink(pipeline: &gst::Pipeline) -> Result<gst_app::AppSink, String> {
     pipeline.by_name("sink").and_then(|e| e.downcast::<gst_app::AppSink>().ok()).ok_or_else(|| "no appsink".to_owned())
 }
 
-impl GstTranscoder {
-    fn new(id: ElementId, media_type: MediaType, input: Codec, waker: Waker) -> Result<GstTranscoder, String> {
-        let (caps, chain) = codecs::decoder(input).ok_or_else(|| format!("{} is not decoded here", input.as_str()))?;
-        let description = format!(
-            "appsrc name=src format=time is-live=true do-timestamp=false block=false max-buffers={DECODER_QUEUE} caps={caps} \
-             ! {chain} ! appsink name=sink sync=false async=false"
-        );
-        let pipeline = launch(&description)?;
-        let appsrc = appsrc(&pipeline)?;
-        if let Some(dec) = pipeline.by_name("dec") {
-            // Corrupt input costs a keyframe request, never the transcoder
-            // (GstVideoDecoder gives up after 10 errors by default).
-            for (name, value) in [("max-errors", (-1i32).to_value()), ("automatic-request-sync-points", true.to_value()), ("discard-corrupted-frames", true.to_value())] {
-                if dec.find_property(name).is_some() {
-                    dec.set_property_from_value(name, &value);
-                }
+/// The raw codec of a media type.
+fn raw_codec(media_type: MediaType) -> Codec {
+    if media_type == MediaType::Video {
+        Codec::RawVideo
+    } else {
+        Codec::RawAudio
+    }
+}
+
+/// A decoder island for `input`: its samples go to every encoder branch
+/// (and, when wanted, to the router as raw frames); its keyframe requests
+/// (GstForceKeyUnit going upstream) reach the source.
+fn decoder(input: Codec, media_type: MediaType, shared: &Shared, waker: &Waker) -> Result<Input, String> {
+    let (caps, chain) = codecs::decoder(input).ok_or_else(|| format!("{} is not decoded here", input.as_str()))?;
+    let description = format!(
+        "appsrc name=src format=time is-live=true do-timestamp=false block=false max-buffers={DECODER_QUEUE} caps={caps} \
+         ! {chain} ! appsink name=sink sync=false async=false"
+    );
+    let pipeline = launch(&description)?;
+    let appsrc = appsrc(&pipeline)?;
+    if let Some(dec) = pipeline.by_name("dec") {
+        // Corrupt input costs a keyframe request, never the transcoder
+        // (GstVideoDecoder gives up after 10 errors by default).
+        for (name, value) in [("max-errors", (-1i32).to_value()), ("automatic-request-sync-points", true.to_value()), ("discard-corrupted-frames", true.to_value())] {
+            if dec.find_property(name).is_some() {
+                dec.set_property_from_value(name, &value);
             }
         }
-        let decoder = Island::new(pipeline, waker.clone());
-        // The decoder's keyframe requests (GstForceKeyUnit going upstream) reach the source.
-        let outbox = decoder.outbox.clone();
-        if let Some(pad) = appsrc.static_pad("src") {
-            pad.add_probe(gst::PadProbeType::EVENT_UPSTREAM, move |_, info| {
-                if let Some(gst::PadProbeData::Event(e)) = &info.data {
-                    if e.structure().is_some_and(|s| s.name() == "GstForceKeyUnit") {
-                        outbox.push(ElementOutput::KeyframeRequest);
+    }
+    let island = Island::new(pipeline, waker.clone());
+    let outbox = island.outbox.clone();
+    if let Some(pad) = appsrc.static_pad("src") {
+        let outbox = outbox.clone();
+        pad.add_probe(gst::PadProbeType::EVENT_UPSTREAM, move |_, info| {
+            if let Some(gst::PadProbeData::Event(e)) = &info.data {
+                if e.structure().is_some_and(|s| s.name() == "GstForceKeyUnit") {
+                    outbox.push(ElementOutput::KeyframeRequest);
+                }
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
+    let (shared, raw) = (shared.clone(), raw_codec(media_type));
+    appsink(&island.pipeline)?.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                let outputs = lock(&shared);
+                for b in &outputs.branches {
+                    // Full appsrcs drop their oldest raw frame (leaky).
+                    let _ = b.appsrc.push_sample(&sample);
+                }
+                if outputs.raw_wanted {
+                    if let Some(frame) = frame_from_sample(&sample, raw) {
+                        outbox.push(ElementOutput::Media(frame));
                     }
                 }
-                gst::PadProbeReturn::Ok
-            });
-        }
-        let branches: Branches = Arc::default();
-        let shared = branches.clone();
-        appsink(&decoder.pipeline)?.set_callbacks(
-            gst_app::AppSinkCallbacks::builder()
-                .new_sample(move |sink| {
-                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                    for b in lock(&shared).iter() {
-                        // Full appsrcs drop their oldest raw frame (leaky).
-                        let _ = b.appsrc.push_sample(&sample);
-                    }
-                    Ok(gst::FlowSuccess::Ok)
-                })
-                .build(),
-        );
-        decoder.pipeline.set_state(gst::State::Playing).map_err(|e| format!("decoder for {}: {e}", input.as_str()))?;
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    island.pipeline.set_state(gst::State::Playing).map_err(|e| format!("decoder for {}: {e}", input.as_str()))?;
+    Ok(Input::Decoder { island, appsrc })
+}
+
+impl GstTranscoder {
+    fn new(id: ElementId, media_type: MediaType, input_codec: Codec, waker: Waker) -> Result<GstTranscoder, String> {
+        let shared = Shared::default();
+        let input = if input_codec == raw_codec(media_type) { Input::Raw { caps: None } } else { decoder(input_codec, media_type, &shared, &waker)? };
         Ok(GstTranscoder {
             bin_name: format!("transcoder{}-{}", id.0, media_type.as_str().to_lowercase()),
             media_type,
-            input,
+            input_codec,
             waker,
-            decoder,
-            appsrc,
-            branches,
+            input,
+            shared,
             base: None,
             waiting_keyframe: media_type == MediaType::Video,
             arrivals: VecDeque::new(),
@@ -183,29 +230,20 @@ impl GstTranscoder {
         );
         let pipeline = launch(&description)?;
         let appsrc = appsrc(&pipeline)?;
+        if let Input::Raw { caps: Some((_, caps)) } = &self.input {
+            appsrc.set_caps(Some(caps));
+        }
         let encoder = pipeline.by_name("enc").ok_or_else(|| "no encoder".to_owned())?;
         let island = Island::new(pipeline, self.waker.clone());
         let (outbox, codec) = (island.outbox.clone(), format.codec);
-        let clock_rate = clock_rate(codec);
         appsink(&island.pipeline)?.set_callbacks(
             gst_app::AppSinkCallbacks::builder()
                 .new_sample(move |sink| {
                     let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                    let Some(buffer) = sample.buffer() else { return Ok(gst::FlowSuccess::Ok) };
-                    let Ok(map) = buffer.map_readable() else { return Ok(gst::FlowSuccess::Ok) };
-                    // Running time: encoders may shift PTS and segment (x264enc
-                    // adds 1000 h); the running time is the input's timeline.
-                    let segment = sample.segment().and_then(|s| s.downcast_ref::<gst::ClockTime>().cloned());
-                    let pts = buffer.pts().and_then(|t| segment.as_ref().map_or(Some(t), |s| s.to_running_time(t))).map_or(0, gst::ClockTime::nseconds);
-                    outbox.push(ElementOutput::Media(MediaFrame {
-                        codec,
-                        clock_rate,
-                        // Relative to the first input frame; the base is added on the worker.
-                        rtp_time: (u128::from(pts) * u128::from(clock_rate) / 1_000_000_000) as u64,
-                        network_time: Instant::now(),
-                        contiguous: true,
-                        data: Arc::from(map.as_slice()),
-                    }));
+                    // Relative to the first input frame; the base is added on the worker.
+                    if let Some(frame) = frame_from_sample(&sample, codec) {
+                        outbox.push(ElementOutput::Media(frame));
+                    }
                     Ok(gst::FlowSuccess::Ok)
                 })
                 .build(),
@@ -214,7 +252,7 @@ impl GstTranscoder {
         Ok(Branch { format, appsrc, encoder, island })
     }
 
-    /// An encoded output: its media time continues the input's timeline in
+    /// An output frame: its media time continues the input's timeline in
     /// the output clock rate, its arrival is the input frame's.
     fn finish_frame(&self, mut frame: MediaFrame) -> MediaFrame {
         if let Some((base, rate)) = self.base {
@@ -232,14 +270,25 @@ impl GstTranscoder {
         tracing::warn!(bin = %self.bin_name, "{description}");
         self.out.push_back(TranscoderOutput::Error(ElementEvent::Error { error_type: "STREAM_ERROR_ENCODE", description, code: 8 }));
     }
-}
 
-/// RTP clock rate of frames of `codec`.
-fn clock_rate(codec: Codec) -> u32 {
-    match codec {
-        Codec::Opus => 48_000,
-        Codec::Pcmu | Codec::Pcma => 8000,
-        _ => 90_000,
+    /// Raw input: straight into every encoder, with its caps when they change.
+    fn push_raw(&mut self, frame: &MediaFrame, buffer: gst::Buffer) {
+        let Input::Raw { caps } = &mut self.input else { return };
+        let Some(text) = &frame.raw_caps else { return };
+        if caps.as_ref().is_none_or(|(known, _)| known != text) {
+            match text.parse::<gst::Caps>() {
+                Ok(parsed) => {
+                    for b in &lock(&self.shared).branches {
+                        b.appsrc.set_caps(Some(&parsed));
+                    }
+                    *caps = Some((text.clone(), parsed));
+                }
+                Err(_) => return tracing::debug!(bin = %self.bin_name, "raw frame with unreadable caps dropped: {text}"),
+            }
+        }
+        for b in &lock(&self.shared).branches {
+            let _ = b.appsrc.push_buffer(buffer.clone());
+        }
     }
 }
 
@@ -249,7 +298,7 @@ impl Transcoder for GstTranscoder {
     }
 
     fn handle_media(&mut self, now: Instant, frame: &MediaFrame) {
-        if frame.codec != self.input {
+        if frame.codec != self.input_codec {
             return;
         }
         if !frame.contiguous && self.media_type == MediaType::Video {
@@ -262,40 +311,42 @@ impl Transcoder for GstTranscoder {
             }
             self.waiting_keyframe = false;
         }
-        if self.appsrc.current_level_buffers() >= DECODER_QUEUE {
-            // The decoder cannot keep up: drop, and restart at a keyframe.
-            tracing::debug!(bin = %self.bin_name, "decoder behind: input dropped");
-            self.waiting_keyframe = self.media_type == MediaType::Video;
-            return;
+        if let Input::Decoder { appsrc, .. } = &self.input {
+            if appsrc.current_level_buffers() >= DECODER_QUEUE {
+                // The decoder cannot keep up: drop, and restart at a keyframe.
+                tracing::debug!(bin = %self.bin_name, "decoder behind: input dropped");
+                self.waiting_keyframe = self.media_type == MediaType::Video;
+                return;
+            }
         }
         let (base, rate) = *self.base.get_or_insert((frame.rtp_time, frame.clock_rate.max(1)));
-        let pts = u128::from(frame.rtp_time.saturating_sub(base)) * 1_000_000_000 / u128::from(rate);
-        let pts = pts as u64;
+        let pts = (u128::from(frame.rtp_time.saturating_sub(base)) * 1_000_000_000 / u128::from(rate)) as u64;
         if self.arrivals.len() == ARRIVALS {
             self.arrivals.pop_front();
         }
         self.arrivals.push_back((pts, frame.network_time.min(now)));
-        let mut buffer = gst::Buffer::from_slice(frame.data.clone());
-        if let Some(b) = buffer.get_mut() {
-            b.set_pts(gst::ClockTime::from_nseconds(pts));
-            if frame.is_keyframe() == Some(false) {
-                b.set_flags(gst::BufferFlags::DELTA_UNIT);
+        let buffer = buffer_from_frame(frame, pts);
+        match &self.input {
+            Input::Decoder { appsrc, .. } => {
+                if let Err(e) = appsrc.push_buffer(buffer) {
+                    tracing::debug!(bin = %self.bin_name, "decoder push: {e:?}");
+                }
             }
-        }
-        if let Err(e) = self.appsrc.push_buffer(buffer) {
-            tracing::debug!(bin = %self.bin_name, "decoder push: {e:?}");
+            Input::Raw { .. } => self.push_raw(frame, buffer),
         }
     }
 
     fn set_targets(&mut self, targets: &[TargetFormat]) {
-        let mut branches = lock(&self.branches);
+        let raw = raw_codec(self.media_type);
+        let mut outputs = lock(&self.shared);
+        outputs.raw_wanted = targets.iter().any(|t| t.codec == raw);
         // Dropped branches stop on the teardown thread (Island's Drop).
-        branches.retain(|b| targets.contains(&b.format));
-        let missing: Vec<TargetFormat> = targets.iter().filter(|t| !branches.iter().any(|b| b.format == **t)).copied().collect();
-        drop(branches);
+        outputs.branches.retain(|b| targets.contains(&b.format));
+        let missing: Vec<TargetFormat> = targets.iter().filter(|t| t.codec != raw && !outputs.branches.iter().any(|b| b.format == **t)).copied().collect();
+        drop(outputs);
         for format in missing {
             match self.branch(format) {
-                Ok(b) => lock(&self.branches).push(b),
+                Ok(b) => lock(&self.shared).branches.push(b),
                 Err(e) => self.error(e),
             }
         }
@@ -303,14 +354,15 @@ impl Transcoder for GstTranscoder {
     }
 
     fn request_keyframe(&mut self, target: TargetFormat) {
-        if let Some(b) = lock(&self.branches).iter().find(|b| b.format == target) {
+        // Raw targets need none: every raw frame stands alone.
+        if let Some(b) = lock(&self.shared).branches.iter().find(|b| b.format == target) {
             let event = gst::event::CustomUpstream::new(gst::Structure::builder("GstForceKeyUnit").field("all-headers", true).build());
             b.encoder.send_event(event);
         }
     }
 
     fn set_bitrate(&mut self, target: TargetFormat, bitrate: u64) {
-        if let Some(b) = lock(&self.branches).iter().find(|b| b.format == target) {
+        if let Some(b) = lock(&self.shared).branches.iter().find(|b| b.format == target) {
             codecs::set_bitrate(&b.encoder, target.codec, bitrate);
         }
     }
@@ -320,27 +372,24 @@ impl Transcoder for GstTranscoder {
             if let Some(out) = self.out.pop_front() {
                 return Some(out);
             }
-            if let Some(out) = self.decoder.try_recv() {
-                match out {
-                    ElementOutput::KeyframeRequest => self.out.push_back(TranscoderOutput::KeyframeRequest),
-                    ElementOutput::Event(e @ ElementEvent::Error { .. }) => self.out.push_back(TranscoderOutput::Error(e)),
-                    _ => {}
+            if let Input::Decoder { island, .. } = &self.input {
+                if let Some(out) = island.try_recv() {
+                    match out {
+                        ElementOutput::Media(frame) => {
+                            let frame = self.finish_frame(frame);
+                            return Some(TranscoderOutput::Media(TargetFormat::codec(frame.codec), frame));
+                        }
+                        ElementOutput::KeyframeRequest => self.out.push_back(TranscoderOutput::KeyframeRequest),
+                        ElementOutput::Event(e @ ElementEvent::Error { .. }) => self.out.push_back(TranscoderOutput::Error(e)),
+                        _ => {}
+                    }
+                    continue;
                 }
-                continue;
             }
-            let mut found = None;
-            for b in lock(&self.branches).iter() {
-                if let Some(out) = b.island.try_recv() {
-                    found = Some((b.format, out));
-                    break;
-                }
-            }
+            let found = lock(&self.shared).branches.iter().find_map(|b| b.island.try_recv().map(|out| (b.format, out)));
             let (format, out) = found?;
             match out {
-                ElementOutput::Media(frame) => {
-                    let frame = self.finish_frame(frame);
-                    return Some(TranscoderOutput::Media(format, frame));
-                }
+                ElementOutput::Media(frame) => return Some(TranscoderOutput::Media(format, self.finish_frame(frame))),
                 ElementOutput::Event(e @ ElementEvent::Error { .. }) => return Some(TranscoderOutput::Error(e)),
                 _ => {}
             }
@@ -349,10 +398,16 @@ impl Transcoder for GstTranscoder {
 
     fn describe(&self) -> Vec<String> {
         let name = |e: Option<gst::Element>| e.and_then(|e| e.factory()).map_or_else(|| "?".to_owned(), |f| f.name().to_string());
-        let mut lines = vec![format!("{} -> {}", self.input.as_str(), name(self.decoder.pipeline.by_name("dec")))];
-        for b in lock(&self.branches).iter() {
-            lines.push(format!("{} <- {}", b.format, name(Some(b.encoder.clone()))));
+        let first = match &self.input {
+            Input::Decoder { island, .. } => format!("{} -> {}", self.input_codec.as_str(), name(island.pipeline.by_name("dec"))),
+            Input::Raw { .. } => "RAW in (no decoder)".to_owned(),
+        };
+        let outputs = lock(&self.shared);
+        let mut lines = vec![first];
+        if outputs.raw_wanted {
+            lines.push("RAW out (decoded frames)".to_owned());
         }
+        lines.extend(outputs.branches.iter().map(|b| format!("{} <- {}", b.format, name(Some(b.encoder.clone())))));
         lines
     }
 }

@@ -46,7 +46,7 @@ impl Element for Probe {
 }
 
 fn frame(codec: Codec, now: Instant) -> MediaFrame {
-    MediaFrame { codec, clock_rate: 90_000, rtp_time: 0, network_time: now, contiguous: true, data: Arc::from(&[1u8, 2, 3][..]) }
+    MediaFrame { codec, clock_rate: 90_000, rtp_time: 0, network_time: now, contiguous: true, data: Arc::from(&[1u8, 2, 3][..]), raw_caps: None }
 }
 
 fn drain(p: &mut Pipeline, now: Instant) -> Vec<PipelineOutput> {
@@ -262,6 +262,14 @@ impl TranscoderFactory for FakeFactory {
     }
 }
 
+/// A pipeline whose transcoders are [`FakeTranscoder`]s logging to the returned log.
+fn transcoding_pipeline() -> (Pipeline, Arc<std::sync::Mutex<TranscodeLog>>) {
+    let log = Arc::new(std::sync::Mutex::new(TranscodeLog::default()));
+    let mut p = Pipeline::new();
+    p.set_transcoder_factory(Box::new(FakeFactory(log.clone())));
+    (p, log)
+}
+
 fn sink_taking(p: &mut Pipeline, codecs: &[Codec]) -> ElementId {
     p.add(Box::new(Probe { accepts: Some(codecs.to_vec()), ..Default::default() }))
 }
@@ -278,9 +286,7 @@ fn transcoding_events(out: &[PipelineOutput]) -> Vec<(ElementId, bool)> {
 #[test]
 fn one_transcoder_per_source_and_one_encoder_per_format_shared_by_sinks() {
     let now = Instant::now();
-    let log = Arc::new(std::sync::Mutex::new(TranscodeLog::default()));
-    let mut p = Pipeline::new();
-    p.set_transcoder_factory(Box::new(FakeFactory(log.clone())));
+    let (mut p, log) = transcoding_pipeline();
     let src = p.add(Box::new(Probe::default()));
     let vp8_viewers: Vec<ElementId> = (0..3).map(|_| sink_taking(&mut p, &[Codec::Vp8, Codec::H264])).collect();
     let h264_viewers: Vec<ElementId> = (0..3).map(|_| sink_taking(&mut p, &[Codec::H264])).collect();
@@ -338,9 +344,7 @@ fn one_transcoder_per_source_and_one_encoder_per_format_shared_by_sinks() {
 #[test]
 fn a_sink_no_conversion_can_serve_gets_one_error_and_connect_refuses_inert_elements() {
     let now = Instant::now();
-    let log = Arc::new(std::sync::Mutex::new(TranscodeLog::default()));
-    let mut p = Pipeline::new();
-    p.set_transcoder_factory(Box::new(FakeFactory(log.clone())));
+    let (mut p, log) = transcoding_pipeline();
     let src = p.add(Box::new(Probe::default()));
     let av1_only = sink_taking(&mut p, &[Codec::Av1]);
     p.connect(now, Connection::new(src, av1_only, MediaType::Video)).unwrap();
@@ -360,9 +364,7 @@ fn a_sink_no_conversion_can_serve_gets_one_error_and_connect_refuses_inert_eleme
 #[test]
 fn a_forced_output_format_is_encoded_for_sinks_that_take_it() {
     let now = Instant::now();
-    let log = Arc::new(std::sync::Mutex::new(TranscodeLog::default()));
-    let mut p = Pipeline::new();
-    p.set_transcoder_factory(Box::new(FakeFactory(log.clone())));
+    let (mut p, log) = transcoding_pipeline();
     let src = p.add(Box::new(Probe::default()));
     let sink = sink_taking(&mut p, &[Codec::Vp8, Codec::H264]);
     p.connect(now, Connection::new(src, sink, MediaType::Video)).unwrap();

@@ -7,7 +7,7 @@ use kms_idl::{Class, Idl};
 use kms_media::{Element, Inert, PassThrough};
 use kms_protocol::{ErrorCode, KurentoError, ObjectId};
 use crate::media::Worker;
-use kms_gst::{MediaProfile, PlayerEndpoint, RecorderEndpoint};
+use kms_gst::{FilterType, GStreamerFilter, MediaProfile, PlayerEndpoint, RecorderEndpoint};
 use kms_webrtc::{WebRtcConfig, WebRtcEndpoint};
 use serde_json::{json, Map, Value};
 use crate::media::PipelineHandle;
@@ -169,6 +169,13 @@ async fn build(server: &Server, class: &Class, parent: Option<Backing>, properti
                 let config = WebRtcConfig { host_addrs, tcp_addrs, recvonly, sendonly, external, bandwidth, codecs, data_channels, ..Default::default() };
                 Box::new(WebRtcEndpoint::new(now, config))
             })
+        }
+        "GStreamerFilter" => {
+            let filter_type = FilterType::parse(&text("filterType")).unwrap_or(FilterType::Autodetect);
+            let waker = island_waker(server, pipeline, &mut slot)?;
+            // Built here, off the media worker: a bad command is refused before anything exists.
+            let filter = GStreamerFilter::new(&text("command"), filter_type, waker).map_err(super::filters::filter_error)?;
+            Box::new(move |_, _| Box::new(filter))
         }
         "PassThrough" => Box::new(|_, _| Box::new(PassThrough::default())),
         // Media behaviour comes with later work; the element exists in the graph.

@@ -6,6 +6,7 @@
 
 mod create;
 mod events;
+mod filters;
 mod invoke;
 mod methods;
 mod params;
