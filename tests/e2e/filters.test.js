@@ -6,8 +6,10 @@ const assert = require('node:assert/strict');
 const { startServer } = require('./lib/server');
 const { deferrer } = require('./lib/defer');
 const { openPage } = require('./lib/browser');
-const { connect, call } = require('./lib/client');
+const { connect, call, once } = require('./lib/client');
 const { pollUntil } = require('./lib/poll');
+const { withPipeline } = require('./lib/pipeline');
+const { videoFrameRGB, frameDifference, audioPeak } = require('./lib/media');
 
 const decoding = (s) => s && s.video && s.video.framesDecoded > 10;
 
@@ -51,6 +53,9 @@ test('GStreamerFilter: KMS errors for bad commands and properties, the command r
   await assert.rejects(create('videoflip ! videobalance'), (e) => e.code === 40001 && /only one element/.test(e.message));
   await assert.rejects(create('fakesink'), (e) => e.code === 40001 && /pad templates don't match/.test(e.message));
   await assert.rejects(create('videoflip method=nonsense'), (e) => e.code === 40001);
+  await assert.rejects(create('videoflip !'), (e) => e.code === 40001 && /cannot be created/.test(e.message));
+  await assert.rejects(create(''), (e) => e.code === 40001);
+  await assert.rejects(create('filesink location=/tmp/kms-filter-out'), (e) => e.code === 40001 && /pad templates don't match/.test(e.message));
 
   const flip = await create('videoflip method=horizontal-flip', 'VIDEO');
   assert.equal(await call(flip, 'getCommand'), 'videoflip method=horizontal-flip');
@@ -64,4 +69,48 @@ test('GStreamerFilter: KMS errors for bad commands and properties, the command r
   await call(flip, 'connect', balance);
   assert.equal((await call(balance, 'getSourceConnections')).length, 3);
   await call(pipeline, 'release');
+});
+
+/** A player of the generated WebM into `filters` (in a chain) into a WEBM recorder; returns the recorded file. */
+async function playThrough(pipeline, media, filters, out) {
+  const player = await pipeline.create('PlayerEndpoint', { uri: `file://${media.file('in.webm')}` });
+  const recorder = await pipeline.create('RecorderEndpoint', { uri: `file://${media.file(out)}`, mediaProfile: 'WEBM' });
+  const errors = [];
+  let upstream = player;
+  for (const [command, filterType] of filters) {
+    const filter = await call(pipeline, 'create', 'GStreamerFilter', { command, filterType });
+    filter.on('Error', (e) => errors.push(e));
+    await call(upstream, 'connect', filter);
+    upstream = filter;
+  }
+  await call(upstream, 'connect', recorder);
+  await call(recorder, 'record');
+  const eos = once(player, 'EndOfStream', 30000);
+  await call(player, 'play');
+  await eos;
+  await call(recorder, 'stopAndWait');
+  assert.deepEqual(errors, []);
+  return media.file(out);
+}
+
+test('player -> GStreamerFilter(videoflip video-direction=horiz) -> recorder: the recorded picture is the mirror of the input', async (t) => {
+  const { media, pipeline } = await withPipeline(t);
+  const file = await playThrough(pipeline, media, [['videoflip video-direction=horiz', 'VIDEO']], 'flipped.webm');
+  const [input, output] = [videoFrameRGB(media.file('in.webm')), videoFrameRGB(file)];
+  const mirrored = frameDifference(output, input, true);
+  const same = frameDifference(output, input);
+  assert.ok(mirrored < 12, `the output is the input mirrored (difference ${mirrored})`);
+  assert.ok(same > 40, `and not the input as it was (difference ${same})`);
+  assert.ok(audioPeak(file).peak > 5000, 'the audio passes untouched');
+});
+
+test('an audio GStreamerFilter(volume volume=0) silences the audio and leaves the video untouched', async (t) => {
+  const { media, pipeline } = await withPipeline(t);
+  const file = await playThrough(pipeline, media, [['volume volume=0', 'AUDIO']], 'silent.webm');
+  const audio = audioPeak(file);
+  assert.ok(audio.samples > 48000 * 4, `about 5 s of audio recorded: ${audio.samples} samples`);
+  assert.ok(audio.peak < 50, `silence (peak ${audio.peak})`);
+  assert.ok(audioPeak(media.file('in.webm')).peak > 5000, 'the input is not silent');
+  const difference = frameDifference(videoFrameRGB(file), videoFrameRGB(media.file('in.webm')));
+  assert.ok(difference < 8, `the video is the input's (difference ${difference})`);
 });

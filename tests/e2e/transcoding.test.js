@@ -9,24 +9,13 @@ const { startServer } = require('./lib/server');
 const { deferrer } = require('./lib/defer');
 const { openPage } = require('./lib/browser');
 const { connect, call, once } = require('./lib/client');
-const { generateMedia, probe, decodeAll } = require('./lib/media');
+const { probe, decodeAll } = require('./lib/media');
 const { sleep, pollUntil } = require('./lib/poll');
+const { withPipeline } = require('./lib/pipeline');
 
 /** Threads of the server process (/proc/<pid>/status). */
 function threads(server) {
   return Number(/Threads:\s+(\d+)/.exec(fs.readFileSync(`/proc/${server.child.pid}/status`, 'utf8'))[1]);
-}
-
-/** Generated media, a server, a client and a pipeline, released after the test. */
-async function withPipeline(t) {
-  const defer = deferrer(t);
-  const media = generateMedia();
-  defer(() => media.remove());
-  const server = await startServer();
-  defer(() => server.stop());
-  const client = await connect(server.url);
-  defer(() => client.close());
-  return { media, pipeline: await client.create('MediaPipeline') };
 }
 
 const decoding = (s) => s && s.video && s.video.framesDecoded > 10;

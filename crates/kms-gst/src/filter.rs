@@ -237,6 +237,11 @@ impl Element for GStreamerFilter {
         }
     }
 
+    /// Nothing is filtered (or decoded for it) while nobody consumes it.
+    fn idle_without_consumers(&self) -> bool {
+        true
+    }
+
     fn handle_media(&mut self, now: Instant, frame: &MediaFrame) {
         let media_type = frame.media_type();
         if let Some(state) = self.flow_in.frame(now, media_type) {

@@ -145,6 +145,13 @@ pub trait Element: Send + Any {
         None
     }
 
+    /// True for an element whose work only serves its consumers (a
+    /// transforming filter): while it has no sink of a media type, the
+    /// router does not feed it that type, so nothing is decoded for it.
+    fn idle_without_consumers(&self) -> bool {
+        false
+    }
+
     /// False for an element whose media is not built: connections to or from
     /// it are refused rather than silently dropping media.
     fn carries_media(&self) -> bool {

@@ -59,4 +59,43 @@ function decodeAll(file) {
   if (/^WARNING/m.test(out)) throw new Error(`${file} decodes with warnings:\n${out}`);
 }
 
-module.exports = { generateMedia, probe, decodeAll };
+/**
+ * The 10th decoded video frame of a WebM (VP8) file as RGB bytes (the
+ * generated inputs are static test patterns, so any frame will do).
+ */
+function videoFrameRGB(file) {
+  const out = `${file}.rgb`;
+  run('gst-launch-1.0', ['-q', 'filesrc', `location=${file}`, '!', 'matroskademux', 'name=d', 'd.video_0', '!', 'vp8dec', '!', 'videoconvert',
+    '!', 'video/x-raw,format=RGB,width=320,height=240', '!', 'identity', 'eos-after=10', '!', 'filesink', `location=${out}`]);
+  const bytes = fs.readFileSync(out);
+  fs.rmSync(out);
+  const size = 320 * 240 * 3;
+  return bytes.subarray(bytes.length - size);
+}
+
+/** Mean absolute difference per byte between two RGB frames, `b` mirrored left-right when `mirror`. */
+function frameDifference(a, b, mirror = false) {
+  const [w, h] = [320, 240];
+  let sum = 0;
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const bx = mirror ? w - 1 - x : x;
+      for (let c = 0; c < 3; c++) sum += Math.abs(a[(y * w + x) * 3 + c] - b[(y * w + bx) * 3 + c]);
+    }
+  }
+  return sum / (w * h * 3);
+}
+
+/** The largest absolute sample of a WebM's (Opus) audio, decoded to 16-bit mono. */
+function audioPeak(file) {
+  const out = `${file}.pcm`;
+  run('gst-launch-1.0', ['-q', 'filesrc', `location=${file}`, '!', 'matroskademux', 'name=d', 'd.audio_0', '!', 'opusdec', '!', 'audioconvert',
+    '!', 'audio/x-raw,format=S16LE,channels=1', '!', 'filesink', `location=${out}`]);
+  const bytes = fs.readFileSync(out);
+  fs.rmSync(out);
+  let peak = 0;
+  for (let i = 0; i + 1 < bytes.length; i += 2) peak = Math.max(peak, Math.abs(bytes.readInt16LE(i)));
+  return { peak, samples: bytes.length / 2 };
+}
+
+module.exports = { generateMedia, probe, decodeAll, videoFrameRGB, frameDifference, audioPeak };

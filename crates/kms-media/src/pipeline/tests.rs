@@ -376,3 +376,56 @@ fn a_forced_output_format_is_encoded_for_sinks_that_take_it() {
     p.set_encoder_bitrate(src, EncoderBitrate { start: 300_000, min: 500_000, max: 0 });
     assert_eq!(log.lock().unwrap().bitrates.last(), Some(&(h264, 500_000)), "minEncoderBitrate bounds it");
 }
+
+/// A transforming filter: takes raw video, works only for its consumers.
+#[derive(Default)]
+struct RawFilter {
+    received: usize,
+    out: VecDeque<ElementOutput>,
+}
+
+impl Element for RawFilter {
+    fn input_codecs(&self, media_type: MediaType) -> Option<&[Codec]> {
+        (media_type == MediaType::Video).then_some(&[Codec::RawVideo][..])
+    }
+    fn idle_without_consumers(&self) -> bool {
+        true
+    }
+    fn handle_media(&mut self, _now: Instant, frame: &MediaFrame) {
+        self.received += 1;
+        self.out.push_back(ElementOutput::Media(frame.clone()));
+    }
+    fn poll_output(&mut self) -> Option<ElementOutput> {
+        self.out.pop_front()
+    }
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+}
+
+#[test]
+fn a_filter_chain_decodes_once_encodes_once_and_an_unconsumed_filter_gets_nothing() {
+    let now = Instant::now();
+    let (mut p, log) = transcoding_pipeline();
+    let src = p.add(Box::new(Probe::default()));
+    let (f1, f2) = (p.add(Box::new(RawFilter::default())), p.add(Box::new(RawFilter::default())));
+    p.connect(now, Connection::new(src, f1, MediaType::Video)).unwrap();
+    p.element_mut::<Probe>(src).unwrap().to_emit.push_back(ElementOutput::Media(frame(Codec::Vp8, now)));
+    drain(&mut p, now);
+    assert_eq!(p.element_mut::<RawFilter>(f1).unwrap().received, 0, "no consumer: no work");
+    assert_eq!(log.lock().unwrap().built, 0, "nothing decoded for it");
+
+    let viewer = sink_taking(&mut p, &[Codec::Vp8]);
+    p.connect(now, Connection::new(f1, f2, MediaType::Video)).unwrap();
+    p.connect(now, Connection::new(f2, viewer, MediaType::Video)).unwrap();
+    for _ in 0..3 {
+        p.element_mut::<Probe>(src).unwrap().to_emit.push_back(ElementOutput::Media(frame(Codec::Vp8, now)));
+    }
+    drain(&mut p, now);
+    assert_eq!(p.element_mut::<RawFilter>(f2).unwrap().received, 3, "raw frames go from filter to filter directly");
+    let log = log.lock().unwrap();
+    assert_eq!(log.built, 2, "one transcoder decodes for the chain, one encodes its output");
+    assert_eq!(log.targets, [vec![TargetFormat::codec(Codec::RawVideo)], vec![TargetFormat::codec(Codec::Vp8)]]);
+    let got = &p.element_mut::<Probe>(viewer).unwrap().received;
+    assert!(got.len() == 3 && got.iter().all(|f| f.codec == Codec::Vp8));
+}

@@ -153,6 +153,9 @@ impl Pipeline {
         let factory = self.transcoding.factory.as_deref();
         for sink in self.graph.sinks(source, media_type) {
             let Some(e) = self.elements.get_mut(&sink) else { continue };
+            if e.idle_without_consumers() && self.graph.sinks(sink, media_type).next().is_none() {
+                continue;
+            }
             let can_encode = |c: Codec| factory.is_some_and(|f| f.can_encode(c));
             match route(frame.codec, e.input_codecs(media_type), forced, can_encode) {
                 InputRoute::Direct => {
