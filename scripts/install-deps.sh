@@ -18,6 +18,8 @@ apt_packages=(
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools gstreamer1.0-plugins-base-apps
   # timeoverlay (the benchmark clip) is in the X plugins package.
   gstreamer1.0-x
+  # FaceOverlayFilter: OpenCV's facedetect element and its Haar cascades.
+  gstreamer1.0-opencv opencv-data
   # RTSP player tests serve a file with gst-rtsp-server from Python.
   gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 python3-gi gir1.2-gstreamer-1.0
   # The side-by-side benchmark (and its CI smoke run) starts its own Janus on 127.0.0.1.
@@ -96,10 +98,33 @@ opusparse gstreamer1.0-plugins-bad
 jifmux gstreamer1.0-plugins-bad
 curlhttpsink gstreamer1.0-plugins-bad
 x264enc gstreamer1.0-plugins-ugly
+overlaycomposition gstreamer1.0-plugins-base
+pngenc gstreamer1.0-plugins-good
+pngdec gstreamer1.0-plugins-good
+imagefreeze gstreamer1.0-plugins-good
+videoflip gstreamer1.0-plugins-good
+videobalance gstreamer1.0-plugins-good
+y4menc gstreamer1.0-plugins-good
+zbar gstreamer1.0-plugins-bad
+qroverlay gstreamer1.0-plugins-bad
+facedetect gstreamer1.0-opencv
 avdec_h264 gstreamer1.0-libav
 avenc_aac gstreamer1.0-libav
 ELEMENTS
 if [ ${#missing_elements[@]} -gt 0 ]; then
   echo "missing GStreamer elements: ${missing_elements[*]}" >&2
   exit 1
+fi
+[ -s /usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml ] || { echo "missing the face cascade (opencv-data)" >&2; exit 1; }
+
+# Test media with a human face: the public-domain NASA astronaut portrait
+# that scikit-image ships, taken from Debian's python3-skimage package
+# without installing it (and its dependencies).
+face="$HOME/.cache/kms-test-media/astronaut.png"
+if [ ! -s "$face" ]; then
+  tmp=$(mktemp -d) && chmod a+rwx "$tmp"
+  (cd "$tmp" && apt-get download python3-skimage >/dev/null && dpkg-deb -x python3-skimage_*.deb x)
+  mkdir -p "$(dirname "$face")"
+  cp "$tmp"/x/usr/lib/python3/dist-packages/skimage/data/astronaut.png "$face"
+  rm -rf "$tmp"
 fi

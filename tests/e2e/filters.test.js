@@ -9,7 +9,25 @@ const { openPage } = require('./lib/browser');
 const { connect, call, once } = require('./lib/client');
 const { pollUntil } = require('./lib/poll');
 const { withPipeline } = require('./lib/pipeline');
-const { videoFrameRGB, frameDifference, audioPeak } = require('./lib/media');
+const os = require('node:os');
+const path = require('node:path');
+const { videoFrameRGB, frameDifference, audioPeak, gstLaunch, redPixels } = require('./lib/media');
+const { freePort } = require('./lib/server');
+const { RawClient } = require('./lib/raw');
+
+/** The public-domain face picture install-deps.sh puts in place (512x512). */
+const FACE = path.join(os.homedir(), '.cache', 'kms-test-media', 'astronaut.png');
+/** Where OpenCV finds the face in it: x, y, width, height (measured once with facedetect). */
+const FACE_BOX = [175, 64, 97, 97];
+/** The `w` x `h` region at (x, y) of an RGB frame `width` wide. */
+function crop(frame, width, x, y, w, h) {
+  const out = Buffer.alloc(w * h * 3);
+  for (let row = 0; row < h; row++) frame.copy(out, row * w * 3, ((y + row) * width + x) * 3, ((y + row) * width + x + w) * 3);
+  return out;
+}
+
+/** A 40x40 solid red PNG at `out`. */
+const makeRed = (out) => gstLaunch('videotestsrc pattern=red num-buffers=1 ! video/x-raw,width=40,height=40 ! pngenc ! filesink location=OUT', out);
 
 const decoding = (s) => s && s.video && s.video.framesDecoded > 10;
 
@@ -71,14 +89,18 @@ test('GStreamerFilter: KMS errors for bad commands and properties, the command r
   await call(pipeline, 'release');
 });
 
-/** A player of the generated WebM into `filters` (in a chain) into a WEBM recorder; returns the recorded file. */
-async function playThrough(pipeline, media, filters, out) {
-  const player = await pipeline.create('PlayerEndpoint', { uri: `file://${media.file('in.webm')}` });
+/**
+ * Plays `input` (default: the generated WebM) through `filters` (in a chain;
+ * GStreamerFilter commands, or filter objects already made) into a WEBM
+ * recorder; returns the recorded file.
+ */
+async function playThrough(pipeline, media, filters, out, input = media.file('in.webm')) {
+  const player = await pipeline.create('PlayerEndpoint', { uri: `file://${input}` });
   const recorder = await pipeline.create('RecorderEndpoint', { uri: `file://${media.file(out)}`, mediaProfile: 'WEBM' });
   const errors = [];
   let upstream = player;
-  for (const [command, filterType] of filters) {
-    const filter = await call(pipeline, 'create', 'GStreamerFilter', { command, filterType });
+  for (const f of filters) {
+    const filter = Array.isArray(f) ? await call(pipeline, 'create', 'GStreamerFilter', { command: f[0], filterType: f[1] }) : f;
     filter.on('Error', (e) => errors.push(e));
     await call(upstream, 'connect', filter);
     upstream = filter;
@@ -113,4 +135,90 @@ test('an audio GStreamerFilter(volume volume=0) silences the audio and leaves th
   assert.ok(audioPeak(media.file('in.webm')).peak > 5000, 'the input is not silent');
   const difference = frameDifference(videoFrameRGB(file), videoFrameRGB(media.file('in.webm')));
   assert.ok(difference < 8, `the video is the input's (difference ${difference})`);
+});
+
+test('ZBarFilter: CodeFound carries each QR code drawn by qroverlay, a code in view about once a second', async (t) => {
+  const { media, pipeline } = await withPipeline(t);
+  const clip = (name, data) => {
+    gstLaunch(`videotestsrc num-buffers=90 pattern=white ! video/x-raw,width=320,height=240,framerate=30/1 ! qroverlay data=${data} case-sensitive=true pixel-size=4 `
+      + '! videoconvert ! vp8enc deadline=1 keyframe-max-dist=30 ! webmmux ! filesink location=OUT', media.file(name));
+    return media.file(name);
+  };
+  const zbar = await pipeline.create('ZBarFilter');
+  const codes = [];
+  zbar.on('CodeFound', (e) => codes.push([e.codeType, e.value]));
+  // No consumer: a detector still works.
+  for (const [name, data] of [['one.webm', 'kms-code-one'], ['two.webm', 'kms-code-two']]) {
+    const player = await pipeline.create('PlayerEndpoint', { uri: `file://${clip(name, data)}` });
+    await call(player, 'connect', zbar);
+    const eos = once(player, 'EndOfStream', 20000);
+    await call(player, 'play');
+    await eos;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  const one = codes.filter(([, v]) => v === 'kms-code-one');
+  const two = codes.filter(([, v]) => v === 'kms-code-two');
+  assert.ok(one.length >= 1 && two.length >= 1, JSON.stringify(codes));
+  assert.ok(codes.every(([type]) => type === 'QR-Code'), JSON.stringify(codes));
+  // 3 s of one code in view: raised at most about once a second, not per frame.
+  assert.ok(one.length <= 4, `deduplicated: ${one.length} events for 90 frames`);
+});
+
+test('ImageOverlayFilter: the picture pixels are where its offsets put them; an unreachable picture raises Error and the video flows', async (t) => {
+  const { media, server, pipeline } = await withPipeline(t);
+  makeRed(media.file('red.png'));
+  const overlay = await pipeline.create('ImageOverlayFilter');
+  // kurento-client 7.3 sends a method's parameters as just their `id` when
+  // one is named `id` (its serializeParams takes them for a MediaObject), so
+  // addImage and removeImage go out raw, as another client would send them.
+  const raw = await RawClient.open(server.url);
+  t.after(() => raw.close());
+  const invoke = async (operation, operationParams) => {
+    const reply = await raw.request('invoke', { object: overlay.id, operation, operationParams });
+    assert.equal(reply.error, undefined, JSON.stringify(reply.error));
+  };
+  const image = (id, uri, x, y, w, h, keepAspectRatio, center) => ({ id, uri, offsetXPercent: x, offsetYPercent: y, widthPercent: w, heightPercent: h, keepAspectRatio, center });
+  // 320x240 frame: box from (160, 60), 80x120.
+  await invoke('addImage', image('logo', `file://${media.file('red.png')}`, 0.5, 0.25, 0.25, 0.5, false, false));
+  const missing = once(overlay, 'Error');
+  await invoke('addImage', image('gone', `http://127.0.0.1:${await freePort()}/none.png`, 0, 0, 0.2, 0.2, true, true));
+  await invoke('removeImage', { id: 'never-added' });
+  assert.equal((await missing).type, 'RESOURCE_ERROR_OPEN');
+  await new Promise((r) => setTimeout(r, 500));
+  const file = await playThrough(pipeline, media, [overlay], 'overlay.webm');
+  const frame = videoFrameRGB(file);
+  const input = videoFrameRGB(media.file('in.webm'));
+  const red = redPixels(frame, 320, input);
+  assert.ok(red.count > 80 * 120 * 0.8, `the box is red: ${JSON.stringify(red)}`);
+  const [x0, y0, x1, y1] = red.box;
+  assert.ok(Math.abs(x0 - 160) <= 3 && Math.abs(y0 - 60) <= 3 && Math.abs(x1 - 239) <= 3 && Math.abs(y1 - 179) <= 3, `at (160,60)-(239,179): ${red.box}`);
+  // Outside the box, the input's picture.
+  let outside = 0;
+  for (let y = 0; y < 240; y++) for (let x = 0; x < 150; x++) for (let c = 0; c < 3; c++) outside += Math.abs(frame[(y * 320 + x) * 3 + c] - input[(y * 320 + x) * 3 + c]);
+  assert.ok(outside / (150 * 240 * 3) < 8, 'left of the box the picture is unchanged');
+});
+
+test('FaceOverlayFilter: the picture lands on the face OpenCV finds', async (t) => {
+  const { media, pipeline } = await withPipeline(t);
+  makeRed(media.file('red.png'));
+  gstLaunch(`filesrc location=${FACE} ! pngdec ! imagefreeze num-buffers=90 ! video/x-raw,framerate=30/1 ! videoconvert `
+    + '! vp8enc deadline=1 keyframe-max-dist=30 ! webmmux ! filesink location=OUT', media.file('face.webm'));
+  const overlay = await pipeline.create('FaceOverlayFilter');
+  // Over the whole face box (KMS's fractions of the face).
+  await call(overlay, 'setOverlayedImage', `file://${media.file('red.png')}`, 0, 0, 1, 1);
+  await new Promise((r) => setTimeout(r, 500));
+  const file = await playThrough(pipeline, media, [overlay], 'face-out.webm', media.file('face.webm'));
+  const [output, input] = [videoFrameRGB(file, [512, 512]), videoFrameRGB(media.file('face.webm'), [512, 512])];
+  const [fx, fy, fw, fh] = FACE_BOX;
+  // The face box (detection runs on a 320-wide copy: a few pixels of slack) is red...
+  const inside = redPixels(crop(output, 512, fx + 6, fy + 6, fw - 12, fh - 12), fw - 12, crop(input, 512, fx + 6, fy + 6, fw - 12, fh - 12));
+  assert.ok(inside.count > (fw - 12) * (fh - 12) * 0.95, `the face is covered: ${JSON.stringify(inside)}`);
+  // ...and nothing else turned red.
+  const all = redPixels(output, 512, input);
+  const near = redPixels(crop(output, 512, fx - 8, fy - 8, fw + 16, fh + 16), fw + 16, crop(input, 512, fx - 8, fy - 8, fw + 16, fh + 16));
+  // (The output is re-encoded at 300 kbit/s: a few hundred scattered pixels of
+  // the suit and flag cross the red threshold; a misplaced overlay would put
+  // most of the red elsewhere.)
+  assert.ok(near.count >= all.count * 0.9, `red only over the face ${FACE_BOX}: ${near.count} of ${all.count}`);
+  await call(overlay, 'unsetOverlayedImage');
 });

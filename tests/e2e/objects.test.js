@@ -161,10 +161,10 @@ test('properties, final and read-only properties, tags', async (t) => {
   assert.equal(ev.mediaType, 'VIDEO');
   // A class whose media is not built yet cannot be connected (it would drop
   // everything silently): 40006 both ways, and no connection is recorded.
-  const zbar = await pipeline.create('ZBarFilter');
-  await assert.rejects(call(webRtc, 'connect', zbar), (e) => e.code === 40006 && /ZBarFilter .* does not carry media/.test(e.message));
-  await assert.rejects(call(zbar, 'connect', webRtc), (e) => e.code === 40006);
-  assert.deepEqual(await zbar.getSourceConnections(), []);
+  const rtp = await pipeline.create('RtpEndpoint');
+  await assert.rejects(call(webRtc, 'connect', rtp), (e) => e.code === 40006 && /RtpEndpoint .* does not carry media/.test(e.message));
+  await assert.rejects(call(rtp, 'connect', webRtc), (e) => e.code === 40006);
+  assert.deepEqual(await rtp.getSourceConnections(), []);
 });
 
 test('connect and disconnect bookkeeping with events', async (t) => {

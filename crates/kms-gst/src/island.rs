@@ -61,6 +61,13 @@ pub struct Island {
 impl Island {
     /// Wraps `pipeline`: bus EOS and errors are reported through the outbox.
     pub fn new(pipeline: gst::Pipeline, waker: Waker) -> Island {
+        Island::with_messages(pipeline, waker, |_| None)
+    }
+
+    /// [`Island::new`], and every element message (a detector's findings:
+    /// zbar's `barcode`, ...) goes through `hook`, on the posting thread;
+    /// the events it returns are raised on the element.
+    pub fn with_messages(pipeline: gst::Pipeline, waker: Waker, hook: impl Fn(&gst::Message) -> Option<ElementEvent> + Send + Sync + 'static) -> Island {
         let (tx, rx) = channel();
         let outbox = Outbox { tx, waker };
         let notes = Arc::new(Mutex::new(Vec::new()));
@@ -68,6 +75,12 @@ impl Island {
             let (outbox, notes) = (outbox.clone(), notes.clone());
             bus.set_sync_handler(move |_, msg| {
                 let note = match msg.view() {
+                    gst::MessageView::Element(_) => {
+                        if let Some(event) = hook(msg) {
+                            outbox.event(event);
+                        }
+                        None
+                    }
                     gst::MessageView::Eos(_) => Some(BusNote::EndOfStream),
                     gst::MessageView::Error(err) => {
                         let (error_type, code) = kms_error(&err.error());

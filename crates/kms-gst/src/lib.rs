@@ -17,7 +17,10 @@ mod state;
 mod transcoder;
 mod uri;
 
-pub use filter::{FilterError, FilterType, GStreamerFilter};
+pub use filter::{
+    FaceLayout, FaceOverlay, FaceOverlayFilter, Filter, FilterError, FilterKind, FilterType, GStreamerFilter, GstCommand, ImageLayout, ImageOverlay,
+    ImageOverlayFilter, ZBar, ZBarFilter,
+};
 pub use island::{Finished, Waker};
 pub use player::{PlayerControl, PlayerEndpoint, SeekError, VideoInfo};
 pub use profile::MediaProfile;

@@ -68,6 +68,9 @@ pub enum ElementEvent {
     Media { name: &'static str },
     /// UriEndpointStateChanged: `STOP`, `START` or `PAUSE`.
     UriEndpointState { state: &'static str },
+    /// ZBarFilter's CodeFound: a bar code or QR code came into view
+    /// (`code_type` as zbar names it, `QR-Code`, `EAN-13`, ...).
+    CodeFound { code_type: String, value: String },
     /// MediaTranscodingStateChanged, raised on the source whose output is
     /// (or stops being) transcoded; `bin_name` names its transcoder.
     MediaTranscoding { media_type: MediaType, transcoding: bool, bin_name: String },

@@ -63,14 +63,34 @@ function decodeAll(file) {
  * The 10th decoded video frame of a WebM (VP8) file as RGB bytes (the
  * generated inputs are static test patterns, so any frame will do).
  */
-function videoFrameRGB(file) {
+function videoFrameRGB(file, [width, height] = [320, 240]) {
   const out = `${file}.rgb`;
   run('gst-launch-1.0', ['-q', 'filesrc', `location=${file}`, '!', 'matroskademux', 'name=d', 'd.video_0', '!', 'vp8dec', '!', 'videoconvert',
-    '!', 'video/x-raw,format=RGB,width=320,height=240', '!', 'identity', 'eos-after=10', '!', 'filesink', `location=${out}`]);
+    '!', `video/x-raw,format=RGB,width=${width},height=${height}`, '!', 'identity', 'eos-after=10', '!', 'filesink', `location=${out}`]);
   const bytes = fs.readFileSync(out);
   fs.rmSync(out);
-  const size = 320 * 240 * 3;
+  const size = width * height * 3;
   return bytes.subarray(bytes.length - size);
+}
+
+/**
+ * Where `frame` (RGB, `width` wide) turned red: { count, box: [x0, y0, x1, y1] }
+ * of the pixels with R > 180 and G, B < 80 that are not red in `before`
+ * (the same picture without the overlay), when given.
+ */
+function redPixels(frame, width, before) {
+  const red = (f, i) => f[i] > 180 && f[i + 1] < 80 && f[i + 2] < 80;
+  let count = 0;
+  const box = [Infinity, Infinity, -1, -1];
+  for (let i = 0; i < frame.length; i += 3) {
+    if (red(frame, i) && !(before && red(before, i))) {
+      const [x, y] = [(i / 3) % width, Math.floor(i / 3 / width)];
+      count++;
+      box[0] = Math.min(box[0], x); box[1] = Math.min(box[1], y);
+      box[2] = Math.max(box[2], x); box[3] = Math.max(box[3], y);
+    }
+  }
+  return { count, box };
 }
 
 /** Mean absolute difference per byte between two RGB frames, `b` mirrored left-right when `mirror`. */
@@ -98,4 +118,12 @@ function audioPeak(file) {
   return { peak, samples: bytes.length / 2 };
 }
 
-module.exports = { generateMedia, probe, decodeAll, videoFrameRGB, frameDifference, audioPeak };
+/**
+ * Runs gst-launch-1.0 with a description whose `OUT` is replaced by `out`
+ * (split on spaces before, so paths with spaces stay one argument).
+ */
+function gstLaunch(description, out) {
+  run('gst-launch-1.0', ['-q', ...description.split(' ').map((arg) => arg.replace('OUT', out))], 120000);
+}
+
+module.exports = { generateMedia, probe, decodeAll, videoFrameRGB, frameDifference, audioPeak, gstLaunch, redPixels };

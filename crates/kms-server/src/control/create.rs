@@ -7,7 +7,7 @@ use kms_idl::{Class, Idl};
 use kms_media::{Element, Inert, PassThrough};
 use kms_protocol::{ErrorCode, KurentoError, ObjectId};
 use crate::media::Worker;
-use kms_gst::{FilterType, GStreamerFilter, MediaProfile, PlayerEndpoint, RecorderEndpoint};
+use kms_gst::{FaceOverlayFilter, FilterType, GStreamerFilter, ImageOverlayFilter, MediaProfile, PlayerEndpoint, RecorderEndpoint, ZBarFilter};
 use kms_webrtc::{WebRtcConfig, WebRtcEndpoint};
 use serde_json::{json, Map, Value};
 use crate::media::PipelineHandle;
@@ -176,6 +176,16 @@ async fn build(server: &Server, class: &Class, parent: Option<Backing>, properti
             // Built here, off the media worker: a bad command is refused before anything exists.
             let filter = GStreamerFilter::new(&text("command"), filter_type, waker).map_err(super::filters::filter_error)?;
             Box::new(move |_, _| Box::new(filter))
+        }
+        "ZBarFilter" | "ImageOverlayFilter" | "FaceOverlayFilter" => {
+            let waker = island_waker(server, pipeline, &mut slot)?;
+            let unavailable = |e: String| KurentoError::new(ErrorCode::MediaObjectNotAvailable, format!("{} cannot be created here: {e}", class.name));
+            let element: Box<dyn Element> = match class.name.as_str() {
+                "ZBarFilter" => Box::new(ZBarFilter::new(waker).map_err(unavailable)?),
+                "ImageOverlayFilter" => Box::new(ImageOverlayFilter::new(waker).map_err(unavailable)?),
+                _ => Box::new(FaceOverlayFilter::new(waker).map_err(unavailable)?),
+            };
+            Box::new(move |_, _| element)
         }
         "PassThrough" => Box::new(|_, _| Box::new(PassThrough::default())),
         // Media behaviour comes with later work; the element exists in the graph.

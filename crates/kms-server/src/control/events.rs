@@ -88,6 +88,7 @@ pub fn from_element_event(event: &ElementEvent) -> (&'static str, Map<String, Va
         ElementEvent::DataChannelClosed { channel_id } => ("DataChannelClosed", json!({ "channelId": channel_id })),
         ElementEvent::Media { name } => (*name, json!({})),
         ElementEvent::UriEndpointState { state } => ("UriEndpointStateChanged", json!({ "state": state })),
+        ElementEvent::CodeFound { code_type, value } => ("CodeFound", json!({ "codeType": code_type, "value": value })),
         ElementEvent::MediaTranscoding { media_type, transcoding, bin_name } => (
             "MediaTranscodingStateChanged",
             json!({ "state": if *transcoding { "TRANSCODING" } else { "NOT_TRANSCODING" }, "binName": bin_name, "mediaType": media_type.as_str() }),

@@ -34,6 +34,8 @@ pub async fn invoke(server: &Arc<Server>, session: &str, object: &ObjectId, oper
                     "PlayerEndpoint" => uri::player(server, &ctx, operation, params).await,
                     "RecorderEndpoint" => uri::recorder(server, &ctx, operation).await,
                     "GStreamerFilter" => filters::gstreamer_filter(server, &ctx, operation, params).await,
+                    "ImageOverlayFilter" => filters::image_overlay(server, &ctx, operation, params).await,
+                    "FaceOverlayFilter" => filters::face_overlay(server, &ctx, operation, params).await,
                     _ => None,
                 },
             }

@@ -62,6 +62,11 @@ impl<'a> Params<'a> {
         self.required(name)?.as_bool().ok_or_else(|| self.wrong(name, "a boolean"))
     }
 
+    /// A number (`float`/`double` in the IDL; integers are accepted too).
+    pub fn f64(&self, name: &str) -> Result<f64, KurentoError> {
+        self.required(name)?.as_f64().ok_or_else(|| self.wrong(name, "a number"))
+    }
+
     pub fn opt_i64(&self, name: &str) -> Result<Option<i64>, KurentoError> {
         self.get(name).map(|v| v.as_i64().ok_or_else(|| self.wrong(name, "an integer"))).transpose()
     }

@@ -1,0 +1,236 @@
+//! Filters: GStreamer elements run on decoded frames of one media type, as
+//! KMS's `kmsfilterelement`; the other media type passes through untouched.
+//!
+//! Every filter is a [`Filter`]: an island `appsrc ! convert ! <stage> !
+//! convert ! appsink` on raw frames (the router decodes for it once per
+//! source and encodes its output once per consumer format, see
+//! `crate::transcoder`), plus what its kind adds: GStreamerFilter's command
+//! element, ZBarFilter's detector, the overlays. KMS links the element
+//! without converters and lets caps negotiate; the converters here let it
+//! take the raw format it prefers. A filter that falls behind drops frames
+//! (leaky appsrc, as KMS's one-buffer leaky queue). Detections arrive as bus
+//! element messages and become events (see [`Island::with_messages`]).
+
+mod command;
+mod overlay;
+mod zbar;
+
+pub use command::{FilterError, FilterType, GStreamerFilter, GstCommand};
+pub use overlay::{FaceLayout, FaceOverlay, FaceOverlayFilter, ImageLayout, ImageOverlay, ImageOverlayFilter};
+pub use zbar::{ZBar, ZBarFilter};
+
+use crate::island::{Island, Outbox, Waker};
+use crate::sample::{buffer_from_frame, frame_from_sample};
+use gstreamer as gst;
+use gst::prelude::*;
+use kms_media::{Codec, DataMessage, Element, ElementEvent, ElementOutput, FlowState, FlowTracker, MediaFrame, MediaType};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Raw frames waiting for the stage before the oldest are dropped.
+const QUEUE: u64 = 2;
+
+/// What distinguishes one filter class from another.
+pub trait FilterKind: Send + 'static {
+    /// True when the filter only transforms (its work serves consumers
+    /// only); false for detectors, which raise events with or without
+    /// consumers.
+    const IDLE_WITHOUT_CONSUMERS: bool;
+}
+
+/// The elements a filter runs, already linked among themselves: the first
+/// one's sink pad and the last one's src pad.
+pub struct Stage {
+    pub elements: Vec<gst::Element>,
+    pub sink: gst::Pad,
+    pub src: gst::Pad,
+}
+
+/// A filter element of kind `K`.
+pub struct Filter<K> {
+    pub(crate) kind: K,
+    media_type: MediaType,
+    island: Island,
+    appsrc: gstreamer_app::AppSrc,
+    /// The caps currently set on the appsrc (text as the frames carry it).
+    caps: Option<Arc<str>>,
+    /// Media time of the first filtered frame, for buffer PTS.
+    base: Option<u64>,
+    queue: VecDeque<ElementOutput>,
+    flow_in: FlowTracker,
+    flow_out: FlowTracker,
+}
+
+impl<K: FilterKind> Filter<K> {
+    /// Starts `stage` for `media_type` raw frames; element messages go
+    /// through `hook` (detections), their events are raised on the filter.
+    pub(crate) fn build(
+        kind: K,
+        media_type: MediaType,
+        stage: Stage,
+        waker: Waker,
+        hook: impl Fn(&gst::Message) -> Option<ElementEvent> + Send + Sync + 'static,
+    ) -> Result<Filter<K>, String> {
+        let (convert, out_caps) = match media_type {
+            MediaType::Video => ("videoconvert", "video/x-raw,format=I420"),
+            _ => ("audioconvert ! audioresample", "audio/x-raw,format=S16LE,rate=48000,channels=2,layout=interleaved"),
+        };
+        let head = format!("appsrc name=src format=time is-live=true do-timestamp=false block=false max-buffers={QUEUE} leaky-type=downstream ! {convert}");
+        let tail = format!("{convert} ! {out_caps} ! appsink name=sink sync=false async=false");
+        let head = gst::parse::bin_from_description(&head, true).map_err(|e| e.to_string())?;
+        let tail = gst::parse::bin_from_description(&tail, true).map_err(|e| e.to_string())?;
+        let pipeline = gst::Pipeline::new();
+        pipeline.add_many([head.upcast_ref::<gst::Element>(), tail.upcast_ref()]).map_err(|e| e.to_string())?;
+        pipeline.add_many(stage.elements.iter()).map_err(|e| e.to_string())?;
+        let not_linked = || "Given command is not valid, pad templates don't match".to_owned();
+        head.static_pad("src").ok_or_else(not_linked)?.link(&stage.sink).map_err(|_| not_linked())?;
+        stage.src.link(&tail.static_pad("sink").ok_or_else(not_linked)?).map_err(|_| not_linked())?;
+        let appsrc = head.by_name("src").and_then(|e| e.downcast::<gstreamer_app::AppSrc>().ok()).ok_or("no appsrc")?;
+        let appsink = tail.by_name("sink").and_then(|e| e.downcast::<gstreamer_app::AppSink>().ok()).ok_or("no appsink")?;
+        let island = Island::with_messages(pipeline, waker, hook);
+        let (outbox, raw) = (island.outbox.clone(), if media_type == MediaType::Video { Codec::RawVideo } else { Codec::RawAudio });
+        appsink.set_callbacks(
+            gstreamer_app::AppSinkCallbacks::builder()
+                .new_sample(move |sink| {
+                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    if let Some(frame) = frame_from_sample(&sample, raw) {
+                        outbox.push(ElementOutput::Media(frame));
+                    }
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        );
+        island.pipeline.set_state(gst::State::Playing).map_err(|e| format!("GStreamer element cannot be started: {e}"))?;
+        Ok(Filter {
+            kind,
+            media_type,
+            island,
+            appsrc,
+            caps: None,
+            base: None,
+            queue: VecDeque::new(),
+            flow_in: FlowTracker::default(),
+            flow_out: FlowTracker::default(),
+        })
+    }
+
+    /// The media type this filter processes.
+    pub fn media_type(&self) -> MediaType {
+        self.media_type
+    }
+
+    /// Where threads other than the island's report (image loaders).
+    pub(crate) fn outbox(&self) -> Outbox {
+        self.island.outbox.clone()
+    }
+
+    fn event(&mut self, event: ElementEvent) {
+        self.queue.push_back(ElementOutput::Event(event));
+    }
+
+    /// A raw frame into the stage, with its caps when they change.
+    fn push(&mut self, frame: &MediaFrame) {
+        let Some(text) = &frame.raw_caps else { return };
+        if self.caps.as_ref() != Some(text) {
+            let Ok(caps) = text.parse::<gst::Caps>() else { return };
+            self.appsrc.set_caps(Some(&caps));
+            self.caps = Some(text.clone());
+        }
+        let base = *self.base.get_or_insert(frame.rtp_time);
+        let pts = u128::from(frame.rtp_time.saturating_sub(base)) * 1_000_000_000 / u128::from(frame.clock_rate.max(1));
+        if let Err(e) = self.appsrc.push_buffer(buffer_from_frame(frame, pts as u64)) {
+            tracing::debug!("filter push: {e:?}");
+        }
+    }
+}
+
+const RAW_VIDEO: [Codec; 1] = [Codec::RawVideo];
+const RAW_AUDIO: [Codec; 1] = [Codec::RawAudio];
+
+impl<K: FilterKind> Element for Filter<K> {
+    /// Raw frames of the filtered type; anything of the other type.
+    fn input_codecs(&self, media_type: MediaType) -> Option<&[Codec]> {
+        match (media_type == self.media_type, media_type) {
+            (true, MediaType::Video) => Some(&RAW_VIDEO),
+            (true, MediaType::Audio) => Some(&RAW_AUDIO),
+            _ => None,
+        }
+    }
+
+    fn idle_without_consumers(&self) -> bool {
+        K::IDLE_WITHOUT_CONSUMERS
+    }
+
+    fn handle_media(&mut self, now: Instant, frame: &MediaFrame) {
+        let media_type = frame.media_type();
+        if let Some(state) = self.flow_in.frame(now, media_type) {
+            self.event(ElementEvent::MediaFlowIn { media_type, state });
+        }
+        if media_type == self.media_type {
+            self.push(frame);
+        } else {
+            self.queue.push_back(ElementOutput::Media(frame.clone()));
+        }
+    }
+
+    fn handle_data(&mut self, _now: Instant, message: &DataMessage) {
+        self.queue.push_back(ElementOutput::Data(message.clone()));
+    }
+
+    fn handle_end_of_stream(&mut self, _now: Instant) {
+        self.queue.push_back(ElementOutput::EndOfStream);
+    }
+
+    fn handle_keyframe_request(&mut self, _now: Instant) {
+        self.queue.push_back(ElementOutput::KeyframeRequest);
+    }
+
+    fn handle_source_changed(&mut self, _now: Instant, media_type: MediaType) {
+        self.queue.push_back(ElementOutput::SourceChanged(media_type));
+    }
+
+    fn handle_bitrate_estimate(&mut self, _now: Instant, bitrate: u64) {
+        self.queue.push_back(ElementOutput::BitrateEstimate(bitrate));
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        for media_type in self.flow_in.check(now) {
+            self.event(ElementEvent::MediaFlowIn { media_type, state: FlowState::NotFlowing });
+        }
+        for media_type in self.flow_out.check(now) {
+            self.event(ElementEvent::MediaFlowOut { media_type, state: FlowState::NotFlowing });
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        [self.flow_in.next_check(), self.flow_out.next_check()].into_iter().flatten().min()
+    }
+
+    fn poll_output(&mut self) -> Option<ElementOutput> {
+        let mut out = self.queue.pop_front().or_else(|| self.island.try_recv())?;
+        if let ElementOutput::Media(frame) = &mut out {
+            let media_type = frame.media_type();
+            // Filtered frames keep the input's timeline (their PTS was relative to `base`).
+            if let (Some(base), true) = (self.base, matches!(frame.codec, Codec::RawVideo | Codec::RawAudio)) {
+                frame.rtp_time = frame.rtp_time.wrapping_add(base);
+            }
+            if let Some(state) = self.flow_out.frame(frame.network_time, media_type) {
+                self.queue.push_back(ElementOutput::Event(ElementEvent::MediaFlowOut { media_type, state }));
+            }
+        }
+        Some(out)
+    }
+
+    fn is_media_flowing_in(&self, media_type: MediaType) -> bool {
+        self.flow_in.is_flowing(media_type)
+    }
+
+    fn is_media_flowing_out(&self, media_type: MediaType) -> bool {
+        self.flow_out.is_flowing(media_type)
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+}
