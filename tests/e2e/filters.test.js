@@ -222,3 +222,31 @@ test('FaceOverlayFilter: the picture lands on the face OpenCV finds', async (t) 
   assert.ok(near.count >= all.count * 0.9, `red only over the face ${FACE_BOX}: ${near.count} of ${all.count}`);
   await call(overlay, 'unsetOverlayedImage');
 });
+
+test('the magic-mirror tutorial in Chromium: a camera showing a face gets the overlay over the face back', async (t) => {
+  const defer = deferrer(t);
+  const server = await startServer();
+  defer(() => server.stop());
+  const dir = require('node:fs').mkdtempSync(path.join(os.tmpdir(), 'kms-mirror-'));
+  defer(() => require('node:fs').rmSync(dir, { recursive: true, force: true }));
+  // The fake camera plays a clip of the face picture (looped by Chromium).
+  const camera = path.join(dir, 'face.y4m');
+  gstLaunch(`filesrc location=${FACE} ! pngdec ! imagefreeze num-buffers=30 ! video/x-raw,framerate=15/1 ! videoconvert ! video/x-raw,format=I420 ! y4menc ! filesink location=OUT`, camera);
+  makeRed(path.join(dir, 'red.png'));
+  const page = await openPage(defer, server, 'magic-mirror.html', { image: `file://${path.join(dir, 'red.png')}` }, [`--use-file-for-fake-video-capture=${camera}`]);
+  await page.evaluate(() => window.start());
+  const stats = await pollUntil(() => page.evaluate(() => window.stats()), (s) => decoding(s), { tries: 60 });
+  assert.ok(decoding(stats), `the browser decodes the returned video: ${JSON.stringify(stats)}`);
+  assert.deepEqual(await page.evaluate(() => window.appErrors), []);
+  // The face box of the 512x512 picture, in fractions, with a little slack
+  // for the detector (it runs on a 320-wide copy).
+  const [fx, fy, fw, fh] = FACE_BOX;
+  const box = [(fx + 6) / 512, (fy + 6) / 512, (fx + fw - 6) / 512, (fy + fh - 6) / 512];
+  const red = await pollUntil(() => page.evaluate((b) => window.redIn(b), box), (r) => r.inside > 0.9, { tries: 20 });
+  assert.ok(red.inside > 0.9, `the overlay covers the face: ${JSON.stringify(red)}`);
+  // Outside the shrunk box: the overlay's own edge and what was red in the camera picture already.
+  const camera0 = await page.evaluate((b) => window.redIn(b, 'videoInput'), box);
+  assert.ok(camera0.inside < 0.05, `the camera's face is not red: ${JSON.stringify(camera0)}`);
+  assert.ok(red.outside - camera0.outside < fw * fh * 0.6, `little else turned red: ${JSON.stringify([red, camera0])}`);
+  await page.evaluate(() => window.stop());
+});

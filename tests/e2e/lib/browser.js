@@ -8,19 +8,21 @@ const FLAGS = [
   '--disable-sync', '--no-first-run', '--disable-gpu', '--disable-quic', '--autoplay-policy=no-user-gesture-required',
 ];
 
-async function launchBrowser() {
-  return chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: FLAGS, headless: true });
+/** Launches Chromium with the test flags and `extraArgs` (e.g. a fake camera file). */
+async function launchBrowser(extraArgs = []) {
+  return chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: [...FLAGS, ...extraArgs], headless: true });
 }
 
 /**
  * Serves the test pages, launches Chromium and opens `page/<file>?<query>`
- * with `ws_uri` set to `server.url`. Teardown is registered with `defer`.
+ * with `ws_uri` set to `server.url` (Chromium launched with `extraArgs` too).
+ * Teardown is registered with `defer`.
  */
-async function openPage(defer, server, file, query = {}) {
+async function openPage(defer, server, file, query = {}, extraArgs = []) {
   const { servePages } = require('./pages');
   const pages = await servePages();
   defer(() => pages.close());
-  const browser = await launchBrowser();
+  const browser = await launchBrowser(extraArgs);
   defer(() => browser.close());
   const page = await browser.newPage();
   const search = new URLSearchParams({ ...query, ws_uri: server.url });
