@@ -32,3 +32,19 @@ bench_media() {
   fi
   echo "$media"
 }
+
+# video_only_vp8 / video_only_h264: print the path of a video-only copy of the
+# 120 s clip (VP8 as it is; H.264 constrained baseline ~1.1 Mbit/s, keyframe
+# every 2 s), made once.
+video_only_vp8() {
+  local out="$HOME/.cache/kms-bench/video-120s.webm"
+  [ -s "$out" ] || gst-launch-1.0 -q filesrc location="$(bench_media 120)" ! matroskademux ! video/x-vp8 ! queue ! webmmux ! filesink location="$out" >&2
+  echo "$out"
+}
+video_only_h264() {
+  local out="$HOME/.cache/kms-bench/video-120s.mp4"
+  [ -s "$out" ] || gst-launch-1.0 -q filesrc location="$(video_only_vp8)" ! matroskademux ! vp8dec ! videoconvert \
+    ! x264enc bitrate=1100 key-int-max=60 tune=zerolatency speed-preset=fast ! video/x-h264,profile=constrained-baseline \
+    ! h264parse ! mp4mux ! filesink location="$out" >&2
+  echo "$out"
+}

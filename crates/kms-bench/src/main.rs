@@ -10,7 +10,9 @@
 //! one thread and one UDP socket, against this server or Janus (see `load`).
 
 mod control;
+mod filter_bench;
 mod load;
+mod measure;
 mod proc_stats;
 mod rpc;
 mod server;
@@ -124,6 +126,27 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         window: u64,
     },
+    /// CPU per filtered 640x360 stream (GStreamerFilter videoflip, FaceOverlayFilter),
+    /// beside the same elements in bare gst-launch-1.0.
+    Filters {
+        #[command(flatten)]
+        start: ServerArgs,
+        /// A video-only WebM (VP8) file.
+        #[arg(long)]
+        vp8: PathBuf,
+        /// The picture FaceOverlayFilter draws.
+        #[arg(long)]
+        image: PathBuf,
+        /// Stream counts, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1,4")]
+        counts: Vec<usize>,
+        /// Seconds measured.
+        #[arg(long, default_value_t = 10)]
+        window: u64,
+        /// Command prefix for the bare gst-launch-1.0 processes (e.g. "taskset -c 0").
+        #[arg(long, default_value = "")]
+        bare_prefix: String,
+    },
     /// CPU and memory per transcoded 640x360 stream (VP8 -> H.264, H.264 -> VP8),
     /// beside the same decode + encode in bare gst-launch-1.0.
     Transcode {
@@ -158,6 +181,10 @@ async fn main() -> std::process::ExitCode {
         Command::PlayerStart { start, media, runs } => uri_bench::player_start(&start.server, &start.conf, &media, runs).await,
         Command::Recorders { start, media, counts, window } => {
             uri_bench::recorders(&start.server, &start.conf, &media, &counts, Duration::from_secs(window)).await
+        }
+        Command::Filters { start, vp8, image, counts, window, bare_prefix } => {
+            let prefix: Vec<String> = bare_prefix.split_whitespace().map(str::to_owned).collect();
+            filter_bench::run(&start.server, &start.conf, &vp8, &image, &counts, Duration::from_secs(window), &prefix).await
         }
         Command::Transcode { start, vp8, h264, counts, window, bare_prefix, require_goal } => {
             let prefix: Vec<String> = bare_prefix.split_whitespace().map(str::to_owned).collect();

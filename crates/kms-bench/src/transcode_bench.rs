@@ -9,17 +9,19 @@
 //! that takes the input as it is (no transcoder) give the cost of playing
 //! and recording alone. Bare: N `gst-launch-1.0` processes running demux,
 //! real-time pacing (`clocksync`), the very decoder and encoder chain the
-//! server builds ([`kms_gst::launch_chain`], same settings and bitrate) and
+//! server builds ([`kms_gst::launch_decoder`], [`kms_gst::launch_encoder`]: same settings and bitrate) and
 //! the muxer into a file. Both are pinned to the same core by the script.
+//!
+//! [`kms_gst::launch_decoder`]: the same chain strings the server builds.
 
 use crate::load::kurento;
-use crate::proc_stats::{cpu_seconds, rss_and_threads, CpuSample};
+use crate::measure::{self, Cost};
+use crate::proc_stats::rss_and_threads;
 use crate::rpc::Rpc;
 use crate::server::start_server;
 use kms_media::Codec;
 use serde_json::json;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// KMS's starting encoder bitrate (`encoderBitrate`), which the server's
@@ -42,14 +44,6 @@ struct Direction {
     ext: &'static str,
 }
 
-/// What one configuration cost: server (or bare processes) CPU in % of one
-/// core over the window, and the server's RSS (KiB) and threads.
-struct Cost {
-    cpu: f64,
-    rss: u64,
-    threads: u64,
-}
-
 /// Runs N player -> recorder(`profile`) pipelines and measures the server.
 async fn ours(url: &str, pid: u32, d: &Direction, profile: &str, n: usize, dir: &Path, window: Duration) -> Result<Cost, String> {
     let mut rpc = Rpc::connect(url).await?;
@@ -63,52 +57,25 @@ async fn ours(url: &str, pid: u32, d: &Direction, profile: &str, n: usize, dir: 
         kurento::invoke(&mut rpc, &player, "play", json!({})).await?;
         pipelines.push(pipeline);
     }
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let sample = CpuSample::take(pid)?;
-    tokio::time::sleep(window).await;
-    let cpu = sample.percent()?.0;
-    let (rss, threads) = rss_and_threads(pid).ok_or("server /proc status")?;
+    let cost = measure::server(pid, window).await?;
     for p in pipelines {
         rpc.call("release", json!({ "object": p })).await?;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    Ok(Cost { cpu, rss, threads })
+    Ok(cost)
 }
 
-/// Runs N bare gst-launch-1.0 processes and measures their CPU together.
+/// Runs N bare gst-launch-1.0 processes of the direction's chain.
 async fn bare(d: &Direction, n: usize, dir: &Path, prefix: &[String], window: Duration) -> Result<Cost, String> {
-    let chain = kms_gst::launch_chain(d.input_codec, d.target, BITRATE).ok_or("no chain for this direction")?;
-    let mut children: Vec<Child> = Vec::new();
-    let result = async {
-        for i in 0..n {
+    let decode = kms_gst::launch_decoder(d.input_codec).ok_or("no decoder for this direction")?;
+    let encode = kms_gst::launch_encoder(d.target, BITRATE).ok_or("no encoder for this direction")?;
+    let descriptions: Vec<String> = (0..n)
+        .map(|i| {
             let out = dir.join(format!("bare-{}-{i}.{}", d.name, d.ext));
-            let description = format!("filesrc location={} ! {} ! clocksync ! {chain} ! {} ! filesink location={}", d.input.display(), d.demux, d.mux, out.display());
-            let mut command = match prefix.split_first() {
-                Some((program, args)) => {
-                    let mut c = Command::new(program);
-                    c.args(args).arg("gst-launch-1.0");
-                    c
-                }
-                None => Command::new("gst-launch-1.0"),
-            };
-            command.arg("-q").args(description.split(' ')).stdout(Stdio::null()).stderr(Stdio::null());
-            children.push(command.spawn().map_err(|e| format!("gst-launch-1.0: {e}"))?);
-        }
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        let pids: Vec<u32> = children.iter().map(Child::id).collect();
-        let total = |pids: &[u32]| -> Result<f64, String> { pids.iter().map(|p| cpu_seconds(*p).ok_or_else(|| format!("bare process {p} ended early"))).sum() };
-        let start = (std::time::Instant::now(), total(&pids)?);
-        tokio::time::sleep(window).await;
-        let cpu = (total(&pids)? - start.1) / start.0.elapsed().as_secs_f64() * 100.0;
-        let (rss, threads) = pids.iter().filter_map(|p| rss_and_threads(*p)).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
-        Ok(Cost { cpu, rss, threads })
-    }
-    .await;
-    for mut c in children {
-        let _ = c.kill();
-        let _ = c.wait();
-    }
-    result
+            format!("filesrc location={} ! {} ! clocksync ! {decode} ! {encode} ! {} ! filesink location={}", d.input.display(), d.demux, d.mux, out.display())
+        })
+        .collect();
+    measure::bare(&descriptions, prefix, window).await
 }
 
 /// Measures both directions at every count; true when the last count of

@@ -19,14 +19,14 @@ mod uri;
 
 pub use filter::{
     FaceLayout, FaceOverlay, FaceOverlayFilter, Filter, FilterError, FilterKind, FilterType, GStreamerFilter, GstCommand, ImageLayout, ImageOverlay,
-    ImageOverlayFilter, ZBar, ZBarFilter,
+    ImageOverlayFilter, ZBar, ZBarFilter, FACE_DETECT_STAGE,
 };
 pub use island::{Finished, Waker};
 pub use player::{PlayerControl, PlayerEndpoint, SeekError, VideoInfo};
 pub use profile::MediaProfile;
 pub use recorder::RecorderEndpoint;
 pub use state::{UriEndpoint, UriEndpointState};
-pub use transcoder::{launch_chain, GstTranscoder, GstTranscoderFactory};
+pub use transcoder::{launch_decoder, launch_encoder, GstTranscoder, GstTranscoderFactory};
 pub use uri::resolve as resolve_uri;
 
 /// Initialises GStreamer once per process; an error means GStreamer is not

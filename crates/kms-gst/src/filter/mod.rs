@@ -16,7 +16,7 @@ mod overlay;
 mod zbar;
 
 pub use command::{FilterError, FilterType, GStreamerFilter, GstCommand};
-pub use overlay::{FaceLayout, FaceOverlay, FaceOverlayFilter, ImageLayout, ImageOverlay, ImageOverlayFilter};
+pub use overlay::{FaceLayout, FaceOverlay, FaceOverlayFilter, ImageLayout, ImageOverlay, ImageOverlayFilter, FACE_DETECT_STAGE};
 pub use zbar::{ZBar, ZBarFilter};
 
 use crate::island::{Island, Outbox, Waker};

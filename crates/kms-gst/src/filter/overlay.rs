@@ -34,8 +34,28 @@ use std::time::Duration;
 const LOAD_LIMIT: Duration = Duration::from_secs(10);
 /// Width of the copy faces are searched in (KMS's kmsfacedetector: 320).
 const DETECT_WIDTH: u32 = 320;
+macro_rules! face_cascade {
+    () => {
+        "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml"
+    };
+}
 /// OpenCV's frontal-face cascade, as Debian's `opencv-data` installs it.
-pub const FACE_CASCADE: &str = "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml";
+pub const FACE_CASCADE: &str = face_cascade!();
+/// FaceOverlayFilter's stage as a gst-launch bin (the benchmark runs it bare
+/// too): a tee; faces searched on a copy 320 pixels wide (square pixels) on
+/// its own thread behind a one-frame leaky queue, so when detection is late
+/// frames are skipped and the latest faces reused (KMS's kmsfacedetector);
+/// the full-size frames go on through `overlaycomposition`. facedetect also
+/// tries nose, mouth and eye cascades Debian's opencv-data lacks: it logs
+/// that and finds faces anyway (an empty profile name would make OpenCV
+/// throw a C++ exception, so none is set).
+pub const FACE_DETECT_STAGE: &str = concat!(
+    "tee name=t ! queue leaky=downstream max-size-buffers=1 max-size-bytes=0 max-size-time=0 ",
+    "! videoscale ! video/x-raw,width=320,pixel-aspect-ratio=1/1 ! videoconvert ",
+    "! facedetect display=false updates=every_frame profile=",
+    face_cascade!(),
+    " ! fakesink sync=false async=false t. ! overlaycomposition name=overlay"
+);
 
 /// A decoded picture: BGRA pixels with their video meta.
 #[derive(Clone)]
@@ -287,18 +307,8 @@ impl FaceOverlayFilter {
         if gst::ElementFactory::find("facedetect").is_none() {
             return Err("GStreamer's facedetect (gstreamer1.0-opencv) is not installed".to_owned());
         }
-        // As KMS's kmsfacedetector: detection on a copy at most DETECT_WIDTH
-        // wide, on its own thread (a one-frame leaky queue: when it is late,
-        // frames are skipped and the latest faces are reused); the overlay is
-        // drawn on every full-size frame. facedetect also tries nose, mouth
-        // and eye cascades Debian's opencv-data lacks: it logs that and finds
-        // faces anyway (an empty profile name would make OpenCV throw).
-        let description = format!(
-            "tee name=t ! queue leaky=downstream max-size-buffers=1 max-size-bytes=0 max-size-time=0 ! videoscale ! video/x-raw,width={DETECT_WIDTH},pixel-aspect-ratio=1/1 \
-             ! videoconvert ! facedetect display=false updates=every_frame profile={FACE_CASCADE} ! fakesink sync=false async=false \
-             t. ! overlaycomposition name=overlay"
-        );
-        let bin = gst::parse::bin_from_description(&description, true).map_err(|e| e.to_string())?;
+        let description = FACE_DETECT_STAGE;
+        let bin = gst::parse::bin_from_description(description, true).map_err(|e| e.to_string())?;
         let faces: Arc<Mutex<Vec<(f64, f64, f64, f64)>>> = Arc::default();
         let image: Arc<Mutex<Option<(Picture, FaceLayout)>>> = Arc::default();
         let (shared_image, shared_faces) = (image.clone(), faces.clone());
@@ -370,6 +380,11 @@ mod tests {
 
     fn layout(keep_aspect_ratio: bool, center: bool) -> ImageLayout {
         ImageLayout { offset_x: 0.5, offset_y: 0.25, width: 0.25, height: 0.5, keep_aspect_ratio, center }
+    }
+
+    #[test]
+    fn faces_are_searched_at_the_detection_width() {
+        assert!(FACE_DETECT_STAGE.contains(&format!("width={DETECT_WIDTH},")));
     }
 
     #[test]

@@ -89,18 +89,21 @@ pub fn set_bitrate(encoder: &gst::Element, codec: Codec, bitrate: u64) {
     }
 }
 
-/// The decode and encode chain of a transcoder from `input` to `target`, as
-/// one gst-launch fragment with the encoder at `bitrate` bits/s: what the
-/// benchmark runs in a bare `gst-launch-1.0` beside the server, so both run
-/// the same elements with the same settings.
-pub fn launch_chain(input: Codec, target: Codec, bitrate: u64) -> Option<String> {
-    let (_, decode) = decoder(input)?;
+/// The decoder of `input` as a gst-launch fragment: what the benchmarks run
+/// in a bare `gst-launch-1.0` beside the server, so both run the same
+/// elements with the same settings.
+pub fn launch_decoder(input: Codec) -> Option<&'static str> {
+    decoder(input).map(|(_, chain)| chain)
+}
+
+/// The encoder of `target` at `bitrate` bits/s as a gst-launch fragment (see
+/// [`launch_decoder`]).
+pub fn launch_encoder(target: Codec, bitrate: u64) -> Option<String> {
     let property = match target {
         Codec::Vp8 | Codec::Vp9 => format!("target-bitrate={bitrate}"),
         Codec::H264 => format!("bitrate={}", bitrate / 1000),
         Codec::Opus => format!("bitrate={bitrate}"),
         _ => String::new(),
     };
-    let encode = encoder(TargetFormat::codec(target))?.replace("name=enc", &format!("name=enc {property}"));
-    Some(format!("{decode} ! {encode}"))
+    Some(encoder(TargetFormat::codec(target))?.replace("name=enc", &format!("name=enc {property}")))
 }

@@ -24,7 +24,7 @@
 
 mod codecs;
 
-pub use codecs::launch_chain;
+pub use codecs::{launch_decoder, launch_encoder};
 
 use crate::island::{Island, Waker};
 use gstreamer as gst;

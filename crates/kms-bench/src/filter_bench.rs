@@ -1,0 +1,123 @@
+//! Filter benchmark: server CPU per filtered 640x360@30 stream, beside the
+//! same elements in bare `gst-launch-1.0` on the same input.
+//!
+//! Ours: N pipelines, each a PlayerEndpoint of the VP8 clip into a filter
+//! into a WEBM_VIDEO_ONLY RecorderEndpoint (decode, filter, encode VP8 at
+//! the 300 kbit/s start bitrate, mux); the same N without the filter (play
+//! and record, nothing decoded) is the cost of the rest. Bare: demux,
+//! `clocksync`, the server's decoder, the filter's elements, the server's
+//! encoder (same strings: [`kms_gst::launch_decoder`],
+//! [`kms_gst::launch_encoder`], [`kms_gst::FACE_DETECT_STAGE`]) and the muxer.
+//! The bare FaceOverlay run has no picture to draw (overlaycomposition
+//! without a draw handler passes frames through): detection is the cost.
+
+use crate::load::kurento;
+use crate::measure::{self, Cost};
+use crate::rpc::Rpc;
+use crate::server::start_server;
+use kms_media::Codec;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::time::Duration;
+
+/// The encoders' start bitrate (KMS's `encoderBitrate`), used bare too.
+const BITRATE: u64 = 300_000;
+
+/// One filter: its name, how it is created, and its bare stage.
+struct Case {
+    name: &'static str,
+    create: Value,
+    /// An operation to invoke on it after creation (name, params).
+    setup: Option<(&'static str, Value)>,
+    stage: String,
+}
+
+/// N player -> filter (or nothing) -> recorder pipelines, measured.
+async fn ours(url: &str, pid: u32, media: &Path, case: Option<&Case>, n: usize, dir: &Path, window: Duration) -> Result<Cost, String> {
+    let mut rpc = Rpc::connect(url).await?;
+    let mut pipelines = Vec::new();
+    for i in 0..n {
+        let (pipeline, player) = kurento::create_source(&mut rpc, media).await?;
+        let uri = format!("file://{}/ours-{}-{i}.webm", dir.display(), case.map_or("plain", |c| c.name));
+        let recorder = rpc
+            .create(json!({ "type": "RecorderEndpoint", "constructorParams": { "mediaPipeline": pipeline, "uri": uri, "mediaProfile": "WEBM_VIDEO_ONLY" } }))
+            .await?;
+        let mut upstream = player.clone();
+        if let Some(c) = case {
+            let mut create = c.create.clone();
+            create["constructorParams"]["mediaPipeline"] = json!(pipeline);
+            let filter = rpc.create(create).await?;
+            if let Some((operation, params)) = &c.setup {
+                kurento::invoke(&mut rpc, &filter, operation, params.clone()).await?;
+            }
+            kurento::invoke(&mut rpc, &upstream, "connect", json!({ "sink": filter })).await?;
+            upstream = filter;
+        }
+        kurento::invoke(&mut rpc, &upstream, "connect", json!({ "sink": recorder })).await?;
+        kurento::invoke(&mut rpc, &recorder, "record", json!({})).await?;
+        kurento::invoke(&mut rpc, &player, "play", json!({})).await?;
+        pipelines.push(pipeline);
+    }
+    let cost = measure::server(pid, window).await?;
+    for p in pipelines {
+        rpc.call("release", json!({ "object": p })).await?;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    Ok(cost)
+}
+
+/// Measures each filter at every count (video-only VP8 WebM `media`; `image`
+/// is the picture FaceOverlayFilter draws).
+pub async fn run(bin: &Path, conf: &Path, media: &Path, image: &Path, counts: &[usize], window: Duration, bare_prefix: &[String]) -> Result<(), String> {
+    let decode = kms_gst::launch_decoder(Codec::Vp8).ok_or("no VP8 decoder")?;
+    let encode = kms_gst::launch_encoder(Codec::Vp8, BITRATE).ok_or("no VP8 encoder")?;
+    let cases = [
+        Case {
+            name: "videoflip",
+            create: json!({ "type": "GStreamerFilter", "constructorParams": { "command": "videoflip video-direction=horiz", "filterType": "VIDEO" } }),
+            setup: None,
+            stage: "videoconvert ! videoflip video-direction=horiz ! videoconvert".into(),
+        },
+        Case {
+            name: "faceoverlay",
+            create: json!({ "type": "FaceOverlayFilter", "constructorParams": {} }),
+            setup: Some(("setOverlayedImage", json!({ "uri": format!("file://{}", image.display()), "offsetXPercent": 0.0, "offsetYPercent": -0.6, "widthPercent": 1.0, "heightPercent": 0.8 }))),
+            stage: format!("videoconvert ! {} ! videoconvert", kms_gst::FACE_DETECT_STAGE),
+        },
+    ];
+    let dir = std::env::temp_dir().join(format!("kms-bench-filters-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let server = start_server(bin, conf)?;
+    let (pid, url) = (server.pid(), server.url.clone());
+    let result = async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        println!("filters on a 640x360@30 VP8 clip, re-encoded to VP8 at {} kbit/s; window {window:?}", BITRATE / 1000);
+        for case in &cases {
+            for &n in counts {
+                let plain = ours(&url, pid, media, None, n, &dir, window).await?;
+                let filtered = ours(&url, pid, media, Some(case), n, &dir, window).await?;
+                let descriptions: Vec<String> = (0..n)
+                    .map(|i| {
+                        let out = dir.join(format!("bare-{}-{i}.webm", case.name));
+                        format!("filesrc location={} ! matroskademux ! clocksync ! {decode} ! {} ! {encode} ! webmmux ! filesink location={}", media.display(), case.stage, out.display())
+                    })
+                    .collect();
+                let bare = measure::bare(&descriptions, bare_prefix, window).await?;
+                let per = |c: &Cost| c.cpu / n as f64;
+                println!(
+                    "{} x{n}: ours {:.2}% of one core per stream (play + decode + filter + encode + record; {:.2}% playing and recording alone), bare gst-launch {:.2}% -> {:.2}x; server threads {}",
+                    case.name,
+                    per(&filtered),
+                    per(&plain),
+                    per(&bare),
+                    per(&filtered) / per(&bare).max(0.01),
+                    filtered.threads,
+                );
+            }
+        }
+        Ok(())
+    }
+    .await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}

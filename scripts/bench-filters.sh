@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Filter benchmark (figures, not a test): server CPU per filtered 640x360@30
+# stream for GStreamerFilter (videoflip) and FaceOverlayFilter, beside the
+# same elements (decoder, filter, encoder at the same settings) in bare
+# gst-launch-1.0 processes on the same input. Server and bare processes on
+# core 0, the client on core 1. Options go to `kms-bench filters`
+# (--counts 1,4, --window 10).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+cargo build --release --bin kurento-media-server --bin kms-bench
+source scripts/bench-lib.sh
+bin="$CARGO_TARGET_DIR/release"
+vp8=$(video_only_vp8)
+image="$bench_dir/hat.png"
+gst-launch-1.0 -q videotestsrc pattern=red num-buffers=1 ! video/x-raw,width=64,height=64 ! pngenc ! filesink location="$image"
+wrapper=$(pinned_server "$bin/kurento-media-server")
+"${pin_client[@]}" "$bin/kms-bench" filters --server "$wrapper" --vp8 "$vp8" --image "$image" --bare-prefix "${pin_server[*]}" "$@"
