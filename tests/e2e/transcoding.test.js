@@ -27,7 +27,7 @@ function transcoderNodes(dot, mediaType) {
     .map((m) => ({ name: m[1], label: m[3], edges: [...dot.matchAll(new RegExp(`"${m[1]}" -> "([^"]+)"`, 'g'))].map((e) => e[1]) }));
 }
 
-test('a VP8 + Opus publisher reaches VP8, H.264 + PCMU and AV1-only viewers: one shared transcoder, torn down after', async (t) => {
+test('a VP8 + Opus publisher reaches VP8, H.264 + PCMU and AV1 viewers: one shared transcoder, torn down after', async (t) => {
   const defer = deferrer(t);
   const server = await startServer();
   defer(() => server.stop());
@@ -84,11 +84,14 @@ test('a VP8 + Opus publisher reaches VP8, H.264 + PCMU and AV1-only viewers: one
   assert.equal(audio.length, 1, dot);
   assert.equal((audio[0].label.match(/mulawenc/g) || []).length, 1, dot);
 
-  // A viewer that only takes AV1 (not encoded here): an Error on its endpoint, once.
+  // A viewer that only takes AV1: a second encoder on the same decoder.
   await page.evaluate(() => window.addViewer({ video: 'AV1' }));
-  const errors = await pollUntil(() => page.evaluate(() => window.viewerErrors), (e) => e.length > 0);
-  assert.equal(errors[0].type, 'STREAM_ERROR_CODEC_NOT_FOUND', JSON.stringify(errors));
-  assert.equal(errors[0].viewer, 3);
+  const av1 = await pollUntil(() => page.evaluate(() => window.viewerStats()), (all) => decoding(all[3]), { tries: 60 });
+  assert.equal(av1[3].video.codec, 'video/AV1', JSON.stringify(av1[3]));
+  const withAv1 = transcoderNodes(await page.evaluate(() => window.pipelineDot()), 'VIDEO');
+  assert.equal(withAv1.length, 1, 'still one decoder');
+  assert.match(withAv1[0].label, /AV1 <- av1enc/);
+  assert.deepEqual(await page.evaluate(() => window.viewerErrors), []);
   await page.evaluate(() => window.removeViewer(3));
 
   // The last transcoded viewers leave: NOT_TRANSCODING, and the threads go back.
@@ -137,6 +140,20 @@ test('an H.264 + PCMU publisher reaches a VP8 + Opus viewer and a VP9 viewer', a
   assert.match(video.label, /VP8 <- vp8enc/, dot);
   assert.match(video.label, /VP9 <- vp9enc/, dot);
   assert.equal(transcoderNodes(dot, 'VIDEO').length, 1, 'one decoder for both encoders');
+  await page.evaluate(() => window.stop());
+});
+
+test('an AV1 publisher reaches a VP8 viewer', async (t) => {
+  const defer = deferrer(t);
+  const server = await startServer();
+  defer(() => server.stop());
+  const page = await openPage(defer, server, 'transcoding.html');
+  await page.evaluate(() => window.startPresenter({ video: 'AV1' }));
+  await page.evaluate(() => window.addViewer({ video: 'VP8' }));
+  const [s] = await pollUntil(() => page.evaluate(() => window.viewerStats()), (all) => decoding(all[0]), { tries: 60 });
+  assert.equal(s.video.codec, 'video/VP8', JSON.stringify(s));
+  assert.ok(decoding(s), JSON.stringify(s));
+  assert.match(transcoderNodes(await page.evaluate(() => window.pipelineDot()), 'VIDEO')[0].label, /AV1 -> av1dec/);
   await page.evaluate(() => window.stop());
 });
 

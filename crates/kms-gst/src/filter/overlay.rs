@@ -138,12 +138,21 @@ struct Placed<'a> {
     height: u32,
 }
 
-/// The composition for `placed` (`None` when nothing is drawn).
-fn composition(placed: &[Placed]) -> Option<gst_video::VideoOverlayComposition> {
+/// Largest picture drawn, in frames: any larger box (fractions far past 1
+/// from an application) is shrunk to it, so the blender never scales a
+/// picture to an absurd size.
+const MAX_SCALE: u32 = 2;
+
+/// The composition for `placed` on a `frame_w` x `frame_h` frame (`None`
+/// when nothing is drawn).
+fn composition(placed: &[Placed], frame_w: u32, frame_h: u32) -> Option<gst_video::VideoOverlayComposition> {
     let rectangles: Vec<gst_video::VideoOverlayRectangle> = placed
         .iter()
         .filter(|p| p.width > 0 && p.height > 0)
-        .map(|p| gst_video::VideoOverlayRectangle::new_raw(&p.picture.buffer, p.x, p.y, p.width, p.height, gst_video::VideoOverlayFormatFlags::empty()))
+        .map(|p| {
+            let (w, h) = (p.width.min(frame_w.saturating_mul(MAX_SCALE)), p.height.min(frame_h.saturating_mul(MAX_SCALE)));
+            gst_video::VideoOverlayRectangle::new_raw(&p.picture.buffer, p.x, p.y, w, h, gst_video::VideoOverlayFormatFlags::empty())
+        })
         .collect();
     if rectangles.is_empty() {
         return None;
@@ -241,7 +250,7 @@ impl ImageOverlayFilter {
                     Some(Placed { picture, x, y, width, height })
                 })
                 .collect();
-            composition(&placed)
+            composition(&placed, w, h)
         })?;
         let (sink, src) = (overlay.static_pad("sink").ok_or("no sink pad")?, overlay.static_pad("src").ok_or("no src pad")?);
         Filter::build(ImageOverlay { entries, generation: 0 }, MediaType::Video, Stage { elements: vec![overlay], sink, src }, waker, |_| None)
@@ -312,7 +321,7 @@ impl FaceOverlayFilter {
         let faces: Arc<Mutex<Vec<(f64, f64, f64, f64)>>> = Arc::default();
         let image: Arc<Mutex<Option<(Picture, FaceLayout)>>> = Arc::default();
         let (shared_image, shared_faces) = (image.clone(), faces.clone());
-        connect_draw(&bin.by_name("overlay").ok_or("no overlaycomposition")?, move |w, _, _| {
+        connect_draw(&bin.by_name("overlay").ok_or("no overlaycomposition")?, move |w, h, _| {
             let image = lock(&shared_image);
             let (picture, layout) = image.as_ref()?;
             let scale = f64::from(w) / f64::from(DETECT_WIDTH);
@@ -329,7 +338,7 @@ impl FaceOverlayFilter {
                     }
                 })
                 .collect();
-            composition(&placed)
+            composition(&placed, w, h)
         });
         // facedetect's findings (in the detection copy's pixels), every frame.
         let hook = move |msg: &gst::Message| {

@@ -7,8 +7,9 @@ use gst::prelude::*;
 use kms_media::{Codec, TargetFormat};
 
 /// The appsrc caps and decoder chain for frames of `codec`, as the router
-/// carries them (Annex B access units for H.264, Opus packets, G.711 bytes).
-/// AV1 is not decoded here: its depacketized form is not checked yet.
+/// carries them (Annex B access units for H.264, low-overhead OBU streams
+/// with size fields for AV1 as str0m depacketizes them, Opus packets, G.711
+/// bytes).
 pub fn decoder(codec: Codec) -> Option<(&'static str, &'static str)> {
     Some(match codec {
         Codec::Vp8 => ("video/x-vp8", "vp8dec name=dec"),
@@ -17,7 +18,8 @@ pub fn decoder(codec: Codec) -> Option<(&'static str, &'static str)> {
         Codec::Opus => ("audio/x-opus,channel-mapping-family=0,channels=2,rate=48000", "opusparse ! opusdec name=dec plc=true use-inband-fec=true"),
         Codec::Pcmu => ("audio/x-mulaw,channels=1,rate=8000", "mulawdec name=dec"),
         Codec::Pcma => ("audio/x-alaw,channels=1,rate=8000", "alawdec name=dec"),
-        Codec::Av1 | Codec::RawVideo | Codec::RawAudio => return None,
+        Codec::Av1 => ("video/x-av1,stream-format=obu-stream,alignment=tu", "av1parse ! av1dec name=dec"),
+        Codec::RawVideo | Codec::RawAudio => return None,
     })
 }
 
@@ -46,7 +48,16 @@ pub fn encoder(target: TargetFormat) -> Option<String> {
         Codec::Opus => "audioconvert ! audioresample ! opusenc name=enc inband-fec=true perfect-timestamp=true frame-size=20".into(),
         Codec::Pcmu => "audioconvert ! audioresample ! audio/x-raw,rate=8000,channels=1 ! mulawenc name=enc".into(),
         Codec::Pcma => "audioconvert ! audioresample ! audio/x-raw,rate=8000,channels=1 ! alawenc name=enc".into(),
-        Codec::Av1 | Codec::RawVideo | Codec::RawAudio => return None,
+        // libaom in real-time mode (KMS: one thread, cpu-used 4, CBR, a
+        // keyframe every 90 frames; faster here, cpu-used 8, no look-ahead).
+        // The quantizer range is explicit: av1enc's default (0..0) makes
+        // Debian's libaom 3.6 abort the process in CBR (ratectrl.c assertion).
+        Codec::Av1 => video(
+            "av1enc name=enc usage-profile=realtime cpu-used=8 threads=1 end-usage=cbr min-quantizer=0 max-quantizer=63 \
+             keyframe-max-dist=90 lag-in-frames=0 \
+             ! av1parse ! video/x-av1,stream-format=obu-stream,alignment=tu",
+        ),
+        Codec::RawVideo | Codec::RawAudio => return None,
     })
 }
 
@@ -65,7 +76,8 @@ pub fn factories(codec: Codec, encode: bool) -> &'static [&'static str] {
         (Codec::Opus, true) => &["opusenc", "audioconvert", "audioresample"],
         (Codec::Pcmu, true) => &["mulawenc", "audioconvert", "audioresample"],
         (Codec::Pcma, true) => &["alawenc", "audioconvert", "audioresample"],
-        (Codec::Av1, _) => &["(AV1 is not transcoded)"],
+        (Codec::Av1, false) => &["av1parse", "av1dec"],
+        (Codec::Av1, true) => &["av1enc", "av1parse", "videoconvert", "videorate"],
         // Raw frames need neither a decoder nor an encoder.
         (Codec::RawVideo | Codec::RawAudio, _) => &[],
     }
@@ -84,8 +96,12 @@ pub fn set_bitrate(encoder: &gst::Element, codec: Codec, bitrate: u64) {
         Codec::Vp8 | Codec::Vp9 => encoder.set_property("target-bitrate", bps),
         // opusenc accepts 4 kbit/s to 650 kbit/s.
         Codec::Opus => encoder.set_property("bitrate", bps.clamp(4000, 650_000)),
-        Codec::H264 => encoder.set_property("bitrate", u32::try_from(bitrate / 1000).unwrap_or(u32::MAX).max(1)),
-        Codec::Pcmu | Codec::Pcma | Codec::Av1 | Codec::RawVideo | Codec::RawAudio => {}
+        // kbit/s
+        Codec::H264 | Codec::Av1 => {
+            let property = if codec == Codec::H264 { "bitrate" } else { "target-bitrate" };
+            encoder.set_property(property, u32::try_from(bitrate / 1000).unwrap_or(u32::MAX).max(1));
+        }
+        Codec::Pcmu | Codec::Pcma | Codec::RawVideo | Codec::RawAudio => {}
     }
 }
 
@@ -102,6 +118,7 @@ pub fn launch_encoder(target: Codec, bitrate: u64) -> Option<String> {
     let property = match target {
         Codec::Vp8 | Codec::Vp9 => format!("target-bitrate={bitrate}"),
         Codec::H264 => format!("bitrate={}", bitrate / 1000),
+        Codec::Av1 => format!("target-bitrate={}", bitrate / 1000),
         Codec::Opus => format!("bitrate={bitrate}"),
         _ => String::new(),
     };
