@@ -74,6 +74,9 @@ test('GStreamerFilter: KMS errors for bad commands and properties, the command r
   await assert.rejects(create('videoflip !'), (e) => e.code === 40001 && /cannot be created/.test(e.message));
   await assert.rejects(create(''), (e) => e.code === 40001);
   await assert.rejects(create('filesink location=/tmp/kms-filter-out'), (e) => e.code === 40001 && /pad templates don't match/.test(e.message));
+  // OpenCV elements throw C++ exceptions on a bad cascade path, which would abort the server: refused.
+  await assert.rejects(create('facedetect profile=""'), (e) => e.code === 40001 && /not allowed/.test(e.message));
+  await assert.rejects(create('videoflip ! facedetect profile=/nonexistent'), (e) => e.code === 40001 && /not allowed/.test(e.message));
 
   const flip = await create('videoflip method=horizontal-flip', 'VIDEO');
   assert.equal(await call(flip, 'getCommand'), 'videoflip method=horizontal-flip');

@@ -48,6 +48,19 @@ fn invalid(message: impl Into<String>) -> FilterError {
     FilterError::Invalid(message.into())
 }
 
+/// Plugins whose elements may throw a C++ exception from a property setter
+/// (OpenCV's cascade loading, for a path that is empty or not a cascade):
+/// nothing can catch it, the process aborts. Their elements are refused in
+/// commands (FaceOverlayFilter uses `facedetect` with a fixed, checked path).
+const REFUSED_PLUGINS: &[&str] = &["opencv"];
+
+/// The first element named in `command` that comes from a refused plugin.
+fn refused_element(command: &str) -> Option<&str> {
+    command.split(|c: char| c.is_whitespace() || c == '!').filter(|t| !t.is_empty() && !t.contains('=')).find(|name| {
+        gst::ElementFactory::find(name).and_then(|f| f.plugin_name()).is_some_and(|p| REFUSED_PLUGINS.contains(&p.as_str()))
+    })
+}
+
 /// Whether both pads of `element` can carry `caps`.
 fn both_pads_take(sink: &gst::Pad, src: &gst::Pad, caps: &gst::Caps) -> bool {
     sink.query_caps(None).can_intersect(caps) && src.query_caps(None).can_intersect(caps)
@@ -70,6 +83,11 @@ impl GStreamerFilter {
     /// KMS's (`GStreamerFilterImpl` constructor).
     pub fn new(command: &str, filter_type: FilterType, waker: Waker) -> Result<GStreamerFilter, FilterError> {
         crate::init().map_err(invalid)?;
+        if let Some(name) = refused_element(command) {
+            return Err(invalid(format!(
+                "GStreamer element cannot be created: '{name}' is not allowed in a GStreamerFilter (OpenCV elements throw C++ exceptions on bad property values, which would stop the server)"
+            )));
+        }
         let element = match gst::parse::launch(command) {
             Ok(e) => e,
             Err(e) => return Err(invalid(format!("GStreamer element cannot be created: {e}"))),
