@@ -63,7 +63,6 @@ parsebin gstreamer1.0-plugins-base
 decodebin gstreamer1.0-plugins-base
 playbin gstreamer1.0-plugins-base
 videoconvert gstreamer1.0-plugins-base
-videorate gstreamer1.0-plugins-base
 audioconvert gstreamer1.0-plugins-base
 audioresample gstreamer1.0-plugins-base
 videotestsrc gstreamer1.0-plugins-base

@@ -215,6 +215,28 @@ test('player(VP8 + Opus WebM) -> MP4 recorders: H.264 + AAC from one shared enco
   await call(pipeline, 'release');
 });
 
+test('setVideoFormat: a player forced to H.264 at 15 fps records H.264 into MKV (which takes its VP8 too)', async (t) => {
+  const { media, pipeline } = await withPipeline(t);
+  const player = await pipeline.create('PlayerEndpoint', { uri: `file://${media.file('in.webm')}` });
+  const recorder = await pipeline.create('RecorderEndpoint', { uri: `file://${media.file('forced.mkv')}`, mediaProfile: 'MKV_VIDEO_ONLY' });
+  const { kurento } = require('./lib/client');
+  const caps = kurento.getComplexType('VideoCaps')({ codec: 'H264', framerate: kurento.getComplexType('Fraction')({ numerator: 15, denominator: 1 }) });
+  await call(player, 'setVideoFormat', caps);
+  await assert.rejects(call(player, 'setVideoFormat', kurento.getComplexType('VideoCaps')({ codec: 'RAW', framerate: kurento.getComplexType('Fraction')({ numerator: 15, denominator: 1 }) })), (e) => e.code === 40107);
+  await call(player, 'connect', recorder);
+  await call(recorder, 'record');
+  const eos = once(player, 'EndOfStream', 30000);
+  await call(player, 'play');
+  await eos;
+  await call(recorder, 'stopAndWait');
+  const p = probe(media.file('forced.mkv'));
+  assert.deepEqual(p.videoCodecs, ['H.264'], p.text);
+  decodeAll(media.file('forced.mkv'));
+  // At most 15 frames a second: about 75 frames in the 5 s recording (30 fps input: 150).
+  const frames = Number(require('node:child_process').execFileSync('sh', ['-c', `gst-launch-1.0 -v filesrc location=${media.file('forced.mkv')} ! matroskademux ! fakesink silent=false | grep -c chain`], { encoding: 'utf8' }).trim());
+  assert.ok(frames >= 60 && frames <= 90, `${frames} frames in 5 s`);
+});
+
 test('useEncodedMedia: a stream the pipeline cannot carry undecoded raises Error; H.264 still reaches a WEBM recorder as VP8', async (t) => {
   const { media, pipeline } = await withPipeline(t);
   // in.mp4 holds H.264 (carried as it is) and AAC (only carried decoded).

@@ -29,13 +29,16 @@ pub fn decoder(codec: Codec) -> Option<(&'static str, &'static str)> {
 /// real-time mode; H.264 as constrained baseline with SPS/PPS before every
 /// IDR, which every WebRTC receiver decodes.
 pub fn encoder(target: TargetFormat) -> Option<String> {
-    let rate = match target.framerate {
-        Some((n, d)) => format!("videorate drop-only=true ! video/x-raw,framerate={n}/{d} ! "),
-        // x264 writes the caps' frame rate into the SPS timing info; a
-        // variable-rate source (0/1) gives a 1 ns time base there, which
-        // muxers turn into an unusable track timescale: say 30 fps nominal.
-        None if target.codec == Codec::H264 => "capssetter caps=video/x-raw,framerate=30/1 ! ".to_owned(),
-        None => String::new(),
+    // x264 writes the caps' frame rate into the SPS timing info; a
+    // variable-rate source (0/1) gives a 1 ns time base there, which muxers
+    // turn into an unusable track timescale: say the target rate, or 30 fps,
+    // nominally. (A forced rate is applied by dropping frames before the
+    // encoder, see `min_frame_interval`: GStreamer's videorate asserts, and
+    // aborts the process, on buffers without a duration.)
+    let rate = match (target.codec, target.framerate) {
+        (Codec::H264, Some((n, d))) => format!("capssetter caps=video/x-raw,framerate={n}/{d} ! "),
+        (Codec::H264, None) => "capssetter caps=video/x-raw,framerate=30/1 ! ".to_owned(),
+        _ => String::new(),
     };
     let video = |enc: &str| format!("{rate}videoconvert ! video/x-raw,format=I420 ! {enc}");
     Some(match target.codec {
@@ -70,14 +73,14 @@ pub fn factories(codec: Codec, encode: bool) -> &'static [&'static str] {
         (Codec::Opus, false) => &["opusparse", "opusdec"],
         (Codec::Pcmu, false) => &["mulawdec"],
         (Codec::Pcma, false) => &["alawdec"],
-        (Codec::Vp8, true) => &["vp8enc", "videoconvert", "videorate"],
-        (Codec::Vp9, true) => &["vp9enc", "videoconvert", "videorate"],
-        (Codec::H264, true) => &["x264enc", "h264parse", "videoconvert", "videorate", "capssetter"],
+        (Codec::Vp8, true) => &["vp8enc", "videoconvert"],
+        (Codec::Vp9, true) => &["vp9enc", "videoconvert"],
+        (Codec::H264, true) => &["x264enc", "h264parse", "videoconvert", "capssetter"],
         (Codec::Opus, true) => &["opusenc", "audioconvert", "audioresample"],
         (Codec::Pcmu, true) => &["mulawenc", "audioconvert", "audioresample"],
         (Codec::Pcma, true) => &["alawenc", "audioconvert", "audioresample"],
         (Codec::Av1, false) => &["av1parse", "av1dec"],
-        (Codec::Av1, true) => &["av1enc", "av1parse", "videoconvert", "videorate"],
+        (Codec::Av1, true) => &["av1enc", "av1parse", "videoconvert"],
         // Raw frames need neither a decoder nor an encoder.
         (Codec::RawVideo | Codec::RawAudio, _) => &[],
     }
@@ -86,6 +89,13 @@ pub fn factories(codec: Codec, encode: bool) -> &'static [&'static str] {
 /// Whether every factory of a chain is installed.
 pub fn available(codec: Codec, encode: bool) -> bool {
     factories(codec, encode).iter().all(|f| gst::ElementFactory::find(f).is_some())
+}
+
+/// The shortest time between two frames fed to an encoder of `target`, ns
+/// (`setVideoFormat`'s frame rate as a ceiling); `None` when unlimited.
+pub fn min_frame_interval(target: TargetFormat) -> Option<u64> {
+    let (n, d) = target.framerate.filter(|(n, d)| *n > 0 && *d > 0)?;
+    Some(1_000_000_000 * u64::from(d) / u64::from(n))
 }
 
 /// Sets the encoder's bitrate (bits/s); each encoder has its own property

@@ -81,6 +81,26 @@ struct Branch {
     appsrc: gst_app::AppSrc,
     encoder: gst::Element,
     island: Island,
+    /// A frame-rate ceiling (ns between frames) and when the next frame is due.
+    min_interval: Option<u64>,
+    next_due: Option<u64>,
+}
+
+impl Branch {
+    /// Whether a raw frame at `pts` (ns) goes to this encoder: always, or at
+    /// the forced frame rate (frames are dropped here; a quarter interval of
+    /// slack keeps a 30 fps source at 15 fps, not 10; a jump back restarts).
+    fn takes(&mut self, pts: Option<u64>) -> bool {
+        let (Some(interval), Some(pts)) = (self.min_interval, pts) else { return true };
+        if let Some(due) = self.next_due {
+            if pts + interval / 4 < due && due - pts <= 2 * interval {
+                return false;
+            }
+        }
+        let due = self.next_due.filter(|d| d.saturating_sub(pts) <= 2 * interval).map_or(pts, |d| d.max(pts.saturating_sub(interval / 2)));
+        self.next_due = Some(due + interval);
+        true
+    }
 }
 
 /// What the decoder's streaming thread shares with the worker.
@@ -185,10 +205,13 @@ fn decoder(input: Codec, media_type: MediaType, shared: &Shared, waker: &Waker) 
         gst_app::AppSinkCallbacks::builder()
             .new_sample(move |sink| {
                 let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                let outputs = lock(&shared);
-                for b in &outputs.branches {
-                    // Full appsrcs drop their oldest raw frame (leaky).
-                    let _ = b.appsrc.push_sample(&sample);
+                let mut outputs = lock(&shared);
+                let pts = sample.buffer().and_then(|b| b.pts()).map(gst::ClockTime::nseconds);
+                for b in outputs.branches.iter_mut() {
+                    if b.takes(pts) {
+                        // Full appsrcs drop their oldest raw frame (leaky).
+                        let _ = b.appsrc.push_sample(&sample);
+                    }
                 }
                 if outputs.raw_wanted {
                     if let Some(frame) = frame_from_sample(&sample, raw) {
@@ -249,7 +272,7 @@ impl GstTranscoder {
                 .build(),
         );
         island.pipeline.set_state(gst::State::Playing).map_err(|e| format!("encoder for {format}: {e}"))?;
-        Ok(Branch { format, appsrc, encoder, island })
+        Ok(Branch { format, appsrc, encoder, island, min_interval: codecs::min_frame_interval(format), next_due: None })
     }
 
     /// An output frame: its media time continues the input's timeline in
@@ -286,8 +309,11 @@ impl GstTranscoder {
                 Err(_) => return tracing::debug!(bin = %self.bin_name, "raw frame with unreadable caps dropped: {text}"),
             }
         }
-        for b in &lock(&self.shared).branches {
-            let _ = b.appsrc.push_buffer(buffer.clone());
+        let pts = buffer.pts().map(gst::ClockTime::nseconds);
+        for b in lock(&self.shared).branches.iter_mut() {
+            if b.takes(pts) {
+                let _ = b.appsrc.push_buffer(buffer.clone());
+            }
         }
     }
 }
@@ -409,5 +435,24 @@ impl Transcoder for GstTranscoder {
         }
         lines.extend(outputs.branches.iter().map(|b| format!("{} <- {}", b.format, name(Some(b.encoder.clone())))));
         lines
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_forced_rate_halves_30_fps_to_15() {
+        gst::init().unwrap();
+        let pipeline = gst::Pipeline::new();
+        let appsrc = gst_app::AppSrc::builder().build();
+        let encoder = gst::ElementFactory::make("identity").build().unwrap();
+        let waker: Waker = Arc::new(|| {});
+        let mut b = Branch { format: TargetFormat::codec(Codec::Vp8), appsrc, encoder, island: Island::new(pipeline, waker), min_interval: Some(66_666_666), next_due: None };
+        let fed = (0..30u64).filter(|i| b.takes(Some(i * 33_333_333))).count();
+        assert_eq!(fed, 15);
+        assert!(b.takes(Some(5_000_000_000)), "after a gap");
+        assert!(b.takes(Some(10)), "after a jump back");
     }
 }
