@@ -18,6 +18,14 @@ function threads(server) {
   return Number(/Threads:\s+(\d+)/.exec(fs.readFileSync(`/proc/${server.child.pid}/status`, 'utf8'))[1]);
 }
 
+/** A server and the transcoding page in Chromium, closed after the test. */
+async function transcodingPage(t) {
+  const defer = deferrer(t);
+  const server = await startServer();
+  defer(() => server.stop());
+  return { server, page: await openPage(defer, server, 'transcoding.html') };
+}
+
 const decoding = (s) => s && s.video && s.video.framesDecoded > 10;
 
 /** How many transcoders of `mediaType` the pipeline's dot shows, and their text. */
@@ -28,10 +36,7 @@ function transcoderNodes(dot, mediaType) {
 }
 
 test('a VP8 + Opus publisher reaches VP8, H.264 + PCMU and AV1 viewers: one shared transcoder, torn down after', async (t) => {
-  const defer = deferrer(t);
-  const server = await startServer();
-  defer(() => server.stop());
-  const page = await openPage(defer, server, 'transcoding.html');
+  const { server, page } = await transcodingPage(t);
 
   await page.evaluate(() => window.startPresenter({ video: 'VP8', audio: 'opus' }));
   await page.evaluate(() => window.addViewer({ video: 'VP8', audio: 'opus' }));
@@ -112,10 +117,7 @@ test('a VP8 + Opus publisher reaches VP8, H.264 + PCMU and AV1 viewers: one shar
 });
 
 test('an H.264 + PCMU publisher reaches a VP8 + Opus viewer and a VP9 viewer', async (t) => {
-  const defer = deferrer(t);
-  const server = await startServer();
-  defer(() => server.stop());
-  const page = await openPage(defer, server, 'transcoding.html');
+  const { server, page } = await transcodingPage(t);
   await page.evaluate(() => window.startPresenter({ video: 'H264', audio: 'PCMU' }));
   await page.evaluate(() => window.addViewer({ video: 'VP8', audio: 'opus' }));
   await page.evaluate(() => window.addViewer({ video: 'VP9', audio: 'PCMA' }));
@@ -144,10 +146,7 @@ test('an H.264 + PCMU publisher reaches a VP8 + Opus viewer and a VP9 viewer', a
 });
 
 test('an AV1 publisher reaches a VP8 viewer', async (t) => {
-  const defer = deferrer(t);
-  const server = await startServer();
-  defer(() => server.stop());
-  const page = await openPage(defer, server, 'transcoding.html');
+  const { server, page } = await transcodingPage(t);
   await page.evaluate(() => window.startPresenter({ video: 'AV1' }));
   await page.evaluate(() => window.addViewer({ video: 'VP8' }));
   const [s] = await pollUntil(() => page.evaluate(() => window.viewerStats()), (all) => decoding(all[0]), { tries: 60 });

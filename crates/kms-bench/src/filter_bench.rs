@@ -34,10 +34,8 @@ struct Case {
 
 /// N player -> filter (or nothing) -> recorder pipelines, measured.
 async fn ours(url: &str, pid: u32, media: &Path, case: Option<&Case>, n: usize, dir: &Path, window: Duration) -> Result<Cost, String> {
-    let mut rpc = Rpc::connect(url).await?;
-    let mut pipelines = Vec::new();
-    for i in 0..n {
-        let (pipeline, player) = kurento::create_source(&mut rpc, media).await?;
+    measure::pipelines(url, pid, n, window, async |rpc: &mut Rpc, i| {
+        let (pipeline, player) = kurento::create_source(rpc, media).await?;
         let uri = format!("file://{}/ours-{}-{i}.webm", dir.display(), case.map_or("plain", |c| c.name));
         let recorder = rpc
             .create(json!({ "type": "RecorderEndpoint", "constructorParams": { "mediaPipeline": pipeline, "uri": uri, "mediaProfile": "WEBM_VIDEO_ONLY" } }))
@@ -48,22 +46,17 @@ async fn ours(url: &str, pid: u32, media: &Path, case: Option<&Case>, n: usize, 
             create["constructorParams"]["mediaPipeline"] = json!(pipeline);
             let filter = rpc.create(create).await?;
             if let Some((operation, params)) = &c.setup {
-                kurento::invoke(&mut rpc, &filter, operation, params.clone()).await?;
+                kurento::invoke(rpc, &filter, operation, params.clone()).await?;
             }
-            kurento::invoke(&mut rpc, &upstream, "connect", json!({ "sink": filter })).await?;
+            kurento::invoke(rpc, &upstream, "connect", json!({ "sink": filter })).await?;
             upstream = filter;
         }
-        kurento::invoke(&mut rpc, &upstream, "connect", json!({ "sink": recorder })).await?;
-        kurento::invoke(&mut rpc, &recorder, "record", json!({})).await?;
-        kurento::invoke(&mut rpc, &player, "play", json!({})).await?;
-        pipelines.push(pipeline);
-    }
-    let cost = measure::server(pid, window).await?;
-    for p in pipelines {
-        rpc.call("release", json!({ "object": p })).await?;
-    }
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    Ok(cost)
+        kurento::invoke(rpc, &upstream, "connect", json!({ "sink": recorder })).await?;
+        kurento::invoke(rpc, &recorder, "record", json!({})).await?;
+        kurento::invoke(rpc, &player, "play", json!({})).await?;
+        Ok(pipeline)
+    })
+    .await
 }
 
 /// Measures each filter at every count (video-only VP8 WebM `media`; `image`

@@ -137,15 +137,8 @@ enum Command {
         /// The picture FaceOverlayFilter draws.
         #[arg(long)]
         image: PathBuf,
-        /// Stream counts, comma-separated.
-        #[arg(long, value_delimiter = ',', default_value = "1,4")]
-        counts: Vec<usize>,
-        /// Seconds measured.
-        #[arg(long, default_value_t = 10)]
-        window: u64,
-        /// Command prefix for the bare gst-launch-1.0 processes (e.g. "taskset -c 0").
-        #[arg(long, default_value = "")]
-        bare_prefix: String,
+        #[command(flatten)]
+        side: SideBySide,
     },
     /// CPU and memory per transcoded 640x360 stream (VP8 -> H.264, H.264 -> VP8),
     /// beside the same decode + encode in bare gst-launch-1.0.
@@ -158,19 +151,37 @@ enum Command {
         /// A video-only MP4 (H.264) file.
         #[arg(long)]
         h264: PathBuf,
-        /// Stream counts, comma-separated.
-        #[arg(long, value_delimiter = ',', default_value = "1,4")]
-        counts: Vec<usize>,
-        /// Seconds measured.
-        #[arg(long, default_value_t = 10)]
-        window: u64,
-        /// Command prefix for the bare gst-launch-1.0 processes (e.g. "taskset -c 0").
-        #[arg(long, default_value = "")]
-        bare_prefix: String,
+        #[command(flatten)]
+        side: SideBySide,
         /// Exit non-zero when a direction misses the 1.2x goal.
         #[arg(long)]
         require_goal: bool,
     },
+}
+
+/// A side-by-side run: stream counts, the measured window and how the bare
+/// gst-launch-1.0 processes are started.
+#[derive(clap::Args)]
+struct SideBySide {
+    /// Stream counts, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,4")]
+    counts: Vec<usize>,
+    /// Seconds measured.
+    #[arg(long, default_value_t = 10)]
+    window: u64,
+    /// Command prefix for the bare gst-launch-1.0 processes (e.g. "taskset -c 0").
+    #[arg(long, default_value = "")]
+    bare_prefix: String,
+}
+
+impl SideBySide {
+    fn window(&self) -> Duration {
+        Duration::from_secs(self.window)
+    }
+
+    fn prefix(&self) -> Vec<String> {
+        self.bare_prefix.split_whitespace().map(str::to_owned).collect()
+    }
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -182,13 +193,9 @@ async fn main() -> std::process::ExitCode {
         Command::Recorders { start, media, counts, window } => {
             uri_bench::recorders(&start.server, &start.conf, &media, &counts, Duration::from_secs(window)).await
         }
-        Command::Filters { start, vp8, image, counts, window, bare_prefix } => {
-            let prefix: Vec<String> = bare_prefix.split_whitespace().map(str::to_owned).collect();
-            filter_bench::run(&start.server, &start.conf, &vp8, &image, &counts, Duration::from_secs(window), &prefix).await
-        }
-        Command::Transcode { start, vp8, h264, counts, window, bare_prefix, require_goal } => {
-            let prefix: Vec<String> = bare_prefix.split_whitespace().map(str::to_owned).collect();
-            match transcode_bench::run(&start.server, &start.conf, &vp8, &h264, &counts, Duration::from_secs(window), &prefix).await {
+        Command::Filters { start, vp8, image, side } => filter_bench::run(&start.server, &start.conf, &vp8, &image, &side.counts, side.window(), &side.prefix()).await,
+        Command::Transcode { start, vp8, h264, side, require_goal } => {
+            match transcode_bench::run(&start.server, &start.conf, &vp8, &h264, &side.counts, side.window(), &side.prefix()).await {
                 Ok(false) if require_goal => Err("a direction missed the goal".to_owned()),
                 Ok(_) => Ok(()),
                 Err(e) => Err(e),

@@ -2,6 +2,8 @@
 //! over a window, and the same for bare `gst-launch-1.0` processes.
 
 use crate::proc_stats::{cpu_seconds, rss_and_threads, CpuSample};
+use crate::rpc::Rpc;
+use serde_json::json;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -24,6 +26,23 @@ pub async fn server(pid: u32, window: Duration) -> Result<Cost, String> {
     let cpu = sample.percent()?.0;
     let (rss, threads) = rss_and_threads(pid).ok_or("server /proc status")?;
     Ok(Cost { cpu, rss, threads })
+}
+
+/// `n` pipelines made by `build` (given the connection and the index, it
+/// returns the pipeline's id), the server `pid` measured over `window`, then
+/// every pipeline released.
+pub async fn pipelines(url: &str, pid: u32, n: usize, window: Duration, mut build: impl AsyncFnMut(&mut Rpc, usize) -> Result<String, String>) -> Result<Cost, String> {
+    let mut rpc = Rpc::connect(url).await?;
+    let mut made = Vec::new();
+    for i in 0..n {
+        made.push(build(&mut rpc, i).await?);
+    }
+    let cost = server(pid, window).await?;
+    for p in made {
+        rpc.call("release", json!({ "object": p })).await?;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    Ok(cost)
 }
 
 /// One `gst-launch-1.0 -q` process per description (each split on spaces),

@@ -46,23 +46,17 @@ struct Direction {
 
 /// Runs N player -> recorder(`profile`) pipelines and measures the server.
 async fn ours(url: &str, pid: u32, d: &Direction, profile: &str, n: usize, dir: &Path, window: Duration) -> Result<Cost, String> {
-    let mut rpc = Rpc::connect(url).await?;
-    let mut pipelines = Vec::new();
-    for i in 0..n {
-        let (pipeline, player) = kurento::create_source(&mut rpc, &d.input).await?;
-        let uri = format!("file://{}/ours-{profile}-{i}.{}", dir.display(), if profile.starts_with("MP4") { "mp4" } else { "webm" });
+    let ext = if profile.starts_with("MP4") { "mp4" } else { "webm" };
+    measure::pipelines(url, pid, n, window, async |rpc: &mut Rpc, i| {
+        let (pipeline, player) = kurento::create_source(rpc, &d.input).await?;
+        let uri = format!("file://{}/ours-{profile}-{i}.{ext}", dir.display());
         let recorder = rpc.create(json!({ "type": "RecorderEndpoint", "constructorParams": { "mediaPipeline": pipeline, "uri": uri, "mediaProfile": profile } })).await?;
-        kurento::invoke(&mut rpc, &player, "connect", json!({ "sink": recorder })).await?;
-        kurento::invoke(&mut rpc, &recorder, "record", json!({})).await?;
-        kurento::invoke(&mut rpc, &player, "play", json!({})).await?;
-        pipelines.push(pipeline);
-    }
-    let cost = measure::server(pid, window).await?;
-    for p in pipelines {
-        rpc.call("release", json!({ "object": p })).await?;
-    }
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    Ok(cost)
+        kurento::invoke(rpc, &player, "connect", json!({ "sink": recorder })).await?;
+        kurento::invoke(rpc, &recorder, "record", json!({})).await?;
+        kurento::invoke(rpc, &player, "play", json!({})).await?;
+        Ok(pipeline)
+    })
+    .await
 }
 
 /// Runs N bare gst-launch-1.0 processes of the direction's chain.
