@@ -122,7 +122,9 @@ fi
 face="$HOME/.cache/kms-test-media/astronaut.png"
 if [ ! -s "$face" ]; then
   tmp=$(mktemp -d) && chmod a+rwx "$tmp"
-  (cd "$tmp" && apt-get download python3-skimage >/dev/null && dpkg-deb -x python3-skimage_*.deb x)
+  # (apt-get update first when the package lists are missing or stale)
+  (cd "$tmp" && { apt-get download python3-skimage >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get download python3-skimage >/dev/null; }; } \
+    && dpkg-deb -x python3-skimage_*.deb x)
   mkdir -p "$(dirname "$face")"
   cp "$tmp"/x/usr/lib/python3/dist-packages/skimage/data/astronaut.png "$face"
   rm -rf "$tmp"
