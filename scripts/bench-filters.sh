@@ -4,7 +4,7 @@
 # same elements (decoder, filter, encoder at the same settings) in bare
 # gst-launch-1.0 processes on the same input. Server and bare processes on
 # core 0, the client on core 1. Options go to `kms-bench filters`
-# (--counts 1,4, --window 10).
+# (--counts 1,4, --window 10, --require-goal: exit non-zero above 1.2x).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh

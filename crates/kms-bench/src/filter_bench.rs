@@ -22,6 +22,8 @@ use std::time::Duration;
 
 /// The encoders' start bitrate (KMS's `encoderBitrate`), used bare too.
 const BITRATE: u64 = 300_000;
+/// The goal: ours within this factor of bare per stream (as for transcoding).
+const GOAL: f64 = 1.2;
 
 /// One filter: its name, how it is created, and its bare stage.
 struct Case {
@@ -60,8 +62,9 @@ async fn ours(url: &str, pid: u32, media: &Path, case: Option<&Case>, n: usize, 
 }
 
 /// Measures each filter at every count (video-only VP8 WebM `media`; `image`
-/// is the picture FaceOverlayFilter draws).
-pub async fn run(bin: &Path, conf: &Path, media: &Path, image: &Path, counts: &[usize], window: Duration, bare_prefix: &[String]) -> Result<(), String> {
+/// is the picture FaceOverlayFilter draws); true when every filter is within
+/// the 1.2x goal at the largest count.
+pub async fn run(bin: &Path, conf: &Path, media: &Path, image: &Path, counts: &[usize], window: Duration, bare_prefix: &[String]) -> Result<bool, String> {
     let decode = kms_gst::launch_decoder(Codec::Vp8).ok_or("no VP8 decoder")?;
     let encode = kms_gst::launch_encoder(Codec::Vp8, BITRATE).ok_or("no VP8 encoder")?;
     let cases = [
@@ -85,7 +88,9 @@ pub async fn run(bin: &Path, conf: &Path, media: &Path, image: &Path, counts: &[
     let result = async {
         tokio::time::sleep(Duration::from_secs(1)).await;
         println!("filters on a 640x360@30 VP8 clip, re-encoded to VP8 at {} kbit/s; window {window:?}", BITRATE / 1000);
+        let mut ok = true;
         for case in &cases {
+            let mut last_ratio = f64::MAX;
             for &n in counts {
                 let plain = ours(&url, pid, media, None, n, &dir, window).await?;
                 let filtered = ours(&url, pid, media, Some(case), n, &dir, window).await?;
@@ -97,18 +102,22 @@ pub async fn run(bin: &Path, conf: &Path, media: &Path, image: &Path, counts: &[
                     .collect();
                 let bare = measure::bare(&descriptions, bare_prefix, window).await?;
                 let per = |c: &Cost| c.cpu / n as f64;
+                last_ratio = per(&filtered) / per(&bare).max(0.01);
                 println!(
                     "{} x{n}: ours {:.2}% of one core per stream (play + decode + filter + encode + record; {:.2}% playing and recording alone), bare gst-launch {:.2}% -> {:.2}x; server threads {}",
                     case.name,
                     per(&filtered),
                     per(&plain),
                     per(&bare),
-                    per(&filtered) / per(&bare).max(0.01),
+                    last_ratio,
                     filtered.threads,
                 );
             }
+            let verdict = last_ratio <= GOAL;
+            ok &= verdict;
+            println!("VERDICT {}: ours/bare {last_ratio:.2} ({} the {GOAL}x goal)", case.name, if verdict { "within" } else { "over" });
         }
-        Ok(())
+        Ok(ok)
     }
     .await;
     let _ = std::fs::remove_dir_all(&dir);

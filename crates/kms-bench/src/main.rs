@@ -139,6 +139,9 @@ enum Command {
         image: PathBuf,
         #[command(flatten)]
         side: SideBySide,
+        /// Exit non-zero when a filter misses the 1.2x goal.
+        #[arg(long)]
+        require_goal: bool,
     },
     /// CPU and memory per transcoded 640x360 stream (VP8 -> H.264, H.264 -> VP8),
     /// beside the same decode + encode in bare gst-launch-1.0.
@@ -157,6 +160,16 @@ enum Command {
         #[arg(long)]
         require_goal: bool,
     },
+}
+
+/// A side-by-side run's result: an error when it missed its goal and the
+/// goal is required.
+fn verdict(result: Result<bool, String>, require_goal: bool) -> Result<(), String> {
+    match result {
+        Ok(false) if require_goal => Err("the run missed its goal".to_owned()),
+        Ok(_) => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// A side-by-side run: stream counts, the measured window and how the bare
@@ -193,13 +206,11 @@ async fn main() -> std::process::ExitCode {
         Command::Recorders { start, media, counts, window } => {
             uri_bench::recorders(&start.server, &start.conf, &media, &counts, Duration::from_secs(window)).await
         }
-        Command::Filters { start, vp8, image, side } => filter_bench::run(&start.server, &start.conf, &vp8, &image, &side.counts, side.window(), &side.prefix()).await,
+        Command::Filters { start, vp8, image, side, require_goal } => {
+            verdict(filter_bench::run(&start.server, &start.conf, &vp8, &image, &side.counts, side.window(), &side.prefix()).await, require_goal)
+        }
         Command::Transcode { start, vp8, h264, side, require_goal } => {
-            match transcode_bench::run(&start.server, &start.conf, &vp8, &h264, &side.counts, side.window(), &side.prefix()).await {
-                Ok(false) if require_goal => Err("a direction missed the goal".to_owned()),
-                Ok(_) => Ok(()),
-                Err(e) => Err(e),
-            }
+            verdict(transcode_bench::run(&start.server, &start.conf, &vp8, &h264, &side.counts, side.window(), &side.prefix()).await, require_goal)
         }
         Command::Viewers { target, server, conf, media, source, janus_url, janus_pid, mountpoint, viewers, runs, warmup, window, require_ok, per_peer } => {
             let options = load::Options { viewers, runs, warmup: Duration::from_secs(warmup), window: Duration::from_secs(window), require_ok, per_peer };
