@@ -292,6 +292,9 @@ pub struct FaceLayout {
     pub height: f64,
 }
 
+/// A face found: x, y, width, height in the detection copy's pixels.
+type FaceBox = (f64, f64, f64, f64);
+
 /// The picture of a FaceOverlayFilter and its layout.
 pub struct FaceOverlay {
     image: Arc<Mutex<Option<(Picture, FaceLayout)>>>,
@@ -318,7 +321,7 @@ impl FaceOverlayFilter {
         }
         let description = FACE_DETECT_STAGE;
         let bin = gst::parse::bin_from_description(description, true).map_err(|e| e.to_string())?;
-        let faces: Arc<Mutex<Vec<(f64, f64, f64, f64)>>> = Arc::default();
+        let faces: Arc<Mutex<Vec<FaceBox>>> = Arc::default();
         let image: Arc<Mutex<Option<(Picture, FaceLayout)>>> = Arc::default();
         let (shared_image, shared_faces) = (image.clone(), faces.clone());
         connect_draw(&bin.by_name("overlay").ok_or("no overlaycomposition")?, move |w, h, _| {
