@@ -8,7 +8,7 @@ const { deferrer } = require('./lib/defer');
 const { openPage } = require('./lib/browser');
 const { connect, call, once } = require('./lib/client');
 const { pollUntil } = require('./lib/poll');
-const { withPipeline } = require('./lib/pipeline');
+const { withPipeline, playInto } = require('./lib/pipeline');
 const os = require('node:os');
 const path = require('node:path');
 const { videoFrameRGB, frameDifference, audioPeak, gstLaunch, redPixels } = require('./lib/media');
@@ -98,22 +98,9 @@ test('GStreamerFilter: KMS errors for bad commands and properties, the command r
  * recorder; returns the recorded file.
  */
 async function playThrough(pipeline, media, filters, out, input = media.file('in.webm')) {
-  const player = await pipeline.create('PlayerEndpoint', { uri: `file://${input}` });
-  const recorder = await pipeline.create('RecorderEndpoint', { uri: `file://${media.file(out)}`, mediaProfile: 'WEBM' });
-  const errors = [];
-  let upstream = player;
-  for (const f of filters) {
-    const filter = Array.isArray(f) ? await call(pipeline, 'create', 'GStreamerFilter', { command: f[0], filterType: f[1] }) : f;
-    filter.on('Error', (e) => errors.push(e));
-    await call(upstream, 'connect', filter);
-    upstream = filter;
-  }
-  await call(upstream, 'connect', recorder);
-  await call(recorder, 'record');
-  const eos = once(player, 'EndOfStream', 30000);
-  await call(player, 'play');
-  await eos;
-  await call(recorder, 'stopAndWait');
+  const middle = [];
+  for (const f of filters) middle.push(Array.isArray(f) ? await call(pipeline, 'create', 'GStreamerFilter', { command: f[0], filterType: f[1] }) : f);
+  const errors = await playInto(pipeline, { player: { uri: `file://${input}` }, middle, recorder: { uri: `file://${media.file(out)}`, mediaProfile: 'WEBM' } });
   assert.deepEqual(errors, []);
   return media.file(out);
 }

@@ -11,7 +11,7 @@ const { openPage } = require('./lib/browser');
 const { connect, call, once } = require('./lib/client');
 const { probe, decodeAll } = require('./lib/media');
 const { sleep, pollUntil } = require('./lib/poll');
-const { withPipeline } = require('./lib/pipeline');
+const { withPipeline, playInto } = require('./lib/pipeline');
 
 /** Threads of the server process (/proc/<pid>/status). */
 function threads(server) {
@@ -216,18 +216,17 @@ test('player(VP8 + Opus WebM) -> MP4 recorders: H.264 + AAC from one shared enco
 
 test('setVideoFormat: a player forced to H.264 at 15 fps records H.264 into MKV (which takes its VP8 too)', async (t) => {
   const { media, pipeline } = await withPipeline(t);
-  const player = await pipeline.create('PlayerEndpoint', { uri: `file://${media.file('in.webm')}` });
-  const recorder = await pipeline.create('RecorderEndpoint', { uri: `file://${media.file('forced.mkv')}`, mediaProfile: 'MKV_VIDEO_ONLY' });
   const { kurento } = require('./lib/client');
-  const caps = kurento.getComplexType('VideoCaps')({ codec: 'H264', framerate: kurento.getComplexType('Fraction')({ numerator: 15, denominator: 1 }) });
-  await call(player, 'setVideoFormat', caps);
-  await assert.rejects(call(player, 'setVideoFormat', kurento.getComplexType('VideoCaps')({ codec: 'RAW', framerate: kurento.getComplexType('Fraction')({ numerator: 15, denominator: 1 }) })), (e) => e.code === 40107);
-  await call(player, 'connect', recorder);
-  await call(recorder, 'record');
-  const eos = once(player, 'EndOfStream', 30000);
-  await call(player, 'play');
-  await eos;
-  await call(recorder, 'stopAndWait');
+  const fps15 = kurento.getComplexType('Fraction')({ numerator: 15, denominator: 1 });
+  const errors = await playInto(pipeline, {
+    player: { uri: `file://${media.file('in.webm')}` },
+    recorder: { uri: `file://${media.file('forced.mkv')}`, mediaProfile: 'MKV_VIDEO_ONLY' },
+    before: async (player) => {
+      await call(player, 'setVideoFormat', kurento.getComplexType('VideoCaps')({ codec: 'H264', framerate: fps15 }));
+      await assert.rejects(call(player, 'setVideoFormat', kurento.getComplexType('VideoCaps')({ codec: 'RAW', framerate: fps15 })), (e) => e.code === 40107);
+    },
+  });
+  assert.deepEqual(errors, []);
   const p = probe(media.file('forced.mkv'));
   assert.deepEqual(p.videoCodecs, ['H.264'], p.text);
   decodeAll(media.file('forced.mkv'));
@@ -239,16 +238,10 @@ test('setVideoFormat: a player forced to H.264 at 15 fps records H.264 into MKV 
 test('useEncodedMedia: a stream the pipeline cannot carry undecoded raises Error; H.264 still reaches a WEBM recorder as VP8', async (t) => {
   const { media, pipeline } = await withPipeline(t);
   // in.mp4 holds H.264 (carried as it is) and AAC (only carried decoded).
-  const player = await pipeline.create('PlayerEndpoint', { uri: `file://${media.file('in.mp4')}`, useEncodedMedia: true });
-  const recorder = await pipeline.create('RecorderEndpoint', { uri: `file://${media.file('encoded.webm')}`, mediaProfile: 'WEBM' });
-  const errors = [];
-  player.on('Error', (e) => errors.push(e));
-  await call(player, 'connect', recorder);
-  await call(recorder, 'record');
-  const eos = once(player, 'EndOfStream', 30000);
-  await call(player, 'play');
-  await eos;
-  await call(recorder, 'stopAndWait');
+  const errors = await playInto(pipeline, {
+    player: { uri: `file://${media.file('in.mp4')}`, useEncodedMedia: true },
+    recorder: { uri: `file://${media.file('encoded.webm')}`, mediaProfile: 'WEBM' },
+  });
   assert.equal(errors.length, 1, JSON.stringify(errors));
   assert.equal(errors[0].type, 'STREAM_ERROR_CODEC_NOT_FOUND');
   assert.match(errors[0].description, /audio\/mpeg.*useEncodedMedia/);

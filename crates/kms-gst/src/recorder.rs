@@ -12,6 +12,7 @@
 
 use crate::island::{BusNote, Finished, Island, Waker};
 use crate::profile::MediaProfile;
+use crate::sample::buffer_from_frame;
 use crate::state::{UriEndpoint, UriEndpointState, EMPTY_DOT};
 use crate::uri::sink_for;
 use gstreamer as gst;
@@ -264,14 +265,7 @@ impl RecorderEndpoint {
             pts = pts.max(last + 1);
         }
         track.last_pts = Some(pts);
-        let mut buffer = gst::Buffer::from_slice(frame.data.clone());
-        if let Some(b) = buffer.get_mut() {
-            b.set_pts(gst::ClockTime::from_nseconds(pts));
-            if frame.is_keyframe() == Some(false) {
-                b.set_flags(gst::BufferFlags::DELTA_UNIT);
-            }
-        }
-        if let Err(e) = src.push_buffer(buffer) {
+        if let Err(e) = src.push_buffer(buffer_from_frame(frame, pts)) {
             tracing::debug!("recorder push: {e:?}");
         }
     }

@@ -5,6 +5,7 @@
 use gstreamer as gst;
 use gst::prelude::*;
 use kms_media::{Codec, TargetFormat};
+use std::sync::OnceLock;
 
 /// The appsrc caps and decoder chain for frames of `codec`, as the router
 /// carries them (Annex B access units for H.264, low-overhead OBU streams
@@ -86,9 +87,25 @@ pub fn factories(codec: Codec, encode: bool) -> &'static [&'static str] {
     }
 }
 
-/// Whether every factory of a chain is installed.
-pub fn available(codec: Codec, encode: bool) -> bool {
-    factories(codec, encode).iter().all(|f| gst::ElementFactory::find(f).is_some())
+/// Every codec the router carries, for [`supported`]'s table.
+const CODECS: [Codec; 9] = [Codec::Opus, Codec::Pcmu, Codec::Pcma, Codec::Vp8, Codec::Vp9, Codec::H264, Codec::Av1, Codec::RawVideo, Codec::RawAudio];
+
+/// Whether frames of `codec` can be produced (`encode`) or decoded here: a
+/// chain exists (raw frames need none) and every factory of it is installed.
+/// Worked out once per process — the router asks for every frame a sink
+/// cannot take, and registry lookups have no place on that path.
+pub fn supported(codec: Codec, encode: bool) -> bool {
+    static TABLE: OnceLock<Vec<(Codec, bool, bool)>> = OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        let gst_ready = crate::init().is_ok();
+        let compute = |c: Codec, enc: bool| {
+            let raw = matches!(c, Codec::RawVideo | Codec::RawAudio);
+            let chain = raw || if enc { encoder(TargetFormat::codec(c)).is_some() } else { decoder(c).is_some() };
+            gst_ready && chain && factories(c, enc).iter().all(|f| gst::ElementFactory::find(f).is_some())
+        };
+        CODECS.iter().flat_map(|&c| [(c, false, compute(c, false)), (c, true, compute(c, true))]).collect()
+    });
+    table.iter().any(|&(c, enc, ok)| c == codec && enc == encode && ok)
 }
 
 /// The shortest time between two frames fed to an encoder of `target`, ns

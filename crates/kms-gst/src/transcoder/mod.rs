@@ -59,13 +59,11 @@ impl GstTranscoderFactory {
 
 impl TranscoderFactory for GstTranscoderFactory {
     fn can_encode(&self, codec: Codec) -> bool {
-        let raw = matches!(codec, Codec::RawVideo | Codec::RawAudio);
-        crate::init().is_ok() && (raw || codecs::encoder(TargetFormat::codec(codec)).is_some()) && codecs::available(codec, true)
+        codecs::supported(codec, true)
     }
 
     fn can_decode(&self, codec: Codec) -> bool {
-        let raw = matches!(codec, Codec::RawVideo | Codec::RawAudio);
-        crate::init().is_ok() && (raw || codecs::decoder(codec).is_some()) && codecs::available(codec, false)
+        codecs::supported(codec, false)
     }
 
     fn create(&self, id: ElementId, media_type: MediaType, input: Codec) -> Result<Box<dyn Transcoder>, String> {

@@ -33,6 +33,14 @@ pub(super) struct Slot {
     last_keyframe: HashMap<TargetFormat, Instant>,
 }
 
+impl Slot {
+    /// Whether this transcoder serves exactly `needs` (format, sink) already.
+    fn serves_exactly(&self, needs: &[(TargetFormat, ElementId)]) -> bool {
+        let served: usize = self.targets.values().map(Vec::len).sum();
+        served == needs.len() && needs.iter().all(|(t, sink)| self.targets.get(t).is_some_and(|sinks| sinks.contains(sink)))
+    }
+}
+
 /// What a pipeline knows about transcoding.
 #[derive(Default)]
 pub(super) struct Transcoding {
@@ -194,7 +202,7 @@ impl Pipeline {
         let existing = self.transcoding.by_source.get(&(source, media_type)).copied();
         if needs.is_empty() {
             if let Some(id) = existing {
-                self.remove_transcoder(now, id);
+                self.remove_transcoder(id);
             }
             return None;
         }
@@ -202,16 +210,19 @@ impl Pipeline {
             Some(id) if self.transcoding.slots.get(&id).is_some_and(|s| s.input == input) => id,
             stale => {
                 if let Some(id) = stale {
-                    self.remove_transcoder(now, id);
+                    self.remove_transcoder(id);
                 }
                 self.build_transcoder(source, media_type, input)?
             }
         };
-        let mut targets: BTreeMap<TargetFormat, Vec<ElementId>> = BTreeMap::new();
-        for (t, sink) in needs {
-            targets.entry(*t).or_default().push(*sink);
+        // The usual frame changes nothing: checked without allocating.
+        if !self.transcoding.slots.get(&id).is_some_and(|s| s.serves_exactly(needs)) {
+            let mut targets: BTreeMap<TargetFormat, Vec<ElementId>> = BTreeMap::new();
+            for (t, sink) in needs {
+                targets.entry(*t).or_default().push(*sink);
+            }
+            self.set_targets(now, id, targets);
         }
-        self.set_targets(now, id, targets);
         Some(id)
     }
 
@@ -273,7 +284,7 @@ impl Pipeline {
         }
     }
 
-    fn remove_transcoder(&mut self, _now: Instant, id: ElementId) {
+    fn remove_transcoder(&mut self, id: ElementId) {
         let Some(slot) = self.transcoding.slots.remove(&id) else { return };
         self.transcoding.by_source.remove(&(slot.source, slot.media_type));
         if self.elements.contains_key(&slot.source) {
@@ -292,7 +303,7 @@ impl Pipeline {
             let Some(slot) = self.transcoding.slots.get(&id) else { continue };
             let (source, media_type) = (slot.source, slot.media_type);
             if !self.elements.contains_key(&source) {
-                self.remove_transcoder(now, id);
+                self.remove_transcoder(id);
                 continue;
             }
             let mut targets = slot.targets.clone();
@@ -301,7 +312,7 @@ impl Pipeline {
             }
             targets.retain(|_, sinks| !sinks.is_empty());
             if targets.is_empty() {
-                self.remove_transcoder(now, id);
+                self.remove_transcoder(id);
             } else {
                 self.set_targets(now, id, targets);
             }
@@ -342,7 +353,7 @@ impl Pipeline {
                     let (source, media_type, input) = (slot.source, slot.media_type, slot.input);
                     self.outbox.push_back(PipelineOutput::Event(source, event));
                     self.transcoding.failed.insert((source, media_type, input));
-                    self.remove_transcoder(now, id);
+                    self.remove_transcoder(id);
                     return;
                 }
             }

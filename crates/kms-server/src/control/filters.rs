@@ -20,72 +20,57 @@ pub fn filter_error(e: FilterError) -> KurentoError {
 /// GStreamerFilter operations; `None` when `operation` is not one of them.
 pub async fn gstreamer_filter(server: &Server, ctx: &ElementRef<'_>, operation: &str, params: &Params<'_>) -> Option<OpResult> {
     Some(match operation {
-        "setElementProperty" => {
-            let (name, value) = match (params.str("propertyName"), params.str("propertyValue")) {
-                (Ok(n), Ok(v)) => (n.to_owned(), v.to_owned()),
-                (Err(e), _) | (_, Err(e)) => return Some(Err(e)),
-            };
-            with_element(server, ctx, move |f: &mut GStreamerFilter, _| f.set_element_property(&name, &value))
-                .await
-                .and_then(|r| r.map_err(filter_error))
-                .map(|()| None)
-        }
+        "setElementProperty" => set_element_property(server, ctx, params).await,
         _ => return None,
     })
+}
+
+async fn set_element_property(server: &Server, ctx: &ElementRef<'_>, params: &Params<'_>) -> OpResult {
+    let (name, value) = (params.str("propertyName")?.to_owned(), params.str("propertyValue")?.to_owned());
+    with_element(server, ctx, move |f: &mut GStreamerFilter, _| f.set_element_property(&name, &value)).await?.map_err(filter_error)?;
+    Ok(None)
+}
+
+/// The four placement fractions addImage and setOverlayedImage share:
+/// (offsetXPercent, offsetYPercent, widthPercent, heightPercent).
+fn fractions(params: &Params) -> Result<(f64, f64, f64, f64), KurentoError> {
+    Ok((params.f64("offsetXPercent")?, params.f64("offsetYPercent")?, params.f64("widthPercent")?, params.f64("heightPercent")?))
 }
 
 /// ImageOverlayFilter operations; `None` when `operation` is not one of them.
 pub async fn image_overlay(server: &Server, ctx: &ElementRef<'_>, operation: &str, params: &Params<'_>) -> Option<OpResult> {
     Some(match operation {
-        "addImage" => {
-            let parsed = (|| {
-                let layout = ImageLayout {
-                    offset_x: params.f64("offsetXPercent")?,
-                    offset_y: params.f64("offsetYPercent")?,
-                    width: params.f64("widthPercent")?,
-                    height: params.f64("heightPercent")?,
-                    keep_aspect_ratio: params.bool("keepAspectRatio")?,
-                    center: params.bool("center")?,
-                };
-                Ok::<_, KurentoError>((params.str("id")?.to_owned(), params.str("uri")?.to_owned(), layout))
-            })();
-            let (id, uri, layout) = match parsed {
-                Ok(p) => p,
-                Err(e) => return Some(Err(e)),
-            };
-            with_element(server, ctx, move |f: &mut ImageOverlayFilter, _| f.add_image(&id, &uri, layout)).await.map(|()| None)
-        }
-        "removeImage" => match params.str("id") {
-            Ok(id) => {
-                let id = id.to_owned();
-                with_element(server, ctx, move |f: &mut ImageOverlayFilter, _| f.remove_image(&id)).await.map(|()| None)
-            }
-            Err(e) => Err(e),
-        },
+        "addImage" => add_image(server, ctx, params).await,
+        "removeImage" => remove_image(server, ctx, params).await,
         _ => return None,
     })
+}
+
+async fn add_image(server: &Server, ctx: &ElementRef<'_>, params: &Params<'_>) -> OpResult {
+    let (offset_x, offset_y, width, height) = fractions(params)?;
+    let (keep_aspect_ratio, center) = (params.bool("keepAspectRatio")?, params.bool("center")?);
+    let layout = ImageLayout { offset_x, offset_y, width, height, keep_aspect_ratio, center };
+    let (id, uri) = (params.str("id")?.to_owned(), params.str("uri")?.to_owned());
+    with_element(server, ctx, move |f: &mut ImageOverlayFilter, _| f.add_image(&id, &uri, layout)).await.map(|()| None)
+}
+
+async fn remove_image(server: &Server, ctx: &ElementRef<'_>, params: &Params<'_>) -> OpResult {
+    let id = params.str("id")?.to_owned();
+    with_element(server, ctx, move |f: &mut ImageOverlayFilter, _| f.remove_image(&id)).await.map(|()| None)
 }
 
 /// FaceOverlayFilter operations; `None` when `operation` is not one of them.
 pub async fn face_overlay(server: &Server, ctx: &ElementRef<'_>, operation: &str, params: &Params<'_>) -> Option<OpResult> {
     Some(match operation {
-        "setOverlayedImage" => {
-            let parsed = (|| {
-                let layout = FaceLayout {
-                    offset_x: params.f64("offsetXPercent")?,
-                    offset_y: params.f64("offsetYPercent")?,
-                    width: params.f64("widthPercent")?,
-                    height: params.f64("heightPercent")?,
-                };
-                Ok::<_, KurentoError>((params.str("uri")?.to_owned(), layout))
-            })();
-            let (uri, layout) = match parsed {
-                Ok(p) => p,
-                Err(e) => return Some(Err(e)),
-            };
-            with_element(server, ctx, move |f: &mut FaceOverlayFilter, _| f.set_overlayed_image(&uri, layout)).await.map(|()| None)
-        }
+        "setOverlayedImage" => set_overlayed_image(server, ctx, params).await,
         "unsetOverlayedImage" => with_element(server, ctx, |f: &mut FaceOverlayFilter, _| f.unset_overlayed_image()).await.map(|()| None),
         _ => return None,
     })
+}
+
+async fn set_overlayed_image(server: &Server, ctx: &ElementRef<'_>, params: &Params<'_>) -> OpResult {
+    let (offset_x, offset_y, width, height) = fractions(params)?;
+    let uri = params.str("uri")?.to_owned();
+    let layout = FaceLayout { offset_x, offset_y, width, height };
+    with_element(server, ctx, move |f: &mut FaceOverlayFilter, _| f.set_overlayed_image(&uri, layout)).await.map(|()| None)
 }
