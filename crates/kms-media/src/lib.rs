@@ -14,6 +14,7 @@
 mod element;
 mod flow;
 mod graph;
+mod hub;
 mod media;
 mod inert;
 mod latency;
@@ -25,6 +26,7 @@ mod transcode;
 pub use element::{Datagram, Element, ElementEvent, ElementOutput, FlowState, Transmit, Transport};
 pub use flow::{FlowTracker, FLOW_CHECK_INTERVAL};
 pub use graph::{Connection, Graph, GraphError};
+pub use hub::{Dispatcher, DispatcherMode, Hub, HubError, HubOutput, HubPort};
 pub use media::{Codec, DataMessage, MediaFrame, MediaType};
 pub use inert::Inert;
 pub use latency::LatencyStats;

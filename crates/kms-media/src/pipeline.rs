@@ -8,6 +8,7 @@ pub use crate::graph::ElementId;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
+mod hubs;
 mod transcoding;
 pub use transcoding::TranscoderInfo;
 
@@ -40,6 +41,8 @@ pub struct Pipeline {
     outbox: VecDeque<PipelineOutput>,
     /// Transcoders for sinks that cannot take their source's codec.
     transcoding: transcoding::Transcoding,
+    /// Hubs and their ports.
+    hubs: hubs::Hubs,
 }
 
 impl Pipeline {
@@ -57,8 +60,9 @@ impl Pipeline {
     }
 
     /// Removes an element and every connection touching it (and the
-    /// transcoders that served only it).
+    /// transcoders that served only it); a removed port leaves its hub.
     pub fn remove(&mut self, now: Instant, id: ElementId) -> Option<Box<dyn Element>> {
+        self.port_removed(now, id);
         self.graph.remove_element(id);
         self.dirty.remove(&id);
         self.last_keyframe_request.remove(&id);
@@ -93,7 +97,7 @@ impl Pipeline {
     /// Marks `id` to be polled: an element fed from another thread (a
     /// GStreamer island) has output queued.
     pub fn wake(&mut self, id: ElementId) {
-        if self.elements.contains_key(&id) || self.is_transcoder(id) {
+        if self.elements.contains_key(&id) || self.is_transcoder(id) || self.is_hub(id) {
             self.dirty.insert(id);
         }
     }
@@ -164,7 +168,7 @@ impl Pipeline {
 
     /// Drives every element whose timeout is due; true when any was.
     pub fn handle_timeout(&mut self, now: Instant) -> bool {
-        let mut any = false;
+        let mut any = self.hubs_timeout(now);
         for (id, e) in self.elements.iter_mut() {
             if e.poll_timeout().is_some_and(|t| t <= now) {
                 e.handle_timeout(now);
@@ -177,7 +181,7 @@ impl Pipeline {
 
     /// The earliest element timeout.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.elements.values().filter_map(|e| e.poll_timeout()).min()
+        self.elements.values().filter_map(|e| e.poll_timeout()).chain(self.hubs_poll_timeout()).min()
     }
 
     /// Routes everything the elements produced and returns the next output for
@@ -187,6 +191,8 @@ impl Pipeline {
             let id = self.dirty.pop_first()?;
             if self.is_transcoder(id) {
                 self.drain_transcoder(now, id);
+            } else if self.is_hub(id) {
+                self.drain_hub(now, id);
             } else {
                 self.drain_element(now, id);
             }
@@ -256,10 +262,12 @@ impl Pipeline {
             .filter_map(|s| self.estimates.get(&s))
             .min()
             .copied();
-        if let (Some(bitrate), Some(e)) = (min, self.elements.get_mut(&source)) {
+        let Some(bitrate) = min else { return };
+        if let Some(e) = self.elements.get_mut(&source) {
             e.handle_bitrate_estimate(now, bitrate);
             self.dirty.insert(source);
         }
+        self.port_estimate(now, source, bitrate);
     }
 
     /// Asks `source` for a keyframe unless one was asked within
@@ -274,6 +282,7 @@ impl Pipeline {
             self.last_keyframe_request.insert(source, now);
             self.dirty.insert(source);
         }
+        self.port_keyframe_request(now, source);
     }
 }
 

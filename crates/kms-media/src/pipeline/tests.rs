@@ -429,3 +429,5 @@ fn a_filter_chain_decodes_once_encodes_once_and_an_unconsumed_filter_gets_nothin
     let got = &p.element_mut::<Probe>(viewer).unwrap().received;
     assert!(got.len() == 3 && got.iter().all(|f| f.codec == Codec::Vp8));
 }
+
+mod hubs;

@@ -60,6 +60,8 @@ pub(super) struct Transcoding {
     audio_bitrates: HashMap<ElementId, u64>,
     /// Reused per frame: (format, sink) of the sinks needing conversion.
     scratch: Vec<(TargetFormat, ElementId)>,
+    /// Reused per frame: the sinks of the frame's origin.
+    sinks: Vec<ElementId>,
 }
 
 /// A transcoder as the control plane sees it (getGstreamerDot, stats).
@@ -157,22 +159,22 @@ impl Pipeline {
     pub(super) fn route_media(&mut self, now: Instant, source: ElementId, frame: &MediaFrame) {
         let media_type = frame.media_type();
         let mut needs = std::mem::take(&mut self.transcoding.scratch);
+        let mut sinks = std::mem::take(&mut self.transcoding.sinks);
+        self.consumers(source, media_type, &mut sinks);
         let forced = self.transcoding.forced.get(&(source, media_type)).copied();
-        let factory = self.transcoding.factory.as_deref();
-        for sink in self.graph.sinks(source, media_type) {
-            let Some(e) = self.elements.get_mut(&sink) else { continue };
+        for &sink in &sinks {
+            let Some(e) = self.elements.get(&sink) else { continue };
             if e.idle_without_consumers() && self.graph.sinks(sink, media_type).next().is_none() {
                 continue;
             }
+            let factory = self.transcoding.factory.as_deref();
             let can_encode = |c: Codec| factory.is_some_and(|f| f.can_encode(c));
-            match route(frame.codec, e.input_codecs(media_type), forced, can_encode) {
-                InputRoute::Direct => {
-                    if self.latency.enabled() {
-                        self.latency.record(sink, media_type, now.saturating_duration_since(frame.network_time));
-                    }
-                    e.handle_media(now, frame);
-                    self.dirty.insert(sink);
-                }
+            let accepted = match self.hubs.of_port(sink) {
+                Some((_, h)) => h.input_codecs(media_type),
+                None => e.input_codecs(media_type),
+            };
+            match route(frame.codec, accepted, forced, can_encode) {
+                InputRoute::Direct => self.deliver(now, sink, frame),
                 InputRoute::Convert(target) => needs.push((target, sink)),
                 InputRoute::Impossible => {
                     if self.transcoding.refused.insert((source, sink, media_type)) {
@@ -193,6 +195,19 @@ impl Pipeline {
         }
         needs.clear();
         self.transcoding.scratch = needs;
+        sinks.clear();
+        self.transcoding.sinks = sinks;
+    }
+
+    /// Hands `frame` to `sink` (and, for a port, to its hub).
+    fn deliver(&mut self, now: Instant, sink: ElementId, frame: &MediaFrame) {
+        let Some(e) = self.elements.get_mut(&sink) else { return };
+        if self.latency.enabled() {
+            self.latency.record(sink, frame.media_type(), now.saturating_duration_since(frame.network_time));
+        }
+        e.handle_media(now, frame);
+        self.dirty.insert(sink);
+        self.port_input(now, sink, frame);
     }
 
     /// Makes the transcoder of (source, media type) serve exactly `needs`:
@@ -287,7 +302,7 @@ impl Pipeline {
     fn remove_transcoder(&mut self, id: ElementId) {
         let Some(slot) = self.transcoding.slots.remove(&id) else { return };
         self.transcoding.by_source.remove(&(slot.source, slot.media_type));
-        if self.elements.contains_key(&slot.source) {
+        if self.is_origin(slot.source) {
             let event = ElementEvent::MediaTranscoding { media_type: slot.media_type, transcoding: false, bin_name: slot.transcoder.bin_name().to_owned() };
             self.outbox.push_back(PipelineOutput::Event(slot.source, event));
         }
@@ -302,13 +317,15 @@ impl Pipeline {
         for id in ids {
             let Some(slot) = self.transcoding.slots.get(&id) else { continue };
             let (source, media_type) = (slot.source, slot.media_type);
-            if !self.elements.contains_key(&source) {
+            if !self.is_origin(source) {
                 self.remove_transcoder(id);
                 continue;
             }
             let mut targets = slot.targets.clone();
+            let mut consumers = Vec::new();
+            self.consumers(source, media_type, &mut consumers);
             for sinks in targets.values_mut() {
-                sinks.retain(|s| self.graph.sinks(source, media_type).any(|x| x == *s));
+                sinks.retain(|s| consumers.contains(s));
             }
             targets.retain(|_, sinks| !sinks.is_empty());
             if targets.is_empty() {
@@ -317,13 +334,15 @@ impl Pipeline {
                 self.set_targets(now, id, targets);
             }
         }
-        let graph = &self.graph;
-        self.transcoding.refused.retain(|(source, sink, t)| graph.sinks(*source, *t).any(|x| x == *sink));
-        let elements = &self.elements;
-        self.transcoding.failed.retain(|(source, _, _)| elements.contains_key(source));
-        self.transcoding.forced.retain(|(source, _), _| elements.contains_key(source));
-        self.transcoding.bitrates.retain(|source, _| elements.contains_key(source));
-        self.transcoding.audio_bitrates.retain(|source, _| elements.contains_key(source));
+        let mut refused = std::mem::take(&mut self.transcoding.refused);
+        refused.retain(|(source, sink, t)| self.feeds(*source, *sink, *t));
+        self.transcoding.refused = refused;
+        let mut t = std::mem::take(&mut self.transcoding);
+        t.failed.retain(|(source, _, _)| self.is_origin(*source));
+        t.forced.retain(|(source, _), _| self.is_origin(*source));
+        t.bitrates.retain(|source, _| self.is_origin(*source));
+        t.audio_bitrates.retain(|source, _| self.is_origin(*source));
+        self.transcoding = t;
     }
 
     /// Routes what the transcoder `id` produced.
@@ -334,14 +353,8 @@ impl Pipeline {
             match output {
                 TranscoderOutput::Media(target, frame) => {
                     let Some(sinks) = slot.targets.get(&target) else { continue };
-                    for sink in sinks {
-                        if let Some(e) = self.elements.get_mut(sink) {
-                            if self.latency.enabled() {
-                                self.latency.record(*sink, frame.media_type(), now.saturating_duration_since(frame.network_time));
-                            }
-                            e.handle_media(now, &frame);
-                            self.dirty.insert(*sink);
-                        }
+                    for sink in sinks.clone() {
+                        self.deliver(now, sink, &frame);
                     }
                 }
                 TranscoderOutput::KeyframeRequest => {
