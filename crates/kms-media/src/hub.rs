@@ -43,8 +43,10 @@ pub enum HubOutput {
     /// The consumers of what this port brings in can take this many bits/s:
     /// relayed to the port's source like a sink's estimate.
     BitrateEstimate(ElementId, u64),
-    /// An event raised on a port (KMS's `Error` of a failing mixer, ...).
+    /// An event raised on a port.
     Event(ElementId, ElementEvent),
+    /// An event raised on the hub itself (KMS's `Error` of a failing mixer).
+    HubEvent(ElementEvent),
 }
 
 /// One hub inside a pipeline. Same rules as [`crate::Element`]: inputs

@@ -200,6 +200,7 @@ impl Pipeline {
                     }
                 }
                 HubOutput::Event(port, event) => self.outbox.push_back(PipelineOutput::Event(port, event)),
+                HubOutput::HubEvent(event) => self.outbox.push_back(PipelineOutput::Event(id, event)),
             }
         }
     }

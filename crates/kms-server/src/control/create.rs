@@ -102,7 +102,7 @@ fn gst_ready() -> Result<(), KurentoError> {
 
 /// A waker for a GStreamer-fed element of `pipeline`, with the slot its id
 /// goes into once it is added.
-fn island_waker(server: &Server, pipeline: PipelineHandle, slot: &mut Option<Arc<OnceLock<ElementId>>>) -> Result<kms_gst::Waker, KurentoError> {
+pub(super) fn island_waker(server: &Server, pipeline: PipelineHandle, slot: &mut Option<Arc<OnceLock<ElementId>>>) -> Result<kms_gst::Waker, KurentoError> {
     gst_ready()?;
     let (waker, id) = server.media.waker(pipeline);
     *slot = Some(id);
@@ -130,11 +130,19 @@ async fn build(server: &Server, class: &Class, parent: Option<Backing>, properti
         return Ok(Backing::Pipeline(handle));
     }
     let pipeline = match parent {
-        Some(Backing::Pipeline(p) | Backing::Hub { pipeline: p } | Backing::Element { pipeline: p, .. }) => p,
+        Some(Backing::Pipeline(p) | Backing::Hub { pipeline: p, .. } | Backing::Element { pipeline: p, .. }) => p,
         _ => return Err(KurentoError::marshall(format!("{} needs a parent pipeline", class.name))),
     };
     if !Idl::get().is_a(class, "MediaElement") {
-        return Ok(Backing::Hub { pipeline });
+        return super::hubs::create(server, class, pipeline, properties).await;
+    }
+    if class.name == "HubPort" {
+        let Some(Backing::Hub { hub, .. }) = parent else {
+            return Err(KurentoError::marshall("'hub' parameter should be a Hub"));
+        };
+        let port = server.media.call(move |worker, now| worker.pipeline(pipeline)?.add_port(now, hub)).await?;
+        let element = port.ok_or_else(|| KurentoError::new(ErrorCode::MediaObjectNotFound, "the hub of this port is gone"))?;
+        return Ok(Backing::Element { pipeline, element });
     }
     let flag = |name: &str| properties.get(name).and_then(Value::as_bool).unwrap_or(false);
     let text = |name: &str| properties.get(name).and_then(Value::as_str).unwrap_or_default().to_owned();

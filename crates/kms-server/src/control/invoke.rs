@@ -6,7 +6,7 @@
 use super::events::tags_json;
 use super::params::Params;
 use super::registry::Backing;
-use super::{elements, filters, pipeline, properties, server_manager, types, uri, webrtc, Server};
+use super::{elements, filters, hubs, pipeline, properties, server_manager, types, uri, webrtc, Server};
 use kms_idl::{Class, Idl};
 use kms_protocol::{ErrorCode, KurentoError, ObjectId};
 use serde_json::{json, Value};
@@ -41,7 +41,7 @@ pub async fn invoke(server: &Arc<Server>, session: &str, object: &ObjectId, oper
             }
         }
         Backing::Pipeline(handle) => pipeline::invoke(server, object, handle, operation, params).await,
-        Backing::Hub { .. } => None,
+        Backing::Hub { pipeline, hub } => hubs::invoke(server, &hubs::HubRef { object, class, pipeline, hub }, operation, params).await,
     };
     handled.unwrap_or_else(|| not_built_or_unknown(server, idl, class, object, operation, params))
 }

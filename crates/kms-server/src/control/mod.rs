@@ -7,6 +7,7 @@
 mod create;
 mod events;
 mod filters;
+mod hubs;
 mod invoke;
 mod methods;
 mod params;
@@ -175,7 +176,8 @@ impl Server {
                     match backing {
                         Backing::Pipeline(p) => worker.remove_pipeline(p),
                         Backing::Element { pipeline, element } => worker.remove_element(now, pipeline, element),
-                        Backing::ServerManager | Backing::Hub { .. } => {}
+                        Backing::Hub { pipeline, hub } => worker.remove_hub(now, pipeline, hub),
+                        Backing::ServerManager => {}
                     }
                 }
             })

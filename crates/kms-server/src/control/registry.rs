@@ -15,8 +15,9 @@ pub enum Backing {
     ServerManager,
     Pipeline(PipelineHandle),
     /// A Hub (Composite, Dispatcher, ...): a pipeline child that is not itself
-    /// a MediaElement; its HubPorts are elements.
-    Hub { pipeline: PipelineHandle },
+    /// a MediaElement; its HubPorts are elements. `hub` shares the elements'
+    /// id space inside the pipeline.
+    Hub { pipeline: PipelineHandle, hub: ElementId },
     Element { pipeline: PipelineHandle, element: ElementId },
 }
 
@@ -47,7 +48,7 @@ pub struct Registry {
 
 impl Registry {
     pub fn insert(&mut self, object: MediaObject) {
-        if let Backing::Element { pipeline, element } = object.backing {
+        if let Backing::Element { pipeline, element } | Backing::Hub { pipeline, hub: element } = object.backing {
             self.by_element.insert((pipeline, element), object.id.clone());
         }
         self.objects.insert(object.id.clone(), object);
@@ -92,7 +93,7 @@ impl Registry {
 
     fn remove_one(&mut self, id: &ObjectId) -> Option<MediaObject> {
         let object = self.objects.remove(id)?;
-        if let Backing::Element { pipeline, element } = object.backing {
+        if let Backing::Element { pipeline, element } | Backing::Hub { pipeline, hub: element } = object.backing {
             self.by_element.remove(&(pipeline, element));
         }
         Some(object)
@@ -132,7 +133,7 @@ mod tests {
         let other = ObjectId::new(None, "kurento", "MediaPipeline");
         let h = PipelineHandle(1);
         r.insert(object(p.clone(), "MediaPipeline", Backing::Pipeline(h), "s"));
-        r.insert(object(hub.clone(), "Composite", Backing::Hub { pipeline: h }, "s"));
+        r.insert(object(hub.clone(), "Composite", Backing::Hub { pipeline: h, hub: ElementId(6) }, "s"));
         r.insert(object(port.clone(), "HubPort", Backing::Element { pipeline: h, element: ElementId(7) }, "t"));
         r.insert(object(other.clone(), "MediaPipeline", Backing::Pipeline(PipelineHandle(2)), "t"));
         assert_eq!(r.children(&p), [hub.clone()]);

@@ -100,6 +100,14 @@ impl Worker {
         }
     }
 
+    /// Removes a hub and its ports.
+    pub fn remove_hub(&mut self, now: Instant, handle: PipelineHandle, hub: ElementId) {
+        if let Some(p) = self.pipelines.get_mut(&handle) {
+            p.remove_hub(now, hub);
+            self.touched.push(handle);
+        }
+    }
+
     /// Removes one element and forgets its network routes.
     pub fn remove_element(&mut self, now: Instant, handle: PipelineHandle, element: ElementId) {
         if let Some(p) = self.pipelines.get_mut(&handle) {
