@@ -60,13 +60,14 @@ function decodeAll(file) {
 }
 
 /**
- * The 10th decoded video frame of a WebM (VP8) file as RGB bytes (the
- * generated inputs are static test patterns, so any frame will do).
+ * The `index`th (10th by default) decoded video frame of a WebM (VP8) file
+ * as RGB bytes, scaled to `width` x `height` (the generated inputs are
+ * static test patterns, so any frame will do).
  */
-function videoFrameRGB(file, [width, height] = [320, 240]) {
+function videoFrameRGB(file, [width, height] = [320, 240], index = 10) {
   const out = `${file}.rgb`;
-  run('gst-launch-1.0', ['-q', 'filesrc', `location=${file}`, '!', 'matroskademux', 'name=d', 'd.video_0', '!', 'vp8dec', '!', 'videoconvert',
-    '!', `video/x-raw,format=RGB,width=${width},height=${height}`, '!', 'identity', 'eos-after=10', '!', 'filesink', `location=${out}`]);
+  run('gst-launch-1.0', ['-q', 'filesrc', `location=${file}`, '!', 'matroskademux', 'name=d', 'd.video_0', '!', 'vp8dec', '!', 'videoconvert', '!', 'videoscale',
+    '!', `video/x-raw,format=RGB,width=${width},height=${height}`, '!', 'identity', `eos-after=${index}`, '!', 'filesink', `location=${out}`]);
   const bytes = fs.readFileSync(out);
   fs.rmSync(out);
   const size = width * height * 3;
@@ -119,6 +120,28 @@ function audioPeak(file) {
 }
 
 /**
+ * Strength of each of `freqs` (Hz) in a WebM's (Opus) audio between
+ * `from` and `to` seconds: the Goertzel magnitude per sample, 0 for
+ * silence, about 0.5 x amplitude for a pure tone (amplitude 1 = full scale).
+ */
+function tonePowers(file, freqs, [from, to] = [1, 2]) {
+  const out = `${file}.pcm`;
+  run('gst-launch-1.0', ['-q', 'filesrc', `location=${file}`, '!', 'matroskademux', 'name=d', 'd.audio_0', '!', 'opusdec', '!', 'audioconvert', '!', 'audioresample',
+    '!', 'audio/x-raw,format=S16LE,channels=1,rate=48000', '!', 'filesink', `location=${out}`]);
+  const bytes = fs.readFileSync(out);
+  fs.rmSync(out);
+  const samples = [];
+  for (let i = from * 48000 * 2; i + 1 < Math.min(bytes.length, to * 48000 * 2); i += 2) samples.push(bytes.readInt16LE(i) / 32768);
+  return freqs.map((f) => {
+    const k = 2 * Math.cos((2 * Math.PI * f) / 48000);
+    let [s1, s2] = [0, 0];
+    for (const x of samples) [s1, s2] = [x + k * s1 - s2, s1];
+    const power = s1 * s1 + s2 * s2 - k * s1 * s2;
+    return samples.length ? Math.sqrt(Math.max(power, 0)) / samples.length : 0;
+  });
+}
+
+/**
  * Runs gst-launch-1.0 with a description whose `OUT` is replaced by `out`
  * (split on spaces before, so paths with spaces stay one argument).
  */
@@ -126,4 +149,4 @@ function gstLaunch(description, out) {
   run('gst-launch-1.0', ['-q', ...description.split(' ').map((arg) => arg.replace('OUT', out))], 120000);
 }
 
-module.exports = { generateMedia, probe, decodeAll, videoFrameRGB, frameDifference, audioPeak, gstLaunch, redPixels };
+module.exports = { generateMedia, probe, decodeAll, videoFrameRGB, frameDifference, audioPeak, gstLaunch, redPixels, tonePowers };

@@ -26,6 +26,7 @@ use gstreamer_app as gst_app;
 use gst::prelude::*;
 use kms_media::{Codec, ElementId, HubOutput, MediaFrame};
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 
@@ -135,10 +136,18 @@ impl Engine {
     }
 
     /// Runs commands until the hub is dropped (the channel closes).
-    pub fn run(mut self, commands: Receiver<Command>) {
+    /// `queued` counts the frames sent and not yet taken.
+    pub fn run(mut self, commands: Receiver<Command>, queued: &AtomicUsize) {
+        let mut failures = 0u64;
         while let Ok(command) = commands.recv() {
+            if matches!(command, Command::Video(..) | Command::Audio(..)) {
+                queued.fetch_sub(1, Ordering::AcqRel);
+            }
             if let Err(e) = self.handle(command) {
-                tracing::warn!("hub: {e}");
+                failures += 1;
+                if failures.is_power_of_two() {
+                    tracing::warn!(failures, "hub: {e}");
+                }
             }
         }
     }
@@ -266,7 +275,7 @@ impl Engine {
     fn push_audio(&mut self, port: ElementId, frame: &MediaFrame) -> Result<(), String> {
         if !self.audio_in.contains_key(&port) {
             let appsrc = Engine::appsrc();
-            let chain = gst::parse::bin_from_description(&format!("audioconvert ! audioresample ! {AUDIO_CAPS}"), true).map_err(|e| e.to_string())?;
+            let chain = gst::parse::bin_from_description(&format!("audioconvert ! audioresample ! capsfilter caps=\"{AUDIO_CAPS}\""), true).map_err(|e| e.to_string())?;
             let tee = gst::ElementFactory::make("tee").property("allow-not-linked", true).build().map_err(|e| e.to_string())?;
             let elements: Vec<gst::Element> = vec![appsrc.clone().upcast(), chain.upcast(), tee.clone()];
             self.pipeline.add_many(elements.iter()).map_err(|e| e.to_string())?;
@@ -282,7 +291,7 @@ impl Engine {
     }
 
     fn build_output(&self, port: ElementId) -> Result<Output, String> {
-        let silence = gst::parse::bin_from_description(&format!("audiotestsrc is-live=true wave=silence samplesperbuffer=960 ! {AUDIO_CAPS}"), true).map_err(|e| e.to_string())?;
+        let silence = gst::parse::bin_from_description(&format!("audiotestsrc is-live=true wave=silence samplesperbuffer=960 ! capsfilter caps=\"{AUDIO_CAPS}\""), true).map_err(|e| e.to_string())?;
         let mixer = gst::ElementFactory::make("audiomixer").property("latency", LATENCY_MS * 1_000_000).build().map_err(|e| format!("audiomixer: {e}"))?;
         let caps = make("capsfilter")?;
         caps.set_property("caps", AUDIO_CAPS.parse::<gst::Caps>().map_err(|e| e.to_string())?);

@@ -28,11 +28,14 @@ use engine::{Command, Engine};
 use gstreamer as gst;
 use kms_media::{Codec, Dispatcher, DispatcherMode, ElementId, ElementOutput, Hub, HubError, HubOutput, MediaFrame, MediaType};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Arc;
 use std::time::Instant;
 
-/// Commands (mostly frames) waiting for the engine; frames beyond are dropped.
-const COMMAND_QUEUE: usize = 256;
+/// Frames waiting for the engine; frames beyond are dropped (the media
+/// worker never waits for the engine).
+const FRAME_QUEUE: usize = 64;
 
 /// AlphaBlending's output size until its master sends video (KMS).
 pub const BLEND_DEFAULT_SIZE: (i32, i32) = (640, 480);
@@ -62,7 +65,9 @@ pub struct Compositor {
     /// Mixer: audio routes (from, to) and the video forwarding.
     mixer_audio: BTreeSet<(ElementId, ElementId)>,
     forward: Dispatcher,
-    commands: SyncSender<Command>,
+    commands: Sender<Command>,
+    /// Frames sent and not yet taken by the engine.
+    queued: Arc<AtomicUsize>,
     outputs: Receiver<HubOutput>,
     island: Island,
     /// Frames dropped because the engine fell behind.
@@ -88,8 +93,10 @@ impl Compositor {
         let pipeline = gst::Pipeline::new();
         let (out_tx, outputs) = channel();
         let engine = Engine::new(pipeline.clone(), video, out_tx, waker.clone())?;
-        let (commands, rx) = sync_channel(COMMAND_QUEUE);
-        std::thread::Builder::new().name("kms-hub".into()).spawn(move || engine.run(rx)).map_err(|e| e.to_string())?;
+        let (commands, rx) = channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let taken = queued.clone();
+        std::thread::Builder::new().name("kms-hub".into()).spawn(move || engine.run(rx, &taken)).map_err(|e| e.to_string())?;
         let island = Island::new(pipeline, waker);
         Ok(Compositor {
             kind,
@@ -102,27 +109,27 @@ impl Compositor {
             mixer_audio: BTreeSet::new(),
             forward: Dispatcher::new(DispatcherMode::Pairs),
             commands,
+            queued,
             outputs,
             island,
             dropped: 0,
         })
     }
 
+    /// Queues a command; frames beyond [`FRAME_QUEUE`] are dropped, layout
+    /// and route changes never are.
     fn send(&mut self, command: Command) {
-        match self.commands.try_send(command) {
-            Ok(()) => {}
-            Err(TrySendError::Full(Command::Video(..) | Command::Audio(..))) => {
+        if matches!(command, Command::Video(..) | Command::Audio(..)) {
+            if self.queued.load(Ordering::Acquire) >= FRAME_QUEUE {
                 self.dropped += 1;
                 if self.dropped.is_power_of_two() {
                     tracing::warn!(dropped = self.dropped, "hub: the mixer falls behind, input frames dropped");
                 }
+                return;
             }
-            // A layout or route change must not be lost: wait for room.
-            Err(TrySendError::Full(command)) => {
-                let _ = self.commands.send(command);
-            }
-            Err(TrySendError::Disconnected(_)) => {}
+            self.queued.fetch_add(1, Ordering::AcqRel);
         }
+        let _ = self.commands.send(command);
     }
 
     /// `AlphaBlending.setMaster(source, zOrder)`.

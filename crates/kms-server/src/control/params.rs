@@ -82,10 +82,22 @@ impl<'a> Params<'a> {
     /// An object-id parameter. Text that cannot be an id is reported as not
     /// found (40101), as KMS's MediaSet does; a leftover `newref:` outside a
     /// transaction is 40109.
+    ///
+    /// kurento-client 7.3 (JS) sends some objects whole, as their JSON form
+    /// `{"id": "...", ...}` (a HubPort it built without its parent class
+    /// registered); the `id` inside is taken, as the object it names.
     pub fn object_id(&self, name: &str) -> Result<ObjectId, KurentoError> {
+        if let Some(id) = self.get(name).and_then(embedded_id) {
+            return parse_object_id(id);
+        }
         let text = self.str(name)?;
         parse_object_id(text)
     }
+}
+
+/// The `id` of an object sent whole (see [`Params::object_id`]).
+pub fn embedded_id(value: &Value) -> Option<&str> {
+    value.as_object()?.get("id")?.as_str()
 }
 
 /// Parses an object id received from a client (see [`Params::object_id`]).

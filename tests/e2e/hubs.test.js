@@ -1,0 +1,141 @@
+// Hubs: Composite's grid and mix-minus audio, AlphaBlending's placements,
+// the dispatchers' switching without decoding, and ports that come and go.
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const path = require('node:path');
+const { call, once } = require('./lib/client');
+const { withPipeline } = require('./lib/pipeline');
+const { videoFrameRGB, gstLaunch, tonePowers } = require('./lib/media');
+const { sleep } = require('./lib/poll');
+const fs = require('node:fs');
+
+/** Threads and resident memory (KiB) of the server process. */
+function usage(server) {
+  const status = fs.readFileSync(`/proc/${server.child.pid}/status`, 'utf8');
+  return { threads: Number(/Threads:\s+(\d+)/.exec(status)[1]), rssKiB: Number(/VmRSS:\s+(\d+)/.exec(status)[1]) };
+}
+
+/** Solid-colour clips with their own tone: `seconds` of 320x240 VP8 + Opus. */
+const CLIPS = { red: 500, green: 1300, blue: 2900 };
+function makeClip(dir, colour, seconds = 12) {
+  const out = path.join(dir, `${colour}-${seconds}.webm`);
+  gstLaunch(`videotestsrc pattern=${colour} num-buffers=${seconds * 30} ! video/x-raw,width=320,height=240,framerate=30/1 ! vp8enc keyframe-max-dist=30 deadline=1 ! queue ! webmmux name=m ! filesink location=OUT `
+    + `audiotestsrc freq=${CLIPS[colour]} volume=0.3 num-buffers=${seconds * 50} samplesperbuffer=960 ! audio/x-raw,rate=48000,channels=2 ! opusenc ! queue ! m.`, out);
+  return `file://${out}`;
+}
+
+/** The RGB pixel at (x, y) of a frame `width` wide. */
+const pixel = (frame, width, x, y) => [...frame.subarray((y * width + x) * 3, (y * width + x) * 3 + 3)];
+const near = ([r, g, b], [er, eg, eb]) => Math.abs(r - er) < 60 && Math.abs(g - eg) < 60 && Math.abs(b - eb) < 60;
+const COLOURS = { red: [255, 0, 0], green: [0, 255, 0], blue: [0, 0, 255], black: [0, 0, 0] };
+
+/** Records `port` into `file` (WebM) for `ms`. */
+async function record(pipeline, port, file, ms) {
+  const recorder = await pipeline.create('RecorderEndpoint', { uri: `file://${file}`, mediaProfile: 'WEBM' });
+  await call(port, 'connect', recorder);
+  await call(recorder, 'record');
+  await sleep(ms);
+  await call(recorder, 'stopAndWait');
+  await call(recorder, 'release');
+}
+
+test('Composite: three coloured players in KMS grid cells with their three tones mixed; a released port regrids', async (t) => {
+  const { media, pipeline } = await withPipeline(t);
+  const composite = await pipeline.create('Composite');
+  const ports = [];
+  const players = [];
+  for (const colour of Object.keys(CLIPS)) {
+    const port = await pipeline.create('HubPort', { hub: composite });
+    const player = await pipeline.create('PlayerEndpoint', { uri: makeClip(media.dir, colour) });
+    await call(player, 'connect', port);
+    ports.push(port);
+    players.push(player);
+  }
+  const out = await pipeline.create('HubPort', { hub: composite });
+  for (const player of players) await call(player, 'play');
+  await sleep(1500);
+  const first = path.join(media.dir, 'grid3.webm');
+  await record(pipeline, out, first, 3500);
+
+  // 800x600, three inputs: 2 columns x 2 rows of 400x300, creation order.
+  const frame = videoFrameRGB(first, [800, 600], 60);
+  const cells = { red: [200, 150], green: [600, 150], blue: [200, 450], black: [600, 450] };
+  for (const [colour, [x, y]] of Object.entries(cells)) {
+    assert.ok(near(pixel(frame, 800, x, y), COLOURS[colour]), `${colour} at (${x}, ${y}): ${pixel(frame, 800, x, y)}`);
+  }
+  // The fourth port hears the three others: each tone well above a frequency nobody sends.
+  const [red, green, blue, none] = tonePowers(first, [...Object.values(CLIPS), 4100], [1, 3]);
+  for (const [name, power] of Object.entries({ red, green, blue })) {
+    assert.ok(power > 0.01 && power > 20 * none, `the ${name} tone is in the mix: ${power} (none: ${none})`);
+  }
+
+  // The green port leaves: two inputs, 400x600 cells side by side.
+  await call(ports[1], 'release');
+  await sleep(500);
+  const second = path.join(media.dir, 'grid2.webm');
+  await record(pipeline, out, second, 3000);
+  const after = videoFrameRGB(second, [800, 600], 45);
+  assert.ok(near(pixel(after, 800, 200, 300), COLOURS.red), `red on the left: ${pixel(after, 800, 200, 300)}`);
+  assert.ok(near(pixel(after, 800, 600, 300), COLOURS.blue), `blue on the right: ${pixel(after, 800, 600, 300)}`);
+  const [, greenAfter, blueAfter] = tonePowers(second, Object.values(CLIPS), [1, 2.5]);
+  assert.ok(greenAfter < blueAfter / 10, `the released port is no longer heard: ${greenAfter} vs ${blueAfter}`);
+});
+
+test('AlphaBlending: a port drawn over the master where setPortProperties puts it', async (t) => {
+  const { media, pipeline } = await withPipeline(t);
+  const blending = await pipeline.create('AlphaBlending');
+  const [master, inset, out] = [await pipeline.create('HubPort', { hub: blending }), await pipeline.create('HubPort', { hub: blending }), await pipeline.create('HubPort', { hub: blending })];
+  const red = await pipeline.create('PlayerEndpoint', { uri: makeClip(media.dir, 'red') });
+  const blue = await pipeline.create('PlayerEndpoint', { uri: makeClip(media.dir, 'blue') });
+  await call(red, 'connect', master);
+  await call(blue, 'connect', inset);
+  await call(blending, 'setMaster', master, 1);
+  await call(blending, 'setPortProperties', 0.5, 0.5, 2, 0.25, 0.25, inset);
+  await call(red, 'play');
+  await call(blue, 'play');
+  await sleep(1500);
+  const file = path.join(media.dir, 'blend.webm');
+  await record(pipeline, out, file, 3000);
+  // The output is the master's size (320x240); the inset covers (160, 120)-(240, 180).
+  const frame = videoFrameRGB(file, [320, 240], 45);
+  const at = (x, y) => pixel(frame, 320, x, y);
+  assert.ok(near(at(200, 150), COLOURS.blue), `blue inset at (200, 150): ${at(200, 150)}`);
+  for (const [x, y] of [[50, 50], [300, 220], [130, 150], [200, 200]]) assert.ok(near(at(x, y), COLOURS.red), `master around the inset at (${x}, ${y}): ${at(x, y)}`);
+
+  // Bad ports: another hub's, a released one, a non-port.
+  const other = await pipeline.create('AlphaBlending');
+  const foreign = await pipeline.create('HubPort', { hub: other });
+  await assert.rejects(call(blending, 'setMaster', foreign, 1), (e) => e.code === 40107);
+  await call(foreign, 'release');
+  await assert.rejects(call(blending, 'setPortProperties', 0, 0, 1, 0.5, 0.5, foreign), (e) => e.code === 40101);
+  await assert.rejects(call(blending, 'setPortProperties', 0, 0, 1, 0, 0.5, inset), (e) => e.code === 40107, 'a zero width is refused');
+  await call(blending, 'setMaster', master, 1);
+});
+
+test('1,000 HubPort create/connect/release cycles on a playing Composite: threads and memory back to baseline', async (t) => {
+  const { media, pipeline, server } = await withPipeline(t);
+  const composite = await pipeline.create('Composite');
+  const player = await pipeline.create('PlayerEndpoint', { uri: makeClip(media.dir, 'green', 60) });
+  const out = await pipeline.create('HubPort', { hub: composite });
+  await call(player, 'play');
+  const cycle = async (wait) => {
+    const port = await pipeline.create('HubPort', { hub: composite });
+    await call(player, 'connect', port);
+    if (wait) await sleep(wait);
+    await call(port, 'release');
+  };
+  for (let i = 0; i < 20; i++) await cycle(100);
+  await sleep(2000);
+  const baseline = usage(server);
+  const started = Date.now();
+  for (let i = 0; i < 1000 && Date.now() - started < 120000; i++) await cycle(i % 50 === 0 ? 300 : 0);
+  await sleep(3000);
+  const after = usage(server);
+  console.log(`hub port churn: ${JSON.stringify({ baseline, after })}`);
+  assert.ok(after.threads <= baseline.threads + 2, `threads back: ${after.threads} vs ${baseline.threads}`);
+  assert.ok(after.rssKiB < baseline.rssKiB + 40 * 1024, `memory back: ${after.rssKiB} KiB vs ${baseline.rssKiB} KiB`);
+  // The hub still works: the player still plays into new ports, the remaining port sends video.
+  assert.equal(await call(player, 'isMediaFlowingOut', 'VIDEO'), true, 'the input kept playing through the churn');
+  assert.equal(await call(out, 'isMediaFlowingOut', 'VIDEO'), true);
+});
