@@ -4,10 +4,13 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const path = require('node:path');
-const { call, once } = require('./lib/client');
+const { call } = require('./lib/client');
 const { withPipeline } = require('./lib/pipeline');
-const { videoFrameRGB, gstLaunch, tonePowers } = require('./lib/media');
-const { sleep } = require('./lib/poll');
+const { startServer } = require('./lib/server');
+const { deferrer } = require('./lib/defer');
+const { openPage } = require('./lib/browser');
+const { generateMedia, videoFrameRGB, gstLaunch, tonePowers } = require('./lib/media');
+const { sleep, pollUntil } = require('./lib/poll');
 const fs = require('node:fs');
 
 /** Threads and resident memory (KiB) of the server process. */
@@ -138,4 +141,55 @@ test('1,000 HubPort create/connect/release cycles on a playing Composite: thread
   // The hub still works: the player still plays into new ports, the remaining port sends video.
   assert.equal(await call(player, 'isMediaFlowingOut', 'VIDEO'), true, 'the input kept playing through the churn');
   assert.equal(await call(out, 'isMediaFlowingOut', 'VIDEO'), true);
+});
+
+/** A server and the hubs page in Chromium (with `kind` created), closed after the test. */
+async function hubsPage(t, kind) {
+  const defer = deferrer(t);
+  const server = await startServer();
+  defer(() => server.stop());
+  t.after(() => { if (process.env.SHOW_LOGS) console.log(server.logs()); });
+  const page = await openPage(defer, server, 'hubs.html');
+  await page.evaluate((k) => window.setup(k), kind);
+  return { server, page, defer };
+}
+
+const decoding = (s, n = 10) => s && s.video && s.video.framesDecoded > n;
+const dominant = ({ rgb: [r, g, b] }) => (r > 150 && g < 90 && b < 90 ? 'red' : b > 150 && r < 90 && g < 90 ? 'blue' : `rgb(${r},${g},${b})`);
+
+test('DispatcherOneToMany: two Chromium viewers follow setSource from red to blue and back, decoding throughout, nothing transcoded', async (t) => {
+  const { page, defer } = await hubsPage(t, 'DispatcherOneToMany');
+  const media = generateMedia();
+  defer(() => media.remove());
+  const red = await page.evaluate((u) => window.addPlayer(u), makeClip(media.dir, 'red', 40));
+  const blue = await page.evaluate((u) => window.addPlayer(u), makeClip(media.dir, 'blue', 40));
+  await page.evaluate(() => window.addViewer());
+  await page.evaluate(() => window.addViewer());
+  await page.evaluate((r) => window.setSource(r), red);
+  let stats = await pollUntil(() => page.evaluate(() => window.viewerStats()), (all) => all.every((s) => decoding(s)), { tries: 60 });
+  for (const i of [0, 1]) assert.equal(dominant(await page.evaluate((n) => window.meanColour(n), i)), 'red', `viewer ${i} sees the first source`);
+  for (const [source, colour] of [[blue, 'blue'], [red, 'red']]) {
+    await page.evaluate((s) => window.setSource(s), source);
+    await pollUntil(async () => Promise.all([0, 1].map((i) => page.evaluate((n) => window.meanColour(n), i))), (all) => all.every((c) => dominant(c) === colour), { tries: 40 });
+    const now = await pollUntil(() => page.evaluate(() => window.viewerStats()), (all) => all.every((s, i) => s.video.framesDecoded > stats[i].video.framesDecoded + 30));
+    stats = now;
+  }
+  assert.equal(await page.evaluate(() => window.anyTranscoding()), false, 'forwarded, never decoded');
+  assert.deepEqual(await page.evaluate(() => window.appErrors), []);
+});
+
+test('A three-person Composite call in Chromium: every participant decodes the composed picture and hears the others', async (t) => {
+  const { page } = await hubsPage(t, 'Composite');
+  for (let i = 0; i < 3; i++) await page.evaluate(() => window.addParticipant());
+  const stats = await pollUntil(
+    () => page.evaluate(() => window.viewerStats()),
+    (all) => all.every((s) => decoding(s, 20) && s.audio && s.audio.packetsReceived > 50),
+    { tries: 60 },
+  );
+  for (const [i, s] of stats.entries()) {
+    assert.equal(s.video.frameWidth, 800, `participant ${i} gets the 800x600 composition: ${JSON.stringify(stats)}`);
+    const peak = await page.evaluate((n) => window.audioPeak(n), i);
+    assert.ok(peak > 0.01, `participant ${i} hears the others (the fake microphones beep): RMS peak ${peak}`);
+  }
+  assert.deepEqual(await page.evaluate(() => window.appErrors), []);
 });

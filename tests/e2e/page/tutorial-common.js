@@ -22,7 +22,10 @@ async function openPipeline() {
  */
 function negotiate(pipeline, peerFactory, sending, munge) {
   return new Promise(function(resolve, reject) {
-    var options = sending ? { localVideo: document.createElement('video') } : { remoteVideo: document.createElement('video') };
+    // Remote media is attached to an element: Chromium routes remote WebRTC
+    // audio to WebAudio (audioPeakOf) only while it plays somewhere.
+    var options = { remoteVideo: document.createElement('video') };
+    if (sending) options.localVideo = document.createElement('video');
     var peer = peerFactory(options, function(error) {
       if (error) return reject(error);
       peer.generateOffer(function(error, offer) {
@@ -57,6 +60,7 @@ async function inbound(peer) {
       packetsReceived: s.packetsReceived || 0,
       codec: codec ? codec.mimeType : null,
       totalAudioEnergy: s.totalAudioEnergy || 0,
+      frameWidth: s.frameWidth || 0,
     };
   });
   return out;
@@ -99,4 +103,24 @@ function mungeCodecs(choice) {
     if (choice.audio) sdp = onlyCodec(sdp, 'audio', choice.audio);
     return sdp;
   };
+}
+
+// The loudest 50 ms (RMS, 0..1) a receiving peer's remote audio track carries over
+// 1.5 s, read through WebAudio (Chromium's fake microphone beeps every second).
+async function audioPeakOf(peer) {
+  var receiver = peer.peerConnection.getReceivers().find(function(r) { return r.track && r.track.kind === 'audio'; });
+  var ctx = new AudioContext();
+  var analyser = ctx.createAnalyser();
+  ctx.createMediaStreamSource(new MediaStream([receiver.track])).connect(analyser);
+  var data = new Float32Array(analyser.fftSize);
+  var peak = 0;
+  for (var n = 0; n < 30; n++) {
+    await new Promise(function(r) { setTimeout(r, 50); });
+    analyser.getFloatTimeDomainData(data);
+    var sum = 0;
+    for (var k = 0; k < data.length; k++) sum += data[k] * data[k];
+    peak = Math.max(peak, Math.sqrt(sum / data.length));
+  }
+  await ctx.close();
+  return peak;
 }
