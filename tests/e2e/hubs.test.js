@@ -193,3 +193,36 @@ test('A three-person Composite call in Chromium: every participant decodes the c
   }
   assert.deepEqual(await page.evaluate(() => window.appErrors), []);
 });
+
+test('Dispatcher and Mixer: ports routed without decoding video, Mixer audio mixed per sink, KMS errors for what they refuse', async (t) => {
+  const { media, pipeline } = await withPipeline(t);
+  const red = await pipeline.create('PlayerEndpoint', { uri: makeClip(media.dir, 'red') });
+  const blue = await pipeline.create('PlayerEndpoint', { uri: makeClip(media.dir, 'blue') });
+
+  const dispatcher = await pipeline.create('Dispatcher');
+  const [dRed, dBlue, dOut] = [await pipeline.create('HubPort', { hub: dispatcher }), await pipeline.create('HubPort', { hub: dispatcher }), await pipeline.create('HubPort', { hub: dispatcher })];
+  const mixer = await pipeline.create('Mixer');
+  const [mRed, mBlue, mOut] = [await pipeline.create('HubPort', { hub: mixer }), await pipeline.create('HubPort', { hub: mixer }), await pipeline.create('HubPort', { hub: mixer })];
+  for (const [player, ports] of [[red, [dRed, mRed]], [blue, [dBlue, mBlue]]]) for (const port of ports) await call(player, 'connect', port);
+  await call(dispatcher, 'connect', dBlue, dOut);
+  await call(mixer, 'connect', 'VIDEO', mRed, mOut);
+  await call(mixer, 'connect', 'AUDIO', mRed, mOut);
+  await call(mixer, 'connect', 'AUDIO', mBlue, mOut);
+  await assert.rejects(call(mixer, 'connect', 'DATA', mRed, mOut), (e) => e.code === 40005);
+  await assert.rejects(call(mixer, 'disconnect', 'VIDEO', mRed, mOut), (e) => e.code === 40005);
+  await assert.rejects(call(dispatcher, 'connect', mRed, dOut), (e) => e.code === 40004, "another hub's port");
+  await call(red, 'play');
+  await call(blue, 'play');
+  await sleep(1000);
+  const [dFile, mFile] = [path.join(media.dir, 'dispatcher.webm'), path.join(media.dir, 'mixer.webm')];
+  await Promise.all([record(pipeline, dOut, dFile, 3000), record(pipeline, mOut, mFile, 3000)]);
+  assert.ok(near(pixel(videoFrameRGB(dFile, [320, 240], 30), 320, 160, 120), COLOURS.blue), 'the dispatcher forwards blue');
+  const [dRedTone, dBlueTone] = tonePowers(dFile, [CLIPS.red, CLIPS.blue], [1, 2.5]);
+  assert.ok(dBlueTone > 20 * dRedTone, `the dispatcher forwards blue's audio only: ${dBlueTone} vs ${dRedTone}`);
+  assert.ok(near(pixel(videoFrameRGB(mFile, [320, 240], 30), 320, 160, 120), COLOURS.red), 'the mixer routes red video');
+  const [mRedTone, mBlueTone, none] = tonePowers(mFile, [CLIPS.red, CLIPS.blue, 4100], [1, 2.5]);
+  assert.ok(mRedTone > 20 * none && mBlueTone > 20 * none, `the mixer mixes both tones: ${mRedTone}, ${mBlueTone} (none: ${none})`);
+  assert.equal(await call(red, 'isMediaTranscoding', 'VIDEO'), false, 'video is forwarded, not decoded');
+  await call(mixer, 'disconnect', 'AUDIO', mBlue, mOut);
+  await assert.rejects(call(mixer, 'disconnect', 'AUDIO', mBlue, mOut), (e) => e.code === 40004, 'not connected any more');
+});
