@@ -148,7 +148,6 @@ async function hubsPage(t, kind) {
   const defer = deferrer(t);
   const server = await startServer();
   defer(() => server.stop());
-  t.after(() => { if (process.env.SHOW_LOGS) console.log(server.logs()); });
   const page = await openPage(defer, server, 'hubs.html');
   await page.evaluate((k) => window.setup(k), kind);
   return { server, page, defer };
@@ -174,6 +173,14 @@ test('DispatcherOneToMany: two Chromium viewers follow setSource from red to blu
     const now = await pollUntil(() => page.evaluate(() => window.viewerStats()), (all) => all.every((s, i) => s.video.framesDecoded > stats[i].video.framesDecoded + 30));
     stats = now;
   }
+  // Switch time (figures for the README): setSource to the first presented frame of the new source.
+  const times = [];
+  for (const [source, channel] of [[blue, 2], [red, 0], [blue, 2], [red, 0], [blue, 2]]) {
+    times.push(await page.evaluate(([s, c]) => window.switchTime(s, 0, c), [source, channel]));
+    await sleep(1500);
+  }
+  console.log(`DispatcherOneToMany switch to first presented frame (ms): ${JSON.stringify(times)}`);
+  assert.ok(times.every((ms) => ms !== null), `every switch was seen: ${times}`);
   assert.equal(await page.evaluate(() => window.anyTranscoding()), false, 'forwarded, never decoded');
   assert.deepEqual(await page.evaluate(() => window.appErrors), []);
 });

@@ -11,6 +11,7 @@
 
 mod control;
 mod filter_bench;
+mod hub_bench;
 mod load;
 mod measure;
 mod proc_stats;
@@ -143,6 +144,20 @@ enum Command {
         #[arg(long)]
         require_goal: bool,
     },
+    /// CPU of one Composite of N 640x360 VP8 + Opus inputs, recorded, beside a
+    /// bare gst-launch-1.0 compositor + audiomixer doing the same.
+    Hubs {
+        #[command(flatten)]
+        start: ServerArgs,
+        /// A VP8 + Opus WebM file.
+        #[arg(long)]
+        media: PathBuf,
+        #[command(flatten)]
+        side: SideBySide,
+        /// Exit non-zero when the largest count misses the 1.2x goal.
+        #[arg(long)]
+        require_goal: bool,
+    },
     /// CPU and memory per transcoded 640x360 stream (VP8 -> H.264, H.264 -> VP8),
     /// beside the same decode + encode in bare gst-launch-1.0.
     Transcode {
@@ -208,6 +223,9 @@ async fn main() -> std::process::ExitCode {
         }
         Command::Filters { start, vp8, image, side, require_goal } => {
             verdict(filter_bench::run(&start.server, &start.conf, &vp8, &image, &side.counts, side.window(), &side.prefix()).await, require_goal)
+        }
+        Command::Hubs { start, media, side, require_goal } => {
+            verdict(hub_bench::run(&start.server, &start.conf, &media, &side.counts, side.window(), &side.prefix()).await, require_goal)
         }
         Command::Transcode { start, vp8, h264, side, require_goal } => {
             verdict(transcode_bench::run(&start.server, &start.conf, &vp8, &h264, &side.counts, side.window(), &side.prefix()).await, require_goal)

@@ -22,7 +22,7 @@ pub use filter::{
     FaceLayout, FaceOverlay, FaceOverlayFilter, Filter, FilterError, FilterKind, FilterType, GStreamerFilter, GstCommand, ImageLayout, ImageOverlay,
     ImageOverlayFilter, ZBar, ZBarFilter, FACE_DETECT_STAGE,
 };
-pub use hub::{grid, Compositor, CompositorKind, Placement, Rect, VideoSettings, BLEND_DEFAULT_SIZE, MASTER_Z_ORDER};
+pub use hub::{grid, Compositor, AUDIO_MIX_CAPS, CompositorKind, Placement, Rect, VideoSettings, BLEND_DEFAULT_SIZE, MASTER_Z_ORDER};
 pub use island::{Finished, Waker};
 pub use player::{PlayerControl, PlayerEndpoint, SeekError, VideoInfo};
 pub use profile::MediaProfile;

@@ -20,7 +20,7 @@
 mod engine;
 mod layout;
 
-pub use engine::VideoSettings;
+pub use engine::{VideoSettings, AUDIO_CAPS as AUDIO_MIX_CAPS};
 pub use layout::{grid, Placement, Rect, MASTER_Z_ORDER};
 
 use crate::island::{Island, Waker};
