@@ -133,10 +133,11 @@ test('1,000 HubPort create/connect/release cycles on a playing Composite: thread
   const baseline = usage(server);
   const started = Date.now();
   for (let i = 0; i < 1000 && Date.now() - started < 120000; i++) await cycle(i % 50 === 0 ? 300 : 0);
-  await sleep(3000);
-  const after = usage(server);
+  const after = await pollUntil(() => usage(server), (u) => u.threads <= baseline.threads, { tries: 20 });
   console.log(`hub port churn: ${JSON.stringify({ baseline, after })}`);
-  assert.ok(after.threads <= baseline.threads + 2, `threads back: ${after.threads} vs ${baseline.threads}`);
+  // GStreamer's task pool may keep a few idle threads for reuse; a leak of
+  // even one thread per hundred cycles would show ten more.
+  assert.ok(after.threads <= baseline.threads + 6, `threads back: ${after.threads} vs ${baseline.threads}`);
   assert.ok(after.rssKiB < baseline.rssKiB + 40 * 1024, `memory back: ${after.rssKiB} KiB vs ${baseline.rssKiB} KiB`);
   // The hub still works: the player still plays into new ports, the remaining port sends video.
   assert.equal(await call(player, 'isMediaFlowingOut', 'VIDEO'), true, 'the input kept playing through the churn');

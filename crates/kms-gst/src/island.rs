@@ -179,7 +179,7 @@ impl Drop for Island {
 /// threads, each of which gets a glibc arena; freed arenas stay mapped, so
 /// without this a server that built and tore down transcoders keeps their
 /// peak memory. (Rust allocations use mimalloc and are not affected.)
-fn give_back_memory() {
+pub(crate) fn give_back_memory() {
     // SAFETY: malloc_trim has no preconditions; it only releases free memory.
     unsafe {
         libc::malloc_trim(0);

@@ -172,6 +172,8 @@ impl Engine {
                     self.remove_branch(&output.elements);
                 }
                 self.rects.remove(&port);
+                // The branches' streaming threads allocated in arenas of their own.
+                crate::island::give_back_memory();
                 Ok(())
             }
             Command::AudioRoutes(routes) => {

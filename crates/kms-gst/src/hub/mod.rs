@@ -62,6 +62,8 @@ pub struct Compositor {
     master: Option<(ElementId, i32)>,
     placed: BTreeMap<ElementId, Placement>,
     size: (i32, i32),
+    /// The master's caps last looked at (parsed only when they change).
+    master_caps: Option<Arc<str>>,
     /// Mixer: audio routes (from, to) and the video forwarding.
     mixer_audio: BTreeSet<(ElementId, ElementId)>,
     forward: Dispatcher,
@@ -106,6 +108,7 @@ impl Compositor {
             master: None,
             placed: BTreeMap::new(),
             size,
+            master_caps: None,
             mixer_audio: BTreeSet::new(),
             forward: Dispatcher::new(DispatcherMode::Pairs),
             commands,
@@ -136,6 +139,7 @@ impl Compositor {
     pub fn set_master(&mut self, port: ElementId, z_order: i32) -> Result<(), HubError> {
         self.check(port)?;
         self.master = Some((port, z_order));
+        self.master_caps = None;
         self.relayout();
         Ok(())
     }
@@ -203,6 +207,10 @@ impl Compositor {
 
     /// AlphaBlending: the output takes the master's picture size.
     fn follow_master(&mut self, frame: &MediaFrame) {
+        if frame.raw_caps == self.master_caps {
+            return;
+        }
+        self.master_caps = frame.raw_caps.clone();
         let Some(caps) = frame.raw_caps.as_deref().and_then(|c| c.parse::<gst::Caps>().ok()) else { return };
         let Some(s) = caps.structure(0) else { return };
         if let (Ok(w), Ok(h)) = (s.get::<i32>("width"), s.get::<i32>("height")) {
@@ -242,6 +250,7 @@ impl Hub for Compositor {
         self.mixer_audio.retain(|(from, to)| *from != port && *to != port);
         if self.master.is_some_and(|(m, _)| m == port) {
             self.master = None;
+            self.master_caps = None;
         }
         self.send(Command::RemovePort(port));
         if self.video_inputs.remove(&port) {
@@ -295,7 +304,6 @@ impl Hub for Compositor {
     fn describe(&self) -> Vec<String> {
         let mut lines = vec![format!("{:?}: {} ports, video inputs {:?}, audio inputs {:?}", self.kind, self.ports.len(), self.video_inputs, self.audio_inputs)];
         lines.extend(self.forward.describe());
-        lines.push(self.island.dot());
         lines
     }
 
