@@ -70,6 +70,11 @@ audiotestsrc gstreamer1.0-plugins-base
 opusdec gstreamer1.0-plugins-base
 opusenc gstreamer1.0-plugins-base
 compositor gstreamer1.0-plugins-base
+audiomixer gstreamer1.0-plugins-base
+videoscale gstreamer1.0-plugins-base
+tee libgstreamer1.0-0
+capsfilter libgstreamer1.0-0
+identity libgstreamer1.0-0
 timeoverlay gstreamer1.0-x
 filesrc libgstreamer1.0-0
 filesink libgstreamer1.0-0
