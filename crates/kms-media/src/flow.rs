@@ -4,7 +4,7 @@
 //! window (`MEDIA_FLOW_INTERNAL_TIME_MSEC` = 2000 ms in `kmselement.c`) passed
 //! without one. Only AUDIO and VIDEO are tracked, as in KMS.
 
-use crate::{FlowState, MediaType};
+use crate::{ElementEvent, FlowState, MediaType};
 use std::time::{Duration, Instant};
 
 /// KMS's media-flow check window.
@@ -67,6 +67,46 @@ impl FlowTracker {
     }
 }
 
+/// Both directions of an element that takes and gives media, as the events
+/// it raises: MediaFlowInStateChanged / MediaFlowOutStateChanged.
+#[derive(Debug, Default)]
+pub struct MediaFlow {
+    incoming: FlowTracker,
+    outgoing: FlowTracker,
+}
+
+impl MediaFlow {
+    /// A frame came in: MediaFlowIn FLOWING when it starts flowing.
+    pub fn frame_in(&mut self, now: Instant, media_type: MediaType) -> Option<ElementEvent> {
+        self.incoming.frame(now, media_type).map(|state| ElementEvent::MediaFlowIn { media_type, state })
+    }
+
+    /// A frame went out: MediaFlowOut FLOWING when it starts flowing.
+    pub fn frame_out(&mut self, now: Instant, media_type: MediaType) -> Option<ElementEvent> {
+        self.outgoing.frame(now, media_type).map(|state| ElementEvent::MediaFlowOut { media_type, state })
+    }
+
+    /// NOT_FLOWING events of what stopped by `now`, in then out.
+    pub fn check(&mut self, now: Instant) -> Vec<ElementEvent> {
+        let stopped_in = self.incoming.check(now).into_iter().map(|media_type| ElementEvent::MediaFlowIn { media_type, state: FlowState::NotFlowing });
+        let stopped_out = self.outgoing.check(now).into_iter().map(|media_type| ElementEvent::MediaFlowOut { media_type, state: FlowState::NotFlowing });
+        stopped_in.chain(stopped_out).collect()
+    }
+
+    /// When the next NOT_FLOWING check is due, if anything flows.
+    pub fn next_check(&self) -> Option<Instant> {
+        [self.incoming.next_check(), self.outgoing.next_check()].into_iter().flatten().min()
+    }
+
+    pub fn is_flowing_in(&self, media_type: MediaType) -> bool {
+        self.incoming.is_flowing(media_type)
+    }
+
+    pub fn is_flowing_out(&self, media_type: MediaType) -> bool {
+        self.outgoing.is_flowing(media_type)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,6 +122,19 @@ mod tests {
         assert_eq!(f.next_check(), Some(t0 + Duration::from_millis(30) + FLOW_CHECK_INTERVAL));
         assert_eq!(f.check(t0 + Duration::from_millis(2030)), [MediaType::Video]);
         assert!(!f.is_flowing(MediaType::Video));
+        assert_eq!(f.next_check(), None);
+    }
+
+    #[test]
+    fn both_directions_as_events() {
+        let t0 = Instant::now();
+        let mut f = MediaFlow::default();
+        assert_eq!(f.frame_in(t0, MediaType::Audio), Some(ElementEvent::MediaFlowIn { media_type: MediaType::Audio, state: FlowState::Flowing }));
+        assert_eq!(f.frame_out(t0, MediaType::Video), Some(ElementEvent::MediaFlowOut { media_type: MediaType::Video, state: FlowState::Flowing }));
+        assert_eq!(f.frame_out(t0, MediaType::Video), None);
+        assert!(f.is_flowing_in(MediaType::Audio) && f.is_flowing_out(MediaType::Video) && !f.is_flowing_out(MediaType::Audio));
+        assert_eq!(f.next_check(), Some(t0 + FLOW_CHECK_INTERVAL));
+        assert_eq!(f.check(t0 + FLOW_CHECK_INTERVAL).len(), 2);
         assert_eq!(f.next_check(), None);
     }
 

@@ -24,7 +24,7 @@ mod rebase;
 mod transcode;
 
 pub use element::{Datagram, Element, ElementEvent, ElementOutput, FlowState, Transmit, Transport};
-pub use flow::{FlowTracker, FLOW_CHECK_INTERVAL};
+pub use flow::{FlowTracker, MediaFlow, FLOW_CHECK_INTERVAL};
 pub use graph::{Connection, Graph, GraphError};
 pub use hub::{Dispatcher, DispatcherMode, Hub, HubError, HubOutput, HubPort};
 pub use media::{Codec, DataMessage, MediaFrame, MediaType};

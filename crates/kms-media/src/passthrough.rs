@@ -12,6 +12,14 @@ pub struct PassThrough {
     queue: VecDeque<ElementOutput>,
 }
 
+impl PassThrough {
+    /// Queues `output` after what is already waiting (an element built on
+    /// a PassThrough adds its own outputs: events, processed frames).
+    pub fn push(&mut self, output: ElementOutput) {
+        self.queue.push_back(output);
+    }
+}
+
 impl Element for PassThrough {
     fn handle_media(&mut self, _now: Instant, frame: &MediaFrame) {
         self.queue.push_back(ElementOutput::Media(frame.clone()));

@@ -5,9 +5,9 @@ use crate::codecs::CodecList;
 use crate::datachannel::{DataChannelStats, DataChannels};
 use crate::direction::restrict_offer;
 use crate::external::ExternalAddrs;
-use kms_media::FlowTracker;
+use kms_media::MediaFlow;
 use crate::gather::{Gatherer, NatConfig};
-use kms_media::{Codec, DataMessage, Datagram, Element, ElementEvent, ElementOutput, FlowState, MediaFrame, MediaType, Timeline, Transmit, Transport};
+use kms_media::{Codec, DataMessage, Datagram, Element, ElementEvent, ElementOutput, MediaFrame, MediaType, Timeline, Transmit, Transport};
 use std::collections::{HashMap, VecDeque};
 use crate::stats::{InboundLoss, RtpStreamStats, StreamDirection, STATS_INTERVAL};
 use str0m::bwe::{Bitrate, BweKind};
@@ -123,8 +123,7 @@ pub struct WebRtcEndpoint {
     /// DTLS completed once; later ICE recoveries reconnect without a new handshake.
     dtls_done: bool,
     last_own_keyframe_request: Option<Instant>,
-    flow_in: FlowTracker,
-    flow_out: FlowTracker,
+    flow: MediaFlow,
     /// Media type of every m-line, for stats.
     mid_types: HashMap<Mid, MediaType>,
     ingress: HashMap<Mid, MediaIngressStats>,
@@ -257,8 +256,7 @@ impl WebRtcEndpoint {
             connected: false,
             dtls_done: false,
             last_own_keyframe_request: None,
-            flow_in: FlowTracker::default(),
-            flow_out: FlowTracker::default(),
+            flow: MediaFlow::default(),
             mid_types: HashMap::new(),
             ingress: HashMap::new(),
             egress: HashMap::new(),
@@ -536,8 +534,8 @@ impl WebRtcEndpoint {
                     self.request_own_keyframe(data.network_time);
                 }
                 self.inbound_loss.entry(data.mid).or_default().frame(**data.seq_range.start(), **data.seq_range.end());
-                if let Some(state) = self.flow_in.frame(data.network_time, codec.media_type()) {
-                    self.event(ElementEvent::MediaFlowIn { media_type: codec.media_type(), state });
+                if let Some(event) = self.flow.frame_in(data.network_time, codec.media_type()) {
+                    self.event(event);
                 }
                 self.queue.push_back(ElementOutput::Media(MediaFrame {
                     codec,

@@ -23,8 +23,7 @@ use crate::island::{Island, Outbox, Waker};
 use crate::sample::{buffer_from_frame, frame_from_sample};
 use gstreamer as gst;
 use gst::prelude::*;
-use kms_media::{Codec, DataMessage, Element, ElementEvent, ElementOutput, FlowState, FlowTracker, MediaFrame, MediaType};
-use std::collections::VecDeque;
+use kms_media::{Codec, DataMessage, Element, ElementEvent, ElementOutput, MediaFlow, MediaFrame, MediaType, PassThrough};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -57,9 +56,11 @@ pub struct Filter<K> {
     caps: Option<Arc<str>>,
     /// Media time of the first filtered frame, for buffer PTS.
     base: Option<u64>,
-    queue: VecDeque<ElementOutput>,
-    flow_in: FlowTracker,
-    flow_out: FlowTracker,
+    /// What is not filtered (the other media type, data, end of stream,
+    /// keyframe requests, estimates, source changes) passes through
+    /// unchanged; events queue here too.
+    relay: PassThrough,
+    flow: MediaFlow,
 }
 
 impl<K: FilterKind> Filter<K> {
@@ -109,9 +110,8 @@ impl<K: FilterKind> Filter<K> {
             appsrc,
             caps: None,
             base: None,
-            queue: VecDeque::new(),
-            flow_in: FlowTracker::default(),
-            flow_out: FlowTracker::default(),
+            relay: PassThrough::default(),
+            flow: MediaFlow::default(),
         })
     }
 
@@ -123,10 +123,6 @@ impl<K: FilterKind> Filter<K> {
     /// Where threads other than the island's report (image loaders).
     pub(crate) fn outbox(&self) -> Outbox {
         self.island.outbox.clone()
-    }
-
-    fn event(&mut self, event: ElementEvent) {
-        self.queue.push_back(ElementOutput::Event(event));
     }
 
     /// A raw frame into the stage, with its caps when they change.
@@ -163,71 +159,72 @@ impl<K: FilterKind> Element for Filter<K> {
     }
 
     fn handle_media(&mut self, now: Instant, frame: &MediaFrame) {
-        let media_type = frame.media_type();
-        if let Some(state) = self.flow_in.frame(now, media_type) {
-            self.event(ElementEvent::MediaFlowIn { media_type, state });
+        if let Some(event) = self.flow.frame_in(now, frame.media_type()) {
+            self.relay.push(ElementOutput::Event(event));
         }
-        if media_type == self.media_type {
+        if frame.media_type() == self.media_type {
             self.push(frame);
         } else {
-            self.queue.push_back(ElementOutput::Media(frame.clone()));
+            self.relay.handle_media(now, frame);
         }
     }
 
-    fn handle_data(&mut self, _now: Instant, message: &DataMessage) {
-        self.queue.push_back(ElementOutput::Data(message.clone()));
+    fn handle_data(&mut self, now: Instant, message: &DataMessage) {
+        self.relay.handle_data(now, message);
     }
 
-    fn handle_end_of_stream(&mut self, _now: Instant) {
-        self.queue.push_back(ElementOutput::EndOfStream);
+    fn handle_end_of_stream(&mut self, now: Instant) {
+        self.relay.handle_end_of_stream(now);
     }
 
-    fn handle_keyframe_request(&mut self, _now: Instant) {
-        self.queue.push_back(ElementOutput::KeyframeRequest);
+    fn handle_keyframe_request(&mut self, now: Instant) {
+        self.relay.handle_keyframe_request(now);
     }
 
-    fn handle_source_changed(&mut self, _now: Instant, media_type: MediaType) {
-        self.queue.push_back(ElementOutput::SourceChanged(media_type));
+    fn handle_source_changed(&mut self, now: Instant, media_type: MediaType) {
+        self.relay.handle_source_changed(now, media_type);
     }
 
-    fn handle_bitrate_estimate(&mut self, _now: Instant, bitrate: u64) {
-        self.queue.push_back(ElementOutput::BitrateEstimate(bitrate));
+    fn handle_bitrate_estimate(&mut self, now: Instant, bitrate: u64) {
+        self.relay.handle_bitrate_estimate(now, bitrate);
     }
 
     fn handle_timeout(&mut self, now: Instant) {
-        for media_type in self.flow_in.check(now) {
-            self.event(ElementEvent::MediaFlowIn { media_type, state: FlowState::NotFlowing });
-        }
-        for media_type in self.flow_out.check(now) {
-            self.event(ElementEvent::MediaFlowOut { media_type, state: FlowState::NotFlowing });
+        for event in self.flow.check(now) {
+            self.relay.push(ElementOutput::Event(event));
         }
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        [self.flow_in.next_check(), self.flow_out.next_check()].into_iter().flatten().min()
+        self.flow.next_check()
     }
 
     fn poll_output(&mut self) -> Option<ElementOutput> {
-        let mut out = self.queue.pop_front().or_else(|| self.island.try_recv())?;
-        if let ElementOutput::Media(frame) = &mut out {
-            let media_type = frame.media_type();
-            // Filtered frames keep the input's timeline (their PTS was relative to `base`).
-            if let (Some(base), true) = (self.base, matches!(frame.codec, Codec::RawVideo | Codec::RawAudio)) {
-                frame.rtp_time = frame.rtp_time.wrapping_add(base);
+        let out = match self.relay.poll_output() {
+            Some(out) => out,
+            None => {
+                let mut out = self.island.try_recv()?;
+                // Filtered frames keep the input's timeline (their PTS was relative to `base`).
+                if let (ElementOutput::Media(frame), Some(base)) = (&mut out, self.base) {
+                    frame.rtp_time = frame.rtp_time.wrapping_add(base);
+                }
+                out
             }
-            if let Some(state) = self.flow_out.frame(frame.network_time, media_type) {
-                self.queue.push_back(ElementOutput::Event(ElementEvent::MediaFlowOut { media_type, state }));
+        };
+        if let ElementOutput::Media(frame) = &out {
+            if let Some(event) = self.flow.frame_out(frame.network_time, frame.media_type()) {
+                self.relay.push(ElementOutput::Event(event));
             }
         }
         Some(out)
     }
 
     fn is_media_flowing_in(&self, media_type: MediaType) -> bool {
-        self.flow_in.is_flowing(media_type)
+        self.flow.is_flowing_in(media_type)
     }
 
     fn is_media_flowing_out(&self, media_type: MediaType) -> bool {
-        self.flow_out.is_flowing(media_type)
+        self.flow.is_flowing_out(media_type)
     }
 
     fn as_any_mut(&mut self) -> &mut dyn std::any::Any {

@@ -1,34 +1,21 @@
 //! HubPort: the element through which media enters and leaves a hub.
 
-use crate::element::{Element, ElementEvent, ElementOutput};
-use crate::flow::FlowTracker;
-use crate::graph::ElementId;
+use crate::element::{Element, ElementOutput};
+use crate::flow::MediaFlow;
 use crate::media::{MediaFrame, MediaType};
-use crate::FlowState;
 use std::collections::VecDeque;
 use std::time::Instant;
 
-/// A port of the hub `hub`. The pipeline hands its input to the hub and
-/// queues the hub's output for it ([`HubPort::emit`]); the port itself
-/// keeps KMS's MediaFlowIn / MediaFlowOut state.
-#[derive(Debug)]
+/// A port of a hub. The pipeline (which knows the port's hub) hands its
+/// input to the hub and queues the hub's output for it ([`HubPort::emit`]);
+/// the port itself keeps KMS's MediaFlowIn / MediaFlowOut state.
+#[derive(Debug, Default)]
 pub struct HubPort {
-    hub: ElementId,
     queue: VecDeque<ElementOutput>,
-    flow_in: FlowTracker,
-    flow_out: FlowTracker,
+    flow: MediaFlow,
 }
 
 impl HubPort {
-    pub fn new(hub: ElementId) -> HubPort {
-        HubPort { hub, queue: VecDeque::new(), flow_in: FlowTracker::default(), flow_out: FlowTracker::default() }
-    }
-
-    /// The hub this port belongs to.
-    pub fn hub(&self) -> ElementId {
-        self.hub
-    }
-
     /// A frame the hub sends out through this port.
     pub fn emit(&mut self, frame: MediaFrame) {
         self.note_output(frame.network_time, frame.media_type());
@@ -38,9 +25,7 @@ impl HubPort {
     /// Media of `media_type` left through this port (routed by the pipeline
     /// on the hub's behalf, as a broadcast).
     pub fn note_output(&mut self, now: Instant, media_type: MediaType) {
-        if let Some(state) = self.flow_out.frame(now, media_type) {
-            self.queue.push_back(ElementOutput::Event(ElementEvent::MediaFlowOut { media_type, state }));
-        }
+        self.queue.extend(self.flow.frame_out(now, media_type).map(ElementOutput::Event));
     }
 
     /// The hub switched what leaves this port.
@@ -52,23 +37,15 @@ impl HubPort {
 impl Element for HubPort {
     /// Records the flow; the pipeline gives the frame to the hub.
     fn handle_media(&mut self, now: Instant, frame: &MediaFrame) {
-        let media_type = frame.media_type();
-        if let Some(state) = self.flow_in.frame(now, media_type) {
-            self.queue.push_back(ElementOutput::Event(ElementEvent::MediaFlowIn { media_type, state }));
-        }
+        self.queue.extend(self.flow.frame_in(now, frame.media_type()).map(ElementOutput::Event));
     }
 
     fn handle_timeout(&mut self, now: Instant) {
-        for media_type in self.flow_in.check(now) {
-            self.queue.push_back(ElementOutput::Event(ElementEvent::MediaFlowIn { media_type, state: FlowState::NotFlowing }));
-        }
-        for media_type in self.flow_out.check(now) {
-            self.queue.push_back(ElementOutput::Event(ElementEvent::MediaFlowOut { media_type, state: FlowState::NotFlowing }));
-        }
+        self.queue.extend(self.flow.check(now).into_iter().map(ElementOutput::Event));
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        [self.flow_in.next_check(), self.flow_out.next_check()].into_iter().flatten().min()
+        self.flow.next_check()
     }
 
     fn poll_output(&mut self) -> Option<ElementOutput> {
@@ -76,11 +53,11 @@ impl Element for HubPort {
     }
 
     fn is_media_flowing_in(&self, media_type: MediaType) -> bool {
-        self.flow_in.is_flowing(media_type)
+        self.flow.is_flowing_in(media_type)
     }
 
     fn is_media_flowing_out(&self, media_type: MediaType) -> bool {
-        self.flow_out.is_flowing(media_type)
+        self.flow.is_flowing_out(media_type)
     }
 
     fn as_any_mut(&mut self) -> &mut dyn std::any::Any {

@@ -42,7 +42,7 @@ impl Pipeline {
         if !self.hubs.hubs.contains_key(&hub) {
             return None;
         }
-        let port = self.add(Box::new(HubPort::new(hub)));
+        let port = self.add(Box::new(HubPort::default()));
         self.hubs.port_hub.insert(port, hub);
         if let Some(h) = self.hubs.hubs.get_mut(&hub) {
             h.add_port(now, port);

@@ -55,11 +55,8 @@ impl Element for WebRtcEndpoint {
                 tracing::debug!("timeout handling failed: {e}");
             }
         }
-        for media_type in self.flow_in.check(now) {
-            self.event(ElementEvent::MediaFlowIn { media_type, state: FlowState::NotFlowing });
-        }
-        for media_type in self.flow_out.check(now) {
-            self.event(ElementEvent::MediaFlowOut { media_type, state: FlowState::NotFlowing });
+        for event in self.flow.check(now) {
+            self.event(event);
         }
     }
 
@@ -101,8 +98,8 @@ impl Element for WebRtcEndpoint {
             tracing::debug!("write failed: {e}");
             return;
         }
-        if let Some(state) = self.flow_out.frame(now, media_type) {
-            self.event(ElementEvent::MediaFlowOut { media_type, state });
+        if let Some(event) = self.flow.frame_out(now, media_type) {
+            self.event(event);
         }
     }
 
@@ -170,15 +167,15 @@ impl Element for WebRtcEndpoint {
     }
 
     fn is_media_flowing_in(&self, media_type: MediaType) -> bool {
-        self.flow_in.is_flowing(media_type)
+        self.flow.is_flowing_in(media_type)
     }
 
     fn is_media_flowing_out(&self, media_type: MediaType) -> bool {
-        self.flow_out.is_flowing(media_type)
+        self.flow.is_flowing_out(media_type)
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        [self.next_timeout, self.flow_in.next_check(), self.flow_out.next_check(), self.remb.poll_timeout(), self.disconnected_at.map(|t| t + ICE_FAILED_AFTER), self.gatherer.poll_timeout()]
+        [self.next_timeout, self.flow.next_check(), self.remb.poll_timeout(), self.disconnected_at.map(|t| t + ICE_FAILED_AFTER), self.gatherer.poll_timeout()]
             .into_iter()
             .flatten()
             .min()
