@@ -43,8 +43,6 @@ pub enum HubOutput {
     /// The consumers of what this port brings in can take this many bits/s:
     /// relayed to the port's source like a sink's estimate.
     BitrateEstimate(ElementId, u64),
-    /// An event raised on a port.
-    Event(ElementId, ElementEvent),
     /// An event raised on the hub itself (KMS's `Error` of a failing mixer).
     HubEvent(ElementEvent),
 }
@@ -82,9 +80,15 @@ pub trait Hub: Send + Any {
 
     fn poll_output(&mut self) -> Option<HubOutput>;
 
-    /// One line per stage, for MediaPipeline.getGstreamerDot.
+    /// One line per route or stage, for Hub.getGstreamerDot.
     fn describe(&self) -> Vec<String> {
         Vec::new()
+    }
+
+    /// The hub's GStreamer pipeline as Graphviz text (what KMS's
+    /// Hub.getGstreamerDot returns), for hubs built on GStreamer.
+    fn gstreamer_dot(&self) -> Option<String> {
+        None
     }
 
     fn as_any_mut(&mut self) -> &mut dyn Any;

@@ -56,6 +56,9 @@ pub struct Config {
     /// `UriEndpoint.conf.ini` `defaultPath`: the base of Player/Recorder URIs
     /// given without a scheme (KMS's built-in default `file:///var/kurento`).
     pub default_path: String,
+    /// `Composite.conf.ini` `width`, `height`, `framerate` (800, 600, 15):
+    /// what a Composite constructed with 0 for them gets.
+    pub composite: kms_gst::VideoSettings,
 }
 
 impl Default for Config {
@@ -77,6 +80,7 @@ impl Default for Config {
             webrtc: HashMap::new(),
             codecs: CodecList::default(),
             default_path: "file:///var/kurento".into(),
+            composite: kms_gst::VideoSettings { width: 800, height: 600, framerate: 15 },
         }
     }
 }
@@ -174,6 +178,14 @@ impl Config {
         if let Some(path) = read_ini(&dir.join("UriEndpoint.conf.ini"))?.remove("defaultPath") {
             self.default_path = path;
         }
+        let composite = read_ini(&dir.join("Composite.conf.ini"))?;
+        let positive = |key: &str| composite.get(key).and_then(|v| v.parse::<i32>().ok()).filter(|v| *v > 0);
+        let c = &mut self.composite;
+        for (key, value) in [("width", &mut c.width), ("height", &mut c.height), ("framerate", &mut c.framerate)] {
+            if let Some(v) = positive(key) {
+                *value = v;
+            }
+        }
         self.apply_sdp(&dir.join("SdpEndpoint.conf.json"))
     }
 
@@ -264,6 +276,7 @@ mod tests {
         .unwrap();
         std::fs::write(dir.join("modules/kurento/BaseRtpEndpoint.conf.ini"), ";minPort=1\nminPort=40000\nmaxPort=40100\n").unwrap();
         std::fs::write(dir.join("modules/kurento/WebRtcEndpoint.conf.ini"), "networkInterfaces=lo, eth0\nstunServerAddress=127.0.0.1\n").unwrap();
+        std::fs::write(dir.join("modules/kurento/Composite.conf.ini"), "width=640\nheight=-1\n; framerate=30\n").unwrap();
         std::fs::write(
             dir.join("modules/kurento/SdpEndpoint.conf.json"),
             r#"{"audioCodecs":[{"name":"PCMU/8000","//":"x"},{"name":"opus/48000/2"}],"videoCodecs":[{"name":"VP8/90000"}]}"#,
@@ -287,6 +300,8 @@ mod tests {
         assert_eq!(c.metadata.unwrap()["a"], 1);
         assert_eq!(c.codecs.audio[0].name, "PCMU");
         assert_eq!(c.codecs.video.len(), 1);
+        let k = c.composite;
+        assert_eq!((k.width, k.height, k.framerate), (640, 600, 15), "a bad or missing value keeps the default");
         std::fs::write(dir.join("modules/kurento/SdpEndpoint.conf.json"), r#"{"videoCodecs":[{"nam":"VP8/90000"}]}"#).unwrap();
         assert!(matches!(Config::load(&conf, None, &env), Err(ConfigError::Invalid { .. })));
         std::fs::remove_dir_all(dir).unwrap();

@@ -82,14 +82,20 @@ struct VideoOut {
     settings: VideoSettings,
 }
 
+/// Where an input branch ends.
+enum InputEnd {
+    /// Video: a request pad of the compositor.
+    Compositor { compositor: gst::Element, pad: gst::Pad },
+    /// Audio: a tee, one request pad per port the input is routed to.
+    Tee(gst::Element),
+}
+
 struct Input {
     appsrc: gst_app::AppSrc,
     /// The branch, first to last.
     elements: Vec<gst::Element>,
     caps: Option<Arc<str>>,
-    /// Video: the compositor pad it feeds. Audio: the tee it ends in.
-    pad_or_tee: gst::Element,
-    pad: Option<gst::Pad>,
+    end: InputEnd,
 }
 
 struct Output {
@@ -185,7 +191,7 @@ impl Engine {
                 self.rects = rects.into_iter().collect();
                 self.resize(width, height);
                 for (port, input) in &self.video_in {
-                    if let (Some(pad), Some(rect)) = (&input.pad, self.rects.get(port)) {
+                    if let (InputEnd::Compositor { pad, .. }, Some(rect)) = (&input.end, self.rects.get(port)) {
                         place(pad, rect);
                     }
                 }
@@ -268,7 +274,7 @@ impl Engine {
                 e.sync_state_with_parent().map_err(|e| e.to_string())?;
             }
             let elements = vec![appsrc.clone().upcast(), convert];
-            self.video_in.insert(port, Input { appsrc, elements, caps: None, pad_or_tee: video.compositor.clone(), pad: Some(pad) });
+            self.video_in.insert(port, Input { appsrc, elements, caps: None, end: InputEnd::Compositor { compositor: video.compositor.clone(), pad } });
         }
         push(self.video_in.get_mut(&port), frame);
         Ok(())
@@ -285,7 +291,7 @@ impl Engine {
             for e in &elements {
                 e.sync_state_with_parent().map_err(|e| e.to_string())?;
             }
-            self.audio_in.insert(port, Input { appsrc, elements, caps: None, pad_or_tee: tee, pad: None });
+            self.audio_in.insert(port, Input { appsrc, elements, caps: None, end: InputEnd::Tee(tee) });
             self.relink();
         }
         push(self.audio_in.get_mut(&port), frame);
@@ -318,7 +324,8 @@ impl Engine {
         let wanted: Vec<(ElementId, ElementId)> = self.routes.iter().filter(|r| !self.links.contains_key(r)).copied().collect();
         for route in wanted {
             let (Some(input), Some(output)) = (self.audio_in.get(&route.0), self.audio_out.get(&route.1)) else { continue };
-            let (Some(src), Some(sink)) = (input.pad_or_tee.request_pad_simple("src_%u"), output.mixer.request_pad_simple("sink_%u")) else { continue };
+            let InputEnd::Tee(tee) = &input.end else { continue };
+            let (Some(src), Some(sink)) = (tee.request_pad_simple("src_%u"), output.mixer.request_pad_simple("sink_%u")) else { continue };
             match src.link(&sink) {
                 Ok(_) => {
                     self.links.insert(route, (src, sink));
@@ -330,8 +337,8 @@ impl Engine {
 
     fn unlink(&self, route: (ElementId, ElementId), (src, sink): (gst::Pad, gst::Pad)) {
         let _ = src.unlink(&sink);
-        if let Some(input) = self.audio_in.get(&route.0) {
-            input.pad_or_tee.release_request_pad(&src);
+        if let Some(Input { end: InputEnd::Tee(tee), .. }) = self.audio_in.get(&route.0) {
+            tee.release_request_pad(&src);
         }
         if let Some(output) = self.audio_out.get(&route.1) {
             output.mixer.release_request_pad(&sink);
@@ -342,8 +349,8 @@ impl Engine {
     /// frees its compositor pad.
     fn remove_input(&self, input: Input) {
         self.remove_branch(&input.elements);
-        if let Some(pad) = input.pad {
-            input.pad_or_tee.release_request_pad(&pad);
+        if let InputEnd::Compositor { compositor, pad } = input.end {
+            compositor.release_request_pad(&pad);
         }
     }
 

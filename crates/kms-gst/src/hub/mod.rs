@@ -307,6 +307,10 @@ impl Hub for Compositor {
         lines
     }
 
+    fn gstreamer_dot(&self) -> Option<String> {
+        Some(self.island.dot())
+    }
+
     fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
         self
     }

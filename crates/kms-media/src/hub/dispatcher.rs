@@ -130,11 +130,6 @@ impl Dispatcher {
         self.routes.clear();
     }
 
-    /// DispatcherOneToMany's current source.
-    pub fn source(&self) -> Option<ElementId> {
-        self.source
-    }
-
     /// The sender of `sink`'s `media_type`, if any.
     pub fn sender(&self, sink: ElementId, media_type: MediaType) -> Option<ElementId> {
         self.routes.get(&(sink, media_type)).copied()
@@ -238,8 +233,9 @@ mod tests {
         assert_eq!(d.sender(A, MediaType::Video), Some(B));
         assert_eq!(d.sender(B, MediaType::Video), Some(B), "the source receives itself, as in KMS");
         d.remove_port(Instant::now(), B);
-        assert_eq!(d.source(), None);
-        assert_eq!(d.sender(A, MediaType::Video), None);
+        assert_eq!(d.sender(A, MediaType::Video), None, "the source's release is removeSource");
+        d.add_port(Instant::now(), ElementId(4));
+        assert_eq!(d.sender(ElementId(4), MediaType::Video), None, "no source any more for new ports");
         assert_eq!(d.set_source(B), Err(HubError::UnknownPort(B)));
     }
 

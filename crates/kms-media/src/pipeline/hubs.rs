@@ -19,6 +19,10 @@ pub(super) struct Hubs {
 impl Hubs {
     /// The hub of `port`, with its id.
     pub(super) fn of_port(&self, port: ElementId) -> Option<(ElementId, &dyn Hub)> {
+        // Per frame and sink: pipelines without hubs skip the hashing.
+        if self.port_hub.is_empty() {
+            return None;
+        }
         let id = *self.port_hub.get(&port)?;
         Some((id, self.hubs.get(&id)?.as_ref()))
     }
@@ -75,11 +79,6 @@ impl Pipeline {
         self.hubs.hubs.get(&id).map(|h| h.as_ref())
     }
 
-    /// The hub `port` belongs to.
-    pub fn hub_of(&self, port: ElementId) -> Option<ElementId> {
-        self.hubs.port_hub.get(&port).copied()
-    }
-
     pub(super) fn is_hub(&self, id: ElementId) -> bool {
         self.hubs.hubs.contains_key(&id)
     }
@@ -115,6 +114,9 @@ impl Pipeline {
 
     /// Media arrived into `port` (when it is one): its hub gets it.
     pub(super) fn port_input(&mut self, now: Instant, port: ElementId, frame: &MediaFrame) {
+        if self.hubs.port_hub.is_empty() {
+            return;
+        }
         let Some(&hub) = self.hubs.port_hub.get(&port) else { return };
         if let Some(h) = self.hubs.hubs.get_mut(&hub) {
             h.handle_media(now, port, frame);
@@ -199,7 +201,6 @@ impl Pipeline {
                         self.relay_estimate(now, source);
                     }
                 }
-                HubOutput::Event(port, event) => self.outbox.push_back(PipelineOutput::Event(port, event)),
                 HubOutput::HubEvent(event) => self.outbox.push_back(PipelineOutput::Event(id, event)),
             }
         }

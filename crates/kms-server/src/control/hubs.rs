@@ -29,20 +29,34 @@ pub struct HubRef<'a> {
 /// disconnection answer 40005 UNSUPPORTED_MEDIA_TYPE, its disconnection of
 /// audio that was not connected 40004.
 pub async fn invoke(server: &Server, ctx: &HubRef<'_>, operation: &str, params: &Params<'_>) -> Option<OpResult> {
-    let result = match (ctx.class.name.as_str(), operation) {
-        (_, "getGstreamerDot") => return Some(dot(server, ctx).await),
-        ("Dispatcher", "connect") => {
-            let ports = ports(server, ctx, params, ["source", "sink"], ErrorCode::ConnectError);
-            run(server, ctx, ports, ErrorCode::ConnectError, |d: &mut Dispatcher, [source, sink]| d.connect(source, sink, None)).await
+    let class = ctx.class.name.as_str();
+    let handled = matches!(
+        (class, operation),
+        (_, "getGstreamerDot")
+            | ("Dispatcher", "connect")
+            | ("Mixer", "connect" | "disconnect")
+            | ("DispatcherOneToMany", "setSource" | "removeSource")
+            | ("AlphaBlending", "setMaster" | "setPortProperties")
+    );
+    if !handled {
+        return None;
+    }
+    Some(handle(server, ctx, operation, params).await)
+}
+
+/// Runs one of the operations [`invoke`] takes.
+async fn handle(server: &Server, ctx: &HubRef<'_>, operation: &str, params: &Params<'_>) -> OpResult {
+    use ErrorCode::{ConnectError, MediaObjectIllegalParamError as Illegal};
+    match (ctx.class.name.as_str(), operation) {
+        (_, "getGstreamerDot") => dot(server, ctx).await,
+        ("Dispatcher", _) => {
+            let [source, sink] = ports(server, ctx, params, ["source", "sink"], ConnectError)?;
+            run(server, ctx, ConnectError, move |d: &mut Dispatcher| d.connect(source, sink, None)).await
         }
-        ("Mixer", "connect" | "disconnect") => {
-            let connect = operation == "connect";
-            let media_type = match media_type(params) {
-                Ok(t) => t,
-                Err(e) => return Some(Err(e)),
-            };
-            let ports = ports(server, ctx, params, ["source", "sink"], ErrorCode::ConnectError);
-            run(server, ctx, ports, ErrorCode::ConnectError, move |c: &mut Compositor, [source, sink]| match media_type {
+        ("Mixer", _) => {
+            let (connect, media_type) = (operation == "connect", media_type(params)?);
+            let [source, sink] = ports(server, ctx, params, ["source", "sink"], ConnectError)?;
+            run(server, ctx, ConnectError, move |c: &mut Compositor| match media_type {
                 MediaType::Audio => c.route_audio(source, sink, connect),
                 MediaType::Video => c.route_video(source, sink, connect),
                 MediaType::Data => Err(HubError::Unsupported("Invalid media type")),
@@ -50,51 +64,36 @@ pub async fn invoke(server: &Server, ctx: &HubRef<'_>, operation: &str, params: 
             .await
         }
         ("DispatcherOneToMany", "setSource") => {
-            let ports = ports(server, ctx, params, ["source"], ErrorCode::MediaObjectIllegalParamError);
-            run(server, ctx, ports, ErrorCode::MediaObjectIllegalParamError, |d: &mut Dispatcher, [source]| d.set_source(source)).await
+            let [source] = ports(server, ctx, params, ["source"], Illegal)?;
+            run(server, ctx, Illegal, move |d: &mut Dispatcher| d.set_source(source)).await
         }
-        ("DispatcherOneToMany", "removeSource") => {
-            run(server, ctx, Ok([]), ErrorCode::MediaObjectIllegalParamError, |d: &mut Dispatcher, []| {
+        ("DispatcherOneToMany", _) => {
+            run(server, ctx, Illegal, |d: &mut Dispatcher| {
                 d.remove_source();
                 Ok(())
             })
             .await
         }
         ("AlphaBlending", "setMaster") => {
-            let z = match z_order(params) {
-                Ok(z) => z,
-                Err(e) => return Some(Err(e)),
-            };
-            let ports = ports(server, ctx, params, ["source"], ErrorCode::MediaObjectIllegalParamError);
-            run(server, ctx, ports, ErrorCode::MediaObjectIllegalParamError, move |c: &mut Compositor, [port]| c.set_master(port, z)).await
+            let z = z_order(params)?;
+            let [port] = ports(server, ctx, params, ["source"], Illegal)?;
+            run(server, ctx, Illegal, move |c: &mut Compositor| c.set_master(port, z)).await
         }
-        ("AlphaBlending", "setPortProperties") => {
-            let placement = match placement(params) {
-                Ok(p) => p,
-                Err(e) => return Some(Err(e)),
-            };
-            let ports = ports(server, ctx, params, ["port"], ErrorCode::MediaObjectIllegalParamError);
-            run(server, ctx, ports, ErrorCode::MediaObjectIllegalParamError, move |c: &mut Compositor, [port]| c.set_port_properties(port, placement)).await
+        _ => {
+            let placement = placement(params)?;
+            let [port] = ports(server, ctx, params, ["port"], Illegal)?;
+            run(server, ctx, Illegal, move |c: &mut Compositor| c.set_port_properties(port, placement)).await
         }
-        _ => return None,
-    };
-    Some(result)
+    }
 }
 
-/// Runs `f` with the checked `ports` on the hub (of type `T`) inside the
-/// media worker. `unknown` is the code for a port that stopped being one.
-async fn run<T: Hub, const N: usize>(
-    server: &Server,
-    ctx: &HubRef<'_>,
-    ports: Result<[ElementId; N], KurentoError>,
-    unknown: ErrorCode,
-    f: impl FnOnce(&mut T, [ElementId; N]) -> Result<(), HubError> + Send + 'static,
-) -> OpResult {
-    let ports = ports?;
+/// Runs `f` on the hub (of type `T`) inside the media worker. `unknown` is
+/// the code for a port that stopped being one meanwhile.
+async fn run<T: Hub>(server: &Server, ctx: &HubRef<'_>, unknown: ErrorCode, f: impl FnOnce(&mut T) -> Result<(), HubError> + Send + 'static) -> OpResult {
     let (pipeline, hub) = (ctx.pipeline, ctx.hub);
     server
         .media
-        .call(move |worker, _| worker.pipeline(pipeline)?.hub_mut::<T>(hub).map(|h| f(h, ports)))
+        .call(move |worker, _| worker.pipeline(pipeline)?.hub_mut::<T>(hub).map(f))
         .await?
         .ok_or_else(|| KurentoError::object_not_found(ctx.object.as_str()))?
         .map_err(|e| {
@@ -117,7 +116,8 @@ fn ports<const N: usize>(server: &Server, ctx: &HubRef<'_>, params: &Params, nam
         let id = params.object_id(name)?;
         let (class, backing) = server.lookup(&id, |o| (o.class.name.as_str(), o.backing))?;
         *slot = match backing {
-            Backing::Element { pipeline, element } if class == "HubPort" && id.parent().as_ref() == Some(ctx.object) && pipeline == ctx.pipeline => element,
+            // A child of this hub is in its pipeline.
+            Backing::Element { element, .. } if class == "HubPort" && id.parent().as_ref() == Some(ctx.object) => element,
             _ => return Err(KurentoError::new(code, format!("'{name}' {id} is not a HubPort of {}", ctx.object))),
         };
     }
@@ -147,11 +147,16 @@ fn placement(params: &Params) -> Result<Placement, KurentoError> {
     Ok(placement)
 }
 
-/// Hub.getGstreamerDot: the hub's stages and routes as a Graphviz digraph.
+/// Hub.getGstreamerDot: for the mixing hubs their GStreamer pipeline (as
+/// KMS returns its hub bin), for the dispatchers their routes as a
+/// Graphviz digraph.
 async fn dot(server: &Server, ctx: &HubRef<'_>) -> OpResult {
     let (pipeline, hub) = (ctx.pipeline, ctx.hub);
-    let lines = server.media.call(move |worker, _| worker.pipeline(pipeline)?.hub(hub).map(|h| h.describe())).await?;
-    let lines = lines.ok_or_else(|| KurentoError::object_not_found(ctx.object.as_str()))?;
+    let found = server.media.call(move |worker, _| worker.pipeline(pipeline)?.hub(hub).map(|h| (h.gstreamer_dot(), h.describe()))).await?;
+    let (gstreamer, lines) = found.ok_or_else(|| KurentoError::object_not_found(ctx.object.as_str()))?;
+    if let Some(dot) = gstreamer {
+        return Ok(Some(json!(dot)));
+    }
     let escape = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
     let mut dot = format!("digraph \"{}\" {{\n  label=\"{}\";\n", escape(ctx.object.as_str()), escape(&ctx.class.name));
     for (i, line) in lines.iter().enumerate() {
@@ -162,15 +167,19 @@ async fn dot(server: &Server, ctx: &HubRef<'_>) -> OpResult {
 }
 
 /// Creates a hub of `class` in `pipeline`: the dispatchers forward, the
-/// others mix on GStreamer (Composite with its constructor's width, height
-/// and framerate: 800x600 at 15 fps by default, KMS 7.2).
+/// others mix on GStreamer. Composite takes its constructor's `width`,
+/// `height` and `framerate` (800x600 at 15 fps by default); 0 means the
+/// value of `Composite.conf.ini` (KMS 7.2's intent: its code looks the keys
+/// up in the wrong place and always gets 800/600/15); below 0 is 40107.
 pub async fn create(server: &Server, class: &Class, pipeline: PipelineHandle, properties: &serde_json::Map<String, serde_json::Value>) -> Result<Backing, KurentoError> {
     let mut slot = None;
-    let positive = |name: &str, default: i32| -> Result<i32, KurentoError> {
-        let v = properties.get(name).and_then(serde_json::Value::as_i64).unwrap_or(i64::from(default));
+    let configured = server.config.composite;
+    let setting = |name: &str, configured: i32| -> Result<i32, KurentoError> {
+        let v = properties.get(name).and_then(serde_json::Value::as_i64).unwrap_or(0);
         match i32::try_from(v) {
+            Ok(0) => Ok(configured),
             Ok(v) if v > 0 => Ok(v),
-            _ => Err(KurentoError::new(ErrorCode::MediaObjectIllegalParamError, format!("'{name}' should be above 0, not {v}"))),
+            _ => Err(KurentoError::new(ErrorCode::MediaObjectIllegalParamError, format!("'{name}' should be 0 (configured) or more, not {v}"))),
         }
     };
     let hub: Box<dyn Hub> = match class.name.as_str() {
@@ -178,7 +187,11 @@ pub async fn create(server: &Server, class: &Class, pipeline: PipelineHandle, pr
         "DispatcherOneToMany" => Box::new(Dispatcher::new(DispatcherMode::OneToMany)),
         name => {
             let kind = match name {
-                "Composite" => CompositorKind::Composite(VideoSettings { width: positive("width", 800)?, height: positive("height", 600)?, framerate: positive("framerate", 15)? }),
+                "Composite" => CompositorKind::Composite(VideoSettings {
+                    width: setting("width", configured.width)?,
+                    height: setting("height", configured.height)?,
+                    framerate: setting("framerate", configured.framerate)?,
+                }),
                 "AlphaBlending" => CompositorKind::AlphaBlending,
                 "Mixer" => CompositorKind::Mixer,
                 other => return Err(KurentoError::new(ErrorCode::MediaObjectNotAvailable, format!("{other} is not a hub this server builds"))),
