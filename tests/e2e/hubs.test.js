@@ -11,13 +11,7 @@ const { deferrer } = require('./lib/defer');
 const { openPage } = require('./lib/browser');
 const { generateMedia, videoFrameRGB, gstLaunch, tonePowers } = require('./lib/media');
 const { sleep, pollUntil } = require('./lib/poll');
-const fs = require('node:fs');
 
-/** Threads and resident memory (KiB) of the server process. */
-function usage(server) {
-  const status = fs.readFileSync(`/proc/${server.child.pid}/status`, 'utf8');
-  return { threads: Number(/Threads:\s+(\d+)/.exec(status)[1]), rssKiB: Number(/VmRSS:\s+(\d+)/.exec(status)[1]) };
-}
 
 /** Solid-colour clips with their own tone: `seconds` of 320x240 VP8 + Opus. */
 const CLIPS = { red: 500, green: 1300, blue: 2900 };
@@ -59,7 +53,8 @@ test('Composite: three coloured players in KMS grid cells with their three tones
   for (const player of players) await call(player, 'play');
   await sleep(1500);
   const first = path.join(media.dir, 'grid3.webm');
-  await record(pipeline, out, first, 3500);
+  const ownPort = path.join(media.dir, 'red-port.webm');
+  await Promise.all([record(pipeline, out, first, 3500), record(pipeline, ports[0], ownPort, 3500)]);
 
   // 800x600, three inputs: 2 columns x 2 rows of 400x300, creation order.
   const frame = videoFrameRGB(first, [800, 600], 60);
@@ -72,6 +67,10 @@ test('Composite: three coloured players in KMS grid cells with their three tones
   for (const [name, power] of Object.entries({ red, green, blue })) {
     assert.ok(power > 0.01 && power > 20 * none, `the ${name} tone is in the mix: ${power} (none: ${none})`);
   }
+
+  // KMS's mixing rule: a port hears the others, not itself.
+  const [ownRed, ownGreen, ownBlue] = tonePowers(ownPort, Object.values(CLIPS), [1, 3]);
+  assert.ok(ownGreen > 0.01 && ownBlue > 0.01 && ownRed < Math.min(ownGreen, ownBlue) / 10, `the red port hears green and blue, not itself: ${[ownRed, ownGreen, ownBlue]}`);
 
   // The green port leaves: two inputs, 400x600 cells side by side.
   await call(ports[1], 'release');
@@ -130,10 +129,10 @@ test('1,000 HubPort create/connect/release cycles on a playing Composite: thread
   };
   for (let i = 0; i < 20; i++) await cycle(100);
   await sleep(2000);
-  const baseline = usage(server);
+  const baseline = server.usage();
   const started = Date.now();
   for (let i = 0; i < 1000 && Date.now() - started < 120000; i++) await cycle(i % 50 === 0 ? 300 : 0);
-  const after = await pollUntil(() => usage(server), (u) => u.threads <= baseline.threads, { tries: 20 });
+  const after = await pollUntil(() => server.usage(), (u) => u.threads <= baseline.threads, { tries: 20 });
   console.log(`hub port churn: ${JSON.stringify({ baseline, after })}`);
   // GStreamer's task pool may keep a few idle threads for reuse; a leak of
   // even one thread per hundred cycles would show ten more.

@@ -4,7 +4,6 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const fs = require('node:fs');
 const { startServer } = require('./lib/server');
 const { deferrer } = require('./lib/defer');
 const { openPage } = require('./lib/browser');
@@ -13,10 +12,6 @@ const { probe, decodeAll } = require('./lib/media');
 const { sleep, pollUntil } = require('./lib/poll');
 const { withPipeline, playInto } = require('./lib/pipeline');
 
-/** Threads of the server process (/proc/<pid>/status). */
-function threads(server) {
-  return Number(/Threads:\s+(\d+)/.exec(fs.readFileSync(`/proc/${server.child.pid}/status`, 'utf8'))[1]);
-}
 
 /** A server and the transcoding page in Chromium, closed after the test. */
 async function transcodingPage(t) {
@@ -44,7 +39,7 @@ test('a VP8 + Opus publisher reaches VP8, H.264 + PCMU and AV1 viewers: one shar
   assert.deepEqual(await page.evaluate(() => window.transcodingEvents), [], 'matching codecs: nothing transcoded');
   assert.equal(await page.evaluate(() => window.isTranscoding('VIDEO')), false);
   await sleep(2000);
-  const baseline = threads(server);
+  const baseline = server.usage().threads;
 
   // Two H.264 + PCMU viewers: one video transcoder with one H.264 encoder, one audio transcoder.
   await page.evaluate(() => window.addViewer({ video: 'H264', audio: 'PCMU' }));
@@ -107,7 +102,7 @@ test('a VP8 + Opus publisher reaches VP8, H.264 + PCMU and AV1 viewers: one shar
   assert.deepEqual(after.slice(2).map((e) => `${e.mediaType} ${e.state}`).sort(), ['AUDIO NOT_TRANSCODING', 'VIDEO NOT_TRANSCODING']);
   assert.equal(await page.evaluate(() => window.isTranscoding('VIDEO')), false);
   // GStreamer keeps up to a couple of idle pool threads for a while.
-  const settled = await pollUntil(() => threads(server), (n) => n <= baseline + 2, { tries: 60 });
+  const settled = await pollUntil(() => server.usage().threads, (n) => n <= baseline + 2, { tries: 60 });
   assert.ok(settled <= baseline + 2, `threads ${settled}, baseline ${baseline}`);
   const last = await page.evaluate(() => window.viewerStats());
   await sleep(1000);

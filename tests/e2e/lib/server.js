@@ -72,6 +72,11 @@ async function startServer({ confJson, modules = {}, env = {} } = {}) {
     url: `ws://127.0.0.1:${port}/kurento`,
     child,
     logs: () => output,
+    /** Threads and resident memory (KiB) of the server process, from /proc. */
+    usage() {
+      const status = fs.readFileSync(`/proc/${child.pid}/status`, 'utf8');
+      return { threads: Number(/Threads:\s+(\d+)/.exec(status)[1]), rssKiB: Number(/VmRSS:\s+(\d+)/.exec(status)[1]) };
+    },
     async stop() {
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once('exit', r));

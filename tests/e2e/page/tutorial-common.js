@@ -124,3 +124,22 @@ async function audioPeakOf(peer) {
   await ctx.close();
   return peak;
 }
+
+// The current picture of a receiving peer's video as ImageData, drawn from
+// a frame of its remote track (once the track has a size).
+async function currentFrame(peer) {
+  var receiver = peer.peerConnection.getReceivers().find(function(r) { return r.track && r.track.kind === 'video'; });
+  var video = document.createElement('video');
+  video.muted = true;
+  video.srcObject = new MediaStream([receiver.track]);
+  await video.play();
+  while (!video.videoWidth) await new Promise(function(r) { setTimeout(r, 50); });
+  await new Promise(function(r) { setTimeout(r, 200); });
+  var canvas = document.createElement('canvas');
+  canvas.width = video.videoWidth;
+  canvas.height = video.videoHeight;
+  var ctx = canvas.getContext('2d');
+  ctx.drawImage(video, 0, 0);
+  video.pause();
+  return ctx.getImageData(0, 0, canvas.width, canvas.height);
+}
