@@ -6,7 +6,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
-cargo build --release --bin kurento-media-server --bin kms-bench
 source scripts/bench-lib.sh
-wrapper=$(pinned_server "$CARGO_TARGET_DIR/release/kurento-media-server")
-"${pin_client[@]}" "$CARGO_TARGET_DIR/release/kms-bench" control --server "$wrapper" "$@"
+kms_bench control "$@"

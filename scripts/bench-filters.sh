@@ -8,11 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
-cargo build --release --bin kurento-media-server --bin kms-bench
 source scripts/bench-lib.sh
-bin="$CARGO_TARGET_DIR/release"
 vp8=$(video_only_vp8)
 image="$bench_dir/hat.png"
 gst-launch-1.0 -q videotestsrc pattern=red num-buffers=1 ! video/x-raw,width=64,height=64 ! pngenc ! filesink location="$image"
-wrapper=$(pinned_server "$bin/kurento-media-server")
-"${pin_client[@]}" "$bin/kms-bench" filters --server "$wrapper" --vp8 "$vp8" --image "$image" --bare-prefix "${pin_server[*]}" "$@"
+kms_bench filters --vp8 "$vp8" --image "$image" --bare-prefix "${pin_server[*]}" "$@"

@@ -8,9 +8,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
-cargo build --release --bin kurento-media-server --bin kms-bench
 source scripts/bench-lib.sh
-bin="$CARGO_TARGET_DIR/release"
-media=$(bench_media 120)
-wrapper=$(pinned_server "$bin/kurento-media-server")
-"${pin_client[@]}" "$bin/kms-bench" hubs --server "$wrapper" --media "$media" --bare-prefix "${pin_server[*]}" "$@"
+kms_bench hubs --media "$(bench_media 120)" --bare-prefix "${pin_server[*]}" "$@"

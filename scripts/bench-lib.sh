@@ -12,6 +12,16 @@ fi
 bench_dir=$(mktemp -d)
 trap 'rm -rf "$bench_dir"' EXIT
 
+# kms_bench SUBCOMMAND ARGS...: builds the release binaries, then runs
+# `kms-bench SUBCOMMAND --server <the server pinned to its core> ARGS...` on
+# the client's core (the side-by-side benchmarks' common start).
+kms_bench() {
+  cargo build --release --bin kurento-media-server --bin kms-bench
+  local bin="$CARGO_TARGET_DIR/release" subcommand=$1
+  shift
+  "${pin_client[@]}" "$bin/kms-bench" "$subcommand" --server "$(pinned_server "$bin/kurento-media-server")" "$@"
+}
+
 # pinned_server BINARY: prints the path of a wrapper that starts BINARY on the
 # server's core (kms-bench starts the server itself).
 pinned_server() {

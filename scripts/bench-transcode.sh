@@ -8,10 +8,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
-cargo build --release --bin kurento-media-server --bin kms-bench
 source scripts/bench-lib.sh
-bin="$CARGO_TARGET_DIR/release"
-vp8=$(video_only_vp8)
-h264=$(video_only_h264)
-wrapper=$(pinned_server "$bin/kurento-media-server")
-"${pin_client[@]}" "$bin/kms-bench" transcode --server "$wrapper" --vp8 "$vp8" --h264 "$h264" --bare-prefix "${pin_server[*]}" "$@"
+kms_bench transcode --vp8 "$(video_only_vp8)" --h264 "$(video_only_h264)" --bare-prefix "${pin_server[*]}" "$@"

@@ -6,10 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
-cargo build --release --bin kurento-media-server --bin kms-bench
 source scripts/bench-lib.sh
-bin="$CARGO_TARGET_DIR/release"
 media=$(bench_media 120)
-wrapper=$(pinned_server "$bin/kurento-media-server")
-"${pin_client[@]}" "$bin/kms-bench" player-start --server "$wrapper" --media "$media" --runs 5
-"${pin_client[@]}" "$bin/kms-bench" recorders --server "$wrapper" --media "$media" --counts 1,10,50 "$@"
+kms_bench player-start --media "$media" --runs 5
+kms_bench recorders --media "$media" --counts 1,10,50 "$@"
