@@ -4,12 +4,14 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const path = require('node:path');
-const { call } = require('./lib/client');
+const fs = require('node:fs');
+const os = require('node:os');
+const { call, connect } = require('./lib/client');
 const { withPipeline } = require('./lib/pipeline');
 const { startServer } = require('./lib/server');
 const { deferrer } = require('./lib/defer');
 const { openPage } = require('./lib/browser');
-const { generateMedia, videoFrameRGB, gstLaunch, tonePowers } = require('./lib/media');
+const { generateMedia, probe, videoFrameRGB, gstLaunch, tonePowers } = require('./lib/media');
 const { sleep, pollUntil } = require('./lib/poll');
 
 
@@ -232,4 +234,22 @@ test('Dispatcher and Mixer: ports routed without decoding video, Mixer audio mix
   assert.equal(await call(red, 'isMediaTranscoding', 'VIDEO'), false, 'video is forwarded, not decoded');
   await call(mixer, 'disconnect', 'AUDIO', mBlue, mOut);
   await assert.rejects(call(mixer, 'disconnect', 'AUDIO', mBlue, mOut), (e) => e.code === 40004, 'not connected any more');
+});
+
+test('Composite size: 0 takes Composite.conf.ini, a negative one is refused', async (t) => {
+  const defer = deferrer(t);
+  const server = await startServer({ modules: { 'Composite.conf.ini': 'width=320\nheight=240\nframerate=10\n' } });
+  defer(() => server.stop());
+  const client = await connect(server.url);
+  defer(() => client.close());
+  const pipeline = await client.create('MediaPipeline');
+  await assert.rejects(pipeline.create('Composite', { width: -1 }), (e) => e.code === 40107);
+  const composite = await pipeline.create('Composite', { width: 0, height: 0, framerate: 0 });
+  const out = await pipeline.create('HubPort', { hub: composite });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kms-composite-'));
+  defer(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'background.webm');
+  await record(pipeline, out, file, 2000);
+  const video = probe(file).text;
+  assert.match(video, /Width: 320\s+Height: 240/, video);
 });
