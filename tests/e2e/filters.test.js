@@ -6,7 +6,7 @@ const assert = require('node:assert/strict');
 const { startServer } = require('./lib/server');
 const { deferrer } = require('./lib/defer');
 const { openPage } = require('./lib/browser');
-const { connect, call, once } = require('./lib/client');
+const { call, once } = require('./lib/client');
 const { pollUntil } = require('./lib/poll');
 const { withPipeline, playInto } = require('./lib/pipeline');
 const os = require('node:os');
@@ -60,12 +60,7 @@ test('a chain of two GStreamerFilters in a call (videoflip, then videobalance to
 });
 
 test('GStreamerFilter: KMS errors for bad commands and properties, the command round-trips', async (t) => {
-  const defer = deferrer(t);
-  const server = await startServer();
-  defer(() => server.stop());
-  const client = await connect(server.url);
-  defer(() => client.close());
-  const pipeline = await client.create('MediaPipeline');
+  const { pipeline } = await withPipeline(t);
   const create = (command, filterType) => call(pipeline, 'create', 'GStreamerFilter', filterType ? { command, filterType } : { command });
   await assert.rejects(create('nosuchelement'), (e) => e.code === 40001 && /cannot be created/.test(e.message));
   await assert.rejects(create('videoflip ! videobalance'), (e) => e.code === 40001 && /only one element/.test(e.message));

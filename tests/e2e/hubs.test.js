@@ -4,9 +4,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const path = require('node:path');
-const fs = require('node:fs');
-const os = require('node:os');
-const { call, connect } = require('./lib/client');
+const { call } = require('./lib/client');
 const { withPipeline } = require('./lib/pipeline');
 const { startServer } = require('./lib/server');
 const { deferrer } = require('./lib/defer');
@@ -237,18 +235,11 @@ test('Dispatcher and Mixer: ports routed without decoding video, Mixer audio mix
 });
 
 test('Composite size: 0 takes Composite.conf.ini, a negative one is refused', async (t) => {
-  const defer = deferrer(t);
-  const server = await startServer({ modules: { 'Composite.conf.ini': 'width=320\nheight=240\nframerate=10\n' } });
-  defer(() => server.stop());
-  const client = await connect(server.url);
-  defer(() => client.close());
-  const pipeline = await client.create('MediaPipeline');
+  const { media, pipeline } = await withPipeline(t, { modules: { 'Composite.conf.ini': 'width=320\nheight=240\nframerate=10\n' } });
   await assert.rejects(pipeline.create('Composite', { width: -1 }), (e) => e.code === 40107);
   const composite = await pipeline.create('Composite', { width: 0, height: 0, framerate: 0 });
   const out = await pipeline.create('HubPort', { hub: composite });
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kms-composite-'));
-  defer(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const file = path.join(dir, 'background.webm');
+  const file = path.join(media.dir, 'background.webm');
   await record(pipeline, out, file, 2000);
   const video = probe(file).text;
   assert.match(video, /Width: 320\s+Height: 240/, video);

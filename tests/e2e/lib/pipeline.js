@@ -5,12 +5,15 @@ const { deferrer } = require('./defer');
 const { connect, call, once } = require('./client');
 const { generateMedia } = require('./media');
 
-/** Resolves with { media, server, client, pipeline }; all released when the test ends. */
-async function withPipeline(t) {
+/**
+ * Resolves with { media, server, client, pipeline }; all released when the
+ * test ends. `serverOptions` go to startServer (config files, variables).
+ */
+async function withPipeline(t, serverOptions = {}) {
   const defer = deferrer(t);
   const media = generateMedia();
   defer(() => media.remove());
-  const server = await startServer();
+  const server = await startServer(serverOptions);
   defer(() => server.stop());
   const client = await connect(server.url);
   defer(() => client.close());
