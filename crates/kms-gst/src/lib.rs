@@ -1,5 +1,5 @@
 //! GStreamer at the edges: the UriEndpoints (PlayerEndpoint, RecorderEndpoint)
-//! as pipeline elements, and the transcoders the router inserts when a sink
+//! and RtpEndpoint as pipeline elements, and the transcoders the router inserts when a sink
 //! cannot take its source's codec.
 //!
 //! Each element owns a private GStreamer pipeline (an [`Island`]) joined to the
@@ -13,6 +13,7 @@ mod island;
 mod player;
 mod profile;
 mod recorder;
+mod rtp;
 mod sample;
 mod state;
 mod transcoder;
@@ -27,6 +28,7 @@ pub use island::{Finished, Waker};
 pub use player::{PlayerControl, PlayerEndpoint, SeekError, VideoInfo};
 pub use profile::MediaProfile;
 pub use recorder::RecorderEndpoint;
+pub use rtp::{codecs_from_config, CryptoSuite, RtpCodec, RtpConfig, RtpEndpoint, SdesError, SrtpKey, RTP_CODECS};
 pub use state::{UriEndpoint, UriEndpointState};
 pub use transcoder::{launch_decoder, launch_encoder, GstTranscoder, GstTranscoderFactory};
 pub use uri::resolve as resolve_uri;

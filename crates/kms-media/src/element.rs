@@ -74,6 +74,9 @@ pub enum ElementEvent {
     /// MediaTranscodingStateChanged, raised on the source whose output is
     /// (or stops being) transcoded; `bin_name` names its transcoder.
     MediaTranscoding { media_type: MediaType, transcoding: bool, bin_name: String },
+    /// OnKeySoftLimit (RtpEndpoint): the SRTP key of this media type is near
+    /// the end of its lifetime (RFC 3711 §9.2 soft limit).
+    KeySoftLimit { media_type: MediaType },
     /// The Kurento `Error` event: `error_type` is KMS's name
     /// (`RESOURCE_ERROR_OPEN`, `INVALID_URI`, ...), `code` its errorCode.
     Error { error_type: &'static str, description: String, code: i32 },

@@ -21,6 +21,8 @@ mod latency;
 mod passthrough;
 mod pipeline;
 mod rebase;
+mod sdp_error;
+mod stats;
 mod transcode;
 
 pub use element::{Datagram, Element, ElementEvent, ElementOutput, FlowState, Transmit, Transport};
@@ -32,5 +34,7 @@ pub use inert::Inert;
 pub use latency::LatencyStats;
 pub use passthrough::PassThrough;
 pub use rebase::Timeline;
+pub use sdp_error::SdpEndpointError;
+pub use stats::{RtpStreamStats, StreamDirection};
 pub use pipeline::{ElementId, Pipeline, PipelineOutput, TranscoderInfo, KEYFRAME_REQUEST_INTERVAL};
 pub use transcode::{route, EncoderBitrate, InputRoute, TargetFormat, Transcoder, TranscoderFactory, TranscoderOutput};

@@ -93,6 +93,7 @@ pub fn from_element_event(event: &ElementEvent) -> (&'static str, Map<String, Va
             "MediaTranscodingStateChanged",
             json!({ "state": if *transcoding { "TRANSCODING" } else { "NOT_TRANSCODING" }, "binName": bin_name, "mediaType": media_type.as_str() }),
         ),
+        ElementEvent::KeySoftLimit { media_type } => ("OnKeySoftLimit", json!({ "mediaType": media_type.as_str() })),
         ElementEvent::Error { error_type, description, code } => {
             ("Error", json!({ "type": error_type, "description": description, "errorCode": code }))
         }

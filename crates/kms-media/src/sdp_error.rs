@@ -1,0 +1,35 @@
+//! The errors of the SdpEndpoint negotiation steps, shared by WebRtcEndpoint
+//! and RtpEndpoint (KMS `SdpEndpointImpl` raises the same codes for both).
+
+/// Why an SdpEndpoint (WebRtcEndpoint, RtpEndpoint) negotiation or ICE call
+/// failed; the server maps each to its Kurento code (given per variant).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SdpEndpointError {
+    /// 40201 SDP_PARSE_ERROR
+    #[error("SDP parse error: {0}")]
+    SdpParse(String),
+    /// 40205 SDP_END_POINT_PROCESS_OFFER_ERROR
+    #[error("cannot process the offer: {0}")]
+    OfferRejected(String),
+    /// 40208 SDP_END_POINT_ALREADY_NEGOTIATED
+    #[error("this endpoint has already negotiated its session")]
+    AlreadyNegotiated,
+    /// 40204 SDP_END_POINT_GENERATE_OFFER_ERROR
+    #[error("cannot generate an offer: {0}")]
+    GenerateOffer(String),
+    /// 40209 SDP_END_POINT_NOT_OFFER_GENERATED
+    #[error("no offer was generated, so there is no answer to process")]
+    NotOfferGenerated,
+    /// 40210 SDP_END_POINT_ANSWER_ALREADY_PROCCESED
+    #[error("the answer was already processed")]
+    AnswerAlreadyProcessed,
+    /// 40206 SDP_END_POINT_PROCESS_ANSWER_ERROR
+    #[error("cannot process the answer: {0}")]
+    AnswerRejected(String),
+    /// 40401 ICE_ADD_CANDIDATE_ERROR
+    #[error("invalid ICE candidate: {0}")]
+    Candidate(String),
+    /// 40107 (illegal parameter): a data channel that cannot be created or closed.
+    #[error("data channel: {0}")]
+    DataChannel(String),
+}
