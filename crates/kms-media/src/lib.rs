@@ -34,7 +34,7 @@ pub use inert::Inert;
 pub use latency::LatencyStats;
 pub use passthrough::PassThrough;
 pub use rebase::Timeline;
-pub use sdp_error::SdpEndpointError;
+pub use sdp_error::{SdpEndpointError, SdpNegotiation};
 pub use stats::{RtpStreamStats, StreamDirection};
 pub use pipeline::{ElementId, Pipeline, PipelineOutput, TranscoderInfo, KEYFRAME_REQUEST_INTERVAL};
 pub use transcode::{route, EncoderBitrate, InputRoute, TargetFormat, Transcoder, TranscoderFactory, TranscoderOutput};

@@ -33,3 +33,21 @@ pub enum SdpEndpointError {
     #[error("data channel: {0}")]
     DataChannel(String),
 }
+
+/// The SdpEndpoint operations every SDP-negotiating element has
+/// (WebRtcEndpoint, RtpEndpoint), so that the control plane serves them once.
+pub trait SdpNegotiation: crate::Element {
+    /// generateOffer: our offer (OfferOptions `offerToReceiveAudio/Video`).
+    fn generate_offer(&mut self, receive_audio: bool, receive_video: bool) -> Result<String, SdpEndpointError>;
+    /// processOffer: our answer to the peer's offer.
+    fn process_offer(&mut self, offer: &str) -> Result<String, SdpEndpointError>;
+    /// processAnswer: our offer, once the peer's answer is applied.
+    fn process_answer(&mut self, answer: &str) -> Result<String, SdpEndpointError>;
+    /// getLocalSessionDescriptor / getRemoteSessionDescriptor.
+    fn local_sdp(&self) -> Option<&str>;
+    fn remote_sdp(&self) -> Option<&str>;
+    /// getConnectionState: the transport is up.
+    fn connection_connected(&self) -> bool;
+    /// getMediaState: media is being exchanged with the peer.
+    fn media_connected(&self) -> bool;
+}

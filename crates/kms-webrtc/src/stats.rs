@@ -1,7 +1,6 @@
 //! RTP stream counters for getStats, from str0m's periodic stats events.
 
-use kms_media::MediaType;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How often str0m reports stream statistics; getStats is at most this stale.
 pub const STATS_INTERVAL: Duration = Duration::from_secs(1);

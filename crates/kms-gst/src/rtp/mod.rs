@@ -21,7 +21,7 @@ pub use negotiation::{codecs_from_config, RtpCodec, RTP_CODECS};
 pub use sdes::{CryptoSuite, SdesError, SrtpKey};
 
 use crate::island::{BusNote, Waker};
-use kms_media::{Codec, Element, ElementEvent, ElementOutput, MediaFlow, MediaFrame, MediaType, RtpStreamStats, SdpEndpointError};
+use kms_media::{Codec, Element, ElementEvent, ElementOutput, MediaFlow, MediaFrame, MediaType, RtpStreamStats, SdpEndpointError, SdpNegotiation};
 use negotiation::{LinePorts, LocalSide, PendingOffer};
 use ports::BoundLine;
 use sdp::SessionDescription;
@@ -292,5 +292,35 @@ impl Element for RtpEndpoint {
 
     fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
         self
+    }
+}
+
+impl SdpNegotiation for RtpEndpoint {
+    fn generate_offer(&mut self, receive_audio: bool, receive_video: bool) -> Result<String, SdpEndpointError> {
+        RtpEndpoint::generate_offer(self, receive_audio, receive_video)
+    }
+
+    fn process_offer(&mut self, offer: &str) -> Result<String, SdpEndpointError> {
+        RtpEndpoint::process_offer(self, offer)
+    }
+
+    fn process_answer(&mut self, answer: &str) -> Result<String, SdpEndpointError> {
+        RtpEndpoint::process_answer(self, answer)
+    }
+
+    fn local_sdp(&self) -> Option<&str> {
+        RtpEndpoint::local_sdp(self)
+    }
+
+    fn remote_sdp(&self) -> Option<&str> {
+        RtpEndpoint::remote_sdp(self)
+    }
+
+    fn connection_connected(&self) -> bool {
+        self.is_connected()
+    }
+
+    fn media_connected(&self) -> bool {
+        self.is_media_connected()
     }
 }

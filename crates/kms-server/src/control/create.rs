@@ -7,7 +7,7 @@ use kms_idl::{Class, Idl};
 use kms_media::{Element, Inert, PassThrough};
 use kms_protocol::{ErrorCode, KurentoError, ObjectId};
 use crate::media::Worker;
-use kms_gst::{FaceOverlayFilter, FilterType, GStreamerFilter, ImageOverlayFilter, MediaProfile, PlayerEndpoint, RecorderEndpoint, ZBarFilter};
+use kms_gst::{FaceOverlayFilter, FilterType, GStreamerFilter, ImageOverlayFilter, MediaProfile, PlayerEndpoint, RecorderEndpoint, RtpConfig, RtpEndpoint, SrtpKey, ZBarFilter};
 use kms_webrtc::{WebRtcConfig, WebRtcEndpoint};
 use serde_json::{json, Map, Value};
 use crate::media::PipelineHandle;
@@ -109,6 +109,26 @@ pub(super) fn island_waker(server: &Server, pipeline: PipelineHandle, slot: &mut
     Ok(waker)
 }
 
+/// An RtpEndpoint's configuration: `BaseRtpEndpoint.conf.ini` ports and
+/// MTU, the `SdpEndpoint.conf.json` codecs GStreamer carries, and its
+/// `crypto` (SDES register). A bad key or suite is 40107 (KMS).
+fn rtp_config(server: &Server, properties: &Map<String, Value>) -> Result<RtpConfig, KurentoError> {
+    let sdes = properties.get("crypto").and_then(Value::as_object);
+    let field = |name: &str| sdes.and_then(|o| o.get(name)).and_then(Value::as_str);
+    let crypto = SrtpKey::from_sdes(field("key"), field("keyBase64"), field("crypto"))
+        .map_err(|e| KurentoError::new(ErrorCode::MediaObjectIllegalParamError, e.to_string()))?;
+    let config = &server.config;
+    let configured = config.codecs.audio.iter().chain(&config.codecs.video).map(|c| (c.name.as_str(), c.clock_rate));
+    Ok(RtpConfig {
+        address: std::net::Ipv4Addr::LOCALHOST.into(),
+        min_port: config.min_port,
+        max_port: config.max_port,
+        mtu: config.mtu,
+        codecs: kms_gst::codecs_from_config(configured),
+        crypto,
+    })
+}
+
 /// Builds an element inside the media worker, given the time and the worker
 /// (for its host and ICE-TCP addresses).
 type MakeElement = Box<dyn FnOnce(std::time::Instant, &Worker) -> Box<dyn Element> + Send>;
@@ -194,6 +214,15 @@ async fn build(server: &Server, class: &Class, parent: Option<Backing>, properti
                 _ => Box::new(FaceOverlayFilter::new(waker).map_err(unavailable)?),
             };
             Box::new(move |_, _| element)
+        }
+        "RtpEndpoint" => {
+            let (base, waker) = (rtp_config(server, properties)?, island_waker(server, pipeline, &mut slot)?);
+            let ipv6 = flag("useIpv6");
+            Box::new(move |_, worker| {
+                // Bound and announced on the worker's host address of the wanted family.
+                let address = worker.host_addrs().iter().map(|a| a.ip()).find(|ip| ip.is_ipv6() == ipv6).unwrap_or(base.address);
+                Box::new(RtpEndpoint::new(RtpConfig { address, ..base }, waker))
+            })
         }
         "PassThrough" => Box::new(|_, _| Box::new(PassThrough::default())),
         // Media behaviour comes with later work; the element exists in the graph.

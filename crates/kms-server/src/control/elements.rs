@@ -10,6 +10,7 @@ use crate::media::PipelineHandle;
 use kms_media::{Codec, Connection, Element, ElementId, EncoderBitrate, GraphError, MediaType, TargetFormat};
 use kms_protocol::{ErrorCode, KurentoError, ObjectId};
 use kms_webrtc::WebRtcEndpoint;
+use kms_gst::RtpEndpoint;
 use serde_json::{json, Map, Value};
 
 /// The element an operation is invoked on.
@@ -175,7 +176,14 @@ async fn flowing(server: &Server, ctx: &ElementRef<'_>, params: &Params<'_>, inb
     Ok(Some(json!(flowing)))
 }
 
-/// getStats: RTP stream stats for a WebRtcEndpoint, the pipeline's latency
+/// The RTP figures of an endpoint, read in the media worker.
+enum Endpoint {
+    WebRtc(Vec<kms_webrtc::RtpStreamStats>, (Vec<kms_webrtc::DataChannelStats>, (u64, u64))),
+    Rtp(Vec<kms_media::RtpStreamStats>),
+    None,
+}
+
+/// getStats: RTP stream stats for a WebRtcEndpoint or RtpEndpoint, the pipeline's latency
 /// averages (`latencyStats`) for every element.
 async fn stats(server: &Server, ctx: &ElementRef<'_>, params: &Params<'_>) -> OpResult {
     let media_type = media_types(params)?;
@@ -185,7 +193,10 @@ async fn stats(server: &Server, ctx: &ElementRef<'_>, params: &Params<'_>) -> Op
         .call(move |worker, _| {
             let p = worker.pipeline(pipeline)?;
             let latency = p.latency().averages(element);
-            let streams = p.element_mut::<WebRtcEndpoint>(element).map(|w| (w.stats(), w.data_channel_stats()));
+            let streams = match p.element_mut::<WebRtcEndpoint>(element) {
+                Some(w) => Endpoint::WebRtc(w.stats(), w.data_channel_stats()),
+                None => p.element_mut::<RtpEndpoint>(element).map_or(Endpoint::None, |r| Endpoint::Rtp(r.stats())),
+            };
             Some((latency, streams))
         })
         .await?
@@ -193,8 +204,9 @@ async fn stats(server: &Server, ctx: &ElementRef<'_>, params: &Params<'_>) -> Op
     let latency: Vec<_> = latency.into_iter().filter(|(t, _)| media_type.is_none_or(|m| m == *t)).collect();
     let id = ctx.object.as_str();
     Ok(Some(match streams {
-        Some((streams, data)) => super::stats::webrtc_stats(id, &streams, &data, &latency, media_type),
-        None => super::stats::element_stats(id, &latency),
+        Endpoint::WebRtc(streams, data) => super::stats::webrtc_stats(id, &streams, &data, &latency, media_type),
+        Endpoint::Rtp(streams) => Value::Object(super::stats::rtp_endpoint_stats(id, &streams, &latency, media_type)),
+        Endpoint::None => super::stats::element_stats(id, &latency),
     }))
 }
 

@@ -6,7 +6,7 @@
 use super::events::tags_json;
 use super::params::Params;
 use super::registry::Backing;
-use super::{elements, filters, hubs, pipeline, properties, server_manager, types, uri, webrtc, Server};
+use super::{elements, filters, hubs, pipeline, properties, sdp, server_manager, types, uri, webrtc, Server};
 use kms_idl::{Class, Idl};
 use kms_protocol::{ErrorCode, KurentoError, ObjectId};
 use serde_json::{json, Value};
@@ -31,6 +31,7 @@ pub async fn invoke(server: &Arc<Server>, session: &str, object: &ObjectId, oper
                 Some(r) => Some(r),
                 None => match class.name.as_str() {
                     "WebRtcEndpoint" => webrtc::invoke(server, &ctx, operation, params).await,
+                    "RtpEndpoint" => sdp::invoke::<kms_gst::RtpEndpoint>(server, &ctx, operation, params).await,
                     "PlayerEndpoint" => uri::player(server, &ctx, operation, params).await,
                     "RecorderEndpoint" => uri::recorder(server, &ctx, operation).await,
                     "GStreamerFilter" => filters::gstreamer_filter(server, &ctx, operation, params).await,

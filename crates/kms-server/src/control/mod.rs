@@ -15,6 +15,7 @@ mod pipeline;
 mod properties;
 mod registry;
 mod request_cache;
+mod sdp;
 mod server_manager;
 mod types;
 mod uri;

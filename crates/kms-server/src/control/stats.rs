@@ -32,42 +32,17 @@ pub fn element_stats(element_id: &str, latency: &[(MediaType, f64)]) -> Value {
     json!({ element_id: register("ElementStats", entry) })
 }
 
-/// The stats map of a WebRtcEndpoint: one `EndpointStats` keyed by the element
-/// id (its `E2ELatency` from `latency`, average ns per media type, as KMS
-/// leaves `inputLatency` empty for endpoints), one `RTCPeerConnectionStats`
-/// ("session", with the `data` channels' opened/closed totals), one
-/// inbound/outbound RTP entry per stream and one `RTCDataChannelStats` per
-/// data channel, of the requested `media_type` (all when `None`).
-pub fn webrtc_stats(
-    element_id: &str,
-    streams: &[RtpStreamStats],
-    data: &(Vec<DataChannelStats>, (u64, u64)),
-    latency: &[(MediaType, f64)],
-    media_type: Option<MediaType>,
-) -> Value {
+/// The stats map of an RTP endpoint (RtpEndpoint): one `EndpointStats`
+/// keyed by the element id (its `E2ELatency` from `latency`, average ns per
+/// media type, as KMS leaves `inputLatency` empty for endpoints) and one
+/// inbound/outbound RTP entry per stream of the requested `media_type`
+/// (all when `None`).
+pub fn rtp_endpoint_stats(element_id: &str, streams: &[RtpStreamStats], latency: &[(MediaType, f64)], media_type: Option<MediaType>) -> Map<String, Value> {
     let now = Instant::now();
     let now_ms = epoch_millis(now, now);
     let mut map = Map::new();
     let endpoint = json!({ "id": element_id, "type": "endpoint", "timestampMillis": now_ms, "inputLatency": [], "E2ELatency": latency_stats(latency) });
     map.insert(element_id.to_owned(), register("EndpointStats", endpoint));
-    let session_id = format!("{element_id}_session");
-    map.insert(
-        session_id.clone(),
-        register(
-            "RTCPeerConnectionStats",
-            json!({ "id": session_id, "type": "session", "timestampMillis": now_ms, "dataChannelsOpened": data.1.0, "dataChannelsClosed": data.1.1 }),
-        ),
-    );
-    for c in data.0.iter().filter(|_| media_type.is_none_or(|t| t == MediaType::Data)) {
-        let id = format!("datachannel_{}", c.stream_id);
-        let entry = json!({
-            "id": id, "type": "datachannel", "timestampMillis": now_ms,
-            "label": c.label, "protocol": c.protocol, "datachannelid": c.stream_id, "state": c.state,
-            "messagesSent": c.messages_sent, "bytesSent": c.bytes_sent,
-            "messagesReceived": c.messages_received, "bytesReceived": c.bytes_received,
-        });
-        map.insert(id, register("RTCDataChannelStats", entry));
-    }
     for s in streams.iter().filter(|s| media_type.is_none_or(|t| t == s.media_type)) {
         let (kind, type_name) = match s.direction {
             StreamDirection::Inbound => ("inboundrtp", "RTCInboundRTPStreamStats"),
@@ -101,6 +76,40 @@ pub fn webrtc_stats(
             }
         }
         map.insert(id, register(type_name, entry));
+    }
+    map
+}
+
+/// The stats map of a WebRtcEndpoint: [`rtp_endpoint_stats`], plus one
+/// `RTCPeerConnectionStats` ("session", with the `data` channels'
+/// opened/closed totals) and one `RTCDataChannelStats` per data channel.
+pub fn webrtc_stats(
+    element_id: &str,
+    streams: &[RtpStreamStats],
+    data: &(Vec<DataChannelStats>, (u64, u64)),
+    latency: &[(MediaType, f64)],
+    media_type: Option<MediaType>,
+) -> Value {
+    let now = Instant::now();
+    let now_ms = epoch_millis(now, now);
+    let mut map = rtp_endpoint_stats(element_id, streams, latency, media_type);
+    let session_id = format!("{element_id}_session");
+    map.insert(
+        session_id.clone(),
+        register(
+            "RTCPeerConnectionStats",
+            json!({ "id": session_id, "type": "session", "timestampMillis": now_ms, "dataChannelsOpened": data.1.0, "dataChannelsClosed": data.1.1 }),
+        ),
+    );
+    for c in data.0.iter().filter(|_| media_type.is_none_or(|t| t == MediaType::Data)) {
+        let id = format!("datachannel_{}", c.stream_id);
+        let entry = json!({
+            "id": id, "type": "datachannel", "timestampMillis": now_ms,
+            "label": c.label, "protocol": c.protocol, "datachannelid": c.stream_id, "state": c.state,
+            "messagesSent": c.messages_sent, "bytesSent": c.bytes_sent,
+            "messagesReceived": c.messages_received, "bytesReceived": c.bytes_received,
+        });
+        map.insert(id, register("RTCDataChannelStats", entry));
     }
     Value::Object(map)
 }

@@ -1,4 +1,4 @@
-//! SdpEndpoint and WebRtcEndpoint operations.
+//! WebRtcEndpoint operations (the SdpEndpoint ones are in `sdp`).
 
 use super::elements::ElementRef;
 use super::invoke::OpResult;
@@ -6,28 +6,13 @@ use super::params::Params;
 use super::Server;
 use kms_protocol::{ErrorCode, KurentoError};
 use kms_media::ElementId;
-use kms_webrtc::{Bandwidth, ExternalAddrs, NatConfig, TurnServer, WebRtcEndpoint, WebRtcError};
+use kms_webrtc::{Bandwidth, ExternalAddrs, NatConfig, TurnServer, WebRtcEndpoint};
+use super::sdp::kurento_error;
 use crate::media::{PipelineHandle, Worker};
 use std::net::SocketAddr;
 use serde_json::{Map, Value};
 use std::net::IpAddr;
 use serde_json::json;
-
-/// The Kurento error for a negotiation failure.
-fn kurento_error(e: WebRtcError) -> KurentoError {
-    let code = match e {
-        WebRtcError::SdpParse(_) => ErrorCode::SdpParseError,
-        WebRtcError::OfferRejected(_) => ErrorCode::SdpEndPointProcessOfferError,
-        WebRtcError::AlreadyNegotiated => ErrorCode::SdpEndPointAlreadyNegotiated,
-        WebRtcError::GenerateOffer(_) => ErrorCode::SdpEndPointGenerateOfferError,
-        WebRtcError::NotOfferGenerated => ErrorCode::SdpEndPointNotOfferGenerated,
-        WebRtcError::AnswerAlreadyProcessed => ErrorCode::SdpEndPointAnswerAlreadyProcessed,
-        WebRtcError::AnswerRejected(_) => ErrorCode::SdpEndPointProcessAnswerError,
-        WebRtcError::Candidate(_) => ErrorCode::IceAddCandidateError,
-        WebRtcError::DataChannel(_) => ErrorCode::MediaObjectIllegalParamError,
-    };
-    KurentoError::new(code, e.to_string())
-}
 
 /// The endpoint `element` of `pipeline`, inside the media worker.
 fn endpoint_in(worker: &mut Worker, pipeline: PipelineHandle, element: ElementId) -> Option<&mut WebRtcEndpoint> {
@@ -41,25 +26,6 @@ async fn with_endpoint<T: Send + 'static>(
     f: impl FnOnce(&mut WebRtcEndpoint) -> T + Send + 'static,
 ) -> Result<T, KurentoError> {
     super::elements::with_element(server, ctx, move |w: &mut WebRtcEndpoint, _| f(w)).await
-}
-
-/// A negotiation step: takes the SDP parameter `name`, returns an SDP.
-async fn sdp_step(
-    server: &Server,
-    ctx: &ElementRef<'_>,
-    params: &Params<'_>,
-    name: &str,
-    step: fn(&mut WebRtcEndpoint, &str) -> Result<String, WebRtcError>,
-) -> OpResult {
-    let sdp = params.str(name)?.to_owned();
-    let result = with_endpoint(server, ctx, move |w| step(w, &sdp)).await?;
-    result.map_err(kurento_error).map(|s| Some(json!(s)))
-}
-
-/// getLocal/RemoteSessionDescriptor: the stored SDP, or `missing` before negotiation.
-async fn descriptor(server: &Server, ctx: &ElementRef<'_>, local: bool, missing: ErrorCode) -> OpResult {
-    let sdp = with_endpoint(server, ctx, move |w| if local { w.local_sdp() } else { w.remote_sdp() }.map(str::to_owned)).await?;
-    sdp.map(|s| Some(json!(s))).ok_or_else(|| KurentoError::new(missing, "No session description: not negotiated yet"))
 }
 
 /// The `externalIPv4` / `externalIPv6` properties as addresses; values that
@@ -206,18 +172,6 @@ pub async fn invoke(server: &Server, ctx: &ElementRef<'_>, operation: &str, para
         "setMinVideoRecvBandwidth" | "setMaxVideoRecvBandwidth" | "setMinVideoSendBandwidth" | "setMaxVideoSendBandwidth" => {
             set_applied(server, ctx, operation, params, bandwidth, WebRtcEndpoint::set_bandwidth).await
         }
-        "processOffer" => sdp_step(server, ctx, params, "offer", WebRtcEndpoint::process_offer).await,
-        "processAnswer" => sdp_step(server, ctx, params, "answer", WebRtcEndpoint::process_answer).await,
-        "generateOffer" => {
-            // OfferOptions: offerToReceiveAudio / offerToReceiveVideo, both true by default.
-            let options = params.get("options").and_then(|o| o.as_object());
-            let flag = |name: &str| options.and_then(|o| o.get(name)).and_then(|v| v.as_bool()).unwrap_or(true);
-            let (audio, video) = (flag("offerToReceiveAudio"), flag("offerToReceiveVideo"));
-            match with_endpoint(server, ctx, move |w| w.generate_offer(audio, video)).await {
-                Ok(r) => r.map_err(kurento_error).map(|offer| Some(json!(offer))),
-                Err(e) => Err(e),
-            }
-        }
         "gatherCandidates" => with_endpoint(server, ctx, |w| w.gather_candidates()).await.map(|()| None),
         "addIceCandidate" => {
             let candidate = match params.object_map("candidate") {
@@ -229,10 +183,6 @@ pub async fn invoke(server: &Server, ctx: &ElementRef<'_>, operation: &str, para
                 Err(e) => Err(e),
             }
         }
-        // MediaState and ConnectionState: both follow the ICE + DTLS transport here.
-        "getMediaState" | "getConnectionState" => with_endpoint(server, ctx, |w| w.is_connected())
-            .await
-            .map(|up| Some(json!(if up { "CONNECTED" } else { "DISCONNECTED" }))),
         "createDataChannel" => {
             // KMS's defaults: label "", ordered, no lifetime/retransmit limit (-1), protocol "".
             let read = || -> Result<_, KurentoError> {
@@ -279,8 +229,6 @@ pub async fn invoke(server: &Server, ctx: &ElementRef<'_>, operation: &str, para
                 Some(json!([entry]))
             })
         }
-        "getLocalSessionDescriptor" => descriptor(server, ctx, true, ErrorCode::SdpEndPointNoLocalSdpError).await,
-        "getRemoteSessionDescriptor" => descriptor(server, ctx, false, ErrorCode::SdpEndPointNoRemoteSdpError).await,
-        _ => return None,
+        _ => return super::sdp::invoke::<WebRtcEndpoint>(server, ctx, operation, params).await,
     })
 }

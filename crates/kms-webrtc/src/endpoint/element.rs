@@ -185,3 +185,34 @@ impl Element for WebRtcEndpoint {
         self
     }
 }
+
+impl kms_media::SdpNegotiation for WebRtcEndpoint {
+    fn generate_offer(&mut self, receive_audio: bool, receive_video: bool) -> Result<String, WebRtcError> {
+        WebRtcEndpoint::generate_offer(self, receive_audio, receive_video)
+    }
+
+    fn process_offer(&mut self, offer: &str) -> Result<String, WebRtcError> {
+        WebRtcEndpoint::process_offer(self, offer)
+    }
+
+    fn process_answer(&mut self, answer: &str) -> Result<String, WebRtcError> {
+        WebRtcEndpoint::process_answer(self, answer)
+    }
+
+    fn local_sdp(&self) -> Option<&str> {
+        WebRtcEndpoint::local_sdp(self)
+    }
+
+    fn remote_sdp(&self) -> Option<&str> {
+        WebRtcEndpoint::remote_sdp(self)
+    }
+
+    /// Both states follow the ICE + DTLS transport here.
+    fn connection_connected(&self) -> bool {
+        self.is_connected()
+    }
+
+    fn media_connected(&self) -> bool {
+        self.is_connected()
+    }
+}

@@ -1,0 +1,74 @@
+//! SdpEndpoint and BaseRtpEndpoint operations, served once for every
+//! SDP-negotiating element (WebRtcEndpoint, RtpEndpoint): offer/answer,
+//! the stored descriptions, and the connection and media states.
+
+use super::elements::{with_element, ElementRef};
+use super::invoke::OpResult;
+use super::params::Params;
+use super::Server;
+use kms_media::{SdpEndpointError, SdpNegotiation};
+use kms_protocol::{ErrorCode, KurentoError};
+use serde_json::json;
+
+/// The Kurento error for a negotiation failure (KMS `SdpEndpointImpl` codes).
+pub fn kurento_error(e: SdpEndpointError) -> KurentoError {
+    let code = match e {
+        SdpEndpointError::SdpParse(_) => ErrorCode::SdpParseError,
+        SdpEndpointError::OfferRejected(_) => ErrorCode::SdpEndPointProcessOfferError,
+        SdpEndpointError::AlreadyNegotiated => ErrorCode::SdpEndPointAlreadyNegotiated,
+        SdpEndpointError::GenerateOffer(_) => ErrorCode::SdpEndPointGenerateOfferError,
+        SdpEndpointError::NotOfferGenerated => ErrorCode::SdpEndPointNotOfferGenerated,
+        SdpEndpointError::AnswerAlreadyProcessed => ErrorCode::SdpEndPointAnswerAlreadyProcessed,
+        SdpEndpointError::AnswerRejected(_) => ErrorCode::SdpEndPointProcessAnswerError,
+        SdpEndpointError::Candidate(_) => ErrorCode::IceAddCandidateError,
+        SdpEndpointError::DataChannel(_) => ErrorCode::MediaObjectIllegalParamError,
+    };
+    KurentoError::new(code, e.to_string())
+}
+
+/// A negotiation step: takes the SDP parameter `name`, returns an SDP.
+async fn sdp_step<T: SdpNegotiation>(
+    server: &Server,
+    ctx: &ElementRef<'_>,
+    params: &Params<'_>,
+    name: &str,
+    step: fn(&mut T, &str) -> Result<String, SdpEndpointError>,
+) -> OpResult {
+    let sdp = params.str(name)?.to_owned();
+    let result = with_element(server, ctx, move |e: &mut T, _| step(e, &sdp)).await?;
+    result.map_err(kurento_error).map(|s| Some(json!(s)))
+}
+
+/// getLocal/RemoteSessionDescriptor: the stored SDP, or `missing` before negotiation.
+async fn descriptor<T: SdpNegotiation>(server: &Server, ctx: &ElementRef<'_>, local: bool, missing: ErrorCode) -> OpResult {
+    let sdp = with_element(server, ctx, move |e: &mut T, _| if local { e.local_sdp() } else { e.remote_sdp() }.map(str::to_owned)).await?;
+    sdp.map(|s| Some(json!(s))).ok_or_else(|| KurentoError::new(missing, "No session description: not negotiated yet"))
+}
+
+fn state(connected: bool) -> Option<serde_json::Value> {
+    Some(json!(if connected { "CONNECTED" } else { "DISCONNECTED" }))
+}
+
+/// SdpEndpoint / BaseRtpEndpoint operations of an element of type `T`;
+/// `None` when `operation` is not one of them.
+pub async fn invoke<T: SdpNegotiation>(server: &Server, ctx: &ElementRef<'_>, operation: &str, params: &Params<'_>) -> Option<OpResult> {
+    Some(match operation {
+        "processOffer" => sdp_step(server, ctx, params, "offer", T::process_offer).await,
+        "processAnswer" => sdp_step(server, ctx, params, "answer", T::process_answer).await,
+        "generateOffer" => {
+            // OfferOptions: offerToReceiveAudio / offerToReceiveVideo, both true by default.
+            let options = params.get("options").and_then(|o| o.as_object());
+            let flag = |name: &str| options.and_then(|o| o.get(name)).and_then(|v| v.as_bool()).unwrap_or(true);
+            let (audio, video) = (flag("offerToReceiveAudio"), flag("offerToReceiveVideo"));
+            match with_element(server, ctx, move |e: &mut T, _| e.generate_offer(audio, video)).await {
+                Ok(r) => r.map_err(kurento_error).map(|offer| Some(json!(offer))),
+                Err(e) => Err(e),
+            }
+        }
+        "getLocalSessionDescriptor" => descriptor::<T>(server, ctx, true, ErrorCode::SdpEndPointNoLocalSdpError).await,
+        "getRemoteSessionDescriptor" => descriptor::<T>(server, ctx, false, ErrorCode::SdpEndPointNoRemoteSdpError).await,
+        "getConnectionState" => with_element(server, ctx, |e: &mut T, _| e.connection_connected()).await.map(state),
+        "getMediaState" => with_element(server, ctx, |e: &mut T, _| e.media_connected()).await.map(state),
+        _ => return None,
+    })
+}
