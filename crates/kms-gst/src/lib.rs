@@ -8,6 +8,7 @@
 //! through a [`Waker`]; the worker drains them when it polls the element.
 
 mod filter;
+mod http_post;
 mod hub;
 mod island;
 mod player;
@@ -23,6 +24,7 @@ pub use filter::{
     FaceLayout, FaceOverlay, FaceOverlayFilter, Filter, FilterError, FilterKind, FilterType, GStreamerFilter, GstCommand, ImageLayout, ImageOverlay,
     ImageOverlayFilter, ZBar, ZBarFilter, FACE_DETECT_STAGE,
 };
+pub use http_post::{HttpPostEndpoint, UploadError, UploadSlot, UploadWriter};
 pub use hub::{grid, Compositor, AUDIO_MIX_CAPS, CompositorKind, Placement, Rect, VideoSettings, BLEND_DEFAULT_SIZE, MASTER_Z_ORDER};
 pub use island::{Finished, Waker};
 pub use player::{PlayerControl, PlayerEndpoint, SeekError, VideoInfo};

@@ -174,7 +174,7 @@ fn plan(caps: &gst::CapsRef) -> Option<(Codec, bool, &'static str)> {
 }
 
 /// Links a new parsebin pad through its branch to an appsink feeding `outbox`.
-fn add_branch(pipeline: &gst::Pipeline, pad: &gst::Pad, use_encoded: bool, outbox: Outbox) -> Result<(), String> {
+pub(crate) fn add_branch(pipeline: &gst::Pipeline, pad: &gst::Pad, use_encoded: bool, outbox: Outbox) -> Result<(), String> {
     let caps = pad.current_caps().or_else(|| Some(pad.query_caps(None))).ok_or("no caps")?;
     let Some((codec, decode, branch)) = plan(&caps) else {
         tracing::debug!(?caps, "player: stream ignored");

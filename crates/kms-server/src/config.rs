@@ -56,6 +56,8 @@ pub struct Config {
     /// `UriEndpoint.conf.ini` `defaultPath`: the base of Player/Recorder URIs
     /// given without a scheme (KMS's built-in default `file:///var/kurento`).
     pub default_path: String,
+    /// `HttpEndpoint.conf.ini`: where HttpPostEndpoint URLs are served.
+    pub http_endpoint: HttpEndpointConfig,
     /// `Composite.conf.ini` `width`, `height`, `framerate` (800, 600, 15):
     /// what a Composite constructed with 0 for them gets.
     pub composite: kms_gst::VideoSettings,
@@ -81,7 +83,28 @@ impl Default for Config {
             codecs: CodecList::default(),
             default_path: "file:///var/kurento".into(),
             composite: kms_gst::VideoSettings { width: 800, height: 600, framerate: 15 },
+            http_endpoint: HttpEndpointConfig::default(),
         }
+    }
+}
+
+/// `HttpEndpoint.conf.ini` (KMS `HttpEndPointServer`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpEndpointConfig {
+    /// `serverAddress`: the address listened on; `None` (or empty) is every
+    /// interface. `localhost` is taken as 127.0.0.1.
+    pub server_address: Option<String>,
+    /// `serverPort` (KMS reads this key; its shipped file writes `port`, also
+    /// read): 9091, 0 for any free port.
+    pub server_port: u16,
+    /// `announcedAddress`: the host put in URLs, when the listening address
+    /// is not the one clients reach.
+    pub announced_address: Option<String>,
+}
+
+impl Default for HttpEndpointConfig {
+    fn default() -> Self {
+        HttpEndpointConfig { server_address: None, server_port: 9091, announced_address: None }
     }
 }
 
@@ -177,6 +200,17 @@ impl Config {
         self.webrtc.extend(webrtc);
         if let Some(path) = read_ini(&dir.join("UriEndpoint.conf.ini"))?.remove("defaultPath") {
             self.default_path = path;
+        }
+        let mut http = read_ini(&dir.join("HttpEndpoint.conf.ini"))?;
+        let http_config = &mut self.http_endpoint;
+        if let Some(a) = http.remove("serverAddress") {
+            http_config.server_address = Some(a).filter(|a| !a.trim().is_empty());
+        }
+        if let Some(p) = http.get("serverPort").or_else(|| http.get("port")).and_then(|p| p.trim().parse().ok()) {
+            http_config.server_port = p;
+        }
+        if let Some(a) = http.remove("announcedAddress") {
+            http_config.announced_address = Some(a).filter(|a| !a.trim().is_empty());
         }
         let composite = read_ini(&dir.join("Composite.conf.ini"))?;
         let positive = |key: &str| composite.get(key).and_then(|v| v.parse::<i32>().ok()).filter(|v| *v > 0);

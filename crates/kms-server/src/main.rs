@@ -5,6 +5,7 @@
 
 mod config;
 mod control;
+mod http_endpoint;
 mod media;
 mod ws;
 

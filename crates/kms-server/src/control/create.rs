@@ -7,7 +7,7 @@ use kms_idl::{Class, Idl};
 use kms_media::{Element, Inert, PassThrough};
 use kms_protocol::{ErrorCode, KurentoError, ObjectId};
 use crate::media::Worker;
-use kms_gst::{FaceOverlayFilter, FilterType, GStreamerFilter, ImageOverlayFilter, MediaProfile, PlayerEndpoint, RecorderEndpoint, RtpConfig, RtpEndpoint, SrtpKey, ZBarFilter};
+use kms_gst::{FaceOverlayFilter, FilterType, GStreamerFilter, HttpPostEndpoint, ImageOverlayFilter, MediaProfile, PlayerEndpoint, RecorderEndpoint, RtpConfig, RtpEndpoint, SrtpKey, ZBarFilter};
 use kms_webrtc::{WebRtcConfig, WebRtcEndpoint};
 use serde_json::{json, Map, Value};
 use crate::media::PipelineHandle;
@@ -223,6 +223,15 @@ async fn build(server: &Server, class: &Class, parent: Option<Backing>, properti
                 let address = worker.host_addrs().iter().map(|a| a.ip()).find(|ip| ip.is_ipv6() == ipv6).unwrap_or(base.address);
                 Box::new(RtpEndpoint::new(RtpConfig { address, ..base }, waker))
             })
+        }
+        "HttpPostEndpoint" => {
+            // disconnectionTimeout: seconds (KMS), IDL default 2.
+            let secs = properties.get("disconnectionTimeout").and_then(Value::as_i64).unwrap_or(2);
+            let secs = u64::try_from(secs).map_err(|_| KurentoError::marshall(format!("'disconnectionTimeout' should be 0 or more seconds, not {secs}")))?;
+            let waker = island_waker(server, pipeline, &mut slot)?;
+            let (mut endpoint, upload) = HttpPostEndpoint::new(String::new(), std::time::Duration::from_secs(secs), flag("useEncodedMedia"), waker);
+            endpoint.set_url(server.http.register(&upload).await?);
+            Box::new(move |_, _| Box::new(endpoint))
         }
         "PassThrough" => Box::new(|_, _| Box::new(PassThrough::default())),
         // Media behaviour comes with later work; the element exists in the graph.

@@ -32,6 +32,10 @@ pub async fn invoke(server: &Arc<Server>, session: &str, object: &ObjectId, oper
                 None => match class.name.as_str() {
                     "WebRtcEndpoint" => webrtc::invoke(server, &ctx, operation, params).await,
                     "RtpEndpoint" => sdp::invoke::<kms_gst::RtpEndpoint>(server, &ctx, operation, params).await,
+                    "HttpPostEndpoint" => match operation {
+                        "getUrl" => Some(elements::with_element(server, &ctx, |e: &mut kms_gst::HttpPostEndpoint, _| e.url().to_owned()).await.map(|u| Some(json!(u)))),
+                        _ => None,
+                    },
                     "PlayerEndpoint" => uri::player(server, &ctx, operation, params).await,
                     "RecorderEndpoint" => uri::recorder(server, &ctx, operation).await,
                     "GStreamerFilter" => filters::gstreamer_filter(server, &ctx, operation, params).await,

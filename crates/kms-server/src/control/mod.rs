@@ -47,6 +47,8 @@ pub struct Server {
     /// `serverId` of `connect` results: one UUID per process.
     pub server_id: String,
     pub media: MediaHandle,
+    /// HttpPostEndpoint URLs and their listener.
+    pub http: crate::http_endpoint::HttpEndpoints,
     state: Mutex<State>,
     next_conn: AtomicU64,
 }
@@ -85,6 +87,7 @@ impl Server {
         });
         let request_cache = RequestCache::new(!config.disable_request_cache);
         Arc::new(Server {
+            http: crate::http_endpoint::HttpEndpoints::new(config.http_endpoint.clone()),
             config,
             server_id: uuid::Uuid::new_v4().to_string(),
             media,
