@@ -249,12 +249,16 @@ impl WebRtcEndpoint {
         }
     }
 
-    /// SdpEndpoint.processOffer: returns the SDP answer (with host candidates).
+    /// SdpEndpoint.processOffer: returns the SDP answer (with host candidates);
+    /// lines that cannot be served are refused in it (port 0), and 40205
+    /// only when none can.
     pub fn process_offer(&mut self, offer: &str) -> Result<String, WebRtcError> {
         if self.local_sdp.is_some() {
             return Err(WebRtcError::AlreadyNegotiated);
         }
-        let restricted = restrict_offer(offer, self.config.recvonly, self.config.sendonly);
+        // Lines WebRTC cannot serve are refused in the answer, as KMS does.
+        let split = crate::mlines::split_offer(offer).map_err(WebRtcError::OfferRejected)?;
+        let restricted = restrict_offer(&split.usable, self.config.recvonly, self.config.sendonly);
         let parsed = SdpOffer::from_sdp_string(&restricted).map_err(|e| WebRtcError::SdpParse(e.to_string()))?;
         // The answer keeps the offerer's codec preference (as KMS's SDP agent
         // does): the peer connection is set up again with the configured
@@ -271,10 +275,10 @@ impl WebRtcEndpoint {
             }
         }
         let answer = self.rtc.sdp_api().accept_offer(parsed).map_err(|e| WebRtcError::OfferRejected(e.to_string()))?;
-        if let Some(mid) = first_mid(offer) {
+        if let Some(mid) = first_mid(&split.usable) {
             self.first_mid = mid;
         }
-        let answer = self.announced(&answer.to_sdp_string());
+        let answer = self.announced(&crate::mlines::merge_answer(&answer.to_sdp_string(), &split.refused));
         self.remote_sdp = Some(offer.to_owned());
         self.local_sdp = Some(answer.clone());
         Ok(answer)

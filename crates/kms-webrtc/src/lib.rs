@@ -16,6 +16,7 @@ mod direction;
 mod endpoint;
 mod external;
 mod gather;
+mod mlines;
 mod nat;
 mod stats;
 

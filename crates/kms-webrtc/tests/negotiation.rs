@@ -112,3 +112,20 @@ fn candidates_gathered_before_the_offer_survive_the_offerers_codec_order() {
     assert!(answer.contains("typ srflx") && answer.contains(common::PUBLIC_IP), "{answer}");
     assert!(answer.contains("m=video") && rtpmap_names(&answer).contains(&"VP8".to_owned()));
 }
+
+#[test]
+fn lines_that_cannot_be_served_are_refused_in_place_and_the_rest_negotiated() {
+    // A browser offer plus a plain-RTP line (a SIP phone's) between its lines.
+    let offer = browser_offer();
+    let at = offer.find("m=video").unwrap();
+    let with_plain = format!("{}m=audio 5004 RTP/AVP 0\r\nc=IN IP4 127.0.0.1\r\na=rtpmap:0 PCMU/8000\r\n{}", &offer[..at], &offer[at..]);
+    let answer = endpoint(&["opus/48000/2"], &["VP8/90000"]).process_offer(&with_plain).unwrap();
+    let lines: Vec<&str> = answer.lines().filter(|l| l.starts_with("m=")).collect();
+    assert_eq!(lines.len(), 3, "{answer}");
+    assert!(lines[0].starts_with("m=audio 9 UDP/TLS/RTP/SAVPF"), "{answer}");
+    assert_eq!(lines[1], "m=audio 0 RTP/AVP 0");
+    assert!(lines[2].starts_with("m=video 9 UDP/TLS/RTP/SAVPF"), "{answer}");
+    // Nothing usable at all: 40205.
+    let plain = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 5004 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+    assert!(matches!(endpoint(&["PCMU/8000"], &[]).process_offer(plain), Err(kms_webrtc::WebRtcError::OfferRejected(_))));
+}

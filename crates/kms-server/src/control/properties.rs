@@ -32,9 +32,9 @@ fn kms_default(config: &Config, class: &str, property: &str) -> Option<Value> {
         ("WebRtcEndpoint", "networkInterfaces") if !config.network_interfaces.is_empty() => {
             json!(config.network_interfaces.join(","))
         }
-        // The property is `turnUrl`; the config key is `turnURL` (KMS).
-        ("WebRtcEndpoint", "turnUrl") => json!(config.webrtc.get("turnURL")?),
-        ("WebRtcEndpoint", "stunServerAddress" | "externalIPv4" | "externalIPv6") => json!(config.webrtc.get(property)?),
+        // The property is `turnUrl`; the config key is `turnURL` (KMS). Unset: "" (KMS).
+        ("WebRtcEndpoint", "turnUrl") => json!(config.webrtc.get("turnURL").cloned().unwrap_or_default()),
+        ("WebRtcEndpoint", "stunServerAddress" | "externalIPv4" | "externalIPv6") => json!(config.webrtc.get(property).cloned().unwrap_or_default()),
         ("UriEndpoint", "state") => json!("STOP"),
         ("BaseRtpEndpoint", "rembParams") => register_defaults("RembParams")?,
         _ => return None,

@@ -32,7 +32,7 @@ async fn with_endpoint<T: Send + 'static>(
 /// are not IP addresses are ignored with a warning (KMS requires IPs there).
 pub fn external_addrs(properties: &Map<String, Value>) -> ExternalAddrs {
     let parse = |key: &str| {
-        let text = properties.get(key)?.as_str()?;
+        let text = properties.get(key)?.as_str().filter(|t| !t.is_empty())?;
         text.parse::<IpAddr>().inspect_err(|_| tracing::warn!("{key} '{text}' is not an IP address; ignored")).ok()
     };
     ExternalAddrs { ipv4: parse("externalIPv4").filter(IpAddr::is_ipv4), ipv6: parse("externalIPv6").filter(IpAddr::is_ipv6) }
