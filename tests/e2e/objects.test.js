@@ -90,6 +90,33 @@ test('create, describe and release every concrete class', async (t) => {
   assert.deepEqual(await manager.getPipelines(), []);
 });
 
+test('every IDL property getter of every concrete class answers (never 40006)', async (t) => {
+  const { client } = await setup(t, { modules: { 'HttpEndpoint.conf.ini': 'serverAddress=127.0.0.1\nserverPort=0\n' } });
+  const manager = await client.getServerManager();
+  const classes = {};
+  for (const module of ['core', 'elements', 'filters', 'chroma', 'crowddetector', 'platedetector', 'pointerdetector']) {
+    for (const c of JSON.parse(await manager.getKmd(module)).remoteClasses || []) classes[c.name] = c;
+  }
+  const properties = (name) => (classes[name] ? [...(classes[name].properties || []), ...properties(classes[name].extends)] : []);
+  const pipeline = await client.create('MediaPipeline');
+  const failures = [];
+  for (const [type, params] of CLASSES) {
+    const object = await pipeline.create(type, params);
+    const hub = ['Composite', 'Dispatcher', 'DispatcherOneToMany', 'Mixer', 'AlphaBlending'].includes(type);
+    for (const p of properties(type)) {
+      const getter = `get${p.name[0].toUpperCase()}${p.name.slice(1)}`;
+      if (typeof object[getter] !== 'function') continue;
+      try {
+        await call(object, getter);
+      } catch (e) {
+        failures.push(`${type}.${getter}: ${e.code} ${e.message}`);
+      }
+    }
+    if (!hub) await call(object, 'release');
+  }
+  assert.deepEqual(failures, []);
+});
+
 test('constructor parameters are checked like KMS', async (t) => {
   const { raw } = await setup(t);
   const pipeline = (await raw.request('create', { type: 'kurento.MediaPipeline' })).result.value;
