@@ -5,21 +5,23 @@
 # UDP socket). The server (with its source) is pinned to core 0, the load
 # client to core 1. Everything stays on 127.0.0.0/8.
 #
-#   scripts/bench-viewers.sh [--viewers 10,50,100,200,400] [--runs 5] [--targets ours,ours-webrtc,janus]
+#   scripts/bench-viewers.sh [--viewers 10,50,100,200,400] [--runs 5] [--targets ours,ours-webrtc,ours-rtp,janus]
 #   scripts/bench-viewers.sh --smoke     # CI: debug build, 10 viewers, one short run each, must count
 #
 # Source: a pre-encoded 1.2 Mbit/s VP8 + Opus WebM (bench/make-media.sh), played
 # by a PlayerEndpoint without decoding (ours) or sent as plain RTP by
 # bench/janus/feed.py into mountpoint 1 (Janus, started by bench/janus/start.sh);
-# `ours-webrtc`: the load client publishes the same rates to a WebRtcEndpoint.
+# `ours-webrtc`: the load client publishes the same rates to a WebRtcEndpoint;
+# `ours-rtp`: Janus's own feed (bench/janus/feed.py, plain RTP) into an
+# RtpEndpoint, the feed on the server's core as for Janus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 
-viewers=10,50,100,200,400 runs=5 targets=ours,ours-webrtc,janus profile=release warmup=3 window=10 seconds=120 extra=()
+viewers=10,50,100,200,400 runs=5 targets=ours,ours-webrtc,ours-rtp,janus profile=release warmup=3 window=10 seconds=120 extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --smoke) viewers=10 runs=1 warmup=2 window=3 profile=debug seconds=30 targets=ours,ours-webrtc,janus extra=(--require-ok --per-peer) ;;
+    --smoke) viewers=10 runs=1 warmup=2 window=3 profile=debug seconds=30 targets=ours,ours-webrtc,ours-rtp,janus extra=(--require-ok --per-peer) ;;
     --viewers) viewers=$2; shift ;;
     --runs) runs=$2; shift ;;
     --targets) targets=$2; shift ;;
@@ -49,6 +51,11 @@ fi
 if [[ ",$targets," == *,ours-webrtc,* ]]; then
   echo "== ours: kurento-media-server ($profile), load client publishes to a WebRtcEndpoint -> N WebRtcEndpoints"
   "${pin_client[@]}" "$bin/kms-bench" viewers --target ours --source webrtc --server "$wrapper" "${common[@]}"
+fi
+
+if [[ ",$targets," == *,ours-rtp,* ]]; then
+  echo "== ours: kurento-media-server ($profile), plain RTP (feed.py) into an RtpEndpoint -> N WebRtcEndpoints"
+  "${pin_client[@]}" "$bin/kms-bench" viewers --target ours --source rtp --server "$wrapper" --media "$media" "${common[@]}"
 fi
 
 if [[ ",$targets," == *,janus,* ]]; then

@@ -72,7 +72,8 @@ enum Command {
         #[arg(long)]
         media: Option<PathBuf>,
         /// Target `ours`: the viewers watch a PlayerEndpoint (`player`, needs
-        /// --media) or a WebRtcEndpoint the load client publishes to (`webrtc`).
+        /// --media), a WebRtcEndpoint the load client publishes to (`webrtc`),
+        /// or an RtpEndpoint fed plain RTP of --media by bench/janus/feed.py (`rtp`).
         #[arg(long, default_value = "player")]
         source: String,
         /// Janus HTTP API (target `janus`).
@@ -236,7 +237,8 @@ async fn main() -> std::process::ExitCode {
                 "ours" => match (server, source.as_str(), media) {
                     (Some(bin), "player", Some(media)) => Ok(load::Target::Ours { bin, conf, source: load::Source::Player(media) }),
                     (Some(bin), "webrtc", _) => Ok(load::Target::Ours { bin, conf, source: load::Source::Publisher }),
-                    _ => Err("target ours needs --server, and --media with --source player".to_owned()),
+                    (Some(bin), "rtp", Some(media)) => Ok(load::Target::Ours { bin, conf, source: load::Source::Rtp(media) }),
+                    _ => Err("target ours needs --server, and --media with --source player or rtp".to_owned()),
                 },
                 "janus" => janus_pid.map(|pid| load::Target::Janus { url: janus_url, pid, mountpoint }).ok_or("--janus-pid is needed".to_owned()),
                 other => Err(format!("unknown target '{other}': ours or janus")),

@@ -30,6 +30,26 @@ pub async fn start_source(rpc: &mut Rpc, media: &Path) -> Result<(String, String
     Ok((pipeline, player))
 }
 
+/// The offer of `bench/janus/feed.py`: Opus (PT 111) and VP8 (PT 96) sent
+/// from 127.0.0.1, receiving nothing.
+const FEED_OFFER: &str = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=feed\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+    m=audio 9 RTP/AVP 111\r\na=rtpmap:111 opus/48000/2\r\na=sendonly\r\n\
+    m=video 9 RTP/AVP 96\r\na=rtpmap:96 VP8/90000\r\na=sendonly\r\n";
+
+/// Creates a pipeline and an RtpEndpoint that answers the plain-RTP feed's
+/// offer. Returns (pipeline id, endpoint id, audio port, video port).
+pub async fn create_rtp_source(rpc: &mut Rpc) -> Result<(String, String, u16, u16), String> {
+    let pipeline = rpc.create(json!({ "type": "MediaPipeline" })).await?;
+    let endpoint = rpc.create(json!({ "type": "RtpEndpoint", "constructorParams": { "mediaPipeline": pipeline } })).await?;
+    let answer = invoke(rpc, &endpoint, "processOffer", json!({ "offer": FEED_OFFER })).await?;
+    let answer = answer.as_str().ok_or("processOffer returned no SDP")?;
+    let port = |kind: &str| {
+        answer.lines().find_map(|l| l.strip_prefix(&format!("m={kind} "))).and_then(|rest| rest.split(' ').next()).and_then(|p| p.parse().ok())
+    };
+    let (audio, video) = (port("audio").ok_or("no audio port")?, port("video").ok_or("no video port")?);
+    Ok((pipeline, endpoint, audio, video))
+}
+
 /// Creates a pipeline and a WebRtcEndpoint published to by the load client's
 /// peer `peer` (client offers, server answers). Returns (pipeline id, endpoint id).
 pub async fn create_publisher(rpc: &mut Rpc, peer: usize, media: &Sender<Command>) -> Result<(String, String), String> {

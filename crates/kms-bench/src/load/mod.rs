@@ -32,6 +32,9 @@ pub enum Source {
     /// A WebRtcEndpoint the load client itself publishes to (synthetic RTP
     /// at the same rates, see `publish`).
     Publisher,
+    /// An RtpEndpoint fed plain RTP from this file by `bench/janus/feed.py`
+    /// (the feed Janus gets), pinned to the server's core as Janus's is.
+    Rtp(PathBuf),
 }
 
 /// The server under load.
@@ -101,6 +104,7 @@ async fn one_run(target: &Target, viewers: usize, options: &Options, janus_idle:
     let result = match target {
         Target::Ours { bin, conf, source } => {
             let server = start_server(bin, conf)?;
+            let mut feed = None;
             // The publisher is peer `viewers`, after the viewers 0..viewers.
             let mut rpc = crate::rpc::Rpc::connect(&server.url).await?;
             let (pipeline, element, peers) = match source {
@@ -112,10 +116,20 @@ async fn one_run(target: &Target, viewers: usize, options: &Options, janus_idle:
                     let (pipeline, endpoint) = kurento::create_publisher(&mut rpc, viewers, &tx).await?;
                     (pipeline, endpoint, viewers + 1)
                 }
+                Source::Rtp(media) => {
+                    let (pipeline, endpoint, audio, video) = kurento::create_rtp_source(&mut rpc).await?;
+                    feed = Some(start_feed(media, audio, video)?);
+                    (pipeline, endpoint, viewers)
+                }
             };
             let before = rss_and_threads(server.pid()).ok_or("server /proc status")?.0;
             kurento::add_viewers(&mut rpc, &pipeline, &element, 0, viewers, &tx).await?;
-            measure(server.pid(), before, viewers, peers, &tx, &progress.connected, options).await
+            let measured = measure(server.pid(), before, viewers, peers, &tx, &progress.connected, options).await;
+            if let Some(mut feed) = feed {
+                let _ = feed.kill();
+                let _ = feed.wait();
+            }
+            measured
         }
         Target::Janus { url, pid, mountpoint } => {
             let before = janus_idle.unwrap_or_default();
@@ -140,6 +154,18 @@ async fn one_run(target: &Target, viewers: usize, options: &Options, janus_idle:
         }
     }
     Ok(run.with_peers(peers.into_iter().map(|(_, s)| s).collect()))
+}
+
+/// Starts `bench/janus/feed.py` sending `media` to our RTP ports, on core 0
+/// with the server (Janus's feed runs there too).
+fn start_feed(media: &std::path::Path, audio: u16, video: u16) -> Result<std::process::Child, String> {
+    std::process::Command::new("taskset")
+        .args(["-c", "0", "/usr/bin/python3", "bench/janus/feed.py"])
+        .arg(media)
+        .args([audio.to_string(), video.to_string()])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("bench/janus/feed.py: {e}"))
 }
 
 /// Waits for the `peers` (viewers and publisher) to connect, warms up, then
