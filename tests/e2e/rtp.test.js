@@ -56,6 +56,28 @@ for (const secure of [false, true]) {
   });
 }
 
+test('an H.264 sender with rtcp-mux: one port per line, its RTCP read off the RTP port, its video transcoded to the browser\'s VP8', async (t) => {
+  const defer = deferrer(t);
+  const server = await startServer();
+  defer(() => server.stop());
+  const page = await openPage(defer, server, 'rtp.html');
+  await page.evaluate(() => window.setup('viewer', null, 'VP8'));
+  const offer = senderOffer({ audio: 45040, video: 45042 }, { video: 'H264', mux: true });
+  const answer = await page.evaluate((o) => window.rtpCall('processOffer', o), offer);
+  assert.match(answer, /a=rtcp-mux/);
+  assert.doesNotMatch(answer, /a=rtcp:/, 'no RTCP port of its own');
+  assert.match(answer, /a=rtpmap:96 H264\/90000/);
+  const sender = startSender(answer, { video: 'H264', mux: true });
+  defer(() => sender.stop());
+  const stats = await pollUntil(() => page.evaluate(() => window.viewerStats()), decoding, { tries: 60 });
+  assert.ok(decoding(stats), `Chromium decodes: ${JSON.stringify(stats)} ${sender.output()} ${JSON.stringify(await page.evaluate(() => window.rtpEvents))}`);
+  assert.equal(stats.video.codec, 'video/VP8', 'transcoded from H.264');
+  const events = await pollUntil(() => page.evaluate(() => window.rtpEvents), (e) => e.some((ev) => ev.type === 'MediaStateChanged'), { tries: 20 });
+  assert.ok(events.some((e) => e.type === 'MediaStateChanged' && e.newState === 'CONNECTED'), `the muxed RTCP reached the session: ${JSON.stringify(events)}`);
+  assert.equal(await page.evaluate(() => window.rtpCall('isMediaTranscoding', 'VIDEO')), true);
+  await page.evaluate(() => window.stop());
+});
+
 test('SRTP with the wrong key raises Error once per line, and nothing reaches the viewer', async (t) => {
   const defer = deferrer(t);
   const server = await startServer();

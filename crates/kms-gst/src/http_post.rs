@@ -114,7 +114,10 @@ impl UploadWriter {
     /// it off async threads). False once the upload cannot take more (its
     /// media failed, or the endpoint is gone).
     pub fn write(&self, bytes: Vec<u8>) -> bool {
-        self.slot.lock().failed.is_none() && self.appsrc.push_buffer(gst::Buffer::from_mut_slice(bytes)).is_ok()
+        // The lock is never held while pushing: the media worker polls the
+        // element meanwhile.
+        let failed = self.slot.lock().failed.is_some();
+        !failed && self.appsrc.push_buffer(gst::Buffer::from_mut_slice(bytes)).is_ok()
     }
 
     /// The body ended (complete or cut short): end-of-stream. Returns the

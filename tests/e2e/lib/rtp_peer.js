@@ -42,31 +42,41 @@ function sdesKey(seed) {
 const SRTP_PARAMS = 'rtp-cipher=aes-128-icm rtp-auth=hmac-sha1-80 rtcp-cipher=aes-128-icm rtcp-auth=hmac-sha1-80';
 
 /**
- * The offer of a sender of VP8 (PT 96) and Opus (PT 97) that receives RTCP on
- * `ports.video`/`ports.audio` (+1 for RTCP); with `key` it is SDES-SRTP,
- * with `comedia` it announces a=direction:active.
+ * The offer of a sender of `video` (VP8 or H264, PT 96) and Opus (PT 97) that
+ * receives RTCP on `ports.video`/`ports.audio` (+1 for RTCP, or the same port
+ * with `mux`); with `key` it is SDES-SRTP, with `comedia` it announces
+ * a=direction:active.
  */
-function senderOffer(ports, { key, comedia } = {}) {
+function senderOffer(ports, { key, comedia, video = 'VP8', mux = false } = {}) {
   const proto = key ? 'RTP/SAVP' : 'RTP/AVP';
-  const extra = (key ? `a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:${key.base64}\r\n` : '') + (comedia ? 'a=direction:active\r\n' : '');
+  const extra = (key ? `a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:${key.base64}\r\n` : '') + (comedia ? 'a=direction:active\r\n' : '') + (mux ? 'a=rtcp-mux\r\n' : '');
+  const fmtp = video === 'H264' ? 'a=fmtp:96 packetization-mode=1;profile-level-id=42e01f\r\n' : '';
   return 'v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=gst-launch sender\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n'
     + `m=audio ${ports.audio} ${proto} 97\r\na=rtpmap:97 opus/48000/2\r\n${extra}a=sendonly\r\n`
-    + `m=video ${ports.video} ${proto} 96\r\na=rtpmap:96 VP8/90000\r\n${extra}a=sendonly\r\n`;
+    + `m=video ${ports.video} ${proto} 96\r\na=rtpmap:96 ${video}/90000\r\n${fmtp}${extra}a=sendonly\r\n`;
 }
 
-/** gst-launch sender of a moving test picture (VP8) and a tone (Opus) to the lines of `answer`. */
-function startSender(answer, { key } = {}) {
-  const [audio, video] = ['audio', 'video'].map((k) => mediaLines(answer).find((m) => m.kind === k));
+const ENCODERS = {
+  VP8: 'vp8enc deadline=1 keyframe-max-dist=15 target-bitrate=300000 ! rtpvp8pay pt=96',
+  H264: 'x264enc tune=zerolatency speed-preset=ultrafast key-int-max=15 bitrate=300 ! video/x-h264,profile=constrained-baseline ! rtph264pay pt=96 config-interval=-1',
+};
+
+/**
+ * gst-launch sender of a moving test picture (`video`: VP8 or H264) and a
+ * tone (Opus) to the lines of `answer`; with `mux` RTCP goes to the RTP port.
+ */
+function startSender(answer, { key, video = 'VP8', mux = false } = {}) {
+  const [audioLine, videoLine] = ['audio', 'video'].map((k) => mediaLines(answer).find((m) => m.kind === k));
   const enc = key ? `srtpenc name=e key=${key.hex} ${SRTP_PARAMS}` : '';
   const out = (stream, session, port) => (key
     ? `r.send_${stream}_src_${session} ! e.${stream}_sink_${session} e.${stream}_src_${session} ! udpsink host=127.0.0.1 port=${port} sync=false async=false`
     : `r.send_${stream}_src_${session} ! udpsink host=127.0.0.1 port=${port} sync=false async=false`);
+  const rtcpPort = (line) => (mux ? line.port : line.rtcpPort);
   return launch(`rtpbin name=r ${enc} `
-    + 'videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=15/1 '
-    + '! vp8enc deadline=1 keyframe-max-dist=15 target-bitrate=300000 ! rtpvp8pay pt=96 ! r.send_rtp_sink_0 '
-    + `${out('rtp', 0, video.port)} ${out('rtcp', 0, video.rtcpPort)} `
+    + `videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=15/1 ! ${ENCODERS[video]} ! r.send_rtp_sink_0 `
+    + `${out('rtp', 0, videoLine.port)} ${out('rtcp', 0, rtcpPort(videoLine))} `
     + 'audiotestsrc is-live=true freq=440 ! audio/x-raw,rate=48000,channels=2 ! opusenc ! rtpopuspay pt=97 ! r.send_rtp_sink_1 '
-    + `${out('rtp', 1, audio.port)} ${out('rtcp', 1, audio.rtcpPort)}`);
+    + `${out('rtp', 1, audioLine.port)} ${out('rtcp', 1, rtcpPort(audioLine))}`);
 }
 
 module.exports = { launch, mediaLines, sdesKey, senderOffer, startSender };

@@ -107,6 +107,12 @@ fn link(a: &gst::Element, a_pad: &str, b: &gst::Element, b_pad: &str) -> Result<
     a.link_pads(Some(a_pad), b, Some(b_pad)).map_err(|e| format!("{}.{a_pad} -> {}.{b_pad}: {e}", a.name(), b.name()))
 }
 
+/// Links two pads; the error names both.
+fn link_pad(from: &gst::Pad, to: &gst::Pad) -> Result<(), String> {
+    let name = |p: &gst::Pad| format!("{}.{}", p.parent().map_or_else(String::new, |e| e.name().to_string()), p.name());
+    from.link(to).map(|_| ()).map_err(|e| format!("{} -> {}: {e:?}", name(from), name(to)))
+}
+
 fn request(element: &gst::Element, template: &str) -> Result<gst::Pad, String> {
     element.request_pad_simple(template).ok_or_else(|| format!("{} has no pad {template}", element.name()))
 }
@@ -405,11 +411,13 @@ fn build_line(
             let dec = make("srtpdec")?;
             let caps = srtp_caps(theirs, "application/x-srtp");
             dec.connect("request-key", false, move |_| Some(caps.to_value()));
-            for element in [&enc, &dec] {
+            // soft-limit: srtpenc's returns nothing, srtpdec's a new key
+            // (none: the stream goes on until the hard limit, as in KMS).
+            for (element, returns_caps) in [(&enc, false), (&dec, true)] {
                 let (outbox, media_type) = (outbox.clone(), media.media_type);
                 element.connect("soft-limit", false, move |_| {
                     outbox.event(ElementEvent::KeySoftLimit { media_type });
-                    None
+                    returns_caps.then(|| None::<gst::Caps>.to_value())
                 });
                 add(element)?;
             }
@@ -451,16 +459,34 @@ fn build_line(
         }
         None => {
             let tee = make("tee")?;
-            let (q_rtp, q_rtcp, setter) = (make("queue")?, make("queue")?, make("capssetter")?);
-            setter.set_property("caps", gst::Caps::builder(kind("application/x-rtcp", "application/x-srtcp")).build());
-            setter.set_property("replace", true);
-            for e in [&tee, &q_rtp, &q_rtcp, &setter] {
+            let (q_rtp, q_rtcp) = (make("queue")?, make("queue")?);
+            for e in [&tee, &q_rtp, &q_rtcp] {
                 add(e)?;
             }
             link(&rtp_src, "src", &tee, "sink")?;
             tee.link(&q_rtp).map_err(|e| e.to_string())?;
             tee.link(&q_rtcp).map_err(|e| e.to_string())?;
-            link(&q_rtcp, "src", &setter, "sink")?;
+            // The RTCP branch takes the socket's RTP caps (the tee asks every
+            // branch) and announces RTCP caps in their place downstream.
+            q_rtcp.static_pad("sink").ok_or("queue without sink")?.add_probe(gst::PadProbeType::QUERY_DOWNSTREAM, |_, info| {
+                let Some(query) = info.query_mut() else { return gst::PadProbeReturn::Ok };
+                match query.view_mut() {
+                    gst::QueryViewMut::Caps(q) => {
+                        let caps = q.filter().map_or_else(gst::Caps::new_any, |f| f.to_owned());
+                        q.set_result(&caps);
+                    }
+                    gst::QueryViewMut::AcceptCaps(q) => q.set_result(true),
+                    _ => return gst::PadProbeReturn::Ok,
+                }
+                gst::PadProbeReturn::Handled
+            });
+            let rtcp_caps = gst::Caps::builder(kind("application/x-rtcp", "application/x-srtcp")).build();
+            q_rtcp.static_pad("src").ok_or("queue without src")?.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+                if matches!(info.event().map(|e| e.view()), Some(gst::EventView::Caps(_))) {
+                    info.data = Some(gst::PadProbeData::Event(gst::event::Caps::new(&rtcp_caps)));
+                }
+                gst::PadProbeReturn::Ok
+            });
             let keep = |pad: gst::Pad, rtcp: bool| {
                 pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| match info.buffer() {
                     Some(b) if is_rtcp(b) != rtcp => gst::PadProbeReturn::Drop,
@@ -469,22 +495,32 @@ fn build_line(
             };
             keep(q_rtp.static_pad("sink").ok_or("queue without sink")?, false);
             keep(q_rtcp.static_pad("sink").ok_or("queue without sink")?, true);
-            ((q_rtp, "src".into()), (setter, "src".into()))
+            ((q_rtp, "src".into()), (q_rtcp, "src".into()))
         }
     };
     let link_to = |(e, pad): &(gst::Element, String), target: &gst::Pad| -> Result<(), String> {
-        e.static_pad(pad).ok_or("missing pad")?.link(target).map(|_| ()).map_err(|err| format!("{err:?}"))
+        link_pad(&e.static_pad(pad).ok_or("missing pad")?, target)
+    };
+    // The muxed RTCP branch's caps are rewritten only as they flow (its caps
+    // query still answers the socket's RTP caps): that link is made without
+    // the caps check.
+    let link_rtcp = |(e, pad): &(gst::Element, String), target: &gst::Pad| -> Result<(), String> {
+        let from = e.static_pad(pad).ok_or("missing pad")?;
+        match bound.rtcp {
+            Some(_) => link_pad(&from, target),
+            None => from.link_full(target, gst::PadLinkCheck::empty()).map(|_| ()).map_err(|err| format!("muxed RTCP: {err:?}")),
+        }
     };
     match &dec {
         Some(dec) => {
             link_to(&rtp_out, &dec.static_pad("rtp_sink").ok_or("srtpdec")?)?;
-            link_to(&rtcp_out, &dec.static_pad("rtcp_sink").ok_or("srtpdec")?)?;
+            link_rtcp(&rtcp_out, &dec.static_pad("rtcp_sink").ok_or("srtpdec")?)?;
             link_to(&(dec.clone(), "rtp_src".into()), &recv_rtp)?;
             link_to(&(dec.clone(), "rtcp_src".into()), &recv_rtcp)?;
         }
         None => {
             link_to(&rtp_out, &recv_rtp)?;
-            link_to(&rtcp_out, &recv_rtcp)?;
+            link_rtcp(&rtcp_out, &recv_rtcp)?;
         }
     }
 
@@ -492,12 +528,12 @@ fn build_line(
     let send_rtcp = request(rtpbin, &format!("send_rtcp_src_{session}"))?;
     let rtcp_from = match &enc {
         Some(enc) => {
-            send_rtcp.link(&request(enc, &format!("rtcp_sink_{session}"))?).map_err(|e| format!("{e:?}"))?;
+            link_pad(&send_rtcp, &request(enc, &format!("rtcp_sink_{session}"))?)?;
             enc.static_pad(&format!("rtcp_src_{session}")).ok_or("srtpenc rtcp_src")?
         }
         None => send_rtcp,
     };
-    rtcp_from.link(&sink_pad_of(&rtcp_sink)?).map_err(|e| format!("{e:?}"))?;
+    link_pad(&rtcp_from, &sink_pad_of(&rtcp_sink)?)?;
     let send_codec = media.payloads.first().map(|(pt, c)| (*pt, c.codec));
     let mut appsrc = None;
     if let Some((pt, codec)) = send_codec.filter(|_| media.direction.sends()) {
@@ -517,18 +553,18 @@ fn build_line(
         add(&pay)?;
         src.link(&pay).map_err(|e| e.to_string())?;
         let send_rtp = request(rtpbin, &format!("send_rtp_sink_{session}"))?;
-        pay.static_pad("src").ok_or("payloader")?.link(&send_rtp).map_err(|e| format!("{e:?}"))?;
+        link_pad(&pay.static_pad("src").ok_or("payloader")?, &send_rtp)?;
         let rtp_out = rtpbin.static_pad(&format!("send_rtp_src_{session}")).ok_or("rtpbin send_rtp_src")?;
         let target = match &enc {
             Some(enc) => {
                 let sink = request(enc, &format!("rtp_sink_{session}"))?;
-                rtp_out.link(&sink).map_err(|e| format!("{e:?}"))?;
+                link_pad(&rtp_out, &sink)?;
                 enc.static_pad(&format!("rtp_src_{session}")).ok_or("srtpenc rtp_src")?
             }
             None => rtp_out,
         };
         let sink_pad = sink_pad_of(funnel_for_rtp.as_ref().unwrap_or(&rtp_sink))?;
-        target.link(&sink_pad).map_err(|e| format!("{e:?}"))?;
+        link_pad(&target, &sink_pad)?;
         // A PLI/FIR from the peer reaches the appsrc as an upstream ForceKeyUnit.
         if let Some(pad) = src.static_pad("src") {
             let outbox = outbox.clone();
@@ -636,7 +672,7 @@ fn add_receiver(rtpbin: &gst::Element, pad: &gst::Pad, codec: Codec, outbox: &Ou
     let pipeline = rtpbin.parent().and_then(|p| p.downcast::<gst::Bin>().ok()).ok_or("rtpbin outside a pipeline")?;
     pipeline.add(&bin).map_err(|e| e.to_string())?;
     bin.sync_state_with_parent().map_err(|e| e.to_string())?;
-    pad.link(&bin.static_pad("sink").ok_or("depayloader without sink")?).map_err(|e| format!("{e:?}"))?;
+    link_pad(pad, &bin.static_pad("sink").ok_or("depayloader without sink")?)?;
     if codec.media_type() == MediaType::Video {
         sinks.lock().unwrap_or_else(|e| e.into_inner()).push(sink.upcast());
     }
