@@ -114,6 +114,28 @@ qroverlay gstreamer1.0-plugins-bad
 facedetect gstreamer1.0-opencv
 avdec_h264 gstreamer1.0-libav
 avenc_aac gstreamer1.0-libav
+appsrc gstreamer1.0-plugins-base
+udpsrc gstreamer1.0-plugins-good
+udpsink gstreamer1.0-plugins-good
+multiudpsink gstreamer1.0-plugins-good
+funnel libgstreamer1.0-0
+queue libgstreamer1.0-0
+multifilesink gstreamer1.0-plugins-good
+rtpbin gstreamer1.0-plugins-good
+rtpvp8pay gstreamer1.0-plugins-good
+rtpvp8depay gstreamer1.0-plugins-good
+rtpvp9pay gstreamer1.0-plugins-good
+rtpvp9depay gstreamer1.0-plugins-good
+rtph264pay gstreamer1.0-plugins-good
+rtph264depay gstreamer1.0-plugins-good
+rtpopuspay gstreamer1.0-plugins-good
+rtpopusdepay gstreamer1.0-plugins-good
+rtppcmupay gstreamer1.0-plugins-good
+rtppcmudepay gstreamer1.0-plugins-good
+rtppcmapay gstreamer1.0-plugins-good
+rtppcmadepay gstreamer1.0-plugins-good
+srtpenc gstreamer1.0-plugins-bad
+srtpdec gstreamer1.0-plugins-bad
 ELEMENTS
 if [ ${#missing_elements[@]} -gt 0 ]; then
   echo "missing GStreamer elements: ${missing_elements[*]}" >&2

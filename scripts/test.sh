@@ -3,8 +3,9 @@
 # end-to-end tests (official kurento-client, headless Chromium) against the real
 # binary inside a private network namespace where only loopback exists, then a
 # smoke run of the side-by-side viewers benchmark (10 viewers each of a
-# PlayerEndpoint, of a WebRtcEndpoint the load client publishes to, and of
-# Janus; fails unless the run counts: see scripts/bench-viewers.sh).
+# PlayerEndpoint, of a WebRtcEndpoint the load client publishes to, of an
+# RtpEndpoint fed plain RTP, and of Janus; fails unless the run counts: see
+# scripts/bench-viewers.sh).
 # Exits non-zero when any test fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
