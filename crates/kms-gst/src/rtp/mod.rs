@@ -8,8 +8,9 @@
 //! MediaState follows the peer's RTCP (CONNECTED when its source is active,
 //! DISCONNECTED on BYE or timeout).
 //!
-//! Not done here yet: REMB towards the peer (the sinks' estimate is not
-//! sent; KMS sends it) and retransmissions for the peer's NACKs (no RTX).
+//! Feedback: lost packets are NACKed where the peer takes NACK; the sinks'
+//! estimate goes to the peer as REMB. Not done: retransmissions for the
+//! peer's NACKs (no RTX is negotiated, as in KMS's RtpEndpoint).
 
 mod negotiation;
 mod ports;
@@ -233,6 +234,13 @@ impl Element for RtpEndpoint {
     fn handle_keyframe_request(&mut self, _now: Instant) {
         if let Some(s) = &self.session {
             s.request_keyframe();
+        }
+    }
+
+    /// The sinks' estimate goes to the peer as REMB (KMS relays it the same way).
+    fn handle_bitrate_estimate(&mut self, _now: Instant, bitrate: u64) {
+        if let Some(s) = &mut self.session {
+            s.send_remb(bitrate);
         }
     }
 

@@ -32,7 +32,7 @@ use gst::glib;
 use gst::prelude::*;
 use kms_media::{Codec, ElementEvent, ElementOutput, MediaFrame, MediaType, RtpStreamStats, StreamDirection};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -90,6 +90,14 @@ struct Line {
     local_ssrc: u32,
     /// Keyframe requests: FIR when the peer only takes FIR.
     fir: bool,
+    /// Video lines whose peer takes `goog-remb`: where our REMBs enter
+    /// the line's RTCP.
+    remb_src: Option<gst_app::AppSrc>,
+    /// The peer's SSRC on this line, once its RTP arrived (0 before).
+    remote_ssrc: Arc<AtomicU32>,
+    /// The last REMB sent to the peer and received from it, bits/s.
+    remb_sent: Option<u64>,
+    remb_received: Arc<AtomicU64>,
 }
 
 /// A running session.
@@ -217,6 +225,31 @@ fn pt_caps(media: &NegotiatedMedia, pt: u8) -> Option<gst::Caps> {
     Some(caps.build())
 }
 
+/// A compound RTCP packet carrying a REMB (draft-alvestrand-rmcat-remb
+/// §2.2): an empty receiver report from `sender` (RFC 3550 §6.1: compounds
+/// start with a report), then the PSFB/AFB REMB of `bitrate` bits/s for
+/// `media_ssrc`.
+fn remb_packet(sender: u32, media_ssrc: u32, bitrate: u64) -> Vec<u8> {
+    let mut exp = 0u32;
+    while (bitrate >> exp) >= (1 << 18) {
+        exp += 1;
+    }
+    let mantissa = (bitrate >> exp) as u32;
+    let mut p = Vec::with_capacity(32);
+    p.extend_from_slice(&[0x80, 201, 0, 1]);
+    p.extend_from_slice(&sender.to_be_bytes());
+    p.extend_from_slice(&[0x80 | 15, 206, 0, 5]);
+    p.extend_from_slice(&sender.to_be_bytes());
+    p.extend_from_slice(&0u32.to_be_bytes());
+    p.extend_from_slice(b"REMB");
+    p.push(1);
+    p.push(((exp << 2) as u8) | ((mantissa >> 16) as u8 & 0x03));
+    p.push((mantissa >> 8) as u8);
+    p.push(mantissa as u8);
+    p.extend_from_slice(&media_ssrc.to_be_bytes());
+    p
+}
+
 /// A REMB (draft-alvestrand-rmcat-remb §2.2) in a PSFB/AFB FCI: bits/s.
 fn remb_bitrate(fci: &[u8]) -> Option<u64> {
     if fci.len() < 8 || &fci[..4] != b"REMB" {
@@ -235,6 +268,8 @@ impl RtpSession {
         let rtpbin = make("rtpbin")?;
         rtpbin.set_property("latency", JITTER_LATENCY_MS);
         rtpbin.set_property("autoremove", true);
+        // Lost packets are asked for again (NACK) where the peer takes NACK.
+        rtpbin.set_property("do-retransmission", lines.iter().any(|(m, _)| m.feedback.nack));
         let secure = lines.iter().any(|(m, _)| m.srtp.is_some());
         let avpf = lines.iter().any(|(m, _)| m.avpf);
         rtpbin.set_property_from_str("rtp-profile", match (secure, avpf) {
@@ -304,6 +339,20 @@ impl RtpSession {
         }
     }
 
+    /// Tells the peer how much video it may send us (REMB, on the video
+    /// lines whose peer takes `goog-remb`, once its SSRC is known).
+    pub fn send_remb(&mut self, bitrate: u64) {
+        for line in &mut self.lines {
+            let (Some(src), ssrc) = (&line.remb_src, line.remote_ssrc.load(Ordering::Relaxed)) else { continue };
+            if ssrc == 0 {
+                continue;
+            }
+            if src.push_buffer(gst::Buffer::from_mut_slice(remb_packet(line.local_ssrc, ssrc, bitrate))).is_ok() {
+                line.remb_sent = Some(bitrate);
+            }
+        }
+    }
+
     /// Per line: inbound streams (from the peer) and our outbound one.
     pub fn stats(&self) -> Vec<RtpStreamStats> {
         let now = Instant::now();
@@ -345,7 +394,7 @@ impl RtpSession {
                     jitter: (!internal).then(|| u("jitter") as f64 / f64::from(clock)),
                     fraction_lost: None,
                     packets_lost: (!internal).then(|| s.get::<i32>("packets-lost").map_or(0, |l| l.max(0) as u64)),
-                    remb: None,
+                    remb: if internal { Some(line.remb_received.load(Ordering::Relaxed)).filter(|r| *r > 0) } else { line.remb_sent },
                     round_trip_time: None,
                     timestamp: now,
                 });
@@ -525,7 +574,20 @@ fn build_line(
     }
 
     // Send path: RTCP always (receiver reports), RTP when this side sends.
-    let send_rtcp = request(rtpbin, &format!("send_rtcp_src_{session}"))?;
+    let mut send_rtcp = request(rtpbin, &format!("send_rtcp_src_{session}"))?;
+    // Our REMBs join the session's own RTCP (before SRTCP protection).
+    let remb_src = if media.media_type == MediaType::Video && media.feedback.remb {
+        let mix = make("funnel")?;
+        let src = gst_app::AppSrc::builder().caps(&gst::Caps::new_empty_simple("application/x-rtcp")).is_live(true).format(gst::Format::Time).build();
+        add(&mix)?;
+        add(src.upcast_ref())?;
+        link_pad(&send_rtcp, &sink_pad_of(&mix)?)?;
+        link_pad(&src.static_pad("src").ok_or("appsrc")?, &sink_pad_of(&mix)?)?;
+        send_rtcp = mix.static_pad("src").ok_or("funnel")?;
+        Some(src)
+    } else {
+        None
+    };
     let rtcp_from = match &enc {
         Some(enc) => {
             link_pad(&send_rtcp, &request(enc, &format!("rtcp_sink_{session}"))?)?;
@@ -581,8 +643,9 @@ fn build_line(
     }
     // The RTPSession: REMB from the peer, stats.
     let rtp_session = rtpbin.emit_by_name::<Option<glib::Object>>("get-internal-session", &[&session]);
+    let remb_received = Arc::new(AtomicU64::new(0));
     if let (Some(s), MediaType::Video) = (&rtp_session, media.media_type) {
-        let outbox = outbox.clone();
+        let (outbox, received) = (outbox.clone(), remb_received.clone());
         s.connect("on-feedback-rtcp", false, move |args| {
             let packet_type = args.get(1).and_then(|v| v.get::<u32>().ok());
             let fmt = args.get(2).and_then(|v| v.get::<u32>().ok());
@@ -590,6 +653,7 @@ fn build_line(
             if (packet_type, fmt) == (Some(206), Some(15)) {
                 let fci = args.get(5).and_then(|v| v.get::<Option<gst::Buffer>>().ok()).flatten();
                 if let Some(bps) = fci.and_then(|b| b.map_readable().ok().and_then(|m| remb_bitrate(m.as_slice()))) {
+                    received.store(bps, Ordering::Relaxed);
                     outbox.push(ElementOutput::BitrateEstimate(bps));
                 }
             }
@@ -606,6 +670,10 @@ fn build_line(
         session,
         local_ssrc: media.local_ssrc,
         fir: media.feedback.fir && !media.feedback.pli,
+        remb_src,
+        remote_ssrc: Arc::default(),
+        remb_sent: None,
+        remb_received,
     })
 }
 
@@ -638,13 +706,15 @@ fn watch_authentication(dec: &gst::Element, media_type: MediaType, outbox: &Outb
 fn connect_receivers(rtpbin: &gst::Element, negotiated: &Arc<Vec<NegotiatedMedia>>, lines: &[Line], outbox: &Outbox) {
     let negotiated = negotiated.clone();
     let sinks: Vec<Arc<Mutex<Vec<gst::Element>>>> = lines.iter().map(|l| l.sinks.clone()).collect();
+    let remote_ssrcs: Vec<Arc<AtomicU32>> = lines.iter().map(|l| l.remote_ssrc.clone()).collect();
     let outbox = outbox.clone();
     rtpbin.connect_pad_added(move |rtpbin, pad| {
         let name = pad.name();
         let Some(rest) = name.strip_prefix("recv_rtp_src_") else { return };
         let parts: Vec<u32> = rest.split('_').filter_map(|p| p.parse().ok()).collect();
-        let [session, _ssrc, pt] = parts[..] else { return };
+        let [session, ssrc, pt] = parts[..] else { return };
         let Some(media) = negotiated.get(session as usize) else { return };
+        remote_ssrcs[session as usize].store(ssrc, Ordering::Relaxed);
         let Some((_, codec)) = media.payloads.iter().find(|(p, _)| u32::from(*p) == pt) else { return };
         if let Err(e) = add_receiver(rtpbin, pad, codec.codec, &outbox, &sinks[session as usize]) {
             outbox.event(ElementEvent::Error { error_type: "STREAM_ERROR_FAILED", description: format!("cannot receive {}: {e}", codec.encoding), code: 0 });
@@ -706,5 +776,17 @@ mod tests {
         assert_eq!(remb_bitrate(&fci), Some(1_000_000));
         assert_eq!(remb_bitrate(b"NOPE1234"), None);
         assert_eq!(remb_bitrate(b"REMB"), None);
+    }
+
+    #[test]
+    fn our_remb_is_a_compound_packet_peers_read_back() {
+        let p = remb_packet(0x1111, 0x2222, 1_500_000);
+        assert_eq!(p.len(), 8 + 24);
+        assert_eq!(p[1], 201, "starts with a receiver report");
+        assert_eq!((p[8] & 0x1f, p[9]), (15, 206), "PSFB, FMT 15");
+        assert_eq!(u16::from_be_bytes([p[10], p[11]]) as usize, (24 / 4) - 1, "length in words minus one");
+        assert_eq!(remb_bitrate(&p[20..]), Some(1_500_000 >> 3 << 3), "mantissa 18 bits");
+        assert_eq!(&p[28..32], &0x2222u32.to_be_bytes());
+        assert_eq!(remb_bitrate(&remb_packet(1, 2, 300_000)[20..]), Some(300_000 >> 1 << 1));
     }
 }
