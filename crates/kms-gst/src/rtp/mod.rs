@@ -12,8 +12,10 @@
 //! estimate goes to the peer as REMB. Not done: retransmissions for the
 //! peer's NACKs (no RTX is negotiated, as in KMS's RtpEndpoint).
 
+mod inbound;
 mod negotiation;
 mod ports;
+mod rtcp;
 mod sdes;
 mod sdp;
 mod session;

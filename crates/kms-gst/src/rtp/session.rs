@@ -21,9 +21,11 @@
 
 use super::negotiation::NegotiatedMedia;
 use super::ports::BoundLine;
+use super::inbound::{connect_media_state, connect_receivers, watch_authentication, PeerGate};
+use super::rtcp::{is_rtcp, remb_bitrate, remb_packet};
 use super::sdes::SrtpKey;
 use crate::island::{Island, Outbox, Waker};
-use crate::sample::{buffer_from_frame, frame_from_sample};
+use crate::sample::buffer_from_frame;
 use gstreamer as gst;
 use gstreamer_app as gst_app;
 use gstreamer_net as gst_net;
@@ -31,25 +33,23 @@ use gst_net::gio::prelude::*;
 use gst::glib;
 use gst::prelude::*;
 use kms_media::{Codec, ElementEvent, ElementOutput, MediaFrame, MediaType, RtpStreamStats, StreamDirection};
-use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// rtpbin's jitter-buffer latency, ms.
 const JITTER_LATENCY_MS: u32 = 100;
 
-/// SRTP packets without one that authenticates before `Error` is raised.
-const SRTP_FAILURES_REPORTED: u64 = 50;
-
 /// Caps, payloader and depayloader chain of a codec.
-struct CodecElements {
+pub(super) struct CodecElements {
     caps: &'static str,
     pay: &'static str,
-    depay: &'static str,
+    /// The depayloading chain (a `gst-launch` description) up to encoded frames.
+    pub(super) depay: &'static str,
 }
 
-fn elements_of(codec: Codec) -> Option<CodecElements> {
+pub(super) fn elements_of(codec: Codec) -> Option<CodecElements> {
     let (caps, pay, depay) = match codec {
         Codec::Opus => ("audio/x-opus,channel-mapping-family=0,channels=2,rate=48000", "rtpopuspay", "rtpopusdepay"),
         Codec::Pcmu => ("audio/x-mulaw,rate=8000,channels=1", "rtppcmupay", "rtppcmudepay"),
@@ -116,7 +116,7 @@ fn link(a: &gst::Element, a_pad: &str, b: &gst::Element, b_pad: &str) -> Result<
 }
 
 /// Links two pads; the error names both.
-fn link_pad(from: &gst::Pad, to: &gst::Pad) -> Result<(), String> {
+pub(super) fn link_pad(from: &gst::Pad, to: &gst::Pad) -> Result<(), String> {
     let name = |p: &gst::Pad| format!("{}.{}", p.parent().map_or_else(String::new, |e| e.name().to_string()), p.name());
     from.link(to).map(|_| ()).map_err(|e| format!("{} -> {}: {e:?}", name(from), name(to)))
 }
@@ -128,67 +128,6 @@ fn request(element: &gst::Element, template: &str) -> Result<gst::Pad, String> {
 /// The input of a sink or funnel: its static `sink` pad or a new request pad.
 fn sink_pad_of(element: &gst::Element) -> Result<gst::Pad, String> {
     element.static_pad("sink").or_else(|| element.request_pad_simple("sink_%u")).ok_or_else(|| format!("{} has no sink pad", element.name()))
-}
-
-/// The sender of a received buffer (udpsrc's `retrieve-sender-address`).
-fn sender_of(buffer: &gst::BufferRef) -> Option<SocketAddr> {
-    let meta = buffer.meta::<gst_net::NetAddressMeta>()?;
-    let addr = meta.addr();
-    let inet = addr.downcast_ref::<gst_net::gio::InetSocketAddress>()?;
-    let ip: IpAddr = inet.address().to_str().parse().ok()?;
-    Some(SocketAddr::new(ip, inet.port()))
-}
-
-/// RFC 5761 §4: RTCP packet types 192..=223 in the second byte.
-fn is_rtcp(buffer: &gst::BufferRef) -> bool {
-    let mut byte = [0u8; 1];
-    buffer.copy_to_slice(1, &mut byte).is_ok() && (192..=223).contains(&byte[0])
-}
-
-/// Checks and learns the peer's address on a receiving socket.
-struct PeerGate {
-    media_type: MediaType,
-    /// COMEDIA: the first sender becomes the destination of `sink`.
-    learn: bool,
-    expected: Option<IpAddr>,
-    sink: gst::Element,
-    learnt: AtomicBool,
-    reported: AtomicBool,
-    outbox: Outbox,
-}
-
-impl PeerGate {
-    fn admit(&self, buffer: &gst::BufferRef) -> bool {
-        let Some(from) = sender_of(buffer) else { return true };
-        if self.learn {
-            if !self.learnt.swap(true, Ordering::AcqRel) {
-                tracing::info!(media = self.media_type.as_str(), %from, "RtpEndpoint: COMEDIA peer address learnt");
-                self.sink.emit_by_name::<()>("clear", &[]);
-                self.sink.emit_by_name::<()>("add", &[&from.ip().to_string(), &i32::from(from.port())]);
-            }
-            return true;
-        }
-        match self.expected {
-            Some(ip) if ip != from.ip() => {
-                if !self.reported.swap(true, Ordering::AcqRel) {
-                    let description = format!(
-                        "{} RTP from {from} dropped: the session description names {ip} (use a=direction:active for a sender whose address is not known)",
-                        self.media_type.as_str()
-                    );
-                    self.outbox.event(ElementEvent::Error { error_type: "UNEXPECTED_RTP_SOURCE", description, code: 0 });
-                }
-                false
-            }
-            _ => true,
-        }
-    }
-
-    fn install(self: Arc<Self>, pad: &gst::Pad) {
-        pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| match info.buffer() {
-            Some(b) if !self.admit(b) => gst::PadProbeReturn::Drop,
-            _ => gst::PadProbeReturn::Ok,
-        });
-    }
 }
 
 /// srtpenc/srtpdec caps fields for a key.
@@ -223,41 +162,6 @@ fn pt_caps(media: &NegotiatedMedia, pt: u8) -> Option<gst::Caps> {
         caps = caps.field("rtcp-fb-nack", true);
     }
     Some(caps.build())
-}
-
-/// A compound RTCP packet carrying a REMB (draft-alvestrand-rmcat-remb
-/// §2.2): an empty receiver report from `sender` (RFC 3550 §6.1: compounds
-/// start with a report), then the PSFB/AFB REMB of `bitrate` bits/s for
-/// `media_ssrc`.
-fn remb_packet(sender: u32, media_ssrc: u32, bitrate: u64) -> Vec<u8> {
-    let mut exp = 0u32;
-    while (bitrate >> exp) >= (1 << 18) {
-        exp += 1;
-    }
-    let mantissa = (bitrate >> exp) as u32;
-    let mut p = Vec::with_capacity(32);
-    p.extend_from_slice(&[0x80, 201, 0, 1]);
-    p.extend_from_slice(&sender.to_be_bytes());
-    p.extend_from_slice(&[0x80 | 15, 206, 0, 5]);
-    p.extend_from_slice(&sender.to_be_bytes());
-    p.extend_from_slice(&0u32.to_be_bytes());
-    p.extend_from_slice(b"REMB");
-    p.push(1);
-    p.push(((exp << 2) as u8) | ((mantissa >> 16) as u8 & 0x03));
-    p.push((mantissa >> 8) as u8);
-    p.push(mantissa as u8);
-    p.extend_from_slice(&media_ssrc.to_be_bytes());
-    p
-}
-
-/// A REMB (draft-alvestrand-rmcat-remb §2.2) in a PSFB/AFB FCI: bits/s.
-fn remb_bitrate(fci: &[u8]) -> Option<u64> {
-    if fci.len() < 8 || &fci[..4] != b"REMB" {
-        return None;
-    }
-    let exp = u32::from(fci[5] >> 2);
-    let mantissa = (u64::from(fci[5] & 0x03) << 16) | (u64::from(fci[6]) << 8) | u64::from(fci[7]);
-    mantissa.checked_shl(exp)
 }
 
 impl RtpSession {
@@ -296,7 +200,9 @@ impl RtpSession {
         for (session, (media, bound)) in lines.into_iter().enumerate() {
             live.push(build_line(&pipeline, &rtpbin, session as u32, &media, bound, mtu, &outbox)?);
         }
-        connect_receivers(&rtpbin, &negotiated, &live, &outbox);
+        let sinks = live.iter().map(|l| l.sinks.clone()).collect();
+        let ssrcs = live.iter().map(|l| l.remote_ssrc.clone()).collect();
+        connect_receivers(&rtpbin, &negotiated, sinks, ssrcs, &outbox);
         connect_media_state(&rtpbin, &outbox);
         pipeline.set_state(gst::State::Playing).map_err(|e| format!("the RTP session does not start: {e}"))?;
         Ok(RtpSession { island, rtpbin, lines: live })
@@ -417,188 +323,170 @@ fn sender(receiver: &gst::Element, to: Option<SocketAddr>) -> Result<gst::Elemen
     Ok(sink)
 }
 
-/// Builds one line's receive and send paths on rtpbin session `session`.
-fn build_line(
-    pipeline: &gst::Pipeline,
-    rtpbin: &gst::Element,
+/// What building one line needs: the island, its rtpbin session, the
+/// negotiated line.
+struct LineCtx<'a> {
+    pipeline: &'a gst::Pipeline,
+    rtpbin: &'a gst::Element,
     session: u32,
-    media: &NegotiatedMedia,
-    bound: BoundLine,
-    mtu: u16,
-    outbox: &Outbox,
-) -> Result<Line, String> {
-    let add = |e: &gst::Element| pipeline.add(e).map_err(|err| err.to_string());
-    let kind = |plain: &'static str, secure: &'static str| if media.srtp.is_some() { secure } else { plain };
-    // Sending socket(s): the receiving ones.
-    let rtp_sink = sender(&bound.rtp, media.remote_rtp)?;
-    add(&rtp_sink)?;
-    let rtcp_sink = match &bound.rtcp {
-        Some(rtcp_src) => {
-            let sink = sender(rtcp_src, media.remote_rtcp)?;
-            add(&sink)?;
-            sink
-        }
-        None => {
-            // rtcp-mux: RTCP leaves through the RTP socket.
-            let funnel = make("funnel")?;
-            add(&funnel)?;
-            link(&funnel, "src", &rtp_sink, "sink")?;
-            funnel
-        }
-    };
-    let funnel_for_rtp = bound.rtcp.is_none().then(|| rtcp_sink.clone());
+    media: &'a NegotiatedMedia,
+    outbox: &'a Outbox,
+}
 
-    // SRTP.
-    let (enc, dec) = match &media.srtp {
-        Some((ours, theirs)) => {
-            let enc = make("srtpenc")?;
-            enc.set_property("key", gst::Buffer::from_slice(ours.key.clone()));
-            enc.set_property_from_str("rtp-cipher", ours.suite.gst_cipher());
-            enc.set_property_from_str("rtp-auth", ours.suite.gst_auth());
-            enc.set_property_from_str("rtcp-cipher", ours.suite.gst_cipher());
-            enc.set_property_from_str("rtcp-auth", "hmac-sha1-80");
-            let dec = make("srtpdec")?;
-            let caps = srtp_caps(theirs, "application/x-srtp");
-            dec.connect("request-key", false, move |_| Some(caps.to_value()));
-            // soft-limit: srtpenc's returns nothing, srtpdec's a new key
-            // (none: the stream goes on until the hard limit, as in KMS).
-            for (element, returns_caps) in [(&enc, false), (&dec, true)] {
-                let (outbox, media_type) = (outbox.clone(), media.media_type);
-                element.connect("soft-limit", false, move |_| {
-                    outbox.event(ElementEvent::KeySoftLimit { media_type });
-                    returns_caps.then(|| None::<gst::Caps>.to_value())
-                });
-                add(element)?;
-            }
-            watch_authentication(&dec, media.media_type, outbox);
-            (Some(enc), Some(dec))
-        }
-        None => (None, None),
-    };
+/// An element's output pad feeding the next stage.
+type Output = (gst::Element, &'static str);
 
-    // Receive path.
-    let rtp_src = bound.rtp.clone();
-    rtp_src.set_property("caps", gst::Caps::builder(kind("application/x-rtp", "application/x-srtp")).build());
-    add(&rtp_src)?;
-    let gate = |sink: &gst::Element, learn: bool| {
-        Arc::new(PeerGate {
-            media_type: media.media_type,
-            learn,
-            expected: media.remote_rtp.map(|a| a.ip()),
-            sink: sink.clone(),
-            learnt: AtomicBool::new(false),
-            reported: AtomicBool::new(false),
-            outbox: outbox.clone(),
-        })
-    };
-    if let Some(pad) = rtp_src.static_pad("src") {
-        gate(&rtp_sink, media.comedia).install(&pad);
+impl LineCtx<'_> {
+    fn add(&self, e: &gst::Element) -> Result<(), String> {
+        self.pipeline.add(e).map_err(|err| err.to_string())
     }
-    let recv_rtp = request(rtpbin, &format!("recv_rtp_sink_{session}"))?;
-    let recv_rtcp = request(rtpbin, &format!("recv_rtcp_sink_{session}"))?;
-    // (element, pad) feeding rtpbin's RTP and RTCP inputs.
-    let (rtp_out, rtcp_out): ((gst::Element, String), (gst::Element, String)) = match &bound.rtcp {
-        Some(rtcp_src) => {
-            rtcp_src.set_property("caps", gst::Caps::builder(kind("application/x-rtcp", "application/x-srtcp")).build());
-            add(rtcp_src)?;
-            if let Some(pad) = rtcp_src.static_pad("src") {
-                gate(&rtcp_sink, media.comedia).install(&pad);
-            }
-            ((rtp_src.clone(), "src".into()), (rtcp_src.clone(), "src".into()))
-        }
-        None => {
-            let tee = make("tee")?;
-            let (q_rtp, q_rtcp) = (make("queue")?, make("queue")?);
-            for e in [&tee, &q_rtp, &q_rtcp] {
-                add(e)?;
-            }
-            link(&rtp_src, "src", &tee, "sink")?;
-            tee.link(&q_rtp).map_err(|e| e.to_string())?;
-            tee.link(&q_rtcp).map_err(|e| e.to_string())?;
-            // The RTCP branch takes the socket's RTP caps (the tee asks every
-            // branch) and announces RTCP caps in their place downstream.
-            q_rtcp.static_pad("sink").ok_or("queue without sink")?.add_probe(gst::PadProbeType::QUERY_DOWNSTREAM, |_, info| {
-                let Some(query) = info.query_mut() else { return gst::PadProbeReturn::Ok };
-                match query.view_mut() {
-                    gst::QueryViewMut::Caps(q) => {
-                        let caps = q.filter().map_or_else(gst::Caps::new_any, |f| f.to_owned());
-                        q.set_result(&caps);
-                    }
-                    gst::QueryViewMut::AcceptCaps(q) => q.set_result(true),
-                    _ => return gst::PadProbeReturn::Ok,
-                }
-                gst::PadProbeReturn::Handled
+
+    /// The caps kind of this line: `plain` for RTP, `secure` for SRTP.
+    fn kind(&self, plain: &'static str, secure: &'static str) -> &'static str {
+        if self.media.srtp.is_some() { secure } else { plain }
+    }
+
+    /// srtpenc (our key) and srtpdec (the peer's key), for SRTP lines.
+    fn srtp(&self) -> Result<(Option<gst::Element>, Option<gst::Element>), String> {
+        let Some((ours, theirs)) = &self.media.srtp else { return Ok((None, None)) };
+        let enc = make("srtpenc")?;
+        enc.set_property("key", gst::Buffer::from_slice(ours.key.clone()));
+        enc.set_property_from_str("rtp-cipher", ours.suite.gst_cipher());
+        enc.set_property_from_str("rtp-auth", ours.suite.gst_auth());
+        enc.set_property_from_str("rtcp-cipher", ours.suite.gst_cipher());
+        enc.set_property_from_str("rtcp-auth", "hmac-sha1-80");
+        let dec = make("srtpdec")?;
+        let caps = srtp_caps(theirs, "application/x-srtp");
+        dec.connect("request-key", false, move |_| Some(caps.to_value()));
+        // soft-limit: srtpenc's returns nothing, srtpdec's a new key
+        // (none: the stream goes on until the hard limit, as in KMS).
+        for (element, returns_caps) in [(&enc, false), (&dec, true)] {
+            let (outbox, media_type) = (self.outbox.clone(), self.media.media_type);
+            element.connect("soft-limit", false, move |_| {
+                outbox.event(ElementEvent::KeySoftLimit { media_type });
+                returns_caps.then(|| None::<gst::Caps>.to_value())
             });
-            let rtcp_caps = gst::Caps::builder(kind("application/x-rtcp", "application/x-srtcp")).build();
-            q_rtcp.static_pad("src").ok_or("queue without src")?.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
-                if matches!(info.event().map(|e| e.view()), Some(gst::EventView::Caps(_))) {
-                    info.data = Some(gst::PadProbeData::Event(gst::event::Caps::new(&rtcp_caps)));
-                }
-                gst::PadProbeReturn::Ok
-            });
-            let keep = |pad: gst::Pad, rtcp: bool| {
-                pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| match info.buffer() {
-                    Some(b) if is_rtcp(b) != rtcp => gst::PadProbeReturn::Drop,
-                    _ => gst::PadProbeReturn::Ok,
-                });
-            };
-            keep(q_rtp.static_pad("sink").ok_or("queue without sink")?, false);
-            keep(q_rtcp.static_pad("sink").ok_or("queue without sink")?, true);
-            ((q_rtp, "src".into()), (q_rtcp, "src".into()))
+            self.add(element)?;
         }
-    };
-    let link_to = |(e, pad): &(gst::Element, String), target: &gst::Pad| -> Result<(), String> {
-        link_pad(&e.static_pad(pad).ok_or("missing pad")?, target)
-    };
-    // The muxed RTCP branch's caps are rewritten only as they flow (its caps
-    // query still answers the socket's RTP caps): that link is made without
-    // the caps check.
-    let link_rtcp = |(e, pad): &(gst::Element, String), target: &gst::Pad| -> Result<(), String> {
-        let from = e.static_pad(pad).ok_or("missing pad")?;
-        match bound.rtcp {
-            Some(_) => link_pad(&from, target),
-            None => from.link_full(target, gst::PadLinkCheck::empty()).map(|_| ()).map_err(|err| format!("muxed RTCP: {err:?}")),
-        }
-    };
-    match &dec {
-        Some(dec) => {
-            link_to(&rtp_out, &dec.static_pad("rtp_sink").ok_or("srtpdec")?)?;
-            link_rtcp(&rtcp_out, &dec.static_pad("rtcp_sink").ok_or("srtpdec")?)?;
-            link_to(&(dec.clone(), "rtp_src".into()), &recv_rtp)?;
-            link_to(&(dec.clone(), "rtcp_src".into()), &recv_rtcp)?;
-        }
-        None => {
-            link_to(&rtp_out, &recv_rtp)?;
-            link_rtcp(&rtcp_out, &recv_rtcp)?;
+        watch_authentication(&dec, self.media.media_type, self.outbox);
+        Ok((Some(enc), Some(dec)))
+    }
+
+    /// The receiving sockets (gated) into rtpbin, through srtpdec.
+    fn receive(&self, bound: &BoundLine, rtp_sink: &gst::Element, rtcp_sink: &gst::Element, dec: Option<&gst::Element>) -> Result<(), String> {
+        let media = self.media;
+        let rtp_src = bound.rtp.clone();
+        rtp_src.set_property("caps", gst::Caps::builder(self.kind("application/x-rtp", "application/x-srtp")).build());
+        self.add(&rtp_src)?;
+        let gate = |sink: &gst::Element| PeerGate::new(media.media_type, media.comedia, media.remote_rtp.map(|a| a.ip()), sink, self.outbox);
+        gate(rtp_sink).install(&rtp_src.static_pad("src").ok_or("udpsrc without src")?);
+        let (rtp_out, rtcp_out): (Output, Output) = match &bound.rtcp {
+            Some(rtcp_src) => {
+                rtcp_src.set_property("caps", gst::Caps::builder(self.kind("application/x-rtcp", "application/x-srtcp")).build());
+                self.add(rtcp_src)?;
+                gate(rtcp_sink).install(&rtcp_src.static_pad("src").ok_or("udpsrc without src")?);
+                ((rtp_src, "src"), (rtcp_src.clone(), "src"))
+            }
+            None => self.split_mux(&rtp_src)?,
+        };
+        let pad = |(e, name): &Output| e.static_pad(name).ok_or_else(|| format!("{} has no {name}", e.name()));
+        // The muxed RTCP branch's caps are rewritten only as they flow (its
+        // caps query still answers the socket's RTP caps): that link is made
+        // without the caps check.
+        let link_rtcp = |from: &Output, to: &gst::Pad| match bound.rtcp {
+            Some(_) => link_pad(&pad(from)?, to),
+            None => pad(from)?.link_full(to, gst::PadLinkCheck::empty()).map(|_| ()).map_err(|err| format!("muxed RTCP: {err:?}")),
+        };
+        let recv_rtp = request(self.rtpbin, &format!("recv_rtp_sink_{}", self.session))?;
+        let recv_rtcp = request(self.rtpbin, &format!("recv_rtcp_sink_{}", self.session))?;
+        match dec {
+            Some(dec) => {
+                link_pad(&pad(&rtp_out)?, &pad(&(dec.clone(), "rtp_sink"))?)?;
+                link_rtcp(&rtcp_out, &pad(&(dec.clone(), "rtcp_sink"))?)?;
+                link_pad(&pad(&(dec.clone(), "rtp_src"))?, &recv_rtp)?;
+                link_pad(&pad(&(dec.clone(), "rtcp_src"))?, &recv_rtcp)
+            }
+            None => {
+                link_pad(&pad(&rtp_out)?, &recv_rtp)?;
+                link_rtcp(&rtcp_out, &recv_rtcp)
+            }
         }
     }
 
-    // Send path: RTCP always (receiver reports), RTP when this side sends.
-    let mut send_rtcp = request(rtpbin, &format!("send_rtcp_src_{session}"))?;
-    // Our REMBs join the session's own RTCP (before SRTCP protection).
-    let remb_src = if media.media_type == MediaType::Video && media.feedback.remb {
-        let mix = make("funnel")?;
-        let src = gst_app::AppSrc::builder().caps(&gst::Caps::new_empty_simple("application/x-rtcp")).is_live(true).format(gst::Format::Time).build();
-        add(&mix)?;
-        add(src.upcast_ref())?;
-        link_pad(&send_rtcp, &sink_pad_of(&mix)?)?;
-        link_pad(&src.static_pad("src").ok_or("appsrc")?, &sink_pad_of(&mix)?)?;
-        send_rtcp = mix.static_pad("src").ok_or("funnel")?;
-        Some(src)
-    } else {
-        None
-    };
-    let rtcp_from = match &enc {
-        Some(enc) => {
-            link_pad(&send_rtcp, &request(enc, &format!("rtcp_sink_{session}"))?)?;
-            enc.static_pad(&format!("rtcp_src_{session}")).ok_or("srtpenc rtcp_src")?
+    /// rtcp-mux: a tee splits the socket's packets into RTP and RTCP
+    /// (RFC 5761 §4); returns the two outputs.
+    fn split_mux(&self, rtp_src: &gst::Element) -> Result<(Output, Output), String> {
+        let tee = make("tee")?;
+        let (q_rtp, q_rtcp) = (make("queue")?, make("queue")?);
+        for e in [&tee, &q_rtp, &q_rtcp] {
+            self.add(e)?;
         }
-        None => send_rtcp,
-    };
-    link_pad(&rtcp_from, &sink_pad_of(&rtcp_sink)?)?;
-    let send_codec = media.payloads.first().map(|(pt, c)| (*pt, c.codec));
-    let mut appsrc = None;
-    if let Some((pt, codec)) = send_codec.filter(|_| media.direction.sends()) {
+        link(rtp_src, "src", &tee, "sink")?;
+        tee.link(&q_rtp).map_err(|e| e.to_string())?;
+        tee.link(&q_rtcp).map_err(|e| e.to_string())?;
+        // The RTCP branch takes the socket's RTP caps (the tee asks every
+        // branch) and announces RTCP caps in their place downstream.
+        q_rtcp.static_pad("sink").ok_or("queue without sink")?.add_probe(gst::PadProbeType::QUERY_DOWNSTREAM, |_, info| {
+            let Some(query) = info.query_mut() else { return gst::PadProbeReturn::Ok };
+            match query.view_mut() {
+                gst::QueryViewMut::Caps(q) => {
+                    let caps = q.filter().map_or_else(gst::Caps::new_any, |f| f.to_owned());
+                    q.set_result(&caps);
+                }
+                gst::QueryViewMut::AcceptCaps(q) => q.set_result(true),
+                _ => return gst::PadProbeReturn::Ok,
+            }
+            gst::PadProbeReturn::Handled
+        });
+        let rtcp_caps = gst::Caps::builder(self.kind("application/x-rtcp", "application/x-srtcp")).build();
+        q_rtcp.static_pad("src").ok_or("queue without src")?.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+            if matches!(info.event().map(|e| e.view()), Some(gst::EventView::Caps(_))) {
+                info.data = Some(gst::PadProbeData::Event(gst::event::Caps::new(&rtcp_caps)));
+            }
+            gst::PadProbeReturn::Ok
+        });
+        let keep = |pad: gst::Pad, rtcp: bool| {
+            pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| match info.buffer() {
+                Some(b) if is_rtcp(b) != rtcp => gst::PadProbeReturn::Drop,
+                _ => gst::PadProbeReturn::Ok,
+            });
+        };
+        keep(q_rtp.static_pad("sink").ok_or("queue without sink")?, false);
+        keep(q_rtcp.static_pad("sink").ok_or("queue without sink")?, true);
+        Ok(((q_rtp, "src"), (q_rtcp, "src")))
+    }
+
+    /// Our RTCP (receiver reports, feedback, and REMBs from the returned
+    /// appsrc on video lines whose peer takes `goog-remb`) out through srtpenc.
+    fn send_rtcp(&self, enc: Option<&gst::Element>, rtcp_sink: &gst::Element) -> Result<Option<gst_app::AppSrc>, String> {
+        let mut send_rtcp = request(self.rtpbin, &format!("send_rtcp_src_{}", self.session))?;
+        // Our REMBs join the session's own RTCP (before SRTCP protection).
+        let remb_src = if self.media.media_type == MediaType::Video && self.media.feedback.remb {
+            let mix = make("funnel")?;
+            let src = gst_app::AppSrc::builder().caps(&gst::Caps::new_empty_simple("application/x-rtcp")).is_live(true).format(gst::Format::Time).build();
+            self.add(&mix)?;
+            self.add(src.upcast_ref())?;
+            link_pad(&send_rtcp, &sink_pad_of(&mix)?)?;
+            link_pad(&src.static_pad("src").ok_or("appsrc")?, &sink_pad_of(&mix)?)?;
+            send_rtcp = mix.static_pad("src").ok_or("funnel")?;
+            Some(src)
+        } else {
+            None
+        };
+        let rtcp_from = match enc {
+            Some(enc) => {
+                link_pad(&send_rtcp, &request(enc, &format!("rtcp_sink_{}", self.session))?)?;
+                enc.static_pad(&format!("rtcp_src_{}", self.session)).ok_or("srtpenc rtcp_src")?
+            }
+            None => send_rtcp,
+        };
+        link_pad(&rtcp_from, &sink_pad_of(rtcp_sink)?)?;
+        Ok(remb_src)
+    }
+
+    /// Frames of the line's codec -> appsrc -> payloader (PT `pt`) ->
+    /// rtpbin -> srtpenc -> `out`; the peer's PLI/FIR becomes a keyframe request.
+    fn send_rtp(&self, pt: u8, codec: Codec, mtu: u16, enc: Option<&gst::Element>, out: &gst::Element) -> Result<gst_app::AppSrc, String> {
         let chain = elements_of(codec).ok_or("codec without payloader")?;
         let src = gst_app::AppSrc::builder()
             .caps(&chain.caps.parse::<gst::Caps>().map_err(|e| e.to_string())?)
@@ -610,56 +498,89 @@ fn build_line(
         let pay = gst::parse::launch(chain.pay).map_err(|e| e.to_string())?;
         pay.set_property("pt", u32::from(pt));
         pay.set_property("mtu", u32::from(mtu));
-        pay.set_property("ssrc", media.local_ssrc);
-        add(src.upcast_ref())?;
-        add(&pay)?;
+        pay.set_property("ssrc", self.media.local_ssrc);
+        self.add(src.upcast_ref())?;
+        self.add(&pay)?;
         src.link(&pay).map_err(|e| e.to_string())?;
-        let send_rtp = request(rtpbin, &format!("send_rtp_sink_{session}"))?;
+        let send_rtp = request(self.rtpbin, &format!("send_rtp_sink_{}", self.session))?;
         link_pad(&pay.static_pad("src").ok_or("payloader")?, &send_rtp)?;
-        let rtp_out = rtpbin.static_pad(&format!("send_rtp_src_{session}")).ok_or("rtpbin send_rtp_src")?;
-        let target = match &enc {
+        let rtp_out = self.rtpbin.static_pad(&format!("send_rtp_src_{}", self.session)).ok_or("rtpbin send_rtp_src")?;
+        let target = match enc {
             Some(enc) => {
-                let sink = request(enc, &format!("rtp_sink_{session}"))?;
-                link_pad(&rtp_out, &sink)?;
-                enc.static_pad(&format!("rtp_src_{session}")).ok_or("srtpenc rtp_src")?
+                link_pad(&rtp_out, &request(enc, &format!("rtp_sink_{}", self.session))?)?;
+                enc.static_pad(&format!("rtp_src_{}", self.session)).ok_or("srtpenc rtp_src")?
             }
             None => rtp_out,
         };
-        let sink_pad = sink_pad_of(funnel_for_rtp.as_ref().unwrap_or(&rtp_sink))?;
-        link_pad(&target, &sink_pad)?;
-        // A PLI/FIR from the peer reaches the appsrc as an upstream ForceKeyUnit.
-        if let Some(pad) = src.static_pad("src") {
-            let outbox = outbox.clone();
-            pad.add_probe(gst::PadProbeType::EVENT_UPSTREAM, move |_, info| {
-                if let Some(event) = info.event() {
-                    if gstreamer_video::ForceKeyUnitEvent::is(event) {
-                        outbox.push(ElementOutput::KeyframeRequest);
+        link_pad(&target, &sink_pad_of(out)?)?;
+        let outbox = self.outbox.clone();
+        src.static_pad("src").ok_or("appsrc")?.add_probe(gst::PadProbeType::EVENT_UPSTREAM, move |_, info| {
+            if info.event().is_some_and(|e| gstreamer_video::ForceKeyUnitEvent::is(e)) {
+                outbox.push(ElementOutput::KeyframeRequest);
+            }
+            gst::PadProbeReturn::Ok
+        });
+        Ok(src)
+    }
+
+    /// The peer's REMBs (video lines): each becomes a bitrate estimate; the
+    /// last one is kept for getStats.
+    fn watch_remb(&self) -> Arc<AtomicU64> {
+        let received = Arc::new(AtomicU64::new(0));
+        let rtp_session = self.rtpbin.emit_by_name::<Option<glib::Object>>("get-internal-session", &[&self.session]);
+        if let (Some(s), MediaType::Video) = (&rtp_session, self.media.media_type) {
+            let (outbox, received) = (self.outbox.clone(), received.clone());
+            s.connect("on-feedback-rtcp", false, move |args| {
+                let packet_type = args.get(1).and_then(|v| v.get::<u32>().ok());
+                let fmt = args.get(2).and_then(|v| v.get::<u32>().ok());
+                // PSFB (206) with FMT 15, application layer feedback.
+                if (packet_type, fmt) == (Some(206), Some(15)) {
+                    let fci = args.get(5).and_then(|v| v.get::<Option<gst::Buffer>>().ok()).flatten();
+                    if let Some(bps) = fci.and_then(|b| b.map_readable().ok().and_then(|m| remb_bitrate(m.as_slice()))) {
+                        received.store(bps, Ordering::Relaxed);
+                        outbox.push(ElementOutput::BitrateEstimate(bps));
                     }
                 }
-                gst::PadProbeReturn::Ok
+                None
             });
         }
-        appsrc = Some(src);
+        received
     }
-    // The RTPSession: REMB from the peer, stats.
-    let rtp_session = rtpbin.emit_by_name::<Option<glib::Object>>("get-internal-session", &[&session]);
-    let remb_received = Arc::new(AtomicU64::new(0));
-    if let (Some(s), MediaType::Video) = (&rtp_session, media.media_type) {
-        let (outbox, received) = (outbox.clone(), remb_received.clone());
-        s.connect("on-feedback-rtcp", false, move |args| {
-            let packet_type = args.get(1).and_then(|v| v.get::<u32>().ok());
-            let fmt = args.get(2).and_then(|v| v.get::<u32>().ok());
-            // PSFB (206) with FMT 15, application layer feedback.
-            if (packet_type, fmt) == (Some(206), Some(15)) {
-                let fci = args.get(5).and_then(|v| v.get::<Option<gst::Buffer>>().ok()).flatten();
-                if let Some(bps) = fci.and_then(|b| b.map_readable().ok().and_then(|m| remb_bitrate(m.as_slice()))) {
-                    received.store(bps, Ordering::Relaxed);
-                    outbox.push(ElementOutput::BitrateEstimate(bps));
-                }
-            }
-            None
-        });
+}
+
+/// Builds one line's receive and send paths on rtpbin session `session`.
+fn build_line(
+    pipeline: &gst::Pipeline,
+    rtpbin: &gst::Element,
+    session: u32,
+    media: &NegotiatedMedia,
+    bound: BoundLine,
+    mtu: u16,
+    outbox: &Outbox,
+) -> Result<Line, String> {
+    let ctx = LineCtx { pipeline, rtpbin, session, media, outbox };
+    // Sending socket(s): the receiving ones. With rtcp-mux, RTCP leaves
+    // through the RTP socket, behind a funnel.
+    let rtp_sink = sender(&bound.rtp, media.remote_rtp)?;
+    ctx.add(&rtp_sink)?;
+    let rtcp_sink = match &bound.rtcp {
+        Some(rtcp_src) => sender(rtcp_src, media.remote_rtcp)?,
+        None => make("funnel")?,
+    };
+    ctx.add(&rtcp_sink)?;
+    if bound.rtcp.is_none() {
+        link(&rtcp_sink, "src", &rtp_sink, "sink")?;
     }
+    let rtp_out = if bound.rtcp.is_none() { &rtcp_sink } else { &rtp_sink };
+    let (enc, dec) = ctx.srtp()?;
+    ctx.receive(&bound, &rtp_sink, &rtcp_sink, dec.as_ref())?;
+    let remb_src = ctx.send_rtcp(enc.as_ref(), &rtcp_sink)?;
+    let send_codec = media.payloads.first().map(|(pt, c)| (*pt, c.codec));
+    let appsrc = match send_codec.filter(|_| media.direction.sends()) {
+        Some((pt, codec)) => Some(ctx.send_rtp(pt, codec, mtu, enc.as_ref(), rtp_out)?),
+        None => None,
+    };
+    let remb_received = ctx.watch_remb();
     Ok(Line {
         media_type: media.media_type,
         codec: send_codec.map(|(_, c)| c),
@@ -677,116 +598,3 @@ fn build_line(
     })
 }
 
-/// Raises `Error` once when SRTP packets arrive and none authenticates
-/// (a wrong key): srtpdec drops them without a message of its own.
-fn watch_authentication(dec: &gst::Element, media_type: MediaType, outbox: &Outbox) {
-    let counts = Arc::new((AtomicU64::new(0), AtomicU64::new(0), AtomicBool::new(false)));
-    if let Some(pad) = dec.static_pad("rtp_src") {
-        let counts = counts.clone();
-        pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-            counts.1.fetch_add(1, Ordering::Relaxed);
-            gst::PadProbeReturn::Ok
-        });
-    }
-    if let Some(pad) = dec.static_pad("rtp_sink") {
-        let outbox = outbox.clone();
-        pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-            let seen = counts.0.fetch_add(1, Ordering::Relaxed) + 1;
-            if seen >= SRTP_FAILURES_REPORTED && counts.1.load(Ordering::Relaxed) == 0 && !counts.2.swap(true, Ordering::AcqRel) {
-                let description = format!("{seen} {} SRTP packets failed authentication: the peer's key or crypto suite does not match", media_type.as_str());
-                outbox.event(ElementEvent::Error { error_type: "SRTP_AUTHENTICATION_FAILED", description, code: 0 });
-            }
-            gst::PadProbeReturn::Ok
-        });
-    }
-}
-
-/// rtpbin's received streams: each new `recv_rtp_src_<session>_<ssrc>_<pt>`
-/// pad gets a depayloader and an appsink that hands frames to the router.
-fn connect_receivers(rtpbin: &gst::Element, negotiated: &Arc<Vec<NegotiatedMedia>>, lines: &[Line], outbox: &Outbox) {
-    let negotiated = negotiated.clone();
-    let sinks: Vec<Arc<Mutex<Vec<gst::Element>>>> = lines.iter().map(|l| l.sinks.clone()).collect();
-    let remote_ssrcs: Vec<Arc<AtomicU32>> = lines.iter().map(|l| l.remote_ssrc.clone()).collect();
-    let outbox = outbox.clone();
-    rtpbin.connect_pad_added(move |rtpbin, pad| {
-        let name = pad.name();
-        let Some(rest) = name.strip_prefix("recv_rtp_src_") else { return };
-        let parts: Vec<u32> = rest.split('_').filter_map(|p| p.parse().ok()).collect();
-        let [session, ssrc, pt] = parts[..] else { return };
-        let Some(media) = negotiated.get(session as usize) else { return };
-        remote_ssrcs[session as usize].store(ssrc, Ordering::Relaxed);
-        let Some((_, codec)) = media.payloads.iter().find(|(p, _)| u32::from(*p) == pt) else { return };
-        if let Err(e) = add_receiver(rtpbin, pad, codec.codec, &outbox, &sinks[session as usize]) {
-            outbox.event(ElementEvent::Error { error_type: "STREAM_ERROR_FAILED", description: format!("cannot receive {}: {e}", codec.encoding), code: 0 });
-        }
-    });
-}
-
-fn add_receiver(rtpbin: &gst::Element, pad: &gst::Pad, codec: Codec, outbox: &Outbox, sinks: &Mutex<Vec<gst::Element>>) -> Result<(), String> {
-    let chain = elements_of(codec).ok_or("no depayloader")?;
-    let bin = gst::parse::bin_from_description(&format!("{} ! appsink name=out sync=false", chain.depay), true).map_err(|e| e.to_string())?;
-    let sink = bin.by_name("out").and_then(|e| e.downcast::<gst_app::AppSink>().ok()).ok_or("no appsink")?;
-    let outbox = outbox.clone();
-    sink.set_callbacks(
-        gst_app::AppSinkCallbacks::builder()
-            .new_sample(move |sink| {
-                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                if let Some(mut frame) = frame_from_sample(&sample, codec) {
-                    frame.contiguous = !sample.buffer().is_some_and(|b| b.flags().contains(gst::BufferFlags::DISCONT));
-                    outbox.push(ElementOutput::Media(frame));
-                }
-                Ok(gst::FlowSuccess::Ok)
-            })
-            .build(),
-    );
-    let pipeline = rtpbin.parent().and_then(|p| p.downcast::<gst::Bin>().ok()).ok_or("rtpbin outside a pipeline")?;
-    pipeline.add(&bin).map_err(|e| e.to_string())?;
-    bin.sync_state_with_parent().map_err(|e| e.to_string())?;
-    link_pad(pad, &bin.static_pad("sink").ok_or("depayloader without sink")?)?;
-    if codec.media_type() == MediaType::Video {
-        sinks.lock().unwrap_or_else(|e| e.into_inner()).push(sink.upcast());
-    }
-    Ok(())
-}
-
-/// MediaStateChanged as KMS raises it: CONNECTED when the peer's RTCP
-/// makes a source active, DISCONNECTED on its BYE or timeout.
-fn connect_media_state(rtpbin: &gst::Element, outbox: &Outbox) {
-    let connected = Arc::new(AtomicBool::new(false));
-    for (signal, up) in [("on-ssrc-active", true), ("on-bye-ssrc", false), ("on-timeout", false)] {
-        let (outbox, connected) = (outbox.clone(), connected.clone());
-        rtpbin.connect(signal, false, move |_| {
-            if connected.swap(up, Ordering::AcqRel) != up {
-                outbox.event(ElementEvent::MediaState { connected: up });
-            }
-            None
-        });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn remb_is_read_from_its_fci() {
-        // "REMB", 1 SSRC, exp 2, mantissa 250000 -> 1,000,000 bit/s.
-        let mantissa: u32 = 250_000;
-        let fci = [b'R', b'E', b'M', b'B', 1, (2 << 2) | ((mantissa >> 16) as u8 & 3), (mantissa >> 8) as u8, mantissa as u8, 0, 0, 0, 1];
-        assert_eq!(remb_bitrate(&fci), Some(1_000_000));
-        assert_eq!(remb_bitrate(b"NOPE1234"), None);
-        assert_eq!(remb_bitrate(b"REMB"), None);
-    }
-
-    #[test]
-    fn our_remb_is_a_compound_packet_peers_read_back() {
-        let p = remb_packet(0x1111, 0x2222, 1_500_000);
-        assert_eq!(p.len(), 8 + 24);
-        assert_eq!(p[1], 201, "starts with a receiver report");
-        assert_eq!((p[8] & 0x1f, p[9]), (15, 206), "PSFB, FMT 15");
-        assert_eq!(u16::from_be_bytes([p[10], p[11]]) as usize, (24 / 4) - 1, "length in words minus one");
-        assert_eq!(remb_bitrate(&p[20..]), Some(1_500_000 >> 3 << 3), "mantissa 18 bits");
-        assert_eq!(&p[28..32], &0x2222u32.to_be_bytes());
-        assert_eq!(remb_bitrate(&remb_packet(1, 2, 300_000)[20..]), Some(300_000 >> 1 << 1));
-    }
-}
