@@ -56,6 +56,26 @@ for (const [label, input, args] of [
   });
 }
 
+test('useEncodedMedia: an MP4 upload\'s AAC (which would need decoding) raises Error, its H.264 is recorded', async (t) => {
+  const { media, pipeline } = await withPipeline(t, serverOptions);
+  const endpoint = await pipeline.create('HttpPostEndpoint', { useEncodedMedia: true });
+  const errors = [];
+  endpoint.on('Error', (e) => errors.push(e));
+  const file = path.join(media.dir, 'video.webm');
+  const recorder = await pipeline.create('RecorderEndpoint', { uri: `file://${file}`, mediaProfile: 'WEBM_VIDEO_ONLY' });
+  await call(endpoint, 'connect', recorder);
+  await call(recorder, 'record');
+  const eos = once(endpoint, 'EndOfStream', 30000);
+  const { code } = await curl([await call(endpoint, 'getUrl'), '--data-binary', `@${media.file('in.mp4')}`, '-H', 'Content-Type: video/mp4']);
+  assert.equal(code, 200);
+  await eos;
+  await call(recorder, 'stopAndWait');
+  assert.deepEqual(errors.map((e) => e.type), ['STREAM_ERROR_CODEC_NOT_FOUND']);
+  const info = probe(file);
+  assert.deepEqual(info.videoCodecs, ['VP8'], info.text);
+  assert.ok(info.duration > 3, info.text);
+});
+
 test('a cut upload raises EndOfStream and leaves the pipeline usable: the next upload records', async (t) => {
   const { media, pipeline } = await withPipeline(t, serverOptions);
   const { endpoint, url } = await uploadTarget(pipeline, media.dir, 'first.webm');

@@ -53,7 +53,8 @@ struct SlotState {
     started: bool,
     /// The URL expired: no more uploads.
     expired: bool,
-    /// The current upload failed (a bus error): the POST answers 415.
+    /// The current upload failed (its island stopped on an error): the POST
+    /// answers 415 with this text.
     failed: Option<String>,
 }
 
@@ -158,6 +159,8 @@ pub struct HttpPostEndpoint {
     timeout: Duration,
     expires_at: Option<Instant>,
     session_started: bool,
+    /// The last Error the upload's island raised.
+    last_error: Option<String>,
     flow_out: FlowTracker,
     queue: VecDeque<ElementOutput>,
 }
@@ -173,6 +176,7 @@ impl HttpPostEndpoint {
             timeout: disconnection_timeout,
             expires_at: None,
             session_started: false,
+            last_error: None,
             flow_out: FlowTracker::default(),
             queue: VecDeque::new(),
         };
@@ -260,7 +264,9 @@ impl Element for HttpPostEndpoint {
                         self.event(ElementEvent::MediaFlowOut { media_type: frame.media_type(), state: s });
                     }
                 }
-                ElementOutput::Event(ElementEvent::Error { description, .. }) => self.slot.lock().failed = Some(description.clone()),
+                // Kept for the POST's answer if the upload then fails (a
+                // stream refused under useEncodedMedia does not fail it).
+                ElementOutput::Event(ElementEvent::Error { description, .. }) => self.last_error = Some(description.clone()),
                 _ => {}
             }
             return Some(out);
@@ -273,7 +279,8 @@ impl Element for HttpPostEndpoint {
             // island goes (a writer still pushing is released), sinks learn
             // the media ended.
             if notes.contains(&BusNote::Error) {
-                state.failed.get_or_insert_with(|| "the uploaded media cannot be read".into());
+                let error = self.last_error.take().unwrap_or_else(|| "the uploaded media cannot be read".into());
+                state.failed.get_or_insert(error);
             }
             let island = state.island.take();
             drop(state);
