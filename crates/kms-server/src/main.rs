@@ -3,17 +3,19 @@
 //! Serves the Kurento Protocol on `ws://0.0.0.0:8888/kurento` (configurable)
 //! and runs the media plane on a dedicated worker thread.
 
+mod cli;
 mod config;
 mod control;
 mod http_endpoint;
+mod logs;
 mod media;
+mod metrics;
 mod ws;
 
 use clap::Parser;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use tokio::net::TcpListener;
-use tracing_subscriber::EnvFilter;
 
 /// mimalloc returns freed pages to the OS, so resident memory follows the live
 /// set after bursts (e.g. a full duplicate-request cache expiring) instead of
@@ -46,27 +48,21 @@ struct Args {
     /// Print the version and exit (KMS: -v/--version).
     #[arg(short = 'v', long)]
     version: bool,
-}
-
-/// A tracing filter from `RUST_LOG`, or else from a `GST_DEBUG`-style level
-/// (`0`..`9`, optionally followed by `,category:level` pairs, which are ignored).
-fn log_filter() -> EnvFilter {
-    if let Ok(filter) = EnvFilter::try_from_default_env() {
-        return filter;
-    }
-    let level = std::env::var("GST_DEBUG").ok().and_then(|v| v.split(',').next()?.trim().parse::<u8>().ok());
-    EnvFilter::new(match level {
-        Some(0) => "off",
-        Some(1) => "error",
-        Some(2) => "warn",
-        Some(3 | 4) | None => "info",
-        Some(5) => "debug",
-        Some(_) => "trace",
-    })
+    /// Also write the log to files in this directory (KMS: -d/--logs-path).
+    #[arg(short = 'd', long, env = "KURENTO_LOGS_PATH")]
+    logs_path: Option<PathBuf>,
+    /// Size in MiB at which a log file is rotated (KMS: -s/--log-file-size, 100).
+    #[arg(short = 's', long, env = "KURENTO_LOG_FILE_SIZE", default_value_t = 100)]
+    log_file_size: u64,
+    /// Rotated log files kept (KMS: -n/--number-log-files, 10).
+    #[arg(short = 'n', long, env = "KURENTO_NUMBER_LOG_FILES", default_value_t = 10)]
+    number_log_files: usize,
 }
 
 fn main() -> std::process::ExitCode {
-    let args = Args::parse();
+    // KMS's command line: GStreamer's options applied, unknown ones warned about.
+    let sorted = cli::sort::<Args>(std::env::args());
+    let args = Args::parse_from(&sorted.ours);
     if args.version {
         println!("kurento-media-server {} (Kurento API {})", env!("CARGO_PKG_VERSION"), control::KMS_API_VERSION);
         return std::process::ExitCode::SUCCESS;
@@ -79,7 +75,21 @@ fn main() -> std::process::ExitCode {
         }
         return std::process::ExitCode::SUCCESS;
     }
-    tracing_subscriber::fmt().with_env_filter(log_filter()).with_writer(std::io::stderr).init();
+    let no_color = sorted.gst.iter().any(|o| o.name == "gst-debug-no-color");
+    let files = args.logs_path.as_deref().map(|dir| logs::Files { dir, size_mib: args.log_file_size, count: args.number_log_files });
+    if let Err(e) = logs::init(files, no_color) {
+        eprintln!("cannot write logs: {e}");
+        return std::process::ExitCode::FAILURE;
+    }
+    for arg in &sorted.unknown {
+        tracing::warn!("unknown argument {arg:?} ignored");
+    }
+    if let Err(e) = kms_gst::init() {
+        tracing::warn!("GStreamer is not available (PlayerEndpoint and RecorderEndpoint will fail): {e}");
+    }
+    for warning in cli::apply_gst(&sorted.gst) {
+        tracing::warn!("{warning}");
+    }
     match run(args) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -98,10 +108,6 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Some(p) = args.port {
         config.ws_port = p;
-    }
-    // GStreamer's plugin registry is loaded once, before any request.
-    if let Err(e) = kms_gst::init() {
-        tracing::warn!("GStreamer is not available (PlayerEndpoint and RecorderEndpoint will fail): {e}");
     }
     for codec in config.codecs.unsupported() {
         tracing::warn!(codec = %codec.name, clock_rate = codec.clock_rate, "SdpEndpoint codec not supported here; skipped");

@@ -47,10 +47,11 @@ async function waitForPort(port, child, timeoutMs = 15000) {
 /**
  * Starts the server on 127.0.0.1 with media on the loopback interface.
  * `confJson` (optional) is written as kurento.conf.json; `modules` maps module
- * config file names (e.g. 'UriEndpoint.conf.ini') to their text; `env` adds variables.
+ * config file names (e.g. 'UriEndpoint.conf.ini') to their text; `env` adds variables;
+ * `args` are appended to the command line.
  * Returns { url, port, child, stop(), logs() }.
  */
-async function startServer({ confJson, modules = {}, env = {} } = {}) {
+async function startServer({ confJson, modules = {}, env = {}, args: extraArgs = [] } = {}) {
   const port = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kms-e2e-'));
   const confFile = path.join(dir, 'kurento.conf.json');
@@ -58,7 +59,7 @@ async function startServer({ confJson, modules = {}, env = {} } = {}) {
   const modulesDir = path.join(dir, 'modules', 'kurento');
   fs.mkdirSync(modulesDir, { recursive: true });
   for (const [name, text] of Object.entries(modules)) fs.writeFileSync(path.join(modulesDir, name), text);
-  const args = ['-f', confFile, '--address', '127.0.0.1', '--port', String(port)];
+  const args = ['-f', confFile, '--address', '127.0.0.1', '--port', String(port), ...extraArgs];
   let output = '';
   const child = spawn(binaryPath(), args, {
     env: { ...process.env, KMS_NETWORK_INTERFACES: 'lo', KMS_MIN_PORT: '40000', KMS_MAX_PORT: '40999', RUST_LOG: process.env.RUST_LOG || 'info', ...env },

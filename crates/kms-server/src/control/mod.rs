@@ -26,6 +26,7 @@ mod webrtc;
 
 pub use methods::{handle_text, ConnectionContext};
 pub use server_manager::KMS_API_VERSION;
+pub use registry::Backing;
 pub use sessions::ConnId;
 
 use crate::config::Config;
@@ -33,7 +34,7 @@ use crate::media::{MediaEvent, MediaHandle};
 use events::event_data;
 use kms_idl::Idl;
 use kms_protocol::{KurentoError, Notification, ObjectId};
-use registry::{Backing, MediaObject, Registry};
+use registry::{MediaObject, Registry};
 use request_cache::RequestCache;
 use serde_json::{json, Map, Value};
 use sessions::{ConnSender, Sessions};

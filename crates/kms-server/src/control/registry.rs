@@ -54,6 +54,11 @@ impl Registry {
         self.objects.insert(object.id.clone(), object);
     }
 
+    /// Every object (ServerManager included).
+    pub fn objects(&self) -> impl Iterator<Item = &MediaObject> {
+        self.objects.values()
+    }
+
     pub fn get(&self, id: &ObjectId) -> Option<&MediaObject> {
         self.objects.get(id)
     }

@@ -6,10 +6,12 @@
 //! need no locks and the per-packet path never waits for the control plane.
 //! Element events flow back on an unbounded channel as [`MediaEvent`]s.
 
+mod load;
 mod net;
 mod tcp;
 mod worker;
 
+pub use load::WorkerLoad;
 pub use worker::Worker;
 
 use kms_media::{ElementEvent, ElementId};
@@ -36,6 +38,7 @@ type Command = Box<dyn FnOnce(&mut Worker, Instant) + Send>;
 #[derive(Clone)]
 pub struct MediaHandle {
     tx: mpsc::UnboundedSender<Command>,
+    load: Arc<WorkerLoad>,
 }
 
 /// The media worker has stopped (it only stops when the process exits).
@@ -57,8 +60,15 @@ impl MediaHandle {
         let listeners = net::bind_tcp_listeners(&sockets, config);
         let (tx, rx) = mpsc::unbounded_channel();
         let ports = (config.min_port, config.max_port);
-        std::thread::Builder::new().name("kms-media".into()).spawn(move || worker::run(sockets, listeners, ports, rx, events))?;
-        Ok(MediaHandle { tx })
+        let load = Arc::new(WorkerLoad::default());
+        let worker_load = load.clone();
+        std::thread::Builder::new().name("kms-media".into()).spawn(move || worker::run(sockets, listeners, ports, rx, events, worker_load))?;
+        Ok(MediaHandle { tx, load })
+    }
+
+    /// The worker's load figures.
+    pub fn load(&self) -> Arc<WorkerLoad> {
+        self.load.clone()
     }
 
     /// A waker for an element of `pipeline` fed from other threads (a

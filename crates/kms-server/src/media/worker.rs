@@ -227,6 +227,7 @@ pub(super) fn run(
     ports: (u16, u16),
     mut commands: mpsc::UnboundedReceiver<Command>,
     events: mpsc::UnboundedSender<MediaEvent>,
+    load: std::sync::Arc<super::WorkerLoad>,
 ) {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -277,6 +278,8 @@ pub(super) fn run(
                 Some(event) = tcp_events.recv() => Wake::Tcp(event),
                 _ = tokio::time::sleep_until(deadline.into()) => Wake::Timer,
             };
+            let woke = Instant::now();
+            let lag = matches!(wake, Wake::Timer).then(|| woke.saturating_duration_since(deadline));
             match wake {
                 Wake::Command(Some(command)) => command(&mut worker, Instant::now()),
                 Wake::Command(None) => return,
@@ -292,6 +295,7 @@ pub(super) fn run(
             let now = Instant::now();
             worker.handle_timeout(now);
             worker.drain(now, &events);
+            load.record(woke.elapsed(), lag);
         }
     });
 }
