@@ -52,6 +52,7 @@ for (const secure of [false, true]) {
     const inbound = Object.values(rtpStats).find((s) => s.type === 'inboundrtp');
     assert.ok(inbound && inbound.packetsReceived > 30, JSON.stringify(rtpStats));
     assert.equal(await page.evaluate(() => window.rtpCall('getRemoteSessionDescriptor')), senderOffer({ audio: 45000, video: 45002 }, { key: secure ? theirs : null }));
+    assert.match(await page.evaluate(() => window.rtpCall('getGstreamerDot')), secure ? /GstSrtpDec/ : /GstRtpBin/, 'the session\'s GStreamer graph');
     await page.evaluate(() => window.stop());
   });
 }

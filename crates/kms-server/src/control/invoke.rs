@@ -31,9 +31,14 @@ pub async fn invoke(server: &Arc<Server>, session: &str, object: &ObjectId, oper
                 Some(r) => Some(r),
                 None => match class.name.as_str() {
                     "WebRtcEndpoint" => webrtc::invoke(server, &ctx, operation, params).await,
-                    "RtpEndpoint" => sdp::invoke::<kms_gst::RtpEndpoint>(server, &ctx, operation, params).await,
+                    "RtpEndpoint" => match operation {
+                        // The GStreamer graph of its RTP session, as KMS dumps its bin.
+                        "getGstreamerDot" => Some(elements::with_element(server, &ctx, |e: &mut kms_gst::RtpEndpoint, _| e.dot()).await.map(|d| Some(json!(d)))),
+                        _ => sdp::invoke::<kms_gst::RtpEndpoint>(server, &ctx, operation, params).await,
+                    },
                     "HttpPostEndpoint" => match operation {
                         "getUrl" => Some(elements::with_element(server, &ctx, |e: &mut kms_gst::HttpPostEndpoint, _| e.url().to_owned()).await.map(|u| Some(json!(u)))),
+                        "getGstreamerDot" => Some(elements::with_element(server, &ctx, |e: &mut kms_gst::HttpPostEndpoint, _| e.dot()).await.map(|d| Some(json!(d)))),
                         _ => None,
                     },
                     "PlayerEndpoint" => uri::player(server, &ctx, operation, params).await,
