@@ -202,4 +202,9 @@ test('two servers chained by RtpEndpoints: Chromium publishes to the first, a Ch
   const outbound = async () => Object.values(await publisher.evaluate(() => window.rtpCall('getStats', 'VIDEO'))).find((s) => s.type === 'outboundrtp');
   const sent = await pollUntil(outbound, (s) => s && s.remb > 0, { tries: 20 });
   assert.ok(sent && sent.remb > 0 && sent.packetsSent > 100, JSON.stringify(sent));
+  // A new sink on the second server asks its RtpEndpoint for a keyframe: a PLI crosses the hop.
+  const before = sent.pliCount;
+  await viewer.evaluate(() => window.addRtpSink());
+  const asked = await pollUntil(outbound, (s) => s && s.pliCount > before, { tries: 20 });
+  assert.ok(asked.pliCount > before, `PLI received by the first server: ${JSON.stringify(asked)}`);
 });
