@@ -87,6 +87,45 @@ test('/metrics follow a session: pipelines, elements, endpoint states and RTP co
   assert.equal(after['kms_rtp_packets{direction="in",media="video"}'], undefined, 'no live endpoint, no RTP figures');
 });
 
+test('JSON log lines, GST_DEBUG category levels as tracing targets', async (t) => {
+  const defer = deferrer(t);
+  // Warnings by default, the server's own target at info: its start-up line shows, no other info line.
+  const server = await startServer({ args: ['--log-format', 'json'], env: { RUST_LOG: '', GST_DEBUG: '2,kurento_media_server:4' } });
+  defer(() => server.stop());
+  const client = await connect(server.url);
+  defer(() => client.close());
+  await client.create('MediaPipeline');
+  const lines = server.logs().split('\n').filter((l) => l.trim());
+  const records = lines.map((l) => JSON.parse(l));
+  assert.ok(records.every((r) => r.level && r.target && r.fields), lines.slice(0, 3).join('\n'));
+  assert.ok(records.some((r) => r.level === 'INFO' && /Kurento Protocol listening/.test(r.fields.message)), lines.join('\n'));
+  assert.ok(records.every((r) => r.level !== 'INFO' || r.target.startsWith('kurento_media_server')), 'info only from the raised target');
+});
+
+test('metrics on an address of their own; draining after SIGTERM makes readiness fail while the server still answers', async (t) => {
+  const defer = deferrer(t);
+  const { freePort } = require('./lib/server');
+  const metricsPort = await freePort();
+  const server = await startServer({ env: { KMS_METRICS_ADDRESS: `127.0.0.1:${metricsPort}`, KMS_DRAIN_PERIOD: '3' } });
+  defer(() => server.stop());
+  const at = (port, url) => fetch(`http://127.0.0.1:${port}${url}`).then(async (r) => ({ status: r.status, text: await r.text() }));
+  assert.equal((await at(metricsPort, '/metrics')).status, 200);
+  assert.match((await at(metricsPort, '/metrics')).text, /^kms_sessions 0$/m);
+  assert.equal((await at(server.port, '/metrics')).status, 404, 'not on the Kurento port any more');
+  assert.equal((await at(metricsPort, '/health/ready')).status, 200);
+  const exited = new Promise((r) => server.child.once('exit', r));
+  server.child.kill('SIGTERM');
+  const ready = await pollUntil(() => at(metricsPort, '/health/ready'), (r) => r.status === 503, { tries: 20, ms: 100 });
+  assert.deepEqual(ready, { status: 503, text: 'draining: the server is stopping\n' });
+  assert.equal((await at(metricsPort, '/health/live')).status, 200, 'alive while draining');
+  const raw = await RawClient.open(server.url);
+  assert.equal((await raw.request('ping', {})).result.value, 'pong', 'the Kurento port still serves while draining');
+  raw.close();
+  const started = Date.now();
+  await exited;
+  assert.ok(Date.now() - started < 6000, 'stops after the drain period');
+});
+
 test('--logs-path with --log-file-size 1 and --number-log-files 2: the log rotates at 1 MiB and keeps two old files', async (t) => {
   const defer = deferrer(t);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kms-logs-'));

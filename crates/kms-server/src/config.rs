@@ -56,6 +56,14 @@ pub struct Config {
     /// `UriEndpoint.conf.ini` `defaultPath`: the base of Player/Recorder URIs
     /// given without a scheme (KMS's built-in default `file:///var/kurento`).
     pub default_path: String,
+    /// `mediaServer.net.metrics.{address,port}` (ours; `KMS_METRICS_ADDRESS`
+    /// as `ip:port`): `/metrics` and `/health/*` on an address of their own
+    /// instead of the Kurento port.
+    pub metrics_address: Option<std::net::SocketAddr>,
+    /// `mediaServer.resources.drainPeriod` (ours, seconds; `KMS_DRAIN_PERIOD`;
+    /// 0): after SIGTERM/SIGINT the server answers readiness 503 and keeps
+    /// serving this long before it stops, so a load balancer can move away.
+    pub drain_period: Duration,
     /// `HttpEndpoint.conf.ini`: where HttpPostEndpoint URLs are served.
     pub http_endpoint: HttpEndpointConfig,
     /// `Composite.conf.ini` `width`, `height`, `framerate` (800, 600, 15):
@@ -84,6 +92,8 @@ impl Default for Config {
             default_path: "file:///var/kurento".into(),
             composite: kms_gst::VideoSettings { width: 800, height: 600, framerate: 15 },
             http_endpoint: HttpEndpointConfig::default(),
+            metrics_address: None,
+            drain_period: Duration::ZERO,
         }
     }
 }
@@ -170,7 +180,15 @@ impl Config {
         if let Some(p) = ws["path"].as_str() {
             self.ws_path = p.trim_start_matches('/').to_owned();
         }
+        let metrics = &ms["net"]["metrics"];
+        if let Some(port) = metrics["port"].as_u64().and_then(|p| u16::try_from(p).ok()) {
+            let ip = metrics["address"].as_str().and_then(|a| a.parse().ok()).unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+            self.metrics_address = Some(std::net::SocketAddr::new(ip, port));
+        }
         let res = &ms["resources"];
+        if let Some(s) = res["drainPeriod"].as_u64() {
+            self.drain_period = Duration::from_secs(s);
+        }
         if let Some(s) = res["garbageCollectorPeriod"].as_u64().filter(|s| *s > 0) {
             self.gc_period = Duration::from_secs(s);
         }
@@ -247,6 +265,12 @@ impl Config {
     }
 
     fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) {
+        if let Some(a) = env("KMS_METRICS_ADDRESS").and_then(|v| v.parse().ok()) {
+            self.metrics_address = Some(a);
+        }
+        if let Some(s) = env("KMS_DRAIN_PERIOD").and_then(|v| v.parse().ok()) {
+            self.drain_period = Duration::from_secs(s);
+        }
         if let Some(p) = env("KMS_MIN_PORT").and_then(|v| v.parse().ok()) {
             self.min_port = p;
         }

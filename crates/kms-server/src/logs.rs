@@ -3,8 +3,10 @@
 //! also to `<dir>/media-server.log`, rotated at `--log-file-size` MiB into
 //! `media-server.log.1` ... keeping `--number-log-files` of them.
 //!
-//! Levels: `RUST_LOG` (a tracing filter), or else a `GST_DEBUG`-style level
-//! (`0`..`9`; `category:level` pairs after it are left to GStreamer).
+//! Levels: `RUST_LOG` (a tracing filter), or else `GST_DEBUG` as KMS takes
+//! it: a default level and `category:level` pairs, where a category names a
+//! tracing target (a crate: `kms_webrtc`, `kms_gst`, `kurento_media_server`).
+//! `--log-format json` (`KMS_LOG_FORMAT=json`) writes JSON lines.
 
 use file_rotate::compression::Compression;
 use file_rotate::suffix::AppendCount;
@@ -26,35 +28,90 @@ pub struct Files<'a> {
 /// The log file's name in `--logs-path`.
 pub const LOG_FILE: &str = "media-server.log";
 
-/// A tracing filter from `RUST_LOG`, or else from a `GST_DEBUG`-style level.
+/// A tracing filter from `RUST_LOG`, or else from `GST_DEBUG` (see [`gst_debug_filter`]).
 fn filter() -> EnvFilter {
-    if let Ok(filter) = EnvFilter::try_from_default_env() {
+    let rust_log = std::env::var("RUST_LOG").ok().filter(|v| !v.trim().is_empty());
+    if let Some(filter) = rust_log.and_then(|v| EnvFilter::try_new(v).ok()) {
         return filter;
     }
-    let level = std::env::var("GST_DEBUG").ok().and_then(|v| v.split(',').next()?.trim().parse::<u8>().ok());
-    EnvFilter::new(match level {
-        Some(0) => "off",
-        Some(1) => "error",
-        Some(2) => "warn",
-        Some(3 | 4) | None => "info",
-        Some(5) => "debug",
-        Some(_) => "trace",
-    })
+    EnvFilter::new(gst_debug_filter(&std::env::var("GST_DEBUG").unwrap_or_default()))
 }
 
-/// Installs the global subscriber. Errors: the log directory cannot be made.
-pub fn init(files: Option<Files>, no_color: bool) -> std::io::Result<()> {
+/// GStreamer's debug levels as tracing levels.
+fn level_name(level: u8) -> &'static str {
+    match level {
+        0 => "off",
+        1 => "error",
+        2 => "warn",
+        3 | 4 => "info",
+        5 => "debug",
+        _ => "trace",
+    }
+}
+
+/// A `GST_DEBUG` list (`3,kms_webrtc:5,rtp*:6`) as a tracing filter: the bare
+/// level is the default, each `category:level` without a wildcard sets that
+/// target (`kms_webrtc=debug`); wildcard categories are GStreamer's own,
+/// which GStreamer applies itself.
+pub fn gst_debug_filter(spec: &str) -> String {
+    let mut default = "info";
+    let mut targets = Vec::new();
+    for item in spec.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        match item.rsplit_once(':') {
+            None => {
+                if let Ok(n) = item.parse::<u8>() {
+                    default = level_name(n);
+                }
+            }
+            Some((category, level)) => {
+                if let (false, Ok(n)) = (category.contains('*') || category.is_empty(), level.parse::<u8>()) {
+                    targets.push(format!("{category}={}", level_name(n)));
+                }
+            }
+        }
+    }
+    std::iter::once(default.to_owned()).chain(targets).collect::<Vec<_>>().join(",")
+}
+
+/// One output: text (colours when `ansi`) or JSON lines.
+fn layer<S, W>(writer: W, ansi: bool, json: bool) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    if json {
+        fmt::layer().json().with_writer(writer).with_filter(filter()).boxed()
+    } else {
+        fmt::layer().with_ansi(ansi).with_writer(writer).with_filter(filter()).boxed()
+    }
+}
+
+/// Installs the global subscriber (`json`: one JSON object per line).
+/// Errors: the log directory cannot be made.
+pub fn init(files: Option<Files>, no_color: bool, json: bool) -> std::io::Result<()> {
     let ansi = std::io::stderr().is_terminal() && !no_color;
-    let stderr = fmt::layer().with_ansi(ansi).with_writer(std::io::stderr).with_filter(filter());
     let file = match files {
         Some(f) => {
             std::fs::create_dir_all(f.dir)?;
             let limit = ContentLimit::Bytes(usize::try_from(f.size_mib.max(1).saturating_mul(1 << 20)).unwrap_or(usize::MAX));
             let writer = FileRotate::new(f.dir.join(LOG_FILE), AppendCount::new(f.count.max(1)), limit, Compression::None, None);
-            Some(fmt::layer().with_ansi(false).with_writer(Mutex::new(writer)).with_filter(filter()))
+            Some(layer(Mutex::new(writer), false, json))
         }
         None => None,
     };
-    tracing_subscriber::registry().with(stderr).with(file).init();
+    tracing_subscriber::registry().with(layer(std::io::stderr, ansi, json)).with(file).init();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gst_debug_lists_become_tracing_filters() {
+        assert_eq!(gst_debug_filter(""), "info");
+        assert_eq!(gst_debug_filter("5"), "debug");
+        assert_eq!(gst_debug_filter("2,kms_webrtc:6,rtp*:5,kurento_media_server:1"), "warn,kms_webrtc=trace,kurento_media_server=error");
+        assert_eq!(gst_debug_filter("x,:4,a:b"), "info");
+    }
 }

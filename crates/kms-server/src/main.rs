@@ -57,6 +57,9 @@ struct Args {
     /// Rotated log files kept (KMS: -n/--number-log-files, 10).
     #[arg(short = 'n', long, env = "KURENTO_NUMBER_LOG_FILES", default_value_t = 10)]
     number_log_files: usize,
+    /// Log line format: `text` or `json` (one object per line; ours).
+    #[arg(long, env = "KMS_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
 }
 
 fn main() -> std::process::ExitCode {
@@ -77,7 +80,7 @@ fn main() -> std::process::ExitCode {
     }
     let no_color = sorted.gst.iter().any(|o| o.name == "gst-debug-no-color");
     let files = args.logs_path.as_deref().map(|dir| logs::Files { dir, size_mib: args.log_file_size, count: args.number_log_files });
-    if let Err(e) = logs::init(files, no_color) {
+    if let Err(e) = logs::init(files, no_color, args.log_format == "json") {
         eprintln!("cannot write logs: {e}");
         return std::process::ExitCode::FAILURE;
     }
@@ -122,7 +125,17 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         tokio::spawn(serve_secure(server.clone()));
     }
     tracing::info!("Kurento Protocol listening on ws://{}/{}", listener.local_addr()?, server.config.ws_path);
-    axum::serve(listener, ws::router(server)).with_graceful_shutdown(shutdown()).await?;
+    let app = match server.config.metrics_address {
+        Some(addr) => {
+            let metrics = TcpListener::bind(addr).await?;
+            tracing::info!("metrics and health on http://{}/metrics", metrics.local_addr()?);
+            let router = metrics::router(server.clone());
+            tokio::spawn(async move { axum::serve(metrics, router).await });
+            ws::router(server.clone())
+        }
+        None => ws::router(server.clone()).merge(metrics::router(server.clone())),
+    };
+    axum::serve(listener, app).with_graceful_shutdown(shutdown(server)).await?;
     Ok(())
 }
 
@@ -163,7 +176,9 @@ async fn bind(config: &config::Config) -> std::io::Result<TcpListener> {
     }
 }
 
-async fn shutdown() {
+/// Waits for SIGTERM or SIGINT, then drains: readiness answers 503 for
+/// `drainPeriod` while everything keeps serving, then the server stops.
+async fn shutdown(server: std::sync::Arc<control::Server>) {
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(s) => s,
         Err(_) => return std::future::pending().await,
@@ -171,6 +186,12 @@ async fn shutdown() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+    }
+    server.draining.store(true, std::sync::atomic::Ordering::Relaxed);
+    let drain = server.config.drain_period;
+    if !drain.is_zero() {
+        tracing::info!("draining for {} s (readiness answers 503)", drain.as_secs());
+        tokio::time::sleep(drain).await;
     }
     tracing::info!("shutting down");
 }

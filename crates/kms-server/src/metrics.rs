@@ -1,8 +1,8 @@
-//! Operations endpoints on the Kurento port: Prometheus metrics (text
-//! exposition format 0.0.4) at `/metrics`, liveness at `/health/live` and
-//! readiness at `/health/ready` (the media worker answers within
-//! [`READY_WAIT`]; 503 otherwise). KMS's own health behaviour on the
-//! WebSocket path stays as it is.
+//! Operations endpoints on the Kurento port (or `metrics_address`):
+//! Prometheus metrics (text exposition format 0.0.4) at `/metrics`,
+//! liveness at `/health/live` and readiness at `/health/ready` (the media
+//! worker answers within [`READY_WAIT`] and the server is not draining; 503
+//! otherwise). KMS's own health behaviour on the WebSocket path stays.
 //!
 //! Everything is read when scraped: the registry (sessions, objects by
 //! class), the media worker (endpoint states, RTP counters of the live
@@ -35,6 +35,9 @@ pub fn router(server: Arc<Server>) -> axum::Router {
 }
 
 async fn ready(State(server): State<Arc<Server>>) -> Response {
+    if server.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "draining: the server is stopping\n").into_response();
+    }
     match tokio::time::timeout(READY_WAIT, server.media.call(|_, _| ())).await {
         Ok(Ok(())) => (StatusCode::OK, "ready\n").into_response(),
         _ => (StatusCode::SERVICE_UNAVAILABLE, "the media worker does not answer\n").into_response(),

@@ -34,7 +34,7 @@ const CLOSE_PROTOCOL_ERROR: u16 = 1002;
 
 pub fn router(server: Arc<Server>) -> Router {
     let path = format!("/{}", server.config.ws_path);
-    Router::new().route(&path, get(upgrade)).fallback(wrong_path).with_state(server.clone()).merge(crate::metrics::router(server))
+    Router::new().route(&path, get(upgrade)).fallback(wrong_path).with_state(server)
 }
 
 async fn upgrade(State(server): State<Arc<Server>>, ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>) -> Response {

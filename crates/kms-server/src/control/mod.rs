@@ -50,6 +50,9 @@ pub struct Server {
     pub media: MediaHandle,
     /// HttpPostEndpoint URLs and their listener.
     pub http: crate::http_endpoint::HttpEndpoints,
+    /// Set when a stop was asked for: readiness answers 503 while the
+    /// server drains (`drainPeriod`).
+    pub draining: std::sync::atomic::AtomicBool,
     state: Mutex<State>,
     next_conn: AtomicU64,
 }
@@ -89,6 +92,7 @@ impl Server {
         let request_cache = RequestCache::new(!config.disable_request_cache);
         Arc::new(Server {
             http: crate::http_endpoint::HttpEndpoints::new(config.http_endpoint.clone()),
+            draining: Default::default(),
             config,
             server_id: uuid::Uuid::new_v4().to_string(),
             media,
