@@ -129,6 +129,13 @@ test('bad requests get KMS error codes and the connection keeps serving', async 
   assert.deepEqual(pong.result, { value: 'pong' });
   const released = await raw.request('release', { object: created.result.value, sessionId });
   assert.deepEqual(released.result, { sessionId });
+  // Released twice: 40101 (KMS); the ServerManager is never released (40111).
+  assert.equal((await raw.request('release', { object: created.result.value, sessionId })).error.code, 40101);
+  assert.equal((await raw.request('release', { object: 'manager_ServerManager', sessionId })).error.code, 40111);
+  assert.deepEqual((await raw.request('ping', {})).result, { value: 'pong' }, 'still serving');
+  // A broken envelope's reply echoes the id it can read.
+  const broken = await raw.send('{"jsonrpc":"1.0","id":91,"method":"ping"}', 91);
+  assert.deepEqual([broken.id, broken.error.code], [91, -32600]);
 });
 
 test('externalIPv4 (KMS_EXTERNAL_IPV4 and setExternalIPv4) is what the peer sees', async (t) => {

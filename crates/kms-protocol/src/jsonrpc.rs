@@ -27,14 +27,20 @@ impl Request {
 
 /// Decodes one WebSocket text message into a request.
 ///
-/// Errors are complete responses (with `id: null`) ready to send back:
-/// -32700 for text that is not JSON, -32600 for JSON that is not a single
-/// JSON-RPC 2.0 request object, -32602 when `params` is neither an object nor null.
+/// Errors are complete responses ready to send back, echoing the request's
+/// `id` whenever it can be read (a string or number in an object; `null`
+/// for text that is not JSON or not an object): -32700 for text that is not
+/// JSON, -32600 for JSON that is not a single JSON-RPC 2.0 request object,
+/// -32602 when `params` is neither an object nor null.
 pub fn decode_request(text: &str) -> Result<Request, Response> {
     let value: Value = serde_json::from_str(text).map_err(|e| {
         Response::error(Value::Null, KurentoError::new(ErrorCode::ParseError, format!("Parse error: {e}")))
     })?;
-    let invalid = || Response::error(Value::Null, KurentoError::new(ErrorCode::InvalidRequest, "Invalid JSON-RPC request."));
+    let readable_id = match &value {
+        Value::Object(obj) => obj.get("id").filter(|id| id.is_string() || id.is_number()).cloned().unwrap_or(Value::Null),
+        _ => Value::Null,
+    };
+    let invalid = || Response::error(readable_id.clone(), KurentoError::new(ErrorCode::InvalidRequest, "Invalid JSON-RPC request."));
     let Value::Object(mut obj) = value else { return Err(invalid()) };
     if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
         return Err(invalid());
@@ -126,6 +132,15 @@ mod tests {
         let v: Value = serde_json::from_str(&resp.to_text()).unwrap();
         assert_eq!(v["id"], "7");
         assert!(v.get("error").is_none());
+    }
+
+    #[test]
+    fn a_broken_envelope_echoes_the_id_it_can_read() {
+        let id = |text: &str| decode_request(text).unwrap_err().to_json()["id"].clone();
+        assert_eq!(id(r#"{"jsonrpc":"1.0","method":"ping","id":5}"#), json!(5));
+        assert_eq!(id(r#"{"jsonrpc":"2.0","id":"x"}"#), json!("x"));
+        assert_eq!(id(r#"{"jsonrpc":"2.0","method":"ping","id":[1]}"#), Value::Null);
+        assert_eq!(id(r#"[{"jsonrpc":"2.0","method":"ping","id":7}]"#), Value::Null);
     }
 
     #[test]

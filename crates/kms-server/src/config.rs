@@ -66,6 +66,15 @@ pub struct Config {
     pub drain_period: Duration,
     /// `HttpEndpoint.conf.ini`: where HttpPostEndpoint URLs are served.
     pub http_endpoint: HttpEndpointConfig,
+    /// `mediaServer.net.websocket.token` (ours; `KMS_ACCESS_TOKEN`): the
+    /// secret a WebSocket client must present (see `access`); `None`: open.
+    pub access_token: Option<String>,
+    /// `mediaServer.resources.uriAllowList` (`KMS_URI_ALLOW`, comma-separated):
+    /// URI prefixes PlayerEndpoint/RecorderEndpoint may use; empty: any.
+    pub uri_allow: Vec<String>,
+    /// `mediaServer.resources.filterAllowList` (`KMS_FILTER_ALLOW`): the
+    /// element factories a GStreamerFilter may run; empty: any.
+    pub filter_allow: Vec<String>,
     /// `Composite.conf.ini` `width`, `height`, `framerate` (800, 600, 15):
     /// what a Composite constructed with 0 for them gets.
     pub composite: kms_gst::VideoSettings,
@@ -94,6 +103,9 @@ impl Default for Config {
             http_endpoint: HttpEndpointConfig::default(),
             metrics_address: None,
             drain_period: Duration::ZERO,
+            access_token: None,
+            uri_allow: Vec::new(),
+            filter_allow: Vec::new(),
         }
     }
 }
@@ -185,7 +197,15 @@ impl Config {
             let ip = metrics["address"].as_str().and_then(|a| a.parse().ok()).unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
             self.metrics_address = Some(std::net::SocketAddr::new(ip, port));
         }
+        self.access_token = ms["net"]["websocket"]["token"].as_str().filter(|t| !t.is_empty()).map(str::to_owned);
         let res = &ms["resources"];
+        let strings = |v: &Value| v.as_array().map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect::<Vec<_>>());
+        if let Some(list) = strings(&res["uriAllowList"]) {
+            self.uri_allow = list;
+        }
+        if let Some(list) = strings(&res["filterAllowList"]) {
+            self.filter_allow = list;
+        }
         if let Some(s) = res["drainPeriod"].as_u64() {
             self.drain_period = Duration::from_secs(s);
         }
@@ -270,6 +290,15 @@ impl Config {
         }
         if let Some(s) = env("KMS_DRAIN_PERIOD").and_then(|v| v.parse().ok()) {
             self.drain_period = Duration::from_secs(s);
+        }
+        if let Some(t) = env("KMS_ACCESS_TOKEN").filter(|t| !t.is_empty()) {
+            self.access_token = Some(t);
+        }
+        if let Some(list) = env("KMS_URI_ALLOW") {
+            self.uri_allow = split_list(&list);
+        }
+        if let Some(list) = env("KMS_FILTER_ALLOW") {
+            self.filter_allow = split_list(&list);
         }
         if let Some(p) = env("KMS_MIN_PORT").and_then(|v| v.parse().ok()) {
             self.min_port = p;

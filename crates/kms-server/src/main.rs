@@ -3,6 +3,7 @@
 //! Serves the Kurento Protocol on `ws://0.0.0.0:8888/kurento` (configurable)
 //! and runs the media plane on a dedicated worker thread.
 
+mod access;
 mod cli;
 mod config;
 mod control;

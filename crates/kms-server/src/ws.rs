@@ -11,7 +11,7 @@
 use crate::control::{handle_text, ConnectionContext, Server};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -37,7 +37,19 @@ pub fn router(server: Arc<Server>) -> Router {
     Router::new().route(&path, get(upgrade)).fallback(wrong_path).with_state(server)
 }
 
-async fn upgrade(State(server): State<Arc<Server>>, ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>) -> Response {
+async fn upgrade(
+    State(server): State<Arc<Server>>,
+    RawQuery(query): RawQuery,
+    headers: axum::http::HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    if let Some(secret) = &server.config.access_token {
+        let authorization = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        if !crate::access::token_matches(secret, crate::access::presented_token(query.as_deref(), authorization)) {
+            tracing::info!("WebSocket refused: missing or wrong access token");
+            return (StatusCode::UNAUTHORIZED, "a valid access token is required").into_response();
+        }
+    }
     match ws {
         Ok(ws) => ws.max_message_size(MAX_TRANSPORT_MESSAGE).on_upgrade(move |socket| connection(server, socket)).into_response(),
         Err(rejection) => (StatusCode::INTERNAL_SERVER_ERROR, rejection.body_text()).into_response(),

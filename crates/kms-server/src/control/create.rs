@@ -167,7 +167,15 @@ async fn build(server: &Server, class: &Class, parent: Option<Backing>, properti
     let flag = |name: &str| properties.get(name).and_then(Value::as_bool).unwrap_or(false);
     let text = |name: &str| properties.get(name).and_then(Value::as_str).unwrap_or_default().to_owned();
     // UriEndpoints use their `uri` resolved against `defaultPath`; getUri returns it as given.
-    let uri = || kms_gst::resolve_uri(&text("uri"), &server.config.default_path);
+    // ... and must be in the URI allow-list, when there is one (40107).
+    let uri = || {
+        let uri = kms_gst::resolve_uri(&text("uri"), &server.config.default_path);
+        if crate::access::uri_allowed(&server.config.uri_allow, &uri) {
+            Ok(uri)
+        } else {
+            Err(KurentoError::new(ErrorCode::MediaObjectIllegalParamError, format!("URI '{uri}' is outside the allowed locations")))
+        }
+    };
     // Elements fed by a GStreamer island are polled when the island wakes them.
     let mut slot = None;
     let make: MakeElement = match class.name.as_str() {
@@ -175,14 +183,14 @@ async fn build(server: &Server, class: &Class, parent: Option<Backing>, properti
             // networkCache (ms) has its IDL default filled in; a negative one is refused.
             let cache = properties.get("networkCache").and_then(Value::as_i64).unwrap_or_default();
             let cache = u32::try_from(cache).map_err(|_| KurentoError::marshall(format!("'networkCache' should be 0 or more ms, not {cache}")))?;
-            let (uri, use_encoded, waker) = (uri(), flag("useEncodedMedia"), island_waker(server, pipeline, &mut slot)?);
+            let (uri, use_encoded, waker) = (uri()?, flag("useEncodedMedia"), island_waker(server, pipeline, &mut slot)?);
             Box::new(move |_, _| Box::new(PlayerEndpoint::new(&uri, cache, use_encoded, waker)))
         }
         "RecorderEndpoint" => {
             let profile_name = properties.get("mediaProfile").and_then(Value::as_str).unwrap_or_default();
             let profile = MediaProfile::parse(profile_name)
                 .map_err(|e| KurentoError::new(ErrorCode::MediaObjectIllegalParamError, e.to_string()))?;
-            let (uri, stop_on_eos, waker) = (uri(), flag("stopOnEndOfStream"), island_waker(server, pipeline, &mut slot)?);
+            let (uri, stop_on_eos, waker) = (uri()?, flag("stopOnEndOfStream"), island_waker(server, pipeline, &mut slot)?);
             Box::new(move |_, _| Box::new(RecorderEndpoint::new(&uri, profile, stop_on_eos, waker)))
         }
         "WebRtcEndpoint" => {
@@ -200,6 +208,9 @@ async fn build(server: &Server, class: &Class, parent: Option<Backing>, properti
         }
         "GStreamerFilter" => {
             let filter_type = FilterType::parse(&text("filterType")).unwrap_or(FilterType::Autodetect);
+            if !crate::access::filter_allowed(&server.config.filter_allow, &text("command")) {
+                return Err(KurentoError::marshall("GStreamer element cannot be created: it is not in the allowed elements"));
+            }
             let waker = island_waker(server, pipeline, &mut slot)?;
             // Built here, off the media worker: a bad command is refused before anything exists.
             let filter = GStreamerFilter::new(&text("command"), filter_type, waker).map_err(super::filters::filter_error)?;

@@ -133,12 +133,14 @@ async fn dispatch(server: &Arc<Server>, session: &str, method: &str, params: &Pa
             }
         }
         "release" => {
-            // Releasing an unknown or already released object is not an error (KMS).
-            if let Ok(object) = parse_object_id(params.str("object")?) {
-                if object != ObjectId::server_manager() {
-                    server.release(&object).await;
-                }
+            // KMS's MediaSet: an unknown or already released object is 40101;
+            // the ServerManager lives as long as the server (40111).
+            let object = parse_object_id(params.str("object")?)?;
+            if object == ObjectId::server_manager() {
+                return Err(KurentoError::new(ErrorCode::MediaObjectOperationNotSupported, "The ServerManager cannot be released"));
             }
+            server.lookup(&object, |_| ())?;
+            server.release(&object).await;
         }
         "describe" => {
             let object = params.object_id("object")?;
