@@ -56,3 +56,37 @@ test('allow-lists: a recorder target and a player source outside the URI list, a
   assert.equal(await code(pipeline.create('GStreamerFilter', { command: 'videoflip video-direction=horiz' })), 'ok');
   assert.equal(await call(pipeline, 'getName') !== undefined, true, 'the session keeps working');
 });
+
+test('limits: sessions, pipelines and objects per session past their limit answer 40009, and the server keeps serving', async (t) => {
+  const { RawClient } = require('./lib/raw');
+  const defer = deferrer(t);
+  const server = await startServer({ env: { KMS_MAX_SESSIONS: '2', KMS_MAX_PIPELINES: '2', KMS_MAX_OBJECTS_PER_SESSION: '3' } });
+  defer(() => server.stop());
+  const clients = [];
+  for (let i = 0; i < 3; i++) {
+    const raw = await RawClient.open(server.url);
+    defer(() => raw.close());
+    clients.push(raw);
+  }
+  const [a, b, c] = clients;
+  const pipeA = await a.request('create', { type: 'MediaPipeline' });
+  const session = pipeA.result.sessionId;
+  // Objects per session: the pipeline and two elements, then 40009.
+  for (let i = 0; i < 2; i++) {
+    assert.ok((await a.request('create', { type: 'PassThrough', constructorParams: { mediaPipeline: pipeA.result.value }, sessionId: session })).result);
+  }
+  const fourth = await a.request('create', { type: 'PassThrough', constructorParams: { mediaPipeline: pipeA.result.value }, sessionId: session });
+  assert.equal(fourth.error.code, 40009, JSON.stringify(fourth));
+  // Sessions: a second one is admitted, a third is not.
+  const pipeB = await b.request('create', { type: 'MediaPipeline' });
+  assert.ok(pipeB.result, JSON.stringify(pipeB));
+  const third = await c.request('create', { type: 'MediaPipeline' });
+  assert.equal(third.error.code, 40009, JSON.stringify(third));
+  // Pipelines: two exist; a session with room for objects gets 40009 for a third.
+  const pipeB2 = await b.request('create', { type: 'MediaPipeline', sessionId: pipeB.result.sessionId });
+  assert.equal(pipeB2.error.code, 40009, JSON.stringify(pipeB2));
+  // Released, there is room again; everyone is still served.
+  await b.request('release', { object: pipeB.result.value, sessionId: pipeB.result.sessionId });
+  assert.ok((await b.request('create', { type: 'MediaPipeline', sessionId: pipeB.result.sessionId })).result);
+  assert.deepEqual((await c.request('ping', {})).result, { value: 'pong' });
+});

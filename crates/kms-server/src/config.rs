@@ -75,6 +75,11 @@ pub struct Config {
     /// `mediaServer.resources.filterAllowList` (`KMS_FILTER_ALLOW`): the
     /// element factories a GStreamerFilter may run; empty: any.
     pub filter_allow: Vec<String>,
+    /// Limits (ours; KMS has none, so none by default): `mediaServer.resources`
+    /// `maxSessions`, `maxPipelines`, `maxObjectsPerSession` (`KMS_MAX_SESSIONS`,
+    /// `KMS_MAX_PIPELINES`, `KMS_MAX_OBJECTS_PER_SESSION`). Past one, the
+    /// request answers 40009 NOT_ENOUGH_RESOURCES.
+    pub limits: Limits,
     /// `Composite.conf.ini` `width`, `height`, `framerate` (800, 600, 15):
     /// what a Composite constructed with 0 for them gets.
     pub composite: kms_gst::VideoSettings,
@@ -106,6 +111,7 @@ impl Default for Config {
             access_token: None,
             uri_allow: Vec::new(),
             filter_allow: Vec::new(),
+            limits: Limits::default(),
         }
     }
 }
@@ -128,6 +134,14 @@ impl Default for HttpEndpointConfig {
     fn default() -> Self {
         HttpEndpointConfig { server_address: None, server_port: 9091, announced_address: None }
     }
+}
+
+/// Resource limits; `None` is unlimited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    pub sessions: Option<usize>,
+    pub pipelines: Option<usize>,
+    pub objects_per_session: Option<usize>,
 }
 
 /// A configuration error: the file exists but cannot be used.
@@ -205,6 +219,13 @@ impl Config {
         }
         if let Some(list) = strings(&res["filterAllowList"]) {
             self.filter_allow = list;
+        }
+        let limit = |key: &str| res[key].as_u64().and_then(|v| usize::try_from(v).ok());
+        let l = &mut self.limits;
+        for (key, slot) in [("maxSessions", &mut l.sessions), ("maxPipelines", &mut l.pipelines), ("maxObjectsPerSession", &mut l.objects_per_session)] {
+            if let Some(v) = limit(key) {
+                *slot = Some(v);
+            }
         }
         if let Some(s) = res["drainPeriod"].as_u64() {
             self.drain_period = Duration::from_secs(s);
@@ -293,6 +314,12 @@ impl Config {
         }
         if let Some(t) = env("KMS_ACCESS_TOKEN").filter(|t| !t.is_empty()) {
             self.access_token = Some(t);
+        }
+        let l = &mut self.limits;
+        for (var, slot) in [("KMS_MAX_SESSIONS", &mut l.sessions), ("KMS_MAX_PIPELINES", &mut l.pipelines), ("KMS_MAX_OBJECTS_PER_SESSION", &mut l.objects_per_session)] {
+            if let Some(v) = env(var).and_then(|v| v.parse().ok()) {
+                *slot = Some(v);
+            }
         }
         if let Some(list) = env("KMS_URI_ALLOW") {
             self.uri_allow = split_list(&list);

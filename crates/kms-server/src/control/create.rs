@@ -31,6 +31,7 @@ pub async fn create(server: &Arc<Server>, session: &str, params: &Params<'_>) ->
         Some(Value::Object(m)) => Some(m),
         Some(_) => return Err(KurentoError::marshall("'constructorParams' parameter should be an object")),
     };
+    check_limits(server, session, class)?;
     let (mut properties, parent) = check_constructor(server, idl, class, &Params::new(ctor, Level::Operation))?;
     properties::fill_defaults(idl, class, &server.config, &mut properties);
     let id = ObjectId::new(parent.as_ref().map(|(id, _)| id), class.qualifier(), &class.name);
@@ -60,6 +61,24 @@ pub async fn create(server: &Arc<Server>, session: &str, params: &Params<'_>) ->
     }
     ref_object(server, session, &id)?;
     Ok(id)
+}
+
+/// `maxPipelines` and `maxObjectsPerSession`: past them, 40009.
+fn check_limits(server: &Server, session: &str, class: &Class) -> Result<(), KurentoError> {
+    let limits = server.config.limits;
+    let refuse = |what: &str, max: usize, key: &str| Err(KurentoError::new(ErrorCode::NotEnoughResources, format!("Too many {what}: the limit is {max} ({key})")));
+    let state = server.lock();
+    if let (Some(max), "MediaPipeline") = (limits.pipelines, class.name.as_str()) {
+        if state.registry.pipelines().len() >= max {
+            return refuse("pipelines", max, "maxPipelines");
+        }
+    }
+    if let Some(max) = limits.objects_per_session {
+        if state.registry.referenced_by(session).len() >= max {
+            return refuse("objects in this session", max, "maxObjectsPerSession");
+        }
+    }
+    Ok(())
 }
 
 type Parent = (ObjectId, Backing);

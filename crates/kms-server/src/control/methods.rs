@@ -81,6 +81,7 @@ fn execute<'a>(server: &'a Arc<Server>, ctx: &'a mut ConnectionContext, request:
                 if method == "keepAlive" && !server.lock().sessions.contains(&session) {
                     return Err(invalid_session(&session));
                 }
+                admit_session(server, &session)?;
                 server.lock().sessions.touch(&session, ctx.conn);
                 ctx.session = Some(session.clone());
                 let mut result = match method {
@@ -101,12 +102,23 @@ fn invalid_session(session: &str) -> KurentoError {
 }
 
 /// `connect`: a new session, or re-attach to an existing one after reconnecting.
+/// A new session is refused past `maxSessions` (40009).
+fn admit_session(server: &Server, session: &str) -> Result<(), KurentoError> {
+    let Some(max) = server.config.limits.sessions else { return Ok(()) };
+    let state = server.lock();
+    if !state.sessions.contains(session) && state.sessions.ids().len() >= max {
+        return Err(KurentoError::new(ErrorCode::NotEnoughResources, format!("Too many sessions: the limit is {max} (maxSessions)")));
+    }
+    Ok(())
+}
+
 fn connect(server: &Arc<Server>, ctx: &mut ConnectionContext, params: &Params) -> Result<Value, KurentoError> {
     let session = match params.opt_str("sessionId")? {
         Some(s) if !server.lock().sessions.contains(s) => return Err(invalid_session(s)),
         Some(s) => s.to_owned(),
         None => uuid::Uuid::new_v4().to_string(),
     };
+    admit_session(server, &session)?;
     server.lock().sessions.touch(&session, ctx.conn);
     ctx.session = Some(session.clone());
     Ok(json!({ "sessionId": session, "serverId": server.server_id }))
