@@ -108,7 +108,8 @@ async fn connection(server: Arc<Server>, mut socket: WebSocket) {
                 }
             },
             Some(text) = out_rx.recv() => {
-                if socket.send(Message::Text(text.into())).await.is_err() {
+                if let Err(e) = socket.send(Message::Text(text.into())).await {
+                    tracing::info!(conn, "connection closed: cannot write to it: {e}");
                     break;
                 }
             }
