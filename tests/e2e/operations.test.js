@@ -33,14 +33,19 @@ function samples(text) {
 
 test('KMS\'s command line: GStreamer options applied, an unknown argument warned about, no colour codes in piped logs', async (t) => {
   const defer = deferrer(t);
-  const server = await startServer({ args: ['--gst-debug=2,rtpbin:4', '--gst-debug-level', '2', '--gst-debug-no-color', '--gst-plugin-path=/nonexistent', '--frobnicate'], env: { RUST_LOG: 'info' } });
+  const server = await startServer({ args: ['--gst-debug-level', '1', '--gst-debug=GST_ELEMENT_FACTORY:5', '--gst-debug-no-color', '--gst-plugin-path=/nonexistent', '--frobnicate'], env: { RUST_LOG: 'info' } });
   defer(() => server.stop());
   const client = await connect(server.url);
   defer(() => client.close());
-  await client.create('MediaPipeline');
+  const pipeline = await client.create('MediaPipeline');
+  // Building an RtpEndpoint's session creates GStreamer elements: the raised category logs them.
+  const rtp = await pipeline.create('RtpEndpoint');
+  await call(rtp, 'processOffer', senderOffer({ audio: 45060, video: 45062 }));
   const logs = server.logs();
+  assert.match(logs, /GST_ELEMENT_FACTORY .*rtpbin/, '--gst-debug raised that category');
+  assert.doesNotMatch(logs, /GST_PADS /, 'other categories stay at --gst-debug-level 1');
   assert.match(logs, /unknown argument "--frobnicate" ignored/);
-  assert.doesNotMatch(logs, /\x1b\[/, 'no ANSI colour codes when stderr is not a terminal');
+  assert.doesNotMatch(logs, /\x1b\[/, 'no ANSI colour codes when stderr is not a terminal (GStreamer\'s included)');
 });
 
 test('/metrics follow a session: pipelines, elements, endpoint states and RTP counters rise with media and fall when released; liveness and readiness', async (t) => {

@@ -30,7 +30,7 @@ pub use island::{Finished, Waker};
 pub use player::{PlayerControl, PlayerEndpoint, SeekError, VideoInfo};
 pub use profile::MediaProfile;
 pub use recorder::RecorderEndpoint;
-pub use rtp::{codecs_from_config, CryptoSuite, RtpCodec, RtpConfig, RtpEndpoint, SdesError, SrtpKey, RTP_CODECS};
+pub use rtp::{codecs_from_config, CryptoSuite, RtpCodec, RtpConfig, RtpEndpoint, SdesError, SrtpKey};
 pub use state::{UriEndpoint, UriEndpointState};
 pub use transcoder::{launch_decoder, launch_encoder, GstTranscoder, GstTranscoderFactory};
 pub use uri::resolve as resolve_uri;

@@ -25,8 +25,7 @@ fn sender_of(buffer: &gst::BufferRef) -> Option<SocketAddr> {
     let meta = buffer.meta::<gst_net::NetAddressMeta>()?;
     let addr = meta.addr();
     let inet = addr.downcast_ref::<gst_net::gio::InetSocketAddress>()?;
-    let ip: IpAddr = inet.address().to_str().parse().ok()?;
-    Some(SocketAddr::new(ip, inet.port()))
+    Some(SocketAddr::new(IpAddr::from(inet.address()), inet.port()))
 }
 
 /// Checks and learns the peer's address on a receiving socket.
@@ -58,6 +57,10 @@ impl PeerGate {
     }
 
     fn admit(&self, buffer: &gst::BufferRef) -> bool {
+        // Per packet: a learnt COMEDIA peer or an open line costs nothing more.
+        if (self.learn && self.learnt.load(Ordering::Relaxed)) || (!self.learn && self.expected.is_none()) {
+            return true;
+        }
         let Some(from) = sender_of(buffer) else { return true };
         if self.learn {
             if !self.learnt.swap(true, Ordering::AcqRel) {

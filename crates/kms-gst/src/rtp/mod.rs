@@ -20,7 +20,7 @@ mod sdes;
 mod sdp;
 mod session;
 
-pub use negotiation::{codecs_from_config, RtpCodec, RTP_CODECS};
+pub use negotiation::{codecs_from_config, RtpCodec};
 pub use sdes::{CryptoSuite, SdesError, SrtpKey};
 
 use crate::island::{BusNote, Waker};
@@ -75,12 +75,13 @@ fn slot(t: MediaType) -> usize {
     usize::from(t == MediaType::Video)
 }
 
-/// A random SSRC / session id (RFC 3550 §8.1).
+/// A random SSRC / session id (RFC 3550 §8.1), from the kernel's random
+/// source (the clock, should it be unreadable).
 fn random_u32() -> u32 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
-    h.finish() as u32
+    match sdes::random_bytes(4) {
+        Ok(b) => u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+        Err(_) => std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.subsec_nanos()),
+    }
 }
 
 impl RtpEndpoint {

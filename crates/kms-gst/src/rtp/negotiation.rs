@@ -120,15 +120,13 @@ pub struct LinePorts {
 #[derive(Debug, Clone, PartialEq)]
 pub struct NegotiatedMedia {
     pub media_type: MediaType,
-    /// Index of the line in the description.
-    pub index: usize,
+    /// RTP and RTCP ports (no RTCP port with rtcp-mux).
     pub ports: LinePorts,
     /// Where the peer receives RTP and RTCP; `None` until learnt (COMEDIA).
     pub remote_rtp: Option<SocketAddr>,
     pub remote_rtcp: Option<SocketAddr>,
     /// The peer's address is learnt from its first packets.
     pub comedia: bool,
-    pub rtcp_mux: bool,
     /// Payload types and their codecs, preferred first: we send the first.
     pub payloads: Vec<(u8, RtpCodec)>,
     pub feedback: Feedback,
@@ -162,6 +160,16 @@ fn media_type_of(kind: &str) -> Option<MediaType> {
 
 fn kind_name(t: MediaType) -> &'static str {
     if t == MediaType::Audio { "audio" } else { "video" }
+}
+
+/// The payload types of `m` whose codec is one of ours, in `m`'s order.
+fn common_payloads(m: &MediaLine, media_type: MediaType, codecs: &[RtpCodec]) -> Vec<(u8, RtpCodec)> {
+    m.payload_types()
+        .filter_map(|pt| {
+            let map = m.rtpmap(pt)?;
+            codecs.iter().find(|c| c.media_type() == media_type && c.matches(&map)).map(|c| (pt, *c))
+        })
+        .collect()
 }
 
 /// A refused line: port 0, the offered formats (RFC 3264 §6).
@@ -212,7 +220,7 @@ pub fn answer(offer: &SessionDescription, local: &mut LocalSide) -> Result<(Sess
     let mut negotiated: Vec<NegotiatedMedia> = Vec::new();
     let mut reasons = Vec::new();
     for (index, m) in offer.media.iter().enumerate() {
-        match answer_line(offer, index, m, local, &negotiated) {
+        match answer_line(offer, m, local, &negotiated) {
             Ok((line, media)) => {
                 answer.media.push(line);
                 negotiated.push(media);
@@ -233,13 +241,7 @@ pub fn answer(offer: &SessionDescription, local: &mut LocalSide) -> Result<(Sess
     Ok((answer, negotiated))
 }
 
-fn answer_line(
-    offer: &SessionDescription,
-    index: usize,
-    m: &MediaLine,
-    local: &mut LocalSide,
-    done: &[NegotiatedMedia],
-) -> Result<(MediaLine, NegotiatedMedia), String> {
+fn answer_line(offer: &SessionDescription, m: &MediaLine, local: &mut LocalSide, done: &[NegotiatedMedia]) -> Result<(MediaLine, NegotiatedMedia), String> {
     let media_type = media_type_of(&m.kind).ok_or("not audio or video")?;
     if done.iter().any(|d| d.media_type == media_type) {
         return Err(format!("only one {} line is served", m.kind));
@@ -251,13 +253,7 @@ fn answer_line(
     if m.port == 0 && m.comedia.is_none() {
         return Err("refused by the offerer (port 0)".into());
     }
-    let payloads: Vec<(u8, RtpCodec)> = m
-        .payload_types()
-        .filter_map(|pt| {
-            let map = m.rtpmap(pt)?;
-            local.codecs.iter().find(|c| c.media_type() == media_type && c.matches(&map)).map(|c| (pt, *c))
-        })
-        .collect();
+    let payloads = common_payloads(m, media_type, local.codecs);
     if payloads.is_empty() {
         return Err("no codec in common".into());
     }
@@ -304,12 +300,10 @@ fn answer_line(
     }
     let media = NegotiatedMedia {
         media_type,
-        index,
         ports,
         remote_rtp,
         remote_rtcp,
         comedia,
-        rtcp_mux: m.rtcp_mux,
         payloads,
         feedback,
         avpf: proto.has_feedback(),
@@ -389,13 +383,7 @@ pub fn apply_answer(pending: &PendingOffer, answer: &SessionDescription, codecs:
         if media_type_of(&m.kind) != Some(media_type) {
             return Err(reject(format!("m-line {index} is {}, the offer's is {}", m.kind, kind_name(media_type))));
         }
-        let payloads: Vec<(u8, RtpCodec)> = m
-            .payload_types()
-            .filter_map(|pt| {
-                let map = m.rtpmap(pt)?;
-                codecs.iter().find(|c| c.media_type() == media_type && c.matches(&map)).map(|c| (pt, *c))
-            })
-            .collect();
+        let payloads = common_payloads(m, media_type, codecs);
         if payloads.is_empty() {
             return Err(reject(format!("m-line {index}: no codec of the offer")));
         }
@@ -408,12 +396,10 @@ pub fn apply_answer(pending: &PendingOffer, answer: &SessionDescription, codecs:
         let feedback = Feedback::of(m.feedback(payloads[0].0));
         negotiated.push(NegotiatedMedia {
             media_type,
-            index,
             ports,
             remote_rtp,
             remote_rtcp,
             comedia,
-            rtcp_mux: false,
             payloads,
             feedback,
             avpf: proto.has_feedback(),
@@ -462,7 +448,7 @@ mod tests {
         assert_eq!(audio.remote_rtcp, Some("127.0.0.9:5007".parse().unwrap()));
         assert_eq!(audio.direction, Direction::RecvOnly);
         assert_eq!(video.payloads.iter().map(|(pt, c)| (*pt, c.codec)).collect::<Vec<_>>(), [(97, Codec::Vp8)]);
-        assert!(video.rtcp_mux && video.ports.rtcp.is_none() && video.feedback.pli && !video.feedback.fir);
+        assert!(video.ports.rtcp.is_none() && video.feedback.pli && !video.feedback.fir);
         assert_eq!(video.remote_rtcp, video.remote_rtp, "rtcp-mux: RTCP on the RTP port");
         let text = answer.to_string();
         assert!(text.contains("m=video 0 RTP/AVP 97\r\n") && text.contains("m=application 0 DTLS/SCTP 5000\r\n"), "{text}");

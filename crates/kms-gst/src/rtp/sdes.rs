@@ -122,7 +122,7 @@ impl SrtpKey {
         let bytes = match (key.filter(|k| !k.is_empty()), key_base64.filter(|k| !k.is_empty())) {
             (Some(k), _) => k.as_bytes().to_vec(),
             (None, Some(b)) => STANDARD.decode(b.trim()).map_err(|_| SdesError::NotBase64)?,
-            (None, None) => random_key(suite.key_len()).map_err(|_| SdesError::NoRandom)?,
+            (None, None) => random_bytes(suite.key_len()).map_err(|_| SdesError::NoRandom)?,
         };
         SrtpKey::new(suite, bytes).map(Some)
     }
@@ -140,8 +140,8 @@ impl SrtpKey {
     }
 }
 
-/// `len` bytes from the kernel's random source.
-fn random_key(len: usize) -> std::io::Result<Vec<u8>> {
+/// `len` bytes from the kernel's random source (keys, SSRCs).
+pub(super) fn random_bytes(len: usize) -> std::io::Result<Vec<u8>> {
     use std::io::Read as _;
     let mut key = vec![0; len];
     std::fs::File::open("/dev/urandom")?.read_exact(&mut key)?;

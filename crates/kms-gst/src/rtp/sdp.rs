@@ -412,6 +412,9 @@ impl std::fmt::Display for SessionDescription {
             for c in &m.crypto {
                 let _ = write!(s, "a=crypto:{} {} inline:{}\r\n", c.tag, c.suite, c.key_base64);
             }
+            if let Some(mid) = &m.mid {
+                let _ = write!(s, "a=mid:{mid}\r\n");
+            }
             match m.comedia {
                 Some(ComediaRole::Active) => s.push_str("a=direction:active\r\n"),
                 Some(ComediaRole::Passive) => s.push_str("a=direction:passive\r\n"),
@@ -460,6 +463,8 @@ mod tests {
         assert_eq!(again.media[1].crypto, sd.media[1].crypto);
         assert_eq!(again.media[1].rtpmaps, sd.media[1].rtpmaps);
         assert_eq!(again.media[0].direction, Direction::SendOnly);
+        let with_mid = SessionDescription::parse("v=0\r\nm=audio 5000 RTP/AVP 0\r\na=mid:a0\r\n").unwrap();
+        assert!(with_mid.to_string().contains("a=mid:a0\r\n"), "an offered mid is answered");
     }
 
     #[test]

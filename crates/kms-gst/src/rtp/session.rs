@@ -215,10 +215,14 @@ impl RtpSession {
     /// Sends `frame` on the line of its type, when that line sends.
     /// Returns false when nothing sends it (no such line, or another codec).
     pub fn send(&mut self, frame: &MediaFrame) -> bool {
-        let running = self.island.pipeline.current_running_time().map_or(0, |t| t.nseconds());
+        let pipeline = &self.island.pipeline;
         let Some(line) = self.lines.iter_mut().find(|l| l.media_type == frame.media_type() && l.codec == Some(frame.codec)) else { return false };
         let Some(src) = &line.appsrc else { return false };
-        let anchor = *line.anchor.get_or_insert(Anchor { rtp_time: frame.rtp_time, clock_rate: frame.clock_rate.max(1), base_ns: running.max(line.last_pts) });
+        // Anchored at the island's running time once (and after a source change).
+        let anchor = *line.anchor.get_or_insert_with(|| {
+            let running = pipeline.current_running_time().map_or(0, |t| t.nseconds());
+            Anchor { rtp_time: frame.rtp_time, clock_rate: frame.clock_rate.max(1), base_ns: running.max(line.last_pts) }
+        });
         let offset = frame.rtp_time.saturating_sub(anchor.rtp_time);
         let pts = anchor.base_ns + (u128::from(offset) * 1_000_000_000 / u128::from(anchor.clock_rate)) as u64;
         let pts = pts.max(line.last_pts);
