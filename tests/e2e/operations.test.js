@@ -31,6 +31,11 @@ function samples(text) {
   return out;
 }
 
+/** The sum of a family's samples over all its label sets (`name{...}`). */
+function sum(m, name) {
+  return Object.entries(m).filter(([k]) => k === name || k.startsWith(`${name}{`)).reduce((a, [, v]) => a + v, 0);
+}
+
 test('KMS\'s command line: GStreamer options applied, an unknown argument warned about, no colour codes in piped logs', async (t) => {
   const defer = deferrer(t);
   const server = await startServer({ args: ['--gst-debug-level', '1', '--gst-debug=GST_ELEMENT_FACTORY:5', '--gst-debug-no-color', '--gst-plugin-path=/nonexistent', '--frobnicate'], env: { RUST_LOG: 'info' } });
@@ -79,8 +84,10 @@ test('/metrics follow a session: pipelines, elements, endpoint states and RTP co
   assert.match(states[0][0], /^kms_webrtc_endpoints\{ice_state="[A-Z]+",dtls_state="NEW"\}$/);
   assert.equal(states[0][1], 1);
   assert.ok(busy['kms_rtp_packets{direction="in",media="video"}'] > 50 && busy['kms_rtp_bytes{direction="in",media="audio"}'] > 1000, JSON.stringify(busy));
-  assert.ok(busy.kms_media_worker_wakeups_total > idle.kms_media_worker_wakeups_total);
-  assert.ok(busy.kms_media_worker_busy_ratio >= 0 && busy.kms_media_worker_busy_ratio <= 1);
+  assert.ok(sum(busy, 'kms_media_worker_wakeups_total') > sum(idle, 'kms_media_worker_wakeups_total'));
+  const ratios = Object.entries(busy).filter(([k]) => k.startsWith('kms_media_worker_busy_ratio{worker="'));
+  assert.ok(ratios.length >= 1 && ratios.every(([, r]) => r >= 0 && r <= 1), JSON.stringify(ratios));
+  assert.equal(sum(busy, 'kms_media_worker_pipelines'), 1, 'the pipeline is on one worker');
   await new Promise((r) => setTimeout(r, 1000));
   const later = samples((await get(server, '/metrics')).text);
   assert.ok(later['kms_rtp_packets{direction="in",media="video"}'] > busy['kms_rtp_packets{direction="in",media="video"}'], 'the counters move with the media');

@@ -80,6 +80,10 @@ pub struct Config {
     /// `KMS_MAX_PIPELINES`, `KMS_MAX_OBJECTS_PER_SESSION`). Past one, the
     /// request answers 40009 NOT_ENOUGH_RESOURCES.
     pub limits: Limits,
+    /// `mediaServer.resources.mediaWorkers` (ours; `KMS_MEDIA_WORKERS`):
+    /// media worker threads; 0 (the default) is one per core. See
+    /// [`Config::media_workers`].
+    pub media_workers: usize,
     /// `Composite.conf.ini` `width`, `height`, `framerate` (800, 600, 15):
     /// what a Composite constructed with 0 for them gets.
     pub composite: kms_gst::VideoSettings,
@@ -112,6 +116,7 @@ impl Default for Config {
             uri_allow: Vec::new(),
             filter_allow: Vec::new(),
             limits: Limits::default(),
+            media_workers: 0,
         }
     }
 }
@@ -186,6 +191,13 @@ impl Config {
         Ok(config)
     }
 
+    /// The media worker threads to run: `mediaWorkers`, or one per core
+    /// (`std::thread::available_parallelism`) when it is 0; at most 256.
+    pub fn media_workers(&self) -> usize {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        if self.media_workers == 0 { cores } else { self.media_workers }.min(256)
+    }
+
     fn apply_main(&mut self, json: &Value, config_dir: &Path) {
         let ms = &json["mediaServer"];
         let ws = &ms["net"]["websocket"];
@@ -226,6 +238,9 @@ impl Config {
             if let Some(v) = limit(key) {
                 *slot = Some(v);
             }
+        }
+        if let Some(n) = res["mediaWorkers"].as_u64().and_then(|n| usize::try_from(n).ok()) {
+            self.media_workers = n;
         }
         if let Some(s) = res["drainPeriod"].as_u64() {
             self.drain_period = Duration::from_secs(s);
@@ -309,6 +324,9 @@ impl Config {
         if let Some(a) = env("KMS_METRICS_ADDRESS").and_then(|v| v.parse().ok()) {
             self.metrics_address = Some(a);
         }
+        if let Some(n) = env("KMS_MEDIA_WORKERS").and_then(|v| v.parse().ok()) {
+            self.media_workers = n;
+        }
         if let Some(s) = env("KMS_DRAIN_PERIOD").and_then(|v| v.parse().ok()) {
             self.drain_period = Duration::from_secs(s);
         }
@@ -384,7 +402,7 @@ mod tests {
         let conf = dir.join("kurento.conf.json");
         std::fs::write(
             &conf,
-            r#"{"mediaServer":{"resources":{"//":"x","//":"y","garbageCollectorPeriod":10},
+            r#"{"mediaServer":{"resources":{"//":"x","//":"y","garbageCollectorPeriod":10,"mediaWorkers":3},
                 "net":{"websocket":{"port":9999,"path":"/kurento"}}},"metadata":{"a":1}}"#,
         )
         .unwrap();
@@ -406,6 +424,7 @@ mod tests {
         assert_eq!(c.ws_port, 9999);
         assert_eq!(c.ws_path, "kurento");
         assert_eq!(c.gc_period, Duration::from_secs(10));
+        assert_eq!(c.media_workers(), 3);
         assert_eq!((c.min_port, c.max_port), (40000, 40200));
         assert_eq!(c.network_interfaces, ["lo", "eth0"]);
         assert_eq!(c.webrtc["stunServerAddress"], "127.0.0.1");

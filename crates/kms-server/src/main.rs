@@ -116,7 +116,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     for codec in config.codecs.unsupported() {
         tracing::warn!(codec = %codec.name, clock_rate = codec.clock_rate, "SdpEndpoint codec not supported here; skipped");
     }
-    let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (events_tx, events_rx) = tokio::sync::mpsc::channel(media::EVENT_QUEUE);
     let media = media::MediaHandle::spawn(&config, events_tx)?;
     let listener = bind(&config).await?;
     let server = control::Server::new(config, media);

@@ -38,8 +38,8 @@ async fn ready(State(server): State<Arc<Server>>) -> Response {
     if server.draining.load(std::sync::atomic::Ordering::Relaxed) {
         return (StatusCode::SERVICE_UNAVAILABLE, "draining: the server is stopping\n").into_response();
     }
-    match tokio::time::timeout(READY_WAIT, server.media.call(|_, _| ())).await {
-        Ok(Ok(())) => (StatusCode::OK, "ready\n").into_response(),
+    match tokio::time::timeout(READY_WAIT, server.media.call_all(|_, _| ())).await {
+        Ok(Ok(_)) => (StatusCode::OK, "ready\n").into_response(),
         _ => (StatusCode::SERVICE_UNAVAILABLE, "the media worker does not answer\n").into_response(),
     }
 }
@@ -100,11 +100,14 @@ async fn render(server: &Server) -> Result<String, String> {
         }
         (state.sessions.ids().len(), by_class, endpoints, pipelines)
     };
-    let figures = server
+    let (endpoints, pipelines) = (Arc::new(endpoints), Arc::new(pipelines));
+    let per_worker = server
         .media
-        .call(move |worker, _| {
+        .call_all(move |worker, _| {
             let mut f = MediaFigures::default();
-            for (pipeline, element) in endpoints {
+            let index = worker.index();
+            let own = move |p: &crate::media::PipelineHandle| p.worker() == index;
+            for &(pipeline, element) in endpoints.iter().filter(|(p, _)| own(p)) {
                 let Some(p) = worker.pipeline(pipeline) else { continue };
                 if let Some(w) = p.element_mut::<WebRtcEndpoint>(element) {
                     let (ice, dtls) = w.connection_states();
@@ -114,13 +117,21 @@ async fn render(server: &Server) -> Result<String, String> {
                     f.streams.extend(r.stats());
                 }
             }
-            for pipeline in pipelines {
+            for &pipeline in pipelines.iter().filter(|p| own(p)) {
                 f.transcoders += worker.pipeline(pipeline).map_or(0, |p| p.transcoders().len() as u64);
             }
             f
         })
         .await
         .map_err(|_| "the media worker is gone".to_owned())?;
+    let mut figures = MediaFigures::default();
+    for f in per_worker {
+        for (states, n) in f.webrtc_states {
+            *figures.webrtc_states.entry(states).or_default() += n;
+        }
+        figures.streams.extend(f.streams);
+        figures.transcoders += f.transcoders;
+    }
     let mut out = Exposition::default();
     out.one("kms_sessions", "gauge", "Kurento sessions.", sessions as f64);
     out.one("kms_pipelines", "gauge", "MediaPipelines.", by_class.get("MediaPipeline").copied().unwrap_or(0) as f64);
@@ -139,7 +150,7 @@ async fn render(server: &Server) -> Result<String, String> {
         figures.webrtc_states.iter().map(|((ice, dtls), n)| (labels(&[("ice_state", ice), ("dtls_state", dtls)]), *n as f64)),
     );
     rtp_families(&mut out, &figures.streams);
-    load_families(&mut out, &server.media.load());
+    load_families(&mut out, &server.media.loads());
     process_families(&mut out);
     Ok(out.0)
 }
@@ -167,12 +178,27 @@ fn rtp_families(out: &mut Exposition, streams: &[RtpStreamStats]) {
     out.family("kms_remb_bitrate", "gauge", "Sum of the latest REMB per stream, bits/s: sent for inbound, received for outbound.", family(4));
 }
 
-fn load_families(out: &mut Exposition, load: &WorkerLoad) {
-    let (busy, wakeups, ratio, lag) = load.scrape();
-    out.one("kms_media_worker_busy_seconds_total", "counter", "Time the media worker spent working.", busy.as_secs_f64());
-    out.one("kms_media_worker_wakeups_total", "counter", "Media worker wake-ups (commands, datagrams, timers).", wakeups as f64);
-    out.one("kms_media_worker_busy_ratio", "gauge", "Busy share of the media worker since the previous scrape (0..1).", ratio);
-    out.one("kms_media_worker_wakeup_lag_seconds", "gauge", "Largest lateness of a timer wake-up since the previous scrape.", lag.as_secs_f64());
+/// Per-worker figures, labelled `worker="<index>"`.
+fn load_families(out: &mut Exposition, loads: &[Arc<WorkerLoad>]) {
+    let scrapes: Vec<_> = loads.iter().map(|l| l.scrape()).collect();
+    let worker = |i: usize| labels(&[("worker", &i.to_string())]);
+    let per_worker = |value: &dyn Fn(usize) -> f64| (0..loads.len()).map(|i| (worker(i), value(i))).collect::<Vec<_>>();
+    out.family("kms_media_worker_busy_seconds_total", "counter", "Time each media worker spent working.", per_worker(&|i| scrapes[i].0.as_secs_f64()));
+    out.family("kms_media_worker_wakeups_total", "counter", "Media worker wake-ups (commands, datagrams, islands, timers).", per_worker(&|i| scrapes[i].1 as f64));
+    out.family("kms_media_worker_busy_ratio", "gauge", "Busy share of each media worker since the previous scrape (0..1).", per_worker(&|i| scrapes[i].2));
+    out.family("kms_media_worker_wakeup_lag_seconds", "gauge", "Largest lateness of a timer wake-up since the previous scrape.", per_worker(&|i| scrapes[i].3.as_secs_f64()));
+    out.family("kms_media_worker_pipelines", "gauge", "MediaPipelines placed on each media worker.", per_worker(&|i| loads[i].pipelines() as f64));
+    let unmatched = loads.iter().enumerate().flat_map(|(i, l)| {
+        let u = l.unmatched();
+        [("scanned", u.scanned), ("cached", u.cached), ("limited", u.limited)]
+            .map(|(outcome, n)| (labels(&[("worker", &i.to_string()), ("outcome", outcome)]), n as f64))
+    });
+    out.family(
+        "kms_media_unmatched_datagrams_total",
+        "counter",
+        "Datagrams no route claimed: scanned for an endpoint, dropped by the negative route cache (cached), dropped by the scan budget (limited).",
+        unmatched.collect::<Vec<_>>(),
+    );
 }
 
 /// CPU, memory, threads and descriptors of this process (`/proc/self`).

@@ -155,17 +155,7 @@ type MakeElement = Box<dyn FnOnce(std::time::Instant, &Worker) -> Box<dyn Elemen
 /// Creates what backs the new object in the media worker.
 async fn build(server: &Server, class: &Class, parent: Option<Backing>, properties: &Map<String, Value>) -> Result<Backing, KurentoError> {
     if class.name == "MediaPipeline" {
-        let media = server.media.clone();
-        let handle = server
-            .media
-            .call(move |worker, _| {
-                let handle = worker.create_pipeline();
-                if let Some(p) = worker.pipeline(handle) {
-                    p.set_transcoder_factory(Box::new(media.transcoders(handle)));
-                }
-                handle
-            })
-            .await?;
+        let handle = server.media.create_pipeline().await?;
         return Ok(Backing::Pipeline(handle));
     }
     let pipeline = match parent {
@@ -179,7 +169,7 @@ async fn build(server: &Server, class: &Class, parent: Option<Backing>, properti
         let Some(Backing::Hub { hub, .. }) = parent else {
             return Err(KurentoError::marshall("'hub' parameter should be a Hub"));
         };
-        let port = server.media.call(move |worker, now| worker.pipeline(pipeline)?.add_port(now, hub)).await?;
+        let port = server.media.call(pipeline, move |worker, now| worker.pipeline(pipeline)?.add_port(now, hub)).await?;
         let element = port.ok_or_else(|| KurentoError::new(ErrorCode::MediaObjectNotFound, "the hub of this port is gone"))?;
         return Ok(Backing::Element { pipeline, element });
     }
@@ -269,7 +259,7 @@ async fn build(server: &Server, class: &Class, parent: Option<Backing>, properti
     };
     let element = server
         .media
-        .call(move |worker, now| {
+        .call(pipeline, move |worker, now| {
             let element = make(now, worker);
             let id = worker.pipeline(pipeline).map(|p| p.add(element));
             if let (Some(id), Some(slot)) = (id, slot) {

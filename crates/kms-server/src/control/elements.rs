@@ -31,7 +31,7 @@ pub async fn with_element<T: Element, R: Send + 'static>(
     let (pipeline, element) = (ctx.pipeline, ctx.element);
     server
         .media
-        .call(move |worker, now| worker.pipeline(pipeline)?.element_mut::<T>(element).map(|e| f(e, now)))
+        .call(pipeline, move |worker, now| worker.pipeline(pipeline)?.element_mut::<T>(element).map(|e| f(e, now)))
         .await?
         .ok_or_else(|| KurentoError::object_not_found(ctx.object.as_str()))
 }
@@ -79,7 +79,7 @@ async fn connect(server: &Server, ctx: &ElementRef<'_>, params: &Params<'_>, con
     let (sd, kd) = (source_desc.clone(), sink_desc.clone());
     let changes = server
         .media
-        .call(move |worker, now| {
+        .call(pipeline, move |worker, now| {
             let Some(p) = worker.pipeline(pipeline) else { return Ok(Vec::new()) };
             let mut changes = Vec::new();
             for media_type in types {
@@ -136,7 +136,7 @@ async fn connections(server: &Server, ctx: &ElementRef<'_>, params: &Params<'_>,
     let (pipeline, element) = (ctx.pipeline, ctx.element);
     let conns = server
         .media
-        .call(move |worker, _| {
+        .call(pipeline, move |worker, _| {
             let Some(p) = worker.pipeline(pipeline) else { return Vec::new() };
             let graph = p.graph();
             let list = if sources { graph.source_connections(element, filter) } else { graph.sink_connections(element, filter) };
@@ -166,7 +166,7 @@ async fn flowing(server: &Server, ctx: &ElementRef<'_>, params: &Params<'_>, inb
     let (pipeline, element) = (ctx.pipeline, ctx.element);
     let flowing = server
         .media
-        .call(move |worker, _| {
+        .call(pipeline, move |worker, _| {
             let e = worker.pipeline(pipeline)?.element(element)?;
             Some(if inbound { e.is_media_flowing_in(media_type) } else { e.is_media_flowing_out(media_type) })
         })
@@ -190,7 +190,7 @@ async fn stats(server: &Server, ctx: &ElementRef<'_>, params: &Params<'_>) -> Op
     let (pipeline, element) = (ctx.pipeline, ctx.element);
     let (latency, streams) = server
         .media
-        .call(move |worker, _| {
+        .call(pipeline, move |worker, _| {
             let p = worker.pipeline(pipeline)?;
             let latency = p.latency().averages(element);
             let streams = match p.element_mut::<WebRtcEndpoint>(element) {
@@ -236,7 +236,7 @@ async fn transcoding(server: &Server, ctx: &ElementRef<'_>, params: &Params<'_>)
     let media_type = audio_or_video(params)?;
     let bin_name = params.opt_str("binName")?.unwrap_or("default").to_owned();
     let (pipeline, element) = (ctx.pipeline, ctx.element);
-    let on = server.media.call(move |worker, _| worker.pipeline(pipeline).is_some_and(|p| p.is_transcoding(element, media_type, &bin_name))).await?;
+    let on = server.media.call(pipeline, move |worker, _| worker.pipeline(pipeline).is_some_and(|p| p.is_transcoding(element, media_type, &bin_name))).await?;
     Ok(Some(json!(on)))
 }
 
@@ -268,7 +268,7 @@ async fn output_format(server: &Server, ctx: &ElementRef<'_>, params: &Params<'_
     let (pipeline, element) = (ctx.pipeline, ctx.element);
     server
         .media
-        .call(move |worker, _| {
+        .call(pipeline, move |worker, _| {
             if let Some(p) = worker.pipeline(pipeline) {
                 p.set_output_format(element, media_type, Some(format));
                 if let Some(b) = audio_bitrate {
@@ -301,6 +301,6 @@ async fn encoder_bitrate(server: &Server, ctx: &ElementRef<'_>, operation: &str,
         EncoderBitrate { start: get("encoderBitrate", d.start), min: get("minEncoderBitrate", d.min), max: get("maxEncoderBitrate", d.max) }
     };
     let (pipeline, element) = (ctx.pipeline, ctx.element);
-    server.media.call(move |worker, _| worker.pipeline(pipeline).map(|p| p.set_encoder_bitrate(element, bitrate))).await?;
+    server.media.call(pipeline, move |worker, _| worker.pipeline(pipeline).map(|p| p.set_encoder_bitrate(element, bitrate))).await?;
     Ok(None)
 }

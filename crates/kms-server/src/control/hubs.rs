@@ -93,7 +93,7 @@ async fn run<T: Hub>(server: &Server, ctx: &HubRef<'_>, unknown: ErrorCode, f: i
     let (pipeline, hub) = (ctx.pipeline, ctx.hub);
     server
         .media
-        .call(move |worker, _| worker.pipeline(pipeline)?.hub_mut::<T>(hub).map(f))
+        .call(pipeline, move |worker, _| worker.pipeline(pipeline)?.hub_mut::<T>(hub).map(f))
         .await?
         .ok_or_else(|| KurentoError::object_not_found(ctx.object.as_str()))?
         .map_err(|e| {
@@ -152,7 +152,7 @@ fn placement(params: &Params) -> Result<Placement, KurentoError> {
 /// Graphviz digraph.
 async fn dot(server: &Server, ctx: &HubRef<'_>) -> OpResult {
     let (pipeline, hub) = (ctx.pipeline, ctx.hub);
-    let found = server.media.call(move |worker, _| worker.pipeline(pipeline)?.hub(hub).map(|h| (h.gstreamer_dot(), h.describe()))).await?;
+    let found = server.media.call(pipeline, move |worker, _| worker.pipeline(pipeline)?.hub(hub).map(|h| (h.gstreamer_dot(), h.describe()))).await?;
     let (gstreamer, lines) = found.ok_or_else(|| KurentoError::object_not_found(ctx.object.as_str()))?;
     if let Some(dot) = gstreamer {
         return Ok(Some(json!(dot)));
@@ -203,7 +203,7 @@ pub async fn create(server: &Server, class: &Class, pipeline: PipelineHandle, pr
     };
     let id = server
         .media
-        .call(move |worker, _| {
+        .call(pipeline, move |worker, _| {
             let id = worker.pipeline(pipeline).map(|p| p.add_hub(hub));
             if let (Some(id), Some(slot)) = (id, slot) {
                 let _ = slot.set(id);

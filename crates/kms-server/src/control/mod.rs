@@ -119,7 +119,7 @@ impl Server {
     }
 
     /// Publishes media-plane events as Kurento events, until the worker stops.
-    pub async fn run_event_pump(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<MediaEvent>) {
+    pub async fn run_event_pump(self: Arc<Self>, mut rx: mpsc::Receiver<MediaEvent>) {
         while let Some(MediaEvent { pipeline, element, event }) = rx.recv().await {
             let state = self.lock();
             let Some(source) = state.registry.by_element(pipeline, element).map(|o| o.id.clone()) else { continue };
@@ -177,22 +177,31 @@ impl Server {
             }
             removed
         };
-        let backings: Vec<Backing> = removed.iter().map(|o| o.backing).collect();
-        let result = self
-            .media
-            .call(move |worker, now| {
-                for backing in backings {
-                    match backing {
-                        Backing::Pipeline(p) => worker.remove_pipeline(p),
-                        Backing::Element { pipeline, element } => worker.remove_element(now, pipeline, element),
-                        Backing::Hub { pipeline, hub } => worker.remove_hub(now, pipeline, hub),
-                        Backing::ServerManager => {}
+        // A tree lives in one pipeline, so on one worker; grouped all the same.
+        let mut by_worker: std::collections::BTreeMap<usize, Vec<Backing>> = std::collections::BTreeMap::new();
+        for backing in removed.iter().map(|o| o.backing) {
+            if let Some(p) = backing.pipeline() {
+                by_worker.entry(p.worker()).or_default().push(backing);
+            }
+        }
+        for backings in by_worker.into_values() {
+            let Some(pipeline) = backings[0].pipeline() else { continue };
+            let result = self
+                .media
+                .call(pipeline, move |worker, now| {
+                    for backing in backings {
+                        match backing {
+                            Backing::Pipeline(p) => worker.remove_pipeline(p),
+                            Backing::Element { pipeline, element } => worker.remove_element(now, pipeline, element),
+                            Backing::Hub { pipeline, hub } => worker.remove_hub(now, pipeline, hub),
+                            Backing::ServerManager => {}
+                        }
                     }
-                }
-            })
-            .await;
-        if let Err(e) = result {
-            tracing::error!("release of {id}: {e}");
+                })
+                .await;
+            if let Err(e) = result {
+                tracing::error!("release of {id}: {e}");
+            }
         }
     }
 

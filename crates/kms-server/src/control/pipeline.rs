@@ -23,7 +23,7 @@ pub async fn invoke(server: &Server, object: &ObjectId, pipeline: PipelineHandle
 /// with its media type. KMS dumps its GStreamer bin; our media graph is the
 /// router's, so this is its picture (the `details` level is not used).
 async fn dot(server: &Server, object: &ObjectId, pipeline: PipelineHandle) -> OpResult {
-    let graph = server.media.call(move |worker, _| worker.pipeline(pipeline).map(|p| (p.graph().connections().to_vec(), p.transcoders()))).await?;
+    let graph = server.media.call(pipeline, move |worker, _| worker.pipeline(pipeline).map(|p| (p.graph().connections().to_vec(), p.transcoders()))).await?;
     let (conns, transcoders) = graph.ok_or_else(|| KurentoError::object_not_found(object.as_str()))?;
     let state = server.lock();
     let escape = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
@@ -63,6 +63,6 @@ async fn set_latency_stats(server: &Server, object: &ObjectId, pipeline: Pipelin
     let class = server.lookup(object, |o| o.class)?;
     super::properties::access(server, idl, class, object, "setLatencyStats", params).unwrap_or(Ok(None))?;
     let enabled = params.bool("latencyStats")?;
-    let applied = server.media.call(move |worker, _| worker.pipeline(pipeline).map(|p| p.latency_mut().set_enabled(enabled))).await?;
+    let applied = server.media.call(pipeline, move |worker, _| worker.pipeline(pipeline).map(|p| p.latency_mut().set_enabled(enabled))).await?;
     applied.map(|()| None).ok_or_else(|| KurentoError::object_not_found(object.as_str()))
 }

@@ -21,6 +21,16 @@ pub enum Backing {
     Element { pipeline: PipelineHandle, element: ElementId },
 }
 
+impl Backing {
+    /// The pipeline this object lives in (itself, for a pipeline).
+    pub fn pipeline(self) -> Option<PipelineHandle> {
+        match self {
+            Backing::Pipeline(p) | Backing::Hub { pipeline: p, .. } | Backing::Element { pipeline: p, .. } => Some(p),
+            Backing::ServerManager => None,
+        }
+    }
+}
+
 /// One live media object.
 #[derive(Debug)]
 pub struct MediaObject {
@@ -136,11 +146,11 @@ mod tests {
         let hub = ObjectId::new(Some(&p), "kurento", "Composite");
         let port = ObjectId::new(Some(&hub), "kurento", "HubPort");
         let other = ObjectId::new(None, "kurento", "MediaPipeline");
-        let h = PipelineHandle(1);
+        let h = PipelineHandle::new(0, 1);
         r.insert(object(p.clone(), "MediaPipeline", Backing::Pipeline(h), "s"));
         r.insert(object(hub.clone(), "Composite", Backing::Hub { pipeline: h, hub: ElementId(6) }, "s"));
         r.insert(object(port.clone(), "HubPort", Backing::Element { pipeline: h, element: ElementId(7) }, "t"));
-        r.insert(object(other.clone(), "MediaPipeline", Backing::Pipeline(PipelineHandle(2)), "t"));
+        r.insert(object(other.clone(), "MediaPipeline", Backing::Pipeline(PipelineHandle::new(0, 2)), "t"));
         assert_eq!(r.children(&p), [hub.clone()]);
         assert_eq!(r.by_element(h, ElementId(7)).map(|o| o.id.clone()), Some(port.clone()));
         assert_eq!(r.pipelines().len(), 2);

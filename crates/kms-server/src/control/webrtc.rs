@@ -80,7 +80,7 @@ pub async fn apply_nat(server: &Server, pipeline: PipelineHandle, element: Eleme
     let (stun_server, turn) = nat_servers(properties);
     server
         .media
-        .call(move |worker, now| {
+        .call(pipeline, move |worker, now| {
             let Some(w) = endpoint_in(worker, pipeline, element) else { return };
             if w.gathering_started() {
                 return;

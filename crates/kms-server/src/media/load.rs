@@ -1,7 +1,9 @@
-//! How loaded the media worker is, for `/metrics`: time spent working,
-//! wake-ups, and how late timer wake-ups come (the run loop's lag).
+//! How loaded one media worker is, for `/metrics` and placement: time spent
+//! working, wake-ups, how late timer wake-ups come (the run loop's lag), its
+//! pipelines and elements, and what became of datagrams no route claimed.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use super::UnmatchedCounts;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -14,15 +16,61 @@ pub struct WorkerLoad {
     max_lag_ns: AtomicU64,
     /// (time, busy_ns) at the previous scrape.
     previous: Mutex<(Instant, u64)>,
+    pipelines: AtomicUsize,
+    /// Pipelines plus elements, as the worker last counted them (plus the
+    /// pipelines placed on it since).
+    weight: AtomicUsize,
+    /// Datagrams no route claimed: scanned for, dropped by the negative
+    /// cache, dropped by the scan budget.
+    unmatched: [AtomicU64; 3],
 }
 
 impl Default for WorkerLoad {
     fn default() -> Self {
-        WorkerLoad { busy_ns: AtomicU64::new(0), wakeups: AtomicU64::new(0), max_lag_ns: AtomicU64::new(0), previous: Mutex::new((Instant::now(), 0)) }
+        WorkerLoad {
+            busy_ns: AtomicU64::new(0),
+            wakeups: AtomicU64::new(0),
+            max_lag_ns: AtomicU64::new(0),
+            previous: Mutex::new((Instant::now(), 0)),
+            pipelines: AtomicUsize::new(0),
+            weight: AtomicUsize::new(0),
+            unmatched: Default::default(),
+        }
     }
 }
 
 impl WorkerLoad {
+    /// The worker's own count of its pipelines and their elements.
+    pub fn set_placement(&self, pipelines: usize, elements: usize) {
+        self.pipelines.store(pipelines, Ordering::Relaxed);
+        self.weight.store(pipelines + elements, Ordering::Relaxed);
+    }
+
+    /// A pipeline was placed on this worker (counted before the worker has it).
+    pub fn placed(&self) {
+        self.weight.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// What placement compares: pipelines plus elements.
+    pub fn weight(&self) -> usize {
+        self.weight.load(Ordering::Relaxed)
+    }
+
+    pub fn pipelines(&self) -> usize {
+        self.pipelines.load(Ordering::Relaxed)
+    }
+
+    pub fn set_unmatched(&self, counts: UnmatchedCounts) {
+        for (slot, v) in self.unmatched.iter().zip([counts.scanned, counts.cached, counts.limited]) {
+            slot.store(v, Ordering::Relaxed);
+        }
+    }
+
+    pub fn unmatched(&self) -> UnmatchedCounts {
+        let [scanned, cached, limited] = self.unmatched.each_ref().map(|a| a.load(Ordering::Relaxed));
+        UnmatchedCounts { scanned, cached, limited }
+    }
+
     /// One wake-up that kept the worker `busy`; `lag` when a timer fired late.
     pub fn record(&self, busy: Duration, lag: Option<Duration>) {
         self.busy_ns.fetch_add(busy.as_nanos() as u64, Ordering::Relaxed);

@@ -1,28 +1,54 @@
-//! The media plane's I/O shell: one worker thread that owns the UDP sockets and
-//! every [`Pipeline`], driven by commands from the control plane.
+//! The media plane's I/O shell: media workers, one thread each (one per core
+//! by default, `mediaServer.resources.mediaWorkers` / `KMS_MEDIA_WORKERS`),
+//! each owning its pipelines, UDP sockets, ICE-TCP listeners and timers.
 //!
-//! The control plane never touches a pipeline directly: it sends a closure to
-//! the worker with [`MediaHandle::call`] and awaits its result, so pipelines
-//! need no locks and the per-packet path never waits for the control plane.
-//! Element events flow back on an unbounded channel as [`MediaEvent`]s.
+//! A pipeline lives on one worker for its whole life, placed by load when it
+//! is created ([`MediaHandle::create_pipeline`]); its [`PipelineHandle`]
+//! names the worker. The control plane never touches a pipeline directly: it
+//! sends a closure to the pipeline's worker over a bounded queue with
+//! [`MediaHandle::call`] and awaits its result, so pipelines need no locks
+//! and the per-packet path never waits for the control plane. Element events
+//! come back over one bounded channel as [`MediaEvent`]s.
 
 mod load;
 mod net;
 mod tcp;
+mod timers;
+mod unmatched;
 mod worker;
 
 pub use load::WorkerLoad;
+pub use unmatched::UnmatchedCounts;
 pub use worker::Worker;
 
 use kms_media::{ElementEvent, ElementId};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 
-/// Typed id of a pipeline inside the worker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct PipelineHandle(pub u64);
+/// Commands queued towards one worker before `call` waits for room.
+const COMMAND_QUEUE: usize = 1024;
+/// Events queued towards the control plane before workers keep them back.
+pub const EVENT_QUEUE: usize = 8192;
+
+/// Typed id of a pipeline: the worker it lives on and its number there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PipelineHandle {
+    worker: u16,
+    id: u64,
+}
+
+impl PipelineHandle {
+    pub fn new(worker: u16, id: u64) -> PipelineHandle {
+        PipelineHandle { worker, id }
+    }
+
+    /// The index of the worker the pipeline lives on.
+    pub fn worker(self) -> usize {
+        usize::from(self.worker)
+    }
+}
 
 /// An event raised by an element, for the control plane to publish.
 #[derive(Debug)]
@@ -34,11 +60,51 @@ pub struct MediaEvent {
 
 type Command = Box<dyn FnOnce(&mut Worker, Instant) + Send>;
 
-/// The control plane's handle on the media worker. Cheap to clone.
+/// Elements whose GStreamer island queued output, for one worker to poll.
+/// At most one entry per element is pending (its flag), so the queue is
+/// bounded by the worker's elements however fast islands produce.
+#[derive(Default)]
+pub(crate) struct WakeQueue {
+    pending: Mutex<Vec<(PipelineHandle, ElementId, Arc<AtomicBool>)>>,
+    notify: Notify,
+}
+
+impl WakeQueue {
+    fn push(&self, pipeline: PipelineHandle, element: ElementId, flag: Arc<AtomicBool>) {
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((pipeline, element, flag));
+        self.notify.notify_one();
+    }
+
+    /// The pending wake-ups; each element's flag is cleared first, so output
+    /// queued from now on wakes it again.
+    fn take(&self) -> Vec<(PipelineHandle, ElementId)> {
+        let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        pending
+            .into_iter()
+            .map(|(p, e, flag)| {
+                flag.store(false, Ordering::Release);
+                (p, e)
+            })
+            .collect()
+    }
+}
+
+/// The control plane's link to one worker.
+struct WorkerLink {
+    commands: mpsc::Sender<Command>,
+    wakes: Arc<WakeQueue>,
+    load: Arc<WorkerLoad>,
+}
+
+/// The control plane's handle on the media workers. Cheap to clone.
 #[derive(Clone)]
 pub struct MediaHandle {
-    tx: mpsc::UnboundedSender<Command>,
-    load: Arc<WorkerLoad>,
+    workers: Arc<[WorkerLink]>,
+    /// Rotates placement among equally loaded workers.
+    next: Arc<AtomicUsize>,
 }
 
 /// The media worker has stopped (it only stops when the process exits).
@@ -53,22 +119,83 @@ impl From<WorkerGone> for kms_protocol::KurentoError {
     }
 }
 
+/// The worker with the least load (pipelines plus elements, see
+/// [`WorkerLoad::weight`]); among equals, the first from `start` on.
+fn least_loaded(weights: &[usize], start: usize) -> usize {
+    let n = weights.len().max(1);
+    (0..n)
+        .map(|i| (start + i) % n)
+        .min_by_key(|&i| weights.get(i).copied().unwrap_or(0))
+        .unwrap_or(0)
+}
+
 impl MediaHandle {
-    /// Starts the worker thread with media sockets bound per `config`.
-    pub fn spawn(config: &crate::config::Config, events: mpsc::UnboundedSender<MediaEvent>) -> std::io::Result<MediaHandle> {
-        let sockets = net::bind_media_sockets(config)?;
-        let listeners = net::bind_tcp_listeners(&sockets, config);
-        let (tx, rx) = mpsc::unbounded_channel();
-        let ports = (config.min_port, config.max_port);
-        let load = Arc::new(WorkerLoad::default());
-        let worker_load = load.clone();
-        std::thread::Builder::new().name("kms-media".into()).spawn(move || worker::run(sockets, listeners, ports, rx, events, worker_load))?;
-        Ok(MediaHandle { tx, load })
+    /// Starts `config.media_workers` worker threads, each with its own media
+    /// sockets (one per host address, a port of its own from the range) and
+    /// ICE-TCP listeners.
+    pub fn spawn(
+        config: &crate::config::Config,
+        events: mpsc::Sender<MediaEvent>,
+    ) -> std::io::Result<MediaHandle> {
+        let count = config.media_workers();
+        let mut workers = Vec::with_capacity(count);
+        for index in 0..count {
+            let index = u16::try_from(index)
+                .map_err(|_| std::io::Error::other("too many media workers"))?;
+            let sockets = net::bind_media_sockets(config)?;
+            let listeners = net::bind_tcp_listeners(&sockets, config);
+            let (tx, commands) = mpsc::channel(COMMAND_QUEUE);
+            let (wakes, load) = (
+                Arc::new(WakeQueue::default()),
+                Arc::new(WorkerLoad::default()),
+            );
+            let start = worker::WorkerStart {
+                index,
+                sockets,
+                listeners,
+                ports: (config.min_port, config.max_port),
+                commands,
+                wakes: wakes.clone(),
+                events: events.clone(),
+                load: load.clone(),
+            };
+            std::thread::Builder::new()
+                .name(format!("kms-media-{index}"))
+                .spawn(move || worker::run(start))?;
+            workers.push(WorkerLink {
+                commands: tx,
+                wakes,
+                load,
+            });
+        }
+        tracing::info!(workers = count, "media workers started");
+        Ok(MediaHandle {
+            workers: workers.into(),
+            next: Arc::new(AtomicUsize::new(0)),
+        })
     }
 
-    /// The worker's load figures.
-    pub fn load(&self) -> Arc<WorkerLoad> {
-        self.load.clone()
+    /// Each worker's load figures, by worker index.
+    pub fn loads(&self) -> Vec<Arc<WorkerLoad>> {
+        self.workers.iter().map(|w| w.load.clone()).collect()
+    }
+
+    /// Creates a pipeline on the least-loaded worker, with GStreamer
+    /// transcoders whose islands wake that worker.
+    pub async fn create_pipeline(&self) -> Result<PipelineHandle, WorkerGone> {
+        let weights: Vec<usize> = self.workers.iter().map(|w| w.load.weight()).collect();
+        let index = least_loaded(&weights, self.next.fetch_add(1, Ordering::Relaxed));
+        // Counted at once, so creations that race each other spread out.
+        self.workers[index].load.placed();
+        let media = self.clone();
+        self.call_on(index, move |worker, _| {
+            let handle = worker.create_pipeline();
+            if let Some(p) = worker.pipeline(handle) {
+                p.set_transcoder_factory(Box::new(media.transcoders(handle)));
+            }
+            handle
+        })
+        .await
     }
 
     /// A waker for an element of `pipeline` fed from other threads (a
@@ -84,39 +211,93 @@ impl MediaHandle {
         self.wake_slot(pipeline, Arc::new(OnceLock::from(element)))
     }
 
-    /// At most one wake command is in flight per element: a burst of frames
-    /// costs the worker one poll, not one command each.
+    /// At most one wake-up is pending per element: a burst of frames costs
+    /// the worker one poll, not one queue entry each.
     fn wake_slot(&self, pipeline: PipelineHandle, id: Arc<OnceLock<ElementId>>) -> kms_gst::Waker {
-        let tx = self.tx.clone();
+        let Some(link) = self.workers.get(pipeline.worker()) else {
+            return Arc::new(|| {});
+        };
+        let wakes = link.wakes.clone();
         let pending = Arc::new(AtomicBool::new(false));
         Arc::new(move || {
             let Some(&element) = id.get() else { return };
-            if pending.swap(true, Ordering::AcqRel) {
-                return;
+            if !pending.swap(true, Ordering::AcqRel) {
+                wakes.push(pipeline, element, pending.clone());
             }
-            let pending = pending.clone();
-            let _ = tx.send(Box::new(move |worker: &mut Worker, _| {
-                // Cleared before polling: output queued from now on wakes again.
-                pending.store(false, Ordering::Release);
-                worker.wake(pipeline, element);
-            }));
         })
     }
 
     /// The transcoder factory of `pipeline`: GStreamer transcoders whose
-    /// islands wake the worker.
+    /// islands wake the pipeline's worker.
     pub fn transcoders(&self, pipeline: PipelineHandle) -> kms_gst::GstTranscoderFactory {
         let media = self.clone();
         kms_gst::GstTranscoderFactory::new(move |id| media.waker_for(pipeline, id))
     }
 
-    /// Runs `f` on the worker thread with the worker's state and current time.
-    pub async fn call<T: Send + 'static>(&self, f: impl FnOnce(&mut Worker, Instant) -> T + Send + 'static) -> Result<T, WorkerGone> {
+    /// Runs `f` on the worker of `pipeline` with its state and current time.
+    pub async fn call<T: Send + 'static>(
+        &self,
+        pipeline: PipelineHandle,
+        f: impl FnOnce(&mut Worker, Instant) -> T + Send + 'static,
+    ) -> Result<T, WorkerGone> {
+        self.call_on(pipeline.worker(), f).await
+    }
+
+    /// Runs `f` on every worker in turn; the results by worker index.
+    pub async fn call_all<T: Send + 'static>(
+        &self,
+        f: impl Fn(&mut Worker, Instant) -> T + Send + Sync + 'static,
+    ) -> Result<Vec<T>, WorkerGone> {
+        let f = Arc::new(f);
+        let mut results = Vec::with_capacity(self.workers.len());
+        for index in 0..self.workers.len() {
+            let f = f.clone();
+            results.push(
+                self.call_on(index, move |worker, now| f(worker, now))
+                    .await?,
+            );
+        }
+        Ok(results)
+    }
+
+    /// Runs `f` on worker `index`. Waits for room in its bounded queue.
+    async fn call_on<T: Send + 'static>(
+        &self,
+        index: usize,
+        f: impl FnOnce(&mut Worker, Instant) -> T + Send + 'static,
+    ) -> Result<T, WorkerGone> {
+        let link = self.workers.get(index).ok_or(WorkerGone)?;
         let (reply_tx, reply_rx) = oneshot::channel();
         let command: Command = Box::new(move |worker, now| {
             let _ = reply_tx.send(f(worker, now));
         });
-        self.tx.send(command).map_err(|_| WorkerGone)?;
+        link.commands.send(command).await.map_err(|_| WorkerGone)?;
         reply_rx.await.map_err(|_| WorkerGone)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placement_picks_the_least_loaded_and_rotates_among_equals() {
+        assert_eq!(least_loaded(&[5, 2, 9], 0), 1);
+        assert_eq!(least_loaded(&[5, 2, 9], 2), 1);
+        // Equal weights: the rotation decides, so equals take turns.
+        let picks: Vec<usize> = (0..4).map(|start| least_loaded(&[3, 3], start)).collect();
+        assert_eq!(picks, vec![0, 1, 0, 1]);
+    }
+
+    #[test]
+    fn placement_spreads_pipelines_over_workers() {
+        // Eight pipelines of three elements each, placed one after another.
+        let mut weights = vec![0usize; 3];
+        for n in 0..8 {
+            let i = least_loaded(&weights, n);
+            weights[i] += 4;
+        }
+        let (min, max) = (weights.iter().min().unwrap(), weights.iter().max().unwrap());
+        assert!(max - min <= 4, "{weights:?}");
     }
 }

@@ -1,11 +1,14 @@
-//! The media worker's run loop and state.
+//! One media worker's run loop and state: its pipelines, sockets and timers.
 
 use super::tcp::TcpEvent;
-use super::{Command, MediaEvent, PipelineHandle};
+use super::timers::DeadlineQueue;
+use super::unmatched::{Unmatched, Verdict};
+use super::{Command, MediaEvent, PipelineHandle, WakeQueue, WorkerLoad};
 use kms_media::{Datagram, ElementId, Pipeline, PipelineOutput, Transport};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::poll_fn;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 use tokio::io::ReadBuf;
@@ -14,12 +17,22 @@ use tokio::sync::mpsc;
 
 /// Largest datagram we accept; anything longer is truncated and then rejected.
 const MAX_DATAGRAM: usize = 2048;
-/// Upper bound of one sleep, so a missed wake-up costs at most this much.
-const MAX_SLEEP: Duration = Duration::from_millis(100);
+/// Upper bound of one sleep without any deadline: idle workers wake once a
+/// second (the deadline queue makes a missed wake-up impossible otherwise).
+const MAX_SLEEP: Duration = Duration::from_secs(1);
 
-/// Everything the worker owns. Commands from the control plane get `&mut` to it.
+/// A route's key: (transport, local address, remote address).
+type RouteKey = (Transport, SocketAddr, SocketAddr);
+
+/// Everything one worker owns. Commands from the control plane get `&mut` to it.
 pub struct Worker {
+    /// This worker's index in the media plane (the `worker` of its handles).
+    index: u16,
     pipelines: HashMap<PipelineHandle, Pipeline>,
+    /// Elements per pipeline as last drained, and their sum: the load figure
+    /// placement reads.
+    sizes: HashMap<PipelineHandle, usize>,
+    elements: usize,
     next_pipeline: u64,
     host_addrs: Vec<SocketAddr>,
     /// The shared host sockets first, then sockets owned by one element.
@@ -27,16 +40,26 @@ pub struct Worker {
     /// `minPort..=maxPort`, for the sockets bound later.
     ports: (u16, u16),
     /// (transport, local, remote) already claimed by an element.
-    routes: HashMap<(Transport, SocketAddr, SocketAddr), (PipelineHandle, ElementId)>,
+    routes: HashMap<RouteKey, (PipelineHandle, ElementId)>,
+    /// Negative routes and scan budgets for datagrams no route claims.
+    unmatched: Unmatched<RouteKey>,
+    /// Each pipeline's earliest element deadline.
+    timers: DeadlineQueue<PipelineHandle>,
     /// ICE-TCP listener addresses (passive TCP candidates).
     tcp_addrs: Vec<SocketAddr>,
     /// Open ICE-TCP connections by (local, remote): their outgoing frames.
     tcp_conns: HashMap<(SocketAddr, SocketAddr), mpsc::Sender<Vec<u8>>>,
     /// Pipelines that may have output to drain.
     touched: Vec<PipelineHandle>,
+    load: Arc<WorkerLoad>,
 }
 
 impl Worker {
+    /// This worker's index (the `worker` of the pipelines it owns).
+    pub fn index(&self) -> usize {
+        usize::from(self.index)
+    }
+
     /// Local addresses of the media sockets (host candidates).
     pub fn host_addrs(&self) -> &[SocketAddr] {
         &self.host_addrs
@@ -65,14 +88,18 @@ impl Worker {
 
     pub fn create_pipeline(&mut self) -> PipelineHandle {
         self.next_pipeline += 1;
-        let handle = PipelineHandle(self.next_pipeline);
+        let handle = PipelineHandle::new(self.index, self.next_pipeline);
         self.pipelines.insert(handle, Pipeline::new());
+        self.touched.push(handle);
         handle
     }
 
     /// Drops a pipeline with all its elements.
     pub fn remove_pipeline(&mut self, handle: PipelineHandle) {
         self.pipelines.remove(&handle);
+        self.elements -= self.sizes.remove(&handle).unwrap_or(0);
+        self.timers.set(handle, None);
+        self.publish_weight();
         self.routes.retain(|_, (p, _)| *p != handle);
         self.sockets.retain(|s| s.owner.is_none_or(|(p, _)| p != handle));
     }
@@ -120,52 +147,65 @@ impl Worker {
     }
 
     /// Routes a datagram: to the owner of the socket, else by the cached
-    /// (local, remote) route, else to the element that accepts it. Answers
-    /// from STUN servers are not cached: one server answers many endpoints
-    /// on the same shared socket, each matched by its transaction id.
+    /// (local, remote) route, else to the element that accepts it, looked
+    /// for only when the negative cache and the scan budget allow (see
+    /// [`Unmatched`]). Answers from STUN servers are not cached: one server
+    /// answers many endpoints on the same shared socket, each matched by its
+    /// transaction id. STUN messages that match nothing are not cached
+    /// either (the next one may carry another endpoint's ICE username).
     fn handle_datagram(&mut self, now: Instant, owner: Option<(PipelineHandle, ElementId)>, datagram: Datagram) {
         let key = (datagram.transport, datagram.destination, datagram.source);
         let route = match owner.or_else(|| self.routes.get(&key).copied()) {
             Some(route) => Some(route),
-            None => self
-                .pipelines
-                .iter()
-                .find_map(|(h, p)| p.accepting(now, &datagram).map(|e| (*h, e)))
-                .inspect(|route| {
-                    if !is_stun_response(datagram.contents) {
-                        self.routes.insert(key, *route);
-                    }
-                }),
+            None => self.find_route(now, key, &datagram),
         };
-        let Some((handle, element)) = route else {
-            tracing::trace!(source = %datagram.source, "datagram for no element dropped");
-            return;
-        };
+        let Some((handle, element)) = route else { return };
         if let Some(p) = self.pipelines.get_mut(&handle) {
             p.handle_datagram(now, element, datagram);
             self.touched.push(handle);
         }
     }
 
-    /// Drives due timeouts. Every pipeline is visited on each wake-up: a timer
-    /// queue keyed by deadline is the next step for thousands of pipelines.
+    /// The element that accepts a datagram no route claims, when the scan
+    /// budget allows looking; cached both ways (see [`Self::handle_datagram`]).
+    fn find_route(&mut self, now: Instant, key: RouteKey, datagram: &Datagram) -> Option<(PipelineHandle, ElementId)> {
+        if self.unmatched.check(now, &key, datagram.source.ip()) != Verdict::Scan {
+            return None;
+        }
+        let found = self.pipelines.iter().find_map(|(h, p)| p.accepting(now, datagram).map(|e| (*h, e)));
+        match found {
+            Some(route) if !is_stun_response(datagram.contents) => {
+                self.routes.insert(key, route);
+            }
+            None if !is_stun(datagram.contents) => self.unmatched.remember(now, key),
+            None => tracing::trace!(source = %datagram.source, "STUN message for no element dropped"),
+            Some(_) => {}
+        }
+        found
+    }
+
+    /// Drives the pipelines whose deadline has come; the others are not visited.
     fn handle_timeout(&mut self, now: Instant) {
-        for (handle, p) in self.pipelines.iter_mut() {
-            if p.handle_timeout(now) {
-                self.touched.push(*handle);
+        while let Some(handle) = self.timers.pop_due(now) {
+            if let Some(p) = self.pipelines.get_mut(&handle) {
+                p.handle_timeout(now);
+                // Drained next, which sets its next deadline.
+                self.touched.push(handle);
             }
         }
     }
 
-    fn poll_timeout(&self) -> Option<Instant> {
-        self.pipelines.values().filter_map(Pipeline::poll_timeout).min()
+    fn publish_weight(&self) {
+        self.load.set_placement(self.pipelines.len(), self.elements);
     }
 
-    /// Drains every touched pipeline: datagrams to the sockets, events out.
-    fn drain(&mut self, now: Instant, events: &mpsc::UnboundedSender<MediaEvent>) {
+    /// Drains every touched pipeline: datagrams to the sockets, events out;
+    /// then sets its next deadline and size.
+    fn drain(&mut self, now: Instant, events: &mut EventQueue) {
         let (sockets, tcp_conns) = (&self.sockets, &self.tcp_conns);
-        self.touched.sort_unstable_by_key(|h| h.0);
+        self.touched.sort_unstable();
         self.touched.dedup();
+        let mut resized = false;
         for handle in std::mem::take(&mut self.touched) {
             let Some(p) = self.pipelines.get_mut(&handle) else { continue };
             while let Some(out) = p.poll_output(now) {
@@ -177,11 +217,39 @@ impl Worker {
                         }
                     }
                     PipelineOutput::Transmit(t) => send(sockets, &t.source, &t.destination, &t.contents),
-                    PipelineOutput::Event(element, event) => {
-                        let _ = events.send(MediaEvent { pipeline: handle, element, event });
-                    }
+                    PipelineOutput::Event(element, event) => events.push(MediaEvent { pipeline: handle, element, event }),
                 }
             }
+            self.timers.set(handle, p.poll_timeout());
+            let size = p.len();
+            let old = self.sizes.insert(handle, size).unwrap_or(0);
+            if old != size {
+                self.elements = self.elements + size - old;
+                resized = true;
+            }
+        }
+        if resized {
+            self.publish_weight();
+        }
+    }
+}
+
+/// Events towards the control plane: a bounded channel, and what did not fit
+/// while the control plane was behind, sent as room frees up (events are
+/// never dropped; the backlog only grows while the control plane stalls).
+pub(super) struct EventQueue {
+    tx: mpsc::Sender<MediaEvent>,
+    backlog: VecDeque<MediaEvent>,
+}
+
+impl EventQueue {
+    fn push(&mut self, event: MediaEvent) {
+        if !self.backlog.is_empty() {
+            self.backlog.push_back(event);
+            return;
+        }
+        if let Err(mpsc::error::TrySendError::Full(event)) = self.tx.try_send(event) {
+            self.backlog.push_back(event);
         }
     }
 }
@@ -194,16 +262,25 @@ struct MediaSocket {
     owner: Option<(PipelineHandle, ElementId)>,
 }
 
+/// A STUN message (RFC 5389 §6: two zero bits, then the magic cookie).
+fn is_stun(contents: &[u8]) -> bool {
+    contents.len() >= 20 && contents[0] & 0xC0 == 0 && contents[4..8] == [0x21, 0x12, 0xA4, 0x42]
+}
+
 /// A STUN success or error response (RFC 5389 §6: class bit C1 set).
 fn is_stun_response(contents: &[u8]) -> bool {
-    contents.len() >= 20 && contents[0] & 0xC0 == 0 && contents[0] & 0x01 == 0x01 && contents[4..8] == [0x21, 0x12, 0xA4, 0x42]
+    is_stun(contents) && contents[0] & 0x01 == 0x01
 }
 
 /// What woke the run loop.
-enum Wake {
+enum Wake<'a> {
     Command(Option<Command>),
     Datagram(Option<(usize, usize, SocketAddr)>),
     Tcp(TcpEvent),
+    /// GStreamer islands queued output for elements.
+    Woken,
+    /// The control plane has room for backlogged events.
+    EventRoom(mpsc::Permit<'a, MediaEvent>),
     Timer,
 }
 
@@ -219,20 +296,26 @@ fn send(sockets: &[MediaSocket], source: &SocketAddr, destination: &SocketAddr, 
     }
 }
 
+/// What a worker thread starts from.
+pub(super) struct WorkerStart {
+    pub index: u16,
+    pub sockets: Vec<std::net::UdpSocket>,
+    pub listeners: Vec<std::net::TcpListener>,
+    pub ports: (u16, u16),
+    pub commands: mpsc::Receiver<Command>,
+    pub wakes: Arc<WakeQueue>,
+    pub events: mpsc::Sender<MediaEvent>,
+    pub load: Arc<WorkerLoad>,
+}
+
 /// The worker thread's body: a single-threaded runtime multiplexing commands,
-/// sockets and timers.
-pub(super) fn run(
-    sockets: Vec<std::net::UdpSocket>,
-    listeners: Vec<std::net::TcpListener>,
-    ports: (u16, u16),
-    mut commands: mpsc::UnboundedReceiver<Command>,
-    events: mpsc::UnboundedSender<MediaEvent>,
-    load: std::sync::Arc<super::WorkerLoad>,
-) {
+/// sockets, island wake-ups and timers.
+pub(super) fn run(start: WorkerStart) {
+    let WorkerStart { index, sockets, listeners, ports, mut commands, wakes, events, load } = start;
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            tracing::error!("cannot start the media worker runtime: {e}");
+            tracing::error!(worker = index, "cannot start the media worker runtime: {e}");
             return;
         }
     };
@@ -258,44 +341,72 @@ pub(super) fn run(
         }
         drop(tcp_tx);
         let mut worker = Worker {
+            index,
             pipelines: HashMap::new(),
+            sizes: HashMap::new(),
+            elements: 0,
             next_pipeline: 0,
             host_addrs,
             sockets,
             ports,
             routes: HashMap::new(),
+            unmatched: Unmatched::new(Instant::now()),
+            timers: DeadlineQueue::default(),
             tcp_addrs,
             tcp_conns: HashMap::new(),
             touched: Vec::new(),
+            load: load.clone(),
         };
+        let mut events = EventQueue { tx: events, backlog: VecDeque::new() };
         let mut buf = vec![0u8; MAX_DATAGRAM];
         loop {
             let now = Instant::now();
-            let deadline = worker.poll_timeout().map_or(now + MAX_SLEEP, |t| t.min(now + MAX_SLEEP));
+            let deadline = worker.timers.next().map_or(now + MAX_SLEEP, |t| t.min(now + MAX_SLEEP));
+            let backlogged = !events.backlog.is_empty();
             let wake = tokio::select! {
                 command = commands.recv() => Wake::Command(command),
                 received = recv_any(&worker.sockets, &mut buf) => Wake::Datagram(received),
                 Some(event) = tcp_events.recv() => Wake::Tcp(event),
-                _ = tokio::time::sleep_until(deadline.into()) => Wake::Timer,
+                () = wakes.notify.notified() => Wake::Woken,
+                Ok(permit) = events.tx.reserve(), if backlogged => Wake::EventRoom(permit),
+                () = tokio::time::sleep_until(deadline.into()) => Wake::Timer,
             };
             let woke = Instant::now();
             let lag = matches!(wake, Wake::Timer).then(|| woke.saturating_duration_since(deadline));
-            match wake {
-                Wake::Command(Some(command)) => command(&mut worker, Instant::now()),
+            // `{ wake }` moves it: a reserved event permit (which borrows the
+            // queue) is gone once the match is.
+            match { wake } {
+                Wake::Command(Some(command)) => {
+                    // A command may add or negotiate an endpoint: what
+                    // matched nothing before may match now.
+                    worker.unmatched.forget();
+                    command(&mut worker, woke);
+                }
                 Wake::Command(None) => return,
                 Wake::Datagram(Some((index, len, source))) => {
                     let MediaSocket { addr, owner, .. } = &worker.sockets[index];
                     let (destination, owner) = (*addr, *owner);
                     let datagram = Datagram { transport: Transport::Udp, source, destination, contents: &buf[..len] };
-                    worker.handle_datagram(Instant::now(), owner, datagram);
+                    worker.handle_datagram(woke, owner, datagram);
                 }
-                Wake::Tcp(event) => worker.handle_tcp(Instant::now(), event),
+                Wake::Tcp(event) => worker.handle_tcp(woke, event),
+                Wake::Woken => {
+                    for (pipeline, element) in wakes.take() {
+                        worker.wake(pipeline, element);
+                    }
+                }
+                Wake::EventRoom(permit) => {
+                    if let Some(event) = events.backlog.pop_front() {
+                        permit.send(event);
+                    }
+                }
                 Wake::Datagram(None) | Wake::Timer => {}
             }
             let now = Instant::now();
             worker.handle_timeout(now);
-            worker.drain(now, &events);
+            worker.drain(now, &mut events);
             load.record(woke.elapsed(), lag);
+            load.set_unmatched(worker.unmatched.counts);
         }
     });
 }
