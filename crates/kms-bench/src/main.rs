@@ -6,12 +6,15 @@
 //! server's resident memory and thread count before and after a bounded number
 //! of cycles (the leak gate), from a warmed-up baseline.
 //!
+//! `kms-bench idle` measures the server's CPU with thousands of idle pipelines.
+//!
 //! `kms-bench viewers` is the load client: N WebRTC viewers of one source on
 //! one thread and one UDP socket, against this server or Janus (see `load`).
 
 mod control;
 mod filter_bench;
 mod hub_bench;
+mod idle_bench;
 mod load;
 mod measure;
 mod proc_stats;
@@ -57,6 +60,20 @@ enum Command {
         /// Cycles of the leak gate.
         #[arg(long, default_value_t = 10_000)]
         leak_cycles: usize,
+    },
+    /// Idle cost: server CPU and memory with N idle pipelines (a WebRtcEndpoint
+    /// each that generated an offer and gathered, no peer).
+    Idle {
+        #[command(flatten)]
+        start: ServerArgs,
+        #[arg(long, default_value_t = 2000)]
+        pipelines: usize,
+        /// Seconds measured (with no pipelines, then with them).
+        #[arg(long, default_value_t = 10)]
+        window: u64,
+        /// Fail when the pipelines add more than this share of one core (%).
+        #[arg(long, default_value_t = 1.0)]
+        max_percent: f64,
     },
     /// One source to N WebRTC viewers: server CPU, memory and threads per viewer, loss, jitter.
     Viewers {
@@ -218,6 +235,9 @@ async fn main() -> std::process::ExitCode {
     let args = Args::parse();
     let result = match args.command {
         Command::Control { start, element, cycles, leak_cycles } => control::run(&start.server, &start.conf, &element, cycles, leak_cycles).await,
+        Command::Idle { start, pipelines, window, max_percent } => {
+            idle_bench::run(&start.server, &start.conf, pipelines, Duration::from_secs(window), max_percent).await
+        }
         Command::PlayerStart { start, media, runs } => uri_bench::player_start(&start.server, &start.conf, &media, runs).await,
         Command::Recorders { start, media, counts, window } => {
             uri_bench::recorders(&start.server, &start.conf, &media, &counts, Duration::from_secs(window)).await

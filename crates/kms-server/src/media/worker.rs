@@ -230,6 +230,10 @@ impl Worker {
         }
         if resized {
             self.publish_weight();
+            // A new endpoint may take what matched nothing before. (Media
+            // from a WebRTC peer follows its STUN checks on the same
+            // 5-tuple, which are never cached as negative.)
+            self.unmatched.forget();
         }
     }
 }
@@ -376,12 +380,7 @@ pub(super) fn run(start: WorkerStart) {
             // `{ wake }` moves it: a reserved event permit (which borrows the
             // queue) is gone once the match is.
             match { wake } {
-                Wake::Command(Some(command)) => {
-                    // A command may add or negotiate an endpoint: what
-                    // matched nothing before may match now.
-                    worker.unmatched.forget();
-                    command(&mut worker, woke);
-                }
+                Wake::Command(Some(command)) => command(&mut worker, woke),
                 Wake::Command(None) => return,
                 Wake::Datagram(Some((index, len, source))) => {
                     let MediaSocket { addr, owner, .. } = &worker.sockets[index];
