@@ -14,6 +14,7 @@ mod load;
 mod net;
 mod tcp;
 mod timers;
+mod udp;
 mod unmatched;
 mod worker;
 

@@ -2,21 +2,16 @@
 
 use super::tcp::TcpEvent;
 use super::timers::DeadlineQueue;
+use super::udp::{MediaSocket, RecvBatch, SendQueue};
 use super::unmatched::{Unmatched, Verdict};
 use super::{Command, MediaEvent, PipelineHandle, WakeQueue, WorkerLoad};
 use kms_media::{Datagram, ElementId, Pipeline, PipelineOutput, Transport};
 use std::collections::{HashMap, VecDeque};
-use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::{Duration, Instant};
-use tokio::io::ReadBuf;
-use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
-/// Largest datagram we accept; anything longer is truncated and then rejected.
-const MAX_DATAGRAM: usize = 2048;
 /// Upper bound of one sleep without any deadline: idle workers wake once a
 /// second (the deadline queue makes a missed wake-up impossible otherwise).
 const MAX_SLEEP: Duration = Duration::from_secs(1);
@@ -51,6 +46,7 @@ pub struct Worker {
     tcp_conns: HashMap<(SocketAddr, SocketAddr), mpsc::Sender<Vec<u8>>>,
     /// Pipelines that may have output to drain.
     touched: Vec<PipelineHandle>,
+    sends: SendQueue,
     load: Arc<WorkerLoad>,
 }
 
@@ -108,9 +104,9 @@ impl Worker {
     /// go to `element`: a TURN allocation needs a 5-tuple of its own.
     pub fn bind_element_socket(&mut self, ip: std::net::IpAddr, handle: PipelineHandle, element: ElementId) -> std::io::Result<SocketAddr> {
         let socket = super::net::bind_in_range(ip, self.ports.0, self.ports.1)?;
-        let socket = UdpSocket::from_std(socket)?;
-        let addr = socket.local_addr()?;
-        self.sockets.push(MediaSocket { addr, socket, owner: Some((handle, element)) });
+        let socket = MediaSocket::new(socket, Some((handle, element)))?;
+        let addr = socket.addr;
+        self.sockets.push(socket);
         Ok(addr)
     }
 
@@ -202,7 +198,7 @@ impl Worker {
     /// Drains every touched pipeline: datagrams to the sockets, events out;
     /// then sets its next deadline and size.
     fn drain(&mut self, now: Instant, events: &mut EventQueue) {
-        let (sockets, tcp_conns) = (&self.sockets, &self.tcp_conns);
+        let (sockets, tcp_conns, sends) = (&self.sockets, &self.tcp_conns, &mut self.sends);
         self.touched.sort_unstable();
         self.touched.dedup();
         let mut resized = false;
@@ -216,7 +212,7 @@ impl Worker {
                             let _ = tx.try_send(t.contents);
                         }
                     }
-                    PipelineOutput::Transmit(t) => send(sockets, &t.source, &t.destination, &t.contents),
+                    PipelineOutput::Transmit(t) => sends.push(sockets, &t.source, &t.destination, &t.contents),
                     PipelineOutput::Event(element, event) => events.push(MediaEvent { pipeline: handle, element, event }),
                 }
             }
@@ -228,6 +224,7 @@ impl Worker {
                 resized = true;
             }
         }
+        sends.flush(sockets);
         if resized {
             self.publish_weight();
             // A new endpoint may take what matched nothing before. (Media
@@ -258,14 +255,6 @@ impl EventQueue {
     }
 }
 
-/// A media socket with its local address, read once (not a syscall per packet).
-struct MediaSocket {
-    addr: SocketAddr,
-    socket: UdpSocket,
-    /// The element every datagram goes to, for sockets bound for one element.
-    owner: Option<(PipelineHandle, ElementId)>,
-}
-
 /// A STUN message (RFC 5389 §6: two zero bits, then the magic cookie).
 fn is_stun(contents: &[u8]) -> bool {
     contents.len() >= 20 && contents[0] & 0xC0 == 0 && contents[4..8] == [0x21, 0x12, 0xA4, 0x42]
@@ -279,25 +268,14 @@ fn is_stun_response(contents: &[u8]) -> bool {
 /// What woke the run loop.
 enum Wake<'a> {
     Command(Option<Command>),
-    Datagram(Option<(usize, usize, SocketAddr)>),
+    /// A batch of `count` receive buffers from socket `index`.
+    Datagrams(usize, usize),
     Tcp(TcpEvent),
     /// GStreamer islands queued output for elements.
     Woken,
     /// The control plane has room for backlogged events.
     EventRoom(mpsc::Permit<'a, MediaEvent>),
     Timer,
-}
-
-fn send(sockets: &[MediaSocket], source: &SocketAddr, destination: &SocketAddr, contents: &[u8]) {
-    let Some(MediaSocket { socket, .. }) = sockets.iter().find(|s| s.addr == *source) else {
-        tracing::debug!(%source, "no socket for transmit source");
-        return;
-    };
-    // A full send buffer drops the datagram, as a congested network would;
-    // NACK/RTX and PLI recover media. The worker never blocks on a socket.
-    if let Err(e) = socket.try_send_to(contents, *destination) {
-        tracing::debug!(%destination, "send failed: {e}");
-    }
 }
 
 /// What a worker thread starts from.
@@ -326,10 +304,7 @@ pub(super) fn run(start: WorkerStart) {
     runtime.block_on(async move {
         let sockets: Vec<MediaSocket> = sockets
             .into_iter()
-            .filter_map(|s| {
-                let socket = UdpSocket::from_std(s).ok()?;
-                Some(MediaSocket { addr: socket.local_addr().ok()?, socket, owner: None })
-            })
+            .filter_map(|s| MediaSocket::new(s, None).inspect_err(|e| tracing::warn!("media socket unusable: {e}")).ok())
             .collect();
         let host_addrs = sockets.iter().map(|s| s.addr).collect();
         let (tcp_tx, mut tcp_events) = mpsc::channel(super::tcp::INCOMING_FRAMES);
@@ -359,17 +334,18 @@ pub(super) fn run(start: WorkerStart) {
             tcp_addrs,
             tcp_conns: HashMap::new(),
             touched: Vec::new(),
+            sends: SendQueue::default(),
             load: load.clone(),
         };
         let mut events = EventQueue { tx: events, backlog: VecDeque::new() };
-        let mut buf = vec![0u8; MAX_DATAGRAM];
+        let mut batch = RecvBatch::new();
         loop {
             let now = Instant::now();
             let deadline = worker.timers.next().map_or(now + MAX_SLEEP, |t| t.min(now + MAX_SLEEP));
             let backlogged = !events.backlog.is_empty();
             let wake = tokio::select! {
                 command = commands.recv() => Wake::Command(command),
-                received = recv_any(&worker.sockets, &mut buf) => Wake::Datagram(received),
+                (index, count) = batch.recv(&worker.sockets) => Wake::Datagrams(index, count),
                 Some(event) = tcp_events.recv() => Wake::Tcp(event),
                 () = wakes.notify.notified() => Wake::Woken,
                 Ok(permit) = events.tx.reserve(), if backlogged => Wake::EventRoom(permit),
@@ -382,11 +358,12 @@ pub(super) fn run(start: WorkerStart) {
             match { wake } {
                 Wake::Command(Some(command)) => command(&mut worker, woke),
                 Wake::Command(None) => return,
-                Wake::Datagram(Some((index, len, source))) => {
+                Wake::Datagrams(index, count) => {
                     let MediaSocket { addr, owner, .. } = &worker.sockets[index];
                     let (destination, owner) = (*addr, *owner);
-                    let datagram = Datagram { transport: Transport::Udp, source, destination, contents: &buf[..len] };
-                    worker.handle_datagram(woke, owner, datagram);
+                    for (source, contents) in batch.datagrams(count) {
+                        worker.handle_datagram(woke, owner, Datagram { transport: Transport::Udp, source, destination, contents });
+                    }
                 }
                 Wake::Tcp(event) => worker.handle_tcp(woke, event),
                 Wake::Woken => {
@@ -399,7 +376,7 @@ pub(super) fn run(start: WorkerStart) {
                         permit.send(event);
                     }
                 }
-                Wake::Datagram(None) | Wake::Timer => {}
+                Wake::Timer => {}
             }
             let now = Instant::now();
             worker.handle_timeout(now);
@@ -408,27 +385,4 @@ pub(super) fn run(start: WorkerStart) {
             load.set_unmatched(worker.unmatched.counts);
         }
     });
-}
-
-/// Receives from whichever socket is ready first: (socket index, length, source).
-async fn recv_any(sockets: &[MediaSocket], buf: &mut [u8]) -> Option<(usize, usize, SocketAddr)> {
-    if sockets.is_empty() {
-        return std::future::pending().await;
-    }
-    poll_fn(|cx| {
-        for (i, MediaSocket { socket, .. }) in sockets.iter().enumerate() {
-            let mut read = ReadBuf::new(buf);
-            match socket.poll_recv_from(cx, &mut read) {
-                Poll::Ready(Ok(source)) => return Poll::Ready(Some((i, read.filled().len(), source))),
-                // ICMP errors (port unreachable from a vanished peer) surface here; skip them.
-                Poll::Ready(Err(e)) => {
-                    tracing::trace!("recv error: {e}");
-                    return Poll::Ready(None);
-                }
-                Poll::Pending => {}
-            }
-        }
-        Poll::Pending
-    })
-    .await
 }

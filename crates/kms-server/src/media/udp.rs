@@ -1,0 +1,188 @@
+//! A worker's UDP I/O through quinn-udp: receives in batches (recvmmsg, with
+//! GRO trains split at their stride) and sends consecutive datagrams for one
+//! destination as one GSO train (one system call for the packets of a video
+//! frame), where the kernel has them; one datagram per call where it does not.
+
+use kms_media::ElementId;
+use quinn_udp::{RecvMeta, Transmit, UdpSocketState};
+use std::future::poll_fn;
+use std::io::IoSliceMut;
+use std::net::SocketAddr;
+use std::task::Poll;
+use tokio::io::Interest;
+use tokio::net::UdpSocket;
+
+use super::PipelineHandle;
+
+/// Datagrams (or GRO trains) read per system call at most.
+const BATCH: usize = quinn_udp::BATCH_SIZE;
+/// One receive buffer: a GRO train of up to 64 KiB.
+const BUF_SIZE: usize = 64 * 1024;
+/// Segments of one GSO train at most (the kernel's limit is 64).
+const MAX_TRAIN: usize = 16;
+
+/// A media socket with its local address (read once, not a syscall per packet).
+pub struct MediaSocket {
+    pub addr: SocketAddr,
+    socket: UdpSocket,
+    state: UdpSocketState,
+    /// The element every datagram goes to, for sockets bound for one element.
+    pub owner: Option<(PipelineHandle, ElementId)>,
+}
+
+impl MediaSocket {
+    /// Registers a bound non-blocking socket with the worker's runtime and
+    /// turns on what quinn-udp can use (GRO, GSO, packet info).
+    pub fn new(socket: std::net::UdpSocket, owner: Option<(PipelineHandle, ElementId)>) -> std::io::Result<MediaSocket> {
+        let state = UdpSocketState::new((&socket).into())?;
+        let socket = UdpSocket::from_std(socket)?;
+        Ok(MediaSocket { addr: socket.local_addr()?, socket, state, owner })
+    }
+}
+
+/// Receive buffers for one batch.
+pub struct RecvBatch {
+    bufs: Vec<Vec<u8>>,
+    meta: Vec<RecvMeta>,
+    /// The socket polled first next time, so a busy socket cannot starve the others.
+    first: usize,
+}
+
+impl RecvBatch {
+    pub fn new() -> RecvBatch {
+        RecvBatch { bufs: vec![vec![0; BUF_SIZE]; BATCH], meta: vec![RecvMeta::default(); BATCH], first: 0 }
+    }
+
+    /// Waits until a socket has datagrams and reads a batch of them:
+    /// (socket index, buffers filled). ICMP errors (port unreachable from a
+    /// vanished peer) surface as a batch of 0.
+    pub async fn recv(&mut self, sockets: &[MediaSocket]) -> (usize, usize) {
+        if sockets.is_empty() {
+            return std::future::pending().await;
+        }
+        let RecvBatch { bufs, meta, first } = self;
+        poll_fn(|cx| {
+            let n = sockets.len();
+            for i in (0..n).map(|k| (*first + k) % n) {
+                let s = &sockets[i];
+                while let Poll::Ready(ready) = s.socket.poll_recv_ready(cx) {
+                    if let Err(e) = ready {
+                        tracing::trace!("recv error: {e}");
+                        return Poll::Ready((i, 0));
+                    }
+                    let mut slices: [IoSliceMut<'_>; BATCH] = std::array::from_fn(|_| IoSliceMut::new(&mut []));
+                    for (slice, buf) in slices.iter_mut().zip(bufs.iter_mut()) {
+                        *slice = IoSliceMut::new(buf);
+                    }
+                    // try_io clears the readiness on WouldBlock, so the next
+                    // poll_recv_ready registers for the next datagram.
+                    match s.socket.try_io(Interest::READABLE, || s.state.recv((&s.socket).into(), &mut slices, meta)) {
+                        Ok(count) => {
+                            *first = (i + 1) % n;
+                            return Poll::Ready((i, count));
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                        Err(e) => {
+                            tracing::trace!("recv error: {e}");
+                            return Poll::Ready((i, 0));
+                        }
+                    }
+                }
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// The datagrams of the first `count` buffers: (source, contents), GRO
+    /// trains split into their datagrams.
+    pub fn datagrams(&self, count: usize) -> impl Iterator<Item = (SocketAddr, &[u8])> {
+        self.meta.iter().zip(&self.bufs).take(count).flat_map(|(meta, buf)| buf[..meta.len].chunks(meta.stride.max(1)).map(move |d| (meta.addr, d)))
+    }
+}
+
+/// Datagrams on their way out: consecutive ones from one socket to one
+/// destination of one size (the last may be shorter) leave as a GSO train.
+#[derive(Default)]
+pub struct SendQueue {
+    train: Vec<u8>,
+    /// (socket index, destination, segment size, segments) of `train`.
+    head: Option<(usize, SocketAddr, usize, usize)>,
+}
+
+impl SendQueue {
+    /// Queues one datagram from `source` (a socket's address) to `destination`.
+    pub fn push(&mut self, sockets: &[MediaSocket], source: &SocketAddr, destination: &SocketAddr, contents: &[u8]) {
+        let Some(index) = sockets.iter().position(|s| s.addr == *source) else {
+            tracing::debug!(%source, "no socket for transmit source");
+            return;
+        };
+        if let Some((i, dest, segment, segments)) = self.head {
+            let fits = i == index && dest == *destination && contents.len() <= segment && segments < sockets[i].state.max_gso_segments().min(MAX_TRAIN);
+            if fits {
+                self.train.extend_from_slice(contents);
+                self.head = Some((i, dest, segment, segments + 1));
+                if contents.len() < segment {
+                    // A shorter segment ends a train.
+                    self.flush(sockets);
+                }
+                return;
+            }
+            self.flush(sockets);
+        }
+        self.train.extend_from_slice(contents);
+        self.head = Some((index, *destination, contents.len(), 1));
+    }
+
+    /// Sends what is queued. A full send buffer drops the datagrams, as a
+    /// congested network would; NACK/RTX and PLI recover media. The worker
+    /// never blocks on a socket.
+    pub fn flush(&mut self, sockets: &[MediaSocket]) {
+        let Some((index, destination, segment, segments)) = self.head.take() else { return };
+        let s = &sockets[index];
+        let transmit = Transmit { destination, ecn: None, contents: &self.train, segment_size: (segments > 1).then_some(segment), src_ip: None };
+        if let Err(e) = s.state.try_send((&s.socket).into(), &transmit) {
+            tracing::debug!(%destination, "send failed: {e}");
+        }
+        self.train.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bound() -> std::net::UdpSocket {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.set_nonblocking(true).unwrap();
+        s
+    }
+
+    /// Trains keep datagram boundaries: what a GSO train carries arrives as
+    /// the datagrams that were queued, in order, and the receive side gives
+    /// them back one by one whether or not the kernel merged them (GRO).
+    #[tokio::test]
+    async fn trains_and_batches_keep_datagram_boundaries() {
+        let sockets = vec![MediaSocket::new(bound(), None).unwrap()];
+        let peer = vec![MediaSocket::new(bound(), None).unwrap()];
+        let (from, to) = (sockets[0].addr, peer[0].addr);
+        let mut queue = SendQueue::default();
+        // A video frame's packets (equal, then a short last one), then audio.
+        let sent: Vec<Vec<u8>> = (0..7u8).map(|i| vec![i; if i < 5 { 1000 } else if i == 5 { 300 } else { 120 }]).collect();
+        for d in &sent {
+            queue.push(&sockets, &from, &to, d);
+        }
+        queue.flush(&sockets);
+        let mut batch = RecvBatch::new();
+        let mut got: Vec<Vec<u8>> = Vec::new();
+        while got.len() < sent.len() {
+            let (index, count) = tokio::time::timeout(std::time::Duration::from_secs(2), batch.recv(&peer)).await.expect("datagrams arrive");
+            assert_eq!(index, 0);
+            got.extend(batch.datagrams(count).map(|(source, d)| {
+                assert_eq!(source, from);
+                d.to_vec()
+            }));
+        }
+        assert_eq!(got, sent);
+    }
+}
