@@ -111,7 +111,7 @@ async fn render(server: &Server) -> Result<String, String> {
                 let Some(p) = worker.pipeline(pipeline) else { continue };
                 if let Some(w) = p.element_mut::<WebRtcEndpoint>(element) {
                     let (ice, dtls) = w.connection_states();
-                    *f.webrtc_states.entry((ice.to_owned(), dtls.to_owned())).or_default() += 1;
+                    *f.webrtc_states.entry((ice.as_str().to_owned(), dtls.as_str().to_owned())).or_default() += 1;
                     f.streams.extend(w.stats());
                 } else if let Some(r) = p.element_mut::<RtpEndpoint>(element) {
                     f.streams.extend(r.stats());

@@ -23,7 +23,7 @@ mod stats;
 pub use bandwidth::{Bandwidth, REMB_INTERVAL};
 pub use codecs::{CodecList, CodecName};
 pub use datachannel::DataChannelStats;
-pub use endpoint::{WebRtcConfig, ICE_FAILED_AFTER, WebRtcEndpoint, WebRtcError};
+pub use endpoint::{DtlsState, IceState, WebRtcConfig, ICE_FAILED_AFTER, WebRtcEndpoint, WebRtcError};
 pub use external::ExternalAddrs;
 pub use gather::NatConfig;
 pub use nat::TurnServer;

@@ -221,9 +221,9 @@ pub async fn invoke(server: &Server, ctx: &ElementRef<'_>, operation: &str, para
             let ice = operation == "getIceConnectionState";
             with_endpoint(server, ctx, |w| w.connection_states()).await.map(|(ice_state, dtls_state)| {
                 let entry = if ice {
-                    super::events::register("IceConnection", json!({ "streamId": "1", "componentId": 1, "state": ice_state }))
+                    super::events::register("IceConnection", json!({ "streamId": "1", "componentId": 1, "state": ice_state.as_str() }))
                 } else {
-                    let fields = json!({ "streamId": "1", "componentId": "1", "connectionId": "1", "state": dtls_state });
+                    let fields = json!({ "streamId": "1", "componentId": "1", "connectionId": "1", "state": dtls_state.as_str() });
                     super::events::register("DtlsConnection", fields)
                 };
                 Some(json!([entry]))

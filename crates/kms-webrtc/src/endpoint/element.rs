@@ -155,7 +155,7 @@ impl Element for WebRtcEndpoint {
                 Ok(Output::Event(e)) => self.handle_rtc_event(e),
                 Err(e) => {
                     tracing::warn!("peer connection failed: {e}");
-                    self.dtls_state("FAILED");
+                    self.set_dtls_state(DtlsState::Failed);
                     self.rtc.disconnect();
                     if std::mem::replace(&mut self.connected, false) {
                         self.event(ElementEvent::ConnectionState { connected: false });

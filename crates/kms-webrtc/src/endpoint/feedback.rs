@@ -1,0 +1,52 @@
+//! Feedback a WebRtcEndpoint sends its peer: REMB within the bandwidth
+//! bounds, and keyframe requests (PLI), throttled unless asked for.
+
+use super::WebRtcEndpoint;
+use crate::bandwidth::Bandwidth;
+use std::time::{Duration, Instant};
+use str0m::bwe::Bitrate;
+use str0m::media::KeyframeRequestKind;
+
+/// Keyframe requests this endpoint sends to its own remote peer (on loss) are
+/// spaced at least this much.
+const OWN_KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_secs(1);
+
+impl WebRtcEndpoint {
+    /// Sets the video bandwidth properties; they bound the REMB relay from now on.
+    pub fn set_bandwidth(&mut self, bandwidth: Bandwidth) {
+        self.config.bandwidth = bandwidth;
+        self.remb.bandwidth = bandwidth;
+    }
+
+    /// Sends the REMB to our peer when one is due (see [`RembRelay`]). Until
+    /// the peer's first video packet there is no stream to send it for; the
+    /// next period retries.
+    pub(super) fn send_remb(&mut self, now: Instant) {
+        let Some(bitrate) = self.remb.poll(now) else { return };
+        let Some(mid) = self.recv_video_mid else { return };
+        if let Some(rx) = self.rtc.direct_api().stream_rx_by_mid(mid, None) {
+            rx.request_remb(Bitrate::bps(bitrate));
+        }
+    }
+
+    /// BaseRtpEndpoint.requestKeyframe: a PLI to the peer now, unthrottled.
+    pub fn request_keyframe(&mut self) {
+        self.last_own_keyframe_request = None;
+        self.request_own_keyframe(self.now);
+    }
+
+    /// Sends a PLI to our own peer for the video it sends us, throttled.
+    pub(super) fn request_own_keyframe(&mut self, now: Instant) {
+        if self.last_own_keyframe_request.is_some_and(|t| now.saturating_duration_since(t) < OWN_KEYFRAME_REQUEST_INTERVAL) {
+            return;
+        }
+        let Some(mid) = self.recv_video_mid else { return };
+        let Some(mut writer) = self.rtc.writer(mid) else { return };
+        if writer.is_request_keyframe_possible(KeyframeRequestKind::Pli) {
+            if let Err(e) = writer.request_keyframe(None, KeyframeRequestKind::Pli) {
+                tracing::debug!("keyframe request to peer failed: {e}");
+            }
+            self.last_own_keyframe_request = Some(now);
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! Building the str0m peer connection of a WebRtcEndpoint: the process
+//! certificate, KMS's feature set (codecs, REMB, header extensions) and the
+//! host candidates.
+
+use super::WebRtcConfig;
+use crate::codecs::CodecList;
+use crate::stats::STATS_INTERVAL;
+use std::sync::{Once, OnceLock};
+use std::time::{Duration, Instant};
+use str0m::config::DtlsCert;
+use str0m::format::CodecConfig;
+use str0m::net::TcpType;
+use str0m::rtp::{Extension, ExtensionMap};
+use str0m::{Candidate, Rtc, RtcConfig};
+
+/// Installs str0m's crypto provider (aws-lc-rs) once per process.
+pub(super) fn init_crypto() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| str0m::crypto::from_feature_flags().install_process_default());
+}
+
+/// The DTLS certificate every endpoint presents: generated once per process,
+/// as KMS does (`std::call_once` in WebRtcEndpointImpl), since generating one
+/// per endpoint dominates the cost of creating it.
+pub(super) fn process_certificate() -> Option<DtlsCert> {
+    static CERT: OnceLock<Option<DtlsCert>> = OnceLock::new();
+    CERT.get_or_init(|| str0m::crypto::from_feature_flags().dtls_provider.generate_certificate()).clone()
+}
+
+/// KMS's feature set: the configured codecs (`SdpEndpoint.conf.json`), REMB
+/// (`goog-remb` with the abs-send-time extension) and no transport-wide CC,
+/// which KMS does not negotiate. A browser that receives with TWCC negotiated
+/// sends TWCC feedback instead of the REMB the router relays to publishers.
+pub(super) fn kms_features(mut config: RtcConfig, codecs: &CodecList) -> RtcConfig {
+    let mut exts = ExtensionMap::empty();
+    for (id, ext) in [
+        (1, Extension::AudioLevel),
+        (2, Extension::AbsoluteSendTime),
+        (4, Extension::RtpMid),
+        (10, Extension::RtpStreamId),
+        (11, Extension::RepairedRtpStreamId),
+        (13, Extension::VideoOrientation),
+    ] {
+        exts.set(id, ext);
+    }
+    config = config.set_extension_map(exts);
+    let params = codecs
+        .payload_params()
+        .into_iter()
+        .map(|mut p| {
+            p.set_fb_transport_cc(false);
+            p
+        })
+        .collect();
+    *config.codec_config() = CodecConfig::new_from_payload_params(params);
+    config
+}
+
+/// How long (and how many) sent packets are kept to answer NACKs: one second
+/// covers any round trip a NACK can still help with (str0m keeps 3 s and
+/// 1024 packets by default: most of a viewer's memory).
+pub(super) const EGRESS_CACHE_AGE: Duration = Duration::from_secs(1);
+
+pub(super) const EGRESS_CACHE_PACKETS: usize = 400;
+
+/// A peer connection with the process certificate and KMS's feature set.
+pub(super) fn new_rtc(now: Instant, codecs: &CodecList) -> Rtc {
+    let mut builder = kms_features(Rtc::builder(), codecs).set_stats_interval(Some(STATS_INTERVAL));
+    if let Some(cert) = process_certificate() {
+        builder = builder.set_dtls_cert(cert);
+    }
+    builder.build(now)
+}
+
+/// The host candidates of `config`: one per address (UDP, and passive TCP
+/// with ICE-TCP).
+pub(super) fn host_candidates(config: &WebRtcConfig) -> Vec<Candidate> {
+    let udp = config.host_addrs.iter().map(|addr| Candidate::host(*addr, "udp"));
+    let tcp = config.tcp_addrs.iter().map(|addr| Candidate::builder().tcp().host(*addr).tcptype(TcpType::Passive).build());
+    let addrs = config.host_addrs.iter().chain(&config.tcp_addrs);
+    addrs
+        .zip(udp.chain(tcp))
+        .filter_map(|(addr, candidate)| candidate.map_err(|e| tracing::warn!(%addr, "cannot use address as host candidate: {e}")).ok())
+        .collect()
+}
+
+/// A peer connection with `candidates` as its local candidates; returns it
+/// with the candidates it accepted (as given, without its ICE credentials)
+/// and their lines.
+pub(super) fn rtc_with(now: Instant, codecs: &CodecList, candidates: Vec<Candidate>) -> (Rtc, Vec<Candidate>, Vec<String>) {
+    let mut rtc = new_rtc(now, codecs);
+    let (mut accepted, mut lines) = (Vec::new(), Vec::new());
+    for c in candidates {
+        if let Some(added) = rtc.add_local_candidate(c.clone()) {
+            lines.push(added.to_sdp_string());
+            accepted.push(c);
+        }
+    }
+    (rtc, accepted, lines)
+}
