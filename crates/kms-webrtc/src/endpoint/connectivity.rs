@@ -59,6 +59,32 @@ impl DtlsState {
     }
 }
 
+/// A WebRtcEndpoint's candidates and ICE/DTLS state.
+pub(super) struct IceSession {
+    /// SDP lines of our candidates (host and gathered), as trickled.
+    pub(super) local_candidates: Vec<String>,
+    /// Every local candidate added to `rtc` (host and gathered), to set up
+    /// the peer connection again with the offerer's codec order.
+    pub(super) local_added: Vec<Candidate>,
+    /// ICE and DTLS are up: media can be sent (ConnectionState CONNECTED).
+    pub(super) connected: bool,
+    /// DTLS completed once; later ICE recoveries reconnect without a new handshake.
+    pub(super) dtls_done: bool,
+    /// Since when ICE is DISCONNECTED, until it recovers or fails.
+    pub(super) disconnected_at: Option<Instant>,
+    pub(super) gatherer: Gatherer,
+    /// Remote candidate lines added with addIceCandidate.
+    pub(super) remote_candidates: Vec<String>,
+    /// The selected pair (local, remote candidate lines), once ICE chose one.
+    pub(super) selected_pair: Option<(String, String)>,
+    /// The latest IceComponentState and DtlsConnectionState.
+    pub(super) ice_state: IceState,
+    pub(super) dtls_state: DtlsState,
+    /// gatherCandidates was called: candidates are trickled as found.
+    pub(super) trickling: bool,
+    pub(super) gathering_done_sent: bool,
+}
+
 impl WebRtcEndpoint {
     /// str0m's ICE state changed: IceComponentStateChanged, DTLS CONNECTING
     /// once ICE is up, and the connection/media state across consent loss
@@ -71,24 +97,24 @@ impl WebRtcEndpoint {
             IceConnectionState::Completed => IceState::Ready,
             IceConnectionState::Disconnected => IceState::Disconnected,
         };
-        self.ice_state = ice;
+        self.ice.ice_state = ice;
         self.event(ElementEvent::IceComponentStateChanged { state: ice.as_str() });
-        if matches!(ice, IceState::Connected | IceState::Ready) && self.dtls_state == DtlsState::New {
+        if matches!(ice, IceState::Connected | IceState::Ready) && self.ice.dtls_state == DtlsState::New {
             self.set_dtls_state(DtlsState::Connecting);
         }
-        self.disconnected_at = match state {
-            IceConnectionState::Disconnected => self.disconnected_at.or(Some(self.now)),
+        self.ice.disconnected_at = match state {
+            IceConnectionState::Disconnected => self.ice.disconnected_at.or(Some(self.now)),
             _ => None,
         };
         // Consent lost: the transport and the media session are down until
         // ICE recovers (str0m keeps checking, as trickle ICE allows).
-        if state == IceConnectionState::Disconnected && self.connected {
-            self.connected = false;
+        if state == IceConnectionState::Disconnected && self.ice.connected {
+            self.ice.connected = false;
             self.event(ElementEvent::ConnectionState { connected: false });
             self.event(ElementEvent::MediaState { connected: false });
         }
-        if matches!(state, IceConnectionState::Connected | IceConnectionState::Completed) && !self.connected && self.dtls_done {
-            self.connected = true;
+        if matches!(state, IceConnectionState::Connected | IceConnectionState::Completed) && !self.ice.connected && self.ice.dtls_done {
+            self.ice.connected = true;
             self.event(ElementEvent::ConnectionState { connected: true });
             self.event(ElementEvent::MediaState { connected: true });
         }
@@ -97,8 +123,8 @@ impl WebRtcEndpoint {
     /// The DTLS handshake completed: the session is CONNECTED.
     pub(super) fn dtls_connected(&mut self) {
         self.set_dtls_state(DtlsState::Connected);
-        self.connected = true;
-        self.dtls_done = true;
+        self.ice.connected = true;
+        self.ice.dtls_done = true;
         self.event(ElementEvent::ConnectionState { connected: true });
         self.event(ElementEvent::MediaState { connected: true });
         self.remb.start(self.now);
@@ -114,11 +140,11 @@ impl WebRtcEndpoint {
     /// Host candidates are known up front; without STUN/TURN servers gathering
     /// completes at once. A second call does nothing (KMS).
     pub fn gather_candidates(&mut self) {
-        if self.trickling {
+        if self.ice.trickling {
             return;
         }
-        self.trickling = true;
-        for candidate in self.local_candidates.clone() {
+        self.ice.trickling = true;
+        for candidate in self.ice.local_candidates.clone() {
             self.candidate_found(&candidate);
         }
         self.collect_candidates();
@@ -127,7 +153,7 @@ impl WebRtcEndpoint {
     pub(super) fn candidate_found(&mut self, candidate: &str) {
         self.queue.push_back(ElementOutput::Event(ElementEvent::IceCandidateFound {
             candidate: self.config.external.candidate(candidate),
-            sdp_mid: self.first_mid.clone(),
+            sdp_mid: self.sdp.first_mid.clone(),
             sdp_m_line_index: 0,
         }));
     }
@@ -135,18 +161,18 @@ impl WebRtcEndpoint {
     /// Adds what the gatherer found to the peer connection (and trickles it),
     /// and ends gathering once the gatherer is done.
     pub(super) fn collect_candidates(&mut self) {
-        while let Some(c) = self.gatherer.poll_candidate() {
+        while let Some(c) = self.ice.gatherer.poll_candidate() {
             if let Some(added) = self.rtc.add_local_candidate(c.clone()) {
                 let line = added.to_sdp_string();
-                self.local_added.push(c);
-                self.local_candidates.push(line.clone());
-                if self.trickling {
+                self.ice.local_added.push(c);
+                self.ice.local_candidates.push(line.clone());
+                if self.ice.trickling {
                     self.candidate_found(&line);
                 }
             }
         }
-        if self.trickling && !self.gathering_done_sent && self.gatherer.is_done() {
-            self.gathering_done_sent = true;
+        if self.ice.trickling && !self.ice.gathering_done_sent && self.ice.gatherer.is_done() {
+            self.ice.gathering_done_sent = true;
             self.queue.push_back(ElementOutput::Event(ElementEvent::IceGatheringDone));
         }
     }
@@ -154,7 +180,7 @@ impl WebRtcEndpoint {
     /// True once candidates are fixed: gatherCandidates was called or the
     /// session negotiated. STUN/TURN changes no longer apply (KMS).
     pub fn gathering_started(&self) -> bool {
-        self.trickling || self.local_sdp.is_some()
+        self.ice.trickling || self.sdp.local_sdp.is_some()
     }
 
     /// The STUN/TURN servers in use.
@@ -167,7 +193,7 @@ impl WebRtcEndpoint {
     /// negotiating.
     pub fn set_nat(&mut self, now: Instant, nat: NatConfig) {
         if nat != self.config.nat && !self.gathering_started() {
-            self.gatherer = Gatherer::new(now, &self.config.host_addrs, &nat);
+            self.ice.gatherer = Gatherer::new(now, &self.config.host_addrs, &nat);
             self.config.nat = nat;
         }
     }
@@ -183,7 +209,7 @@ impl WebRtcEndpoint {
             return Ok(());
         }
         let c = Candidate::from_sdp_string(text).map_err(|e| WebRtcError::Candidate(e.to_string()))?;
-        self.remote_candidates.push(text.to_owned());
+        self.ice.remote_candidates.push(text.to_owned());
         self.rtc.add_remote_candidate(c);
         Ok(())
     }
@@ -196,12 +222,12 @@ impl WebRtcEndpoint {
 
     /// BaseRtpEndpoint connectionState / mediaState: true when CONNECTED.
     pub fn is_connected(&self) -> bool {
-        self.connected
+        self.ice.connected
     }
 
     pub(super) fn set_dtls_state(&mut self, state: DtlsState) {
-        if self.dtls_state != state {
-            self.dtls_state = state;
+        if self.ice.dtls_state != state {
+            self.ice.dtls_state = state;
             self.event(ElementEvent::DtlsConnectionState { state: state.as_str() });
         }
     }
@@ -214,41 +240,41 @@ impl WebRtcEndpoint {
             let needle = format!(" {} {} typ ", addr.ip(), addr.port());
             lines.iter().find(|l| l.contains(&needle)).cloned()
         };
-        let local = find(&self.local_candidates, local).unwrap_or_else(|| format!("candidate:0 1 udp 0 {} {} typ host", local.ip(), local.port()));
+        let local = find(&self.ice.local_candidates, local).unwrap_or_else(|| format!("candidate:0 1 udp 0 {} {} typ host", local.ip(), local.port()));
         let remote =
-            find(&self.remote_candidates, remote).unwrap_or_else(|| format!("candidate:0 1 udp 0 {} {} typ prflx", remote.ip(), remote.port()));
+            find(&self.ice.remote_candidates, remote).unwrap_or_else(|| format!("candidate:0 1 udp 0 {} {} typ prflx", remote.ip(), remote.port()));
         let pair = (self.config.external.candidate(&local), remote);
-        if self.selected_pair.as_ref() != Some(&pair) {
+        if self.ice.selected_pair.as_ref() != Some(&pair) {
             self.event(ElementEvent::NewCandidatePairSelected { local: pair.0.clone(), remote: pair.1.clone() });
-            self.selected_pair = Some(pair);
+            self.ice.selected_pair = Some(pair);
         }
     }
 
     /// ICECandidatePairs: the selected pair, when there is one.
     pub fn candidate_pairs(&self) -> Vec<(String, String)> {
-        self.selected_pair.iter().cloned().collect()
+        self.ice.selected_pair.iter().cloned().collect()
     }
 
     /// IceConnectionState and DtlsConnectionState.
     pub fn connection_states(&self) -> (IceState, DtlsState) {
-        (self.ice_state, self.dtls_state)
+        (self.ice.ice_state, self.ice.dtls_state)
     }
 
     /// ICE stayed disconnected for [`ICE_FAILED_AFTER`]: FAILED, and the peer
     /// connection is replaced by an empty, closed one so its memory goes now.
     pub(super) fn fail(&mut self, now: Instant) {
-        self.disconnected_at = None;
-        self.ice_state = IceState::Failed;
+        self.ice.disconnected_at = None;
+        self.ice.ice_state = IceState::Failed;
         self.event(ElementEvent::IceComponentStateChanged { state: IceState::Failed.as_str() });
         self.set_dtls_state(DtlsState::Closed);
         let mut closed = new_rtc(now, &self.config.codecs);
         closed.disconnect();
         drop(std::mem::replace(&mut self.rtc, closed));
         self.next_timeout = None;
-        self.send_mids.clear();
-        self.recv_video_mid = None;
+        self.sdp.send_mids.clear();
+        self.sdp.recv_video_mid = None;
         self.remb = RembRelay::new(self.config.bandwidth);
-        self.gatherer = Gatherer::default();
+        self.ice.gatherer = Gatherer::default();
         for channel_id in self.data.close_all() {
             self.event(ElementEvent::DataChannelClosed { channel_id });
         }

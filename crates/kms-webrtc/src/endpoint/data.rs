@@ -14,7 +14,7 @@ impl WebRtcEndpoint {
         if !self.config.data_channels {
             return Err(WebRtcError::DataChannel("the endpoint was created without useDataChannels".into()));
         }
-        if self.local_sdp.is_none() || self.ice_state == IceState::Failed {
+        if self.sdp.local_sdp.is_none() || self.ice.ice_state == IceState::Failed {
             return Err(WebRtcError::DataChannel("channels can be created once the session is negotiated and while it lives".into()));
         }
         let bound = |v: i32, name: &str| u16::try_from(v).map_err(|_| WebRtcError::DataChannel(format!("{name} {v} is out of range")));

@@ -20,17 +20,17 @@ impl Element for WebRtcEndpoint {
     /// peer's order of preference; `None` until negotiated. Frames of any
     /// other codec reach this endpoint through a transcoder.
     fn input_codecs(&self, media_type: MediaType) -> Option<&[Codec]> {
-        self.send_codecs.iter().find(|(t, _)| *t == media_type).map(|(_, c)| c.as_slice())
+        self.sdp.send_codecs.iter().find(|(t, _)| *t == media_type).map(|(_, c)| c.as_slice())
     }
 
     fn accepts(&self, now: Instant, datagram: &Datagram) -> bool {
-        self.gatherer.accepts(datagram) || receive(datagram).is_some_and(|r| self.rtc.accepts(&Input::Receive(now, r)))
+        self.ice.gatherer.accepts(datagram) || receive(datagram).is_some_and(|r| self.rtc.accepts(&Input::Receive(now, r)))
     }
 
     fn handle_datagram(&mut self, now: Instant, datagram: Datagram) {
         self.now = now;
-        if self.gatherer.accepts(&datagram) {
-            if let Some((peer, relay, payload)) = self.gatherer.handle_datagram(now, &datagram) {
+        if self.ice.gatherer.accepts(&datagram) {
+            if let Some((peer, relay, payload)) = self.ice.gatherer.handle_datagram(now, &datagram) {
                 // Relayed: str0m sees the peer sending to our relay address.
                 self.handle_datagram(now, Datagram { transport: Transport::Udp, source: peer, destination: relay, contents: payload });
             }
@@ -45,8 +45,8 @@ impl Element for WebRtcEndpoint {
 
     fn handle_timeout(&mut self, now: Instant) {
         self.now = now;
-        self.gatherer.handle_timeout(now);
-        if self.disconnected_at.is_some_and(|t| now >= t + ICE_FAILED_AFTER) {
+        self.ice.gatherer.handle_timeout(now);
+        if self.ice.disconnected_at.is_some_and(|t| now >= t + ICE_FAILED_AFTER) {
             self.fail(now);
         }
         self.send_remb(now);
@@ -61,7 +61,7 @@ impl Element for WebRtcEndpoint {
     }
 
     fn handle_data(&mut self, _now: Instant, message: &DataMessage) {
-        if !self.connected || !self.config.data_channels {
+        if !self.ice.connected || !self.config.data_channels {
             return;
         }
         let Some(id) = self.data.route(&message.label) else { return };
@@ -75,11 +75,11 @@ impl Element for WebRtcEndpoint {
     fn handle_media(&mut self, now: Instant, frame: &MediaFrame) {
         // A recvonly endpoint has no sending m-line (see direction.rs), so the
         // lookup below drops its media.
-        if !self.connected {
+        if !self.ice.connected {
             return;
         }
         let media_type = frame.media_type();
-        let Some(mid) = self.send_mids.iter().find(|(_, t)| *t == media_type).map(|(m, _)| *m) else { return };
+        let Some(mid) = self.sdp.send_mids.iter().find(|(_, t)| *t == media_type).map(|(m, _)| *m) else { return };
         let Some(writer) = self.rtc.writer(mid) else { return };
         // Payload types differ per peer: map by codec, not by the source's PT.
         let Some(pt) = writer.payload_params().find(|p| codec_of(p.spec().codec) == Some(frame.codec)).map(|p| p.pt()) else {
@@ -122,7 +122,7 @@ impl Element for WebRtcEndpoint {
     fn poll_output(&mut self) -> Option<ElementOutput> {
         loop {
             self.collect_candidates();
-            if let Some(t) = self.gatherer.poll_transmit(self.now) {
+            if let Some(t) = self.ice.gatherer.poll_transmit(self.now) {
                 return Some(ElementOutput::Transmit(t));
             }
             if let Some(out) = self.queue.pop_front() {
@@ -138,7 +138,7 @@ impl Element for WebRtcEndpoint {
                     return None;
                 }
                 Ok(Output::Transmit(t)) => {
-                    if self.gatherer.route(self.now, t.source, t.destination, &t.contents) {
+                    if self.ice.gatherer.route(self.now, t.source, t.destination, &t.contents) {
                         continue;
                     }
                     return Some(ElementOutput::Transmit(Transmit {
@@ -157,7 +157,7 @@ impl Element for WebRtcEndpoint {
                     tracing::warn!("peer connection failed: {e}");
                     self.set_dtls_state(DtlsState::Failed);
                     self.rtc.disconnect();
-                    if std::mem::replace(&mut self.connected, false) {
+                    if std::mem::replace(&mut self.ice.connected, false) {
                         self.event(ElementEvent::ConnectionState { connected: false });
                         self.event(ElementEvent::MediaState { connected: false });
                     }
@@ -175,7 +175,7 @@ impl Element for WebRtcEndpoint {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        [self.next_timeout, self.flow.next_check(), self.remb.poll_timeout(), self.disconnected_at.map(|t| t + ICE_FAILED_AFTER), self.gatherer.poll_timeout()]
+        [self.next_timeout, self.flow.next_check(), self.remb.poll_timeout(), self.ice.disconnected_at.map(|t| t + ICE_FAILED_AFTER), self.ice.gatherer.poll_timeout()]
             .into_iter()
             .flatten()
             .min()

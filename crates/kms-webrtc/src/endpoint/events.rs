@@ -17,7 +17,7 @@ impl WebRtcEndpoint {
                 if !data.contiguous && codec.media_type() == MediaType::Video {
                     self.request_own_keyframe(data.network_time);
                 }
-                self.inbound_loss.entry(data.mid).or_default().frame(**data.seq_range.start(), **data.seq_range.end());
+                self.counters.inbound_loss.entry(data.mid).or_default().frame(**data.seq_range.start(), **data.seq_range.end());
                 if let Some(event) = self.flow.frame_in(data.network_time, codec.media_type()) {
                     self.event(event);
                 }
@@ -42,10 +42,10 @@ impl WebRtcEndpoint {
                 }
             }
             Event::MediaIngressStats(s) => {
-                self.ingress.insert(s.mid, s);
+                self.counters.ingress.insert(s.mid, s);
             }
             Event::MediaEgressStats(s) => {
-                self.egress.insert(s.mid, s);
+                self.counters.egress.insert(s.mid, s);
             }
             Event::ChannelOpen(id, label) if self.config.data_channels => {
                 let Some(stream_id) = self.rtc.direct_api().sctp_stream_id_by_channel_id(id) else { return };

@@ -23,7 +23,7 @@ impl WebRtcEndpoint {
     /// next period retries.
     pub(super) fn send_remb(&mut self, now: Instant) {
         let Some(bitrate) = self.remb.poll(now) else { return };
-        let Some(mid) = self.recv_video_mid else { return };
+        let Some(mid) = self.sdp.recv_video_mid else { return };
         if let Some(rx) = self.rtc.direct_api().stream_rx_by_mid(mid, None) {
             rx.request_remb(Bitrate::bps(bitrate));
         }
@@ -40,7 +40,7 @@ impl WebRtcEndpoint {
         if self.last_own_keyframe_request.is_some_and(|t| now.saturating_duration_since(t) < OWN_KEYFRAME_REQUEST_INTERVAL) {
             return;
         }
-        let Some(mid) = self.recv_video_mid else { return };
+        let Some(mid) = self.sdp.recv_video_mid else { return };
         let Some(mut writer) = self.rtc.writer(mid) else { return };
         if writer.is_request_keyframe_possible(KeyframeRequestKind::Pli) {
             if let Err(e) = writer.request_keyframe(None, KeyframeRequestKind::Pli) {

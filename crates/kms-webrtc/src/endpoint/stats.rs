@@ -6,7 +6,9 @@ use super::WebRtcEndpoint;
 use crate::stats::{InboundLoss, RtpStreamStats, StreamDirection};
 use kms_media::MediaType;
 use std::time::{Duration, Instant};
+use std::collections::HashMap;
 use str0m::media::Mid;
+use str0m::stats::{MediaEgressStats, MediaIngressStats};
 
 /// RTP clock rate used to express jitter in seconds: 90 kHz for video; 48 kHz
 /// for audio (Opus, the WebRTC default; G.711 streams would read 6x high).
@@ -17,15 +19,22 @@ fn clock_rate(media_type: MediaType) -> u32 {
     }
 }
 
+/// str0m's latest figures per m-line, and the inbound loss we count ourselves.
+pub(super) struct StreamCounters {
+    pub(super) ingress: HashMap<Mid, MediaIngressStats>,
+    pub(super) egress: HashMap<Mid, MediaEgressStats>,
+    pub(super) inbound_loss: HashMap<Mid, InboundLoss>,
+}
+
 impl WebRtcEndpoint {
     /// getStats: the latest counters of every RTP stream, inbound then outbound.
     pub fn stats(&mut self) -> Vec<RtpStreamStats> {
         type Row = (Mid, StreamDirection, [u64; 5], Option<u32>, Option<f32>, Option<u64>, Option<Duration>, Instant);
-        let inbound = self.ingress.values().map(|s| {
-            let lost = self.inbound_loss.get(&s.mid).map(InboundLoss::lost);
+        let inbound = self.counters.ingress.values().map(|s| {
+            let lost = self.counters.inbound_loss.get(&s.mid).map(InboundLoss::lost);
             (s.mid, StreamDirection::Inbound, [s.packets, s.bytes, s.firs, s.plis, s.nacks], Some(s.jitter), s.loss, lost, s.rtt, s.timestamp)
         });
-        let outbound = self.egress.values().map(|s| {
+        let outbound = self.counters.egress.values().map(|s| {
             let lost = s.remote.as_ref().map(|r| r.packets_lost);
             (s.mid, StreamDirection::Outbound, [s.packets, s.bytes, s.firs, s.plis, s.nacks], None, s.loss, lost, s.rtt, s.timestamp)
         });
@@ -33,7 +42,7 @@ impl WebRtcEndpoint {
         let (remb_received, remb_sent) = self.remb.figures();
         let mut out = Vec::with_capacity(rows.len());
         for (mid, direction, [packets, bytes, fir_count, pli_count, nack_count], jitter, fraction_lost, packets_lost, round_trip_time, timestamp) in rows {
-            let Some(&media_type) = self.mid_types.get(&mid) else { continue };
+            let Some(&media_type) = self.sdp.mid_types.get(&mid) else { continue };
             let remb = match (media_type, direction) {
                 (MediaType::Video, StreamDirection::Inbound) => remb_sent,
                 (MediaType::Video, StreamDirection::Outbound) => remb_received,
@@ -68,7 +77,7 @@ impl WebRtcEndpoint {
     /// Sizes the NACK cache of every send stream ([`EGRESS_CACHE_AGE`]); the
     /// streams exist once the session is negotiated, before media flows.
     pub(super) fn size_egress_caches(&mut self) {
-        for &(mid, _) in &self.send_mids {
+        for &(mid, _) in &self.sdp.send_mids {
             if let Some(tx) = self.rtc.direct_api().stream_tx_by_mid(mid, None) {
                 tx.set_rtx_cache(EGRESS_CACHE_PACKETS, EGRESS_CACHE_AGE, Some(0.15));
             }
