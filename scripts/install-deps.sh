@@ -24,6 +24,9 @@ apt_packages=(
   gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 python3-gi gir1.2-gstreamer-1.0
   # The side-by-side benchmark (and its CI smoke run) starts its own Janus on 127.0.0.1.
   janus
+  # The container image (scripts/container.sh, scripts/container-test.sh):
+  # podman with runc, and debootstrap for the Debian base image.
+  podman runc debootstrap
 )
 missing=()
 for p in "${apt_packages[@]}"; do

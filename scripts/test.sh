@@ -5,7 +5,8 @@
 # smoke run of the side-by-side viewers benchmark (10 viewers each of a
 # PlayerEndpoint, of a WebRtcEndpoint the load client publishes to, of an
 # RtpEndpoint fed plain RTP, and of Janus; fails unless the run counts: see
-# scripts/bench-viewers.sh).
+# scripts/bench-viewers.sh), then the container image's tests
+# (scripts/container-test.sh: builds the image, runs it in a namespace).
 # Exits non-zero when any test fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,3 +20,4 @@ cd tests/e2e
 unshare -n sh -c 'ip link set lo up && node --test --test-concurrency=1 --test-force-exit --test-timeout=300000 *.test.js'
 cd ../..
 unshare -n sh -c 'ip link set lo up && scripts/bench-viewers.sh --smoke'
+scripts/container-test.sh

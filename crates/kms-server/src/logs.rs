@@ -49,9 +49,20 @@ fn level_name(level: u8) -> &'static str {
     }
 }
 
+/// KMS's own debug categories, as its suggested `GST_DEBUG` (and its Docker
+/// image's default) names them, and the tracing targets that carry those
+/// logs here: `Kurento*:4` shows the server's own info lines, as in KMS.
+const KMS_CATEGORIES: &[(&str, &[&str])] = &[
+    ("Kurento*", &["kurento_media_server"]),
+    ("kms*", &["kms_media", "kms_webrtc", "kms_gst"]),
+    ("webrtc*", &["kms_webrtc"]),
+    ("*rtpendpoint", &["kms_webrtc", "kms_gst"]),
+];
+
 /// A `GST_DEBUG` list (`3,kms_webrtc:5,rtp*:6`) as a tracing filter: the bare
 /// level is the default, each `category:level` without a wildcard sets that
-/// target (`kms_webrtc=debug`); wildcard categories are GStreamer's own,
+/// target (`kms_webrtc=debug`), KMS's category families set their targets
+/// (see [`KMS_CATEGORIES`]); other wildcard categories are GStreamer's own,
 /// which GStreamer applies itself.
 pub fn gst_debug_filter(spec: &str) -> String {
     let mut default = "info";
@@ -64,7 +75,10 @@ pub fn gst_debug_filter(spec: &str) -> String {
                 }
             }
             Some((category, level)) => {
-                if let (false, Ok(n)) = (category.contains('*') || category.is_empty(), level.parse::<u8>()) {
+                let Ok(n) = level.parse::<u8>() else { continue };
+                if let Some((_, kms)) = KMS_CATEGORIES.iter().find(|(c, _)| *c == category) {
+                    targets.extend(kms.iter().map(|t| format!("{t}={}", level_name(n))));
+                } else if !(category.contains('*') || category.is_empty()) {
                     targets.push(format!("{category}={}", level_name(n)));
                 }
             }
@@ -113,5 +127,10 @@ mod tests {
         assert_eq!(gst_debug_filter("5"), "debug");
         assert_eq!(gst_debug_filter("2,kms_webrtc:6,rtp*:5,kurento_media_server:1"), "warn,kms_webrtc=trace,kurento_media_server=error");
         assert_eq!(gst_debug_filter("x,:4,a:b"), "info");
+        // KMS's image default: its own categories at info, the rest at warnings.
+        assert_eq!(
+            gst_debug_filter("2,Kurento*:4,kms*:4,sdp*:4,webrtc*:4,*rtpendpoint:4,rtp*handler:4"),
+            "warn,kurento_media_server=info,kms_media=info,kms_webrtc=info,kms_gst=info,kms_webrtc=info,kms_webrtc=info,kms_gst=info"
+        );
     }
 }
