@@ -122,3 +122,16 @@ test('KMS_EXTERNAL_IPV4 and the port range reach the server; the health checker 
     '-e', `KMS_HEALTHCHECK_PORT=${server.port}`, image]);
   assert.equal(down.code, 1, `the health checker fails with the server down: ${JSON.stringify(down)}`);
 });
+
+test('KMS_EXTERNAL_IPV4=auto without a way to find the public address is dropped with a warning, as KMS\'s entrypoint does', async (t) => {
+  const defer = deferrer(t);
+  const server = await start(defer, ['-e', 'KMS_EXTERNAL_IPV4=auto', '-e', 'KMS_NETWORK_INTERFACES=lo']);
+  const client = await connect(server.url);
+  defer(() => client.close());
+  const pipeline = await client.create('MediaPipeline');
+  const offer = await call(await pipeline.create('WebRtcEndpoint'), 'generateOffer');
+  const addresses = offer.split(/\r?\n/).filter((l) => l.startsWith('a=candidate:')).map((l) => l.split(' ')[4]);
+  assert.ok(addresses.length > 0 && addresses.every((a) => a === '127.0.0.1'), `the local address is announced: ${addresses}`);
+  const logs = await run('podman', ['logs', server.name]);
+  assert.match(logs.stderr + logs.stdout, /KMS_EXTERNAL_IPV4=auto but the public IPv4 address could not be found/);
+});
