@@ -11,10 +11,11 @@
 # - a variable set but empty counts as unset (KMS tests each with -n);
 # - KMS_EXTERNAL_IPV4/IPV6=auto is replaced by the public address when it
 #   can be found, and dropped with a warning when it cannot;
-# - GST_DEBUG gets KMS's suggested levels when unset or empty.
+# - GST_DEBUG gets KMS's suggested levels when unset or empty;
+# - logs (the server's and GStreamer's) go to standard output.
 set -o errexit -o nounset -o pipefail
 
-log() { echo "[entrypoint] $*" >&2; }
+log() { echo "[entrypoint] $*"; }
 
 for name in $(compgen -e | grep '^KMS_' || true); do
   if [[ -z "${!name}" ]]; then
@@ -44,4 +45,5 @@ if [[ -z "${GST_DEBUG:-}" ]]; then
   export GST_DEBUG="2,Kurento*:4,kms*:4,sdp*:4,webrtc*:4,*rtpendpoint:4,rtp*handler:4,rtpsynchronizer:4,agnosticbin:4"
 fi
 
-exec /usr/bin/kurento-media-server "$@"
+# Every log line on standard output, as the image's users collect them.
+exec /usr/bin/kurento-media-server "$@" 2>&1

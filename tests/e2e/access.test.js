@@ -1,13 +1,16 @@
 // Access control (off by default): a shared secret on the WebSocket, checked
 // through the official client, and allow-lists for UriEndpoint locations and
-// GStreamerFilter elements.
+// GStreamerFilter elements; limits, and a client that stops reading.
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const WebSocket = require('ws');
 const { startServer } = require('./lib/server');
 const { deferrer } = require('./lib/defer');
+const path = require('node:path');
+const { spawn } = require('node:child_process');
 const { kurento, connect, call } = require('./lib/client');
+const { pollUntil } = require('./lib/poll');
 
 /** The HTTP status a WebSocket upgrade to `url` gets (101 when it opens). */
 function upgradeStatus(url) {
@@ -89,4 +92,40 @@ test('limits: sessions, pipelines and objects per session past their limit answe
   await b.request('release', { object: pipeB.result.value, sessionId: pipeB.result.sessionId });
   assert.ok((await b.request('create', { type: 'MediaPipeline', sessionId: pipeB.result.sessionId })).result);
   assert.deepEqual((await c.request('ping', {})).result, { value: 'pong' });
+});
+
+test('a client that stops reading is disconnected once its outgoing queue passes outgoingQueueBytes; everyone else keeps being served', async (t) => {
+  const defer = deferrer(t);
+  const server = await startServer({ env: { KMS_WS_OUTGOING_QUEUE_BYTES: String(64 * 1024) } });
+  defer(() => server.stop());
+  const stalled = spawn('/usr/bin/python3', [path.join(__dirname, 'lib', 'stalled_client.py'), String(server.port), 'kurento'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  defer(() => stalled.kill());
+  const lines = [];
+  const nextLine = () => new Promise((resolve) => {
+    const take = () => (lines.length ? resolve(lines.shift()) : stalled.stdout.once('data', (d) => { lines.push(...d.toString().trim().split('\n')); take(); }));
+    take();
+  });
+  assert.equal(await nextLine(), 'subscribed');
+
+  // Another application makes the ServerManager raise thousands of events
+  // (ObjectCreated, ObjectDestroyed), each queued for the stalled client.
+  const client = await connect(server.url);
+  defer(() => client.close());
+  for (let round = 0; round < 4; round++) {
+    const pipeline = await client.create('MediaPipeline');
+    await Promise.all(Array.from({ length: 500 }, () => pipeline.create('PassThrough')));
+    await pipeline.release();
+  }
+  await pollUntil(async () => server.logs(), (logs) => /outgoing queue is full/.test(logs), { tries: 50, ms: 100 });
+  assert.match(server.logs(), /connection closed: the client does not read and its outgoing queue is full/);
+  // The stalled client finds its connection gone after what was in flight.
+  stalled.stdin.write('read\n');
+  const [word, bytes, how] = (await nextLine()).split(' ');
+  assert.equal(word, 'closed');
+  assert.ok(['eof', 'reset'].includes(how), `the connection is closed: ${how}`);
+  assert.ok(Number(bytes) < 8 << 20, `what reached it is bounded: ${bytes} bytes`);
+  // The server still serves the other application.
+  const pipeline = await client.create('MediaPipeline');
+  await pipeline.create('PassThrough');
+  await pipeline.release();
 });

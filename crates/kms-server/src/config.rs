@@ -80,6 +80,11 @@ pub struct Config {
     /// `KMS_MAX_PIPELINES`, `KMS_MAX_OBJECTS_PER_SESSION`). Past one, the
     /// request answers 40009 NOT_ENOUGH_RESOURCES.
     pub limits: Limits,
+    /// `mediaServer.net.websocket.outgoingQueueBytes` (ours;
+    /// `KMS_WS_OUTGOING_QUEUE_BYTES`; 16 MiB): replies and events queued for
+    /// one connection at most; a client that stops reading past it is
+    /// disconnected (see `outgoing`).
+    pub outgoing_queue_bytes: usize,
     /// `mediaServer.resources.mediaWorkers` (ours; `KMS_MEDIA_WORKERS`):
     /// media worker threads; 0 (the default) is one per core. See
     /// [`Config::media_workers`].
@@ -117,6 +122,7 @@ impl Default for Config {
             filter_allow: Vec::new(),
             limits: Limits::default(),
             media_workers: 0,
+            outgoing_queue_bytes: crate::outgoing::DEFAULT_LIMIT,
         }
     }
 }
@@ -223,6 +229,9 @@ impl Config {
             let ip = metrics["address"].as_str().and_then(|a| a.parse().ok()).unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
             self.metrics_address = Some(std::net::SocketAddr::new(ip, port));
         }
+        if let Some(n) = ws["outgoingQueueBytes"].as_u64().and_then(|n| usize::try_from(n).ok()).filter(|n| *n > 0) {
+            self.outgoing_queue_bytes = n;
+        }
         self.access_token = ms["net"]["websocket"]["token"].as_str().filter(|t| !t.is_empty()).map(str::to_owned);
         let res = &ms["resources"];
         let strings = |v: &Value| v.as_array().map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect::<Vec<_>>());
@@ -323,6 +332,9 @@ impl Config {
     fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) {
         if let Some(a) = env("KMS_METRICS_ADDRESS").and_then(|v| v.parse().ok()) {
             self.metrics_address = Some(a);
+        }
+        if let Some(n) = env("KMS_WS_OUTGOING_QUEUE_BYTES").and_then(|v| v.parse().ok()).filter(|n: &usize| *n > 0) {
+            self.outgoing_queue_bytes = n;
         }
         if let Some(n) = env("KMS_MEDIA_WORKERS").and_then(|v| v.parse().ok()) {
             self.media_workers = n;

@@ -11,6 +11,7 @@ mod http_endpoint;
 mod logs;
 mod media;
 mod metrics;
+mod outgoing;
 mod ws;
 
 use clap::Parser;

@@ -6,7 +6,8 @@
 //!   stock Docker health check (`healthchecker.sh`) expects.
 //! - No subprotocol is ever returned: the official JS client aborts on one.
 //! - Requests of one connection are handled in order; replies and events share
-//!   one outgoing queue.
+//!   one outgoing queue, bounded in bytes: a client that stops reading is
+//!   disconnected once it is full (see `outgoing`).
 
 use crate::control::{handle_text, ConnectionContext, Server};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -74,7 +75,8 @@ fn too_large(len: usize) -> String {
 }
 
 async fn connection(server: Arc<Server>, mut socket: WebSocket) {
-    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<String>();
+    let (out_tx, mut out_rx) = crate::outgoing::channel(server.config.outgoing_queue_bytes);
+    let overflow = out_rx.overflow();
     let conn = server.open_connection(out_tx.clone());
     // Bounded: a client that sends faster than its requests run is slowed down
     // by TCP backpressure instead of growing our memory.
@@ -89,7 +91,7 @@ async fn connection(server: Arc<Server>, mut socket: WebSocket) {
                 } else {
                     handle_text(&server, &mut ctx, &text).await
                 };
-                if out_tx.send(reply).is_err() {
+                if !out_tx.send(reply) {
                     break;
                 }
             }
@@ -108,12 +110,22 @@ async fn connection(server: Arc<Server>, mut socket: WebSocket) {
                 }
             },
             Some(text) = out_rx.recv() => {
-                if let Err(e) = socket.send(Message::Text(text.into())).await {
+                // A write waits while the client does not read; meanwhile the
+                // queue may overflow, which ends the wait and the connection.
+                let written = tokio::select! {
+                    written = socket.send(Message::Text(text.into())) => written,
+                    () = overflow.wait() => break,
+                };
+                if let Err(e) = written {
                     tracing::info!(conn, "connection closed: cannot write to it: {e}");
                     break;
                 }
             }
+            () = overflow.wait() => break,
         }
+    }
+    if out_rx.overflowed() {
+        tracing::warn!(conn, limit = out_rx.limit(), "connection closed: the client does not read and its outgoing queue is full (outgoingQueueBytes)");
     }
     // Requests already read still run to completion; their replies are dropped.
     drop(req_tx);

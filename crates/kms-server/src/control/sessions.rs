@@ -7,13 +7,12 @@
 
 use kms_protocol::ObjectId;
 use std::collections::HashMap;
-use tokio::sync::mpsc;
 
 /// Id of one WebSocket connection.
 pub type ConnId = u64;
 
-/// Sender of text frames to one connection.
-pub type ConnSender = mpsc::UnboundedSender<String>;
+/// Sender of text frames to one connection (bounded in bytes, see `outgoing`).
+pub type ConnSender = crate::outgoing::Outgoing;
 
 #[derive(Debug, Default)]
 pub struct Session {
@@ -95,7 +94,7 @@ impl Sessions {
         for s in self.sessions.values() {
             let subscribed = s.subscriptions.values().any(|(o, t)| o == object && t == event_type);
             let Some(tx) = s.conn.and_then(|c| self.conns.get(&c)) else { continue };
-            if subscribed && tx.send(text.to_owned()).is_ok() {
+            if subscribed && tx.send(text.to_owned()) {
                 reached += 1;
             }
         }
@@ -133,7 +132,7 @@ mod tests {
     #[test]
     fn one_delivery_per_session_however_many_subscriptions() {
         let mut s = Sessions::default();
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (tx, mut rx) = crate::outgoing::channel(1 << 20);
         s.add_connection(1, tx);
         s.touch("a", 1);
         let o = obj();
@@ -141,7 +140,7 @@ mod tests {
         let second = s.subscribe("a", o.clone(), "Error");
         assert_eq!(s.deliver(&o, "Error", "x"), 1);
         assert_eq!(rx.try_recv().unwrap(), "x");
-        assert!(rx.try_recv().is_err());
+        assert!(rx.try_recv().is_none());
         s.unsubscribe("a", &second);
         assert_eq!(s.deliver(&o, "Other", "y"), 0);
     }
@@ -149,8 +148,8 @@ mod tests {
     #[test]
     fn events_follow_the_session_to_its_new_connection() {
         let mut s = Sessions::default();
-        let (tx1, mut rx1) = mpsc::unbounded_channel();
-        let (tx2, mut rx2) = mpsc::unbounded_channel();
+        let (tx1, mut rx1) = crate::outgoing::channel(1 << 20);
+        let (tx2, mut rx2) = crate::outgoing::channel(1 << 20);
         s.add_connection(1, tx1);
         s.add_connection(2, tx2);
         s.touch("a", 1);
@@ -159,14 +158,14 @@ mod tests {
         s.remove_connection(1);
         s.touch("a", 2);
         s.deliver(&o, "Error", "x");
-        assert!(rx1.try_recv().is_err());
+        assert!(rx1.try_recv().is_none());
         assert_eq!(rx2.try_recv().unwrap(), "x");
     }
 
     #[test]
     fn gc_removes_sessions_unused_for_a_whole_period() {
         let mut s = Sessions::default();
-        let (tx, _rx) = mpsc::unbounded_channel();
+        let (tx, _rx) = crate::outgoing::channel(1 << 20);
         s.add_connection(1, tx);
         s.touch("live", 1);
         s.touch("gone", 1);
