@@ -41,7 +41,16 @@ struct Track {
     last_pts: Option<u64>,
     /// A frame of this type arrived (even one dropped while waiting for a keyframe).
     seen: bool,
+    /// A source of this type was connected to the recorder.
+    connected: bool,
 }
+
+/// How long the first frames wait for a recorded stream that has not shown
+/// up: briefly when nothing of its type is connected (an audio-only source
+/// recorded with a video profile), longer when a source of its type is
+/// connected but slow to start (a hub's mix behind a starting encoder).
+const UNCONNECTED_STREAM_WAIT: Duration = Duration::from_secs(2);
+const CONNECTED_STREAM_WAIT: Duration = Duration::from_secs(10);
 
 pub struct RecorderEndpoint {
     /// The target: `file://` or `http(s)://`.
@@ -60,8 +69,10 @@ pub struct RecorderEndpoint {
     paused_at: Option<Instant>,
     paused_total: Duration,
     tracks: [Track; 2],
-    /// Frames held until every recorded stream has its first frame.
+    /// Frames held until every recorded stream has its first frame, and
+    /// since when (their arrival here, not their capture).
     waiting: Vec<MediaFrame>,
+    waiting_since: Option<Instant>,
     finishing: Vec<Finished>,
     queue: VecDeque<ElementOutput>,
     /// Media arriving at the recorder, recording or not (MediaFlowIn, isMediaFlowingIn).
@@ -100,6 +111,7 @@ impl RecorderEndpoint {
             paused_total: Duration::ZERO,
             tracks: Default::default(),
             waiting: Vec::new(),
+            waiting_since: None,
             finishing: Vec::new(),
             queue: VecDeque::new(),
             flow_in: FlowTracker::default(),
@@ -152,8 +164,12 @@ impl RecorderEndpoint {
             }
             return;
         }
+        if self.island.is_none() && !self.waiting.is_empty() {
+            // Stopped while waiting for a stream that never came: what did
+            // come is written, without that stream.
+            self.start_writing();
+        }
         self.state = UriEndpointState::Stop;
-        self.waiting.clear();
         match &self.island {
             Some(_) if !self.failed => self.end_of_stream(),
             // Nothing recorded yet, or a failed island that never reaches end-of-stream.
@@ -186,6 +202,16 @@ impl RecorderEndpoint {
     fn release_waiters(&mut self) {
         for f in self.finishing.drain(..) {
             f();
+        }
+    }
+
+    /// Builds the island with the streams known so far and writes the
+    /// frames that waited for it.
+    fn start_writing(&mut self) {
+        self.waiting_since = None;
+        self.build();
+        for f in std::mem::take(&mut self.waiting) {
+            self.push(&f);
         }
     }
 
@@ -307,18 +333,19 @@ impl Element for RecorderEndpoint {
         }
         if self.island.is_none() {
             self.waiting.push(frame.clone());
+            let waited = now.saturating_duration_since(*self.waiting_since.get_or_insert(now));
             let known = |m: MediaType| !self.wanted(m) || self.tracks[slot(m)].codec.is_some();
             let ready = [MediaType::Audio, MediaType::Video].into_iter().all(known);
-            // An audio-only source still records with a video profile after a
-            // while; a video source whose keyframe is late is waited for.
-            let never_seen = |m: MediaType| known(m) || !self.tracks[slot(m)].seen;
-            let waited = self.waiting.first().is_some_and(|f| now.saturating_duration_since(f.network_time) > Duration::from_secs(2))
-                && [MediaType::Audio, MediaType::Video].into_iter().all(never_seen);
-            if ready || waited {
-                self.build();
-                for f in std::mem::take(&mut self.waiting) {
-                    self.push(&f);
-                }
+            // A stream that never showed up is given up on after a while (see
+            // UNCONNECTED_STREAM_WAIT); a video source whose keyframe is late
+            // is waited for.
+            let given_up = |m: MediaType| {
+                let track = &self.tracks[slot(m)];
+                let limit = if track.connected { CONNECTED_STREAM_WAIT } else { UNCONNECTED_STREAM_WAIT };
+                known(m) || (!track.seen && waited > limit)
+            };
+            if ready || [MediaType::Audio, MediaType::Video].into_iter().all(given_up) {
+                self.start_writing();
             }
             return;
         }
@@ -352,8 +379,10 @@ impl Element for RecorderEndpoint {
     fn handle_source_changed(&mut self, _now: Instant, media_type: MediaType) {
         // A new source: its timestamps start elsewhere; re-anchor at its first
         // frame (a keyframe, for video) so nothing is lost across the switch.
-        if let Some(t) = self.tracks.get_mut(slot(media_type)) {
+        if media_type != MediaType::Data {
+            let t = &mut self.tracks[slot(media_type)];
             t.anchor = None;
+            t.connected = true;
         }
     }
 
