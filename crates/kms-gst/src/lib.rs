@@ -8,6 +8,8 @@
 //! through a [`Waker`]; the worker drains them when it polls the element.
 
 mod filter;
+#[doc(hidden)]
+pub mod fuzzing;
 mod http_post;
 mod hub;
 mod island;

@@ -14,6 +14,8 @@ mod codecs;
 mod datachannel;
 mod direction;
 mod endpoint;
+#[doc(hidden)]
+pub mod fuzzing;
 mod external;
 mod gather;
 mod mlines;

@@ -12,6 +12,7 @@
 //! estimate goes to the peer as REMB. Not done: retransmissions for the
 //! peer's NACKs (no RTX is negotiated, as in KMS's RtpEndpoint).
 
+pub(crate) mod fuzzing;
 mod inbound;
 mod negotiation;
 mod ports;

@@ -1,0 +1,36 @@
+//! The fuzz targets: every parser and decoder that takes network input,
+//! through the entry points the server itself uses. `fuzz/` runs them under
+//! libFuzzer (`scripts/fuzz.sh TARGET SECONDS`); `tests/replay.rs` runs every
+//! saved input of `fuzz/corpus/<target>/` through them in `cargo test`.
+
+/// (name, body) of every target; the name is the corpus directory and the
+/// cargo-fuzz binary.
+pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+    ("jsonrpc", jsonrpc),
+    ("webrtc_offer", kms_webrtc::fuzzing::offer),
+    ("webrtc_answer", kms_webrtc::fuzzing::answer),
+    ("webrtc_datagrams", kms_webrtc::fuzzing::datagrams),
+    ("stun", kms_webrtc::fuzzing::stun_message),
+    ("rtp_offer", kms_gst::fuzzing::rtp_offer),
+    ("rtp_answer", kms_gst::fuzzing::rtp_answer),
+];
+
+/// Runs target `name` on `data`; panics on an unknown name.
+pub fn run(name: &str, data: &[u8]) {
+    let (_, body) = TARGETS.iter().find(|(n, _)| *n == name).unwrap_or_else(|| panic!("no fuzz target {name}"));
+    body(data);
+}
+
+/// A JSON-RPC envelope as the WebSocket transport decodes it, and the reply
+/// to a broken one.
+fn jsonrpc(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    match kms_protocol::decode_request(&text) {
+        Ok(request) => {
+            let _ = request.session_id();
+        }
+        Err(reply) => {
+            let _ = reply.to_text();
+        }
+    }
+}
