@@ -12,23 +12,7 @@ const { deferrer } = require('./lib/defer');
 const { launchBrowser } = require('./lib/browser');
 const { servePages } = require('./lib/pages');
 const { sleep, pollUntil } = require('./lib/poll');
-
-/** The samples of the server's /metrics: { 'name{labels}': value }. */
-async function metrics(server) {
-  const text = await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text();
-  const out = {};
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const at = line.lastIndexOf(' ');
-    out[line.slice(0, at)] = Number(line.slice(at + 1));
-  }
-  return out;
-}
-
-/** Sum of a family's samples whose labels include `match` (e.g. 'outcome="scanned"'). */
-function sum(m, name, match = '') {
-  return Object.entries(m).filter(([k]) => k.startsWith(`${name}{`) && k.includes(match)).reduce((a, [, v]) => a + v, 0);
-}
+const { metrics, sum } = require('./lib/metrics');
 
 /** `count` hello-world loopback calls in one browser, each decoding. */
 async function calls(defer, server, count) {

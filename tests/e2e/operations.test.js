@@ -13,27 +13,12 @@ const { connect, call } = require('./lib/client');
 const { RawClient } = require('./lib/raw');
 const { pollUntil } = require('./lib/poll');
 const { senderOffer, startSender } = require('./lib/rtp_peer');
+const { samples, sum } = require('./lib/metrics');
 
 /** GET `path` on the server's Kurento port: { status, text }. */
 async function get(server, url) {
   const res = await fetch(`http://127.0.0.1:${server.port}${url}`);
   return { status: res.status, text: await res.text() };
-}
-
-/** The samples of a metrics text: { 'name{labels}': value }. */
-function samples(text) {
-  const out = {};
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const at = line.lastIndexOf(' ');
-    out[line.slice(0, at)] = Number(line.slice(at + 1));
-  }
-  return out;
-}
-
-/** The sum of a family's samples over all its label sets (`name{...}`). */
-function sum(m, name) {
-  return Object.entries(m).filter(([k]) => k === name || k.startsWith(`${name}{`)).reduce((a, [, v]) => a + v, 0);
 }
 
 test('KMS\'s command line: GStreamer options applied, an unknown argument warned about, no colour codes in piped logs', async (t) => {
