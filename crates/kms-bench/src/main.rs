@@ -120,6 +120,10 @@ enum Command {
         /// Print every peer's packets, loss, bitrate, jitter, connect time and undelivered SRTP.
         #[arg(long)]
         per_peer: bool,
+        /// Target `ours`, `--source player`: that many pipelines (a player
+        /// each, the viewers shared out), spread over the media workers.
+        #[arg(long, default_value_t = 1)]
+        pipelines: usize,
     },
     /// PlayerEndpoint start latency: play() to the first RTP packet at a connected viewer.
     PlayerStart {
@@ -251,8 +255,8 @@ async fn main() -> std::process::ExitCode {
         Command::Transcode { start, vp8, h264, side, require_goal } => {
             verdict(transcode_bench::run(&start.server, &start.conf, &vp8, &h264, &side.counts, side.window(), &side.prefix()).await, require_goal)
         }
-        Command::Viewers { target, server, conf, media, source, janus_url, janus_pid, mountpoint, viewers, runs, warmup, window, require_ok, per_peer } => {
-            let options = load::Options { viewers, runs, warmup: Duration::from_secs(warmup), window: Duration::from_secs(window), require_ok, per_peer };
+        Command::Viewers { target, server, conf, media, source, janus_url, janus_pid, mountpoint, viewers, runs, warmup, window, require_ok, per_peer, pipelines } => {
+            let options = load::Options { viewers, runs, warmup: Duration::from_secs(warmup), window: Duration::from_secs(window), require_ok, per_peer, pipelines: pipelines.max(1) };
             let target = match target.as_str() {
                 "ours" => match (server, source.as_str(), media) {
                     (Some(bin), "player", Some(media)) => Ok(load::Target::Ours { bin, conf, source: load::Source::Player(media) }),

@@ -11,6 +11,7 @@ mod peer;
 mod publish;
 mod report;
 mod socket;
+mod workers;
 
 use crate::proc_stats::{rss_and_threads, udp_receive_buffer_errors, CpuSample};
 use crate::server::start_server;
@@ -59,6 +60,10 @@ pub struct Options {
     pub require_ok: bool,
     /// Print every peer's own figures after each run.
     pub per_peer: bool,
+    /// Target `ours` with a PlayerEndpoint source: that many pipelines, each
+    /// a player of the same file with its share of the viewers (spread over
+    /// the media workers by placement).
+    pub pipelines: usize,
 }
 
 /// Longest wait for every viewer to connect.
@@ -107,7 +112,22 @@ async fn one_run(target: &Target, viewers: usize, options: &Options, janus_idle:
             let mut feed = None;
             // The publisher is peer `viewers`, after the viewers 0..viewers.
             let mut rpc = crate::rpc::Rpc::connect(&server.url).await?;
+            // With several pipelines, memory is counted from before the first
+            // (the sources' own memory then counts towards the viewers').
+            let several = matches!(source, Source::Player(_)) && options.pipelines > 1;
+            let at_start = rss_and_threads(server.pid()).ok_or("server /proc status")?.0;
             let (pipeline, element, peers) = match source {
+                Source::Player(media) if options.pipelines > 1 => {
+                    // The other pipelines, each with its share of the viewers;
+                    // the last one is set up below like a single pipeline.
+                    let share = viewers / options.pipelines;
+                    for k in 0..options.pipelines - 1 {
+                        let (pipeline, player) = kurento::start_source(&mut rpc, media).await?;
+                        kurento::add_viewers(&mut rpc, &pipeline, &player, k * share, share, &tx).await?;
+                    }
+                    let (pipeline, player) = kurento::start_source(&mut rpc, media).await?;
+                    (pipeline, player, viewers)
+                }
                 Source::Player(media) => {
                     let (pipeline, player) = kurento::start_source(&mut rpc, media).await?;
                     (pipeline, player, viewers)
@@ -122,9 +142,17 @@ async fn one_run(target: &Target, viewers: usize, options: &Options, janus_idle:
                     (pipeline, endpoint, viewers)
                 }
             };
-            let before = rss_and_threads(server.pid()).ok_or("server /proc status")?.0;
-            kurento::add_viewers(&mut rpc, &pipeline, &element, 0, viewers, &tx).await?;
+            let before = if several { at_start } else { rss_and_threads(server.pid()).ok_or("server /proc status")?.0 };
+            // With several pipelines the first viewers are already placed.
+            let placed = if several { viewers / options.pipelines * (options.pipelines - 1) } else { 0 };
+            kurento::add_viewers(&mut rpc, &pipeline, &element, placed, viewers - placed, &tx).await?;
             let measured = measure(server.pid(), before, viewers, peers, &tx, &progress.connected, options).await;
+            if several {
+                match workers::scrape(&server.url).await {
+                    Ok(figures) => println!("{figures}"),
+                    Err(e) => println!("media workers: cannot read /metrics: {e}"),
+                }
+            }
             if let Some(mut feed) = feed {
                 let _ = feed.kill();
                 let _ = feed.wait();
