@@ -35,6 +35,9 @@ pub struct PeerStats {
     /// An audio / a video stream arrived in the window.
     pub audio: bool,
     pub video: bool,
+    /// Publish-to-receive latency of each stamped video frame (µs; see
+    /// `publish::stamp`): what the server adds, plus the load client's loop.
+    pub latencies_us: Vec<u32>,
 }
 
 impl std::fmt::Display for PeerStats {
@@ -74,6 +77,7 @@ pub struct Peer {
     srtp_datagrams: u64,
     rtp_events: u64,
     ever_received: bool,
+    latencies_us: Vec<u32>,
     /// A publishing peer: its offer awaiting the answer, then its source and
     /// (audio, video) send streams with their payload types and next sequence numbers.
     pending: Option<SdpPendingOffer>,
@@ -89,6 +93,26 @@ struct Publisher {
     mids: [Mid; 2],
     pts: [Pt; 2],
     seq: [u64; 2],
+}
+
+/// The VP8 frame bytes of an RTP payload that starts a frame (RFC 7741
+/// §4.2: S set and partition 0), after the payload descriptor.
+fn vp8_frame_start(payload: &[u8]) -> Option<&[u8]> {
+    let first = *payload.first()?;
+    if first & 0x1F != 0x10 {
+        return None;
+    }
+    let mut at = 1;
+    if first & 0x80 != 0 {
+        let ext = *payload.get(1)?;
+        at = 2;
+        if ext & 0x80 != 0 {
+            // PictureID: 7 or 15 bits (M).
+            at += if *payload.get(at)? & 0x80 != 0 { 2 } else { 1 };
+        }
+        at += usize::from(ext & 0x40 != 0) + usize::from(ext & 0x30 != 0);
+    }
+    payload.get(at..)
 }
 
 /// Is this datagram SRTP (not RTCP, STUN or DTLS)? RFC 7983 §7 for the
@@ -165,6 +189,7 @@ impl Peer {
             srtp_datagrams: 0,
             rtp_events: 0,
             ever_received: false,
+            latencies_us: Vec::new(),
             pending: None,
             publisher: None,
             sent: 0,
@@ -188,6 +213,7 @@ impl Peer {
         self.srtp_datagrams = 0;
         self.rtp_events = 0;
         self.sent = 0;
+        self.latencies_us.clear();
     }
 
     /// Feeds one datagram addressed to this peer.
@@ -238,6 +264,9 @@ impl Peer {
                 s.first_seq = Some(s.first_seq.map_or(seq, |f| f.min(seq)));
                 s.last_seq = s.last_seq.max(seq);
                 s.packets += 1;
+                if let Some(sent) = vp8_frame_start(&p.payload).and_then(super::publish::stamp) {
+                    self.latencies_us.push(now.saturating_duration_since(sent).as_micros().min(u128::from(u32::MAX)) as u32);
+                }
                 let transit = arrival - p.header.timestamp as f64;
                 // RFC 3550 §6.4.1 / A.8, on packets in order only (a late or
                 // retransmitted one says nothing about interarrival); RTP time
@@ -271,6 +300,7 @@ impl Peer {
             publishes: self.publisher.is_some(),
             audio: self.streams.values().any(|s| !s.video),
             video: self.streams.values().any(|s| s.video),
+            latencies_us: self.latencies_us.clone(),
         }
     }
 }

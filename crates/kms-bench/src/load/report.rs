@@ -35,6 +35,10 @@ pub struct Run {
     pub socket_drops: u64,
     /// Length of the window, s.
     pub seconds: f64,
+    /// Publish-to-receive latency over every stamped frame at every viewer,
+    /// p50 and p99 in ms (publisher source only; 0 otherwise).
+    pub latency_p50_ms: f64,
+    pub latency_p99_ms: f64,
 }
 
 /// Whether a run counts.
@@ -85,6 +89,10 @@ impl Run {
         self.median_jitter_ms = median(peers.iter().map(|s| s.video_jitter_ms).collect());
         self.median_connect_ms = median(peers.iter().filter_map(|s| s.connect_ms).collect());
         self.srtp_dropped = peers.iter().map(|s| s.srtp_dropped).sum();
+        let mut latencies: Vec<u32> = peers.iter().flat_map(|s| s.latencies_us.iter().copied()).collect();
+        latencies.sort_unstable();
+        let at = |q: f64| latencies.get(((latencies.len().max(1) - 1) as f64 * q).round() as usize).map_or(0.0, |us| f64::from(*us) / 1e3);
+        (self.latency_p50_ms, self.latency_p99_ms) = (at(0.50), at(0.99));
         self
     }
 
@@ -109,9 +117,11 @@ impl Run {
 
     pub fn print(&self, label: &str) {
         println!(
-            "{label}: viewers={} published={} connected={} server_cpu={:.1}% per_viewer={:.3}% rss={}KiB per_viewer={:.0}KiB threads={} client_cpu={:.1}% received={:.2}% kbps={:.0} jitter={:.2}ms connect={:.0}ms srtp_dropped={} incomplete={} socket_drops={} verdict={}",
+            "{label}: viewers={} published={} connected={} server_cpu={:.1}% per_viewer={:.3}% rss={}KiB per_viewer={:.0}KiB threads={} client_cpu={:.1}% received={:.2}% kbps={:.0} jitter={:.2}ms connect={:.0}ms srtp_dropped={} incomplete={} socket_drops={}{} verdict={}",
             self.viewers, self.published, self.connected, self.server_cpu, self.cpu_per_viewer(), self.rss_kib, self.kib_per_viewer(), self.threads,
-            self.client_cpu, self.received, self.median_kbps, self.median_jitter_ms, self.median_connect_ms, self.srtp_dropped, self.incomplete, self.socket_drops, self.verdict().as_str()
+            self.client_cpu, self.received, self.median_kbps, self.median_jitter_ms, self.median_connect_ms, self.srtp_dropped, self.incomplete, self.socket_drops,
+            if self.published > 0 { format!(" latency_p50={:.2}ms latency_p99={:.2}ms", self.latency_p50_ms, self.latency_p99_ms) } else { String::new() },
+            self.verdict().as_str()
         );
     }
 
@@ -138,6 +148,8 @@ impl Run {
             incomplete: m(&|r| r.incomplete as f64) as usize,
             socket_drops: m(&|r| r.socket_drops as f64) as u64,
             seconds: m(&|r| r.seconds),
+            latency_p50_ms: m(&|r| r.latency_p50_ms),
+            latency_p99_ms: m(&|r| r.latency_p99_ms),
         }
     }
 }
