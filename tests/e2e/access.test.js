@@ -11,6 +11,7 @@ const path = require('node:path');
 const { spawn } = require('node:child_process');
 const { kurento, connect, call } = require('./lib/client');
 const { pollUntil } = require('./lib/poll');
+const { RawClient } = require('./lib/raw');
 
 /** The HTTP status a WebSocket upgrade to `url` gets (101 when it opens). */
 function upgradeStatus(url) {
@@ -61,7 +62,6 @@ test('allow-lists: a recorder target and a player source outside the URI list, a
 });
 
 test('limits: sessions, pipelines and objects per session past their limit answer 40009, and the server keeps serving', async (t) => {
-  const { RawClient } = require('./lib/raw');
   const defer = deferrer(t);
   const server = await startServer({ env: { KMS_MAX_SESSIONS: '2', KMS_MAX_PIPELINES: '2', KMS_MAX_OBJECTS_PER_SESSION: '3' } });
   defer(() => server.stop());
@@ -128,4 +128,19 @@ test('a client that stops reading is disconnected once its outgoing queue passes
   const pipeline = await client.create('MediaPipeline');
   await pipeline.create('PassThrough');
   await pipeline.release();
+});
+
+test('maxRequestBytes: a request over the configured size answers -32600 and the connection keeps serving', async (t) => {
+  const defer = deferrer(t);
+  const server = await startServer({ env: { KMS_WS_MAX_REQUEST_BYTES: '4096' } });
+  defer(() => server.stop());
+  const raw = await RawClient.open(server.url);
+  defer(() => raw.close());
+  const ping = (pad, id, replyId = id) => raw.send(JSON.stringify({ jsonrpc: '2.0', id, method: 'ping', params: { pad: 'x'.repeat(pad) } }), replyId);
+  // The oversized request is not parsed, so its reply carries no id.
+  const over = await ping(5000, 1, null);
+  assert.equal(over.error.code, -32600);
+  assert.match(over.error.message, /over the limit of 4096 bytes/);
+  const under = await ping(3000, 2);
+  assert.deepEqual(under.result, { value: 'pong' });
 });

@@ -85,6 +85,10 @@ pub struct Config {
     /// one connection at most; a client that stops reading past it is
     /// disconnected (see `outgoing`).
     pub outgoing_queue_bytes: usize,
+    /// `mediaServer.net.websocket.maxRequestBytes` (ours;
+    /// `KMS_WS_MAX_REQUEST_BYTES`; 1 MiB): a larger request is answered
+    /// -32600 (Invalid Request) and the connection stays open.
+    pub max_request_bytes: usize,
     /// `mediaServer.resources.mediaWorkers` (ours; `KMS_MEDIA_WORKERS`):
     /// media worker threads; 0 (the default) is one per core. See
     /// [`Config::media_workers`].
@@ -123,6 +127,7 @@ impl Default for Config {
             limits: Limits::default(),
             media_workers: 0,
             outgoing_queue_bytes: crate::outgoing::DEFAULT_LIMIT,
+            max_request_bytes: 1 << 20,
         }
     }
 }
@@ -229,6 +234,9 @@ impl Config {
             let ip = metrics["address"].as_str().and_then(|a| a.parse().ok()).unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
             self.metrics_address = Some(std::net::SocketAddr::new(ip, port));
         }
+        if let Some(n) = ws["maxRequestBytes"].as_u64().and_then(|n| usize::try_from(n).ok()).filter(|n| *n > 0) {
+            self.max_request_bytes = n;
+        }
         if let Some(n) = ws["outgoingQueueBytes"].as_u64().and_then(|n| usize::try_from(n).ok()).filter(|n| *n > 0) {
             self.outgoing_queue_bytes = n;
         }
@@ -332,6 +340,9 @@ impl Config {
     fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) {
         if let Some(a) = env("KMS_METRICS_ADDRESS").and_then(|v| v.parse().ok()) {
             self.metrics_address = Some(a);
+        }
+        if let Some(n) = env("KMS_WS_MAX_REQUEST_BYTES").and_then(|v| v.parse().ok()).filter(|n: &usize| *n > 0) {
+            self.max_request_bytes = n;
         }
         if let Some(n) = env("KMS_WS_OUTGOING_QUEUE_BYTES").and_then(|v| v.parse().ok()).filter(|n: &usize| *n > 0) {
             self.outgoing_queue_bytes = n;

@@ -20,11 +20,9 @@ use axum::Router;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
-/// Largest request we process (SDP offers are a few KiB). A larger one gets a
-/// -32600 reply and the connection stays open.
-pub const MAX_REQUEST_SIZE: usize = 1 << 20;
-
-/// Largest message the transport reads at all; past it the connection drops.
+/// Largest message the transport reads at all (or the request limit, when
+/// that is larger); past it the connection drops. Requests over the request
+/// limit (`maxRequestBytes`) but under this get a -32600 reply instead.
 const MAX_TRANSPORT_MESSAGE: usize = 16 << 20;
 
 /// Requests read but not yet handled, per connection.
@@ -52,7 +50,10 @@ async fn upgrade(
         }
     }
     match ws {
-        Ok(ws) => ws.max_message_size(MAX_TRANSPORT_MESSAGE).on_upgrade(move |socket| connection(server, socket)).into_response(),
+        Ok(ws) => {
+            let transport_limit = MAX_TRANSPORT_MESSAGE.max(server.config.max_request_bytes);
+            ws.max_message_size(transport_limit).on_upgrade(move |socket| connection(server, socket)).into_response()
+        }
         Err(rejection) => (StatusCode::INTERNAL_SERVER_ERROR, rejection.body_text()).into_response(),
     }
 }
@@ -69,8 +70,8 @@ async fn wrong_path(ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>) -> 
     }
 }
 
-fn too_large(len: usize) -> String {
-    let message = format!("Request of {len} bytes is over the limit of {MAX_REQUEST_SIZE} bytes");
+fn too_large(len: usize, limit: usize) -> String {
+    let message = format!("Request of {len} bytes is over the limit of {limit} bytes");
     kms_protocol::Response::error(serde_json::Value::Null, kms_protocol::KurentoError::new(kms_protocol::ErrorCode::InvalidRequest, message)).to_text()
 }
 
@@ -86,8 +87,9 @@ async fn connection(server: Arc<Server>, mut socket: WebSocket) {
         tokio::spawn(async move {
             let mut ctx = ConnectionContext { conn, session: None };
             while let Some(text) = req_rx.recv().await {
-                let reply = if text.len() > MAX_REQUEST_SIZE {
-                    too_large(text.len())
+                let limit = server.config.max_request_bytes;
+                let reply = if text.len() > limit {
+                    too_large(text.len(), limit)
                 } else {
                     handle_text(&server, &mut ctx, &text).await
                 };
