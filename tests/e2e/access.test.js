@@ -12,6 +12,7 @@ const { spawn } = require('node:child_process');
 const { kurento, connect, call } = require('./lib/client');
 const { pollUntil } = require('./lib/poll');
 const { RawClient } = require('./lib/raw');
+const { metrics } = require('./lib/metrics');
 
 /** The HTTP status a WebSocket upgrade to `url` gets (101 when it opens). */
 function upgradeStatus(url) {
@@ -143,4 +144,28 @@ test('maxRequestBytes: a request over the configured size answers -32600 and the
   assert.match(over.error.message, /over the limit of 4096 bytes/);
   const under = await ping(3000, 2);
   assert.deepEqual(under.result, { value: 'pong' });
+});
+
+test('hundreds of idle connections cost little and keep no one else from being served', async (t) => {
+  const defer = deferrer(t);
+  const server = await startServer();
+  defer(() => server.stop());
+  const before = (await metrics(server)).process_resident_memory_bytes;
+  const idle = [];
+  defer(() => idle.forEach((ws) => ws.terminate()));
+  for (let i = 0; i < 300; i++) {
+    const ws = new WebSocket(server.url);
+    idle.push(ws);
+    await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+  }
+  const client = await connect(server.url);
+  defer(() => client.close());
+  const pipeline = await client.create('MediaPipeline');
+  await pipeline.create('PassThrough');
+  await pipeline.release();
+  const after = await metrics(server);
+  const grown = after.process_resident_memory_bytes - before;
+  console.log(`300 idle connections: +${grown >> 10} KiB`);
+  assert.ok(grown < 16 << 20, `300 idle connections grew the server by ${grown >> 10} KiB`);
+  assert.ok(after.process_open_fds >= 300, 'the connections are open');
 });

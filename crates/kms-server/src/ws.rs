@@ -25,6 +25,12 @@ use tokio::sync::mpsc;
 /// limit (`maxRequestBytes`) but under this get a -32600 reply instead.
 const MAX_TRANSPORT_MESSAGE: usize = 16 << 20;
 
+/// Per-connection buffers of the WebSocket (tungstenite's defaults are
+/// 128 KiB each, held by every connection, idle or not: 300 idle
+/// connections cost 43 MiB with them). Requests and replies are a few KiB;
+/// larger ones just take more reads and writes.
+const SOCKET_BUFFER: usize = 8 << 10;
+
 /// Requests read but not yet handled, per connection.
 const MAX_QUEUED_REQUESTS: usize = 64;
 
@@ -52,7 +58,11 @@ async fn upgrade(
     match ws {
         Ok(ws) => {
             let transport_limit = MAX_TRANSPORT_MESSAGE.max(server.config.max_request_bytes);
-            ws.max_message_size(transport_limit).on_upgrade(move |socket| connection(server, socket)).into_response()
+            ws.max_message_size(transport_limit)
+                .read_buffer_size(SOCKET_BUFFER)
+                .write_buffer_size(SOCKET_BUFFER)
+                .on_upgrade(move |socket| connection(server, socket))
+                .into_response()
         }
         Err(rejection) => (StatusCode::INTERNAL_SERVER_ERROR, rejection.body_text()).into_response(),
     }
