@@ -169,3 +169,32 @@ test('hundreds of idle connections cost little and keep no one else from being s
   assert.ok(grown < 16 << 20, `300 idle connections grew the server by ${grown >> 10} KiB`);
   assert.ok(after.process_open_fds >= 300, 'the connections are open');
 });
+
+test('3,000 subscriptions on one session deliver an event once; a 2,000-operation transaction is served whole; the connection keeps serving', async (t) => {
+  const defer = deferrer(t);
+  const server = await startServer();
+  defer(() => server.stop());
+  const raw = await RawClient.open(server.url);
+  defer(() => raw.close());
+  const first = await raw.request('ping');
+  const sessionId = first.result.sessionId;
+  const subscriptions = await Promise.all(Array.from({ length: 3000 }, () => raw.request('subscribe', { type: 'ObjectCreated', object: 'manager_ServerManager', sessionId })));
+  assert.ok(subscriptions.every((r) => typeof r.result.value === 'string'), 'every subscription answered');
+  assert.equal(new Set(subscriptions.map((r) => r.result.value)).size, 3000, 'each has its own id');
+
+  const operations = [{ jsonrpc: '2.0', id: 0, method: 'create', params: { type: 'MediaPipeline', sessionId } }];
+  for (let i = 1; i < 2000; i++) {
+    operations.push({ jsonrpc: '2.0', id: i, method: 'create', params: { type: 'PassThrough', constructorParams: { mediaPipeline: 'newref:0' }, sessionId } });
+  }
+  raw.events.length = 0;
+  const reply = await raw.request('transaction', { operations, sessionId });
+  const values = reply.result.value;
+  assert.equal(values.length, 2000);
+  assert.ok(values.every((v) => v.result && typeof v.result.value === 'string'), 'every operation succeeded');
+  // One ObjectCreated per object for the session, however many subscriptions.
+  await pollUntil(async () => raw.events.length, (n) => n >= 2000, { tries: 50, ms: 100 });
+  assert.equal(raw.events.length, 2000);
+  const released = await raw.request('release', { object: values[0].result.value, sessionId });
+  assert.equal(released.error, undefined);
+  assert.deepEqual((await raw.request('ping', { sessionId })).result.value, 'pong');
+});
