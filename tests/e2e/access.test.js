@@ -198,3 +198,49 @@ test('3,000 subscriptions on one session deliver an event once; a 2,000-operatio
   assert.equal(released.error, undefined);
   assert.deepEqual((await raw.request('ping', { sessionId })).result.value, 'pong');
 });
+
+test('hostile SDP, candidates and envelopes get Kurento errors and nothing else changes', async (t) => {
+  const defer = deferrer(t);
+  const server = await startServer();
+  defer(() => server.stop());
+  const raw = await RawClient.open(server.url);
+  defer(() => raw.close());
+  const sessionId = (await raw.request('ping')).result.sessionId;
+  const create = async (type, pipeline) => (await raw.request('create', { type, constructorParams: pipeline ? { mediaPipeline: pipeline } : {}, sessionId })).result.value;
+  const pipeline = await create('MediaPipeline');
+  const invoke = (object, operation, operationParams) => raw.request('invoke', { object, operation, operationParams, sessionId });
+  const codeOf = (reply) => (reply.error ? reply.error.code : 'ok');
+
+  const mline = (i) => `m=audio ${9000 + 2 * i} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n`;
+  const hostile = {
+    huge: `v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n${'a=x:'.padEnd(1000, 'y')}\r\n`.repeat(900),
+    '500 m-lines': `v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n${Array.from({ length: 500 }, (_, i) => mline(i)).join('')}`,
+    binary: Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 256)).toString('latin1'),
+    empty: '',
+  };
+  const codes = {};
+  for (const type of ['WebRtcEndpoint', 'RtpEndpoint']) {
+    for (const [name, offer] of Object.entries(hostile)) {
+      const endpoint = await create(type, pipeline);
+      codes[`${type} ${name}`] = codeOf(await invoke(endpoint, 'processOffer', { offer }));
+    }
+  }
+  for (const [what, code] of Object.entries(codes)) {
+    // 500 plain-RTP lines are served (refused ones get port 0) but no offer is taken as valid otherwise.
+    if (what === 'RtpEndpoint 500 m-lines') continue;
+    assert.ok([40201, 40205].includes(code), `${what}: ${code} (${JSON.stringify(codes)})`);
+  }
+  const webrtc = await create('WebRtcEndpoint', pipeline);
+  for (const candidate of ['candidate:x', 'candidate:1 1 udp 1 999.1.1.1 1 typ host', '\u0000\u0001garbage', 'a='.repeat(5000)]) {
+    const reply = await invoke(webrtc, 'addIceCandidate', { candidate: { __module__: 'kurento', __type__: 'IceCandidate', candidate, sdpMid: '0', sdpMLineIndex: 0 } });
+    assert.equal(codeOf(reply), 40401, `candidate ${JSON.stringify(candidate.slice(0, 40))}: ${JSON.stringify(reply).slice(0, 300)}`);
+  }
+  // Deeply nested JSON: a parse error, not a crash.
+  const nested = await raw.send(`{"jsonrpc":"2.0","id":7,"method":"ping","params":${'['.repeat(20000)}${']'.repeat(20000)}}`, null);
+  assert.ok(nested.error, JSON.stringify(nested).slice(0, 200));
+  // Everything still works: a fresh endpoint negotiates a plain offer.
+  const rtp = await create('RtpEndpoint', pipeline);
+  const answer = await invoke(rtp, 'processOffer', { offer: 'v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 9000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n' });
+  assert.match(answer.result.value, /m=audio [1-9]\d* RTP\/AVP 0/);
+  assert.deepEqual((await raw.request('ping', { sessionId })).result.value, 'pong');
+});
