@@ -17,6 +17,7 @@ mod hub_bench;
 mod idle_bench;
 mod load;
 mod measure;
+mod media_leak;
 mod proc_stats;
 mod rpc;
 mod server;
@@ -74,6 +75,20 @@ enum Command {
         /// Fail when the pipelines add more than this share of one core (%).
         #[arg(long, default_value_t = 1.0)]
         max_percent: f64,
+    },
+    /// Media leak gate: cycles of create, negotiate, stream, release with a
+    /// load-client peer; RSS, threads and fds compared between quiet states.
+    MediaLeak {
+        #[command(flatten)]
+        start: ServerArgs,
+        /// A WebM (VP8 + Opus) file the PlayerEndpoint of each cycle plays.
+        #[arg(long)]
+        media: PathBuf,
+        #[arg(long, default_value_t = 1000)]
+        cycles: usize,
+        /// Cycles running at once.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
     },
     /// One source to N WebRTC viewers: server CPU, memory and threads per viewer, loss, jitter.
     Viewers {
@@ -239,6 +254,9 @@ async fn main() -> std::process::ExitCode {
     let args = Args::parse();
     let result = match args.command {
         Command::Control { start, element, cycles, leak_cycles } => control::run(&start.server, &start.conf, &element, cycles, leak_cycles).await,
+        Command::MediaLeak { start, media, cycles, concurrency } => {
+            media_leak::run(&start.server, &start.conf, &media, cycles, concurrency.max(1)).await
+        }
         Command::Idle { start, pipelines, window, max_percent } => {
             idle_bench::run(&start.server, &start.conf, pipelines, Duration::from_secs(window), max_percent).await
         }

@@ -9,6 +9,11 @@ pub fn rss_and_threads(pid: u32) -> Option<(u64, u64)> {
     Some((field("VmRSS:")?, field("Threads:")?))
 }
 
+/// Open file descriptors of `pid` (`/proc/<pid>/fd`).
+pub fn open_fds(pid: u32) -> Option<usize> {
+    Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count())
+}
+
 /// User + system CPU time of `pid` (all its threads) in seconds, from
 /// `/proc/<pid>/stat` fields 14 and 15 (in clock ticks, `_SC_CLK_TCK`).
 pub fn cpu_seconds(pid: u32) -> Option<f64> {

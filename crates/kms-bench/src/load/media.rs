@@ -30,6 +30,10 @@ pub enum Command {
     StartWindow,
     /// Every peer's stats since the window started, sent on the channel.
     Snapshot(Sender<Snapshot>),
+    /// Whether peer `peer` has received media, sent on the channel.
+    Receiving { peer: usize, reply: Sender<bool> },
+    /// Forget peer `peer` (its slot and address can be used again).
+    Remove { peer: usize },
     /// Stop the thread.
     Stop,
 }
@@ -108,6 +112,14 @@ pub fn run(mut socket: PeerSocket, commands: Receiver<Command>, progress: Arc<Pr
                 Command::StartWindow => peers.iter_mut().flatten().for_each(Peer::start_window),
                 Command::Snapshot(reply) => {
                     let _ = reply.send(snapshot(&peers));
+                }
+                Command::Receiving { peer, reply } => {
+                    let _ = reply.send(peers.get(peer).and_then(Option::as_ref).is_some_and(Peer::is_receiving));
+                }
+                Command::Remove { peer } => {
+                    if let Some(slot) = peers.get_mut(peer) {
+                        *slot = None;
+                    }
                 }
                 Command::Stop => return,
             }

@@ -15,7 +15,7 @@ mod workers;
 
 use crate::proc_stats::{rss_and_threads, udp_receive_buffer_errors, CpuSample};
 use crate::server::start_server;
-pub use media::{Command, Progress};
+pub use media::{ask, Command, Progress};
 pub use report::median;
 use report::Verdict;
 use report::Run;
