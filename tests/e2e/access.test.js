@@ -34,6 +34,17 @@ function clientWorks(url) {
   });
 }
 
+/** A server (with `env`) and a raw client with a session: { server, raw, sessionId, defer }. */
+async function rawSession(t, env = {}) {
+  const defer = deferrer(t);
+  const server = await startServer({ env });
+  defer(() => server.stop());
+  const raw = await RawClient.open(server.url);
+  defer(() => raw.close());
+  const sessionId = (await raw.request('ping')).result.sessionId;
+  return { server, raw, sessionId, defer };
+}
+
 test('a shared secret on the WebSocket: the upgrade without it or with a wrong one is refused (401), the official client with the right one works', async (t) => {
   const defer = deferrer(t);
   const server = await startServer({ env: { KMS_ACCESS_TOKEN: 's3cret' } });
@@ -132,11 +143,7 @@ test('a client that stops reading is disconnected once its outgoing queue passes
 });
 
 test('maxRequestBytes: a request over the configured size answers -32600 and the connection keeps serving', async (t) => {
-  const defer = deferrer(t);
-  const server = await startServer({ env: { KMS_WS_MAX_REQUEST_BYTES: '4096' } });
-  defer(() => server.stop());
-  const raw = await RawClient.open(server.url);
-  defer(() => raw.close());
+  const { raw } = await rawSession(t, { KMS_WS_MAX_REQUEST_BYTES: '4096' });
   const ping = (pad, id, replyId = id) => raw.send(JSON.stringify({ jsonrpc: '2.0', id, method: 'ping', params: { pad: 'x'.repeat(pad) } }), replyId);
   // The oversized request is not parsed, so its reply carries no id.
   const over = await ping(5000, 1, null);
@@ -171,13 +178,7 @@ test('hundreds of idle connections cost little and keep no one else from being s
 });
 
 test('3,000 subscriptions on one session deliver an event once; a 2,000-operation transaction is served whole; the connection keeps serving', async (t) => {
-  const defer = deferrer(t);
-  const server = await startServer();
-  defer(() => server.stop());
-  const raw = await RawClient.open(server.url);
-  defer(() => raw.close());
-  const first = await raw.request('ping');
-  const sessionId = first.result.sessionId;
+  const { raw, sessionId } = await rawSession(t);
   const subscriptions = await Promise.all(Array.from({ length: 3000 }, () => raw.request('subscribe', { type: 'ObjectCreated', object: 'manager_ServerManager', sessionId })));
   assert.ok(subscriptions.every((r) => typeof r.result.value === 'string'), 'every subscription answered');
   assert.equal(new Set(subscriptions.map((r) => r.result.value)).size, 3000, 'each has its own id');
@@ -200,12 +201,7 @@ test('3,000 subscriptions on one session deliver an event once; a 2,000-operatio
 });
 
 test('hostile SDP, candidates and envelopes get Kurento errors and nothing else changes', async (t) => {
-  const defer = deferrer(t);
-  const server = await startServer();
-  defer(() => server.stop());
-  const raw = await RawClient.open(server.url);
-  defer(() => raw.close());
-  const sessionId = (await raw.request('ping')).result.sessionId;
+  const { raw, sessionId } = await rawSession(t);
   const create = async (type, pipeline) => (await raw.request('create', { type, constructorParams: pipeline ? { mediaPipeline: pipeline } : {}, sessionId })).result.value;
   const pipeline = await create('MediaPipeline');
   const invoke = (object, operation, operationParams) => raw.request('invoke', { object, operation, operationParams, sessionId });
