@@ -111,8 +111,10 @@ pub struct SendQueue {
 }
 
 impl SendQueue {
-    /// Queues one datagram from `source` (a socket's address) to `destination`.
-    pub fn push(&mut self, sockets: &[MediaSocket], source: &SocketAddr, destination: &SocketAddr, contents: &[u8]) {
+    /// Queues one datagram from `source` (a socket's address) to
+    /// `destination`. A datagram that starts a train is kept as it is (no
+    /// copy); only further segments of a train are copied after it.
+    pub fn push(&mut self, sockets: &[MediaSocket], source: &SocketAddr, destination: &SocketAddr, contents: Vec<u8>) {
         let Some(index) = sockets.iter().position(|s| s.addr == *source) else {
             tracing::debug!(%source, "no socket for transmit source");
             return;
@@ -120,7 +122,7 @@ impl SendQueue {
         if let Some((i, dest, segment, segments)) = self.head {
             let fits = i == index && dest == *destination && contents.len() <= segment && segments < sockets[i].state.max_gso_segments().min(MAX_TRAIN);
             if fits {
-                self.train.extend_from_slice(contents);
+                self.train.extend_from_slice(&contents);
                 self.head = Some((i, dest, segment, segments + 1));
                 if contents.len() < segment {
                     // A shorter segment ends a train.
@@ -130,8 +132,8 @@ impl SendQueue {
             }
             self.flush(sockets);
         }
-        self.train.extend_from_slice(contents);
         self.head = Some((index, *destination, contents.len(), 1));
+        self.train = contents;
     }
 
     /// Sends what is queued. A full send buffer drops the datagrams, as a
@@ -144,7 +146,7 @@ impl SendQueue {
         if let Err(e) = s.state.try_send((&s.socket).into(), &transmit) {
             tracing::debug!(%destination, "send failed: {e}");
         }
-        self.train.clear();
+        self.train = Vec::new();
     }
 }
 
@@ -170,7 +172,7 @@ mod tests {
         // A video frame's packets (equal, then a short last one), then audio.
         let sent: Vec<Vec<u8>> = (0..7u8).map(|i| vec![i; if i < 5 { 1000 } else if i == 5 { 300 } else { 120 }]).collect();
         for d in &sent {
-            queue.push(&sockets, &from, &to, d);
+            queue.push(&sockets, &from, &to, d.clone());
         }
         queue.flush(&sockets);
         let mut batch = RecvBatch::new();

@@ -212,7 +212,7 @@ impl Worker {
                             let _ = tx.try_send(t.contents);
                         }
                     }
-                    PipelineOutput::Transmit(t) => sends.push(sockets, &t.source, &t.destination, &t.contents),
+                    PipelineOutput::Transmit(t) => sends.push(sockets, &t.source, &t.destination, t.contents),
                     PipelineOutput::Event(element, event) => events.push(MediaEvent { pipeline: handle, element, event }),
                 }
             }
