@@ -27,6 +27,9 @@ const pixel = (frame, width, x, y) => [...frame.subarray((y * width + x) * 3, (y
 const near = ([r, g, b], [er, eg, eb]) => Math.abs(r - er) < 60 && Math.abs(g - eg) < 60 && Math.abs(b - eb) < 60;
 const COLOURS = { red: [255, 0, 0], green: [0, 255, 0], blue: [0, 0, 255], black: [0, 0, 0] };
 
+/** The server's warning and error lines, last 40. */
+const warnings = (server) => server.logs().split('\n').filter((l) => /WARN|ERROR/.test(l)).slice(-40).join('\n');
+
 /** Records `port` into `file` (WebM) for `ms`. */
 async function record(pipeline, port, file, ms) {
   const recorder = await pipeline.create('RecorderEndpoint', { uri: `file://${file}`, mediaProfile: 'WEBM' });
@@ -38,7 +41,7 @@ async function record(pipeline, port, file, ms) {
 }
 
 test('Composite: three coloured players in KMS grid cells with their three tones mixed; a released port regrids', async (t) => {
-  const { media, pipeline } = await withPipeline(t);
+  const { media, pipeline, server } = await withPipeline(t);
   const composite = await pipeline.create('Composite');
   const ports = [];
   const players = [];
@@ -63,6 +66,8 @@ test('Composite: three coloured players in KMS grid cells with their three tones
     assert.ok(near(pixel(frame, 800, x, y), COLOURS[colour]), `${colour} at (${x}, ${y}): ${pixel(frame, 800, x, y)}`);
   }
   // The fourth port hears the three others: each tone well above a frequency nobody sends.
+  const streams = probe(first);
+  assert.equal(streams.audio.length, 1, `the mix is recorded: ${streams.text}\nserver warnings:\n${warnings(server)}`);
   const [red, green, blue, none] = tonePowers(first, [...Object.values(CLIPS), 4100], [1, 3]);
   for (const [name, power] of Object.entries({ red, green, blue })) {
     assert.ok(power > 0.01 && power > 20 * none, `the ${name} tone is in the mix: ${power} (none: ${none})`);

@@ -167,6 +167,13 @@ impl RecorderEndpoint {
         if self.island.is_none() && !self.waiting.is_empty() {
             // Stopped while waiting for a stream that never came: what did
             // come is written, without that stream.
+            for m in [MediaType::Audio, MediaType::Video] {
+                let t = &self.tracks[slot(m)];
+                if self.wanted(m) && t.connected && t.codec.is_none() {
+                    let name = m.as_str();
+                    tracing::warn!(uri = %self.uri, seen = t.seen, "recorder stopped before its connected {name} source sent a usable frame: the file has no {name}");
+                }
+            }
             self.start_writing();
         }
         self.state = UriEndpointState::Stop;
