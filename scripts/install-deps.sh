@@ -27,6 +27,8 @@ apt_packages=(
   # The container image (scripts/container.sh, scripts/container-test.sh):
   # podman with runc, and debootstrap for the Debian base image.
   podman runc debootstrap
+  # The Debian package (scripts/package.sh): dpkg-shlibdeps for its library dependencies.
+  dpkg-dev
 )
 missing=()
 for p in "${apt_packages[@]}"; do
@@ -49,6 +51,12 @@ fi
 
 if ! command -v cargo >/dev/null 2>&1; then
   [ -x "$HOME/.cargo/bin/cargo" ] || curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+fi
+
+# cargo-deb builds the Debian package (scripts/package.sh); a pinned version.
+export PATH="$HOME/.cargo/bin:$PATH"
+if ! cargo-deb --version 2>/dev/null | grep -qx "cargo-deb 3.8.0"; then
+  cargo install cargo-deb --version 3.8.0 --locked
 fi
 
 (cd tests/e2e && npm ci --ignore-scripts --no-audit --no-fund)

@@ -6,7 +6,9 @@
 # PlayerEndpoint, of a WebRtcEndpoint the load client publishes to, of an
 # RtpEndpoint fed plain RTP, and of Janus; fails unless the run counts: see
 # scripts/bench-viewers.sh), then the container image's tests
-# (scripts/container-test.sh: builds the image, runs it in a namespace).
+# (scripts/container-test.sh: builds the image, runs it in a namespace), then
+# the Debian package's (scripts/package-test.sh: installs it on a systemd
+# system in a container, drives the service, purges it).
 # Exits non-zero when any test fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,3 +23,4 @@ unshare -n sh -c 'ip link set lo up && node --test --test-concurrency=1 --test-f
 cd ../..
 unshare -n sh -c 'ip link set lo up && scripts/bench-viewers.sh --smoke'
 scripts/container-test.sh
+scripts/package-test.sh

@@ -8,7 +8,6 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { execFile } = require('node:child_process');
 const lib = path.join(__dirname, '..', 'e2e', 'lib');
 const { deferrer } = require(path.join(lib, 'defer'));
 const { connect, call, once } = require(path.join(lib, 'client'));
@@ -16,17 +15,14 @@ const { openPage } = require(path.join(lib, 'browser'));
 const { generateMedia, probe, decodeAll } = require(path.join(lib, 'media'));
 const { pollUntil } = require(path.join(lib, 'poll'));
 const { freePort } = require(path.join(lib, 'server'));
+const { runCommand } = require(path.join(lib, 'command'));
 
 const root = path.join(__dirname, '..', '..');
 const image = process.env.KMS_IMAGE || 'localhost/kms-media-server:latest';
 const env = { ...process.env, CONTAINERS_CONF: path.join(root, 'container', 'containers.conf') };
 
-/** Runs a command: { code, stdout, stderr } (never throws). */
-function run(cmd, args, timeout = 120000) {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { env, timeout, encoding: 'utf8' }, (error, stdout, stderr) => resolve({ code: error ? (error.code ?? 1) : 0, stdout, stderr }));
-  });
-}
+/** Runs a command with podman's settings: { code, stdout, stderr } (never throws). */
+const run = (cmd, args) => runCommand(cmd, args, { env });
 
 /** `scripts/container.sh run OPTIONS -- --port PORT`: { name, url, port }; stopped when the test ends. */
 async function start(defer, options) {
