@@ -91,6 +91,27 @@ impl Idl {
         (!class.is_abstract).then_some(class)
     }
 
+    /// Every class, sorted by name (for code generators: a stable order).
+    pub fn classes(&self) -> Vec<&Class> {
+        let mut all: Vec<&Class> = self.classes.values().collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
+    }
+
+    /// Every complex type, sorted by name.
+    pub fn complex_types(&self) -> Vec<&ComplexType> {
+        let mut all: Vec<&ComplexType> = self.complex_types.values().collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
+    }
+
+    /// Every event type, sorted by name.
+    pub fn events(&self) -> Vec<&EventType> {
+        let mut all: Vec<&EventType> = self.events.values().collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
+    }
+
     /// A complex type (enum or register) by name.
     pub fn complex_type(&self, name: &str) -> Option<&ComplexType> {
         self.complex_types.get(name)
