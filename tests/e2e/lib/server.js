@@ -79,6 +79,8 @@ async function startServer({ confJson, modules = {}, env = {}, args: extraArgs =
       return { threads: Number(/Threads:\s+(\d+)/.exec(status)[1]), rssKiB: Number(/VmRSS:\s+(\d+)/.exec(status)[1]) };
     },
     async stop() {
+      // KMS_E2E_LOG_DIR keeps every server's whole log (<port>.log) for a look after the run.
+      if (process.env.KMS_E2E_LOG_DIR) fs.writeFileSync(path.join(process.env.KMS_E2E_LOG_DIR, `${port}.log`), output);
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
         child.kill('SIGTERM');

@@ -130,7 +130,7 @@ fn run(mut rtc: Rtc, socket: UdpSocket, (audio, video): (Mid, Mid), publish: boo
                 let pt = writer.payload_params().find(|p| p.spec().codec == Codec::Vp8).map(|p| p.pt());
                 if let Some(pt) = pt {
                     let rtp_time = MediaTime::from_90khz(ts.as_micros() as u64 * 9 / 100);
-                    if writer.write(pt, now, rtp_time, vp8_frame(frame_no % 30 == 0, 1200)).is_ok() {
+                    if writer.write(pt, now, rtp_time, vp8_frame(frame_no.is_multiple_of(30), 1200)).is_ok() {
                         report.video_frames_sent += 1;
                     }
                 }
