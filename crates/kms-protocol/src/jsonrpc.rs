@@ -28,13 +28,14 @@ impl Request {
 /// Decodes one WebSocket text message into a request.
 ///
 /// Errors are complete responses ready to send back, echoing the request's
-/// `id` whenever it can be read (a string or number in an object; `null`
-/// for text that is not JSON or not an object): -32700 for text that is not
+/// `id` whenever it can be read (a string or number in an object, or at the
+/// top level of text that does not parse, see [`crate::scan_id`]; `null`
+/// otherwise): -32700 for text that is not
 /// JSON, -32600 for JSON that is not a single JSON-RPC 2.0 request object,
 /// -32602 when `params` is neither an object nor null.
 pub fn decode_request(text: &str) -> Result<Request, Response> {
     let value: Value = serde_json::from_str(text).map_err(|e| {
-        Response::error(Value::Null, KurentoError::new(ErrorCode::ParseError, format!("Parse error: {e}")))
+        Response::error(crate::scan_id(text), KurentoError::new(ErrorCode::ParseError, format!("Parse error: {e}")))
     })?;
     let readable_id = match &value {
         Value::Object(obj) => obj.get("id").filter(|id| id.is_string() || id.is_number()).cloned().unwrap_or(Value::Null),
@@ -48,7 +49,8 @@ pub fn decode_request(text: &str) -> Result<Request, Response> {
     let Some(Value::String(method)) = obj.remove("method") else { return Err(invalid()) };
     let id = match obj.remove("id") {
         None | Some(Value::Null) => None,
-        Some(Value::Array(_) | Value::Object(_)) => return Err(invalid()),
+        // JSON-RPC 2.0 §4: a string, a number or null.
+        Some(Value::Array(_) | Value::Object(_) | Value::Bool(_)) => return Err(invalid()),
         Some(id) => Some(id),
     };
     let params = match obj.remove("params") {

@@ -8,7 +8,9 @@
 pub mod error;
 pub mod ids;
 pub mod jsonrpc;
+pub mod scan;
 
 pub use error::{ErrorCode, KurentoError};
 pub use ids::{ObjectId, SERVER_MANAGER_ID};
 pub use jsonrpc::{decode_request, Notification, Request, Response};
+pub use scan::scan_id;

@@ -80,9 +80,15 @@ async fn wrong_path(ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>) -> 
     }
 }
 
-fn too_large(len: usize, limit: usize) -> String {
-    let message = format!("Request of {len} bytes is over the limit of {limit} bytes");
-    kms_protocol::Response::error(serde_json::Value::Null, kms_protocol::KurentoError::new(kms_protocol::ErrorCode::InvalidRequest, message)).to_text()
+fn too_large(text: &str, limit: usize) -> String {
+    let message = format!("Request of {} bytes is over the limit of {limit} bytes", text.len());
+    // The id is read from the head only: the scan stays cheap whatever the size.
+    let mut end = text.len().min(4096);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let head = &text[..end];
+    kms_protocol::Response::error(kms_protocol::scan_id(head), kms_protocol::KurentoError::new(kms_protocol::ErrorCode::InvalidRequest, message)).to_text()
 }
 
 async fn connection(server: Arc<Server>, mut socket: WebSocket) {
@@ -99,7 +105,7 @@ async fn connection(server: Arc<Server>, mut socket: WebSocket) {
             while let Some(text) = req_rx.recv().await {
                 let limit = server.config.max_request_bytes;
                 let reply = if text.len() > limit {
-                    too_large(text.len(), limit)
+                    too_large(&text, limit)
                 } else {
                     handle_text(&server, &mut ctx, &text).await
                 };

@@ -2,6 +2,9 @@
 'use strict';
 const WebSocket = require('ws');
 
+/** The pending key of a sendNext: the next reply, whatever its id. */
+const NEXT = Symbol('next reply');
+
 class RawClient {
   static open(url, options = {}) {
     return new Promise((resolve, reject) => {
@@ -17,11 +20,14 @@ class RawClient {
     this.pending = new Map();
     this.unmatched = [];
     this.events = [];
+    /** How long a request waits for its reply. */
+    this.timeoutMs = 5000;
     ws.on('message', (data) => {
       const msg = JSON.parse(data.toString());
       if (msg.method === 'onEvent') return this.events.push(msg.params.value);
-      const waiter = this.pending.get(JSON.stringify(msg.id));
+      const waiter = this.pending.get(JSON.stringify(msg.id)) || this.pending.get(NEXT);
       if (waiter) {
+        this.pending.delete(NEXT);
         this.pending.delete(JSON.stringify(msg.id));
         waiter(msg);
       } else {
@@ -40,8 +46,17 @@ class RawClient {
   /** Sends raw text; resolves with the reply matching `id` (null for errors without id). */
   send(text, id = null) {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no reply to ${text.slice(0, 80)}`)), 5000);
+      const timer = setTimeout(() => reject(new Error(`no reply to ${text.slice(0, 80)}`)), this.timeoutMs);
       this.pending.set(JSON.stringify(id), (m) => { clearTimeout(timer); resolve(m); });
+      this.ws.send(text);
+    });
+  }
+
+  /** Sends raw text; resolves with the next reply, whatever its id (one at a time). */
+  sendNext(text) {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no reply to ${text.slice(0, 80)}`)), this.timeoutMs);
+      this.pending.set(NEXT, (m) => { clearTimeout(timer); resolve(m); });
       this.ws.send(text);
     });
   }

@@ -22,10 +22,31 @@ pub fn matches(idl: &Idl, type_name: &str, value: &Value) -> bool {
         other if idl.class(other).is_some() => value.is_string() || super::params::embedded_id(value).is_some(),
         other => match idl.complex_type(other) {
             Some(t) if t.format == TypeFormat::Enum => value.as_str().is_some_and(|s| t.values.iter().any(|v| v == s)),
-            Some(_) => value.is_object(),
+            Some(t) => value.as_object().is_some_and(|fields| register_matches(idl, t, fields)),
             None => false,
         },
     }
+}
+
+/// A register's members as KMS's generated deserializers read them: every
+/// field the kmd does not mark optional is present (`null` counts as
+/// missing), and every present field has its type; the register's parents'
+/// fields (`extends`) too. Members the kmd does not list (`__type__`,
+/// `__module__`) are ignored.
+fn register_matches(idl: &Idl, register: &kms_idl::ComplexType, fields: &serde_json::Map<String, Value>) -> bool {
+    let mut next = Some(register);
+    while let Some(t) = next {
+        for f in &t.fields {
+            match fields.get(&f.name) {
+                None | Some(Value::Null) if f.optional => {}
+                None | Some(Value::Null) => return false,
+                Some(v) if !matches(idl, &f.type_name, v) => return false,
+                Some(_) => {}
+            }
+        }
+        next = t.extends.as_deref().and_then(|parent| idl.complex_type(parent));
+    }
+    true
 }
 
 /// A human description of what `type_name` expects, for error messages.
@@ -57,5 +78,11 @@ mod tests {
         assert!(matches(idl, "MediaPipeline", &json!("x_kurento.MediaPipeline")));
         assert!(matches(idl, "OfferOptions", &json!({})));
         assert!(!matches(idl, "boolean", &json!(null)));
+        let candidate = json!({"__module__": "kurento", "__type__": "IceCandidate", "candidate": "candidate:1", "sdpMid": "0", "sdpMLineIndex": 0});
+        assert!(matches(idl, "IceCandidate", &candidate));
+        assert!(!matches(idl, "IceCandidate", &json!({"candidate": "candidate:1"})), "required fields missing");
+        assert!(!matches(idl, "IceCandidate", &json!({"candidate": "c", "sdpMid": "0", "sdpMLineIndex": "0"})), "a mistyped field");
+        assert!(!matches(idl, "AudioCaps", &json!({"codec": "NOPE", "bitrate": 1})), "an enum field");
+        assert!(matches(idl, "RembParams", &json!({"upLosses": 12})), "optional fields may be left out");
     }
 }
