@@ -10,7 +10,8 @@ const os = require('node:os');
 const path = require('node:path');
 const lib = path.join(__dirname, '..', 'e2e', 'lib');
 const { deferrer } = require(path.join(lib, 'defer'));
-const { connect, call, once } = require(path.join(lib, 'client'));
+const { connect, call } = require(path.join(lib, 'client'));
+const { playInto } = require(path.join(lib, 'pipeline'));
 const { openPage } = require(path.join(lib, 'browser'));
 const { generateMedia, probe, decodeAll } = require(path.join(lib, 'media'));
 const { pollUntil } = require(path.join(lib, 'poll'));
@@ -59,16 +60,8 @@ test('hello-world decodes through the container, a recording lands in the mounte
   const client = await connect(server.url);
   defer(() => client.close());
   const pipeline = await client.create('MediaPipeline');
-  const player = await pipeline.create('PlayerEndpoint', { uri: 'in.webm' });
-  const recorder = await pipeline.create('RecorderEndpoint', { uri: 'out.webm', mediaProfile: 'WEBM' });
-  const errors = [];
-  for (const e of [player, recorder]) e.on('Error', (error) => errors.push(error));
-  await call(player, 'connect', recorder);
-  await call(recorder, 'record');
-  const eos = once(player, 'EndOfStream', 20000);
-  await call(player, 'play');
-  await eos.catch(async (e) => assert.fail(`${e.message}; errors ${JSON.stringify(errors)}; log:\n${(await run('podman', ['logs', server.name])).stderr.slice(-3000)}`));
-  await call(recorder, 'stopAndWait');
+  const errors = await playInto(pipeline, { player: { uri: 'in.webm' }, recorder: { uri: 'out.webm', mediaProfile: 'WEBM' } })
+    .catch(async (e) => assert.fail(`${e.message}; log:\n${(await run('podman', ['logs', server.name])).stderr.slice(-3000)}`));
   assert.deepEqual(errors, []);
   await pipeline.release();
   const out = path.join(volume, 'out.webm');

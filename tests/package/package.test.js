@@ -13,7 +13,8 @@ const os = require('node:os');
 const path = require('node:path');
 const lib = path.join(__dirname, '..', 'e2e', 'lib');
 const { deferrer } = require(path.join(lib, 'defer'));
-const { connect, call, once } = require(path.join(lib, 'client'));
+const { connect, call } = require(path.join(lib, 'client'));
+const { playInto } = require(path.join(lib, 'pipeline'));
 const { generateMedia, probe, decodeAll } = require(path.join(lib, 'media'));
 const { pollUntil } = require(path.join(lib, 'poll'));
 const { runCommand } = require(path.join(lib, 'command'));
@@ -74,16 +75,8 @@ test('the package installs, its systemd service runs as kurento and serves the o
   assert.equal((await run('podman', ['cp', media.file('in.webm'), `${name}:/var/lib/kurento/in.webm`])).code, 0);
   await inside('chown', 'kurento:kurento', '/var/lib/kurento/in.webm');
   const pipeline = await client.create('MediaPipeline');
-  const player = await pipeline.create('PlayerEndpoint', { uri: 'in.webm' });
-  const recorder = await pipeline.create('RecorderEndpoint', { uri: 'out.webm', mediaProfile: 'WEBM' });
-  const errors = [];
-  for (const e of [player, recorder]) e.on('Error', (error) => errors.push(error));
-  await call(player, 'connect', recorder);
-  await call(recorder, 'record');
-  const eos = once(player, 'EndOfStream', 20000);
-  await call(player, 'play');
-  await eos.catch(async (e) => assert.fail(`${e.message}; errors ${JSON.stringify(errors)}; journal:\n${await journal()}`));
-  await call(recorder, 'stopAndWait');
+  const errors = await playInto(pipeline, { player: { uri: 'in.webm' }, recorder: { uri: 'out.webm', mediaProfile: 'WEBM' } })
+    .catch(async (e) => assert.fail(`${e.message}; journal:\n${await journal()}`));
   assert.deepEqual(errors, []);
   await pipeline.release();
   const out = path.join(media.dir, 'out.webm');

@@ -2,13 +2,22 @@
 //! by the hub's own thread, which takes [`Command`]s in order.
 //!
 //! ```text
-//!  video: videotestsrc(black) ─┐
-//!         appsrc (port 1) ─────┼─► compositor ! I420 WxH@fps ! appsink ─► one composed picture
-//!         appsrc (port 2) ─────┘
+//!  video: videotestsrc(black) ! queue ─┐
+//!         appsrc (port 1) ! queue ─────┼─► compositor ! I420 WxH@fps ! appsink ─► one composed picture
+//!         appsrc (port 2) ! queue ─────┘
 //!  audio: appsrc (port i) ! audioconvert ! audioresample ! S16LE/48k/2 ! tee ─┐
-//!         audiotestsrc(silence) ─► audiomixer (port j) ◄── tee of every i routed to j
+//!         audiotestsrc(silence) ! queue ─► audiomixer (port j) ◄── queue ◄── tee of every i routed to j
 //!                                  ! S16LE/48k/2 ! appsink ─► port j's audio
 //! ```
+//!
+//! Every aggregator input has a [`branch_queue`] of its own. Without them
+//! the aggregators cannot configure their latency (live sources report a
+//! maximum latency of 0, below the aggregator's minimum), so they run as
+//! non-live aggregators that wait for data on every pad; and a tee that
+//! feeds several mixers pushes into them one after another from one thread:
+//! with every port hearing every other, a mixer waiting for one tee while
+//! that tee waits on another mixer stalled all the audio outputs at once
+//! (the intermittent Composite recording without audio).
 //!
 //! As KMS (`kmscompositemixer.c`, `kmsaudiomixer.c`): a live black
 //! background keeps the picture flowing with no inputs, and each output
@@ -32,6 +41,8 @@ use std::sync::Arc;
 
 /// How long the aggregators wait for late inputs.
 const LATENCY_MS: u64 = 100;
+/// What a branch queue holds before it drops its oldest data.
+const BRANCH_QUEUE_MS: u64 = 300;
 /// Raw frames waiting in an input appsrc before the oldest are dropped.
 const INPUT_QUEUE: u64 = 3;
 /// The mixers' audio format (KMS forces the same on every mixer input).
@@ -63,6 +74,20 @@ pub struct VideoSettings {
 
 fn make(factory: &str) -> Result<gst::Element, String> {
     gst::ElementFactory::make(factory).build().map_err(|e| format!("{factory}: {e}"))
+}
+
+/// The queue in front of an aggregator pad: its own streaming thread (no
+/// upstream thread ever blocks on an aggregator), a bounded wait
+/// ([`BRANCH_QUEUE_MS`], oldest data dropped past it) and a maximum latency
+/// that lets the aggregator run live.
+fn branch_queue() -> Result<gst::Element, String> {
+    gst::ElementFactory::make("queue")
+        .property("max-size-buffers", 0u32)
+        .property("max-size-bytes", 0u32)
+        .property("max-size-time", BRANCH_QUEUE_MS * 1_000_000)
+        .property_from_str("leaky", "downstream")
+        .build()
+        .map_err(|e| format!("queue: {e}"))
 }
 
 fn video_caps(v: VideoSettings) -> gst::Caps {
@@ -103,6 +128,13 @@ struct Output {
     elements: Vec<gst::Element>,
 }
 
+/// One audio route: tee pad -> queue -> mixer pad.
+struct Link {
+    src: gst::Pad,
+    queue: gst::Element,
+    sink: gst::Pad,
+}
+
 /// The engine's state, owned by its thread.
 pub struct Engine {
     pipeline: gst::Pipeline,
@@ -111,7 +143,8 @@ pub struct Engine {
     audio_in: HashMap<ElementId, Input>,
     audio_out: HashMap<ElementId, Output>,
     /// Linked routes: (from, to) → (tee src pad, mixer sink pad).
-    links: HashMap<(ElementId, ElementId), (gst::Pad, gst::Pad)>,
+    /// Audio routes: the tee's pad, the route's queue, the mixer's pad.
+    links: HashMap<(ElementId, ElementId), Link>,
     routes: BTreeSet<(ElementId, ElementId)>,
     rects: HashMap<ElementId, Rect>,
     out: Sender<HubOutput>,
@@ -203,6 +236,7 @@ impl Engine {
     fn build_video(&self, v: VideoSettings) -> Result<VideoOut, String> {
         let background = gst::ElementFactory::make("videotestsrc").property("is-live", true).property_from_str("pattern", "black").build().map_err(|e| e.to_string())?;
         let background_caps = make("capsfilter")?;
+        let background_queue = branch_queue()?;
         let compositor = gst::ElementFactory::make("compositor")
             .property_from_str("background", "black")
             .property("latency", LATENCY_MS * 1_000_000)
@@ -213,12 +247,12 @@ impl Engine {
         for c in [&background_caps, &output_caps] {
             c.set_property("caps", video_caps(v));
         }
-        let elements = [&background, &background_caps, &compositor, &output_caps, sink.upcast_ref()];
+        let elements = [&background, &background_caps, &background_queue, &compositor, &output_caps, sink.upcast_ref()];
         self.pipeline.add_many(elements).map_err(|e| e.to_string())?;
-        gst::Element::link_many([&background, &background_caps]).map_err(|e| e.to_string())?;
+        gst::Element::link_many([&background, &background_caps, &background_queue]).map_err(|e| e.to_string())?;
         let pad = compositor.request_pad_simple("sink_%u").ok_or("compositor: no pad")?;
         pad.set_property("zorder", 0u32);
-        background_caps.static_pad("src").ok_or("no src")?.link(&pad).map_err(|e| format!("background: {e:?}"))?;
+        background_queue.static_pad("src").ok_or("no src")?.link(&pad).map_err(|e| format!("background: {e:?}"))?;
         gst::Element::link_many([&compositor, &output_caps, sink.upcast_ref()]).map_err(|e| e.to_string())?;
         Ok(VideoOut { compositor, caps: [background_caps, output_caps], settings: v })
     }
@@ -229,6 +263,7 @@ impl Engine {
         let sink = gst_app::AppSink::builder().sync(false).max_buffers(4).drop(true).build();
         sink.set_property("async", false);
         let (out, waker) = (self.out.clone(), self.waker.clone());
+        let mut unusable = 0u64;
         sink.set_callbacks(
             gst_app::AppSinkCallbacks::builder()
                 .new_sample(move |sink| {
@@ -237,9 +272,19 @@ impl Engine {
                         None => frame_from_sample(&sample, Codec::RawVideo).map(HubOutput::Broadcast),
                         Some(p) => frame_from_sample(&sample, Codec::RawAudio).map(|f| HubOutput::Media(p, f)),
                     };
-                    if let Some(output) = output {
-                        if out.send(output).is_ok() {
-                            waker();
+                    match output {
+                        Some(output) => {
+                            if out.send(output).is_ok() {
+                                waker();
+                            }
+                        }
+                        None => {
+                            // Not silently: a sample without a timestamp in its segment cannot be routed.
+                            unusable += 1;
+                            if unusable.is_power_of_two() {
+                                let pts = sample.buffer().and_then(|b| b.pts());
+                                tracing::warn!(unusable, ?port, ?pts, segment = ?sample.segment(), "hub output sample without a running time: dropped");
+                            }
                         }
                     }
                     Ok(gst::FlowSuccess::Ok)
@@ -262,18 +307,19 @@ impl Engine {
         if !self.video_in.contains_key(&port) {
             let appsrc = Engine::appsrc();
             let convert = make("videoconvert")?;
-            self.pipeline.add_many([appsrc.upcast_ref(), &convert]).map_err(|e| e.to_string())?;
-            appsrc.link(&convert).map_err(|e| e.to_string())?;
+            let queue = branch_queue()?;
+            self.pipeline.add_many([appsrc.upcast_ref(), &convert, &queue]).map_err(|e| e.to_string())?;
+            gst::Element::link_many([appsrc.upcast_ref(), &convert, &queue]).map_err(|e| e.to_string())?;
             let pad = video.compositor.request_pad_simple("sink_%u").ok_or("compositor: no pad")?;
             pad.set_property_from_str("sizing-policy", "keep-aspect-ratio");
             if let Some(rect) = self.rects.get(&port) {
                 place(&pad, rect);
             }
-            convert.static_pad("src").ok_or("no src")?.link(&pad).map_err(|e| format!("video input: {e:?}"))?;
-            for e in [appsrc.upcast_ref::<gst::Element>(), &convert] {
+            queue.static_pad("src").ok_or("no src")?.link(&pad).map_err(|e| format!("video input: {e:?}"))?;
+            for e in [appsrc.upcast_ref::<gst::Element>(), &convert, &queue] {
                 e.sync_state_with_parent().map_err(|e| e.to_string())?;
             }
-            let elements = vec![appsrc.clone().upcast(), convert];
+            let elements = vec![appsrc.clone().upcast(), convert, queue];
             self.video_in.insert(port, Input { appsrc, elements, caps: None, end: InputEnd::Compositor { compositor: video.compositor.clone(), pad } });
         }
         push(self.video_in.get_mut(&port), frame);
@@ -300,11 +346,12 @@ impl Engine {
 
     fn build_output(&self, port: ElementId) -> Result<Output, String> {
         let silence = gst::parse::bin_from_description(&format!("audiotestsrc is-live=true wave=silence samplesperbuffer=960 ! capsfilter caps=\"{AUDIO_CAPS}\""), true).map_err(|e| e.to_string())?;
+        let silence_queue = branch_queue()?;
         let mixer = gst::ElementFactory::make("audiomixer").property("latency", LATENCY_MS * 1_000_000).build().map_err(|e| format!("audiomixer: {e}"))?;
         let caps = make("capsfilter")?;
         caps.set_property("caps", AUDIO_CAPS.parse::<gst::Caps>().map_err(|e| e.to_string())?);
         let sink = self.appsink(Some(port))?;
-        let elements: Vec<gst::Element> = vec![silence.upcast(), mixer.clone(), caps, sink.upcast()];
+        let elements: Vec<gst::Element> = vec![silence.upcast(), silence_queue, mixer.clone(), caps, sink.upcast()];
         self.pipeline.add_many(elements.iter()).map_err(|e| e.to_string())?;
         gst::Element::link_many(elements.iter()).map_err(|e| e.to_string())?;
         for e in &elements {
@@ -325,24 +372,62 @@ impl Engine {
         for route in wanted {
             let (Some(input), Some(output)) = (self.audio_in.get(&route.0), self.audio_out.get(&route.1)) else { continue };
             let InputEnd::Tee(tee) = &input.end else { continue };
-            let (Some(src), Some(sink)) = (tee.request_pad_simple("src_%u"), output.mixer.request_pad_simple("sink_%u")) else { continue };
-            match src.link(&sink) {
-                Ok(_) => {
-                    self.links.insert(route, (src, sink));
+            match self.link(tee, &output.mixer) {
+                Ok(link) => {
+                    self.links.insert(route, link);
                 }
-                Err(e) => tracing::warn!("hub: audio route {} -> {}: {e:?}", route.0, route.1),
+                Err(e) => tracing::warn!("hub: audio route {} -> {}: {e}", route.0, route.1),
             }
         }
     }
 
-    fn unlink(&self, route: (ElementId, ElementId), (src, sink): (gst::Pad, gst::Pad)) {
-        let _ = src.unlink(&sink);
-        if let Some(Input { end: InputEnd::Tee(tee), .. }) = self.audio_in.get(&route.0) {
-            tee.release_request_pad(&src);
+    /// tee -> a new branch queue -> a new mixer pad, running.
+    fn link(&self, tee: &gst::Element, mixer: &gst::Element) -> Result<Link, String> {
+        let queue = branch_queue()?;
+        self.pipeline.add(&queue).map_err(|e| e.to_string())?;
+        let (Some(src), Some(sink)) = (tee.request_pad_simple("src_%u"), mixer.request_pad_simple("sink_%u")) else {
+            let _ = self.pipeline.remove(&queue);
+            return Err("no tee or mixer pad".into());
+        };
+        let link = Link { src, queue, sink };
+        let linked = (|| {
+            link.queue.static_pad("src").ok_or("queue without src")?.link(&link.sink).map_err(|e| format!("{e:?}"))?;
+            link.queue.sync_state_with_parent().map_err(|e| e.to_string())?;
+            link.src.link(&link.queue.static_pad("sink").ok_or("queue without sink")?).map_err(|e| format!("{e:?}"))?;
+            Ok::<(), String>(())
+        })();
+        if let Err(e) = linked {
+            self.release_link(tee, mixer, link);
+            return Err(e);
         }
-        if let Some(output) = self.audio_out.get(&route.1) {
-            output.mixer.release_request_pad(&sink);
+        Ok(link)
+    }
+
+    fn unlink(&self, route: (ElementId, ElementId), link: Link) {
+        let tee = match self.audio_in.get(&route.0) {
+            Some(Input { end: InputEnd::Tee(tee), .. }) => Some(tee.clone()),
+            _ => None,
+        };
+        match (tee, self.audio_out.get(&route.1).map(|o| o.mixer.clone())) {
+            (Some(tee), Some(mixer)) => self.release_link(&tee, &mixer, link),
+            // One end is gone with its branch: the queue still goes.
+            _ => {
+                let _ = link.queue.set_state(gst::State::Null);
+                let _ = self.pipeline.remove(&link.queue);
+            }
         }
+    }
+
+    /// Takes a route down: the tee stops feeding it, its queue stops (its
+    /// thread finishes its push), then the mixer pad goes.
+    fn release_link(&self, tee: &gst::Element, mixer: &gst::Element, link: Link) {
+        if let Some(queue_sink) = link.queue.static_pad("sink") {
+            let _ = link.src.unlink(&queue_sink);
+        }
+        tee.release_request_pad(&link.src);
+        let _ = link.queue.set_state(gst::State::Null);
+        let _ = self.pipeline.remove(&link.queue);
+        mixer.release_request_pad(&link.sink);
     }
 
     /// Stops an input branch (its streaming thread finishes its push), then
