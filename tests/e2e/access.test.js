@@ -11,7 +11,7 @@ const path = require('node:path');
 const { spawn } = require('node:child_process');
 const { kurento, connect, call } = require('./lib/client');
 const { pollUntil } = require('./lib/poll');
-const { RawClient } = require('./lib/raw');
+const { RawClient, openIdleConnections } = require('./lib/raw');
 const { metrics } = require('./lib/metrics');
 
 /** The HTTP status a WebSocket upgrade to `url` gets (101 when it opens). */
@@ -145,8 +145,8 @@ test('a client that stops reading is disconnected once its outgoing queue passes
 test('maxRequestBytes: a request over the configured size answers -32600 and the connection keeps serving', async (t) => {
   const { raw } = await rawSession(t, { KMS_WS_MAX_REQUEST_BYTES: '4096' });
   const ping = (pad, id, replyId = id) => raw.send(JSON.stringify({ jsonrpc: '2.0', id, method: 'ping', params: { pad: 'x'.repeat(pad) } }), replyId);
-  // The oversized request is not parsed, so its reply carries no id.
-  const over = await ping(5000, 1, null);
+  // The oversized request is not parsed; its reply names the id read from its head.
+  const over = await ping(5000, 1);
   assert.equal(over.error.code, -32600);
   assert.match(over.error.message, /over the limit of 4096 bytes/);
   const under = await ping(3000, 2);
@@ -158,13 +158,7 @@ test('hundreds of idle connections cost little and keep no one else from being s
   const server = await startServer();
   defer(() => server.stop());
   const before = (await metrics(server)).process_resident_memory_bytes;
-  const idle = [];
-  defer(() => idle.forEach((ws) => ws.terminate()));
-  for (let i = 0; i < 300; i++) {
-    const ws = new WebSocket(server.url);
-    idle.push(ws);
-    await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
-  }
+  await openIdleConnections(server.url, 300, defer);
   const client = await connect(server.url);
   defer(() => client.close());
   const pipeline = await client.create('MediaPipeline');
@@ -232,7 +226,7 @@ test('hostile SDP, candidates and envelopes get Kurento errors and nothing else 
     assert.equal(codeOf(reply), 40401, `candidate ${JSON.stringify(candidate.slice(0, 40))}: ${JSON.stringify(reply).slice(0, 300)}`);
   }
   // Deeply nested JSON: a parse error, not a crash.
-  const nested = await raw.send(`{"jsonrpc":"2.0","id":7,"method":"ping","params":${'['.repeat(20000)}${']'.repeat(20000)}}`, null);
+  const nested = await raw.send(`{"jsonrpc":"2.0","id":7,"method":"ping","params":${'['.repeat(20000)}${']'.repeat(20000)}}`, 7);
   assert.ok(nested.error, JSON.stringify(nested).slice(0, 200));
   // Everything still works: a fresh endpoint negotiates a plain offer.
   const rtp = await create('RtpEndpoint', pipeline);

@@ -12,13 +12,12 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
-const WebSocket = require('ws');
 const { startServer } = require('./lib/server');
 const { deferrer } = require('./lib/defer');
 const { connect, call } = require('./lib/client');
 const { openPage } = require('./lib/browser');
 const { pollUntil } = require('./lib/poll');
-const { RawClient } = require('./lib/raw');
+const { RawClient, openIdleConnections } = require('./lib/raw');
 
 const SDP_HEAD = 'v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n';
 const HOSTILE_SDP = {
@@ -191,13 +190,7 @@ test('80+ hostile requests beside a live call: each gets its error, the call kee
 
   // Load beside the call: idle connections, a client that never reads its
   // replies, thousands of subscriptions, a 2,000-operation transaction.
-  const idle = [];
-  defer(() => idle.forEach((ws) => ws.terminate()));
-  for (let i = 0; i < 200; i++) {
-    const ws = new WebSocket(server.url);
-    idle.push(ws);
-    await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
-  }
+  await openIdleConnections(server.url, 200, defer);
   const stalled = spawn('/usr/bin/python3', [path.join(__dirname, 'lib', 'stalled_client.py'), String(server.port), 'kurento'], { stdio: ['pipe', 'pipe', 'inherit'] });
   defer(() => stalled.kill());
   await new Promise((resolve) => stalled.stdout.once('data', resolve));

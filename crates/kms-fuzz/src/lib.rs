@@ -22,12 +22,15 @@ pub fn run(name: &str, data: &[u8]) {
 }
 
 /// A JSON-RPC envelope as the WebSocket transport decodes it, and the reply
-/// to a broken one.
+/// to a broken one; a request that decodes goes through the typed method
+/// layer too ([`kms_protocol::Method::decode`]).
 fn jsonrpc(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     match kms_protocol::decode_request(&text) {
         Ok(request) => {
             let _ = request.session_id();
+            // The typed method layer: every member the method takes is checked here.
+            let _ = kms_protocol::Method::decode(&request);
         }
         Err(reply) => {
             let _ = reply.to_text();

@@ -8,9 +8,13 @@
 pub mod error;
 pub mod ids;
 pub mod jsonrpc;
+pub mod method;
+pub mod params;
 pub mod scan;
 
 pub use error::{ErrorCode, KurentoError};
 pub use ids::{ObjectId, SERVER_MANAGER_ID};
 pub use jsonrpc::{decode_request, Notification, Request, Response};
 pub use scan::scan_id;
+pub use method::Method;
+pub use params::{Level, Params};

@@ -66,4 +66,16 @@ class RawClient {
   }
 }
 
-module.exports = { RawClient };
+/** Opens `n` WebSocket connections to `url` that then stay idle; terminated when the test ends (`defer`). */
+async function openIdleConnections(url, n, defer) {
+  const idle = [];
+  defer(() => idle.forEach((ws) => ws.terminate()));
+  for (let i = 0; i < n; i++) {
+    const ws = new WebSocket(url);
+    idle.push(ws);
+    await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+  }
+  return idle;
+}
+
+module.exports = { RawClient, openIdleConnections };

@@ -1,6 +1,6 @@
 //! `create`: constructing any concrete class of the IDL.
 
-use super::params::{parse_object_id, Level, Params};
+use kms_protocol::params::{parse_object_id, Params};
 use super::registry::{Backing, MediaObject};
 use super::{methods::ref_object, properties, types, unix_now, Server};
 use kms_idl::{Class, Idl};
@@ -14,25 +14,19 @@ use crate::media::PipelineHandle;
 use kms_media::ElementId;
 use std::sync::{Arc, OnceLock};
 
-/// Creates an object of `params.type` from `params.constructorParams`, refs it
+/// Creates an object of `type_name` from its constructor parameters, refs it
 /// into `session` and raises ServerManager's ObjectCreated.
 ///
 /// Errors: 40108 unknown factory, 40001 bad or missing constructor parameter,
 /// 40101 a referenced object does not exist. A class whose media is not
 /// built yet is created as an [`Inert`] element (its media methods answer 40006).
-pub async fn create(server: &Arc<Server>, session: &str, params: &Params<'_>) -> Result<ObjectId, KurentoError> {
+pub async fn create(server: &Arc<Server>, session: &str, type_name: &str, constructor: &Params<'_>) -> Result<ObjectId, KurentoError> {
     let idl = Idl::get();
-    let type_name = params.str("type")?;
     let class = idl
         .factory(type_name)
         .ok_or_else(|| KurentoError::new(ErrorCode::MediaObjectNotAvailable, format!("Factory '{type_name}' not found")))?;
-    let ctor = match params.get("constructorParams") {
-        None => None,
-        Some(Value::Object(m)) => Some(m),
-        Some(_) => return Err(KurentoError::marshall("'constructorParams' parameter should be an object")),
-    };
     check_limits(server, session, class)?;
-    let (mut properties, parent) = check_constructor(server, idl, class, &Params::new(ctor, Level::Operation))?;
+    let (mut properties, parent) = check_constructor(server, idl, class, constructor)?;
     properties::fill_defaults(idl, class, &server.config, &mut properties);
     let id = ObjectId::new(parent.as_ref().map(|(id, _)| id), class.qualifier(), &class.name);
     let backing = build(server, class, parent.map(|(_, b)| b), &properties).await?;

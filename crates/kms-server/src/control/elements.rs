@@ -3,7 +3,7 @@
 use super::events::register;
 use super::invoke::OpResult;
 use super::methods::ref_object;
-use super::params::Params;
+use kms_protocol::params::Params;
 use super::registry::Backing;
 use super::Server;
 use crate::media::PipelineHandle;

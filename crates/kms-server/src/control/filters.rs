@@ -3,7 +3,7 @@
 
 use super::elements::{with_element, ElementRef};
 use super::invoke::OpResult;
-use super::params::Params;
+use kms_protocol::params::Params;
 use super::Server;
 use kms_gst::{FaceLayout, FaceOverlayFilter, FilterError, GStreamerFilter, ImageLayout, ImageOverlayFilter};
 use kms_protocol::{ErrorCode, KurentoError};

@@ -2,7 +2,7 @@
 //! (Composite has none), and Hub.getGstreamerDot.
 
 use super::invoke::OpResult;
-use super::params::Params;
+use kms_protocol::params::Params;
 use super::registry::Backing;
 use super::Server;
 use crate::media::PipelineHandle;

@@ -4,7 +4,7 @@
 //! media behaviour exists, and names outside the IDL answer 40105.
 
 use super::events::tags_json;
-use super::params::Params;
+use kms_protocol::params::Params;
 use super::registry::Backing;
 use super::{elements, filters, hubs, pipeline, properties, sdp, server_manager, types, uri, webrtc, Server};
 use kms_idl::{Class, Idl};

@@ -1,11 +1,10 @@
 //! The 13 JSON-RPC methods of the Kurento Protocol (KMS `ServerMethods.cpp`).
 
-use super::params::{parse_object_id, Level, Params};
 use super::sessions::ConnId;
 use super::request_cache::fingerprint;
 use super::{create, invoke, Server};
 use kms_idl::Idl;
-use kms_protocol::{decode_request, ErrorCode, KurentoError, ObjectId, Request, Response};
+use kms_protocol::{decode_request, ErrorCode, KurentoError, Method, ObjectId, Request, Response};
 use serde_json::{json, Map, Value};
 use std::future::Future;
 use std::pin::Pin;
@@ -56,44 +55,45 @@ type BoxedResult<'a> = Pin<Box<dyn Future<Output = Result<Value, KurentoError>> 
 /// Executes one request (also the operations of a transaction) and returns its `result`.
 fn execute<'a>(server: &'a Arc<Server>, ctx: &'a mut ConnectionContext, request: &'a Request) -> BoxedResult<'a> {
     Box::pin(async move {
-        let params = Params::new(request.params.as_ref(), Level::TopLevel);
-        match request.method.as_str() {
-            "ping" => {
-                let mut result = json!({ "value": "pong" });
-                if let Some(session) = request.session_id() {
-                    result["sessionId"] = json!(session);
-                }
-                Ok(result)
-            }
-            "connect" => connect(server, ctx, &params),
-            method @ ("create" | "invoke" | "release" | "subscribe" | "unsubscribe" | "ref" | "unref" | "keepAlive"
-            | "describe" | "transaction" | "closeSession") => {
-                if request.params.is_none() {
-                    return Err(KurentoError::new(ErrorCode::InvalidParams, "'params' is required"));
-                }
-                let session = match (method, request.session_id()) {
-                    (_, Some(s)) => s.to_owned(),
-                    ("unsubscribe" | "ref" | "unref" | "keepAlive" | "closeSession", None) => {
-                        return Err(KurentoError::new(ErrorCode::ServerError, "'sessionId' parameter is required"));
+        let method = request.method.as_str();
+        if !Method::needs_params(method) {
+            // ping and connect: no session is required or made here.
+            return match Method::decode(request)? {
+                Method::Connect { session } => connect(server, ctx, session),
+                _ => {
+                    let mut result = json!({ "value": "pong" });
+                    if let Some(session) = request.session_id() {
+                        result["sessionId"] = json!(session);
                     }
-                    (_, None) => ctx.session.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
-                };
-                if method == "keepAlive" && !server.lock().sessions.contains(&session) {
-                    return Err(invalid_session(&session));
+                    Ok(result)
                 }
-                admit_session(server, &session)?;
-                server.lock().sessions.touch(&session, ctx.conn);
-                ctx.session = Some(session.clone());
-                let mut result = match method {
-                    "transaction" => transaction(server, ctx, &params, &session).await?,
-                    "closeSession" => close_session(server, &params, &session).await?,
-                    _ => dispatch(server, &session, method, &params).await?,
-                };
-                result.insert("sessionId".into(), json!(session));
-                Ok(Value::Object(result))
-            }
-            other => Err(KurentoError::new(ErrorCode::MethodNotFound, format!("Method not found: '{other}'"))),
+            };
         }
+        if request.params.is_none() {
+            // The method's own error (-32601 unknown, -32602 missing params).
+            Method::decode(request)?;
+        }
+        let session = match (method, request.session_id()) {
+            (_, Some(s)) => s.to_owned(),
+            ("unsubscribe" | "ref" | "unref" | "keepAlive" | "closeSession", None) => {
+                return Err(KurentoError::new(ErrorCode::ServerError, "'sessionId' parameter is required"));
+            }
+            (_, None) => ctx.session.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+        };
+        let decoded = Method::decode(request)?;
+        if matches!(decoded, Method::KeepAlive) && !server.lock().sessions.contains(&session) {
+            return Err(invalid_session(&session));
+        }
+        admit_session(server, &session)?;
+        server.lock().sessions.touch(&session, ctx.conn);
+        ctx.session = Some(session.clone());
+        let mut result = match decoded {
+            Method::Transaction { operations } => transaction(server, ctx, operations, &session).await?,
+            Method::CloseSession { release } => close_session(server, release, &session).await?,
+            other => dispatch(server, &session, other).await?,
+        };
+        result.insert("sessionId".into(), json!(session));
+        Ok(Value::Object(result))
     })
 }
 
@@ -112,8 +112,8 @@ fn admit_session(server: &Server, session: &str) -> Result<(), KurentoError> {
     Ok(())
 }
 
-fn connect(server: &Arc<Server>, ctx: &mut ConnectionContext, params: &Params) -> Result<Value, KurentoError> {
-    let session = match params.opt_str("sessionId")? {
+fn connect(server: &Arc<Server>, ctx: &mut ConnectionContext, session: Option<&str>) -> Result<Value, KurentoError> {
+    let session = match session {
         Some(s) if !server.lock().sessions.contains(s) => return Err(invalid_session(s)),
         Some(s) => s.to_owned(),
         None => uuid::Uuid::new_v4().to_string(),
@@ -124,46 +124,35 @@ fn connect(server: &Arc<Server>, ctx: &mut ConnectionContext, params: &Params) -
     Ok(json!({ "sessionId": session, "serverId": server.server_id }))
 }
 
-async fn dispatch(server: &Arc<Server>, session: &str, method: &str, params: &Params<'_>) -> Result<Map<String, Value>, KurentoError> {
+/// Runs a decoded method of `session` (all but ping, connect, transaction and closeSession).
+async fn dispatch(server: &Arc<Server>, session: &str, method: Method<'_>) -> Result<Map<String, Value>, KurentoError> {
     let mut result = Map::new();
     match method {
-        "create" => {
-            let id = create::create(server, session, params).await?;
+        Method::Create { type_name, constructor } => {
+            let id = create::create(server, session, type_name, &constructor).await?;
             result.insert("value".into(), json!(id.as_str()));
         }
-        "invoke" => {
-            let object = params.object_id("object")?;
-            let operation = params.str("operation")?;
-            let op_params = match params.get("operationParams") {
-                None => None,
-                Some(Value::Object(m)) => Some(m),
-                Some(_) => return Err(KurentoError::new(ErrorCode::ServerError, "'operationParams' parameter should be an object")),
-            };
-            let op_params = Params::new(op_params, Level::Operation);
-            if let Some(value) = invoke::invoke(server, session, &object, operation, &op_params).await? {
+        Method::Invoke { object, operation, params } => {
+            if let Some(value) = invoke::invoke(server, session, &object, operation, &params).await? {
                 result.insert("value".into(), value);
             }
         }
-        "release" => {
+        Method::Release { object } => {
             // KMS's MediaSet: an unknown or already released object is 40101;
             // the ServerManager lives as long as the server (40111).
-            let object = parse_object_id(params.str("object")?)?;
             if object == ObjectId::server_manager() {
                 return Err(KurentoError::new(ErrorCode::MediaObjectOperationNotSupported, "The ServerManager cannot be released"));
             }
             server.lookup(&object, |_| ())?;
             server.release(&object).await;
         }
-        "describe" => {
-            let object = params.object_id("object")?;
+        Method::Describe { object } => {
             let class = server.lookup(&object, |o| o.class)?;
             result.insert("type".into(), json!(class.name));
             result.insert("qualifiedType".into(), json!(class.qualified_name()));
             result.insert("hierarchy".into(), json!(Idl::get().hierarchy(class)));
         }
-        "subscribe" => {
-            let object = params.object_id("object")?;
-            let event = params.str("type")?;
+        Method::Subscribe { object, event } => {
             let class = server.lookup(&object, |o| o.class)?;
             if !Idl::get().raises(class, event) {
                 return Err(KurentoError::new(ErrorCode::MediaObjectEventNotSupported, format!("Event '{event}' not supported")));
@@ -171,16 +160,9 @@ async fn dispatch(server: &Arc<Server>, session: &str, method: &str, params: &Pa
             let id = server.lock().sessions.subscribe(session, object, event);
             result.insert("value".into(), json!(id));
         }
-        "unsubscribe" => {
-            let subscription = params.str("subscription")?;
-            server.lock().sessions.unsubscribe(session, subscription);
-        }
-        "ref" => {
-            let object = params.object_id("object")?;
-            ref_object(server, session, &object)?;
-        }
-        "unref" => {
-            let object = params.object_id("object")?;
+        Method::Unsubscribe { subscription } => server.lock().sessions.unsubscribe(session, subscription),
+        Method::Ref { object } => ref_object(server, session, &object)?,
+        Method::Unref { object } => {
             let orphan = {
                 let mut state = server.lock();
                 let o = state.registry.get_mut(&object).ok_or_else(|| KurentoError::object_not_found(object.as_str()))?;
@@ -191,8 +173,10 @@ async fn dispatch(server: &Arc<Server>, session: &str, method: &str, params: &Pa
                 server.release(&object).await;
             }
         }
-        "keepAlive" => {}
-        _ => return Err(KurentoError::new(ErrorCode::MethodNotFound, "Method not found.")),
+        Method::KeepAlive => {}
+        Method::Ping | Method::Connect { .. } | Method::Transaction { .. } | Method::CloseSession { .. } => {
+            return Err(KurentoError::new(ErrorCode::ServerError, "not dispatched here"));
+        }
     }
     Ok(result)
 }
@@ -215,8 +199,8 @@ pub fn ref_object(server: &Server, session: &str, object: &ObjectId) -> Result<(
 
 /// `closeSession`: with `release:true` every object of the session is released,
 /// otherwise its references are dropped; then the session is forgotten.
-async fn close_session(server: &Arc<Server>, params: &Params<'_>, session: &str) -> Result<Map<String, Value>, KurentoError> {
-    if params.opt_bool("release")?.unwrap_or(false) {
+async fn close_session(server: &Arc<Server>, release: bool, session: &str) -> Result<Map<String, Value>, KurentoError> {
+    if release {
         let ids = server.lock().registry.referenced_by(session);
         for id in ids {
             if id != ObjectId::server_manager() {
@@ -233,8 +217,7 @@ async fn close_session(server: &Arc<Server>, params: &Params<'_>, session: &str)
 /// `transaction`: runs `operations` in order; `"newref:N"` anywhere in an
 /// operation's params becomes operation N's `result.value`. Stops at the first
 /// error, which is the last element of `value` (KMS).
-async fn transaction(server: &Arc<Server>, ctx: &mut ConnectionContext, params: &Params<'_>, session: &str) -> Result<Map<String, Value>, KurentoError> {
-    let operations = params.array("operations")?;
+async fn transaction(server: &Arc<Server>, ctx: &mut ConnectionContext, operations: &[Value], session: &str) -> Result<Map<String, Value>, KurentoError> {
     let mut values: Vec<Value> = Vec::new();
     let mut responses = Vec::new();
     for (i, op) in operations.iter().enumerate() {

@@ -10,7 +10,6 @@ mod filters;
 mod hubs;
 mod invoke;
 mod methods;
-mod params;
 mod pipeline;
 mod properties;
 mod registry;

@@ -1,7 +1,7 @@
 //! MediaPipeline operations that reach the media worker.
 
 use super::invoke::OpResult;
-use super::params::Params;
+use kms_protocol::params::Params;
 use super::Server;
 use crate::media::PipelineHandle;
 use kms_idl::Idl;

@@ -6,7 +6,7 @@
 //! them, their getters answer 40006.
 
 use super::invoke::OpResult;
-use super::params::Params;
+use kms_protocol::params::Params;
 use super::events::register;
 use super::{types, Server};
 use crate::config::Config;

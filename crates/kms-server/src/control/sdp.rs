@@ -4,7 +4,7 @@
 
 use super::elements::{with_element, ElementRef};
 use super::invoke::OpResult;
-use super::params::Params;
+use kms_protocol::params::Params;
 use super::Server;
 use kms_media::{SdpEndpointError, SdpNegotiation};
 use kms_protocol::{ErrorCode, KurentoError};

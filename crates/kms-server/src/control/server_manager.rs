@@ -3,7 +3,7 @@
 
 use super::events::register;
 use super::invoke::OpResult;
-use super::params::Params;
+use kms_protocol::params::Params;
 use super::Server;
 use kms_idl::Idl;
 use kms_protocol::{ErrorCode, KurentoError, ObjectId};

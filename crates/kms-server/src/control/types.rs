@@ -19,7 +19,7 @@ pub fn matches(idl: &Idl, type_name: &str, value: &Value) -> bool {
         "int64" => value.is_i64() || value.is_u64(),
         "float" | "double" => value.is_number(),
         // An id, or (kurento-client 7.3 JS) the object sent whole with its id.
-        other if idl.class(other).is_some() => value.is_string() || super::params::embedded_id(value).is_some(),
+        other if idl.class(other).is_some() => value.is_string() || kms_protocol::params::embedded_id(value).is_some(),
         other => match idl.complex_type(other) {
             Some(t) if t.format == TypeFormat::Enum => value.as_str().is_some_and(|s| t.values.iter().any(|v| v == s)),
             Some(t) => value.as_object().is_some_and(|fields| register_matches(idl, t, fields)),

@@ -7,7 +7,7 @@
 use super::elements::{with_element, ElementRef};
 use super::events::register;
 use super::invoke::OpResult;
-use super::params::Params;
+use kms_protocol::params::Params;
 use super::Server;
 use kms_gst::{PlayerControl, PlayerEndpoint, RecorderEndpoint, UriEndpoint};
 use kms_protocol::{ErrorCode, KurentoError};

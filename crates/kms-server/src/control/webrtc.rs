@@ -2,7 +2,7 @@
 
 use super::elements::ElementRef;
 use super::invoke::OpResult;
-use super::params::Params;
+use kms_protocol::params::Params;
 use super::Server;
 use kms_protocol::{ErrorCode, KurentoError};
 use kms_media::ElementId;

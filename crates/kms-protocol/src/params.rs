@@ -4,7 +4,7 @@
 //! "'x' parameter is required" / "should be a string" (`JsonRpcUtils.cpp`);
 //! operation and constructor parameters answer 40001 MARSHALL_ERROR.
 
-use kms_protocol::{ErrorCode, KurentoError, ObjectId};
+use crate::{ErrorCode, KurentoError, ObjectId};
 use serde_json::{Map, Value};
 
 /// Which error code a bad parameter gets.
