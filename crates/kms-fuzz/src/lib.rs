@@ -10,6 +10,7 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("webrtc_offer", kms_webrtc::fuzzing::offer),
     ("webrtc_answer", kms_webrtc::fuzzing::answer),
     ("webrtc_datagrams", kms_webrtc::fuzzing::datagrams),
+    ("ice_tcp", kms_webrtc::fuzzing::ice_tcp),
     ("stun", kms_webrtc::fuzzing::stun_message),
     ("rtp_offer", kms_gst::fuzzing::rtp_offer),
     ("rtp_answer", kms_gst::fuzzing::rtp_answer),

@@ -131,3 +131,42 @@ pub fn datagrams(data: &[u8]) {
         drain(&mut e);
     }
 }
+
+/// An ICE-TCP connection from the peer to our passive TCP candidate: the
+/// input is the byte stream (its first byte picks how it is split into
+/// reads), reassembled by the RFC 4571 [`crate::framing::Deframer`]; every
+/// frame goes into an endpoint that answered a browser offer, as a TCP
+/// datagram. Each frame also survives framing again unchanged.
+pub fn ice_tcp(data: &[u8]) {
+    let Some((&split, stream)) = data.split_first() else { return };
+    let a = addrs();
+    let local_tcp = addr("127.0.0.1:40001");
+    let peer_tcp = addr("127.0.0.2:50010");
+    let start = Instant::now();
+    let config = WebRtcConfig { host_addrs: vec![a.local], tcp_addrs: vec![local_tcp], data_channels: true, ..Default::default() };
+    let mut e = WebRtcEndpoint::new(start, config);
+    if e.process_offer(browser_offer()).is_err() {
+        return;
+    }
+    e.gather_candidates();
+    drain(&mut e);
+    let mut now = start;
+    let mut deframer = crate::framing::Deframer::default();
+    for chunk in stream.chunks(usize::from(split).max(1)) {
+        deframer.push(chunk);
+        while let Some(frame) = deframer.next_frame() {
+            let again = crate::framing::frame(frame).expect("a deframed frame fits a frame");
+            assert_eq!(&again[2..], frame);
+            let datagram = Datagram { transport: Transport::Tcp, source: peer_tcp, destination: local_tcp, contents: frame };
+            if e.accepts(now, &datagram) {
+                e.handle_datagram(now, datagram);
+            }
+            now += Duration::from_millis(5);
+            if e.poll_timeout().is_some_and(|t| t <= now) {
+                e.handle_timeout(now);
+            }
+            drain(&mut e);
+        }
+    }
+}
+

@@ -17,6 +17,7 @@ mod endpoint;
 #[doc(hidden)]
 pub mod fuzzing;
 mod external;
+pub mod framing;
 mod gather;
 mod mlines;
 mod nat;

@@ -5,11 +5,14 @@
 //! run loop over bounded channels: a slow reader is backpressured, a peer
 //! that does not read loses frames as it would lose UDP datagrams.
 
+use kms_webrtc::framing::{self, Deframer};
 use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
+/// Bytes read from a connection at a time (frames are reassembled by [`Deframer`]).
+const READ_CHUNK: usize = 16 * 1024;
 /// Frames queued towards one peer before further ones are dropped.
 const OUTGOING_FRAMES: usize = 256;
 /// Frames read from all connections not yet taken by the run loop.
@@ -49,23 +52,26 @@ async fn connection(stream: TcpStream, local: SocketAddr, remote: SocketAddr, ev
     }
     let (mut reader, mut writer) = stream.into_split();
     let read = async {
-        let mut len = [0u8; 2];
+        let mut deframer = Deframer::default();
+        let mut chunk = vec![0u8; READ_CHUNK];
         loop {
-            reader.read_exact(&mut len).await?;
-            let mut data = vec![0u8; usize::from(u16::from_be_bytes(len))];
-            reader.read_exact(&mut data).await?;
-            if events.send(TcpEvent::Frame { local, remote, data }).await.is_err() {
+            let n = reader.read(&mut chunk).await?;
+            if n == 0 {
                 return Ok::<(), std::io::Error>(());
+            }
+            deframer.push(&chunk[..n]);
+            while let Some(frame) = deframer.next_frame() {
+                let data = frame.to_vec();
+                if events.send(TcpEvent::Frame { local, remote, data }).await.is_err() {
+                    return Ok(());
+                }
             }
         }
     };
     let write = async {
-        while let Some(frame) = rx.recv().await {
+        while let Some(payload) = rx.recv().await {
             // RFC 4571 framing in one write: with TCP_NODELAY two writes would be two segments.
-            let Ok(len) = u16::try_from(frame.len()) else { continue };
-            let mut framed = Vec::with_capacity(frame.len() + 2);
-            framed.extend_from_slice(&len.to_be_bytes());
-            framed.extend_from_slice(&frame);
+            let Some(framed) = framing::frame(&payload) else { continue };
             writer.write_all(&framed).await?;
         }
         Ok::<(), std::io::Error>(())
