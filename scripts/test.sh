@@ -5,7 +5,8 @@
 # smoke run of the side-by-side viewers benchmark (10 viewers each of a
 # PlayerEndpoint, of a WebRtcEndpoint the load client publishes to, of an
 # RtpEndpoint fed plain RTP, and of Janus; fails unless the run counts: see
-# scripts/bench-viewers.sh), then the container image's tests
+# scripts/bench-viewers.sh), a 2-minute soak (scripts/soak.sh: calls coming
+# and going, some killed, nothing left or grown), then the container image's tests
 # (scripts/container-test.sh: builds the image, runs it in a namespace), then
 # the Debian package's (scripts/package-test.sh: installs it on a systemd
 # system in a container, drives the service, purges it).
@@ -22,5 +23,6 @@ cd tests/e2e
 unshare -n sh -c 'ip link set lo up && node --test --test-concurrency=1 --test-force-exit --test-timeout=300000 *.test.js'
 cd ../..
 unshare -n sh -c 'ip link set lo up && scripts/bench-viewers.sh --smoke'
+unshare -n sh -c 'ip link set lo up && scripts/soak.sh --minutes 2 --sample-seconds 20'
 scripts/container-test.sh
 scripts/package-test.sh

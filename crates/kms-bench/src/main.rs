@@ -18,6 +18,7 @@ mod idle_bench;
 mod load;
 mod measure;
 mod media_leak;
+mod soak;
 mod proc_stats;
 mod rpc;
 mod server;
@@ -89,6 +90,39 @@ enum Command {
         /// Cycles running at once.
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
+    },
+    /// The soak: applications (processes, each a call with media) come and
+    /// go for a while, some killed with SIGKILL mid-call; pipelines, RSS,
+    /// threads and fds over time, and a verdict on the quiet states.
+    Soak {
+        /// The kurento-media-server binary to start.
+        #[arg(long)]
+        server: PathBuf,
+        /// A WebM (VP8 + Opus) file each call's PlayerEndpoint plays.
+        #[arg(long)]
+        media: PathBuf,
+        /// How long the applications come and go (minutes).
+        #[arg(long, default_value_t = 30.0)]
+        minutes: f64,
+        /// Applications alive at once.
+        #[arg(long, default_value_t = 6)]
+        clients: usize,
+        /// Share of the applications killed with SIGKILL mid-call (%).
+        #[arg(long, default_value_t = 25)]
+        kill_percent: u64,
+        /// Seconds between two printed samples.
+        #[arg(long, default_value_t = 30)]
+        sample_seconds: u64,
+    },
+    /// One application of the soak (started by `soak`, not by hand).
+    #[command(hide = true)]
+    SoakApp {
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        media: PathBuf,
+        #[arg(long)]
+        seconds: u64,
     },
     /// One source to N WebRTC viewers: server CPU, memory and threads per viewer, loss, jitter.
     Viewers {
@@ -254,6 +288,11 @@ async fn main() -> std::process::ExitCode {
     let args = Args::parse();
     let result = match args.command {
         Command::Control { start, element, cycles, leak_cycles } => control::run(&start.server, &start.conf, &element, cycles, leak_cycles).await,
+        Command::Soak { server, media, minutes, clients, kill_percent, sample_seconds } => {
+            let soak = soak::Soak { duration: Duration::from_secs_f64(minutes.max(0.0) * 60.0), clients: clients.max(1), kill_percent, sample: Duration::from_secs(sample_seconds.max(1)) };
+            soak::run(&server, &media, soak).await
+        }
+        Command::SoakApp { url, media, seconds } => soak::app(&url, &media, seconds).await,
         Command::MediaLeak { start, media, cycles, concurrency } => {
             media_leak::run(&start.server, &start.conf, &media, cycles, concurrency.max(1)).await
         }
