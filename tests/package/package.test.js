@@ -8,8 +8,7 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const fs = require('node:fs');
-const os = require('node:os');
+const net = require('node:net');
 const path = require('node:path');
 const lib = path.join(__dirname, '..', 'e2e', 'lib');
 const { deferrer } = require(path.join(lib, 'defer'));
@@ -25,18 +24,19 @@ const image = process.env.KMS_PACKAGE_IMAGE || 'localhost/kms-package-test:lates
 const env = { ...process.env, CONTAINERS_CONF: path.join(root, 'container', 'containers.conf') };
 const run = (cmd, args) => runCommand(cmd, args, { env });
 
-/** Connects the official client to `port`, retrying while the service starts. */
+/** Whether something accepts TCP connections on 127.0.0.1:`port`. */
+const listening = (port) => new Promise((resolve) => {
+  const socket = net.connect(port, '127.0.0.1', () => { socket.destroy(); resolve(true); });
+  socket.once('error', () => resolve(false));
+});
+
+/** Connects the official client to `port` once the service listens there
+ *  (the client itself must not meet a refused connection: it raises it
+ *  outside the promise). */
 async function connectWhenUp(port) {
-  let lastError;
-  for (let i = 0; i < 60; i++) {
-    try {
-      return await connect(`ws://127.0.0.1:${port}/kurento`);
-    } catch (e) {
-      lastError = e;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
-  throw lastError;
+  const up = await pollUntil(() => listening(port), (ok) => ok, { tries: 80, ms: 250 });
+  assert.ok(up, `the service listens on ${port}`);
+  return connect(`ws://127.0.0.1:${port}/kurento`);
 }
 
 test('the package installs, its systemd service runs as kurento and serves the official client, /etc/default applies, stop is clean, purge removes it', { skip: !deb && 'KMS_DEB is not set: run scripts/package-test.sh' }, async (t) => {

@@ -385,7 +385,15 @@ impl Engine {
     fn link(&self, tee: &gst::Element, mixer: &gst::Element) -> Result<Link, String> {
         let queue = branch_queue()?;
         self.pipeline.add(&queue).map_err(|e| e.to_string())?;
-        let (Some(src), Some(sink)) = (tee.request_pad_simple("src_%u"), mixer.request_pad_simple("sink_%u")) else {
+        let (src, sink) = (tee.request_pad_simple("src_%u"), mixer.request_pad_simple("sink_%u"));
+        let (Some(src), Some(sink)) = (src.clone(), sink.clone()) else {
+            // Whichever pad was given goes back.
+            if let Some(src) = src {
+                tee.release_request_pad(&src);
+            }
+            if let Some(sink) = sink {
+                mixer.release_request_pad(&sink);
+            }
             let _ = self.pipeline.remove(&queue);
             return Err("no tee or mixer pad".into());
         };
