@@ -119,7 +119,14 @@ impl Server {
 
     /// Publishes media-plane events as Kurento events, until the worker stops.
     pub async fn run_event_pump(self: Arc<Self>, mut rx: mpsc::Receiver<MediaEvent>) {
-        while let Some(MediaEvent { pipeline, element, event }) = rx.recv().await {
+        while let Some(message) = rx.recv().await {
+            let (pipeline, element, event) = match message {
+                MediaEvent::Raised { pipeline, element, event } => (pipeline, element, event),
+                MediaEvent::Barrier(published) => {
+                    let _ = published.send(());
+                    continue;
+                }
+            };
             let state = self.lock();
             let Some(source) = state.registry.by_element(pipeline, element).map(|o| o.id.clone()) else { continue };
             let (name, fields) = events::from_element_event(&event);

@@ -58,7 +58,11 @@ async fn stop_and_wait(server: &Server, ctx: &ElementRef<'_>) -> OpResult {
     });
     with_element(server, ctx, move |r: &mut RecorderEndpoint, _| r.stop_then(Some(done))).await?;
     match tokio::time::timeout(STOP_AND_WAIT_LIMIT, rx).await {
-        Ok(Ok(())) => Ok(None),
+        Ok(Ok(())) => {
+            // The Stopped event reaches the client before this reply.
+            server.media.events_published(ctx.pipeline).await?;
+            Ok(None)
+        }
         Ok(Err(_)) => Err(KurentoError::new(ErrorCode::UnexpectedError, "the recorder was released before its file was closed")),
         Err(_) => Err(KurentoError::new(ErrorCode::UnexpectedError, "the recording did not finish in time")),
     }

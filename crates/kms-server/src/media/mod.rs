@@ -51,12 +51,14 @@ impl PipelineHandle {
     }
 }
 
-/// An event raised by an element, for the control plane to publish.
+/// What a worker sends the control plane, in order.
 #[derive(Debug)]
-pub struct MediaEvent {
-    pub pipeline: PipelineHandle,
-    pub element: ElementId,
-    pub event: ElementEvent,
+pub enum MediaEvent {
+    /// An event raised by an element, for the control plane to publish.
+    Raised { pipeline: PipelineHandle, element: ElementId, event: ElementEvent },
+    /// A barrier ([`MediaHandle::events_published`]): the control plane
+    /// answers it once every event sent before it has been published.
+    Barrier(oneshot::Sender<()>),
 }
 
 type Command = Box<dyn FnOnce(&mut Worker, Instant) + Send>;
@@ -242,6 +244,21 @@ impl MediaHandle {
         f: impl FnOnce(&mut Worker, Instant) -> T + Send + 'static,
     ) -> Result<T, WorkerGone> {
         self.call_on(pipeline.worker(), f).await
+    }
+
+    /// Returns once every event `pipeline`'s worker raised before this call
+    /// has been published to the sessions, so a reply sent afterwards
+    /// follows them on each connection (stopAndWait's reply comes after its
+    /// Stopped event, as with KMS).
+    pub async fn events_published(&self, pipeline: PipelineHandle) -> Result<(), WorkerGone> {
+        let published = self
+            .call(pipeline, |worker, _| {
+                let (tx, rx) = oneshot::channel();
+                worker.barriers.push(tx);
+                rx
+            })
+            .await?;
+        published.await.map_err(|_| WorkerGone)
     }
 
     /// Runs `f` on every worker in turn; the results by worker index.

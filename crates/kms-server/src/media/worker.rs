@@ -10,7 +10,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// Upper bound of one sleep without any deadline: idle workers wake once a
 /// second (the deadline queue makes a missed wake-up impossible otherwise).
@@ -48,6 +48,8 @@ pub struct Worker {
     touched: Vec<PipelineHandle>,
     sends: SendQueue,
     load: Arc<WorkerLoad>,
+    /// Barriers to send behind this iteration's events.
+    pub(super) barriers: Vec<oneshot::Sender<()>>,
 }
 
 impl Worker {
@@ -213,7 +215,7 @@ impl Worker {
                         }
                     }
                     PipelineOutput::Transmit(t) => sends.push(sockets, &t.source, &t.destination, t.contents),
-                    PipelineOutput::Event(element, event) => events.push(MediaEvent { pipeline: handle, element, event }),
+                    PipelineOutput::Event(element, event) => events.push(MediaEvent::Raised { pipeline: handle, element, event }),
                 }
             }
             self.timers.set(handle, p.poll_timeout());
@@ -225,6 +227,9 @@ impl Worker {
             }
         }
         sends.flush(sockets);
+        for barrier in self.barriers.drain(..) {
+            events.push(MediaEvent::Barrier(barrier));
+        }
         if resized {
             self.publish_weight();
             // A new endpoint may take what matched nothing before. (Media
@@ -336,6 +341,7 @@ pub(super) fn run(start: WorkerStart) {
             touched: Vec::new(),
             sends: SendQueue::default(),
             load: load.clone(),
+            barriers: Vec::new(),
         };
         let mut events = EventQueue { tx: events, backlog: VecDeque::new() };
         let mut batch = RecvBatch::new();
