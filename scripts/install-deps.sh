@@ -29,6 +29,8 @@ apt_packages=(
   podman runc debootstrap
   # The Debian package (scripts/package.sh): dpkg-shlibdeps for its library dependencies.
   dpkg-dev
+  # The cluster (scripts/cluster-up.sh and its tests) starts its own Redis on 127.0.0.1.
+  redis-server
 )
 missing=()
 for p in "${apt_packages[@]}"; do

@@ -4,6 +4,7 @@
 //! setters, event subscriptions, builders for constructors, and serde types
 //! for the enums, registers and events. Written to `$OUT_DIR/generated.rs`.
 
+use kms_idl::naming::{ident, snake, upper_first, variant};
 use kms_idl::{Class, ComplexType, EventType, Idl, Param, TypeFormat};
 use std::collections::HashSet;
 use std::fmt::Write;
@@ -30,64 +31,6 @@ fn main() {
 struct Ctx<'a> {
     idl: &'a Idl,
     classes: HashSet<&'a str>,
-}
-
-const KEYWORDS: &[&str] = &["type", "ref", "match", "mod", "move", "loop", "in", "fn", "use", "where", "impl", "self", "super", "crate", "struct", "enum", "trait", "async", "await", "dyn", "box", "final", "override"];
-
-/// `sdpMLineIndex` -> `sdp_m_line_index`, `getGstreamerDot` -> `get_gstreamer_dot`.
-fn snake(name: &str) -> String {
-    let chars: Vec<char> = name.chars().collect();
-    let mut s = String::new();
-    for (i, &c) in chars.iter().enumerate() {
-        if c.is_uppercase() {
-            let prev = i.checked_sub(1).map(|j| chars[j]);
-            let next = chars.get(i + 1);
-            let boundary = match prev {
-                Some(p) if p.is_lowercase() || p.is_ascii_digit() => true,
-                Some(p) if p.is_uppercase() => next.is_some_and(|n| n.is_lowercase()),
-                _ => false,
-            };
-            if boundary && !s.ends_with('_') {
-                s.push('_');
-            }
-            s.extend(c.to_lowercase());
-        } else if c == '-' || c == ' ' {
-            s.push('_');
-        } else {
-            s.push(c);
-        }
-    }
-    s
-}
-
-fn ident(name: &str) -> String {
-    let s = snake(name);
-    if KEYWORDS.contains(&s.as_str()) {
-        format!("r#{s}")
-    } else {
-        s
-    }
-}
-
-/// An enum value as a variant: `NOT_FLOWING` -> `NotFlowing`, `in-progress` -> `InProgress`.
-fn variant(value: &str) -> String {
-    let mut s = String::new();
-    for part in value.split(['_', '-', ' ']).filter(|p| !p.is_empty()) {
-        let mut chars = part.chars();
-        if let Some(first) = chars.next() {
-            s.extend(first.to_uppercase());
-            s.push_str(&chars.as_str().to_lowercase());
-        }
-    }
-    if s.starts_with(|c: char| c.is_ascii_digit()) {
-        s.insert(0, 'V');
-    }
-    s
-}
-
-fn upper_first(name: &str) -> String {
-    let mut c = name.chars();
-    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
 }
 
 /// Doc line for an IDL type, as written in the kmd.

@@ -14,6 +14,7 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("stun", kms_webrtc::fuzzing::stun_message),
     ("rtp_offer", kms_gst::fuzzing::rtp_offer),
     ("rtp_answer", kms_gst::fuzzing::rtp_answer),
+    ("http_post", kms_gst::fuzzing::http_post),
 ];
 
 /// Runs target `name` on `data`; panics on an unknown name.
@@ -24,14 +25,23 @@ pub fn run(name: &str, data: &[u8]) {
 
 /// A JSON-RPC envelope as the WebSocket transport decodes it, and the reply
 /// to a broken one; a request that decodes goes through the typed method
-/// layer too ([`kms_protocol::Method::decode`]).
+/// layer too ([`kms_protocol::Method::decode`]), and an `invoke` through the
+/// typed operation layer ([`kms_api::Operation::decode`]) as an object of
+/// the class its id names (the server takes the class from its registry).
 fn jsonrpc(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     match kms_protocol::decode_request(&text) {
         Ok(request) => {
             let _ = request.session_id();
             // The typed method layer: every member the method takes is checked here.
-            let _ = kms_protocol::Method::decode(&request);
+            if let Ok(kms_protocol::Method::Invoke { object, operation, params }) = kms_protocol::Method::decode(&request) {
+                let class = kms_idl::Idl::get().class(object.type_name());
+                if let Some(class) = class {
+                    if let Ok(op) = kms_api::Operation::decode(class, operation, &params) {
+                        let _ = (op.name(), op.property());
+                    }
+                }
+            }
         }
         Err(reply) => {
             let _ = reply.to_text();

@@ -11,6 +11,7 @@
 //! qualified as `kurento.<Name>`, any other as `<module>.<Name>`.
 
 mod model;
+pub mod naming;
 
 pub use model::{Class, ComplexType, EventType, Method, Module, Param, Property, TypeFormat};
 

@@ -29,6 +29,19 @@ impl ObjectId {
         }
     }
 
+    /// A fresh MediaPipeline id of a cluster's media node: the node id, `~`,
+    /// then a UUID, so the entry routes by the id alone (`node-a~<uuid>_kurento.MediaPipeline`).
+    pub fn new_on_node(node: &str, qualifier: &str, type_name: &str) -> ObjectId {
+        ObjectId(format!("{node}~{}_{qualifier}.{type_name}", uuid::Uuid::new_v4()))
+    }
+
+    /// The media node named in this object's pipeline part, when it has one
+    /// (see [`ObjectId::new_on_node`]).
+    pub fn node(&self) -> Option<&str> {
+        let pipeline = self.0.split('/').next()?;
+        pipeline.split_once('~').map(|(node, _)| node).filter(|n| !n.is_empty())
+    }
+
     /// Parses an id received from a client. Returns `None` for text that cannot
     /// be an object id (empty, or a segment without `_<qualifier>.<Type>`).
     pub fn parse(text: &str) -> Option<ObjectId> {
@@ -80,6 +93,16 @@ impl fmt::Display for ObjectId {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn node_ids_name_their_node() {
+        let p = super::ObjectId::new_on_node("node-a", "kurento", "MediaPipeline");
+        assert_eq!(p.node(), Some("node-a"));
+        let child = super::ObjectId::new(Some(&p), "kurento", "WebRtcEndpoint");
+        assert_eq!(child.node(), Some("node-a"));
+        assert_eq!(super::ObjectId::parse(child.as_str()).map(|c| c.pipeline()), Some(p));
+        assert_eq!(super::ObjectId::new(None, "kurento", "MediaPipeline").node(), None);
+    }
+
     use super::*;
 
     #[test]

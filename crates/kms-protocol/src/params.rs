@@ -34,6 +34,11 @@ impl<'a> Params<'a> {
         Params { map, level }
     }
 
+    /// The whole params object, when there is one.
+    pub fn map(&self) -> Option<&'a Map<String, Value>> {
+        self.map
+    }
+
     pub fn get(&self, name: &str) -> Option<&'a Value> {
         self.map?.get(name).filter(|v| !v.is_null())
     }

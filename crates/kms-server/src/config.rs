@@ -64,6 +64,8 @@ pub struct Config {
     /// 0): after SIGTERM/SIGINT the server answers readiness 503 and keeps
     /// serving this long before it stops, so a load balancer can move away.
     pub drain_period: Duration,
+    /// `mediaServer.cluster` (ours): standalone, media node or entry.
+    pub cluster: crate::cluster::ClusterConfig,
     /// `HttpEndpoint.conf.ini`: where HttpPostEndpoint URLs are served.
     pub http_endpoint: HttpEndpointConfig,
     /// `mediaServer.net.websocket.token` (ours; `KMS_ACCESS_TOKEN`): the
@@ -121,6 +123,7 @@ impl Default for Config {
             http_endpoint: HttpEndpointConfig::default(),
             metrics_address: None,
             drain_period: Duration::ZERO,
+            cluster: crate::cluster::ClusterConfig::default(),
             access_token: None,
             uri_allow: Vec::new(),
             filter_allow: Vec::new(),
@@ -176,17 +179,24 @@ impl Config {
     /// `modules_dir` (default: `modules` beside the main file).
     pub fn load(conf_file: &Path, modules_dir: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let mut config = Config::default();
-        if conf_file.exists() {
+        let main: Option<Value> = if conf_file.exists() {
             let text = std::fs::read_to_string(conf_file).map_err(|source| ConfigError::Read { path: conf_file.into(), source })?;
             let json: Value = serde_json::from_str(&text).map_err(|source| ConfigError::Json { path: conf_file.into(), source })?;
             config.apply_main(&json, conf_file.parent().unwrap_or(Path::new(".")));
-        }
+            Some(json)
+        } else {
+            None
+        };
         let default_modules = conf_file.parent().unwrap_or(Path::new(".")).join("modules");
         let modules_dir = modules_dir.map(Path::to_path_buf).unwrap_or(default_modules);
         for dir in std::env::split_paths(&modules_dir) {
             config.apply_modules(&dir.join("kurento"))?;
         }
         config.apply_env(env);
+        let cluster = &mut config.cluster;
+        main.map_or(Ok(()), |json| cluster.apply_main(&json["mediaServer"]["cluster"]))
+            .and_then(|()| cluster.apply_env(env))
+            .map_err(|message| ConfigError::Invalid { path: conf_file.into(), message })?;
         if config.wss_port != 0 && config.wss_certificate.is_none() {
             return Err(ConfigError::Invalid { path: conf_file.into(), message: "secure.port is set but secure.certificate is not".into() });
         }

@@ -5,6 +5,7 @@
 
 mod access;
 mod cli;
+mod cluster;
 mod config;
 mod control;
 mod http_endpoint;
@@ -114,6 +115,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(p) = args.port {
         config.ws_port = p;
     }
+    if config.cluster.role == cluster::Role::Entry {
+        return run_entry(config).await;
+    }
     for codec in config.codecs.unsupported() {
         tracing::warn!(codec = %codec.name, clock_rate = codec.clock_rate, "SdpEndpoint codec not supported here; skipped");
     }
@@ -127,6 +131,12 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         tokio::spawn(serve_secure(server.clone()));
     }
     tracing::info!("Kurento Protocol listening on ws://{}/{}", listener.local_addr()?, server.config.ws_path);
+    let node = server.config.cluster.role == cluster::Role::Node;
+    if node {
+        let uri = cluster::node::advertised_uri(&server, listener.local_addr()?);
+        tracing::info!(node = %server.config.cluster.node_id, %uri, redis = %server.config.cluster.redis_url, "cluster: running as a media node");
+        tokio::spawn(cluster::node::heartbeat(server.clone(), uri));
+    }
     let app = match server.config.metrics_address {
         Some(addr) => {
             let metrics = TcpListener::bind(addr).await?;
@@ -137,8 +147,35 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         }
         None => ws::router(server.clone()).merge(metrics::router(server.clone())),
     };
-    axum::serve(listener, app).with_graceful_shutdown(shutdown(server)).await?;
+    axum::serve(listener, app).with_graceful_shutdown(shutdown(server.clone())).await?;
+    if node {
+        cluster::node::leave(&server).await;
+    }
     Ok(())
+}
+
+/// The cluster entry: no media of its own; applications' requests go to the
+/// media nodes registered in Redis (see `cluster::entry`).
+async fn run_entry(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
+    let listener = bind(&config).await?;
+    let entry = cluster::entry::Entry::new(config);
+    tokio::spawn(entry.clone().watch_nodes());
+    tracing::info!(redis = %entry.config.cluster.redis_url, "cluster entry: Kurento Protocol listening on ws://{}/{}", listener.local_addr()?, entry.config.ws_path);
+    axum::serve(listener, ws::router(entry)).with_graceful_shutdown(stop_signal()).await?;
+    tracing::info!("shutting down");
+    Ok(())
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn stop_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
 }
 
 /// `wss://` on `secure.port` with the PEM `secure.certificate` (chain + key in
@@ -179,15 +216,16 @@ async fn bind(config: &config::Config) -> std::io::Result<TcpListener> {
 }
 
 /// Waits for SIGTERM or SIGINT, then drains: readiness answers 503 for
-/// `drainPeriod` while everything keeps serving, then the server stops.
+/// `drainPeriod` while everything keeps serving, then the server stops. A
+/// cluster node also stops once a drain asked with SIGUSR1 is complete.
 async fn shutdown(server: std::sync::Arc<control::Server>) {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => return std::future::pending().await,
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+    if server.config.cluster.role == cluster::Role::Node {
+        tokio::select! {
+            () = stop_signal() => {}
+            () = cluster::node::drained(server.clone()) => return tracing::info!("cluster: drained; shutting down"),
+        }
+    } else {
+        stop_signal().await;
     }
     server.draining.store(true, std::sync::atomic::Ordering::Relaxed);
     let drain = server.config.drain_period;

@@ -46,6 +46,11 @@ pub fn channel(limit: usize) -> (Outgoing, OutgoingReceiver) {
 }
 
 impl Outgoing {
+    /// True when both senders feed the same connection.
+    pub fn same_channel(&self, other: &Outgoing) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+
     /// Queues one text frame; false when the connection is gone or the frame
     /// would take the queue past its budget (which closes the connection).
     pub fn send(&self, text: String) -> bool {

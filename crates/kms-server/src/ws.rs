@@ -9,7 +9,7 @@
 //!   one outgoing queue, bounded in bytes: a client that stops reading is
 //!   disconnected once it is full (see `outgoing`).
 
-use crate::control::{handle_text, ConnectionContext, Server};
+use crate::outgoing::Outgoing;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{RawQuery, State};
@@ -17,8 +17,33 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::mpsc;
+
+/// What the transport needs from a service's configuration.
+pub struct Limits<'a> {
+    /// The served path, without its leading `/`.
+    pub path: &'a str,
+    /// The access token clients must present (see `access`), if any.
+    pub access_token: Option<&'a str>,
+    pub max_request_bytes: usize,
+    pub outgoing_queue_bytes: usize,
+}
+
+/// What WebSocket connections talk to: the control plane of a server or
+/// media node, or the cluster entry. Requests of one connection are
+/// handled in order; `handle` returns the reply text.
+pub trait Service: Send + Sync + 'static {
+    /// Per-connection state.
+    type Conn: Send + 'static;
+    fn limits(&self) -> Limits<'_>;
+    /// A connection opened; replies and events for it go to `out`.
+    fn open(self: &Arc<Self>, out: Outgoing) -> Self::Conn;
+    fn handle(self: &Arc<Self>, conn: &mut Self::Conn, text: String) -> impl Future<Output = String> + Send;
+    /// The connection ended (after its last request ran).
+    fn close(self: &Arc<Self>, conn: Self::Conn);
+}
 
 /// Largest message the transport reads at all (or the request limit, when
 /// that is larger); past it the connection drops. Requests over the request
@@ -37,18 +62,19 @@ const MAX_QUEUED_REQUESTS: usize = 64;
 /// Close code for a wrong path (RFC 6455 §7.4.1 "protocol error"), as KMS sends.
 const CLOSE_PROTOCOL_ERROR: u16 = 1002;
 
-pub fn router(server: Arc<Server>) -> Router {
-    let path = format!("/{}", server.config.ws_path);
-    Router::new().route(&path, get(upgrade)).fallback(wrong_path).with_state(server)
+pub fn router<S: Service>(service: Arc<S>) -> Router {
+    let path = format!("/{}", service.limits().path);
+    Router::new().route(&path, get(upgrade::<S>)).fallback(wrong_path).with_state(service)
 }
 
-async fn upgrade(
-    State(server): State<Arc<Server>>,
+async fn upgrade<S: Service>(
+    State(server): State<Arc<S>>,
     RawQuery(query): RawQuery,
     headers: axum::http::HeaderMap,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    if let Some(secret) = &server.config.access_token {
+    let limits = server.limits();
+    if let Some(secret) = limits.access_token {
         let authorization = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
         if !crate::access::token_matches(secret, crate::access::presented_token(query.as_deref(), authorization)) {
             tracing::info!("WebSocket refused: missing or wrong access token");
@@ -57,7 +83,7 @@ async fn upgrade(
     }
     match ws {
         Ok(ws) => {
-            let transport_limit = MAX_TRANSPORT_MESSAGE.max(server.config.max_request_bytes);
+            let transport_limit = MAX_TRANSPORT_MESSAGE.max(limits.max_request_bytes);
             ws.max_message_size(transport_limit)
                 .read_buffer_size(SOCKET_BUFFER)
                 .write_buffer_size(SOCKET_BUFFER)
@@ -91,28 +117,24 @@ fn too_large(text: &str, limit: usize) -> String {
     kms_protocol::Response::error(kms_protocol::scan_id(head), kms_protocol::KurentoError::new(kms_protocol::ErrorCode::InvalidRequest, message)).to_text()
 }
 
-async fn connection(server: Arc<Server>, mut socket: WebSocket) {
-    let (out_tx, mut out_rx) = crate::outgoing::channel(server.config.outgoing_queue_bytes);
+async fn connection<S: Service>(server: Arc<S>, mut socket: WebSocket) {
+    let (out_tx, mut out_rx) = crate::outgoing::channel(server.limits().outgoing_queue_bytes);
     let overflow = out_rx.overflow();
-    let conn = server.open_connection(out_tx.clone());
+    let mut conn = server.open(out_tx.clone());
     // Bounded: a client that sends faster than its requests run is slowed down
     // by TCP backpressure instead of growing our memory.
     let (req_tx, mut req_rx) = mpsc::channel::<String>(MAX_QUEUED_REQUESTS);
     let processor = {
         let server = server.clone();
         tokio::spawn(async move {
-            let mut ctx = ConnectionContext { conn, session: None };
             while let Some(text) = req_rx.recv().await {
-                let limit = server.config.max_request_bytes;
-                let reply = if text.len() > limit {
-                    too_large(&text, limit)
-                } else {
-                    handle_text(&server, &mut ctx, &text).await
-                };
+                let limit = server.limits().max_request_bytes;
+                let reply = if text.len() > limit { too_large(&text, limit) } else { server.handle(&mut conn, text).await };
                 if !out_tx.send(reply) {
                     break;
                 }
             }
+            server.close(conn);
         })
     };
     loop {
@@ -123,7 +145,7 @@ async fn connection(server: Arc<Server>, mut socket: WebSocket) {
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                 Some(Ok(Message::Close(_))) | None => break,
                 Some(Err(e)) => {
-                    tracing::debug!(conn, "connection error: {e}");
+                    tracing::debug!("connection error: {e}");
                     break;
                 }
             },
@@ -135,7 +157,7 @@ async fn connection(server: Arc<Server>, mut socket: WebSocket) {
                     () = overflow.wait() => break,
                 };
                 if let Err(e) = written {
-                    tracing::info!(conn, "connection closed: cannot write to it: {e}");
+                    tracing::info!("connection closed: cannot write to it: {e}");
                     break;
                 }
             }
@@ -143,10 +165,10 @@ async fn connection(server: Arc<Server>, mut socket: WebSocket) {
         }
     }
     if out_rx.overflowed() {
-        tracing::warn!(conn, limit = out_rx.limit(), "connection closed: the client does not read and its outgoing queue is full (outgoingQueueBytes)");
+        tracing::warn!(limit = out_rx.limit(), "connection closed: the client does not read and its outgoing queue is full (outgoingQueueBytes)");
     }
-    // Requests already read still run to completion; their replies are dropped.
+    // Requests already read still run to completion; their replies are
+    // dropped. The service learns the connection ended after the last one.
     drop(req_tx);
-    server.close_connection(conn);
     let _ = processor.await;
 }

@@ -2,7 +2,7 @@
 
 use kms_protocol::params::{parse_object_id, Params};
 use super::registry::{Backing, MediaObject};
-use super::{methods::ref_object, properties, types, unix_now, Server};
+use super::{properties, unix_now, Server};
 use kms_idl::{Class, Idl};
 use kms_media::{Element, Inert, PassThrough};
 use kms_protocol::{ErrorCode, KurentoError, ObjectId};
@@ -10,9 +10,7 @@ use crate::media::Worker;
 use kms_gst::{FaceOverlayFilter, FilterType, GStreamerFilter, HttpPostEndpoint, ImageOverlayFilter, MediaProfile, PlayerEndpoint, RecorderEndpoint, RtpConfig, RtpEndpoint, SrtpKey, ZBarFilter};
 use kms_webrtc::{WebRtcConfig, WebRtcEndpoint};
 use serde_json::{json, Map, Value};
-use crate::media::PipelineHandle;
-use kms_media::ElementId;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 /// Creates an object of `type_name` from its constructor parameters, refs it
 /// into `session` and raises ServerManager's ObjectCreated.
@@ -28,7 +26,12 @@ pub async fn create(server: &Arc<Server>, session: &str, type_name: &str, constr
     check_limits(server, session, class)?;
     let (mut properties, parent) = check_constructor(server, idl, class, constructor)?;
     properties::fill_defaults(idl, class, &server.config, &mut properties);
-    let id = ObjectId::new(parent.as_ref().map(|(id, _)| id), class.qualifier(), &class.name);
+    let cluster = &server.config.cluster;
+    let id = match &parent {
+        // A cluster node's pipelines carry its id, so the entry routes by id alone.
+        None if cluster.role == crate::cluster::Role::Node => ObjectId::new_on_node(&cluster.node_id, class.qualifier(), &class.name),
+        _ => ObjectId::new(parent.as_ref().map(|(id, _)| id), class.qualifier(), &class.name),
+    };
     let backing = build(server, class, parent.map(|(_, b)| b), &properties).await?;
     if let (Backing::Element { pipeline, element }, "WebRtcEndpoint") = (backing, class.name.as_str()) {
         // Only with STUN/TURN configured: creation costs no extra worker round trip otherwise.
@@ -53,7 +56,7 @@ pub async fn create(server: &Arc<Server>, session: &str, type_name: &str, constr
         fields.insert("object".into(), json!(id.as_str()));
         state.publish(&ObjectId::server_manager(), "ObjectCreated", fields);
     }
-    ref_object(server, session, &id)?;
+    server.ref_object(session, &id)?;
     Ok(id)
 }
 
@@ -92,8 +95,8 @@ fn check_constructor(server: &Server, idl: &Idl, class: &Class, ctor: &Params) -
             }
             continue;
         };
-        if !types::matches(idl, &p.type_name, value) {
-            return Err(KurentoError::marshall(format!("'{}' parameter should be {}", p.name, types::describe(&p.type_name))));
+        if !kms_api::check::matches(idl, &p.type_name, value) {
+            return Err(KurentoError::marshall(format!("'{}' parameter should be {}", p.name, kms_api::check::describe(&p.type_name))));
         }
         if idl.class(&p.type_name).is_some() {
             let ref_id = parse_object_id(value.as_str().unwrap_or_default())?;
@@ -106,20 +109,6 @@ fn check_constructor(server: &Server, idl: &Idl, class: &Class, ctor: &Params) -
         properties.insert(p.name.clone(), value.clone());
     }
     Ok((properties, parent))
-}
-
-/// GStreamer is initialised (at start-up); without it the UriEndpoints cannot exist.
-fn gst_ready() -> Result<(), KurentoError> {
-    kms_gst::init().map_err(|e| KurentoError::new(ErrorCode::UnexpectedError, format!("GStreamer is not available: {e}")))
-}
-
-/// A waker for a GStreamer-fed element of `pipeline`, with the slot its id
-/// goes into once it is added.
-pub(super) fn island_waker(server: &Server, pipeline: PipelineHandle, slot: &mut Option<Arc<OnceLock<ElementId>>>) -> Result<kms_gst::Waker, KurentoError> {
-    gst_ready()?;
-    let (waker, id) = server.media.waker(pipeline);
-    *slot = Some(id);
-    Ok(waker)
 }
 
 /// An RtpEndpoint's configuration: `BaseRtpEndpoint.conf.ini` ports and
@@ -186,14 +175,14 @@ async fn build(server: &Server, class: &Class, parent: Option<Backing>, properti
             // networkCache (ms) has its IDL default filled in; a negative one is refused.
             let cache = properties.get("networkCache").and_then(Value::as_i64).unwrap_or_default();
             let cache = u32::try_from(cache).map_err(|_| KurentoError::marshall(format!("'networkCache' should be 0 or more ms, not {cache}")))?;
-            let (uri, use_encoded, waker) = (uri()?, flag("useEncodedMedia"), island_waker(server, pipeline, &mut slot)?);
+            let (uri, use_encoded, waker) = (uri()?, flag("useEncodedMedia"), server.island_waker(pipeline, &mut slot)?);
             Box::new(move |_, _| Box::new(PlayerEndpoint::new(&uri, cache, use_encoded, waker)))
         }
         "RecorderEndpoint" => {
             let profile_name = properties.get("mediaProfile").and_then(Value::as_str).unwrap_or_default();
             let profile = MediaProfile::parse(profile_name)
                 .map_err(|e| KurentoError::new(ErrorCode::MediaObjectIllegalParamError, e.to_string()))?;
-            let (uri, stop_on_eos, waker) = (uri()?, flag("stopOnEndOfStream"), island_waker(server, pipeline, &mut slot)?);
+            let (uri, stop_on_eos, waker) = (uri()?, flag("stopOnEndOfStream"), server.island_waker(pipeline, &mut slot)?);
             Box::new(move |_, _| Box::new(RecorderEndpoint::new(&uri, profile, stop_on_eos, waker)))
         }
         "WebRtcEndpoint" => {
@@ -214,13 +203,13 @@ async fn build(server: &Server, class: &Class, parent: Option<Backing>, properti
             if !crate::access::filter_allowed(&server.config.filter_allow, &text("command")) {
                 return Err(KurentoError::marshall("GStreamer element cannot be created: it is not in the allowed elements"));
             }
-            let waker = island_waker(server, pipeline, &mut slot)?;
+            let waker = server.island_waker(pipeline, &mut slot)?;
             // Built here, off the media worker: a bad command is refused before anything exists.
             let filter = GStreamerFilter::new(&text("command"), filter_type, waker).map_err(super::filters::filter_error)?;
             Box::new(move |_, _| Box::new(filter))
         }
         "ZBarFilter" | "ImageOverlayFilter" | "FaceOverlayFilter" => {
-            let waker = island_waker(server, pipeline, &mut slot)?;
+            let waker = server.island_waker(pipeline, &mut slot)?;
             let unavailable = |e: String| KurentoError::new(ErrorCode::MediaObjectNotAvailable, format!("{} cannot be created here: {e}", class.name));
             let element: Box<dyn Element> = match class.name.as_str() {
                 "ZBarFilter" => Box::new(ZBarFilter::new(waker).map_err(unavailable)?),
@@ -230,7 +219,7 @@ async fn build(server: &Server, class: &Class, parent: Option<Backing>, properti
             Box::new(move |_, _| element)
         }
         "RtpEndpoint" => {
-            let (base, waker) = (rtp_config(server, properties)?, island_waker(server, pipeline, &mut slot)?);
+            let (base, waker) = (rtp_config(server, properties)?, server.island_waker(pipeline, &mut slot)?);
             let ipv6 = flag("useIpv6");
             Box::new(move |_, worker| {
                 // Bound and announced on the worker's host address of the wanted family.
@@ -242,7 +231,7 @@ async fn build(server: &Server, class: &Class, parent: Option<Backing>, properti
             // disconnectionTimeout: seconds (KMS), IDL default 2.
             let secs = properties.get("disconnectionTimeout").and_then(Value::as_i64).unwrap_or(2);
             let secs = u64::try_from(secs).map_err(|_| KurentoError::marshall(format!("'disconnectionTimeout' should be 0 or more seconds, not {secs}")))?;
-            let waker = island_waker(server, pipeline, &mut slot)?;
+            let waker = server.island_waker(pipeline, &mut slot)?;
             let (mut endpoint, upload) = HttpPostEndpoint::new(String::new(), std::time::Duration::from_secs(secs), flag("useEncodedMedia"), waker);
             endpoint.set_url(server.http.register(&upload).await?);
             Box::new(move |_, _| Box::new(endpoint))

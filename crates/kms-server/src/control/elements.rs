@@ -2,8 +2,7 @@
 
 use super::events::register;
 use super::invoke::OpResult;
-use super::methods::ref_object;
-use kms_protocol::params::Params;
+use kms_api::MediaElementOp;
 use super::registry::Backing;
 use super::Server;
 use crate::media::PipelineHandle;
@@ -36,47 +35,62 @@ pub async fn with_element<T: Element, R: Send + 'static>(
         .ok_or_else(|| KurentoError::object_not_found(ctx.object.as_str()))
 }
 
-/// MediaElement operations; `None` when `operation` is not one of them.
-pub async fn invoke(server: &Server, ctx: &ElementRef<'_>, operation: &str, params: &Params<'_>) -> Option<OpResult> {
-    Some(match operation {
-        "connect" => connect(server, ctx, params, true).await,
-        "disconnect" => connect(server, ctx, params, false).await,
-        "getSourceConnections" => connections(server, ctx, params, true).await,
-        "getSinkConnections" => connections(server, ctx, params, false).await,
-        "isMediaFlowingIn" => flowing(server, ctx, params, true).await,
-        "isMediaFlowingOut" => flowing(server, ctx, params, false).await,
-        "getStats" => stats(server, ctx, params).await,
-        "isMediaTranscoding" => transcoding(server, ctx, params).await,
-        "setVideoFormat" => output_format(server, ctx, params, MediaType::Video).await,
-        "setAudioFormat" => output_format(server, ctx, params, MediaType::Audio).await,
-        "setEncoderBitrate" | "setMinEncoderBitrate" | "setMaxEncoderBitrate" => encoder_bitrate(server, ctx, operation, params).await,
+/// MediaElement operations; `None` for the ones not built here (the
+/// GStreamer dumps, which only endpoints with a GStreamer graph answer).
+pub async fn invoke(server: &Server, ctx: &ElementRef<'_>, op: MediaElementOp<'_>) -> Option<OpResult> {
+    Some(match op {
+        MediaElementOp::Connect { sink, media_type, source_media_description, sink_media_description } => {
+            let descriptions = (source_media_description.unwrap_or("default"), sink_media_description.unwrap_or("default"));
+            connect(server, ctx, &sink, media_type.map(media), descriptions, true).await
+        }
+        MediaElementOp::Disconnect { sink, media_type, source_media_description, sink_media_description } => {
+            let descriptions = (source_media_description.unwrap_or("default"), sink_media_description.unwrap_or("default"));
+            connect(server, ctx, &sink, media_type.map(media), descriptions, false).await
+        }
+        MediaElementOp::GetSourceConnections { media_type, description } => connections(server, ctx, media_type.map(media), description, true).await,
+        MediaElementOp::GetSinkConnections { media_type, description } => connections(server, ctx, media_type.map(media), description, false).await,
+        MediaElementOp::IsMediaFlowingIn { media_type, .. } => flowing(server, ctx, media_type, true).await,
+        MediaElementOp::IsMediaFlowingOut { media_type, .. } => flowing(server, ctx, media_type, false).await,
+        MediaElementOp::GetStats { media_type } => stats(server, ctx, media_type.map(media)).await,
+        MediaElementOp::IsMediaTranscoding { media_type, bin_name } => transcoding(server, ctx, media_type, bin_name.unwrap_or("default")).await,
+        MediaElementOp::SetVideoFormat { caps } => output_format(server, ctx, caps, MediaType::Video).await,
+        MediaElementOp::SetAudioFormat { caps } => output_format(server, ctx, caps, MediaType::Audio).await,
+        MediaElementOp::SetEncoderBitrate { encoder_bitrate: v } => encoder_bitrate(server, ctx, "encoderBitrate", v).await,
+        MediaElementOp::SetMinEncoderBitrate { min_encoder_bitrate: v } => encoder_bitrate(server, ctx, "minEncoderBitrate", v).await,
+        MediaElementOp::SetMaxEncoderBitrate { max_encoder_bitrate: v } => encoder_bitrate(server, ctx, "maxEncoderBitrate", v).await,
         _ => return None,
     })
 }
 
-fn media_types(params: &Params) -> Result<Option<MediaType>, KurentoError> {
-    params
-        .opt_str("mediaType")?
-        .map(|t| MediaType::parse(t).ok_or_else(|| KurentoError::marshall(format!("'mediaType' parameter should be AUDIO, VIDEO or DATA, not '{t}'"))))
-        .transpose()
+/// The media graph's type for the IDL's MediaType.
+pub fn media(t: kms_api::MediaType) -> MediaType {
+    match t {
+        kms_api::MediaType::Audio => MediaType::Audio,
+        kms_api::MediaType::Video => MediaType::Video,
+        kms_api::MediaType::Data => MediaType::Data,
+    }
 }
 
 /// connect / disconnect per KMS's rules; raises ElementConnected /
 /// ElementDisconnected on the source (and on a replaced source).
-async fn connect(server: &Server, ctx: &ElementRef<'_>, params: &Params<'_>, connecting: bool) -> OpResult {
-    let sink_id = params.object_id("sink")?;
-    let sink = match server.lookup(&sink_id, |o| o.backing)? {
+async fn connect(
+    server: &Server,
+    ctx: &ElementRef<'_>,
+    sink_id: &ObjectId,
+    media_type: Option<MediaType>,
+    (source_desc, sink_desc): (&str, &str),
+    connecting: bool,
+) -> OpResult {
+    let sink = match server.lookup(sink_id, |o| o.backing)? {
         Backing::Element { pipeline, element } if pipeline == ctx.pipeline => element,
         Backing::Element { .. } => {
             return Err(KurentoError::new(ErrorCode::ConnectError, "Cannot connect elements of different pipelines"));
         }
         _ => return Err(KurentoError::marshall("'sink' parameter should be a MediaElement")),
     };
-    let types: Vec<MediaType> = media_types(params)?.map_or(MediaType::ALL.to_vec(), |t| vec![t]);
-    let source_desc = params.opt_str("sourceMediaDescription")?.unwrap_or("default").to_owned();
-    let sink_desc = params.opt_str("sinkMediaDescription")?.unwrap_or("default").to_owned();
+    let types: Vec<MediaType> = media_type.map_or(MediaType::ALL.to_vec(), |t| vec![t]);
     let (pipeline, source) = (ctx.pipeline, ctx.element);
-    let (sd, kd) = (source_desc.clone(), sink_desc.clone());
+    let (sd, kd) = (source_desc.to_owned(), sink_desc.to_owned());
     let changes = server
         .media
         .call(pipeline, move |worker, now| {
@@ -95,7 +109,7 @@ async fn connect(server: &Server, ctx: &ElementRef<'_>, params: &Params<'_>, con
             Ok(changes)
         })
         .await?
-        .map_err(|e| graph_error(server, ctx, &sink_id, e))?;
+        .map_err(|e| graph_error(server, ctx, sink_id, e))?;
     {
         let state = server.lock();
         for (connected, c) in changes {
@@ -111,7 +125,7 @@ async fn connect(server: &Server, ctx: &ElementRef<'_>, params: &Params<'_>, con
             state.publish(&src.id.clone(), name, fields);
         }
     }
-    ref_object(server, ctx.session, &sink_id)?;
+    server.ref_object(ctx.session, sink_id)?;
     Ok(None)
 }
 
@@ -130,9 +144,7 @@ fn graph_error(server: &Server, ctx: &ElementRef<'_>, sink: &ObjectId, error: Gr
 }
 
 /// getSourceConnections (`sources` = true) / getSinkConnections.
-async fn connections(server: &Server, ctx: &ElementRef<'_>, params: &Params<'_>, sources: bool) -> OpResult {
-    let filter = media_types(params)?;
-    let description = params.opt_str("description")?.map(str::to_owned);
+async fn connections(server: &Server, ctx: &ElementRef<'_>, filter: Option<MediaType>, description: Option<&str>, sources: bool) -> OpResult {
     let (pipeline, element) = (ctx.pipeline, ctx.element);
     let conns = server
         .media
@@ -149,7 +161,7 @@ async fn connections(server: &Server, ctx: &ElementRef<'_>, params: &Params<'_>,
         .iter()
         .filter(|c| {
             let own = if sources { &c.sink_description } else { &c.source_description };
-            description.as_ref().is_none_or(|d| d == own)
+            description.is_none_or(|d| d == own)
         })
         .filter_map(|c| {
             let src = state.registry.by_element(pipeline, c.source)?;
@@ -161,8 +173,8 @@ async fn connections(server: &Server, ctx: &ElementRef<'_>, params: &Params<'_>,
 }
 
 /// isMediaFlowingIn / isMediaFlowingOut; DATA is 40107 as in KMS.
-async fn flowing(server: &Server, ctx: &ElementRef<'_>, params: &Params<'_>, inbound: bool) -> OpResult {
-    let media_type = audio_or_video(params)?;
+async fn flowing(server: &Server, ctx: &ElementRef<'_>, media_type: kms_api::MediaType, inbound: bool) -> OpResult {
+    let media_type = audio_or_video(media_type)?;
     let (pipeline, element) = (ctx.pipeline, ctx.element);
     let flowing = server
         .media
@@ -185,8 +197,7 @@ enum Endpoint {
 
 /// getStats: RTP stream stats for a WebRtcEndpoint or RtpEndpoint, the pipeline's latency
 /// averages (`latencyStats`) for every element.
-async fn stats(server: &Server, ctx: &ElementRef<'_>, params: &Params<'_>) -> OpResult {
-    let media_type = media_types(params)?;
+async fn stats(server: &Server, ctx: &ElementRef<'_>, media_type: Option<MediaType>) -> OpResult {
     let (pipeline, element) = (ctx.pipeline, ctx.element);
     let (latency, streams) = server
         .media
@@ -220,8 +231,8 @@ pub fn connection_data(source: &str, sink: &str, media_type: &str, source_desc: 
 
 /// The media type parameter of isMediaFlowingIn/Out and isMediaTranscoding:
 /// AUDIO or VIDEO; DATA is 40107 as in KMS.
-fn audio_or_video(params: &Params) -> Result<MediaType, KurentoError> {
-    let media_type = MediaType::parse(params.str("mediaType")?).ok_or_else(|| KurentoError::marshall("'mediaType' parameter should be AUDIO or VIDEO"))?;
+fn audio_or_video(media_type: kms_api::MediaType) -> Result<MediaType, KurentoError> {
+    let media_type = media(media_type);
     if media_type == MediaType::Data {
         return Err(KurentoError::new(ErrorCode::MediaObjectIllegalParamError, "Media flow and transcoding are not tracked for DATA"));
     }
@@ -232,9 +243,9 @@ fn audio_or_video(params: &Params) -> Result<MediaType, KurentoError> {
 /// element's output of that type goes through a transcoder now. `default`
 /// matches any transcoder of the type (in KMS it matches none, a bug);
 /// another name matches the `binName` of MediaTranscodingStateChanged.
-async fn transcoding(server: &Server, ctx: &ElementRef<'_>, params: &Params<'_>) -> OpResult {
-    let media_type = audio_or_video(params)?;
-    let bin_name = params.opt_str("binName")?.unwrap_or("default").to_owned();
+async fn transcoding(server: &Server, ctx: &ElementRef<'_>, media_type: kms_api::MediaType, bin_name: &str) -> OpResult {
+    let media_type = audio_or_video(media_type)?;
+    let bin_name = bin_name.to_owned();
     let (pipeline, element) = (ctx.pipeline, ctx.element);
     let on = server.media.call(pipeline, move |worker, _| worker.pipeline(pipeline).is_some_and(|p| p.is_transcoding(element, media_type, &bin_name))).await?;
     Ok(Some(json!(on)))
@@ -244,8 +255,7 @@ async fn transcoding(server: &Server, ctx: &ElementRef<'_>, params: &Params<'_>)
 /// element that can take the codec gets it (transcoded when the source's
 /// differs), at the VideoCaps framerate; AudioCaps `bitrate` sets the audio
 /// encoder's bitrate. Codecs no encoder here produces are 40107.
-async fn output_format(server: &Server, ctx: &ElementRef<'_>, params: &Params<'_>, media_type: MediaType) -> OpResult {
-    let caps = params.get("caps").and_then(Value::as_object).ok_or_else(|| KurentoError::marshall("'caps' parameter is required"))?;
+async fn output_format(server: &Server, ctx: &ElementRef<'_>, caps: &Map<String, Value>, media_type: MediaType) -> OpResult {
     let name = caps.get("codec").and_then(Value::as_str).unwrap_or_default();
     let codec = match (media_type, name) {
         (MediaType::Video, "VP8") => Codec::Vp8,
@@ -282,13 +292,7 @@ async fn output_format(server: &Server, ctx: &ElementRef<'_>, params: &Params<'_
 
 /// set(Min|Max)EncoderBitrate: stored like any property, then given to the
 /// element's video encoders (bits/s; max 0 = unbounded).
-async fn encoder_bitrate(server: &Server, ctx: &ElementRef<'_>, operation: &str, params: &Params<'_>) -> OpResult {
-    let property = match operation {
-        "setEncoderBitrate" => "encoderBitrate",
-        "setMinEncoderBitrate" => "minEncoderBitrate",
-        _ => "maxEncoderBitrate",
-    };
-    let value = params.get(property).and_then(Value::as_i64).ok_or_else(|| KurentoError::marshall(format!("'{property}' parameter should be an integer")))?;
+async fn encoder_bitrate(server: &Server, ctx: &ElementRef<'_>, property: &str, value: i32) -> OpResult {
     if value < 0 {
         return Err(KurentoError::new(ErrorCode::MediaObjectIllegalParamError, format!("'{property}' should be 0 or more bits/s")));
     }

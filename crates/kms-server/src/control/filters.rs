@@ -3,7 +3,7 @@
 
 use super::elements::{with_element, ElementRef};
 use super::invoke::OpResult;
-use kms_protocol::params::Params;
+use kms_api::{FaceOverlayFilterOp, GStreamerFilterOp, ImageOverlayFilterOp};
 use super::Server;
 use kms_gst::{FaceLayout, FaceOverlayFilter, FilterError, GStreamerFilter, ImageLayout, ImageOverlayFilter};
 use kms_protocol::{ErrorCode, KurentoError};
@@ -17,60 +17,37 @@ pub fn filter_error(e: FilterError) -> KurentoError {
     }
 }
 
-/// GStreamerFilter operations; `None` when `operation` is not one of them.
-pub async fn gstreamer_filter(server: &Server, ctx: &ElementRef<'_>, operation: &str, params: &Params<'_>) -> Option<OpResult> {
-    Some(match operation {
-        "setElementProperty" => set_element_property(server, ctx, params).await,
-        _ => return None,
+/// GStreamerFilter operations; `None` for the accessors left to the stored properties.
+pub async fn gstreamer_filter(server: &Server, ctx: &ElementRef<'_>, op: GStreamerFilterOp<'_>) -> Option<OpResult> {
+    let GStreamerFilterOp::SetElementProperty { property_name, property_value } = op else { return None };
+    let (name, value) = (property_name.to_owned(), property_value.to_owned());
+    let set = with_element(server, ctx, move |f: &mut GStreamerFilter, _| f.set_element_property(&name, &value)).await;
+    Some(set.and_then(|r| r.map_err(filter_error)).map(|()| None))
+}
+
+/// ImageOverlayFilter operations.
+pub async fn image_overlay(server: &Server, ctx: &ElementRef<'_>, op: ImageOverlayFilterOp<'_>) -> Option<OpResult> {
+    Some(match op {
+        ImageOverlayFilterOp::AddImage { id, uri, offset_x_percent, offset_y_percent, width_percent, height_percent, keep_aspect_ratio, center } => {
+            let layout = ImageLayout { offset_x: offset_x_percent, offset_y: offset_y_percent, width: width_percent, height: height_percent, keep_aspect_ratio, center };
+            let (id, uri) = (id.to_owned(), uri.to_owned());
+            with_element(server, ctx, move |f: &mut ImageOverlayFilter, _| f.add_image(&id, &uri, layout)).await.map(|()| None)
+        }
+        ImageOverlayFilterOp::RemoveImage { id } => {
+            let id = id.to_owned();
+            with_element(server, ctx, move |f: &mut ImageOverlayFilter, _| f.remove_image(&id)).await.map(|()| None)
+        }
     })
 }
 
-async fn set_element_property(server: &Server, ctx: &ElementRef<'_>, params: &Params<'_>) -> OpResult {
-    let (name, value) = (params.str("propertyName")?.to_owned(), params.str("propertyValue")?.to_owned());
-    with_element(server, ctx, move |f: &mut GStreamerFilter, _| f.set_element_property(&name, &value)).await?.map_err(filter_error)?;
-    Ok(None)
-}
-
-/// The four placement fractions addImage and setOverlayedImage share:
-/// (offsetXPercent, offsetYPercent, widthPercent, heightPercent).
-fn fractions(params: &Params) -> Result<(f64, f64, f64, f64), KurentoError> {
-    Ok((params.f64("offsetXPercent")?, params.f64("offsetYPercent")?, params.f64("widthPercent")?, params.f64("heightPercent")?))
-}
-
-/// ImageOverlayFilter operations; `None` when `operation` is not one of them.
-pub async fn image_overlay(server: &Server, ctx: &ElementRef<'_>, operation: &str, params: &Params<'_>) -> Option<OpResult> {
-    Some(match operation {
-        "addImage" => add_image(server, ctx, params).await,
-        "removeImage" => remove_image(server, ctx, params).await,
-        _ => return None,
+/// FaceOverlayFilter operations.
+pub async fn face_overlay(server: &Server, ctx: &ElementRef<'_>, op: FaceOverlayFilterOp<'_>) -> Option<OpResult> {
+    Some(match op {
+        FaceOverlayFilterOp::SetOverlayedImage { uri, offset_x_percent, offset_y_percent, width_percent, height_percent } => {
+            let layout = FaceLayout { offset_x: offset_x_percent, offset_y: offset_y_percent, width: width_percent, height: height_percent };
+            let uri = uri.to_owned();
+            with_element(server, ctx, move |f: &mut FaceOverlayFilter, _| f.set_overlayed_image(&uri, layout)).await.map(|()| None)
+        }
+        FaceOverlayFilterOp::UnsetOverlayedImage => with_element(server, ctx, |f: &mut FaceOverlayFilter, _| f.unset_overlayed_image()).await.map(|()| None),
     })
-}
-
-async fn add_image(server: &Server, ctx: &ElementRef<'_>, params: &Params<'_>) -> OpResult {
-    let (offset_x, offset_y, width, height) = fractions(params)?;
-    let (keep_aspect_ratio, center) = (params.bool("keepAspectRatio")?, params.bool("center")?);
-    let layout = ImageLayout { offset_x, offset_y, width, height, keep_aspect_ratio, center };
-    let (id, uri) = (params.str("id")?.to_owned(), params.str("uri")?.to_owned());
-    with_element(server, ctx, move |f: &mut ImageOverlayFilter, _| f.add_image(&id, &uri, layout)).await.map(|()| None)
-}
-
-async fn remove_image(server: &Server, ctx: &ElementRef<'_>, params: &Params<'_>) -> OpResult {
-    let id = params.str("id")?.to_owned();
-    with_element(server, ctx, move |f: &mut ImageOverlayFilter, _| f.remove_image(&id)).await.map(|()| None)
-}
-
-/// FaceOverlayFilter operations; `None` when `operation` is not one of them.
-pub async fn face_overlay(server: &Server, ctx: &ElementRef<'_>, operation: &str, params: &Params<'_>) -> Option<OpResult> {
-    Some(match operation {
-        "setOverlayedImage" => set_overlayed_image(server, ctx, params).await,
-        "unsetOverlayedImage" => with_element(server, ctx, |f: &mut FaceOverlayFilter, _| f.unset_overlayed_image()).await.map(|()| None),
-        _ => return None,
-    })
-}
-
-async fn set_overlayed_image(server: &Server, ctx: &ElementRef<'_>, params: &Params<'_>) -> OpResult {
-    let (offset_x, offset_y, width, height) = fractions(params)?;
-    let uri = params.str("uri")?.to_owned();
-    let layout = FaceLayout { offset_x, offset_y, width, height };
-    with_element(server, ctx, move |f: &mut FaceOverlayFilter, _| f.set_overlayed_image(&uri, layout)).await.map(|()| None)
 }

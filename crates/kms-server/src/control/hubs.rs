@@ -2,7 +2,7 @@
 //! (Composite has none), and Hub.getGstreamerDot.
 
 use super::invoke::OpResult;
-use kms_protocol::params::Params;
+use kms_api::{AlphaBlendingOp, DispatcherOneToManyOp, DispatcherOp, HubOp, MixerOp};
 use super::registry::Backing;
 use super::Server;
 use crate::media::PipelineHandle;
@@ -20,71 +20,88 @@ pub struct HubRef<'a> {
     pub hub: ElementId,
 }
 
-/// Hub operations; `None` when `operation` is not one of them.
-///
-/// Errors (KMS's codes where KMS has them): a port that is not a live
-/// HubPort of this hub answers 40004 CONNECT_ERROR for `connect` /
-/// `disconnect` (KMS: "Can not connect ports") and 40107 for the other
-/// methods (where KMS crashes or ignores it); Mixer's DATA and video
-/// disconnection answer 40005 UNSUPPORTED_MEDIA_TYPE, its disconnection of
-/// audio that was not connected 40004.
-pub async fn invoke(server: &Server, ctx: &HubRef<'_>, operation: &str, params: &Params<'_>) -> Option<OpResult> {
-    let class = ctx.class.name.as_str();
-    let handled = matches!(
-        (class, operation),
-        (_, "getGstreamerDot")
-            | ("Dispatcher", "connect")
-            | ("Mixer", "connect" | "disconnect")
-            | ("DispatcherOneToMany", "setSource" | "removeSource")
-            | ("AlphaBlending", "setMaster" | "setPortProperties")
-    );
-    if !handled {
-        return None;
+// Errors (KMS's codes where KMS has them): a port that is not a live
+// HubPort of this hub answers 40004 CONNECT_ERROR for `connect` /
+// `disconnect` (KMS: "Can not connect ports") and 40107 for the other
+// methods (where KMS crashes or ignores it); Mixer's DATA and video
+// disconnection answer 40005 UNSUPPORTED_MEDIA_TYPE, its disconnection of
+// audio that was not connected 40004.
+
+/// Hub operations: getGstreamerDot (dumpGstreamerDot is not built).
+pub async fn hub(server: &Server, ctx: &HubRef<'_>, op: HubOp) -> Option<OpResult> {
+    match op {
+        HubOp::GetGstreamerDot { .. } => Some(dot(server, ctx).await),
+        HubOp::DumpGstreamerDot { .. } => None,
     }
-    Some(handle(server, ctx, operation, params).await)
 }
 
-/// Runs one of the operations [`invoke`] takes.
-async fn handle(server: &Server, ctx: &HubRef<'_>, operation: &str, params: &Params<'_>) -> OpResult {
-    use ErrorCode::{ConnectError, MediaObjectIllegalParamError as Illegal};
-    match (ctx.class.name.as_str(), operation) {
-        (_, "getGstreamerDot") => dot(server, ctx).await,
-        ("Dispatcher", _) => {
-            let [source, sink] = ports(server, ctx, params, ["source", "sink"], ConnectError)?;
-            run(server, ctx, ConnectError, move |d: &mut Dispatcher| d.connect(source, sink, None)).await
-        }
-        ("Mixer", _) => {
-            let (connect, media_type) = (operation == "connect", media_type(params)?);
-            let [source, sink] = ports(server, ctx, params, ["source", "sink"], ConnectError)?;
-            run(server, ctx, ConnectError, move |c: &mut Compositor| match media_type {
-                MediaType::Audio => c.route_audio(source, sink, connect),
-                MediaType::Video => c.route_video(source, sink, connect),
-                MediaType::Data => Err(HubError::Unsupported("Invalid media type")),
-            })
-            .await
-        }
-        ("DispatcherOneToMany", "setSource") => {
-            let [source] = ports(server, ctx, params, ["source"], Illegal)?;
-            run(server, ctx, Illegal, move |d: &mut Dispatcher| d.set_source(source)).await
-        }
-        ("DispatcherOneToMany", _) => {
+/// Dispatcher.connect(source, sink).
+pub async fn dispatcher(server: &Server, ctx: &HubRef<'_>, op: DispatcherOp) -> Option<OpResult> {
+    let DispatcherOp::Connect { source, sink } = op;
+    Some(match ports(server, ctx, [("source", &source), ("sink", &sink)], ErrorCode::ConnectError) {
+        Ok([source, sink]) => run(server, ctx, ErrorCode::ConnectError, move |d: &mut Dispatcher| d.connect(source, sink, None)).await,
+        Err(e) => Err(e),
+    })
+}
+
+/// Mixer.connect / disconnect(media, source, sink).
+pub async fn mixer(server: &Server, ctx: &HubRef<'_>, op: MixerOp) -> Option<OpResult> {
+    let (connect, media, source, sink) = match op {
+        MixerOp::Connect { media, source, sink } => (true, media, source, sink),
+        MixerOp::Disconnect { media, source, sink } => (false, media, source, sink),
+    };
+    let [source, sink] = match ports(server, ctx, [("source", &source), ("sink", &sink)], ErrorCode::ConnectError) {
+        Ok(ports) => ports,
+        Err(e) => return Some(Err(e)),
+    };
+    let media_type = super::elements::media(media);
+    Some(
+        run(server, ctx, ErrorCode::ConnectError, move |c: &mut Compositor| match media_type {
+            MediaType::Audio => c.route_audio(source, sink, connect),
+            MediaType::Video => c.route_video(source, sink, connect),
+            MediaType::Data => Err(HubError::Unsupported("Invalid media type")),
+        })
+        .await,
+    )
+}
+
+/// DispatcherOneToMany.setSource(source) / removeSource().
+pub async fn dispatcher_one_to_many(server: &Server, ctx: &HubRef<'_>, op: DispatcherOneToManyOp) -> Option<OpResult> {
+    use ErrorCode::MediaObjectIllegalParamError as Illegal;
+    Some(match op {
+        DispatcherOneToManyOp::SetSource { source } => match ports(server, ctx, [("source", &source)], Illegal) {
+            Ok([source]) => run(server, ctx, Illegal, move |d: &mut Dispatcher| d.set_source(source)).await,
+            Err(e) => Err(e),
+        },
+        DispatcherOneToManyOp::RemoveSource => {
             run(server, ctx, Illegal, |d: &mut Dispatcher| {
                 d.remove_source();
                 Ok(())
             })
             .await
         }
-        ("AlphaBlending", "setMaster") => {
-            let z = z_order(params)?;
-            let [port] = ports(server, ctx, params, ["source"], Illegal)?;
-            run(server, ctx, Illegal, move |c: &mut Compositor| c.set_master(port, z)).await
+    })
+}
+
+/// AlphaBlending.setMaster(source, zOrder) / setPortProperties(...).
+pub async fn alpha_blending(server: &Server, ctx: &HubRef<'_>, op: AlphaBlendingOp) -> Option<OpResult> {
+    use ErrorCode::MediaObjectIllegalParamError as Illegal;
+    Some(match op {
+        AlphaBlendingOp::SetMaster { source, z_order } => match ports(server, ctx, [("source", &source)], Illegal) {
+            Ok([port]) => run(server, ctx, Illegal, move |c: &mut Compositor| c.set_master(port, z_order)).await,
+            Err(e) => Err(e),
+        },
+        AlphaBlendingOp::SetPortProperties { relative_x, relative_y, z_order, relative_width, relative_height, port } => {
+            let placement = Placement { x: relative_x, y: relative_y, width: relative_width, height: relative_height, z_order };
+            if let Err(e) = placement.check() {
+                return Some(Err(KurentoError::new(Illegal, e)));
+            }
+            match ports(server, ctx, [("port", &port)], Illegal) {
+                Ok([port]) => run(server, ctx, Illegal, move |c: &mut Compositor| c.set_port_properties(port, placement)).await,
+                Err(e) => Err(e),
+            }
         }
-        _ => {
-            let placement = placement(params)?;
-            let [port] = ports(server, ctx, params, ["port"], Illegal)?;
-            run(server, ctx, Illegal, move |c: &mut Compositor| c.set_port_properties(port, placement)).await
-        }
-    }
+    })
 }
 
 /// Runs `f` on the hub (of type `T`) inside the media worker. `unknown` is
@@ -107,14 +124,13 @@ async fn run<T: Hub>(server: &Server, ctx: &HubRef<'_>, unknown: ErrorCode, f: i
     Ok(None)
 }
 
-/// The HubPorts named by `names`: each must be a live HubPort of this hub.
-/// 40101 when one does not exist; `code` when it is another hub's, another
-/// pipeline's, or not a HubPort at all.
-fn ports<const N: usize>(server: &Server, ctx: &HubRef<'_>, params: &Params, names: [&str; N], code: ErrorCode) -> Result<[ElementId; N], KurentoError> {
+/// The HubPorts `named` (parameter name, id): each must be a live HubPort
+/// of this hub. 40101 when one does not exist; `code` when it is another
+/// hub's, another pipeline's, or not a HubPort at all.
+fn ports<const N: usize>(server: &Server, ctx: &HubRef<'_>, named: [(&str, &ObjectId); N], code: ErrorCode) -> Result<[ElementId; N], KurentoError> {
     let mut out = [ElementId(0); N];
-    for (slot, name) in out.iter_mut().zip(names) {
-        let id = params.object_id(name)?;
-        let (class, backing) = server.lookup(&id, |o| (o.class.name.as_str(), o.backing))?;
+    for (slot, (name, id)) in out.iter_mut().zip(named) {
+        let (class, backing) = server.lookup(id, |o| (o.class.name.as_str(), o.backing))?;
         *slot = match backing {
             // A child of this hub is in its pipeline.
             Backing::Element { element, .. } if class == "HubPort" && id.parent().as_ref() == Some(ctx.object) => element,
@@ -122,29 +138,6 @@ fn ports<const N: usize>(server: &Server, ctx: &HubRef<'_>, params: &Params, nam
         };
     }
     Ok(out)
-}
-
-fn media_type(params: &Params) -> Result<MediaType, KurentoError> {
-    let t = params.str("media")?;
-    MediaType::parse(t).ok_or_else(|| KurentoError::marshall(format!("'media' parameter should be AUDIO, VIDEO or DATA, not '{t}'")))
-}
-
-fn z_order(params: &Params) -> Result<i32, KurentoError> {
-    let z = params.opt_i64("zOrder")?.ok_or_else(|| KurentoError::marshall("'zOrder' parameter is required"))?;
-    i32::try_from(z).map_err(|_| KurentoError::new(ErrorCode::MediaObjectIllegalParamError, format!("'zOrder' {z} is out of range")))
-}
-
-/// setPortProperties's relative placement: fractions of the master's size.
-fn placement(params: &Params) -> Result<Placement, KurentoError> {
-    let placement = Placement {
-        x: params.f64("relativeX")?,
-        y: params.f64("relativeY")?,
-        width: params.f64("relativeWidth")?,
-        height: params.f64("relativeHeight")?,
-        z_order: z_order(params)?,
-    };
-    placement.check().map_err(|e| KurentoError::new(ErrorCode::MediaObjectIllegalParamError, e))?;
-    Ok(placement)
 }
 
 /// Hub.getGstreamerDot: for the mixing hubs their GStreamer pipeline (as
@@ -196,7 +189,7 @@ pub async fn create(server: &Server, class: &Class, pipeline: PipelineHandle, pr
                 "Mixer" => CompositorKind::Mixer,
                 other => return Err(KurentoError::new(ErrorCode::MediaObjectNotAvailable, format!("{other} is not a hub this server builds"))),
             };
-            let waker = super::create::island_waker(server, pipeline, &mut slot)?;
+            let waker = server.island_waker(pipeline, &mut slot)?;
             let unavailable = |e: String| KurentoError::new(ErrorCode::MediaObjectNotAvailable, format!("{name} cannot be created here: {e}"));
             Box::new(Compositor::new(kind, waker).map_err(unavailable)?)
         }

@@ -1,13 +1,17 @@
-//! `invoke`: operations on objects. MediaObject members are answered from the
-//! registry; MediaElement, SdpEndpoint and WebRtcEndpoint members go to the
-//! media worker. Every other IDL method or property answers 40006 until its
-//! media behaviour exists, and names outside the IDL answer 40105.
+//! `invoke`: operations on objects. The request is decoded into a typed
+//! [`Operation`] first (kms-api: the one place operation parameters are
+//! checked, with KMS's codes); the variant's declaring class picks the
+//! handler. MediaObject members are answered from the registry, the other
+//! classes' members by their handlers (in the media worker where they touch
+//! media); accessors no handler takes read and write the stored property;
+//! any other IDL method answers 40006 until its media behaviour exists.
 
 use super::events::tags_json;
-use kms_protocol::params::Params;
 use super::registry::Backing;
-use super::{elements, filters, hubs, pipeline, properties, sdp, server_manager, types, uri, webrtc, Server};
-use kms_idl::{Class, Idl};
+use super::{elements, filters, hubs, pipeline, properties, sdp, server_manager, uri, webrtc, Server};
+use kms_api::{Accessor, HttpEndpointOp, MediaElementOp, MediaObjectOp, Operation};
+use kms_gst::{HttpPostEndpoint, PlayerEndpoint, RecorderEndpoint, RtpEndpoint};
+use kms_protocol::params::Params;
 use kms_protocol::{ErrorCode, KurentoError, ObjectId};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -17,106 +21,117 @@ pub type OpResult = Result<Option<Value>, KurentoError>;
 
 /// Runs `operation` on `object` for `session`.
 pub async fn invoke(server: &Arc<Server>, session: &str, object: &ObjectId, operation: &str, params: &Params<'_>) -> OpResult {
-    let idl = Idl::get();
     let (class, backing) = server.lookup(object, |o| (o.class, o.backing))?;
-    check_arguments(idl, class, operation, params)?;
-    if let Some(result) = media_object(server, object, operation, params) {
-        return result;
-    }
-    let handled = match backing {
-        Backing::ServerManager => server_manager::invoke(server, operation, params).await,
-        Backing::Element { pipeline, element } => {
-            let ctx = elements::ElementRef { object, pipeline, element, session };
-            match elements::invoke(server, &ctx, operation, params).await {
-                Some(r) => Some(r),
-                None => match class.name.as_str() {
-                    "WebRtcEndpoint" => webrtc::invoke(server, &ctx, operation, params).await,
-                    "RtpEndpoint" => match operation {
-                        // The GStreamer graph of its RTP session, as KMS dumps its bin.
-                        "getGstreamerDot" => Some(elements::with_element(server, &ctx, |e: &mut kms_gst::RtpEndpoint, _| e.dot()).await.map(|d| Some(json!(d)))),
-                        _ => sdp::invoke::<kms_gst::RtpEndpoint>(server, &ctx, operation, params).await,
-                    },
-                    "HttpPostEndpoint" => match operation {
-                        "getUrl" => Some(elements::with_element(server, &ctx, |e: &mut kms_gst::HttpPostEndpoint, _| e.url().to_owned()).await.map(|u| Some(json!(u)))),
-                        "getGstreamerDot" => Some(elements::with_element(server, &ctx, |e: &mut kms_gst::HttpPostEndpoint, _| e.dot()).await.map(|d| Some(json!(d)))),
-                        _ => None,
-                    },
-                    "PlayerEndpoint" => uri::player(server, &ctx, operation, params).await,
-                    "RecorderEndpoint" => uri::recorder(server, &ctx, operation).await,
-                    "GStreamerFilter" => filters::gstreamer_filter(server, &ctx, operation, params).await,
-                    "ImageOverlayFilter" => filters::image_overlay(server, &ctx, operation, params).await,
-                    "FaceOverlayFilter" => filters::face_overlay(server, &ctx, operation, params).await,
-                    _ => None,
-                },
-            }
+    let op = Operation::decode(class, operation, params)?;
+    let ((declaring, name), accessor) = (op.name(), op.property());
+    let handled = match (op, backing) {
+        (Operation::MediaObject(op), _) => Some(media_object(server, object, op)),
+        (Operation::ServerManager(op), _) => server_manager::invoke(server, op).await,
+        (Operation::MediaPipeline(op), Backing::Pipeline(handle)) => pipeline::invoke(server, object, handle, op).await,
+        (Operation::Hub(op), Backing::Hub { pipeline, hub }) => hubs::hub(server, &hubs::HubRef { object, class, pipeline, hub }, op).await,
+        (Operation::Dispatcher(op), Backing::Hub { pipeline, hub }) => hubs::dispatcher(server, &hubs::HubRef { object, class, pipeline, hub }, op).await,
+        (Operation::DispatcherOneToMany(op), Backing::Hub { pipeline, hub }) => {
+            hubs::dispatcher_one_to_many(server, &hubs::HubRef { object, class, pipeline, hub }, op).await
         }
-        Backing::Pipeline(handle) => pipeline::invoke(server, object, handle, operation, params).await,
-        Backing::Hub { pipeline, hub } => hubs::invoke(server, &hubs::HubRef { object, class, pipeline, hub }, operation, params).await,
+        (Operation::Mixer(op), Backing::Hub { pipeline, hub }) => hubs::mixer(server, &hubs::HubRef { object, class, pipeline, hub }, op).await,
+        (Operation::AlphaBlending(op), Backing::Hub { pipeline, hub }) => hubs::alpha_blending(server, &hubs::HubRef { object, class, pipeline, hub }, op).await,
+        (op, Backing::Element { pipeline, element }) => element_op(server, &elements::ElementRef { object, pipeline, element, session }, op).await,
+        // An operation of a class the object is not (the registry and the IDL disagree).
+        (_, _) => None,
     };
-    handled.unwrap_or_else(|| not_built_or_unknown(server, idl, class, object, operation, params))
+    match handled {
+        Some(result) => result,
+        None => match accessor {
+            Some(Accessor::Get(property)) => properties::get(server, object, property).and_then(|v| {
+                v.map(Some).ok_or_else(|| KurentoError::not_implemented(&format!("{declaring}.{name}")))
+            }),
+            Some(Accessor::Set(property)) => properties::store(server, object, property, params.get(property)).map(|()| None),
+            None => Err(KurentoError::not_implemented(&format!("{declaring}.{name}"))),
+        },
+    }
 }
 
-/// Validates `params` against the IDL signature of `operation`, when it has one.
-fn check_arguments(idl: &Idl, class: &Class, operation: &str, params: &Params) -> Result<(), KurentoError> {
-    let Some(method) = idl.method(class, operation) else { return Ok(()) };
-    for p in &method.params {
-        match params.get(&p.name) {
-            None if p.optional => {}
-            None => return Err(KurentoError::marshall(format!("'{}' parameter is required", p.name))),
-            Some(v) if !types::matches(idl, &p.type_name, v) => {
-                return Err(KurentoError::marshall(format!("'{}' parameter should be {}", p.name, types::describe(&p.type_name))))
-            }
-            Some(_) => {}
+/// The operations of a MediaElement (or a class derived from it), by the
+/// class that declares them; `None` for the ones left to the stored
+/// properties or not built.
+async fn element_op(server: &Server, ctx: &elements::ElementRef<'_>, op: Operation<'_>) -> Option<OpResult> {
+    let class = server.lookup(ctx.object, |o| o.class.name.as_str()).ok()?;
+    match op {
+        Operation::MediaElement(MediaElementOp::GetGstreamerDot { .. }) => gstreamer_dot(server, ctx, class).await,
+        Operation::MediaElement(op) => elements::invoke(server, ctx, op).await,
+        Operation::SdpEndpoint(op) if class == "WebRtcEndpoint" => webrtc::sdp_endpoint(server, ctx, op).await,
+        Operation::SdpEndpoint(op) if class == "RtpEndpoint" => sdp::sdp_endpoint::<RtpEndpoint>(server, ctx, op).await,
+        Operation::BaseRtpEndpoint(op) if class == "WebRtcEndpoint" => webrtc::base_rtp_endpoint(server, ctx, op).await,
+        Operation::BaseRtpEndpoint(op) if class == "RtpEndpoint" => sdp::base_rtp_endpoint::<RtpEndpoint>(server, ctx, op).await,
+        Operation::WebRtcEndpoint(op) => webrtc::invoke(server, ctx, op).await,
+        Operation::HttpEndpoint(HttpEndpointOp::GetUrl) if class == "HttpPostEndpoint" => {
+            Some(elements::with_element(server, ctx, |e: &mut HttpPostEndpoint, _| e.url().to_owned()).await.map(|u| Some(json!(u))))
         }
-    }
-    Ok(())
-}
-
-/// The MediaObject members every class has; `None` for any other operation.
-fn media_object(server: &Server, object: &ObjectId, operation: &str, params: &Params) -> Option<OpResult> {
-    let mut state = server.lock();
-    if operation == "getChildren" {
-        // Scans the registry: only done when asked.
-        let children = state.registry.children(object);
-        return Some(Ok(Some(json!(children.iter().map(ObjectId::as_str).collect::<Vec<_>>()))));
-    }
-    let o = state.registry.get_mut(object)?;
-    let value = |v: Value| Some(Ok(Some(v)));
-    let void = |r: Result<(), KurentoError>| Some(r.map(|()| None));
-    match operation {
-        "getId" => value(json!(o.id.as_str())),
-        "getName" => value(json!(o.name)),
-        "setName" => void(params.str("name").map(|n| o.name = n.to_owned())),
-        "getSendTagsInEvents" => value(json!(o.send_tags_in_events)),
-        "setSendTagsInEvents" => void(params.bool("sendTagsInEvents").map(|b| o.send_tags_in_events = b)),
-        "getCreationTime" => value(json!(o.creation_time)),
-        "getParent" => value(o.id.parent().map_or(Value::Null, |p| json!(p.as_str()))),
-        "getMediaPipeline" => value(match o.backing {
-            Backing::ServerManager => Value::Null,
-            _ => json!(o.id.pipeline().as_str()),
-        }),
-        "addTag" => void(params.str("key").and_then(|k| Ok((k, params.str("value")?))).map(|(k, v)| {
-            o.tags.retain(|(key, _)| key != k);
-            o.tags.push((k.to_owned(), v.to_owned()));
-        })),
-        "removeTag" => void(params.str("key").map(|k| o.tags.retain(|(key, _)| key != k))),
-        "getTag" => Some(params.str("key").and_then(|k| {
-            let found = o.tags.iter().find(|(key, _)| key == k).map(|(_, v)| json!(v));
-            found.map(Some).ok_or_else(|| KurentoError::new(ErrorCode::MediaObjectTagKeyNotFound, format!("Tag key '{k}' not found")))
-        })),
-        "getTags" => value(tags_json(&o.tags)),
+        Operation::UriEndpoint(op) if class == "PlayerEndpoint" => uri::uri_endpoint::<PlayerEndpoint>(server, ctx, op).await,
+        Operation::UriEndpoint(op) if class == "RecorderEndpoint" => uri::uri_endpoint::<RecorderEndpoint>(server, ctx, op).await,
+        Operation::PlayerEndpoint(op) => uri::player(server, ctx, op).await,
+        Operation::RecorderEndpoint(op) => uri::recorder(server, ctx, op).await,
+        Operation::GStreamerFilter(op) => filters::gstreamer_filter(server, ctx, op).await,
+        Operation::ImageOverlayFilter(op) => filters::image_overlay(server, ctx, op).await,
+        Operation::FaceOverlayFilter(op) => filters::face_overlay(server, ctx, op).await,
         _ => None,
     }
 }
 
-/// The answer for an operation nothing above handled: a property access,
-/// 40006 for the rest of the IDL, 40105 for names outside it.
-fn not_built_or_unknown(server: &Server, idl: &Idl, class: &Class, object: &ObjectId, operation: &str, params: &Params) -> OpResult {
-    if idl.method(class, operation).is_some() {
-        return Err(KurentoError::not_implemented(&format!("{}.{operation}", class.name)));
+/// MediaElement.getGstreamerDot: the element's own GStreamer graph where it
+/// has one (KMS dumps the element's bin); `None` (40006) for the others.
+async fn gstreamer_dot(server: &Server, ctx: &elements::ElementRef<'_>, class: &str) -> Option<OpResult> {
+    Some(match class {
+        "RtpEndpoint" => elements::with_element(server, ctx, |e: &mut RtpEndpoint, _| e.dot()).await.map(|d| Some(json!(d))),
+        "HttpPostEndpoint" => elements::with_element(server, ctx, |e: &mut HttpPostEndpoint, _| e.dot()).await.map(|d| Some(json!(d))),
+        "PlayerEndpoint" => uri::gstreamer_dot::<PlayerEndpoint>(server, ctx).await,
+        "RecorderEndpoint" => uri::gstreamer_dot::<RecorderEndpoint>(server, ctx).await,
+        _ => return None,
+    })
+}
+
+/// The MediaObject members every class has; `None` for the accessors left
+/// to the stored properties.
+fn media_object(server: &Server, object: &ObjectId, op: MediaObjectOp<'_>) -> OpResult {
+    let mut state = server.lock();
+    if let MediaObjectOp::GetChildren = op {
+        // Scans the registry: only done when asked.
+        let children = state.registry.children(object);
+        return Ok(Some(json!(children.iter().map(ObjectId::as_str).collect::<Vec<_>>())));
     }
-    if let Some(result) = properties::access(server, idl, class, object, operation, params) {
-        return result;
-    }
-    Err(KurentoError::new(ErrorCode::MediaObjectMethodNotFound, format!("Method '{operation}' not found in class {}", class.name)))
+    let o = state.registry.get_mut(object).ok_or_else(|| KurentoError::object_not_found(object.as_str()))?;
+    Ok(match op {
+        MediaObjectOp::GetId => Some(json!(o.id.as_str())),
+        MediaObjectOp::GetName => Some(json!(o.name)),
+        MediaObjectOp::SetName { name } => {
+            o.name = name.to_owned();
+            None
+        }
+        MediaObjectOp::GetSendTagsInEvents => Some(json!(o.send_tags_in_events)),
+        MediaObjectOp::SetSendTagsInEvents { send_tags_in_events } => {
+            o.send_tags_in_events = send_tags_in_events;
+            None
+        }
+        MediaObjectOp::GetCreationTime => Some(json!(o.creation_time)),
+        MediaObjectOp::GetParent => Some(o.id.parent().map_or(Value::Null, |p| json!(p.as_str()))),
+        MediaObjectOp::GetMediaPipeline => Some(match o.backing {
+            Backing::ServerManager => Value::Null,
+            _ => json!(o.id.pipeline().as_str()),
+        }),
+        MediaObjectOp::AddTag { key, value } => {
+            o.tags.retain(|(k, _)| k != key);
+            o.tags.push((key.to_owned(), value.to_owned()));
+            None
+        }
+        MediaObjectOp::RemoveTag { key } => {
+            o.tags.retain(|(k, _)| k != key);
+            None
+        }
+        MediaObjectOp::GetTag { key } => {
+            let found = o.tags.iter().find(|(k, _)| k == key).map(|(_, v)| json!(v));
+            Some(found.ok_or_else(|| KurentoError::new(ErrorCode::MediaObjectTagKeyNotFound, format!("Tag key '{key}' not found")))?)
+        }
+        MediaObjectOp::GetTags => Some(tags_json(&o.tags)),
+        other => return Err(KurentoError::not_implemented(&format!("MediaObject.{}", other.name()))),
+    })
 }

@@ -161,7 +161,7 @@ async fn dispatch(server: &Arc<Server>, session: &str, method: Method<'_>) -> Re
             result.insert("value".into(), json!(id));
         }
         Method::Unsubscribe { subscription } => server.lock().sessions.unsubscribe(session, subscription),
-        Method::Ref { object } => ref_object(server, session, &object)?,
+        Method::Ref { object } => server.ref_object(session, &object)?,
         Method::Unref { object } => {
             let orphan = {
                 let mut state = server.lock();
@@ -179,22 +179,6 @@ async fn dispatch(server: &Arc<Server>, session: &str, method: Method<'_>) -> Re
         }
     }
     Ok(result)
-}
-
-/// Adds `session` to the holders of `object` and its ancestors.
-pub fn ref_object(server: &Server, session: &str, object: &ObjectId) -> Result<(), KurentoError> {
-    let mut state = server.lock();
-    if state.registry.get(object).is_none() {
-        return Err(KurentoError::object_not_found(object.as_str()));
-    }
-    let mut next = Some(object.clone());
-    while let Some(id) = next {
-        if let Some(o) = state.registry.get_mut(&id) {
-            o.sessions.insert(session.to_owned());
-        }
-        next = id.parent();
-    }
-    Ok(())
 }
 
 /// `closeSession`: with `release:true` every object of the session is released,

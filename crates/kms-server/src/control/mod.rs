@@ -16,7 +16,6 @@ mod registry;
 mod request_cache;
 mod sdp;
 mod server_manager;
-mod types;
 mod uri;
 mod sessions;
 mod stats;
@@ -24,21 +23,22 @@ mod elements;
 mod webrtc;
 
 pub use methods::{handle_text, ConnectionContext};
-pub use server_manager::KMS_API_VERSION;
+pub use server_manager::{cpu_time, KMS_API_VERSION};
 pub use registry::Backing;
 pub use sessions::ConnId;
 
 use crate::config::Config;
-use crate::media::{MediaEvent, MediaHandle};
+use crate::media::{MediaEvent, MediaHandle, PipelineHandle};
+use kms_media::ElementId;
 use events::event_data;
 use kms_idl::Idl;
-use kms_protocol::{KurentoError, Notification, ObjectId};
+use kms_protocol::{ErrorCode, KurentoError, Notification, ObjectId};
 use registry::{MediaObject, Registry};
 use request_cache::RequestCache;
 use serde_json::{json, Map, Value};
 use sessions::{ConnSender, Sessions};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use tokio::sync::mpsc;
 
 /// Shared state of the control plane.
@@ -211,10 +211,58 @@ impl Server {
         }
     }
 
+    /// Adds `session` to the holders of `object` and its ancestors; 40101
+    /// when the object does not exist.
+    pub fn ref_object(&self, session: &str, object: &ObjectId) -> Result<(), KurentoError> {
+        let mut state = self.lock();
+        if state.registry.get(object).is_none() {
+            return Err(KurentoError::object_not_found(object.as_str()));
+        }
+        let mut next = Some(object.clone());
+        while let Some(id) = next {
+            if let Some(o) = state.registry.get_mut(&id) {
+                o.sessions.insert(session.to_owned());
+            }
+            next = id.parent();
+        }
+        Ok(())
+    }
+
+    /// A waker for a GStreamer-fed element of `pipeline`, with the slot its
+    /// id goes into once it is added; 40003 when GStreamer is not available.
+    pub fn island_waker(&self, pipeline: PipelineHandle, slot: &mut Option<Arc<OnceLock<ElementId>>>) -> Result<kms_gst::Waker, KurentoError> {
+        kms_gst::init().map_err(|e| KurentoError::new(ErrorCode::UnexpectedError, format!("GStreamer is not available: {e}")))?;
+        let (waker, id) = self.media.waker(pipeline);
+        *slot = Some(id);
+        Ok(waker)
+    }
+
     /// The object `id`, or 40101.
     pub fn lookup<T>(&self, id: &ObjectId, f: impl FnOnce(&MediaObject) -> T) -> Result<T, KurentoError> {
         let state = self.lock();
         state.registry.get(id).map(f).ok_or_else(|| KurentoError::object_not_found(id.as_str()))
+    }
+}
+
+/// The Kurento Protocol over WebSocket, served by this process's control plane.
+impl crate::ws::Service for Server {
+    type Conn = ConnectionContext;
+
+    fn limits(&self) -> crate::ws::Limits<'_> {
+        let c = &self.config;
+        crate::ws::Limits { path: &c.ws_path, access_token: c.access_token.as_deref(), max_request_bytes: c.max_request_bytes, outgoing_queue_bytes: c.outgoing_queue_bytes }
+    }
+
+    fn open(self: &Arc<Self>, out: ConnSender) -> ConnectionContext {
+        ConnectionContext { conn: self.open_connection(out), session: None }
+    }
+
+    fn handle(self: &Arc<Self>, conn: &mut ConnectionContext, text: String) -> impl std::future::Future<Output = String> + Send {
+        async move { handle_text(self, conn, &text).await }
+    }
+
+    fn close(self: &Arc<Self>, conn: ConnectionContext) {
+        self.close_connection(conn.conn);
     }
 }
 

@@ -1,18 +1,18 @@
 //! MediaPipeline operations that reach the media worker.
 
 use super::invoke::OpResult;
-use kms_protocol::params::Params;
+use kms_api::MediaPipelineOp;
 use super::Server;
 use crate::media::PipelineHandle;
-use kms_idl::Idl;
 use kms_protocol::{KurentoError, ObjectId};
 
-/// MediaPipeline operations; `None` when `operation` is not one of them.
-pub async fn invoke(server: &Server, object: &ObjectId, pipeline: PipelineHandle, operation: &str, params: &Params<'_>) -> Option<OpResult> {
-    match operation {
+/// MediaPipeline operations; `None` for the ones left to the stored
+/// properties or not built (dumpGstreamerDot).
+pub async fn invoke(server: &Server, object: &ObjectId, pipeline: PipelineHandle, op: MediaPipelineOp) -> Option<OpResult> {
+    match op {
         // Stored as a property (so getLatencyStats answers it) and applied to the router.
-        "setLatencyStats" => Some(set_latency_stats(server, object, pipeline, params).await),
-        "getGstreamerDot" => Some(dot(server, object, pipeline).await),
+        MediaPipelineOp::SetLatencyStats { latency_stats } => Some(set_latency_stats(server, object, pipeline, latency_stats).await),
+        MediaPipelineOp::GetGstreamerDot { .. } => Some(dot(server, object, pipeline).await),
         _ => None,
     }
 }
@@ -58,11 +58,8 @@ async fn dot(server: &Server, object: &ObjectId, pipeline: PipelineHandle) -> Op
     Ok(Some(serde_json::json!(dot)))
 }
 
-async fn set_latency_stats(server: &Server, object: &ObjectId, pipeline: PipelineHandle, params: &Params<'_>) -> OpResult {
-    let idl = Idl::get();
-    let class = server.lookup(object, |o| o.class)?;
-    super::properties::access(server, idl, class, object, "setLatencyStats", params).unwrap_or(Ok(None))?;
-    let enabled = params.bool("latencyStats")?;
+async fn set_latency_stats(server: &Server, object: &ObjectId, pipeline: PipelineHandle, enabled: bool) -> OpResult {
+    super::properties::store(server, object, "latencyStats", Some(&serde_json::json!(enabled)))?;
     let applied = server.media.call(pipeline, move |worker, _| worker.pipeline(pipeline).map(|p| p.latency_mut().set_enabled(enabled))).await?;
     applied.map(|()| None).ok_or_else(|| KurentoError::object_not_found(object.as_str()))
 }

@@ -5,14 +5,12 @@
 //! `ICECandidatePairs`, ...) are not stored; until their element computes
 //! them, their getters answer 40006.
 
-use super::invoke::OpResult;
-use kms_protocol::params::Params;
 use super::events::register;
-use super::{types, Server};
+use super::Server;
 use crate::config::Config;
 use kms_idl::{Class, Idl};
 use kms_webrtc::Bandwidth;
-use kms_protocol::{ErrorCode, KurentoError, ObjectId};
+use kms_protocol::{KurentoError, ObjectId};
 use serde_json::{json, Map, Value};
 
 /// KMS's defaults for properties the IDL gives none for:
@@ -69,39 +67,19 @@ pub fn fill_defaults(idl: &Idl, class: &Class, config: &Config, properties: &mut
     }
 }
 
-/// `get<Prop>` / `set<Prop>` for an IDL property; `None` when `operation`
-/// names no property of `class`.
-pub fn access(server: &Server, idl: &Idl, class: &Class, object: &ObjectId, operation: &str, params: &Params) -> Option<OpResult> {
-    let (is_get, rest) = match (operation.strip_prefix("get"), operation.strip_prefix("set")) {
-        (Some(rest), _) => (true, rest),
-        (_, Some(rest)) => (false, rest),
-        _ => return None,
-    };
-    let lower = lower_first(rest);
-    let (_, property) = [rest, lower.as_str()].into_iter().find_map(|n| idl.property(class, n))?;
-    let not_built = || KurentoError::not_implemented(&format!("{}.{operation}", class.name));
-    Some(if is_get {
-        server.lookup(object, |o| o.properties.get(&property.name).cloned()).and_then(|v| v.map(Some).ok_or_else(not_built))
-    } else if !property.is_settable() {
-        Err(KurentoError::new(
-            ErrorCode::MediaObjectOperationNotSupported,
-            format!("Property '{}' of {} cannot be set", property.name, class.name),
-        ))
-    } else {
-        (|| {
-            let value = params.get(&property.name).ok_or_else(|| KurentoError::marshall(format!("'{}' parameter is required", property.name)))?;
-            if !types::matches(idl, &property.type_name, value) {
-                return Err(KurentoError::marshall(format!("'{}' parameter should be {}", property.name, types::describe(&property.type_name))));
-            }
-            let mut state = server.lock();
-            let o = state.registry.get_mut(object).ok_or_else(|| KurentoError::object_not_found(object.as_str()))?;
-            o.properties.insert(property.name.clone(), value.clone());
-            Ok(None)
-        })()
-    })
+/// `get<Prop>` of a stored property: its value, `None` when it is not
+/// stored (a live media state no handler computes yet).
+pub fn get(server: &Server, object: &ObjectId, property: &str) -> Result<Option<Value>, KurentoError> {
+    server.lookup(object, |o| o.properties.get(property).cloned())
 }
 
-fn lower_first(s: &str) -> String {
-    let mut chars = s.chars();
-    chars.next().map(|c| c.to_lowercase().chain(chars).collect()).unwrap_or_default()
+/// `set<Prop>`: stores `value` (already checked against the property's
+/// type when the request was decoded; `None` stores nothing).
+pub fn store(server: &Server, object: &ObjectId, property: &str, value: Option<&Value>) -> Result<(), KurentoError> {
+    let mut state = server.lock();
+    let o = state.registry.get_mut(object).ok_or_else(|| KurentoError::object_not_found(object.as_str()))?;
+    if let Some(value) = value {
+        o.properties.insert(property.to_owned(), value.clone());
+    }
+    Ok(())
 }

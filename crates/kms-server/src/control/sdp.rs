@@ -4,7 +4,7 @@
 
 use super::elements::{with_element, ElementRef};
 use super::invoke::OpResult;
-use kms_protocol::params::Params;
+use kms_api::{BaseRtpEndpointOp, SdpEndpointOp};
 use super::Server;
 use kms_media::{SdpEndpointError, SdpNegotiation};
 use kms_protocol::{ErrorCode, KurentoError};
@@ -26,15 +26,14 @@ pub fn kurento_error(e: SdpEndpointError) -> KurentoError {
     KurentoError::new(code, e.to_string())
 }
 
-/// A negotiation step: takes the SDP parameter `name`, returns an SDP.
+/// A negotiation step on `sdp`, returning an SDP.
 async fn sdp_step<T: SdpNegotiation>(
     server: &Server,
     ctx: &ElementRef<'_>,
-    params: &Params<'_>,
-    name: &str,
+    sdp: &str,
     step: fn(&mut T, &str) -> Result<String, SdpEndpointError>,
 ) -> OpResult {
-    let sdp = params.str(name)?.to_owned();
+    let sdp = sdp.to_owned();
     let result = with_element(server, ctx, move |e: &mut T, _| step(e, &sdp)).await?;
     result.map_err(kurento_error).map(|s| Some(json!(s)))
 }
@@ -49,15 +48,14 @@ fn state(connected: bool) -> Option<serde_json::Value> {
     Some(json!(if connected { "CONNECTED" } else { "DISCONNECTED" }))
 }
 
-/// SdpEndpoint / BaseRtpEndpoint operations of an element of type `T`;
-/// `None` when `operation` is not one of them.
-pub async fn invoke<T: SdpNegotiation>(server: &Server, ctx: &ElementRef<'_>, operation: &str, params: &Params<'_>) -> Option<OpResult> {
-    Some(match operation {
-        "processOffer" => sdp_step(server, ctx, params, "offer", T::process_offer).await,
-        "processAnswer" => sdp_step(server, ctx, params, "answer", T::process_answer).await,
-        "generateOffer" => {
+/// SdpEndpoint operations of an element of type `T`; `None` for the
+/// accessors left to the stored properties.
+pub async fn sdp_endpoint<T: SdpNegotiation>(server: &Server, ctx: &ElementRef<'_>, op: SdpEndpointOp<'_>) -> Option<OpResult> {
+    Some(match op {
+        SdpEndpointOp::ProcessOffer { offer } => sdp_step(server, ctx, offer, T::process_offer).await,
+        SdpEndpointOp::ProcessAnswer { answer } => sdp_step(server, ctx, answer, T::process_answer).await,
+        SdpEndpointOp::GenerateOffer { options } => {
             // OfferOptions: offerToReceiveAudio / offerToReceiveVideo, both true by default.
-            let options = params.get("options").and_then(|o| o.as_object());
             let flag = |name: &str| options.and_then(|o| o.get(name)).and_then(|v| v.as_bool()).unwrap_or(true);
             let (audio, video) = (flag("offerToReceiveAudio"), flag("offerToReceiveVideo"));
             match with_element(server, ctx, move |e: &mut T, _| e.generate_offer(audio, video)).await {
@@ -65,10 +63,19 @@ pub async fn invoke<T: SdpNegotiation>(server: &Server, ctx: &ElementRef<'_>, op
                 Err(e) => Err(e),
             }
         }
-        "getLocalSessionDescriptor" => descriptor::<T>(server, ctx, true, ErrorCode::SdpEndPointNoLocalSdpError).await,
-        "getRemoteSessionDescriptor" => descriptor::<T>(server, ctx, false, ErrorCode::SdpEndPointNoRemoteSdpError).await,
-        "getConnectionState" => with_element(server, ctx, |e: &mut T, _| e.connection_connected()).await.map(state),
-        "getMediaState" => with_element(server, ctx, |e: &mut T, _| e.media_connected()).await.map(state),
+        SdpEndpointOp::GetLocalSessionDescriptor => descriptor::<T>(server, ctx, true, ErrorCode::SdpEndPointNoLocalSdpError).await,
+        SdpEndpointOp::GetRemoteSessionDescriptor => descriptor::<T>(server, ctx, false, ErrorCode::SdpEndPointNoRemoteSdpError).await,
+        _ => return None,
+    })
+}
+
+/// BaseRtpEndpoint's live states of an element of type `T`; `None` for the
+/// accessors left to the stored properties and for requestKeyframe (the
+/// endpoint's own handler takes it).
+pub async fn base_rtp_endpoint<T: SdpNegotiation>(server: &Server, ctx: &ElementRef<'_>, op: BaseRtpEndpointOp<'_>) -> Option<OpResult> {
+    Some(match op {
+        BaseRtpEndpointOp::GetConnectionState => with_element(server, ctx, |e: &mut T, _| e.connection_connected()).await.map(state),
+        BaseRtpEndpointOp::GetMediaState => with_element(server, ctx, |e: &mut T, _| e.media_connected()).await.map(state),
         _ => return None,
     })
 }

@@ -3,7 +3,7 @@
 
 use super::events::register;
 use super::invoke::OpResult;
-use kms_protocol::params::Params;
+use kms_api::ServerManagerOp;
 use super::Server;
 use kms_idl::Idl;
 use kms_protocol::{ErrorCode, KurentoError, ObjectId};
@@ -13,21 +13,20 @@ use std::time::{Duration, Instant};
 /// The version we report: KMS's API version, since that is the contract served.
 pub const KMS_API_VERSION: &str = "7.3.0";
 
-/// ServerManager operations; `None` when `operation` is not one of them.
-pub async fn invoke(server: &Server, operation: &str, params: &Params<'_>) -> Option<OpResult> {
-    Some(match operation {
-        "getInfo" => Ok(Some(info())),
-        "getPipelines" => {
+/// ServerManager operations.
+pub async fn invoke(server: &Server, op: ServerManagerOp<'_>) -> Option<OpResult> {
+    Some(match op {
+        ServerManagerOp::GetInfo => Ok(Some(info())),
+        ServerManagerOp::GetPipelines => {
             let ids = server.lock().registry.pipelines();
             Ok(Some(json!(ids.iter().map(ObjectId::as_str).collect::<Vec<_>>())))
         }
-        "getSessions" => Ok(Some(json!(server.lock().sessions.ids()))),
-        "getMetadata" => Ok(Some(json!(server.config.metadata.as_ref().map_or(String::new(), Value::to_string)))),
-        "getKmd" => kmd(params),
-        "getCpuCount" => Ok(Some(json!(std::thread::available_parallelism().map_or(1, |n| n.get())))),
-        "getUsedCpu" => used_cpu(params).await,
-        "getUsedMemory" => Ok(Some(json!(resident_kib().unwrap_or(0)))),
-        _ => return None,
+        ServerManagerOp::GetSessions => Ok(Some(json!(server.lock().sessions.ids()))),
+        ServerManagerOp::GetMetadata => Ok(Some(json!(server.config.metadata.as_ref().map_or(String::new(), Value::to_string)))),
+        ServerManagerOp::GetKmd { module_name } => kmd(module_name),
+        ServerManagerOp::GetCpuCount => Ok(Some(json!(std::thread::available_parallelism().map_or(1, |n| n.get())))),
+        ServerManagerOp::GetUsedCpu { interval } => used_cpu(interval).await,
+        ServerManagerOp::GetUsedMemory => Ok(Some(json!(resident_kib().unwrap_or(0)))),
     })
 }
 
@@ -46,8 +45,7 @@ pub fn info() -> Value {
     register("ServerInfo", json!({ "version": KMS_API_VERSION, "type": "KMS", "capabilities": ["transactions"], "modules": modules }))
 }
 
-fn kmd(params: &Params) -> OpResult {
-    let name = params.str("moduleName")?;
+fn kmd(name: &str) -> OpResult {
     let module = Idl::get()
         .module(name)
         .ok_or_else(|| KurentoError::new(ErrorCode::ServerManagerErrorKmdNotFound, format!("Module '{name}' not found")))?;
@@ -56,8 +54,8 @@ fn kmd(params: &Params) -> OpResult {
 
 /// getUsedCpu(interval ms): process CPU % of one core over `interval` (KMS blocks
 /// for the interval too; we only suspend this request).
-async fn used_cpu(params: &Params<'_>) -> OpResult {
-    let interval = params.opt_i64("interval")?.unwrap_or(1000).clamp(1, 60_000) as u64;
+async fn used_cpu(interval: i32) -> OpResult {
+    let interval = interval.clamp(1, 60_000) as u64;
     let (t0, c0) = (Instant::now(), cpu_time());
     tokio::time::sleep(Duration::from_millis(interval)).await;
     let (wall, cpu) = (t0.elapsed(), cpu_time().saturating_sub(c0));

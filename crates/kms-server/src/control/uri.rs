@@ -7,7 +7,7 @@
 use super::elements::{with_element, ElementRef};
 use super::events::register;
 use super::invoke::OpResult;
-use kms_protocol::params::Params;
+use kms_api::{PlayerEndpointOp, RecorderEndpointOp, UriEndpointOp};
 use super::Server;
 use kms_gst::{PlayerControl, PlayerEndpoint, RecorderEndpoint, UriEndpoint};
 use kms_protocol::{ErrorCode, KurentoError};
@@ -17,36 +17,39 @@ use std::time::Duration;
 /// How long stopAndWait waits for the muxer to finish the file.
 const STOP_AND_WAIT_LIMIT: Duration = Duration::from_secs(30);
 
-/// The members both UriEndpoints have; `None` for any other operation.
-async fn common<T: UriEndpoint>(server: &Server, ctx: &ElementRef<'_>, operation: &str) -> Option<OpResult> {
-    Some(match operation {
-        "pause" => with_element(server, ctx, |e: &mut T, now| e.pause(now)).await.map(|()| None),
-        "stop" => with_element(server, ctx, |e: &mut T, _| e.stop()).await.map(|()| None),
-        "getState" => with_element(server, ctx, |e: &mut T, _| e.state().as_str()).await.map(|s| Some(json!(s))),
-        "getGstreamerDot" => with_element(server, ctx, |e: &mut T, _| e.dot()).await.map(|d| Some(json!(d))),
+/// UriEndpoint operations (pause, stop, state) of an element of type `T`;
+/// `None` for the accessors left to the stored properties.
+pub async fn uri_endpoint<T: UriEndpoint>(server: &Server, ctx: &ElementRef<'_>, op: UriEndpointOp) -> Option<OpResult> {
+    Some(match op {
+        UriEndpointOp::Pause => with_element(server, ctx, |e: &mut T, now| e.pause(now)).await.map(|()| None),
+        UriEndpointOp::Stop => with_element(server, ctx, |e: &mut T, _| e.stop()).await.map(|()| None),
+        UriEndpointOp::GetState => with_element(server, ctx, |e: &mut T, _| e.state().as_str()).await.map(|s| Some(json!(s))),
         _ => return None,
     })
 }
 
-/// PlayerEndpoint operations; `None` when `operation` is not one of them.
-pub async fn player(server: &Server, ctx: &ElementRef<'_>, operation: &str, params: &Params<'_>) -> Option<OpResult> {
-    Some(match operation {
-        "play" => with_element(server, ctx, |p: &mut PlayerEndpoint, _| p.play()).await.map(|()| None),
-        "getPosition" => position(server, ctx).await,
-        "setPosition" => set_position(server, ctx, params).await,
-        "getVideoInfo" => video_info(server, ctx).await,
+/// MediaElement.getGstreamerDot of a UriEndpoint: its own GStreamer pipeline.
+pub async fn gstreamer_dot<T: UriEndpoint>(server: &Server, ctx: &ElementRef<'_>) -> OpResult {
+    with_element(server, ctx, |e: &mut T, _| e.dot()).await.map(|d| Some(json!(d)))
+}
+
+/// PlayerEndpoint operations.
+pub async fn player(server: &Server, ctx: &ElementRef<'_>, op: PlayerEndpointOp) -> Option<OpResult> {
+    Some(match op {
+        PlayerEndpointOp::Play => with_element(server, ctx, |p: &mut PlayerEndpoint, _| p.play()).await.map(|()| None),
+        PlayerEndpointOp::GetPosition => position(server, ctx).await,
+        PlayerEndpointOp::SetPosition { position } => set_position(server, ctx, position).await,
+        PlayerEndpointOp::GetVideoInfo => video_info(server, ctx).await,
         // The `elementGstreamerDot` property: the player's own GStreamer pipeline.
-        "getElementGstreamerDot" => with_element(server, ctx, |p: &mut PlayerEndpoint, _| p.dot()).await.map(|d| Some(json!(d))),
-        _ => return common::<PlayerEndpoint>(server, ctx, operation).await,
+        PlayerEndpointOp::GetElementGstreamerDot => gstreamer_dot::<PlayerEndpoint>(server, ctx).await,
     })
 }
 
-/// RecorderEndpoint operations; `None` when `operation` is not one of them.
-pub async fn recorder(server: &Server, ctx: &ElementRef<'_>, operation: &str) -> Option<OpResult> {
-    Some(match operation {
-        "record" => with_element(server, ctx, |r: &mut RecorderEndpoint, now| r.record(now)).await.map(|()| None),
-        "stopAndWait" => stop_and_wait(server, ctx).await,
-        _ => return common::<RecorderEndpoint>(server, ctx, operation).await,
+/// RecorderEndpoint operations.
+pub async fn recorder(server: &Server, ctx: &ElementRef<'_>, op: RecorderEndpointOp) -> Option<OpResult> {
+    Some(match op {
+        RecorderEndpointOp::Record => with_element(server, ctx, |r: &mut RecorderEndpoint, now| r.record(now)).await.map(|()| None),
+        RecorderEndpointOp::StopAndWait => stop_and_wait(server, ctx).await,
     })
 }
 
@@ -88,8 +91,7 @@ async fn video_info(server: &Server, ctx: &ElementRef<'_>) -> OpResult {
 }
 
 /// setPosition(position ms): 40700 PLAYER_SEEK_FAIL when the media cannot seek there.
-async fn set_position(server: &Server, ctx: &ElementRef<'_>, params: &Params<'_>) -> OpResult {
-    let position = params.opt_i64("position")?.ok_or_else(|| KurentoError::marshall("'position' parameter is required"))?;
+async fn set_position(server: &Server, ctx: &ElementRef<'_>, position: i64) -> OpResult {
     let seek_fail = |reason: String| KurentoError::new(ErrorCode::PlayerSeekFail, reason);
     let control = controls(server, ctx).await?.ok_or_else(|| seek_fail("the player is stopped".into()))?;
     blocking(move || control.seek(position)).await?.map_err(|e| seek_fail(e.to_string()))?;

@@ -2,7 +2,7 @@
 
 use super::elements::ElementRef;
 use super::invoke::OpResult;
-use kms_protocol::params::Params;
+use kms_api::{BaseRtpEndpointOp, SdpEndpointOp, WebRtcEndpointOp};
 use super::Server;
 use kms_protocol::{ErrorCode, KurentoError};
 use kms_media::ElementId;
@@ -102,23 +102,18 @@ pub async fn apply_nat(server: &Server, pipeline: PipelineHandle, element: Eleme
     Ok(())
 }
 
-/// setStunServerAddress / setTurnUrl take what KMS can use: an IP address,
-/// and `user:password@ip[:port]`. Anything else is refused with 40001.
-fn check_nat_setting(operation: &str, params: &Params) -> Result<(), KurentoError> {
-    match operation {
-        "setStunServerAddress" => {
-            let text = params.str("stunServerAddress")?;
-            if !text.is_empty() && text.parse::<IpAddr>().is_err() {
-                return Err(KurentoError::marshall("'stunServerAddress' parameter should be an IP address"));
-            }
-        }
-        "setTurnUrl" => {
-            let text = params.str("turnUrl")?;
-            if !text.is_empty() && TurnServer::parse(text).is_none() {
-                return Err(KurentoError::marshall("'turnUrl' parameter should be user:password@ip[:port]"));
-            }
-        }
-        _ => {}
+/// A STUN server address KMS can use: an IP address (or "" for none); else 40001.
+fn check_stun_address(text: &str) -> Result<(), KurentoError> {
+    if !text.is_empty() && text.parse::<IpAddr>().is_err() {
+        return Err(KurentoError::marshall("'stunServerAddress' parameter should be an IP address"));
+    }
+    Ok(())
+}
+
+/// A TURN URL KMS can use: `user:password@ip[:port]` (or "" for none); else 40001.
+fn check_turn_url(text: &str) -> Result<(), KurentoError> {
+    if !text.is_empty() && TurnServer::parse(text).is_none() {
+        return Err(KurentoError::marshall("'turnUrl' parameter should be user:password@ip[:port]"));
     }
     Ok(())
 }
@@ -128,107 +123,106 @@ fn check_nat_setting(operation: &str, params: &Params) -> Result<(), KurentoErro
 async fn set_applied<T: Send + 'static>(
     server: &Server,
     ctx: &ElementRef<'_>,
-    operation: &str,
-    params: &Params<'_>,
+    property: &str,
+    value: Value,
     derive: fn(&Map<String, Value>) -> T,
     apply: fn(&mut WebRtcEndpoint, T),
 ) -> OpResult {
-    let idl = kms_idl::Idl::get();
-    let class = server.lookup(ctx.object, |o| o.class)?;
-    super::properties::access(server, idl, class, ctx.object, operation, params).unwrap_or(Ok(None))?;
+    super::properties::store(server, ctx.object, property, Some(&value))?;
     let derived = server.lookup(ctx.object, |o| derive(&o.properties))?;
     with_endpoint(server, ctx, move |w| apply(w, derived)).await.map(|()| None)
 }
 
 /// set externalIPv4 / externalIPv6: applied to what the endpoint announces
-/// from then on.
-async fn set_external(server: &Server, ctx: &ElementRef<'_>, operation: &str, params: &Params<'_>) -> OpResult {
-    let (name, want_v4) = if operation == "setExternalIPv4" { ("externalIPv4", true) } else { ("externalIPv6", false) };
-    let text = params.str(name)?;
+/// from then on. Text that is not an address of that family is 40001.
+async fn set_external(server: &Server, ctx: &ElementRef<'_>, property: &str, text: &str, want_v4: bool) -> OpResult {
     match text.parse::<IpAddr>() {
         Ok(ip) if ip.is_ipv4() == want_v4 => {}
-        _ => return Err(KurentoError::marshall(format!("'{name}' parameter should be an IPv{} address", if want_v4 { 4 } else { 6 }))),
+        _ => return Err(KurentoError::marshall(format!("'{property}' parameter should be an IPv{} address", if want_v4 { 4 } else { 6 }))),
     }
-    set_applied(server, ctx, operation, params, external_addrs, WebRtcEndpoint::set_external).await
+    set_applied(server, ctx, property, json!(text), external_addrs, WebRtcEndpoint::set_external).await
 }
 
-/// WebRtcEndpoint operations; `None` when `operation` is not one of them.
-pub async fn invoke(server: &Server, ctx: &ElementRef<'_>, operation: &str, params: &Params<'_>) -> Option<OpResult> {
-    Some(match operation {
-        "setExternalIPv4" | "setExternalIPv6" => set_external(server, ctx, operation, params).await,
-        "setStunServerAddress" | "setStunServerPort" | "setTurnUrl" => {
-            if let Err(e) = check_nat_setting(operation, params) {
-                return Some(Err(e));
-            }
-            let idl = kms_idl::Idl::get();
-            let stored = server.lookup(ctx.object, |o| o.class).and_then(|class| {
-                super::properties::access(server, idl, class, ctx.object, operation, params).unwrap_or(Ok(None))
-            });
-            match stored.and_then(|_| server.lookup(ctx.object, |o| o.properties.clone())) {
-                Ok(properties) => apply_nat(server, ctx.pipeline, ctx.element, &properties).await.map(|()| None),
-                Err(e) => Err(e),
-            }
+/// set stunServerAddress / stunServerPort / turnUrl: stored, then the
+/// endpoint's STUN/TURN servers follow (until it starts gathering).
+async fn set_nat(server: &Server, ctx: &ElementRef<'_>, property: &str, value: Value) -> OpResult {
+    super::properties::store(server, ctx.object, property, Some(&value))?;
+    let properties = server.lookup(ctx.object, |o| o.properties.clone())?;
+    apply_nat(server, ctx.pipeline, ctx.element, &properties).await.map(|()| None)
+}
+
+/// SdpEndpoint operations of a WebRtcEndpoint: maxVideoRecvBandwidth is
+/// applied to the endpoint; the rest as any SDP endpoint's.
+pub async fn sdp_endpoint(server: &Server, ctx: &ElementRef<'_>, op: SdpEndpointOp<'_>) -> Option<OpResult> {
+    match op {
+        SdpEndpointOp::SetMaxVideoRecvBandwidth { max_video_recv_bandwidth: kbps } => {
+            Some(set_applied(server, ctx, "maxVideoRecvBandwidth", json!(kbps), bandwidth, WebRtcEndpoint::set_bandwidth).await)
         }
-        "setMinVideoRecvBandwidth" | "setMaxVideoRecvBandwidth" | "setMinVideoSendBandwidth" | "setMaxVideoSendBandwidth" => {
-            set_applied(server, ctx, operation, params, bandwidth, WebRtcEndpoint::set_bandwidth).await
-        }
-        "gatherCandidates" => with_endpoint(server, ctx, |w| w.gather_candidates()).await.map(|()| None),
-        "addIceCandidate" => {
-            let candidate = match params.object_map("candidate") {
-                Ok(c) => c.get("candidate").and_then(|v| v.as_str()).unwrap_or_default().to_owned(),
-                Err(e) => return Some(Err(e)),
-            };
+        op => super::sdp::sdp_endpoint::<WebRtcEndpoint>(server, ctx, op).await,
+    }
+}
+
+/// BaseRtpEndpoint operations of a WebRtcEndpoint: the video bandwidths
+/// are applied to the endpoint, requestKeyframe sends a PLI/FIR; the live
+/// states as any RTP endpoint's.
+pub async fn base_rtp_endpoint(server: &Server, ctx: &ElementRef<'_>, op: BaseRtpEndpointOp<'_>) -> Option<OpResult> {
+    let (property, kbps) = match op {
+        BaseRtpEndpointOp::RequestKeyframe => return Some(with_endpoint(server, ctx, |w| w.request_keyframe()).await.map(|()| None)),
+        BaseRtpEndpointOp::SetMinVideoRecvBandwidth { min_video_recv_bandwidth: v } => ("minVideoRecvBandwidth", v),
+        BaseRtpEndpointOp::SetMinVideoSendBandwidth { min_video_send_bandwidth: v } => ("minVideoSendBandwidth", v),
+        BaseRtpEndpointOp::SetMaxVideoSendBandwidth { max_video_send_bandwidth: v } => ("maxVideoSendBandwidth", v),
+        op => return super::sdp::base_rtp_endpoint::<WebRtcEndpoint>(server, ctx, op).await,
+    };
+    Some(set_applied(server, ctx, property, json!(kbps), bandwidth, WebRtcEndpoint::set_bandwidth).await)
+}
+
+/// WebRtcEndpoint's own operations; `None` for the accessors left to the
+/// stored properties.
+pub async fn invoke(server: &Server, ctx: &ElementRef<'_>, op: WebRtcEndpointOp<'_>) -> Option<OpResult> {
+    Some(match op {
+        WebRtcEndpointOp::SetExternalIPv4 { external_i_pv4: text } => set_external(server, ctx, "externalIPv4", text, true).await,
+        WebRtcEndpointOp::SetExternalIPv6 { external_i_pv6: text } => set_external(server, ctx, "externalIPv6", text, false).await,
+        WebRtcEndpointOp::SetStunServerAddress { stun_server_address: text } => match check_stun_address(text) {
+            Ok(()) => set_nat(server, ctx, "stunServerAddress", json!(text)).await,
+            Err(e) => Err(e),
+        },
+        WebRtcEndpointOp::SetStunServerPort { stun_server_port: port } => set_nat(server, ctx, "stunServerPort", json!(port)).await,
+        WebRtcEndpointOp::SetTurnUrl { turn_url: text } => match check_turn_url(text) {
+            Ok(()) => set_nat(server, ctx, "turnUrl", json!(text)).await,
+            Err(e) => Err(e),
+        },
+        WebRtcEndpointOp::GatherCandidates => with_endpoint(server, ctx, |w| w.gather_candidates()).await.map(|()| None),
+        WebRtcEndpointOp::AddIceCandidate { candidate } => {
+            let candidate = candidate.get("candidate").and_then(|v| v.as_str()).unwrap_or_default().to_owned();
             match with_endpoint(server, ctx, move |w| w.add_ice_candidate(&candidate)).await {
                 Ok(r) => r.map_err(kurento_error).map(|()| None),
                 Err(e) => Err(e),
             }
         }
-        "createDataChannel" => {
+        WebRtcEndpointOp::CreateDataChannel { label, ordered, max_packet_life_time, max_retransmits, protocol } => {
             // KMS's defaults: label "", ordered, no lifetime/retransmit limit (-1), protocol "".
-            let read = || -> Result<_, KurentoError> {
-                let label = params.opt_str("label")?.unwrap_or_default().to_owned();
-                let protocol = params.opt_str("protocol")?.unwrap_or_default().to_owned();
-                let ordered = params.opt_bool("ordered")?.unwrap_or(true);
-                let limit = |name: &str| -> Result<i32, KurentoError> {
-                    let v = params.opt_i64(name)?.unwrap_or(-1);
-                    i32::try_from(v).map_err(|_| KurentoError::marshall(format!("'{name}' parameter is out of range: {v}")))
-                };
-                Ok((label, protocol, ordered, limit("maxPacketLifeTime")?, limit("maxRetransmits")?))
-            };
-            let (label, protocol, ordered, lifetime, retransmits) = match read() {
-                Ok(v) => v,
-                Err(e) => return Some(Err(e)),
-            };
+            let (label, protocol) = (label.unwrap_or_default().to_owned(), protocol.unwrap_or_default().to_owned());
+            let (ordered, lifetime, retransmits) = (ordered.unwrap_or(true), max_packet_life_time.unwrap_or(-1), max_retransmits.unwrap_or(-1));
             let created = with_endpoint(server, ctx, move |w| w.create_data_channel(&label, ordered, lifetime, retransmits, &protocol)).await;
             created.and_then(|r| r.map_err(kurento_error)).map(|()| None)
         }
-        "closeDataChannel" => {
-            let id = match params.opt_i64("channelId").and_then(|v| v.ok_or_else(|| KurentoError::marshall("'channelId' parameter is required"))) {
-                Ok(id) => id,
-                Err(e) => return Some(Err(e)),
-            };
-            let Ok(stream_id) = u16::try_from(id) else {
-                return Some(Err(KurentoError::new(ErrorCode::MediaObjectIllegalParamError, format!("no data channel {id}"))));
+        WebRtcEndpointOp::CloseDataChannel { channel_id } => {
+            let Ok(stream_id) = u16::try_from(channel_id) else {
+                return Some(Err(KurentoError::new(ErrorCode::MediaObjectIllegalParamError, format!("no data channel {channel_id}"))));
             };
             let closed = with_endpoint(server, ctx, move |w| w.close_data_channel(stream_id)).await;
             closed.and_then(|r| r.map_err(kurento_error)).map(|()| None)
         }
-        "requestKeyframe" => with_endpoint(server, ctx, |w| w.request_keyframe()).await.map(|()| None),
-        "getICECandidatePairs" => with_endpoint(server, ctx, |w| w.candidate_pairs())
+        WebRtcEndpointOp::GetICECandidatePairs => with_endpoint(server, ctx, |w| w.candidate_pairs())
             .await
             .map(|pairs| Some(Value::Array(pairs.iter().map(|(l, r)| super::events::candidate_pair(l, r)).collect()))),
-        "getIceConnectionState" | "getDtlsConnectionState" => {
-            let ice = operation == "getIceConnectionState";
-            with_endpoint(server, ctx, |w| w.connection_states()).await.map(|(ice_state, dtls_state)| {
-                let entry = if ice {
-                    super::events::register("IceConnection", json!({ "streamId": "1", "componentId": 1, "state": ice_state.as_str() }))
-                } else {
-                    let fields = json!({ "streamId": "1", "componentId": "1", "connectionId": "1", "state": dtls_state.as_str() });
-                    super::events::register("DtlsConnection", fields)
-                };
-                Some(json!([entry]))
-            })
-        }
-        _ => return super::sdp::invoke::<WebRtcEndpoint>(server, ctx, operation, params).await,
+        WebRtcEndpointOp::GetIceConnectionState => with_endpoint(server, ctx, |w| w.connection_states()).await.map(|(ice, _)| {
+            Some(json!([super::events::register("IceConnection", json!({ "streamId": "1", "componentId": 1, "state": ice.as_str() }))]))
+        }),
+        WebRtcEndpointOp::GetDtlsConnectionState => with_endpoint(server, ctx, |w| w.connection_states()).await.map(|(_, dtls)| {
+            let fields = json!({ "streamId": "1", "componentId": "1", "connectionId": "1", "state": dtls.as_str() });
+            Some(json!([super::events::register("DtlsConnection", fields)]))
+        }),
+        _ => return None,
     })
 }

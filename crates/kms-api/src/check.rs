@@ -1,4 +1,5 @@
-//! Checking JSON values against IDL types (constructor and operation params).
+//! Checking JSON values against IDL types (constructor and operation
+//! parameters), as KMS's generated deserializers do.
 
 use kms_idl::{Idl, TypeFormat};
 use serde_json::Value;
