@@ -153,4 +153,16 @@ test('a Redis restart loses no pipeline; a session resumes through the entry wit
   assert.deepEqual(repeat, before);
   const unknown = await back.request('connect', { sessionId: 'no-such-session' });
   assert.equal(unknown.error.code, 40007);
+
+  // A transaction goes to one node whole: a pipeline and an endpoint in it by newref.
+  const operations = [
+    { jsonrpc: '2.0', id: 0, method: 'create', params: { type: 'MediaPipeline', constructorParams: {} } },
+    { jsonrpc: '2.0', id: 1, method: 'create', params: { type: 'WebRtcEndpoint', constructorParams: { mediaPipeline: 'newref:0' } } },
+  ];
+  const tx = await back.request('transaction', { operations, sessionId: resumed.result.sessionId });
+  assert.ok(tx.result, JSON.stringify(tx));
+  const made = JSON.stringify(tx.result).match(/node-[ab]~[^"]+?_kurento\.WebRtcEndpoint/);
+  assert.ok(made, JSON.stringify(tx.result));
+  const offer = await back.request('invoke', { object: made[0], operation: 'generateOffer', sessionId });
+  assert.match(offer.result.value, /^v=0/);
 });

@@ -24,7 +24,7 @@ pub struct Target {
 
 /// Runs `cycles` cycles spread over `concurrency` connections; returns
 /// (wall time, sorted cycle latencies).
-async fn run_cycles(target: &Target, cycles: usize, concurrency: usize) -> Result<(Duration, Vec<Duration>), String> {
+pub(crate) async fn run_cycles(target: &Target, cycles: usize, concurrency: usize) -> Result<(Duration, Vec<Duration>), String> {
     let mut clients = Vec::new();
     for _ in 0..concurrency {
         clients.push(Rpc::connect(&target.url).await?);
@@ -62,7 +62,7 @@ async fn settle(pid: u32, target: &Target) -> Result<(u64, u64), String> {
     rss_and_threads(pid).ok_or_else(|| "cannot read server /proc status".into())
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }

@@ -11,6 +11,7 @@
 //! `kms-bench viewers` is the load client: N WebRTC viewers of one source on
 //! one thread and one UDP socket, against this server or Janus (see `load`).
 
+mod cluster_bench;
 mod control;
 mod filter_bench;
 mod hub_bench;
@@ -62,6 +63,18 @@ enum Command {
         /// Cycles of the leak gate.
         #[arg(long, default_value_t = 10_000)]
         leak_cycles: usize,
+    },
+    /// The cluster: control-plane cycles through the entry beside a node
+    /// directly, and the placement of 1,000 pipelines over two nodes.
+    Cluster {
+        #[command(flatten)]
+        start: ServerArgs,
+        /// Cycles per throughput run.
+        #[arg(long, default_value_t = 1000)]
+        cycles: usize,
+        /// Fail when the entry's rate at concurrency 8 is below this share of a node's.
+        #[arg(long, default_value_t = 0.3)]
+        min_ratio: f64,
     },
     /// Idle cost: server CPU and memory with N idle pipelines (a WebRtcEndpoint
     /// each that generated an offer and gathered, no peer).
@@ -288,6 +301,7 @@ async fn main() -> std::process::ExitCode {
     let args = Args::parse();
     let result = match args.command {
         Command::Control { start, element, cycles, leak_cycles } => control::run(&start.server, &start.conf, &element, cycles, leak_cycles).await,
+        Command::Cluster { start, cycles, min_ratio } => cluster_bench::run(&start.server, &start.conf, cycles, min_ratio).await,
         Command::Soak { server, media, minutes, clients, kill_percent, sample_seconds } => {
             let soak = soak::Soak { duration: Duration::from_secs_f64(minutes.max(0.0) * 60.0), clients: clients.max(1), kill_percent, sample: Duration::from_secs(sample_seconds.max(1)) };
             soak::run(&server, &media, soak).await

@@ -1,7 +1,7 @@
 //! MediaElement operations: the connection graph and media-flow queries.
 
 use super::events::register;
-use super::invoke::OpResult;
+use super::OpResult;
 use kms_api::MediaElementOp;
 use super::registry::Backing;
 use super::Server;

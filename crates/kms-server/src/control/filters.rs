@@ -2,7 +2,7 @@
 //! (ZBarFilter has none: it only raises CodeFound).
 
 use super::elements::{with_element, ElementRef};
-use super::invoke::OpResult;
+use super::OpResult;
 use kms_api::{FaceOverlayFilterOp, GStreamerFilterOp, ImageOverlayFilterOp};
 use super::Server;
 use kms_gst::{FaceLayout, FaceOverlayFilter, FilterError, GStreamerFilter, ImageLayout, ImageOverlayFilter};

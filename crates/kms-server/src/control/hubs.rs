@@ -1,8 +1,8 @@
 //! Hub operations: Dispatcher, DispatcherOneToMany, Mixer, AlphaBlending
 //! (Composite has none), and Hub.getGstreamerDot.
 
-use super::invoke::OpResult;
-use kms_api::{AlphaBlendingOp, DispatcherOneToManyOp, DispatcherOp, HubOp, MixerOp};
+use super::OpResult;
+use kms_api::{AlphaBlendingOp, DispatcherOneToManyOp, DispatcherOp, HubOp, MixerOp, Operation};
 use super::registry::Backing;
 use super::Server;
 use crate::media::PipelineHandle;
@@ -27,8 +27,21 @@ pub struct HubRef<'a> {
 // disconnection answer 40005 UNSUPPORTED_MEDIA_TYPE, its disconnection of
 // audio that was not connected 40004.
 
+/// The operations of a hub, by the class that declares them; `None` for
+/// the ones not built.
+pub async fn invoke(server: &Server, ctx: &HubRef<'_>, op: Operation<'_>) -> Option<OpResult> {
+    match op {
+        Operation::Hub(op) => hub(server, ctx, op).await,
+        Operation::Dispatcher(op) => dispatcher(server, ctx, op).await,
+        Operation::DispatcherOneToMany(op) => dispatcher_one_to_many(server, ctx, op).await,
+        Operation::Mixer(op) => mixer(server, ctx, op).await,
+        Operation::AlphaBlending(op) => alpha_blending(server, ctx, op).await,
+        _ => None,
+    }
+}
+
 /// Hub operations: getGstreamerDot (dumpGstreamerDot is not built).
-pub async fn hub(server: &Server, ctx: &HubRef<'_>, op: HubOp) -> Option<OpResult> {
+async fn hub(server: &Server, ctx: &HubRef<'_>, op: HubOp) -> Option<OpResult> {
     match op {
         HubOp::GetGstreamerDot { .. } => Some(dot(server, ctx).await),
         HubOp::DumpGstreamerDot { .. } => None,
@@ -36,7 +49,7 @@ pub async fn hub(server: &Server, ctx: &HubRef<'_>, op: HubOp) -> Option<OpResul
 }
 
 /// Dispatcher.connect(source, sink).
-pub async fn dispatcher(server: &Server, ctx: &HubRef<'_>, op: DispatcherOp) -> Option<OpResult> {
+async fn dispatcher(server: &Server, ctx: &HubRef<'_>, op: DispatcherOp) -> Option<OpResult> {
     let DispatcherOp::Connect { source, sink } = op;
     Some(match ports(server, ctx, [("source", &source), ("sink", &sink)], ErrorCode::ConnectError) {
         Ok([source, sink]) => run(server, ctx, ErrorCode::ConnectError, move |d: &mut Dispatcher| d.connect(source, sink, None)).await,
@@ -45,7 +58,7 @@ pub async fn dispatcher(server: &Server, ctx: &HubRef<'_>, op: DispatcherOp) -> 
 }
 
 /// Mixer.connect / disconnect(media, source, sink).
-pub async fn mixer(server: &Server, ctx: &HubRef<'_>, op: MixerOp) -> Option<OpResult> {
+async fn mixer(server: &Server, ctx: &HubRef<'_>, op: MixerOp) -> Option<OpResult> {
     let (connect, media, source, sink) = match op {
         MixerOp::Connect { media, source, sink } => (true, media, source, sink),
         MixerOp::Disconnect { media, source, sink } => (false, media, source, sink),
@@ -66,7 +79,7 @@ pub async fn mixer(server: &Server, ctx: &HubRef<'_>, op: MixerOp) -> Option<OpR
 }
 
 /// DispatcherOneToMany.setSource(source) / removeSource().
-pub async fn dispatcher_one_to_many(server: &Server, ctx: &HubRef<'_>, op: DispatcherOneToManyOp) -> Option<OpResult> {
+async fn dispatcher_one_to_many(server: &Server, ctx: &HubRef<'_>, op: DispatcherOneToManyOp) -> Option<OpResult> {
     use ErrorCode::MediaObjectIllegalParamError as Illegal;
     Some(match op {
         DispatcherOneToManyOp::SetSource { source } => match ports(server, ctx, [("source", &source)], Illegal) {
@@ -84,7 +97,7 @@ pub async fn dispatcher_one_to_many(server: &Server, ctx: &HubRef<'_>, op: Dispa
 }
 
 /// AlphaBlending.setMaster(source, zOrder) / setPortProperties(...).
-pub async fn alpha_blending(server: &Server, ctx: &HubRef<'_>, op: AlphaBlendingOp) -> Option<OpResult> {
+async fn alpha_blending(server: &Server, ctx: &HubRef<'_>, op: AlphaBlendingOp) -> Option<OpResult> {
     use ErrorCode::MediaObjectIllegalParamError as Illegal;
     Some(match op {
         AlphaBlendingOp::SetMaster { source, z_order } => match ports(server, ctx, [("source", &source)], Illegal) {

@@ -8,16 +8,13 @@
 
 use super::events::tags_json;
 use super::registry::Backing;
-use super::{elements, filters, hubs, pipeline, properties, sdp, server_manager, uri, webrtc, Server};
+use super::{elements, filters, hubs, pipeline, properties, sdp, server_manager, uri, webrtc, OpResult, Server};
 use kms_api::{Accessor, HttpEndpointOp, MediaElementOp, MediaObjectOp, Operation};
 use kms_gst::{HttpPostEndpoint, PlayerEndpoint, RecorderEndpoint, RtpEndpoint};
 use kms_protocol::params::Params;
 use kms_protocol::{ErrorCode, KurentoError, ObjectId};
 use serde_json::{json, Value};
 use std::sync::Arc;
-
-/// Result of an operation: `None` for void methods.
-pub type OpResult = Result<Option<Value>, KurentoError>;
 
 /// Runs `operation` on `object` for `session`.
 pub async fn invoke(server: &Arc<Server>, session: &str, object: &ObjectId, operation: &str, params: &Params<'_>) -> OpResult {
@@ -28,13 +25,7 @@ pub async fn invoke(server: &Arc<Server>, session: &str, object: &ObjectId, oper
         (Operation::MediaObject(op), _) => Some(media_object(server, object, op)),
         (Operation::ServerManager(op), _) => server_manager::invoke(server, op).await,
         (Operation::MediaPipeline(op), Backing::Pipeline(handle)) => pipeline::invoke(server, object, handle, op).await,
-        (Operation::Hub(op), Backing::Hub { pipeline, hub }) => hubs::hub(server, &hubs::HubRef { object, class, pipeline, hub }, op).await,
-        (Operation::Dispatcher(op), Backing::Hub { pipeline, hub }) => hubs::dispatcher(server, &hubs::HubRef { object, class, pipeline, hub }, op).await,
-        (Operation::DispatcherOneToMany(op), Backing::Hub { pipeline, hub }) => {
-            hubs::dispatcher_one_to_many(server, &hubs::HubRef { object, class, pipeline, hub }, op).await
-        }
-        (Operation::Mixer(op), Backing::Hub { pipeline, hub }) => hubs::mixer(server, &hubs::HubRef { object, class, pipeline, hub }, op).await,
-        (Operation::AlphaBlending(op), Backing::Hub { pipeline, hub }) => hubs::alpha_blending(server, &hubs::HubRef { object, class, pipeline, hub }, op).await,
+        (op, Backing::Hub { pipeline, hub }) => hubs::invoke(server, &hubs::HubRef { object, class, pipeline, hub }, op).await,
         (op, Backing::Element { pipeline, element }) => element_op(server, &elements::ElementRef { object, pipeline, element, session }, op).await,
         // An operation of a class the object is not (the registry and the IDL disagree).
         (_, _) => None,

@@ -41,6 +41,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use tokio::sync::mpsc;
 
+/// Result of an operation handler: `None` for void methods.
+pub type OpResult = Result<Option<Value>, KurentoError>;
+
 /// Shared state of the control plane.
 pub struct Server {
     pub config: Config,

@@ -1,6 +1,6 @@
 //! MediaPipeline operations that reach the media worker.
 
-use super::invoke::OpResult;
+use super::OpResult;
 use kms_api::MediaPipelineOp;
 use super::Server;
 use crate::media::PipelineHandle;

@@ -3,7 +3,7 @@
 //! the stored descriptions, and the connection and media states.
 
 use super::elements::{with_element, ElementRef};
-use super::invoke::OpResult;
+use super::OpResult;
 use kms_api::{BaseRtpEndpointOp, SdpEndpointOp};
 use super::Server;
 use kms_media::{SdpEndpointError, SdpNegotiation};

@@ -2,7 +2,7 @@
 //! kmd, and process figures read from `/proc` (KMS `ServerManagerImpl.cpp`).
 
 use super::events::register;
-use super::invoke::OpResult;
+use super::OpResult;
 use kms_api::ServerManagerOp;
 use super::Server;
 use kms_idl::Idl;

@@ -6,7 +6,7 @@
 
 use super::elements::{with_element, ElementRef};
 use super::events::register;
-use super::invoke::OpResult;
+use super::OpResult;
 use kms_api::{PlayerEndpointOp, RecorderEndpointOp, UriEndpointOp};
 use super::Server;
 use kms_gst::{PlayerControl, PlayerEndpoint, RecorderEndpoint, UriEndpoint};

@@ -1,7 +1,7 @@
 //! WebRtcEndpoint operations (the SdpEndpoint ones are in `sdp`).
 
 use super::elements::ElementRef;
-use super::invoke::OpResult;
+use super::OpResult;
 use kms_api::{BaseRtpEndpointOp, SdpEndpointOp, WebRtcEndpointOp};
 use super::Server;
 use kms_protocol::{ErrorCode, KurentoError};
