@@ -22,6 +22,7 @@ stop() {
   [ ${#pids[@]} -gt 0 ] && kill "${pids[@]}" 2>/dev/null || true
   wait 2>/dev/null || true
   echo "cluster stopped"
+  exit 0
 }
 trap stop TERM INT EXIT
 wait_port() {
@@ -54,4 +55,4 @@ done
 echo "nodes=$nodes logs=$logs"
 echo "ws_uri=ws://127.0.0.2:8890/kurento"
 wait -n "${pids[@]}" || true
-echo "a cluster process ended (logs in $logs)" >&2
+echo "a cluster process ended (logs in $logs); stopping the rest" >&2
