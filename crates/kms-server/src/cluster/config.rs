@@ -111,3 +111,23 @@ impl ClusterConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn file_keys_then_variables() {
+        let mut c = ClusterConfig::default();
+        assert_eq!(c.role, Role::Standalone, "single-machine use is the default");
+        c.apply_main(&json!({ "role": "node", "nodeId": "node-7", "redisUrl": "redis://10.0.0.1:6379/", "ttl": 5 })).unwrap();
+        assert_eq!((c.role, c.node_id.as_str(), c.ttl), (Role::Node, "node-7", Duration::from_secs(5)));
+        let env = |k: &str| (k == "KMS_CLUSTER_ROLE").then(|| "entry".to_owned());
+        c.apply_env(&env).unwrap();
+        assert_eq!(c.role, Role::Entry);
+        assert!(c.apply_main(&json!({ "role": "leader" })).is_err());
+        assert!(c.apply_main(&json!({ "nodeId": "a/b" })).is_err(), "an id that cannot head an object id");
+        assert!(c.apply_main(&json!({ "nodeId": "x~y" })).is_err());
+    }
+}

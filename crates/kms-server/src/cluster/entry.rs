@@ -427,3 +427,35 @@ fn request_key(request: &Request) -> String {
     Value::Object(params).to_string().hash(&mut h);
     format!("{}#{:x}", request.id.as_ref().map(Value::to_string).unwrap_or_default(), h.finish())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_route_by_the_node_in_their_ids() {
+        let pipeline = ObjectId::new_on_node("node-b", "kurento", "MediaPipeline");
+        let constructor = json!({ "mediaPipeline": pipeline.as_str() });
+        assert_eq!(node_of(constructor.as_object()).unwrap(), "node-b");
+        // kurento-client 7.3 sends some objects whole.
+        let whole = json!({ "hub": { "id": format!("{}/x_kurento.Composite", pipeline.as_str()) } });
+        assert_eq!(node_of(whole.as_object()).unwrap(), "node-b");
+        assert_eq!(node_of(json!({ "uri": "file:///x" }).as_object()).unwrap_err().code, ErrorCode::MediaObjectNotFound);
+        let ops = [
+            json!({ "method": "create", "params": { "type": "MediaPipeline" } }),
+            json!({ "method": "invoke", "params": { "object": pipeline.as_str(), "operation": "getName" } }),
+        ];
+        assert_eq!(transaction_node(&ops).as_deref(), Some("node-b"));
+        assert_eq!(transaction_node(&ops[..1]), None, "a transaction that makes its pipeline is placed");
+    }
+
+    #[test]
+    fn the_reply_cache_key_ignores_the_session_only() {
+        let request = |text: &str| decode_request(text).unwrap();
+        let a = request_key(&request(r#"{"jsonrpc":"2.0","id":3,"method":"invoke","params":{"object":"o","operation":"getName","sessionId":"s1"}}"#));
+        let b = request_key(&request(r#"{"jsonrpc":"2.0","id":3,"method":"invoke","params":{"object":"o","operation":"getName","sessionId":"s2"}}"#));
+        let c = request_key(&request(r#"{"jsonrpc":"2.0","id":3,"method":"invoke","params":{"object":"o","operation":"getId"}}"#));
+        assert_eq!(a, b);
+        assert_ne!(a, c, "the same id asking something else is another request");
+    }
+}

@@ -29,9 +29,11 @@ fn record(server: &Server, uri: &str, cpu: &mut (Instant, std::time::Duration)) 
     let wall = now.saturating_duration_since(cpu.0).as_secs_f64().max(1e-3);
     let percent = 100.0 * used.saturating_sub(cpu.1).as_secs_f64() / wall;
     *cpu = (now, used);
+    let public = ["externalIPv4", "externalIPv6"].iter().filter_map(|k| server.config.webrtc.get(*k)).filter(|a| !a.is_empty() && *a != "auto");
     NodeRecord {
         id: server.config.cluster.node_id.clone(),
         uri: uri.to_owned(),
+        public_addresses: public.cloned().collect(),
         pipelines,
         objects,
         cpu: (percent * 10.0).round() / 10.0,

@@ -16,6 +16,10 @@ pub struct NodeRecord {
     pub id: String,
     /// The `ws://` URI of its Kurento Protocol endpoint.
     pub uri: String,
+    /// The public addresses its media is announced at (`externalIPv4`,
+    /// `externalIPv6`); empty when it announces its interfaces' own.
+    #[serde(default)]
+    pub public_addresses: Vec<String>,
     /// MediaPipelines it holds now.
     pub pipelines: usize,
     /// Media objects it holds now (pipelines and everything in them).
