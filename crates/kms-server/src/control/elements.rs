@@ -38,14 +38,12 @@ pub async fn with_element<T: Element, R: Send + 'static>(
 /// MediaElement operations; `None` for the ones not built here (the
 /// GStreamer dumps, which only endpoints with a GStreamer graph answer).
 pub async fn invoke(server: &Server, ctx: &ElementRef<'_>, op: MediaElementOp<'_>) -> Option<OpResult> {
+    let connecting = matches!(op, MediaElementOp::Connect { .. });
     Some(match op {
-        MediaElementOp::Connect { sink, media_type, source_media_description, sink_media_description } => {
+        MediaElementOp::Connect { sink, media_type, source_media_description, sink_media_description }
+        | MediaElementOp::Disconnect { sink, media_type, source_media_description, sink_media_description } => {
             let descriptions = (source_media_description.unwrap_or("default"), sink_media_description.unwrap_or("default"));
-            connect(server, ctx, &sink, media_type.map(media), descriptions, true).await
-        }
-        MediaElementOp::Disconnect { sink, media_type, source_media_description, sink_media_description } => {
-            let descriptions = (source_media_description.unwrap_or("default"), sink_media_description.unwrap_or("default"));
-            connect(server, ctx, &sink, media_type.map(media), descriptions, false).await
+            connect(server, ctx, &sink, media_type.map(media), descriptions, connecting).await
         }
         MediaElementOp::GetSourceConnections { media_type, description } => connections(server, ctx, media_type.map(media), description, true).await,
         MediaElementOp::GetSinkConnections { media_type, description } => connections(server, ctx, media_type.map(media), description, false).await,
