@@ -45,6 +45,15 @@ test('pipelines spread over the nodes; requests follow their ids; ServerManager 
   await assert.rejects(call(endpoint, 'processAnswer', 'garbage'), (e) => e.code >= 40200 && e.code < 40300, 'an SDP error from the node');
   for (const p of pipelines) await call(p, 'release');
   assert.equal((await call(manager, 'getPipelines')).length, 0);
+
+  // Health for a load balancer, beside the entry's Kurento port.
+  const base = `http://127.0.0.1:${entry.port}`;
+  const ready = await fetch(`${base}/health/ready`);
+  assert.equal(ready.status, 200, await ready.text());
+  assert.match(await (await fetch(`${base}/metrics`)).text(), /kms_cluster_nodes\{draining="false"\} 2/);
+  for (const node of nodes) await node.stop();
+  const unready = await pollUntil(() => fetch(`${base}/health/ready`).then((r) => r.status), (st) => st === 503, { tries: 40, ms: 100 });
+  assert.equal(unready, 503, 'no node left: not ready');
 });
 
 test('a call through the entry decodes in Chromium; a node killed with SIGKILL is noticed within its TTL', async (t) => {

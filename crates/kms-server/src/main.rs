@@ -161,7 +161,8 @@ async fn run_entry(config: config::Config) -> Result<(), Box<dyn std::error::Err
     let entry = cluster::entry::Entry::new(config);
     tokio::spawn(entry.clone().watch_nodes());
     tracing::info!(redis = %entry.config.cluster.redis_url, "cluster entry: Kurento Protocol listening on ws://{}/{}", listener.local_addr()?, entry.config.ws_path);
-    axum::serve(listener, ws::router(entry)).with_graceful_shutdown(stop_signal()).await?;
+    let app = ws::router(entry.clone()).merge(cluster::entry::health_router(entry));
+    axum::serve(listener, app).with_graceful_shutdown(stop_signal()).await?;
     tracing::info!("shutting down");
     Ok(())
 }

@@ -351,6 +351,41 @@ impl Entry {
     }
 }
 
+/// Health for a load balancer in front of the entry (beside the Kurento
+/// port, as a server's): `/health/live` while the process runs,
+/// `/health/ready` 200 while at least one live node takes new pipelines,
+/// else 503; `/metrics` the entry's nodes and sessions (Prometheus text).
+pub fn health_router(entry: Arc<Entry>) -> axum::Router {
+    use axum::extract::State;
+    use axum::http::StatusCode;
+    async fn ready(State(entry): State<Arc<Entry>>) -> (StatusCode, String) {
+        let open = entry.live().iter().filter(|n| !n.draining).count();
+        match open {
+            0 => (StatusCode::SERVICE_UNAVAILABLE, "no live media node takes new pipelines\n".into()),
+            n => (StatusCode::OK, format!("ready: {n} media nodes\n")),
+        }
+    }
+    async fn metrics(State(entry): State<Arc<Entry>>) -> String {
+        let mut text = String::from("# HELP kms_cluster_nodes Live media nodes, by draining state.\n# TYPE kms_cluster_nodes gauge\n");
+        let live = entry.live();
+        for draining in [false, true] {
+            text += &format!("kms_cluster_nodes{{draining=\"{draining}\"}} {}\n", live.iter().filter(|n| n.draining == draining).count());
+        }
+        text += "# HELP kms_cluster_node_pipelines MediaPipelines per live node, as last read from Redis.\n# TYPE kms_cluster_node_pipelines gauge\n";
+        for n in &live {
+            text += &format!("kms_cluster_node_pipelines{{node=\"{}\"}} {}\n", n.id, n.pipelines);
+        }
+        let sessions = entry.sessions.lock().unwrap_or_else(|e| e.into_inner()).len();
+        text += &format!("# HELP kms_cluster_entry_sessions Application sessions at the entry.\n# TYPE kms_cluster_entry_sessions gauge\nkms_cluster_entry_sessions {sessions}\n");
+        text
+    }
+    axum::Router::new()
+        .route("/health/live", axum::routing::get(|| async { "alive\n" }))
+        .route("/health/ready", axum::routing::get(ready))
+        .route("/metrics", axum::routing::get(metrics))
+        .with_state(entry)
+}
+
 /// The Kurento Protocol over WebSocket, served by the entry.
 impl crate::ws::Service for Entry {
     type Conn = EntryConn;
