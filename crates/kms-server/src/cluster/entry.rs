@@ -143,7 +143,10 @@ impl Entry {
             return kms_protocol::Response::error(Value::Null, e).to_text();
         };
         let key = request_key(&request);
-        let known = request.session_id().and_then(|s| self.sessions.lock().unwrap_or_else(|e| e.into_inner()).get(s).cloned());
+        let known = match request.session_id() {
+            Some(s) => self.sessions.lock().unwrap_or_else(|e| e.into_inner()).get(s).cloned(),
+            None => conn.session.clone(),
+        };
         if let Some(cached) = known.as_ref().and_then(|s| s.cached(&key)) {
             return cached;
         }
@@ -173,11 +176,15 @@ impl Entry {
                 return Ok(json!({ "sessionId": session.id, "serverId": self.server_id }));
             }
             _ => {
+                // As a server: the session named (made when new, except by
+                // keepAlive: 40007), else the connection's, else a new one.
                 let named = request.session_id().or(conn.session.as_ref().map(|s| s.id.as_str())).map(str::to_owned);
+                let known = named.as_ref().is_some_and(|id| self.sessions.lock().unwrap_or_else(|e| e.into_inner()).contains_key(id));
                 match named {
-                    Some(id) if self.sessions.lock().unwrap_or_else(|e| e.into_inner()).contains_key(&id) => self.attach(conn, Some(&id))?,
-                    Some(id) if matches!(method, Method::KeepAlive) => return Err(invalid_session(&id)),
-                    _ => self.attach(conn, None)?,
+                    Some(id) if !known && matches!(method, Method::KeepAlive) => return Err(invalid_session(&id)),
+                    Some(id) if !known => self.create_session(conn, id),
+                    Some(id) => self.attach(conn, Some(&id))?,
+                    None => self.attach(conn, None)?,
                 }
             }
         };
@@ -262,6 +269,15 @@ impl Entry {
         session.lock().last_seen = Some(Instant::now());
         conn.session = Some(session.clone());
         Ok(session)
+    }
+
+    /// A new session with the id a request named (KMS makes a session for an
+    /// id it does not know).
+    fn create_session(&self, conn: &mut EntryConn, id: String) -> Arc<Session> {
+        let session = self.sessions.lock().unwrap_or_else(|e| e.into_inner()).entry(id.clone()).or_insert_with(|| Session::new(id)).clone();
+        session.lock().out = Some(conn.out.clone());
+        conn.session = Some(session.clone());
+        session
     }
 
     /// The session's upstream to `node`, opened when it has none (or its
