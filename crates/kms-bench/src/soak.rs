@@ -158,10 +158,7 @@ pub async fn run(bin: &Path, media: &Path, soak: Soak) -> Result<(), String> {
     let server = server?;
     let mut choices = Choices(0x9e37_79b9_7f4a_7c15);
     // Warm-up (a third of the soak, 30 s at least) before the baseline: plugins
-    // loaded, pools and arenas at their working size. A 30-minute run with a
-    // 3-minute warm-up took its baseline (51 MB) before RSS had reached its
-    // plateau (about 69 MB from the 11th minute on, flat to the end): the
-    // working set forms over minutes, not seconds.
+    // loaded, pools and arenas at their working size.
     churn(&server, media, &soak, &mut choices, (soak.duration / 3).max(Duration::from_secs(30)), false).await?;
     let before = quiet(&server).await?;
     println!("soak: {:.0} s, {} applications at a time (each a call streaming {}-{} s), {} % killed with SIGKILL mid-call, garbageCollectorPeriod {GC_PERIOD_S} s", soak.duration.as_secs_f64(), soak.clients, STREAM_S.0, STREAM_S.1, soak.kill_percent);
