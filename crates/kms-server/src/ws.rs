@@ -31,6 +31,18 @@ pub struct Limits<'a> {
     pub outgoing_queue_bytes: usize,
 }
 
+impl Limits<'_> {
+    /// The `mediaServer.net.websocket` settings of `config`.
+    pub fn of(config: &crate::config::Config) -> Limits<'_> {
+        Limits {
+            path: &config.ws_path,
+            access_token: config.access_token.as_deref(),
+            max_request_bytes: config.max_request_bytes,
+            outgoing_queue_bytes: config.outgoing_queue_bytes,
+        }
+    }
+}
+
 /// What WebSocket connections talk to: the control plane of a server or
 /// media node, or the cluster entry. Requests of one connection are
 /// handled in order; `handle` returns the reply text.

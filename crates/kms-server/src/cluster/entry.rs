@@ -62,23 +62,11 @@ impl Entry {
     pub async fn watch_nodes(self: Arc<Self>) {
         let cluster = &self.config.cluster;
         let mut tick = tokio::time::interval(cluster.ttl / 3);
-        let mut con = None;
+        let mut redis = records::Redis::new(&cluster.redis_url);
         let mut failing = false;
         loop {
             tick.tick().await;
-            if con.is_none() {
-                match records::connect(&cluster.redis_url).await {
-                    Ok(c) => con = Some(c),
-                    Err(e) => {
-                        if !failing {
-                            tracing::warn!(redis = %cluster.redis_url, "cluster entry: cannot reach Redis (retrying): {e}");
-                        }
-                        failing = true;
-                        continue;
-                    }
-                }
-            }
-            let Some(c) = con.as_mut() else { continue };
+            let Some(c) = redis.get().await else { continue };
             let live = match records::live(c).await {
                 Ok(live) => live,
                 Err(e) => {
@@ -407,8 +395,7 @@ impl crate::ws::Service for Entry {
     type Conn = EntryConn;
 
     fn limits(&self) -> crate::ws::Limits<'_> {
-        let c = &self.config;
-        crate::ws::Limits { path: &c.ws_path, access_token: c.access_token.as_deref(), max_request_bytes: c.max_request_bytes, outgoing_queue_bytes: c.outgoing_queue_bytes }
+        crate::ws::Limits::of(&self.config)
     }
 
     fn open(self: &Arc<Self>, out: Outgoing) -> EntryConn {

@@ -48,25 +48,13 @@ fn record(server: &Server, uri: &str, cpu: &mut (Instant, std::time::Duration)) 
 pub async fn heartbeat(server: Arc<Server>, uri: String) {
     let cluster = &server.config.cluster;
     let mut tick = tokio::time::interval(cluster.ttl / 3);
-    let mut con = None;
+    let mut redis = records::Redis::new(&cluster.redis_url);
     let mut cpu = (Instant::now(), crate::control::cpu_time());
     // Logged once per change between registered and failing.
-    let (mut failing, mut unreachable_reported) = (true, false);
+    let mut failing = true;
     loop {
         tick.tick().await;
-        if con.is_none() {
-            match records::connect(&cluster.redis_url).await {
-                Ok(c) => con = Some(c),
-                Err(e) => {
-                    if !unreachable_reported {
-                        tracing::warn!(redis = %cluster.redis_url, "cluster: cannot reach Redis (retrying every heartbeat): {e}");
-                    }
-                    unreachable_reported = true;
-                    continue;
-                }
-            }
-        }
-        let Some(c) = con.as_mut() else { continue };
+        let Some(c) = redis.get().await else { continue };
         let rec = record(&server, &uri, &mut cpu);
         match records::publish(c, &rec, cluster.ttl).await {
             Ok(()) if failing => {

@@ -44,6 +44,40 @@ pub async fn connect(url: &str) -> redis::RedisResult<ConnectionManager> {
     ConnectionManager::new(client).await
 }
 
+/// A Redis connection opened on first use and retried on each call while
+/// Redis cannot be reached (logged once until it can); once open it
+/// reconnects by itself.
+pub struct Redis {
+    url: String,
+    con: Option<ConnectionManager>,
+    reported: bool,
+}
+
+impl Redis {
+    pub fn new(url: &str) -> Redis {
+        Redis { url: url.to_owned(), con: None, reported: false }
+    }
+
+    /// The connection, or `None` while Redis cannot be reached.
+    pub async fn get(&mut self) -> Option<&mut ConnectionManager> {
+        if self.con.is_none() {
+            match connect(&self.url).await {
+                Ok(c) => {
+                    self.con = Some(c);
+                    self.reported = false;
+                }
+                Err(e) => {
+                    if !self.reported {
+                        tracing::warn!(redis = %self.url, "cluster: cannot reach Redis (retrying): {e}");
+                    }
+                    self.reported = true;
+                }
+            }
+        }
+        self.con.as_mut()
+    }
+}
+
 /// Publishes `record` for `ttl`.
 pub async fn publish(con: &mut ConnectionManager, record: &NodeRecord, ttl: Duration) -> redis::RedisResult<()> {
     let json = serde_json::to_string(record).unwrap_or_default();

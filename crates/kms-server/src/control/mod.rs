@@ -252,8 +252,7 @@ impl crate::ws::Service for Server {
     type Conn = ConnectionContext;
 
     fn limits(&self) -> crate::ws::Limits<'_> {
-        let c = &self.config;
-        crate::ws::Limits { path: &c.ws_path, access_token: c.access_token.as_deref(), max_request_bytes: c.max_request_bytes, outgoing_queue_bytes: c.outgoing_queue_bytes }
+        crate::ws::Limits::of(&self.config)
     }
 
     fn open(self: &Arc<Self>, out: ConnSender) -> ConnectionContext {
