@@ -38,6 +38,7 @@ pub fn frame_from_sample(sample: &gst::Sample, codec: Codec) -> Option<MediaFram
         contiguous: true,
         data: Arc::from(map.as_slice()),
         raw_caps,
+        rtp: Default::default(),
     })
 }
 

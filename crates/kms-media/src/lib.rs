@@ -16,6 +16,7 @@ mod flow;
 mod graph;
 mod hub;
 mod media;
+pub mod packetize;
 mod inert;
 mod latency;
 mod passthrough;

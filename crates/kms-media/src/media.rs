@@ -1,5 +1,6 @@
 //! What moves through the pipeline.
 
+use crate::packetize::RtpPayloads;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -89,6 +90,9 @@ pub struct MediaFrame {
     /// the samples (`video/x-raw, format=I420, width=640, height=360, ...`);
     /// `None` for encoded frames.
     pub raw_caps: Option<Arc<str>>,
+    /// The frame cut into RTP payloads on first use, shared by every sink
+    /// that sends it as RTP (see [`crate::packetize`]).
+    pub rtp: RtpPayloads,
 }
 
 /// One data-channel message (DATA media), shared by every sink it is routed to.
@@ -103,6 +107,12 @@ pub struct DataMessage {
 }
 
 impl MediaFrame {
+    /// An encoded, contiguous frame: `codec`'s payload at `rtp_time` (in
+    /// `clock_rate` units) that arrived at `network_time`.
+    pub fn new(codec: Codec, clock_rate: u32, rtp_time: u64, network_time: Instant, data: Arc<[u8]>) -> MediaFrame {
+        MediaFrame { codec, clock_rate, rtp_time, network_time, contiguous: true, data, raw_caps: None, rtp: RtpPayloads::default() }
+    }
+
     pub fn media_type(&self) -> MediaType {
         self.codec.media_type()
     }
@@ -146,7 +156,7 @@ mod tests {
     use super::*;
 
     fn frame(codec: Codec, data: &[u8]) -> MediaFrame {
-        MediaFrame { codec, clock_rate: 90_000, rtp_time: 0, network_time: Instant::now(), contiguous: true, data: Arc::from(data), raw_caps: None }
+        MediaFrame::new(codec, 90_000, 0, Instant::now(), Arc::from(data))
     }
 
     #[test]

@@ -60,7 +60,7 @@ mod tests {
 
     fn vp8(rtp_time: u64, key: bool) -> MediaFrame {
         let first = if key { 0x10 } else { 0x11 };
-        MediaFrame { codec: Codec::Vp8, clock_rate: 90_000, rtp_time, network_time: Instant::now(), contiguous: true, data: Arc::from(&[first, 0, 0][..]), raw_caps: None }
+        MediaFrame::new(Codec::Vp8, 90_000, rtp_time, Instant::now(), Arc::from(&[first, 0, 0][..]))
     }
 
     #[test]

@@ -4,20 +4,21 @@
 //! extensions, host candidates), `negotiation` the SdpEndpoint operations,
 //! `connectivity` ICE and DTLS (candidates, selected pair, typed states),
 //! `events` str0m's events, `feedback` REMB and keyframe requests to the
-//! peer, `stats` getStats, `data` data channels, `element` the pipeline's
-//! `Element` side (datagrams, timers, media in and out).
+//! peer, `stats` getStats, `data` data channels, `forward` media out as
+//! RTP, `element` the pipeline's `Element` side (datagrams, timers, media
+//! in and out).
 
 use crate::bandwidth::{Bandwidth, RembRelay};
 use crate::codecs::CodecList;
 use crate::datachannel::DataChannels;
 use crate::external::ExternalAddrs;
 use crate::gather::{Gatherer, NatConfig};
-use kms_media::{Codec, DataMessage, Datagram, Element, ElementEvent, ElementOutput, MediaFlow, MediaFrame, MediaType, Timeline, Transmit, Transport};
+use kms_media::{Codec, DataMessage, Datagram, Element, ElementEvent, ElementOutput, MediaFlow, MediaFrame, MediaType, Transmit, Transport};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use str0m::format::Codec as StrCodec;
-use str0m::media::{Frequency, MediaKind, MediaTime};
+use str0m::media::{MediaKind, Mid, Rid};
 use str0m::net::{Protocol, Receive};
 use str0m::{Input, Output, Rtc};
 
@@ -26,12 +27,14 @@ mod data;
 mod element;
 mod events;
 mod feedback;
+mod forward;
 mod negotiation;
 mod peer;
 mod stats;
 
 pub use connectivity::{DtlsState, IceState};
 use connectivity::IceSession;
+use forward::{Outgoing, Sent};
 use negotiation::Negotiated;
 use stats::StreamCounters;
 
@@ -78,8 +81,10 @@ pub struct WebRtcEndpoint {
     next_timeout: Option<Instant>,
     last_own_keyframe_request: Option<Instant>,
     flow: MediaFlow,
-    /// Outgoing timelines (audio, video) across source switches.
-    timelines: [Timeline; 2],
+    /// Outgoing RTP streams (audio, video) across source switches (`forward`).
+    outgoing: [Outgoing; 2],
+    /// The simulcast layer routed per receiving m-line (`forward`).
+    layers: HashMap<Mid, Option<Rid>>,
     remb: RembRelay,
     /// The time of the latest input, for events raised while polling.
     now: Instant,
@@ -103,7 +108,8 @@ impl WebRtcEndpoint {
             next_timeout: Some(now),
             last_own_keyframe_request: None,
             flow: MediaFlow::default(),
-            timelines: Default::default(),
+            outgoing: Default::default(),
+            layers: HashMap::new(),
             remb: RembRelay::new(config.bandwidth),
             now,
             data: DataChannels::default(),
@@ -147,7 +153,7 @@ impl WebRtcEndpoint {
     }
 }
 
-/// Index of a media type's outgoing [`Timeline`]: 0 audio, 1 video.
+/// Index of a media type's [`Outgoing`] stream: 0 audio, 1 video.
 fn timeline_index(media_type: MediaType) -> usize {
     usize::from(media_type == MediaType::Video)
 }

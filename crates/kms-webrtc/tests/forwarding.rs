@@ -128,6 +128,75 @@ fn a_source_switch_continues_the_stream_from_a_keyframe_without_seq_gaps() {
     }
     let audio = net.browsers[viewer].frames(Codec::Opus);
     assert!(audio.windows(2).all(|p| p[1].time.numer() > p[0].time.numer() && p[1].time.numer() - p[0].time.numer() <= 960));
+    // The viewer's VP8 picture ids are the endpoint's own: one per frame,
+    // continuing across the switch (RFC 7741 §4.2, 15 bits).
+    let ids = net.browsers[viewer].vp8_picture_ids();
+    assert!(ids.iter().all(Option::is_some), "every frame carries a picture id: {ids:?}");
+    for pair in ids.windows(2) {
+        assert_eq!(pair[1].unwrap(), pair[0].unwrap() + 1, "picture ids continue: {ids:?}");
+    }
+}
+
+#[test]
+fn nacks_after_a_source_switch_are_answered_from_the_viewers_cache() {
+    let mut net = Net::new();
+    let first = net.add_browser(Direction::SendOnly);
+    let second = net.add_browser(Direction::SendOnly);
+    let viewer = net.add_browser(Direction::RecvOnly);
+    net.connect(first, viewer);
+    net.run_until_connected();
+    publish(&mut net, first);
+    let before = net.browsers[viewer].frames(Codec::Vp8).len();
+    net.connect(second, viewer);
+    net.loss = Some((viewer, 10, 7));
+    publish(&mut net, second);
+    // Three more frames without loss, so a loss in the last frame shows as a
+    // sequence gap too.
+    net.loss = None;
+    for i in 30..33u64 {
+        let now = net.now;
+        net.browsers[second].send_video(now, i * 3000, &vp8_frame(i as u8, 2500));
+        net.run(Duration::from_millis(20));
+    }
+    net.run(Duration::from_secs(1));
+    let video = net.browsers[viewer].frames(Codec::Vp8);
+    assert_eq!(video.len() - before, 33, "every frame of the new source recovered");
+    assert!(video.iter().all(|d| d.data.len() == 2500 && d.contiguous));
+    let stats = net.pipeline.element_mut::<kms_webrtc::WebRtcEndpoint>(net.endpoints[viewer]).unwrap().stats();
+    let outbound = stats.iter().find(|s| s.direction == kms_webrtc::StreamDirection::Outbound && s.media_type == MediaType::Video).unwrap();
+    assert!(outbound.nack_count > 0, "the viewer NACKed: {outbound:?}");
+    for publisher in [first, second] {
+        let stats = net.pipeline.element_mut::<kms_webrtc::WebRtcEndpoint>(net.endpoints[publisher]).unwrap().stats();
+        let inbound = stats.iter().find(|s| s.direction == kms_webrtc::StreamDirection::Inbound && s.media_type == MediaType::Video).unwrap();
+        assert_eq!(inbound.nack_count, 0, "no NACK went upstream");
+    }
+}
+
+#[test]
+fn h264_access_units_arrive_whole_through_the_shared_packetizer() {
+    let (mut net, publisher, viewer) = Net::publisher_and_viewer();
+    // SPS, PPS and an IDR slice larger than two packets, then delta slices.
+    let unit = |i: u8, idr: bool| {
+        let mut v = vec![0, 0, 0, 1, 0x67, 0x42, 0xc0, 0x1f, 0, 0, 0, 1, 0x68, 0xce, 0x3c, 0x80];
+        v.extend_from_slice(&[0, 0, 0, 1, if idr { 0x65 } else { 0x41 }, i]);
+        v.resize(if idr { 3000 } else { 900 }, i);
+        v
+    };
+    for i in 0..20u8 {
+        let now = net.now;
+        net.browsers[publisher].send_video_as(Codec::H264, now, u64::from(i) * 3000, &unit(i + 1, i % 10 == 0));
+        net.run(Duration::from_millis(33));
+    }
+    net.run(Duration::from_millis(200));
+    let sent: Vec<Vec<u8>> = (0..20u8).map(|i| unit(i + 1, i % 10 == 0)).collect();
+    let got = net.browsers[viewer].frames(Codec::H264);
+    assert_eq!(got.len(), 20, "every access unit arrives");
+    for (g, s) in got.iter().zip(&sent) {
+        // Start codes may come back as 3 or 4 bytes: compare the NAL units.
+        let units = |d: &[u8]| d.windows(3).filter(|w| *w == [0, 0, 1]).count();
+        assert_eq!(units(&g.data), units(s), "the same NAL units");
+        assert_eq!(g.data[g.data.len() - 800..], s[s.len() - 800..], "the slice data intact");
+    }
 }
 
 #[test]

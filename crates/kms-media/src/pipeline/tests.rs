@@ -46,7 +46,7 @@ impl Element for Probe {
 }
 
 fn frame(codec: Codec, now: Instant) -> MediaFrame {
-    MediaFrame { codec, clock_rate: 90_000, rtp_time: 0, network_time: now, contiguous: true, data: Arc::from(&[1u8, 2, 3][..]), raw_caps: None }
+    MediaFrame::new(codec, 90_000, 0, now, Arc::from(&[1u8, 2, 3][..]))
 }
 
 fn drain(p: &mut Pipeline, now: Instant) -> Vec<PipelineOutput> {

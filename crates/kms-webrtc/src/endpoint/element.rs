@@ -80,26 +80,20 @@ impl Element for WebRtcEndpoint {
         }
         let media_type = frame.media_type();
         let Some(mid) = self.sdp.send_mids.iter().find(|(_, t)| *t == media_type).map(|(m, _)| *m) else { return };
-        let Some(writer) = self.rtc.writer(mid) else { return };
         // Payload types differ per peer: map by codec, not by the source's PT.
-        let Some(pt) = writer.payload_params().find(|p| codec_of(p.spec().codec) == Some(frame.codec)).map(|p| p.pt()) else {
+        let Some(pt) = self.rtc.writer(mid).and_then(|w| w.payload_params().find(|p| codec_of(p.spec().codec) == Some(frame.codec)).map(|p| p.pt())) else {
             return;
         };
-        let Some(rate) = Frequency::new(frame.clock_rate) else { return };
-        let timeline = &mut self.timelines[timeline_index(media_type)];
-        let Some(rtp_time) = timeline.map(frame) else {
+        match self.send_frame(mid, pt, frame) {
+            Sent::Written => {
+                if let Some(event) = self.flow.frame_out(now, media_type) {
+                    self.event(event);
+                }
+            }
             // A new source's delta frame: ask for the keyframe that starts it
             // (the pipeline throttles the requests).
-            self.queue.push_back(ElementOutput::KeyframeRequest);
-            return;
-        };
-        let time = MediaTime::new(rtp_time, rate);
-        if let Err(e) = writer.write(pt, frame.network_time, time, frame.data.clone()) {
-            tracing::debug!("write failed: {e}");
-            return;
-        }
-        if let Some(event) = self.flow.frame_out(now, media_type) {
-            self.event(event);
+            Sent::NeedsKeyframe => self.queue.push_back(ElementOutput::KeyframeRequest),
+            Sent::Unsendable => {}
         }
     }
 
@@ -110,7 +104,7 @@ impl Element for WebRtcEndpoint {
 
     fn handle_source_changed(&mut self, _now: Instant, media_type: MediaType) {
         if media_type != MediaType::Data {
-            self.timelines[timeline_index(media_type)].source_changed();
+            self.outgoing[timeline_index(media_type)].timeline.source_changed();
         }
     }
 

@@ -14,6 +14,9 @@ impl WebRtcEndpoint {
             Event::MediaData(data) => {
                 let spec = data.params.spec();
                 let Some(codec) = codec_of(spec.codec) else { return };
+                if !self.routes_layer(data.mid, data.rid) {
+                    return;
+                }
                 if !data.contiguous && codec.media_type() == MediaType::Video {
                     self.request_own_keyframe(data.network_time);
                 }
@@ -29,6 +32,7 @@ impl WebRtcEndpoint {
                     contiguous: data.contiguous,
                     data: data.data,
                     raw_caps: None,
+                    rtp: Default::default(),
                 }));
             }
             Event::KeyframeRequest(_) => self.queue.push_back(ElementOutput::KeyframeRequest),

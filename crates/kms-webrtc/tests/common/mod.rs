@@ -273,6 +273,15 @@ impl Browser {
         writer.write(pt, now, MediaTime::from_90khz(ts), data.to_vec()).unwrap();
     }
 
+    /// Sends one video frame of `codec` (H.264 as an Annex B access unit) at
+    /// media time `ts` (90 kHz).
+    pub fn send_video_as(&mut self, codec: Codec, now: Instant, ts: u64, data: &[u8]) {
+        let mid = self.video.unwrap();
+        let writer = self.rtc.writer(mid).unwrap();
+        let pt = writer.payload_params().find(|p| p.spec().codec == codec).unwrap().pt();
+        writer.write(pt, now, MediaTime::from_90khz(ts), data.to_vec()).unwrap();
+    }
+
     /// Sends one audio packet (Opus) at media time `ts` (48 kHz).
     pub fn send_audio(&mut self, now: Instant, ts: u64, data: &[u8]) {
         let mid = self.audio.unwrap();
@@ -293,6 +302,17 @@ impl Browser {
         let mut api = self.rtc.direct_api();
         let rx = api.stream_rx_by_mid(mid, None).expect("video received before REMB");
         rx.request_remb(Bitrate::bps(bitrate));
+    }
+
+    /// The VP8 PictureID of each received VP8 frame (`None` when absent).
+    pub fn vp8_picture_ids(&self) -> Vec<Option<u64>> {
+        self.frames(Codec::Vp8)
+            .iter()
+            .map(|d| match d.codec_extra {
+                str0m::format::CodecExtra::Vp8(e) => e.picture_id,
+                _ => None,
+            })
+            .collect()
     }
 
     /// Received frames of `codec`.

@@ -1,0 +1,196 @@
+//! RTP payloads cut from a frame once per source, shared by every sink.
+//!
+//! A source's frame reaches each of its sinks by reference; a sink that sends
+//! RTP (a WebRtcEndpoint) used to cut it into packets for itself, once per
+//! viewer. [`RtpPayloads`] rides along with the frame and cuts it on first
+//! use, so a fan-out of N viewers packetizes once and each viewer only writes
+//! its own header (SSRC, sequence number, timestamp, payload type) around the
+//! shared payloads. Codecs without a packetizer here (VP9, AV1, raw media)
+//! give `None` and the sink packetizes them itself.
+
+use crate::media::{Codec, MediaFrame};
+use std::sync::{Arc, OnceLock};
+
+/// Largest RTP payload cut here, in bytes: str0m's datagram target (1150)
+/// less the SRTP tag (16), rounded down to the SRTP block size (16), as its
+/// own packetizer does; the RTP header and extensions fit in the rest of a
+/// 1200-byte datagram.
+pub const PAYLOAD_MTU: usize = 1120;
+
+/// Size of the VP8 payload descriptor written here (RFC 7741 §4.2): X, I and
+/// a 15-bit PictureID (M set), so a sink can rewrite the picture id in place.
+pub const VP8_DESCRIPTOR_LEN: usize = 4;
+
+/// One frame's payloads in order; the last carries the RTP marker bit for video.
+pub type Payloads = Arc<[Arc<[u8]>]>;
+
+/// The lazily cut payloads of one frame (see the module doc). Cloning shares
+/// the cache. Keyed by the frame's data and codec, so a frame built from
+/// another with `..frame.clone()` and new data or codec never reads the
+/// other's payloads.
+#[derive(Debug, Clone, Default)]
+pub struct RtpPayloads(Arc<OnceLock<Cut>>);
+
+#[derive(Debug)]
+struct Cut {
+    key: (usize, usize, Codec),
+    payloads: Option<Payloads>,
+}
+
+fn key_of(frame: &MediaFrame) -> (usize, usize, Codec) {
+    (frame.data.as_ptr() as usize, frame.data.len(), frame.codec)
+}
+
+impl RtpPayloads {
+    /// The payloads of `frame` (whose cache this is), cut on the first call;
+    /// `None` for codecs cut by the sink itself, or a frame that does not fit
+    /// (an audio frame above [`PAYLOAD_MTU`]).
+    pub fn get(&self, frame: &MediaFrame) -> Option<Payloads> {
+        let key = key_of(frame);
+        let cut = self.0.get_or_init(|| Cut { key, payloads: packetize(frame) });
+        if cut.key == key {
+            cut.payloads.clone()
+        } else {
+            packetize(frame)
+        }
+    }
+}
+
+/// Cuts `frame` into RTP payloads: VP8 (RFC 7741), H.264 in Annex B (RFC 6184
+/// single NAL unit and FU-A packets), and one packet per audio frame.
+pub fn packetize(frame: &MediaFrame) -> Option<Payloads> {
+    let payloads = match frame.codec {
+        Codec::Vp8 => vp8(&frame.data),
+        Codec::H264 => h264(&frame.data),
+        Codec::Opus | Codec::Pcmu | Codec::Pcma if frame.data.len() <= PAYLOAD_MTU => vec![Arc::from(&frame.data[..])],
+        _ => return None,
+    };
+    (!payloads.is_empty()).then(|| payloads.into())
+}
+
+/// RFC 7741 §4.2: each packet starts with X=1, S on the first, PID 0, then
+/// I=1 and a 15-bit PictureID of 0 that every sink patches with its own.
+fn vp8(data: &[u8]) -> Vec<Arc<[u8]>> {
+    let room = PAYLOAD_MTU - VP8_DESCRIPTOR_LEN;
+    data.chunks(room)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let first = if i == 0 { 0x10 } else { 0x00 };
+            let mut p = Vec::with_capacity(VP8_DESCRIPTOR_LEN + chunk.len());
+            p.extend_from_slice(&[0x80 | first, 0x80, 0x80, 0x00]);
+            p.extend_from_slice(chunk);
+            Arc::from(p)
+        })
+        .collect()
+}
+
+/// NAL units of an Annex B byte stream, without their start codes.
+fn nal_units(data: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut starts = Vec::new();
+    let mut i = 0;
+    while i + 3 <= data.len() {
+        if data[i] == 0 && data[i + 1] == 0 && data[i + 2] == 1 {
+            starts.push(i + 3);
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    let ends: Vec<usize> = starts.iter().skip(1).map(|&s| s - 3).chain(std::iter::once(data.len())).collect();
+    starts.into_iter().zip(ends).map(move |(s, e)| {
+        // A 4-byte start code leaves its leading zero on the previous unit.
+        let mut unit = &data[s..e];
+        while unit.last() == Some(&0) {
+            unit = &unit[..unit.len() - 1];
+        }
+        unit
+    })
+}
+
+/// RFC 6184 §5.6 single NAL unit packets, and §5.8 FU-A for units above the
+/// MTU; access unit delimiters (type 9) and filler (12) are not sent.
+fn h264(data: &[u8]) -> Vec<Arc<[u8]>> {
+    let mut out = Vec::new();
+    for nal in nal_units(data).filter(|n| !n.is_empty()) {
+        let nal_type = nal[0] & 0x1f;
+        if nal_type == 9 || nal_type == 12 {
+            continue;
+        }
+        if nal.len() <= PAYLOAD_MTU {
+            out.push(Arc::from(nal));
+            continue;
+        }
+        let indicator = (nal[0] & 0xe0) | 28;
+        let chunks: Vec<&[u8]> = nal[1..].chunks(PAYLOAD_MTU - 2).collect();
+        let last = chunks.len() - 1;
+        for (i, chunk) in chunks.into_iter().enumerate() {
+            let start = if i == 0 { 0x80 } else { 0 };
+            let end = if i == last { 0x40 } else { 0 };
+            let mut p = Vec::with_capacity(2 + chunk.len());
+            p.extend_from_slice(&[indicator, start | end | nal_type]);
+            p.extend_from_slice(chunk);
+            out.push(Arc::from(p));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    fn frame(codec: Codec, data: Vec<u8>) -> MediaFrame {
+        MediaFrame::new(codec, 90_000, 0, Instant::now(), data.into())
+    }
+
+    #[test]
+    fn a_frame_is_cut_once_for_every_sink() {
+        let f = frame(Codec::Vp8, vec![0x10; 3000]);
+        let shared = f.clone();
+        let a = f.rtp.get(&f).unwrap();
+        let b = shared.rtp.get(&shared).unwrap();
+        assert!(Arc::ptr_eq(&a, &b), "the second sink reuses the first one's payloads");
+        assert_eq!(a.len(), 3);
+        assert_eq!(&a[0][..4], &[0x90, 0x80, 0x80, 0x00], "X, S, I, M with picture id 0");
+        assert_eq!(a[1][0], 0x80, "S only on the first packet");
+        let total: usize = a.iter().map(|p| p.len() - VP8_DESCRIPTOR_LEN).sum();
+        assert_eq!(total, 3000);
+        assert!(a.iter().all(|p| p.len() <= PAYLOAD_MTU));
+    }
+
+    #[test]
+    fn a_frame_copied_with_other_data_or_codec_is_cut_again() {
+        let f = frame(Codec::Vp8, vec![0x10; 10]);
+        f.rtp.get(&f).unwrap();
+        let other = MediaFrame { data: Arc::from(&[0x10u8; 20][..]), ..f.clone() };
+        assert_eq!(other.rtp.get(&other).unwrap()[0].len(), VP8_DESCRIPTOR_LEN + 20);
+        let audio = MediaFrame { codec: Codec::Opus, ..f.clone() };
+        assert_eq!(&audio.rtp.get(&audio).unwrap()[0][..], &[0x10u8; 10][..]);
+    }
+
+    #[test]
+    fn h264_units_go_single_or_as_fu_a() {
+        let mut data = vec![0, 0, 0, 1, 0x09, 0xf0]; // AUD: not sent
+        data.extend_from_slice(&[0, 0, 0, 1, 0x67, 1, 2, 0]); // SPS with a trailing zero byte
+        data.extend_from_slice(&[0, 0, 1, 0x68, 3]);
+        data.extend_from_slice(&[0, 0, 0, 1, 0x65]);
+        data.extend(std::iter::repeat(7).take(2500));
+        let p = packetize(&frame(Codec::H264, data)).unwrap();
+        assert_eq!(&p[0][..], &[0x67, 1, 2]);
+        assert_eq!(&p[1][..], &[0x68, 3]);
+        assert_eq!(p.len(), 2 + 3, "the IDR slice in three FU-A packets");
+        assert_eq!(&p[2][..2], &[0x7c, 0x85], "FU indicator (NRI 3, type 28), start bit, type 5");
+        assert_eq!(p[3][1], 0x05);
+        assert_eq!(p[4][1], 0x45, "end bit on the last fragment");
+        let body: usize = p[2..].iter().map(|f| f.len() - 2).sum();
+        assert_eq!(body, 2500);
+    }
+
+    #[test]
+    fn codecs_without_a_packetizer_here_are_left_to_the_sink() {
+        assert!(packetize(&frame(Codec::Vp9, vec![1; 10])).is_none());
+        assert!(packetize(&frame(Codec::Opus, vec![1; PAYLOAD_MTU + 1])).is_none());
+        assert!(packetize(&frame(Codec::Vp8, Vec::new())).is_none());
+    }
+}

@@ -1,0 +1,115 @@
+//! Sending a source's frames to the peer as RTP.
+//!
+//! Per media type the endpoint keeps one outgoing stream whatever source
+//! feeds it ([`Outgoing`]): the [`Timeline`] continues the RTP timestamps
+//! across source switches and holds video back until the new source's
+//! keyframe; the sequence numbers and VP8 picture ids are ours and continue
+//! by one across switches. Frames of codecs cut once per source
+//! ([`kms_media::packetize`]: VP8, H.264, audio) are written as those shared
+//! payloads with this peer's payload type, sequence number and timestamp
+//! (str0m's direct API; str0m adds SSRC, mid and abs-send-time and keeps
+//! the packets in its RTX cache, keyed by our sequence number, to answer
+//! this peer's NACKs). Other codecs (VP9, AV1) go through str0m's own
+//! packetizer for this peer.
+//!
+//! Simulcast: each `rid` of a publisher's m-line is its own stream; only
+//! the first one seen is routed, so layers are never interleaved into one.
+
+use super::{timeline_index, WebRtcEndpoint};
+use kms_media::{Codec, MediaFrame, MediaType, Timeline};
+use std::hash::BuildHasher;
+use std::sync::Arc;
+use str0m::media::{Frequency, MediaTime, Mid, Pt, Rid};
+use str0m::rtp::{RtpWrite, SeqNo, Vp8Descriptor};
+
+/// The outgoing RTP stream of one media type (see the module doc).
+#[derive(Debug)]
+pub(super) struct Outgoing {
+    pub(super) timeline: Timeline,
+    /// The next sequence number written; starts at a random 16-bit value
+    /// (RFC 3550 §5.1), extended past 65535 (str0m tracks the rollover).
+    next_seq: u64,
+    /// The next VP8 PictureID (15 bits, RFC 7741 §4.2), one per frame.
+    next_picture_id: u16,
+}
+
+impl Default for Outgoing {
+    fn default() -> Outgoing {
+        let random = std::collections::hash_map::RandomState::new().hash_one(0u8);
+        Outgoing { timeline: Timeline::default(), next_seq: random & 0x7fff, next_picture_id: (random >> 16) as u16 & 0x7fff }
+    }
+}
+
+impl Outgoing {
+    fn take_seq(&mut self) -> SeqNo {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        seq.into()
+    }
+
+    fn take_picture_id(&mut self) -> u16 {
+        let id = self.next_picture_id;
+        self.next_picture_id = (id + 1) & 0x7fff;
+        id
+    }
+}
+
+/// What happened to a frame handed to [`WebRtcEndpoint::send_frame`].
+pub(super) enum Sent {
+    /// Written to the peer.
+    Written,
+    /// A delta frame of a new source: dropped until its keyframe.
+    NeedsKeyframe,
+    /// Not sendable now (no negotiated stream or payload type for it).
+    Unsendable,
+}
+
+impl WebRtcEndpoint {
+    /// Writes `frame` on the sending m-line `mid` with this peer's payload type `pt`.
+    pub(super) fn send_frame(&mut self, mid: Mid, pt: Pt, frame: &MediaFrame) -> Sent {
+        let media_type = frame.media_type();
+        let Some(rate) = Frequency::new(frame.clock_rate) else { return Sent::Unsendable };
+        let out = &mut self.outgoing[timeline_index(media_type)];
+        let Some(rtp_time) = out.timeline.map(frame) else { return Sent::NeedsKeyframe };
+        match frame.rtp.get(frame) {
+            Some(payloads) => {
+                let mut direct = self.rtc.direct_api();
+                let Some(stream) = direct.stream_tx_by_mid(mid, None) else { return Sent::Unsendable };
+                let video = media_type == MediaType::Video;
+                let picture_id = (frame.codec == Codec::Vp8).then(|| out.take_picture_id());
+                let last = payloads.len() - 1;
+                for (i, payload) in payloads.iter().enumerate() {
+                    let mut write = RtpWrite::new(pt, out.take_seq(), rtp_time as u32, frame.network_time, Arc::clone(payload))
+                        .marker(video && i == last)
+                        .nackable(video);
+                    if let Some(patch) = picture_id.and_then(|id| Vp8Descriptor::parse(payload).ok()?.patch().picture_id(id).build().ok()) {
+                        write = write.vp8_patch(patch);
+                    }
+                    stream.write_rtp(write);
+                }
+            }
+            None => {
+                let Some(writer) = self.rtc.writer(mid) else { return Sent::Unsendable };
+                if let Err(e) = writer.write(pt, frame.network_time, MediaTime::new(rtp_time, rate), frame.data.clone()) {
+                    tracing::debug!("write failed: {e}");
+                    return Sent::Unsendable;
+                }
+            }
+        }
+        Sent::Written
+    }
+
+    /// Whether frames of `rid` on the receiving m-line `mid` are routed: the
+    /// first layer seen on each m-line is, the others are not (see the module
+    /// doc).
+    pub(super) fn routes_layer(&mut self, mid: Mid, rid: Option<Rid>) -> bool {
+        let routed = *self.layers.entry(mid).or_insert_with(|| {
+            if let Some(rid) = rid {
+                tracing::debug!(%mid, %rid, "simulcast: routing the first layer seen");
+            }
+            rid
+        });
+        routed == rid
+    }
+}
+
