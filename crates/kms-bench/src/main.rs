@@ -186,6 +186,11 @@ enum Command {
         /// each, the viewers shared out), spread over the media workers.
         #[arg(long, default_value_t = 1)]
         pipelines: usize,
+        /// One viewer in this many decrypts and authenticates its SRTP; the
+        /// others count the RTP headers SRTP leaves in the clear (a
+        /// thousand decrypting viewers would bound the load client). 1: all.
+        #[arg(long, default_value_t = 10)]
+        decrypt_every: usize,
     },
     /// PlayerEndpoint start latency: play() to the first RTP packet at a connected viewer.
     PlayerStart {
@@ -326,8 +331,8 @@ async fn main() -> std::process::ExitCode {
         Command::Transcode { start, vp8, h264, side, require_goal } => {
             verdict(transcode_bench::run(&start.server, &start.conf, &vp8, &h264, &side.counts, side.window(), &side.prefix()).await, require_goal)
         }
-        Command::Viewers { target, server, conf, media, source, janus_url, janus_pid, mountpoint, viewers, runs, warmup, window, require_ok, per_peer, pipelines } => {
-            let options = load::Options { viewers, runs, warmup: Duration::from_secs(warmup), window: Duration::from_secs(window), require_ok, per_peer, pipelines: pipelines.max(1) };
+        Command::Viewers { target, server, conf, media, source, janus_url, janus_pid, mountpoint, viewers, runs, warmup, window, require_ok, per_peer, pipelines, decrypt_every } => {
+            let options = load::Options { viewers, runs, warmup: Duration::from_secs(warmup), window: Duration::from_secs(window), require_ok, per_peer, pipelines: pipelines.max(1), decrypt_every };
             let target = match target.as_str() {
                 "ours" => match (server, source.as_str(), media) {
                     (Some(bin), "player", Some(media)) => Ok(load::Target::Ours { bin, conf, source: load::Source::Player(media) }),

@@ -75,7 +75,9 @@ fn snapshot(peers: &[Option<Peer>]) -> Snapshot {
 
 /// Runs until [`Command::Stop`] (or every sender is gone), counting
 /// progress in `progress`.
-pub fn run(mut socket: PeerSocket, commands: Receiver<Command>, progress: Arc<Progress>) {
+/// Viewer `i` decrypts its media when `i % decrypt_every == 0` (1: all of
+/// them); the others count headers (see `peer`).
+pub fn run(mut socket: PeerSocket, commands: Receiver<Command>, progress: Arc<Progress>, decrypt_every: usize) {
     // By peer index, which is also their address (see `socket::peer_ip`).
     let mut peers: Vec<Option<Peer>> = Vec::new();
     let mut next_tick = Instant::now();
@@ -98,7 +100,7 @@ pub fn run(mut socket: PeerSocket, commands: Receiver<Command>, progress: Arc<Pr
             };
             match command {
                 Command::Answer { peer, offer, reply } => {
-                    let _ = reply.send(add(peer, Peer::answer(now, socket.sender().peer_addr(peer), &offer)));
+                    let _ = reply.send(add(peer, Peer::answer(now, socket.sender().peer_addr(peer), &offer, peer % decrypt_every.max(1) == 0)));
                 }
                 Command::Publish { peer, reply } => {
                     let _ = reply.send(add(peer, Peer::offer(now, socket.sender().peer_addr(peer))));
@@ -127,8 +129,9 @@ pub fn run(mut socket: PeerSocket, commands: Receiver<Command>, progress: Arc<Pr
         // str0m wants its output polled after every input.
         socket.poll(|tx, at, source, destination, data| {
             if let Some(peer) = peer_index(destination.ip()).and_then(|i| peers.get_mut(i)).and_then(Option::as_mut) {
-                peer.receive(at, source, data);
-                drive(peer, &progress, at, false, |src, dst, d| tx.send(src, dst, d));
+                if peer.receive(at, source, data) {
+                    drive(peer, &progress, at, false, |src, dst, d| tx.send(src, dst, d));
+                }
             }
         });
         let now = Instant::now();

@@ -64,6 +64,9 @@ pub struct Options {
     /// a player of the same file with its share of the viewers (spread over
     /// the media workers by placement).
     pub pipelines: usize,
+    /// One viewer in this many decrypts and authenticates its media; the
+    /// others count RTP headers (see `peer`). 1: every viewer decrypts.
+    pub decrypt_every: usize,
 }
 
 /// Longest wait for every viewer to connect.
@@ -94,18 +97,25 @@ pub async fn run(target: &Target, options: &Options) -> Result<(), String> {
     Ok(())
 }
 
-/// The media thread, its command channel and its progress counters.
+/// The media thread, its command channel and its progress counters; every
+/// viewer decrypts its media.
 pub fn start_media() -> Result<(Sender<Command>, Arc<Progress>, JoinHandle<()>), String> {
+    start_media_with(1)
+}
+
+/// Like [`start_media`], with one viewer in `decrypt_every` decrypting and
+/// the others counting headers (see `peer`).
+pub fn start_media_with(decrypt_every: usize) -> Result<(Sender<Command>, Arc<Progress>, JoinHandle<()>), String> {
     let socket = socket::PeerSocket::bind(media::TICK).map_err(|e| format!("load client socket: {e}"))?;
     let (tx, rx) = mpsc::channel();
     let progress = Arc::new(Progress::default());
     let p = progress.clone();
-    let thread = std::thread::Builder::new().name("load-media".into()).spawn(move || media::run(socket, rx, p)).map_err(|e| e.to_string())?;
+    let thread = std::thread::Builder::new().name("load-media".into()).spawn(move || media::run(socket, rx, p, decrypt_every)).map_err(|e| e.to_string())?;
     Ok((tx, progress, thread))
 }
 
 async fn one_run(target: &Target, viewers: usize, options: &Options, janus_idle: Option<u64>) -> Result<Run, String> {
-    let (tx, progress, media_thread) = start_media()?;
+    let (tx, progress, media_thread) = start_media_with(options.decrypt_every)?;
     let result = match target {
         Target::Ours { bin, conf, source } => {
             let server = start_server(bin, conf)?;

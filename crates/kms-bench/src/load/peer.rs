@@ -1,5 +1,13 @@
 //! One peer of the load client (a viewer, or the publisher): a str0m peer
 //! connection in RTP mode (no depacketizing, no decoding) and what it measured.
+//!
+//! A viewer either decrypts and authenticates every SRTP packet (str0m), or
+//! counts its media from the RTP headers, which SRTP leaves in the clear
+//! (RFC 3711 §3.1): sequence number, timestamp, SSRC, payload type and the
+//! marker bit, and the payload size (less the authentication tag). The
+//! second costs the load client a fraction of the first, so a run of a
+//! thousand viewers is not bounded by the client; ICE, DTLS and RTCP still
+//! go through str0m for every viewer.
 
 use super::publish::Source;
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
@@ -23,6 +31,11 @@ pub struct PeerStats {
     pub expected: u64,
     /// RTP payload bytes.
     pub bytes: u64,
+    /// Video frames (video packets with the marker bit), received or published.
+    pub frames: u64,
+    /// This viewer decrypted and authenticated its packets (otherwise it
+    /// counted headers, and `srtp_dropped` and latencies are not measured).
+    pub decrypted: bool,
     /// Interarrival jitter of the video stream (RFC 3550 §6.4.1), in ms.
     pub video_jitter_ms: f64,
     /// SRTP datagrams that str0m did not deliver as RTP (failed
@@ -69,6 +82,11 @@ struct Stream {
 pub struct Peer {
     rtc: Rtc,
     local: SocketAddr,
+    /// Decrypt SRTP (see the module doc); otherwise count headers, with
+    /// `video_pt` telling video from audio.
+    decrypt: bool,
+    video_pt: Option<u8>,
+    frames: u64,
     answered_at: Instant,
     connected_at: Option<Instant>,
     streams: HashMap<u32, Stream>,
@@ -121,6 +139,53 @@ fn is_srtp(data: &[u8]) -> bool {
     data.len() >= 12 && (128..=191).contains(&data[0]) && !(64..=95).contains(&(data[1] & 0x7f))
 }
 
+/// The fields of an SRTP packet's RTP header (RFC 3550 §5.1), which SRTP
+/// does not encrypt, and the size of its payload.
+struct ClearHeader {
+    marker: bool,
+    pt: u8,
+    seq: u16,
+    timestamp: u32,
+    ssrc: u32,
+    payload_len: usize,
+}
+
+/// The SRTP authentication tag str0m's profiles append: 16 bytes for
+/// AEAD_AES_128_GCM (its first choice), 10 for AES_CM_128_HMAC_SHA1_80.
+const SRTP_TAG: usize = 16;
+
+impl ClearHeader {
+    fn parse(data: &[u8]) -> Option<ClearHeader> {
+        let csrc = usize::from(data[0] & 0x0f) * 4;
+        let mut len = 12 + csrc;
+        if data[0] & 0x10 != 0 {
+            let words = u16::from_be_bytes([*data.get(len + 2)?, *data.get(len + 3)?]);
+            len += 4 + usize::from(words) * 4;
+        }
+        let word = |at: usize| u32::from_be_bytes([data[at], data[at + 1], data[at + 2], data[at + 3]]);
+        Some(ClearHeader {
+            marker: data[1] & 0x80 != 0,
+            pt: data[1] & 0x7f,
+            seq: u16::from_be_bytes([data[2], data[3]]),
+            timestamp: word(4),
+            ssrc: word(8),
+            payload_len: data.len().checked_sub(len + SRTP_TAG)?,
+        })
+    }
+}
+
+/// The extended sequence number of `seq` nearest to `last` (RFC 3550 A.1).
+fn extend_seq(last: u64, seq: u16) -> u64 {
+    let base = last & !0xffff;
+    let candidates = [base.wrapping_sub(0x10000), base, base + 0x10000].map(|b| b | u64::from(seq));
+    candidates.into_iter().filter(|c| *c < (1 << 48)).min_by_key(|c| c.abs_diff(last)).unwrap_or(u64::from(seq))
+}
+
+/// The payload type the offer maps to VP8 (`a=rtpmap:PT VP8/90000`).
+fn vp8_payload_type(sdp: &str) -> Option<u8> {
+    sdp.lines().find_map(|l| l.strip_prefix("a=rtpmap:")?.split_once(' ').filter(|(_, c)| c.starts_with("VP8/"))?.0.parse().ok())
+}
+
 impl Peer {
     fn new_rtc(now: Instant, local: SocketAddr) -> Result<Rtc, String> {
         let mut rtc = Rtc::builder().set_rtp_mode(true).clear_codecs().enable_vp8(true).enable_opus(true, false).build(now);
@@ -128,12 +193,16 @@ impl Peer {
         Ok(rtc)
     }
 
-    /// A peer at `local` answering `offer` (the server's SDP). Returns the peer and its answer.
-    pub fn answer(now: Instant, local: SocketAddr, offer: &str) -> Result<(Peer, String), String> {
+    /// A peer at `local` answering `offer` (the server's SDP), decrypting
+    /// its media or counting headers. Returns the peer and its answer.
+    pub fn answer(now: Instant, local: SocketAddr, offer: &str, decrypt: bool) -> Result<(Peer, String), String> {
         let mut rtc = Peer::new_rtc(now, local)?;
+        let video_pt = vp8_payload_type(offer);
         let offer = SdpOffer::from_sdp_string(offer).map_err(|e| format!("bad offer: {e}"))?;
         let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| format!("cannot answer: {e}"))?;
-        Ok((Peer::with(now, local, rtc), answer.to_sdp_string()))
+        let mut peer = Peer::with(now, local, rtc);
+        (peer.decrypt, peer.video_pt) = (decrypt, video_pt);
+        Ok((peer, answer.to_sdp_string()))
     }
 
     /// A publishing peer at `local`: offers to send audio and video. Returns
@@ -173,6 +242,7 @@ impl Peer {
             stream.write_rtp(RtpWrite::new(p.pts[i], p.seq[i].into(), time, now, payload).marker(marker).nackable(true));
             p.seq[i] += 1;
             self.sent += 1;
+            self.frames += u64::from(video && marker);
         }
         self.sent > before
     }
@@ -181,6 +251,9 @@ impl Peer {
         Peer {
             rtc,
             local,
+            decrypt: true,
+            video_pt: None,
+            frames: 0,
             answered_at: now,
             connected_at: None,
             streams: HashMap::new(),
@@ -210,20 +283,32 @@ impl Peer {
     pub fn start_window(&mut self) {
         self.streams.clear();
         self.bytes = 0;
+        self.frames = 0;
         self.srtp_datagrams = 0;
         self.rtp_events = 0;
         self.sent = 0;
         self.latencies_us.clear();
     }
 
-    /// Feeds one datagram addressed to this peer.
-    pub fn receive(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
+    /// Feeds one datagram addressed to this peer; true when str0m took it
+    /// (and must be polled).
+    pub fn receive(&mut self, now: Instant, source: SocketAddr, data: &[u8]) -> bool {
         if is_srtp(data) {
             self.srtp_datagrams += 1;
+            if !self.decrypt {
+                if let Some(h) = ClearHeader::parse(data) {
+                    let video = Some(h.pt) == self.video_pt;
+                    let ext_seq = self.streams.get(&h.ssrc).map_or(u64::from(h.seq), |s| extend_seq(s.last_seq, h.seq));
+                    let clock_rate = if video { 90_000.0 } else { 48_000.0 };
+                    self.count(now, h.ssrc, ext_seq, h.timestamp, clock_rate, h.payload_len, h.marker && video, None);
+                }
+                return false;
+            }
         }
-        let Ok(contents) = data.try_into() else { return };
+        let Ok(contents) = data.try_into() else { return false };
         let input = Input::Receive(now, Receive { proto: Protocol::Udp, source, destination: self.local, contents });
         let _ = self.rtc.handle_input(input);
+        true
     }
 
     /// Drives str0m's timers.
@@ -253,35 +338,44 @@ impl Peer {
         match event {
             Event::Connected => self.connected_at = Some(now),
             Event::RtpPacket(p) => {
-                self.rtp_events += 1;
-                self.ever_received = true;
-                self.bytes += p.payload.len() as u64;
-                let seq = *p.seq_no;
                 let clock_rate = p.time.frequency().get() as f64;
-                let arrival = now.duration_since(self.epoch).as_secs_f64() * clock_rate;
-                let s = self.streams.entry(*p.header.ssrc).or_insert_with(|| Stream { clock_rate, video: clock_rate >= 90_000.0, ..Stream::default() });
-                let in_order = s.first_seq.is_none() || seq > s.last_seq;
-                s.first_seq = Some(s.first_seq.map_or(seq, |f| f.min(seq)));
-                s.last_seq = s.last_seq.max(seq);
-                s.packets += 1;
-                if let Some(sent) = vp8_frame_start(&p.payload).and_then(super::publish::stamp) {
-                    self.latencies_us.push(now.saturating_duration_since(sent).as_micros().min(u128::from(u32::MAX)) as u32);
-                }
-                let transit = arrival - p.header.timestamp as f64;
-                // RFC 3550 §6.4.1 / A.8, on packets in order only (a late or
-                // retransmitted one says nothing about interarrival); RTP time
-                // wraps are rare within a window and skipped.
-                if in_order {
-                    if let Some(prev) = s.transit {
-                        let d = (transit - prev).abs();
-                        if d < clock_rate {
-                            s.jitter += (d - s.jitter) / 16.0;
-                        }
-                    }
-                    s.transit = Some(transit);
-                }
+                let frame_end = p.header.marker && clock_rate >= 90_000.0;
+                self.count(now, *p.header.ssrc, *p.seq_no, p.header.timestamp, clock_rate, p.payload.len(), frame_end, Some(&p.payload));
             }
             _ => {}
+        }
+    }
+
+    /// Counts one RTP packet of `ssrc` (extended sequence number `seq`, RTP
+    /// `timestamp` in `clock_rate` units); `payload` when decrypted, for
+    /// the latency stamp.
+    #[allow(clippy::too_many_arguments)]
+    fn count(&mut self, now: Instant, ssrc: u32, seq: u64, timestamp: u32, clock_rate: f64, payload_len: usize, frame_end: bool, payload: Option<&[u8]>) {
+        self.rtp_events += 1;
+        self.ever_received = true;
+        self.bytes += payload_len as u64;
+        self.frames += u64::from(frame_end);
+        let arrival = now.duration_since(self.epoch).as_secs_f64() * clock_rate;
+        let s = self.streams.entry(ssrc).or_insert_with(|| Stream { clock_rate, video: clock_rate >= 90_000.0, ..Stream::default() });
+        let in_order = s.first_seq.is_none() || seq > s.last_seq;
+        s.first_seq = Some(s.first_seq.map_or(seq, |f| f.min(seq)));
+        s.last_seq = s.last_seq.max(seq);
+        s.packets += 1;
+        if let Some(sent) = payload.and_then(vp8_frame_start).and_then(super::publish::stamp) {
+            self.latencies_us.push(now.saturating_duration_since(sent).as_micros().min(u128::from(u32::MAX)) as u32);
+        }
+        let transit = arrival - f64::from(timestamp);
+        // RFC 3550 §6.4.1 / A.8, on packets in order only (a late or
+        // retransmitted one says nothing about interarrival); RTP time
+        // wraps are rare within a window and skipped.
+        if in_order {
+            if let Some(prev) = s.transit {
+                let d = (transit - prev).abs();
+                if d < clock_rate {
+                    s.jitter += (d - s.jitter) / 16.0;
+                }
+            }
+            s.transit = Some(transit);
         }
     }
 
@@ -294,13 +388,46 @@ impl Peer {
             packets: self.streams.values().map(|s| s.packets).sum(),
             expected,
             bytes: self.bytes,
+            frames: self.frames,
+            decrypted: self.decrypt,
             video_jitter_ms,
-            srtp_dropped: self.srtp_datagrams.saturating_sub(self.rtp_events),
+            srtp_dropped: if self.decrypt { self.srtp_datagrams.saturating_sub(self.rtp_events) } else { 0 },
             sent: self.sent,
             publishes: self.publisher.is_some(),
             audio: self.streams.values().any(|s| !s.video),
             video: self.streams.values().any(|s| s.video),
             latencies_us: self.latencies_us.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequence_numbers_extend_across_the_wrap_both_ways() {
+        assert_eq!(extend_seq(65_535, 0), 65_536);
+        assert_eq!(extend_seq(65_536, 65_535), 65_535, "a late packet from before the wrap");
+        assert_eq!(extend_seq(10, 5), 5);
+        assert_eq!(extend_seq(3 * 65_536 + 100, 200), 3 * 65_536 + 200);
+    }
+
+    #[test]
+    fn the_clear_header_gives_seq_ssrc_marker_and_payload_size() {
+        // V=2, X=1, CC=0; M=1, PT=96; seq 0x1234; ts 7; SSRC 0xaabbccdd;
+        // a one-word extension; 100 bytes of payload; a 16-byte tag.
+        let mut p = vec![0x90, 0x80 | 96, 0x12, 0x34, 0, 0, 0, 7, 0xaa, 0xbb, 0xcc, 0xdd, 0xbe, 0xde, 0, 1, 1, 2, 3, 4];
+        p.extend(std::iter::repeat(9).take(100 + SRTP_TAG));
+        let h = ClearHeader::parse(&p).unwrap();
+        assert!(h.marker);
+        assert_eq!((h.pt, h.seq, h.timestamp, h.ssrc, h.payload_len), (96, 0x1234, 7, 0xaabb_ccdd, 100));
+        assert!(ClearHeader::parse(&p[..20]).is_none(), "shorter than header and tag");
+    }
+
+    #[test]
+    fn the_vp8_payload_type_is_read_from_the_offer() {
+        let sdp = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 100 101\r\na=rtpmap:100 VP9/90000\r\na=rtpmap:101 VP8/90000\r\n";
+        assert_eq!(vp8_payload_type(sdp), Some(101));
     }
 }

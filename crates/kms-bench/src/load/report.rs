@@ -6,6 +6,13 @@ use super::peer::PeerStats;
 pub const CLIENT_CPU_LIMIT: f64 = 70.0;
 /// ... and at least this share of the expected packets arrived.
 pub const MIN_RECEIVED: f64 = 99.0;
+/// The frame rate of every source (bench/make-media.sh, `publish`).
+pub const SOURCE_FPS: f64 = 30.0;
+/// ... and every viewer got at least this share of the source's frames and
+/// of the median viewer's bytes: a frame dropped inside the server leaves
+/// no sequence gap (sequence numbers are assigned per viewer), so it must
+/// show here.
+pub const MIN_DELIVERED: f64 = 0.95;
 
 /// The figures of one run.
 #[derive(Debug, Clone, Default)]
@@ -23,6 +30,11 @@ pub struct Run {
     /// Received / expected packets, %.
     pub received: f64,
     pub median_kbps: f64,
+    /// The least-served viewer's bitrate (kbit/s) and video frame rate.
+    pub min_kbps: f64,
+    pub min_fps: f64,
+    /// Viewers that decrypted their media (the others counted headers).
+    pub decrypting: usize,
     pub median_jitter_ms: f64,
     pub median_connect_ms: f64,
     pub srtp_dropped: u64,
@@ -47,7 +59,8 @@ pub enum Verdict {
     Ok,
     /// The load client used >= [`CLIENT_CPU_LIMIT`] or dropped datagrams itself.
     ClientBound,
-    /// A viewer did not connect, lacked audio or video, or < [`MIN_RECEIVED`] arrived.
+    /// A viewer did not connect, lacked audio or video, < [`MIN_RECEIVED`]
+    /// arrived, or a viewer got less than [`MIN_DELIVERED`] of the frames or bytes.
     Lossy,
 }
 
@@ -85,7 +98,13 @@ impl Run {
         let silent = self.viewers.saturating_sub(heard) as u64;
         let expected = expected + silent * (expected / heard.max(1) as u64);
         self.received = if expected == 0 { 0.0 } else { packets as f64 * 100.0 / expected as f64 };
-        self.median_kbps = median(peers.iter().map(|s| s.bytes as f64 * 8.0 / seconds / 1e3).collect());
+        let kbps = |s: &PeerStats| s.bytes as f64 * 8.0 / seconds / 1e3;
+        self.median_kbps = median(peers.iter().map(kbps).collect());
+        // A viewer missing from the snapshot got nothing.
+        let least = |f: &dyn Fn(&PeerStats) -> f64| if peers.is_empty() || peers.len() < self.viewers { 0.0 } else { peers.iter().map(f).fold(f64::INFINITY, f64::min) };
+        self.min_kbps = least(&kbps);
+        self.min_fps = least(&|s| s.frames as f64 / seconds);
+        self.decrypting = peers.iter().filter(|s| s.decrypted).count();
         self.median_jitter_ms = median(peers.iter().map(|s| s.video_jitter_ms).collect());
         self.median_connect_ms = median(peers.iter().filter_map(|s| s.connect_ms).collect());
         self.srtp_dropped = peers.iter().map(|s| s.srtp_dropped).sum();
@@ -100,7 +119,12 @@ impl Run {
     pub fn verdict(&self) -> Verdict {
         if self.client_cpu >= CLIENT_CPU_LIMIT || self.socket_drops > 0 {
             Verdict::ClientBound
-        } else if self.connected < self.viewers || self.incomplete > 0 || self.received < MIN_RECEIVED {
+        } else if self.connected < self.viewers
+            || self.incomplete > 0
+            || self.received < MIN_RECEIVED
+            || self.min_fps < MIN_DELIVERED * SOURCE_FPS
+            || self.min_kbps < MIN_DELIVERED * self.median_kbps
+        {
             Verdict::Lossy
         } else {
             Verdict::Ok
@@ -117,9 +141,9 @@ impl Run {
 
     pub fn print(&self, label: &str) {
         println!(
-            "{label}: viewers={} published={} connected={} server_cpu={:.1}% per_viewer={:.3}% rss={}KiB per_viewer={:.0}KiB threads={} client_cpu={:.1}% received={:.2}% kbps={:.0} jitter={:.2}ms connect={:.0}ms srtp_dropped={} incomplete={} socket_drops={}{} verdict={}",
+            "{label}: viewers={} published={} connected={} server_cpu={:.1}% per_viewer={:.3}% rss={}KiB per_viewer={:.0}KiB threads={} client_cpu={:.1}% received={:.2}% kbps={:.0} min_kbps={:.0} min_fps={:.1} decrypting={} jitter={:.2}ms connect={:.0}ms srtp_dropped={} incomplete={} socket_drops={}{} verdict={}",
             self.viewers, self.published, self.connected, self.server_cpu, self.cpu_per_viewer(), self.rss_kib, self.kib_per_viewer(), self.threads,
-            self.client_cpu, self.received, self.median_kbps, self.median_jitter_ms, self.median_connect_ms, self.srtp_dropped, self.incomplete, self.socket_drops,
+            self.client_cpu, self.received, self.median_kbps, self.min_kbps, self.min_fps, self.decrypting, self.median_jitter_ms, self.median_connect_ms, self.srtp_dropped, self.incomplete, self.socket_drops,
             if self.published > 0 { format!(" latency_p50={:.2}ms latency_p99={:.2}ms", self.latency_p50_ms, self.latency_p99_ms) } else { String::new() },
             self.verdict().as_str()
         );
@@ -141,6 +165,9 @@ impl Run {
             client_cpu: m(&|r| r.client_cpu),
             received: m(&|r| r.received),
             median_kbps: m(&|r| r.median_kbps),
+            min_kbps: m(&|r| r.min_kbps),
+            min_fps: m(&|r| r.min_fps),
+            decrypting: m(&|r| r.decrypting as f64) as usize,
             median_jitter_ms: m(&|r| r.median_jitter_ms),
             median_connect_ms: m(&|r| r.median_connect_ms),
             srtp_dropped: m(&|r| r.srtp_dropped as f64) as u64,
