@@ -5,8 +5,14 @@
 # UDP socket). The server (with its source) is pinned to core 0, the load
 # client to core 1. Everything stays on 127.0.0.0/8.
 #
-#   scripts/bench-viewers.sh [--viewers 10,50,100,200,400] [--runs 5] [--targets ours,ours-webrtc,ours-rtp,janus]
+#   scripts/bench-viewers.sh [--viewers 10,50,100,200,400] [--runs 5] [--targets ours,ours-webrtc,ours-rtp,janus,calls] [--calls 50,200]
 #   scripts/bench-viewers.sh --smoke     # CI: debug build, 10 viewers, one short run each, must count
+#
+# Target `calls`: one-to-one calls instead of viewers (a pipeline with two
+# WebRtcEndpoints connected both ways per call, the load client playing both
+# peers, both sending the synthetic 1.2 Mbit/s stream); CPU per call.
+# One viewer (or call peer) in ten decrypts its SRTP, the others count RTP
+# headers (kms-bench --decrypt-every), so the load client is not the limit.
 #
 # Source: a pre-encoded 1.2 Mbit/s VP8 + Opus WebM (bench/make-media.sh), played
 # by a PlayerEndpoint without decoding (ours) or sent as plain RTP by
@@ -18,12 +24,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 
-viewers=10,50,100,200,400 runs=5 targets=ours,ours-webrtc,ours-rtp,janus profile=release warmup=3 window=10 seconds=120 extra=()
+viewers=10,50,100,200,400 calls=50,200 runs=5 targets=ours,ours-webrtc,ours-rtp,janus profile=release warmup=3 window=10 seconds=120 extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --smoke) viewers=10 runs=1 warmup=2 window=3 profile=debug seconds=30 targets=ours,ours-webrtc,ours-rtp,janus extra=(--require-ok --per-peer) ;;
+    --smoke) viewers=10 calls=5 runs=1 warmup=2 window=3 profile=debug seconds=30 targets=ours,ours-webrtc,ours-rtp,janus,calls extra=(--require-ok --per-peer) ;;
     --viewers) viewers=$2; shift ;;
     --runs) runs=$2; shift ;;
+    --calls) calls=$2; shift ;;
     --targets) targets=$2; shift ;;
     *) echo "unknown option: $1" >&2; exit 2 ;;
   esac
@@ -39,34 +46,41 @@ bin="$CARGO_TARGET_DIR/$profile"
 
 source scripts/bench-lib.sh
 media=$(bench_media "$seconds")
-common=(--viewers "$viewers" --runs "$runs" --warmup "$warmup" --window "$window" "${extra[@]}")
+common=(--runs "$runs" --warmup "$warmup" --window "$window" "${extra[@]}")
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(. /etc/os-release && echo "$PRETTY_NAME"), $(uname -r)"
 echo "source: $media ($(($(stat -c %s "$media") * 8 / seconds / 1000)) kbit/s)"
 
 wrapper=$(pinned_server "$bin/kurento-media-server")
 if [[ ",$targets," == *,ours,* ]]; then
   echo "== ours: kurento-media-server ($profile), PlayerEndpoint -> N WebRtcEndpoints"
-  "${pin_client[@]}" "$bin/kms-bench" viewers --target ours --server "$wrapper" --media "$media" "${common[@]}"
+  "${pin_client[@]}" "$bin/kms-bench" viewers --target ours --server "$wrapper" --media "$media" --viewers "$viewers" "${common[@]}"
 fi
 if [[ ",$targets," == *,ours-webrtc,* ]]; then
   echo "== ours: kurento-media-server ($profile), load client publishes to a WebRtcEndpoint -> N WebRtcEndpoints"
-  "${pin_client[@]}" "$bin/kms-bench" viewers --target ours --source webrtc --server "$wrapper" "${common[@]}"
+  "${pin_client[@]}" "$bin/kms-bench" viewers --target ours --source webrtc --server "$wrapper" --viewers "$viewers" "${common[@]}"
 fi
 
 if [[ ",$targets," == *,ours-rtp,* ]]; then
   echo "== ours: kurento-media-server ($profile), plain RTP (feed.py) into an RtpEndpoint -> N WebRtcEndpoints"
-  "${pin_client[@]}" "$bin/kms-bench" viewers --target ours --source rtp --server "$wrapper" --media "$media" "${common[@]}"
+  "${pin_client[@]}" "$bin/kms-bench" viewers --target ours --source rtp --server "$wrapper" --media "$media" --viewers "$viewers" "${common[@]}"
+fi
+
+if [[ ",$targets," == *,calls,* ]]; then
+  echo "== ours: kurento-media-server ($profile), one-to-one calls (two WebRtcEndpoints connected both ways per pipeline)"
+  "${pin_client[@]}" "$bin/kms-bench" viewers --target ours --source calls --server "$wrapper" --viewers "$calls" "${common[@]}"
 fi
 
 if [[ ",$targets," == *,janus,* ]]; then
   echo "== janus $(janus --version 2>/dev/null | awk '/Janus version/ {print $3, $4}'): streaming plugin, RTP mountpoint -> N viewers"
   port=18088 log="$bench_dir/janus.log"
-  AUDIO_PORT=15002 VIDEO_PORT=15004 "${pin_server[@]}" bench/janus/start.sh "$media" "$port" > "$log" 2>&1 &
+  # The feed runs on the load client's core (FEED_CPU), as ours-rtp's does.
+  feed_cpu=""; [ ${#pin_client[@]} -gt 0 ] && feed_cpu=1
+  FEED_CPU=$feed_cpu AUDIO_PORT=15002 VIDEO_PORT=15004 "${pin_server[@]}" bench/janus/start.sh "$media" "$port" > "$log" 2>&1 &
   starter=$!
   trap 'kill -TERM $starter 2>/dev/null || true; wait $starter 2>/dev/null || true; rm -rf "$bench_dir"' EXIT
   for _ in $(seq 200); do grep -q '^ready' "$log" && break; kill -0 $starter 2>/dev/null || break; sleep 0.1; done
   janus_pid=$(sed -n 's/^ready janus_pid=\([0-9]*\).*/\1/p' "$log")
   [ -n "$janus_pid" ] || { cat "$log" >&2; echo "janus did not start" >&2; exit 1; }
   sleep 2 # the feed's first keyframe
-  "${pin_client[@]}" "$bin/kms-bench" viewers --target janus --janus-url "http://127.0.0.1:$port/janus" --janus-pid "$janus_pid" "${common[@]}"
+  "${pin_client[@]}" "$bin/kms-bench" viewers --target janus --janus-url "http://127.0.0.1:$port/janus" --janus-pid "$janus_pid" --viewers "$viewers" "${common[@]}"
 fi

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Usage: bench/janus/start.sh FILE.webm [HTTP_PORT]
-#   env: AUDIO_PORT (5002), VIDEO_PORT (5004), JANUS_DEBUG_LEVEL (3; 5 logs the SRTP profile)
+#   env: AUDIO_PORT (5002), VIDEO_PORT (5004), JANUS_DEBUG_LEVEL (3; 5 logs the SRTP profile),
+#        FEED_CPU (run the feed on this core; default: where this script runs)
+# Janus gets one event loop per core it may run on (event_loops = nproc of
+# its affinity), the fair setting for a media server given those cores.
 # Runs Janus (HTTP API + streaming plugin, 127.0.0.1 only) and feeds
 # mountpoint 1 with FILE's VP8/Opus over plain RTP, looping forever.
 # Prints "ready janus_pid=.. feed_pid=.." once both run; stops both on
@@ -19,6 +22,7 @@ JANUS_PID= FEED_PID=
 TMP=$(mktemp -d /tmp/bench-janus.XXXXXX)
 cp "$HERE"/*.jcfg "$TMP"/
 sed -i -E "s/^(\s*debug_level = )[0-9]+/\1$DEBUG_LEVEL/" "$TMP/janus.jcfg"
+sed -i -E "s/^(\s*event_loops = )[0-9]+/\1$(nproc)/" "$TMP/janus.jcfg"
 sed -i -E "s/^(\s*port = )[0-9]+/\1$HTTP_PORT/" "$TMP/janus.transport.http.jcfg"
 sed -i -E -e "s/^(\s*audioport = )[0-9]+/\1$AUDIO_PORT/" \
           -e "s/^(\s*videoport = )[0-9]+/\1$VIDEO_PORT/" "$TMP/janus.plugin.streaming.jcfg"
@@ -46,7 +50,9 @@ for _ in $(seq 150); do
 done
 curl -sf "http://127.0.0.1:$HTTP_PORT/janus/info" >/dev/null || { echo "janus API not up" >&2; exit 1; }
 
-/usr/bin/python3 "$HERE/feed.py" "$FILE" "$AUDIO_PORT" "$VIDEO_PORT" &
+feed_pin=()
+[ -n "${FEED_CPU:-}" ] && feed_pin=(taskset -c "$FEED_CPU")
+"${feed_pin[@]}" /usr/bin/python3 "$HERE/feed.py" "$FILE" "$AUDIO_PORT" "$VIDEO_PORT" &
 FEED_PID=$!
 
 echo "ready janus_pid=$JANUS_PID feed_pid=$FEED_PID api=http://127.0.0.1:$HTTP_PORT/janus audio_port=$AUDIO_PORT video_port=$VIDEO_PORT"

@@ -152,7 +152,9 @@ enum Command {
         media: Option<PathBuf>,
         /// Target `ours`: the viewers watch a PlayerEndpoint (`player`, needs
         /// --media), a WebRtcEndpoint the load client publishes to (`webrtc`),
-        /// or an RtpEndpoint fed plain RTP of --media by bench/janus/feed.py (`rtp`).
+        /// or an RtpEndpoint fed plain RTP of --media by bench/janus/feed.py (`rtp`);
+        /// `calls`: no one-to-many source but --viewers one-to-one calls, the
+        /// load client playing both peers of each, both directions.
         #[arg(long, default_value = "player")]
         source: String,
         /// Janus HTTP API (target `janus`).
@@ -338,6 +340,7 @@ async fn main() -> std::process::ExitCode {
                     (Some(bin), "player", Some(media)) => Ok(load::Target::Ours { bin, conf, source: load::Source::Player(media) }),
                     (Some(bin), "webrtc", _) => Ok(load::Target::Ours { bin, conf, source: load::Source::Publisher }),
                     (Some(bin), "rtp", Some(media)) => Ok(load::Target::Ours { bin, conf, source: load::Source::Rtp(media) }),
+                    (Some(bin), "calls", _) => Ok(load::Target::Ours { bin, conf, source: load::Source::Calls }),
                     _ => Err("target ours needs --server, and --media with --source player or rtp".to_owned()),
                 },
                 "janus" => janus_pid.map(|pid| load::Target::Janus { url: janus_url, pid, mountpoint }).ok_or("--janus-pid is needed".to_owned()),

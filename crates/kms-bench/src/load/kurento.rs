@@ -54,13 +54,34 @@ pub async fn create_rtp_source(rpc: &mut Rpc) -> Result<(String, String, u16, u1
 /// peer `peer` (client offers, server answers). Returns (pipeline id, endpoint id).
 pub async fn create_publisher(rpc: &mut Rpc, peer: usize, media: &Sender<Command>) -> Result<(String, String), String> {
     let pipeline = rpc.create(json!({ "type": "MediaPipeline" })).await?;
+    let endpoint = add_publisher(rpc, &pipeline, peer, false, media).await?;
+    Ok((pipeline, endpoint))
+}
+
+/// Adds to `pipeline` a WebRtcEndpoint that the load client's peer `peer`
+/// publishes to (and receives from when `duplex`). Returns the endpoint id.
+async fn add_publisher(rpc: &mut Rpc, pipeline: &str, peer: usize, duplex: bool, media: &Sender<Command>) -> Result<String, String> {
     let endpoint = rpc.create(json!({ "type": "WebRtcEndpoint", "constructorParams": { "mediaPipeline": pipeline } })).await?;
-    let offer = tokio::task::block_in_place(|| ask(media, |reply| Command::Publish { peer, reply }))??;
+    let offer = tokio::task::block_in_place(|| ask(media, |reply| Command::Publish { peer, duplex, reply }))??;
     let answer = invoke(rpc, &endpoint, "processOffer", json!({ "offer": offer })).await?;
     let answer = answer.as_str().ok_or("processOffer returned no SDP")?.to_owned();
     media.send(Command::AcceptAnswer { peer, answer }).map_err(|_| "media thread gone")?;
     invoke(rpc, &endpoint, "gatherCandidates", json!({})).await?;
-    Ok((pipeline, endpoint))
+    Ok(endpoint)
+}
+
+/// `calls` one-to-one calls, as the one-to-one tutorial makes them: per call
+/// a pipeline with two WebRtcEndpoints connected both ways, the load
+/// client's peers 2k and 2k+1 sending and receiving (client offers).
+pub async fn create_calls(rpc: &mut Rpc, calls: usize, media: &Sender<Command>) -> Result<(), String> {
+    for call in 0..calls {
+        let pipeline = rpc.create(json!({ "type": "MediaPipeline" })).await?;
+        let caller = add_publisher(rpc, &pipeline, 2 * call, true, media).await?;
+        let callee = add_publisher(rpc, &pipeline, 2 * call + 1, true, media).await?;
+        invoke(rpc, &caller, "connect", json!({ "sink": callee })).await?;
+        invoke(rpc, &callee, "connect", json!({ "sink": caller })).await?;
+    }
+    Ok(())
 }
 
 /// Adds `count` viewers of `source` (a PlayerEndpoint or a published

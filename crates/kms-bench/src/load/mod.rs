@@ -34,8 +34,11 @@ pub enum Source {
     /// at the same rates, see `publish`).
     Publisher,
     /// An RtpEndpoint fed plain RTP from this file by `bench/janus/feed.py`
-    /// (the feed Janus gets), pinned to the server's core as Janus's is.
+    /// (the feed Janus gets), on the load client's core as Janus's is.
     Rtp(PathBuf),
+    /// No one-to-many source: one-to-one calls (the viewer count is the
+    /// number of calls), both peers of each played by the load client.
+    Calls,
 }
 
 /// The server under load.
@@ -117,6 +120,14 @@ pub fn start_media_with(decrypt_every: usize) -> Result<(Sender<Command>, Arc<Pr
 async fn one_run(target: &Target, viewers: usize, options: &Options, janus_idle: Option<u64>) -> Result<Run, String> {
     let (tx, progress, media_thread) = start_media_with(options.decrypt_every)?;
     let result = match target {
+        Target::Ours { bin, conf, source: Source::Calls } => {
+            let server = start_server(bin, conf)?;
+            let mut rpc = crate::rpc::Rpc::connect(&server.url).await?;
+            let before = rss_and_threads(server.pid()).ok_or("server /proc status")?.0;
+            kurento::create_calls(&mut rpc, viewers, &tx).await?;
+            let measured = measure(server.pid(), before, 2 * viewers, 2 * viewers, &tx, &progress.connected, options).await;
+            measured.map(|(run, peers)| (Run { calls: viewers, ..run }, peers))
+        }
         Target::Ours { bin, conf, source } => {
             let server = start_server(bin, conf)?;
             let mut feed = None;
@@ -151,6 +162,7 @@ async fn one_run(target: &Target, viewers: usize, options: &Options, janus_idle:
                     feed = Some(start_feed(media, audio, video)?);
                     (pipeline, endpoint, viewers)
                 }
+                Source::Calls => return Err("calls have their own arm above".into()),
             };
             let before = if several { at_start } else { rss_and_threads(server.pid()).ok_or("server /proc status")?.0 };
             // With several pipelines the first viewers are already placed.
@@ -194,11 +206,11 @@ async fn one_run(target: &Target, viewers: usize, options: &Options, janus_idle:
     Ok(run.with_peers(peers.into_iter().map(|(_, s)| s).collect()))
 }
 
-/// Starts `bench/janus/feed.py` sending `media` to our RTP ports, on core 0
-/// with the server (Janus's feed runs there too).
+/// Starts `bench/janus/feed.py` sending `media` to our RTP ports, on the
+/// load client's core (it inherits our affinity; Janus's feed runs there too).
 fn start_feed(media: &std::path::Path, audio: u16, video: u16) -> Result<std::process::Child, String> {
-    std::process::Command::new("taskset")
-        .args(["-c", "0", "/usr/bin/python3", "bench/janus/feed.py"])
+    std::process::Command::new("/usr/bin/python3")
+        .arg("bench/janus/feed.py")
         .arg(media)
         .args([audio.to_string(), video.to_string()])
         .stdout(std::process::Stdio::null())

@@ -31,7 +31,7 @@ pub struct PeerStats {
     pub expected: u64,
     /// RTP payload bytes.
     pub bytes: u64,
-    /// Video frames (video packets with the marker bit), received or published.
+    /// Video frames received (video packets with the marker bit).
     pub frames: u64,
     /// This viewer decrypted and authenticated its packets (otherwise it
     /// counted headers, and `srtp_dropped` and latencies are not measured).
@@ -45,6 +45,8 @@ pub struct PeerStats {
     pub sent: u64,
     /// This peer publishes (it is the source, not a viewer).
     pub publishes: bool,
+    /// This peer receives media (a viewer, or a call's peer).
+    pub receives: bool,
     /// An audio / a video stream arrived in the window.
     pub audio: bool,
     pub video: bool,
@@ -100,6 +102,7 @@ pub struct Peer {
     /// (audio, video) send streams with their payload types and next sequence numbers.
     pending: Option<SdpPendingOffer>,
     publisher: Option<Publisher>,
+    receives: bool,
     sent: u64,
     /// The next time str0m wants a timeout input.
     pub next_timeout: Instant,
@@ -205,17 +208,20 @@ impl Peer {
         Ok((peer, answer.to_sdp_string()))
     }
 
-    /// A publishing peer at `local`: offers to send audio and video. Returns
+    /// A publishing peer at `local`: offers to send audio and video (and to
+    /// receive them when `duplex`, decrypting or counting headers). Returns
     /// the peer and its offer; [`Peer::accept_answer`] completes it.
-    pub fn offer(now: Instant, local: SocketAddr) -> Result<(Peer, String), String> {
+    pub fn offer(now: Instant, local: SocketAddr, duplex: bool, decrypt: bool) -> Result<(Peer, String), String> {
         let mut rtc = Peer::new_rtc(now, local)?;
         let mut change = rtc.sdp_api();
-        let audio = change.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
-        let video = change.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
+        let direction = if duplex { Direction::SendRecv } else { Direction::SendOnly };
+        let audio = change.add_media(MediaKind::Audio, direction, None, None, None);
+        let video = change.add_media(MediaKind::Video, direction, None, None, None);
         let (offer, pending) = change.apply().ok_or("nothing to offer")?;
         let pt = |codec: Codec| rtc.codec_config().params().iter().find(|p| p.spec().codec == codec).map(|p| p.pt());
         let pts = [pt(Codec::Opus).ok_or("no Opus PT")?, pt(Codec::Vp8).ok_or("no VP8 PT")?];
         let mut peer = Peer::with(now, local, rtc);
+        (peer.decrypt, peer.video_pt, peer.receives) = (decrypt, Some(*pts[1]), duplex);
         peer.pending = Some(pending);
         peer.publisher = Some(Publisher { source: Source::new(now), mids: [audio, video], pts, seq: [1, 1] });
         Ok((peer, offer.to_sdp_string()))
@@ -242,7 +248,6 @@ impl Peer {
             stream.write_rtp(RtpWrite::new(p.pts[i], p.seq[i].into(), time, now, payload).marker(marker).nackable(true));
             p.seq[i] += 1;
             self.sent += 1;
-            self.frames += u64::from(video && marker);
         }
         self.sent > before
     }
@@ -265,6 +270,7 @@ impl Peer {
             latencies_us: Vec::new(),
             pending: None,
             publisher: None,
+            receives: true,
             sent: 0,
             next_timeout: now,
         }
@@ -394,6 +400,7 @@ impl Peer {
             srtp_dropped: if self.decrypt { self.srtp_datagrams.saturating_sub(self.rtp_events) } else { 0 },
             sent: self.sent,
             publishes: self.publisher.is_some(),
+            receives: self.receives,
             audio: self.streams.values().any(|s| !s.video),
             video: self.streams.values().any(|s| s.video),
             latencies_us: self.latencies_us.clone(),

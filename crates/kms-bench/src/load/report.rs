@@ -17,7 +17,10 @@ pub const MIN_DELIVERED: f64 = 0.95;
 /// The figures of one run.
 #[derive(Debug, Clone, Default)]
 pub struct Run {
+    /// Receiving peers: viewers, or both peers of every call.
     pub viewers: usize,
+    /// One-to-one calls (0 for a one-to-many run): CPU is also given per call.
+    pub calls: usize,
     pub connected: usize,
     /// Server CPU over the window, % of one core.
     pub server_cpu: f64,
@@ -88,8 +91,8 @@ impl Run {
     /// publishing peer only contributes what it sent.
     pub fn with_peers(mut self, all: Vec<PeerStats>) -> Run {
         let seconds = self.seconds.max(f64::EPSILON);
-        let (publishers, peers): (Vec<PeerStats>, Vec<PeerStats>) = all.into_iter().partition(|s| s.publishes);
-        self.published = publishers.iter().map(|s| s.sent).sum();
+        self.published = all.iter().filter(|s| s.publishes).map(|s| s.sent).sum();
+        let peers: Vec<PeerStats> = all.into_iter().filter(|s| s.receives).collect();
         let (packets, expected): (u64, u64) = peers.iter().fold((0, 0), |(p, e), s| (p + s.packets, e + s.expected));
         self.connected = peers.iter().filter(|s| s.connect_ms.is_some()).count();
         self.incomplete = self.viewers.saturating_sub(peers.iter().filter(|s| s.audio && s.video).count());
@@ -135,13 +138,18 @@ impl Run {
         self.server_cpu / self.viewers.max(1) as f64
     }
 
+    pub fn cpu_per_call(&self) -> f64 {
+        self.server_cpu / self.calls.max(1) as f64
+    }
+
     pub fn kib_per_viewer(&self) -> f64 {
         self.rss_growth_kib / self.viewers.max(1) as f64
     }
 
     pub fn print(&self, label: &str) {
         println!(
-            "{label}: viewers={} published={} connected={} server_cpu={:.1}% per_viewer={:.3}% rss={}KiB per_viewer={:.0}KiB threads={} client_cpu={:.1}% received={:.2}% kbps={:.0} min_kbps={:.0} min_fps={:.1} decrypting={} jitter={:.2}ms connect={:.0}ms srtp_dropped={} incomplete={} socket_drops={}{} verdict={}",
+            "{label}: {}viewers={} published={} connected={} server_cpu={:.1}% per_viewer={:.3}% rss={}KiB per_viewer={:.0}KiB threads={} client_cpu={:.1}% received={:.2}% kbps={:.0} min_kbps={:.0} min_fps={:.1} decrypting={} jitter={:.2}ms connect={:.0}ms srtp_dropped={} incomplete={} socket_drops={}{} verdict={}",
+            if self.calls > 0 { format!("calls={} per_call={:.3}% ", self.calls, self.cpu_per_call()) } else { String::new() },
             self.viewers, self.published, self.connected, self.server_cpu, self.cpu_per_viewer(), self.rss_kib, self.kib_per_viewer(), self.threads,
             self.client_cpu, self.received, self.median_kbps, self.min_kbps, self.min_fps, self.decrypting, self.median_jitter_ms, self.median_connect_ms, self.srtp_dropped, self.incomplete, self.socket_drops,
             if self.published > 0 { format!(" latency_p50={:.2}ms latency_p99={:.2}ms", self.latency_p50_ms, self.latency_p99_ms) } else { String::new() },
@@ -157,6 +165,7 @@ impl Run {
         let m = |f: &dyn Fn(&Run) -> f64| median(pool.iter().map(|r| f(r)).collect());
         Run {
             viewers: pool.first().map_or(0, |r| r.viewers),
+            calls: pool.first().map_or(0, |r| r.calls),
             connected: m(&|r| r.connected as f64) as usize,
             server_cpu: m(&|r| r.server_cpu),
             rss_growth_kib: m(&|r| r.rss_growth_kib),
@@ -178,5 +187,40 @@ impl Run {
             latency_p50_ms: m(&|r| r.latency_p50_ms),
             latency_p99_ms: m(&|r| r.latency_p99_ms),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn viewer(frames: u64, bytes: u64) -> PeerStats {
+        PeerStats { connect_ms: Some(5.0), packets: 1000, expected: 1000, bytes, frames, receives: true, audio: true, video: true, ..PeerStats::default() }
+    }
+
+    fn run(peers: Vec<PeerStats>) -> Run {
+        Run { viewers: peers.len(), seconds: 10.0, ..Run::default() }.with_peers(peers)
+    }
+
+    #[test]
+    fn a_run_counts_when_every_viewer_gets_the_sources_frames_and_bytes() {
+        assert_eq!(run(vec![viewer(300, 1_500_000); 3]).verdict(), Verdict::Ok);
+    }
+
+    #[test]
+    fn frames_dropped_inside_the_server_fail_the_run_without_a_sequence_gap() {
+        // Every packet that was numbered arrived, but one viewer got a fifth
+        // fewer frames (and bytes): the server dropped them before numbering.
+        let r = run(vec![viewer(300, 1_500_000), viewer(240, 1_200_000), viewer(300, 1_500_000)]);
+        assert_eq!(r.received, 100.0);
+        assert_eq!(r.verdict(), Verdict::Lossy);
+        // All viewers equally short of the source's 30 fps fails too.
+        assert_eq!(run(vec![viewer(250, 1_500_000); 3]).verdict(), Verdict::Lossy);
+    }
+
+    #[test]
+    fn a_missing_viewer_counts_as_getting_nothing() {
+        let r = Run { viewers: 3, seconds: 10.0, ..Run::default() }.with_peers(vec![viewer(300, 1_500_000); 2]);
+        assert_eq!((r.min_fps, r.verdict()), (0.0, Verdict::Lossy));
     }
 }
