@@ -26,8 +26,10 @@ use str0m::rtp::{RtpWrite, SeqNo, Vp8Descriptor};
 #[derive(Debug)]
 pub(super) struct Outgoing {
     pub(super) timeline: Timeline,
-    /// The next sequence number written; starts at a random 16-bit value
-    /// (RFC 3550 §5.1), extended past 65535 (str0m tracks the rollover).
+    /// The next sequence number written; starts at a random value below
+    /// 32768 (RFC 3550 §5.1 asks for a random start; below half the range so
+    /// the first packets carry no rollover), extended past 65535 (str0m
+    /// tracks the rollover).
     next_seq: u64,
     /// The next VP8 PictureID (15 bits, RFC 7741 §4.2), one per frame.
     next_picture_id: u16,
