@@ -64,6 +64,8 @@ pub struct Net {
     /// The next browser offers a data channel even when its endpoint does
     /// not use data channels.
     pub next_offers_data_channel: bool,
+    /// The next browser sends its video as simulcast layers with these rids.
+    pub next_simulcast: Option<Vec<&'static str>>,
     server: SocketAddr,
     in_flight: VecDeque<(SocketAddr, SocketAddr, Vec<u8>)>,
 }
@@ -80,6 +82,7 @@ impl Net {
             recorded: None,
             forge_next_fingerprint: false,
             next_offers_data_channel: false,
+            next_simulcast: None,
             server: SERVER.parse().unwrap(),
             in_flight: VecDeque::new(),
         }
@@ -111,7 +114,14 @@ impl Net {
         rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
         let mut change = rtc.sdp_api();
         let audio = change.add_media(MediaKind::Audio, direction, None, None, None);
-        let video = change.add_media(MediaKind::Video, direction, None, None, None);
+        let simulcast = self.next_simulcast.take().map(|rids| {
+            let mut s = str0m::media::Simulcast::new();
+            for rid in rids {
+                s.add_send_layer(str0m::media::SimulcastLayer::new(rid));
+            }
+            s
+        });
+        let video = change.add_media(MediaKind::Video, direction, None, None, simulcast);
         if config.data_channels || std::mem::take(&mut self.next_offers_data_channel) {
             change.add_channel("chat".into());
         }
@@ -271,6 +281,14 @@ impl Browser {
         let writer = self.rtc.writer(mid).unwrap();
         let pt = writer.payload_params().find(|p| p.spec().codec == Codec::Vp8).unwrap().pt();
         writer.write(pt, now, MediaTime::from_90khz(ts), data.to_vec()).unwrap();
+    }
+
+    /// Sends one VP8 frame on simulcast layer `rid` at media time `ts` (90 kHz).
+    pub fn send_video_layer(&mut self, rid: &str, now: Instant, ts: u64, data: &[u8]) {
+        let mid = self.video.unwrap();
+        let writer = self.rtc.writer(mid).unwrap();
+        let pt = writer.payload_params().find(|p| p.spec().codec == Codec::Vp8).unwrap().pt();
+        writer.rid(rid.into()).write(pt, now, MediaTime::from_90khz(ts), data.to_vec()).unwrap();
     }
 
     /// Sends one video frame of `codec` (H.264 as an Annex B access unit) at
