@@ -91,10 +91,11 @@ pub async fn run(target: &Target, options: &Options) -> Result<(), String> {
         }
         let counted = runs.iter().filter(|r| r.verdict() == Verdict::Ok).count();
         let median = Run::median_of(&runs);
-        median.print(&format!("MEDIAN viewers={viewers} ({counted}/{} runs count)", runs.len()));
+        let what = if matches!(target, Target::Ours { source: Source::Calls, .. }) { "calls" } else { "viewers" };
+        median.print(&format!("MEDIAN {what}={viewers} ({counted}/{} runs count)", runs.len()));
         // A majority of the runs must count (all of them when there is one).
         if options.require_ok && counted * 2 <= runs.len() && !(runs.len() == 1 && counted == 1) {
-            return Err(format!("{viewers} viewers: {counted} of {} runs count", runs.len()));
+            return Err(format!("{viewers} {what}: {counted} of {} runs count", runs.len()));
         }
     }
     Ok(())
