@@ -153,8 +153,9 @@ struct ClearHeader {
     payload_len: usize,
 }
 
-/// The SRTP authentication tag str0m's profiles append: 16 bytes for
-/// AEAD_AES_128_GCM (its first choice), 10 for AES_CM_128_HMAC_SHA1_80.
+/// The SRTP authentication tag of the profile both servers negotiate with
+/// this client, AEAD_AES_256_GCM: 16 bytes (AES_CM_128_HMAC_SHA1_80 would
+/// append 10, so payload sizes counted from headers are then 6 bytes short).
 const SRTP_TAG: usize = 16;
 
 impl ClearHeader {
