@@ -11,7 +11,7 @@
 use crate::media::{Codec, MediaFrame};
 use std::sync::{Arc, OnceLock};
 
-/// Largest RTP payload cut here, in bytes: str0m's datagram target (1150)
+/// Largest RTP payload cut here (video), in bytes: str0m's datagram target (1150)
 /// less the SRTP tag (16), rounded down to the SRTP block size (16), as its
 /// own packetizer does; the RTP header and extensions fit in the rest of a
 /// 1200-byte datagram.
@@ -43,8 +43,7 @@ fn key_of(frame: &MediaFrame) -> (usize, usize, Codec) {
 
 impl RtpPayloads {
     /// The payloads of `frame` (whose cache this is), cut on the first call;
-    /// `None` for codecs cut by the sink itself, or a frame that does not fit
-    /// (an audio frame above [`PAYLOAD_MTU`]).
+    /// `None` for codecs cut by the sink itself (see [`packetize`]).
     pub fn get(&self, frame: &MediaFrame) -> Option<Payloads> {
         let key = key_of(frame);
         let cut = self.0.get_or_init(|| Cut { key, payloads: packetize(frame) });
@@ -57,19 +56,25 @@ impl RtpPayloads {
 }
 
 /// Cuts `frame` into RTP payloads: VP8 (RFC 7741), H.264 in Annex B (RFC 6184
-/// single NAL unit and FU-A packets), and one packet per audio frame.
+/// single NAL unit and FU-A packets), Opus as one packet (RFC 7587 §4.2: a
+/// frame is never split). Decided by codec, never by frame, so one outgoing
+/// stream is numbered by one party: `None` for the codecs left to the sink's
+/// own packetizer (G.711, whose frames longer than the MTU str0m splits,
+/// VP9, AV1, raw media). A frame with nothing to send (empty, or H.264
+/// without a start code) gives no payloads.
 pub fn packetize(frame: &MediaFrame) -> Option<Payloads> {
     let payloads = match frame.codec {
         Codec::Vp8 => vp8(&frame.data),
         Codec::H264 => h264(&frame.data),
-        Codec::Opus | Codec::Pcmu | Codec::Pcma if frame.data.len() <= PAYLOAD_MTU => vec![Arc::from(&frame.data[..])],
+        Codec::Opus => vec![Arc::from(&frame.data[..])],
         _ => return None,
     };
-    (!payloads.is_empty()).then(|| payloads.into())
+    Some(payloads.into())
 }
 
 /// RFC 7741 §4.2: each packet starts with X=1, S on the first, PID 0, then
-/// I=1 and a 15-bit PictureID of 0 that every sink patches with its own.
+/// I=1 and a 15-bit PictureID of 0 that every sink patches with its own
+/// (the same four bytes in every packet but S, so one patch fits them all).
 fn vp8(data: &[u8]) -> Vec<Arc<[u8]>> {
     let room = PAYLOAD_MTU - VP8_DESCRIPTOR_LEN;
     data.chunks(room)
@@ -188,9 +193,11 @@ mod tests {
     }
 
     #[test]
-    fn codecs_without_a_packetizer_here_are_left_to_the_sink() {
+    fn codecs_are_cut_here_or_left_to_the_sink_by_codec_never_by_frame() {
         assert!(packetize(&frame(Codec::Vp9, vec![1; 10])).is_none());
-        assert!(packetize(&frame(Codec::Opus, vec![1; PAYLOAD_MTU + 1])).is_none());
-        assert!(packetize(&frame(Codec::Vp8, Vec::new())).is_none());
+        assert!(packetize(&frame(Codec::Pcmu, vec![1; 160])).is_none());
+        assert_eq!(packetize(&frame(Codec::Opus, vec![1; PAYLOAD_MTU + 100])).unwrap().len(), 1, "an Opus frame is never split");
+        assert!(packetize(&frame(Codec::Vp8, Vec::new())).unwrap().is_empty());
+        assert!(packetize(&frame(Codec::H264, vec![0x65; 100])).unwrap().is_empty(), "no start code, no NAL unit");
     }
 }

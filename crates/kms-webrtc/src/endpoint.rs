@@ -154,7 +154,7 @@ impl WebRtcEndpoint {
 }
 
 /// Index of a media type's [`Outgoing`] stream: 0 audio, 1 video.
-fn timeline_index(media_type: MediaType) -> usize {
+fn outgoing_index(media_type: MediaType) -> usize {
     usize::from(media_type == MediaType::Video)
 }
 

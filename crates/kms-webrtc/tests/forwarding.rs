@@ -4,7 +4,7 @@
 mod common;
 
 use common::{vp8_delta, vp8_frame, Net};
-use kms_media::{ElementEvent, FlowState, MediaType};
+use kms_media::{ElementEvent, FlowState, MediaType, StreamDirection};
 use kms_webrtc::Bandwidth;
 use kms_webrtc::WebRtcConfig;
 use std::time::Duration;
@@ -93,8 +93,9 @@ fn recvonly_and_sendonly_endpoints_limit_the_direction() {
     assert!(net.browsers[witness].frames(Codec::Vp8).is_empty(), "sendonly endpoint forwarded its peer's media");
 }
 
-#[test]
-fn a_source_switch_continues_the_stream_from_a_keyframe_without_seq_gaps() {
+/// Two sendonly publishers and a viewer of the first, which has published:
+/// (net, first, second, viewer), ready for a switch to the second.
+fn before_a_switch() -> (Net, usize, usize, usize) {
     let mut net = Net::new();
     let first = net.add_browser(Direction::SendOnly);
     let second = net.add_browser(Direction::SendOnly);
@@ -102,6 +103,12 @@ fn a_source_switch_continues_the_stream_from_a_keyframe_without_seq_gaps() {
     net.connect(first, viewer);
     net.run_until_connected();
     publish(&mut net, first);
+    (net, first, second, viewer)
+}
+
+#[test]
+fn a_source_switch_continues_the_stream_from_a_keyframe_without_seq_gaps() {
+    let (mut net, _, second, viewer) = before_a_switch();
     let requests_before = net.browsers[second].keyframe_requests;
     net.connect(second, viewer);
     // The new source's timestamps start far from the old ones, with two delta
@@ -139,13 +146,7 @@ fn a_source_switch_continues_the_stream_from_a_keyframe_without_seq_gaps() {
 
 #[test]
 fn nacks_after_a_source_switch_are_answered_from_the_viewers_cache() {
-    let mut net = Net::new();
-    let first = net.add_browser(Direction::SendOnly);
-    let second = net.add_browser(Direction::SendOnly);
-    let viewer = net.add_browser(Direction::RecvOnly);
-    net.connect(first, viewer);
-    net.run_until_connected();
-    publish(&mut net, first);
+    let (mut net, first, second, viewer) = before_a_switch();
     let before = net.browsers[viewer].frames(Codec::Vp8).len();
     net.connect(second, viewer);
     net.loss = Some((viewer, 10, 7));
@@ -162,13 +163,10 @@ fn nacks_after_a_source_switch_are_answered_from_the_viewers_cache() {
     let video = net.browsers[viewer].frames(Codec::Vp8);
     assert_eq!(video.len() - before, 33, "every frame of the new source recovered");
     assert!(video.iter().all(|d| d.data.len() == 2500 && d.contiguous));
-    let stats = net.pipeline.element_mut::<kms_webrtc::WebRtcEndpoint>(net.endpoints[viewer]).unwrap().stats();
-    let outbound = stats.iter().find(|s| s.direction == kms_webrtc::StreamDirection::Outbound && s.media_type == MediaType::Video).unwrap();
+    let outbound = net.video_stats(viewer, StreamDirection::Outbound);
     assert!(outbound.nack_count > 0, "the viewer NACKed: {outbound:?}");
     for publisher in [first, second] {
-        let stats = net.pipeline.element_mut::<kms_webrtc::WebRtcEndpoint>(net.endpoints[publisher]).unwrap().stats();
-        let inbound = stats.iter().find(|s| s.direction == kms_webrtc::StreamDirection::Inbound && s.media_type == MediaType::Video).unwrap();
-        assert_eq!(inbound.nack_count, 0, "no NACK went upstream");
+        assert_eq!(net.video_stats(publisher, StreamDirection::Inbound).nack_count, 0, "no NACK went upstream");
     }
 }
 
@@ -324,12 +322,9 @@ fn a_viewers_nacks_are_answered_from_the_egress_cache_under_seeded_loss() {
     let video = net.browsers[viewer].frames(Codec::Vp8);
     assert_eq!(video.len(), 30, "all frames recovered");
     assert!(video.iter().all(|d| d.data.len() == 2500));
-    let stats = net.pipeline.element_mut::<kms_webrtc::WebRtcEndpoint>(net.endpoints[viewer]).unwrap().stats();
-    let outbound = stats.iter().find(|s| s.direction == kms_webrtc::StreamDirection::Outbound && s.media_type == MediaType::Video).unwrap();
+    let outbound = net.video_stats(viewer, StreamDirection::Outbound);
     assert!(outbound.nack_count > 0, "the viewer NACKed: {outbound:?}");
-    let publisher_stats = net.pipeline.element_mut::<kms_webrtc::WebRtcEndpoint>(net.endpoints[publisher]).unwrap().stats();
-    let inbound = publisher_stats.iter().find(|s| s.direction == kms_webrtc::StreamDirection::Inbound && s.media_type == MediaType::Video).unwrap();
-    assert_eq!(inbound.nack_count, 0, "no NACK went upstream");
+    assert_eq!(net.video_stats(publisher, StreamDirection::Inbound).nack_count, 0, "no NACK went upstream");
 }
 
 #[test]

@@ -40,10 +40,11 @@ impl MediaSocket {
     /// turns on what quinn-udp can use (GRO, GSO, packet info).
     pub fn new(socket: std::net::UdpSocket, owner: Option<(PipelineHandle, ElementId)>) -> std::io::Result<MediaSocket> {
         let state = UdpSocketState::new((&socket).into())?;
-        for (name, set) in [("receive", UdpSocketState::set_recv_buffer_size as fn(&UdpSocketState, _, usize) -> _), ("send", UdpSocketState::set_send_buffer_size)] {
-            if let Err(e) = set(&state, (&socket).into(), SOCKET_BUFFER) {
-                tracing::debug!("cannot set the media socket's {name} buffer: {e}");
-            }
+        if let Err(e) = state.set_recv_buffer_size((&socket).into(), SOCKET_BUFFER) {
+            tracing::debug!("cannot set the media socket's receive buffer: {e}");
+        }
+        if let Err(e) = state.set_send_buffer_size((&socket).into(), SOCKET_BUFFER) {
+            tracing::debug!("cannot set the media socket's send buffer: {e}");
         }
         let socket = UdpSocket::from_std(socket)?;
         Ok(MediaSocket { addr: socket.local_addr()?, socket, state, owner })

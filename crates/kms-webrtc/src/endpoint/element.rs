@@ -104,7 +104,7 @@ impl Element for WebRtcEndpoint {
 
     fn handle_source_changed(&mut self, _now: Instant, media_type: MediaType) {
         if media_type != MediaType::Data {
-            self.outgoing[timeline_index(media_type)].timeline.source_changed();
+            self.outgoing[outgoing_index(media_type)].timeline.source_changed();
         }
     }
 

@@ -5,17 +5,18 @@
 //! across source switches and holds video back until the new source's
 //! keyframe; the sequence numbers and VP8 picture ids are ours and continue
 //! by one across switches. Frames of codecs cut once per source
-//! ([`kms_media::packetize`]: VP8, H.264, audio) are written as those shared
+//! ([`kms_media::packetize`]: VP8, H.264, Opus) are written as those shared
 //! payloads with this peer's payload type, sequence number and timestamp
 //! (str0m's direct API; str0m adds SSRC, mid and abs-send-time and keeps
 //! the packets in its RTX cache, keyed by our sequence number, to answer
-//! this peer's NACKs). Other codecs (VP9, AV1) go through str0m's own
-//! packetizer for this peer.
+//! this peer's NACKs). Other codecs (G.711, VP9, AV1) go through str0m's
+//! own packetizer for this peer; the choice is by codec, and a sink's m-line
+//! sends one negotiated codec, so a stream is never numbered by both.
 //!
 //! Simulcast: each `rid` of a publisher's m-line is its own stream; only
 //! the first one seen is routed, so layers are never interleaved into one.
 
-use super::{timeline_index, WebRtcEndpoint};
+use super::{outgoing_index, WebRtcEndpoint};
 use kms_media::{Codec, MediaFrame, MediaType, Timeline};
 use std::hash::BuildHasher;
 use std::sync::Arc;
@@ -71,20 +72,30 @@ impl WebRtcEndpoint {
     pub(super) fn send_frame(&mut self, mid: Mid, pt: Pt, frame: &MediaFrame) -> Sent {
         let media_type = frame.media_type();
         let Some(rate) = Frequency::new(frame.clock_rate) else { return Sent::Unsendable };
-        let out = &mut self.outgoing[timeline_index(media_type)];
+        let out = &mut self.outgoing[outgoing_index(media_type)];
         let Some(rtp_time) = out.timeline.map(frame) else { return Sent::NeedsKeyframe };
         match frame.rtp.get(frame) {
             Some(payloads) => {
+                let Some(last) = payloads.len().checked_sub(1) else {
+                    tracing::debug!(codec = frame.codec.as_str(), "a frame with nothing to send");
+                    return Sent::Unsendable;
+                };
                 let mut direct = self.rtc.direct_api();
                 let Some(stream) = direct.stream_tx_by_mid(mid, None) else { return Sent::Unsendable };
                 let video = media_type == MediaType::Video;
-                let picture_id = (frame.codec == Codec::Vp8).then(|| out.take_picture_id());
-                let last = payloads.len() - 1;
+                // Every packet cut here carries the same descriptor layout:
+                // one patch (this viewer's picture id) per frame.
+                let vp8_patch = if frame.codec == Codec::Vp8 {
+                    let id = out.take_picture_id();
+                    Vp8Descriptor::parse(&payloads[0]).ok().and_then(|d| d.patch().picture_id(id).build().ok())
+                } else {
+                    None
+                };
                 for (i, payload) in payloads.iter().enumerate() {
                     let mut write = RtpWrite::new(pt, out.take_seq(), rtp_time as u32, frame.network_time, Arc::clone(payload))
                         .marker(video && i == last)
                         .nackable(video);
-                    if let Some(patch) = picture_id.and_then(|id| Vp8Descriptor::parse(payload).ok()?.patch().picture_id(id).build().ok()) {
+                    if let Some(patch) = vp8_patch {
                         write = write.vp8_patch(patch);
                     }
                     stream.write_rtp(write);

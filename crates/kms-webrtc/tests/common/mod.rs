@@ -163,6 +163,12 @@ impl Net {
         }
     }
 
+    /// The video stream stats of browser `i`'s endpoint in `direction`.
+    pub fn video_stats(&mut self, i: usize, direction: kms_media::StreamDirection) -> kms_media::RtpStreamStats {
+        let stats = self.pipeline.element_mut::<WebRtcEndpoint>(self.endpoints[i]).unwrap().stats();
+        stats.into_iter().find(|s| s.direction == direction && s.media_type == MediaType::Video).expect("a video stream")
+    }
+
     /// Runs the network for `duration` of virtual time, in steps of at most 5 ms.
     pub fn run(&mut self, duration: Duration) {
         let end = self.now + duration;
