@@ -11,7 +11,7 @@
 use crate::media::{Codec, MediaFrame};
 use std::sync::{Arc, OnceLock};
 
-/// Largest RTP payload cut here (video), in bytes: str0m's datagram target (1150)
+/// Largest RTP payload cut here, in bytes: str0m's datagram target (1150)
 /// less the SRTP tag (16), rounded down to the SRTP block size (16), as its
 /// own packetizer does; the RTP header and extensions fit in the rest of a
 /// 1200-byte datagram.
@@ -55,18 +55,16 @@ impl RtpPayloads {
     }
 }
 
-/// Cuts `frame` into RTP payloads: VP8 (RFC 7741), H.264 in Annex B (RFC 6184
-/// single NAL unit and FU-A packets), Opus as one packet (RFC 7587 §4.2: a
-/// frame is never split). Decided by codec, never by frame, so one outgoing
-/// stream is numbered by one party: `None` for the codecs left to the sink's
-/// own packetizer (G.711, whose frames longer than the MTU str0m splits,
-/// VP9, AV1, raw media). A frame with nothing to send (empty, or H.264
-/// without a start code) gives no payloads.
+/// Cuts `frame` into RTP payloads: VP8 (RFC 7741) and H.264 in Annex B
+/// (RFC 6184 single NAL unit and FU-A packets). Decided by codec, never by
+/// frame, so one outgoing stream is numbered by one party: `None` for the
+/// codecs left to the sink's own packetizer (audio, one packet per frame
+/// where a shared cut saves little; VP9, AV1; raw media). A frame with
+/// nothing to send (empty, or H.264 without a start code) gives no payloads.
 pub fn packetize(frame: &MediaFrame) -> Option<Payloads> {
     let payloads = match frame.codec {
         Codec::Vp8 => vp8(&frame.data),
         Codec::H264 => h264(&frame.data),
-        Codec::Opus => vec![Arc::from(&frame.data[..])],
         _ => return None,
     };
     Some(payloads.into())
@@ -171,7 +169,7 @@ mod tests {
         let other = MediaFrame { data: Arc::from(&[0x10u8; 20][..]), ..f.clone() };
         assert_eq!(other.rtp.get(&other).unwrap()[0].len(), VP8_DESCRIPTOR_LEN + 20);
         let audio = MediaFrame { codec: Codec::Opus, ..f.clone() };
-        assert_eq!(&audio.rtp.get(&audio).unwrap()[0][..], &[0x10u8; 10][..]);
+        assert!(audio.rtp.get(&audio).is_none(), "audio is left to the sink");
     }
 
     #[test]
@@ -196,7 +194,7 @@ mod tests {
     fn codecs_are_cut_here_or_left_to_the_sink_by_codec_never_by_frame() {
         assert!(packetize(&frame(Codec::Vp9, vec![1; 10])).is_none());
         assert!(packetize(&frame(Codec::Pcmu, vec![1; 160])).is_none());
-        assert_eq!(packetize(&frame(Codec::Opus, vec![1; PAYLOAD_MTU + 100])).unwrap().len(), 1, "an Opus frame is never split");
+        assert!(packetize(&frame(Codec::Opus, vec![1; 100])).is_none());
         assert!(packetize(&frame(Codec::Vp8, Vec::new())).unwrap().is_empty());
         assert!(packetize(&frame(Codec::H264, vec![0x65; 100])).unwrap().is_empty(), "no start code, no NAL unit");
     }

@@ -20,11 +20,6 @@ const BATCH: usize = quinn_udp::BATCH_SIZE;
 const BUF_SIZE: usize = 64 * 1024;
 /// Segments of one GSO train at most (the kernel's limit is 64).
 const MAX_TRAIN: usize = 16;
-/// Socket receive and send buffers asked for, in bytes (the kernel caps them
-/// at `net.core.rmem_max` / `wmem_max`): a worker's socket takes every
-/// publisher's packets, and publishers' frames arrive in bursts that the
-/// default ~208 KiB overflows at a few dozen calls.
-const SOCKET_BUFFER: usize = 4 * 1024 * 1024;
 
 /// A media socket with its local address (read once, not a syscall per packet).
 pub struct MediaSocket {
@@ -40,12 +35,6 @@ impl MediaSocket {
     /// turns on what quinn-udp can use (GRO, GSO, packet info).
     pub fn new(socket: std::net::UdpSocket, owner: Option<(PipelineHandle, ElementId)>) -> std::io::Result<MediaSocket> {
         let state = UdpSocketState::new((&socket).into())?;
-        if let Err(e) = state.set_recv_buffer_size((&socket).into(), SOCKET_BUFFER) {
-            tracing::debug!("cannot set the media socket's receive buffer: {e}");
-        }
-        if let Err(e) = state.set_send_buffer_size((&socket).into(), SOCKET_BUFFER) {
-            tracing::debug!("cannot set the media socket's send buffer: {e}");
-        }
         let socket = UdpSocket::from_std(socket)?;
         Ok(MediaSocket { addr: socket.local_addr()?, socket, state, owner })
     }
