@@ -77,6 +77,11 @@ pub enum ElementEvent {
     /// OnKeySoftLimit (RtpEndpoint): the SRTP key of this media type is near
     /// the end of its lifetime (RFC 3711 §9.2 soft limit).
     KeySoftLimit { media_type: MediaType },
+    /// An event of a module's own class (the vision modules' WindowIn,
+    /// PlateDetected, CrowdDetectorOccupancy...): its kmd name and its own
+    /// fields as they go on the wire (the Media base fields are added by
+    /// the control plane).
+    Module { name: &'static str, fields: serde_json::Map<String, serde_json::Value> },
     /// The Kurento `Error` event: `error_type` is KMS's name
     /// (`RESOURCE_ERROR_OPEN`, `INVALID_URI`, ...), `code` its errorCode.
     Error { error_type: &'static str, description: String, code: i32 },

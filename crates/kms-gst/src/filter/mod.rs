@@ -13,10 +13,12 @@
 
 mod command;
 mod overlay;
+mod process;
 mod zbar;
 
 pub use command::{FilterError, FilterType, GStreamerFilter, GstCommand};
-pub use overlay::{FaceLayout, FaceOverlay, FaceOverlayFilter, ImageLayout, ImageOverlay, ImageOverlayFilter, FACE_DETECT_STAGE};
+pub use overlay::{load_image_in_background, Image, FaceLayout, FaceOverlay, FaceOverlayFilter, ImageLayout, ImageOverlay, ImageOverlayFilter, FACE_DETECT_STAGE};
+pub use process::{BgrFrame, FrameProcessor, Processor, ProcessorFilter};
 pub use zbar::{ZBar, ZBarFilter};
 
 use crate::island::{Island, Outbox, Waker};

@@ -129,6 +129,28 @@ fn load_in_background(uri: String, outbox: Outbox, done: impl FnOnce(Picture) + 
     }
 }
 
+/// A picture decoded from a URI for Rust code: BGRA, `width * 4` bytes per row.
+pub struct Image {
+    pub width: u32,
+    pub height: u32,
+    pub bgra: Vec<u8>,
+}
+
+/// Loads the picture at `uri` (a path, `file://`, `http(s)://`; any format
+/// GStreamer decodes) on a thread of its own and gives it to `done`; a
+/// failure raises `Error` (RESOURCE_ERROR_OPEN) through `outbox`, as the
+/// overlays do.
+pub fn load_image_in_background(uri: String, outbox: Outbox, done: impl FnOnce(Image) + Send + 'static) {
+    load_in_background(uri, outbox, move |picture| {
+        let Ok(map) = picture.buffer.map_readable() else { return };
+        let row = picture.width as usize * 4;
+        let bgra = map.as_slice().get(..row * picture.height as usize).map(<[u8]>::to_vec);
+        if let Some(bgra) = bgra {
+            done(Image { width: picture.width, height: picture.height, bgra });
+        }
+    });
+}
+
 /// One picture placed on the frame: pixel box.
 struct Placed<'a> {
     picture: &'a Picture,

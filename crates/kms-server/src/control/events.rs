@@ -94,6 +94,7 @@ pub fn from_element_event(event: &ElementEvent) -> (&'static str, Map<String, Va
             json!({ "state": if *transcoding { "TRANSCODING" } else { "NOT_TRANSCODING" }, "binName": bin_name, "mediaType": media_type.as_str() }),
         ),
         ElementEvent::KeySoftLimit { media_type } => ("OnKeySoftLimit", json!({ "mediaType": media_type.as_str() })),
+        ElementEvent::Module { name, fields } => (*name, Value::Object(fields.clone())),
         ElementEvent::Error { error_type, description, code } => {
             ("Error", json!({ "type": error_type, "description": description, "errorCode": code }))
         }
