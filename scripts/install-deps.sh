@@ -20,6 +20,11 @@ apt_packages=(
   gstreamer1.0-x
   # FaceOverlayFilter: OpenCV's facedetect element and its Haar cascades.
   gstreamer1.0-opencv opencv-data
+  # The vision modules (crates/kms-vision): OpenCV for Rust (headers, and
+  # libclang for its binding generator), Tesseract's English model for the
+  # plate reader (through OpenCV's text module), a plate-like font for the
+  # tests' clips (textoverlay).
+  libopencv-dev libclang-dev tesseract-ocr-eng fonts-dejavu-core
   # RTSP player tests serve a file with gst-rtsp-server from Python.
   gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 python3-gi gir1.2-gstreamer-1.0
   # The side-by-side benchmark (and its CI smoke run) starts its own Janus on 127.0.0.1.
@@ -122,6 +127,8 @@ imagefreeze gstreamer1.0-plugins-good
 videoflip gstreamer1.0-plugins-good
 videobalance gstreamer1.0-plugins-good
 y4menc gstreamer1.0-plugins-good
+rawvideoparse gstreamer1.0-plugins-base
+textoverlay gstreamer1.0-x
 zbar gstreamer1.0-plugins-bad
 qroverlay gstreamer1.0-plugins-bad
 facedetect gstreamer1.0-opencv
@@ -155,6 +162,7 @@ if [ ${#missing_elements[@]} -gt 0 ]; then
   exit 1
 fi
 [ -s /usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml ] || { echo "missing the face cascade (opencv-data)" >&2; exit 1; }
+ls /usr/share/tesseract-ocr/*/tessdata/eng.traineddata >/dev/null 2>&1 || { echo "missing Tesseract's English model (tesseract-ocr-eng)" >&2; exit 1; }
 
 # Test media with a human face: the public-domain NASA astronaut portrait
 # that scikit-image ships, taken from Debian's python3-skimage package

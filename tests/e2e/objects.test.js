@@ -77,9 +77,9 @@ test('create, describe and release every concrete class', async (t) => {
   const children = (await pipeline.getChildren()).map((c) => c.id);
   for (const id of created) assert.ok(children.includes(id), `${id} is a child`);
 
-  // Media methods that are not built yet say so instead of pretending.
+  // A module's methods are answered (vision.test.js tests what they do).
   const plates = await pipeline.create('PlateDetectorFilter');
-  await assert.rejects(call(plates, 'setPlateWidthPercentage', 0.3), (e) => e.code === 40006);
+  await call(plates, 'setPlateWidthPercentage', 0.3);
 
   await pipeline.release();
   for (const id of [...created, port.id]) {
@@ -189,12 +189,6 @@ test('properties, final and read-only properties, tags', async (t) => {
   assert.deepEqual(ev.tags.map((tag) => [tag.key, tag.value]), [['user', 'u1']]);
   assert.equal(ev.sink, pass.id);
   assert.equal(ev.mediaType, 'VIDEO');
-  // A class whose media is not built yet cannot be connected (it would drop
-  // everything silently): 40006 both ways, and no connection is recorded.
-  const plates = await pipeline.create('PlateDetectorFilter');
-  await assert.rejects(call(webRtc, 'connect', plates), (e) => e.code === 40006 && /PlateDetectorFilter .* does not carry media/.test(e.message));
-  await assert.rejects(call(plates, 'connect', webRtc), (e) => e.code === 40006);
-  assert.deepEqual(await plates.getSourceConnections(), []);
 });
 
 test('connect and disconnect bookkeeping with events', async (t) => {

@@ -47,8 +47,9 @@ pub struct Chroma {
     /// The picture as loaded, and stretched to the last frame size.
     background: Option<Mat>,
     stretched: Option<Mat>,
-    /// Bumped by every set/unset, so a slow load never lands after a later call.
-    generation: u64,
+    /// The ticket of the last setBackground (0: unset), so a slow load
+    /// never lands after a later call.
+    pending: u64,
     failures: Failures,
 }
 
@@ -66,7 +67,7 @@ impl Chroma {
             range: None,
             background: None,
             stretched: None,
-            generation: 0,
+            pending: 0,
             failures: Failures::new(),
         }
     }
@@ -154,11 +155,10 @@ impl FrameProcessor for Chroma {
 }
 
 impl Chroma {
-    fn unset(&mut self) -> u64 {
-        self.generation += 1;
+    fn unset(&mut self) {
+        self.pending = 0;
         self.background = None;
         self.stretched = None;
-        self.generation
     }
 }
 
@@ -174,15 +174,13 @@ pub fn chroma_filter(window: (i32, i32, i32, i32), background: Option<&str>, wak
 
 /// ChromaFilter.setBackground: the keyed colour shows the picture at `uri`
 /// once loaded; the previous background stays until then, and stays when
-/// the picture cannot be loaded (`Error` RESOURCE_ERROR_OPEN is raised).
+/// the picture cannot be loaded (`Error` RESOURCE_ERROR_OPEN is raised). A
+/// later set or unset wins over a load still under way.
 pub fn set_background(filter: &ChromaFilter, uri: &str) {
-    let generation = {
-        let mut chroma = filter.processor();
-        chroma.generation += 1;
-        chroma.generation
-    };
+    let ticket = crate::frame::ticket();
+    filter.apply(move |chroma| chroma.pending = ticket);
     filter.load_image(uri, move |chroma, image| {
-        if chroma.generation != generation {
+        if chroma.pending != ticket {
             return;
         }
         match picture_mat(&image, false) {
@@ -197,7 +195,7 @@ pub fn set_background(filter: &ChromaFilter, uri: &str) {
 
 /// ChromaFilter.unsetBackground: frames pass untouched from now on.
 pub fn unset_background(filter: &ChromaFilter) {
-    filter.processor().unset();
+    filter.apply(Chroma::unset);
 }
 
 #[cfg(test)]

@@ -504,5 +504,11 @@ pub fn crowd_detector_filter(rois: Vec<Roi>, waker: Waker) -> Result<CrowdDetect
     CrowdDetectorFilter::with_processor(CrowdDetector::new(rois), waker)
 }
 
+/// CrowdDetectorFilter.setProcessingWidth (pixels, within
+/// [`PROCESSING_WIDTHS`]: the caller checks); the model restarts.
+pub fn set_processing_width(filter: &CrowdDetectorFilter, width: i32) {
+    filter.apply(move |detector| detector.set_processing_width(width));
+}
+
 #[cfg(test)]
 mod tests;

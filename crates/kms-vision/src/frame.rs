@@ -52,6 +52,13 @@ pub fn picture_mat(image: &Image, keep_alpha: bool) -> opencv::Result<Mat> {
     Ok(out)
 }
 
+/// A number no other call got (never 0): tells a picture load which call
+/// it belongs to.
+pub fn ticket() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// A BGR colour for OpenCV's drawing functions.
 pub fn bgr(b: f64, g: f64, r: f64) -> Scalar {
     Scalar::new(b, g, r, 0.0)

@@ -13,8 +13,8 @@ mod plate;
 mod pointer;
 
 pub use chroma::{chroma_filter, set_background, unset_background, Chroma, ChromaFilter, KeyRange};
-pub use crowd::{crowd_detector_filter, CrowdDetector, CrowdDetectorFilter, Roi, RoiConfig, DEFAULT_PROCESSING_WIDTH, PROCESSING_WIDTHS};
-pub use plate::{plate_detector_filter, PlateDetector, PlateDetectorFilter};
+pub use crowd::{crowd_detector_filter, set_processing_width, CrowdDetector, CrowdDetectorFilter, Roi, RoiConfig, DEFAULT_PROCESSING_WIDTH, PROCESSING_WIDTHS};
+pub use plate::{plate_detector_filter, set_plate_width_percentage, PlateDetector, PlateDetectorFilter};
 pub use pointer::{
     add_window, clear_windows, pointer_detector_filter, remove_window, track_color_from_calibration_region, ColorRange, PointerDetector,
     PointerDetectorFilter, WindowSpec,

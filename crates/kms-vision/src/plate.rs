@@ -249,6 +249,11 @@ pub fn plate_detector_filter(waker: Waker) -> Result<PlateDetectorFilter, String
     PlateDetectorFilter::with_processor(PlateDetector::default(), waker)
 }
 
+/// PlateDetectorFilter.setPlateWidthPercentage (a fraction of the frame width).
+pub fn set_plate_width_percentage(filter: &PlateDetectorFilter, fraction: f64) {
+    filter.apply(move |detector| detector.set_width_fraction(fraction));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -59,6 +59,8 @@ pub struct WindowSpec {
 /// A window with its pictures once loaded (BGRA, original size).
 struct Window {
     spec: WindowSpec,
+    /// Which addWindow made it (its picture loads check it).
+    ticket: u64,
     image: Option<Mat>,
     active: Option<Mat>,
 }
@@ -98,8 +100,8 @@ impl PointerDetector {
     }
 
     /// Adds `spec`, replacing a window with the same id in place.
-    fn add(&mut self, spec: WindowSpec) {
-        let window = Window { spec, image: None, active: None };
+    fn add(&mut self, spec: WindowSpec, ticket: u64) {
+        let window = Window { spec, ticket, image: None, active: None };
         match self.windows.iter_mut().find(|w| w.spec.id == window.spec.id) {
             Some(old) => *old = window,
             None => self.windows.push(window),
@@ -275,15 +277,16 @@ pub fn pointer_detector_filter(region: (i32, i32, i32, i32), windows: Vec<Window
 /// place; its pictures are loaded in the background (an outline is drawn
 /// until then; one that cannot be loaded raises `Error`).
 pub fn add_window(filter: &PointerDetectorFilter, spec: WindowSpec) {
-    let id = spec.id.clone();
+    let ticket = crate::frame::ticket();
     let pictures = [(spec.image.clone(), false), (spec.active_image.clone(), true)];
-    filter.processor().add(spec.clone());
+    let id = spec.id.clone();
+    filter.apply(move |detector| detector.add(spec, ticket));
     for (uri, active) in pictures {
         let Some(uri) = uri.filter(|u| !u.is_empty()) else { continue };
-        let (id, spec) = (id.clone(), spec.clone());
+        let id = id.clone();
         filter.load_image(&uri, move |detector, image| {
             // Only if the window is still the one this load was for.
-            let Some(window) = detector.windows.iter_mut().find(|w| w.spec == spec) else { return };
+            let Some(window) = detector.windows.iter_mut().find(|w| w.ticket == ticket) else { return };
             match picture_mat(&image, true) {
                 Ok(picture) if active => window.active = Some(picture),
                 Ok(picture) => window.image = Some(picture),
@@ -293,23 +296,28 @@ pub fn add_window(filter: &PointerDetectorFilter, spec: WindowSpec) {
     }
 }
 
-/// PointerDetectorFilter.removeWindow: false when no window has the id.
-pub fn remove_window(filter: &PointerDetectorFilter, id: &str) -> bool {
-    let mut detector = filter.processor();
-    let before = detector.windows.len();
-    detector.windows.retain(|w| w.spec.id != id);
-    before != detector.windows.len()
+/// PointerDetectorFilter.removeWindow (an unknown id is ignored, as KMS,
+/// which only logs it).
+pub fn remove_window(filter: &PointerDetectorFilter, id: &str) {
+    let id = id.to_owned();
+    filter.apply(move |detector| {
+        let before = detector.windows.len();
+        detector.windows.retain(|w| w.spec.id != id);
+        if before == detector.windows.len() {
+            tracing::debug!("pointerdetector: no window {id} to remove");
+        }
+    });
 }
 
 /// PointerDetectorFilter.clearWindows.
 pub fn clear_windows(filter: &PointerDetectorFilter) {
-    filter.processor().windows.clear();
+    filter.apply(|detector| detector.windows.clear());
 }
 
 /// PointerDetectorFilter.trackColorFromCalibrationRegion: the colour is read
 /// from the calibration region of the next frame.
 pub fn track_color_from_calibration_region(filter: &PointerDetectorFilter) {
-    filter.processor().calibrate_next = true;
+    filter.apply(|detector| detector.calibrate_next = true);
 }
 
 #[cfg(test)]
@@ -351,8 +359,8 @@ mod tests {
     #[test]
     fn a_dot_crossing_two_windows_raises_in_and_out_for_each_in_order() {
         let mut detector = PointerDetector::new((20, 80, 20, 20));
-        detector.add(window("left", 60));
-        detector.add(window("right", 200));
+        detector.add(window("left", 60), 1);
+        detector.add(window("right", 200), 2);
         assert!(run(&mut detector, (30, 90)).is_empty(), "nothing before calibration");
         detector.calibrate_next = true;
         let mut events = run(&mut detector, (30, 90));
@@ -367,8 +375,8 @@ mod tests {
     #[test]
     fn moving_straight_between_windows_leaves_one_before_entering_the_other() {
         let mut detector = PointerDetector::new((20, 80, 20, 20));
-        detector.add(window("a", 60));
-        detector.add(window("b", 140));
+        detector.add(window("a", 60), 1);
+        detector.add(window("b", 140), 2);
         detector.calibrate_next = true;
         let mut events = run(&mut detector, (30, 90));
         for x in [100, 180, 180] {

@@ -25,7 +25,7 @@ use crate::island::{Island, Outbox, Waker};
 use crate::sample::{buffer_from_frame, frame_from_sample};
 use gstreamer as gst;
 use gst::prelude::*;
-use kms_media::{Codec, DataMessage, Element, ElementEvent, ElementOutput, MediaFlow, MediaFrame, MediaType, PassThrough};
+use kms_media::{Codec, DataMessage, Timeline, Element, ElementEvent, ElementOutput, MediaFlow, MediaFrame, MediaType, PassThrough};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -58,6 +58,9 @@ pub struct Filter<K> {
     caps: Option<Arc<str>>,
     /// Media time of the first filtered frame, for buffer PTS.
     base: Option<u64>,
+    /// The input's media time made continuous across source switches (a
+    /// new player connected to the filter starts its clock again).
+    timeline: Timeline,
     /// What is not filtered (the other media type, data, end of stream,
     /// keyframe requests, estimates, source changes) passes through
     /// unchanged; events queue here too.
@@ -112,6 +115,7 @@ impl<K: FilterKind> Filter<K> {
             appsrc,
             caps: None,
             base: None,
+            timeline: Timeline::default(),
             relay: PassThrough::default(),
             flow: MediaFlow::default(),
         })
@@ -135,8 +139,9 @@ impl<K: FilterKind> Filter<K> {
             self.appsrc.set_caps(Some(&caps));
             self.caps = Some(text.clone());
         }
-        let base = *self.base.get_or_insert(frame.rtp_time);
-        let pts = u128::from(frame.rtp_time.saturating_sub(base)) * 1_000_000_000 / u128::from(frame.clock_rate.max(1));
+        let Some(time) = self.timeline.map(frame) else { return };
+        let base = *self.base.get_or_insert(time);
+        let pts = u128::from(time.saturating_sub(base)) * 1_000_000_000 / u128::from(frame.clock_rate.max(1));
         if let Err(e) = self.appsrc.push_buffer(buffer_from_frame(frame, pts as u64)) {
             tracing::debug!("filter push: {e:?}");
         }
@@ -184,6 +189,9 @@ impl<K: FilterKind> Element for Filter<K> {
     }
 
     fn handle_source_changed(&mut self, now: Instant, media_type: MediaType) {
+        if media_type == self.media_type {
+            self.timeline.source_changed();
+        }
         self.relay.handle_source_changed(now, media_type);
     }
 

@@ -8,8 +8,9 @@
 //! [`FrameProcessor::READ_ONLY`]): the work never runs on a media worker. The island's
 //! source queue holds two frames and drops the oldest when the processor
 //! falls behind (as every filter, see [`super::Filter`]), so a slow module
-//! skips frames instead of queueing them. The processor sits behind a mutex
-//! that the control plane also takes for the module's methods.
+//! skips frames instead of queueing them. The processor belongs to that
+//! thread: the module's methods reach it as queued commands
+//! ([`ProcessorFilter::apply`]), so no media worker waits on a frame.
 
 use super::overlay::{load_image_in_background, Image};
 use super::{Filter, FilterKind, Stage};
@@ -18,6 +19,7 @@ use gstreamer as gst;
 use gstreamer_video as gst_video;
 use gst_video::prelude::*;
 use kms_media::{ElementEvent, MediaType};
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
@@ -59,9 +61,12 @@ pub trait FrameProcessor: Send + 'static {
     fn process(&mut self, frame: &mut BgrFrame<'_>, events: &mut Vec<ElementEvent>);
 }
 
-/// The kind of a [`ProcessorFilter`]: the processor, shared with the probe.
+/// A change to a processor, applied on its thread before the next frame.
+pub type Command<P> = Box<dyn FnOnce(&mut P) + Send>;
+
+/// The kind of a [`ProcessorFilter`]: the queue of commands to its processor.
 pub struct Processor<P> {
-    shared: Arc<Mutex<P>>,
+    commands: Sender<Command<P>>,
 }
 
 impl<P: FrameProcessor> FilterKind for Processor<P> {
@@ -70,6 +75,12 @@ impl<P: FrameProcessor> FilterKind for Processor<P> {
 
 /// A filter running the frame processor `P` on its video.
 pub type ProcessorFilter<P> = Filter<Processor<P>>;
+
+/// The processor and its commands, owned by the probe.
+struct Probed<P> {
+    processor: P,
+    commands: Receiver<Command<P>>,
+}
 
 /// Locks `m`, taking over a lock a panicking holder left.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -85,38 +96,47 @@ impl<P: FrameProcessor> ProcessorFilter<P> {
         let bgr = bin.by_name("bgr").ok_or("no BGR capsfilter")?;
         let (sink, src) = (bin.static_pad("sink").ok_or("no sink pad")?, bin.static_pad("src").ok_or("no src pad")?);
         let probed = bgr.static_pad("src").ok_or("no BGR pad")?;
-        let shared = Arc::new(Mutex::new(processor));
+        let (commands, receiver) = channel();
+        // Only the streaming thread locks it (the mutex makes the probe Sync).
+        let state = Mutex::new(Probed { processor, commands: receiver });
         let outbox: Arc<OnceLock<Outbox>> = Arc::default();
-        let (probe_processor, probe_outbox) = (shared.clone(), outbox.clone());
+        let probe_outbox = outbox.clone();
         probed.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
-            let events = run_probe(pad, info, &probe_processor);
+            let events = run_probe(pad, info, &mut lock(&state));
             if let Some(outbox) = probe_outbox.get() {
                 events.into_iter().for_each(|e| outbox.event(e));
             }
             gst::PadProbeReturn::Ok
         });
-        let filter = Filter::build(Processor { shared }, MediaType::Video, Stage { elements: vec![bin.upcast()], sink, src }, waker, |_| None)?;
+        let filter = Filter::build(Processor { commands }, MediaType::Video, Stage { elements: vec![bin.upcast()], sink, src }, waker, |_| None)?;
         let _ = outbox.set(filter.outbox());
         Ok(filter)
     }
 
-    /// The processor, locked (the module's methods and properties).
-    pub fn processor(&self) -> MutexGuard<'_, P> {
-        lock(&self.kind.shared)
+    /// Queues `command` for the processor: it runs on the processor's
+    /// thread before the next frame, so the caller (a media worker) never
+    /// waits for a frame's processing. Commands run in the order queued.
+    pub fn apply(&self, command: impl FnOnce(&mut P) + Send + 'static) {
+        let _ = self.kind.commands.send(Box::new(command));
     }
 
     /// Loads the picture at `uri` off the media worker (a path, `file://`,
-    /// `http(s)://`) and hands it to `apply` with the processor locked; a
+    /// `http(s)://`) and queues `apply` with it (see [`Self::apply`]); a
     /// picture that cannot be loaded raises `Error` (RESOURCE_ERROR_OPEN).
     pub fn load_image(&self, uri: &str, apply: impl FnOnce(&mut P, Image) + Send + 'static) {
-        let shared = self.kind.shared.clone();
-        load_image_in_background(uri.to_owned(), self.outbox(), move |image| apply(&mut lock(&shared), image));
+        let commands = self.kind.commands.clone();
+        load_image_in_background(uri.to_owned(), self.outbox(), move |image| {
+            let _ = commands.send(Box::new(move |p: &mut P| apply(p, image)));
+        });
     }
 }
 
 /// Hands the probed buffer to the processor, writable; its events.
-fn run_probe<P: FrameProcessor>(pad: &gst::Pad, info: &mut gst::PadProbeInfo, processor: &Mutex<P>) -> Vec<ElementEvent> {
+fn run_probe<P: FrameProcessor>(pad: &gst::Pad, info: &mut gst::PadProbeInfo, state: &mut Probed<P>) -> Vec<ElementEvent> {
     let mut events = Vec::new();
+    while let Ok(command) = state.commands.try_recv() {
+        command(&mut state.processor);
+    }
     let Some(gst::PadProbeData::Buffer(buffer)) = info.data.take() else { return events };
     let mut buffer = buffer;
     let video = pad.current_caps().and_then(|c| gst_video::VideoInfo::from_caps(&c).ok());
@@ -126,7 +146,7 @@ fn run_probe<P: FrameProcessor>(pad: &gst::Pad, info: &mut gst::PadProbeInfo, pr
             let stride = usize::try_from(mapped.plane_stride()[0]).unwrap_or(0);
             if let Ok(data) = mapped.plane_data_mut(0) {
                 let mut frame = BgrFrame { width: video.width(), height: video.height(), stride, data, pts };
-                lock(processor).process(&mut frame, &mut events);
+                state.processor.process(&mut frame, &mut events);
             }
         }
     }

@@ -218,6 +218,10 @@ async fn build(server: &Server, class: &Class, parent: Option<Backing>, properti
             };
             Box::new(move |_, _| element)
         }
+        vision if super::vision::is_vision(vision) => {
+            let element = super::vision::build(vision, properties, server.island_waker(pipeline, &mut slot)?)?;
+            Box::new(move |_, _| element)
+        }
         "RtpEndpoint" => {
             let (base, waker) = (rtp_config(server, properties)?, server.island_waker(pipeline, &mut slot)?);
             let ipv6 = flag("useIpv6");

@@ -8,7 +8,7 @@
 
 use super::events::tags_json;
 use super::registry::Backing;
-use super::{elements, filters, hubs, pipeline, properties, sdp, server_manager, uri, webrtc, OpResult, Server};
+use super::{elements, filters, hubs, pipeline, properties, sdp, server_manager, uri, vision, webrtc, OpResult, Server};
 use kms_api::{Accessor, HttpEndpointOp, MediaElementOp, MediaObjectOp, Operation};
 use kms_gst::{HttpPostEndpoint, PlayerEndpoint, RecorderEndpoint, RtpEndpoint};
 use kms_protocol::params::Params;
@@ -65,6 +65,10 @@ async fn element_op(server: &Server, ctx: &elements::ElementRef<'_>, op: Operati
         Operation::GStreamerFilter(op) => filters::gstreamer_filter(server, ctx, op).await,
         Operation::ImageOverlayFilter(op) => filters::image_overlay(server, ctx, op).await,
         Operation::FaceOverlayFilter(op) => filters::face_overlay(server, ctx, op).await,
+        Operation::ChromaFilter(op) => vision::chroma(server, ctx, op).await,
+        Operation::CrowdDetectorFilter(op) => vision::crowd(server, ctx, op).await,
+        Operation::PlateDetectorFilter(op) => vision::plate(server, ctx, op).await,
+        Operation::PointerDetectorFilter(op) => vision::pointer(server, ctx, op).await,
         _ => None,
     }
 }

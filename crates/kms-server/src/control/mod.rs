@@ -17,6 +17,7 @@ mod request_cache;
 mod sdp;
 mod server_manager;
 mod uri;
+mod vision;
 mod sessions;
 mod stats;
 mod elements;
