@@ -165,3 +165,74 @@ test('PointerDetectorFilter: after trackColorFromCalibrationRegion a disc crossi
   assert.ok(column(5).every((v) => v < 130), `no window at x=5: ${column(5)}`);
   await call(detector, 'clearWindows');
 });
+
+// The tutorials in Chromium: the clip (as Y4M) is the fake camera, looped.
+const path = require('node:path');
+const fs = require('node:fs');
+const os = require('node:os');
+const { startServer } = require('./lib/server');
+const { deferrer } = require('./lib/defer');
+const { openPage } = require('./lib/browser');
+const { pollUntil } = require('./lib/poll');
+
+const decoding = (s) => s && s.video && s.video.framesDecoded > 30;
+
+/** A server and a page running `module`'s tutorial with `camera(dir)` (a .y4m path) as the camera. */
+async function tutorial(t, module, camera, params = () => ({})) {
+  const defer = deferrer(t);
+  const server = await startServer();
+  defer(() => server.stop());
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `kms-${module}-`));
+  defer(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const clip = camera(dir);
+  const page = await openPage(defer, server, 'vision.html', {}, [`--use-file-for-fake-video-capture=${clip}`]);
+  await page.evaluate(([m, p]) => window.start(m, p), [module, params(dir)]);
+  const stats = await pollUntil(() => page.evaluate(() => window.stats()), decoding, { tries: 60 });
+  assert.ok(decoding(stats), `the browser decodes the filtered video: ${JSON.stringify(stats)}`);
+  defer(() => page.evaluate(() => window.stop()));
+  return page;
+}
+
+test('the chroma tutorial in Chromium: the camera\'s green screen comes back as the background picture', async (t) => {
+  const page = await tutorial(t, 'chroma', (dir) => clips.greenScreen(path.join(dir, 'camera.y4m')), (dir) => {
+    makeBlue(path.join(dir, 'blue.png'));
+    return { window: { topRightCornerX: 5, topRightCornerY: 5, width: 30, height: 30 }, background: `file://${path.join(dir, 'blue.png')}` };
+  });
+  const camera = await page.evaluate(() => window.colours('videoInput'));
+  assert.ok(camera.green > 0.8, `the camera shows green: ${JSON.stringify(camera)}`);
+  const out = await pollUntil(() => page.evaluate(() => window.colours()), (c) => c.blue > 0.7, { tries: 40 });
+  assert.ok(out.blue > 0.7 && out.green < 0.05, `the green is keyed out for the background: ${JSON.stringify(out)}`);
+  assert.deepEqual(await page.evaluate(() => window.appErrors), []);
+});
+
+test('the crowddetector tutorial in Chromium: occupancy and fluidity events for the busy region, none for the empty one', async (t) => {
+  const rois = [['busy', 0, 0.5], ['empty', 0.6, 1]].map(([id, x0, x1]) => ({
+    id, points: [[x0, 0.1], [x1, 0.1], [x1, 0.9], [x0, 0.9]].map(([x, y]) => ({ x, y })), config: { sendOpticalFlowEvent: true },
+  }));
+  const page = await tutorial(t, 'crowddetector', (dir) => clips.crowd(path.join(dir, 'camera.y4m')), () => ({ rois }));
+  const events = await pollUntil(() => page.evaluate(() => window.moduleEvents),
+    (e) => e.some((x) => x.type === 'CrowdDetectorOccupancy' && x.level >= 1) && e.some((x) => x.type === 'CrowdDetectorFluidity'), { tries: 40 });
+  const text = JSON.stringify(events);
+  assert.ok(events.some((e) => e.type === 'CrowdDetectorOccupancy' && e.roiId === 'busy' && e.level >= 1), text);
+  assert.ok(events.some((e) => e.type === 'CrowdDetectorFluidity' && e.roiId === 'busy'), text);
+  assert.deepEqual(events.filter((e) => e.roiId === 'empty'), [], text);
+});
+
+test('the platedetector tutorial in Chromium: the plate in front of the camera is read', async (t) => {
+  const page = await tutorial(t, 'platedetector', (dir) => clips.plate(path.join(dir, 'camera.y4m')));
+  const events = await pollUntil(() => page.evaluate(() => window.moduleEvents), (e) => e.length > 0, { tries: 40 });
+  assert.deepEqual(events, [{ type: 'PlateDetected', plate: clips.PLATE.event }]);
+});
+
+test('the pointerdetector tutorial in Chromium: calibrated on the pointer, it raises WindowIn and WindowOut for each window in order', async (t) => {
+  const page = await tutorial(t, 'pointerdetector', (dir) => clips.pointer(path.join(dir, 'camera.y4m')), () => ({
+    region: clips.POINTER.region, windows: clips.POINTER.windows,
+  }));
+  // The user presses "Calibrate" while the pointer rests in the region (the first 1.5 s of each loop).
+  const resting = (c) => c.at[2] > 150 && c.at[0] < 80;
+  const camera = await pollUntil(() => page.evaluate(() => window.colours('videoInput', [30 / 320, 120 / 240])), resting, { tries: 200, ms: 50 });
+  assert.ok(resting(camera), JSON.stringify(camera));
+  await page.evaluate(() => window.calibrate());
+  const events = await pollUntil(() => page.evaluate(() => window.moduleEvents), (e) => e.length >= 4, { tries: 40 });
+  assert.deepEqual(events.slice(0, 4).map((e) => [e.type, e.windowId]), [['WindowIn', 'left'], ['WindowOut', 'left'], ['WindowIn', 'right'], ['WindowOut', 'right']]);
+});

@@ -1,3 +1,8 @@
-// Browser bundle of the official clients, exposed as the tutorials use them.
+// Browser bundle of the official clients, exposed as the tutorials use them,
+// with the vision modules' clients registered (their tutorials load them).
 window.kurentoClient = require('kurento-client');
 window.kurentoUtils = require('kurento-utils');
+window.kurentoClient.register(require('kurento-module-chroma'));
+window.kurentoClient.register(require('kurento-module-crowddetector'));
+window.kurentoClient.register(require('kurento-module-platedetector'));
+window.kurentoClient.register(require('kurento-module-pointerdetector'));

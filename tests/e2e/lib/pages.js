@@ -9,12 +9,14 @@ const browserify = require('browserify');
 const root = path.resolve(__dirname, '..');
 const bundlePath = path.join(root, 'bundle', 'kurento.js');
 
-/** Builds bundle/kurento.js once (browserify brings the Node core shims). */
+const entryPath = path.join(__dirname, 'bundle-entry.js');
+
+/** Builds bundle/kurento.js once, and again when its entry changed (browserify brings the Node core shims). */
 async function ensureBundle() {
-  if (fs.existsSync(bundlePath)) return bundlePath;
+  if (fs.existsSync(bundlePath) && fs.statSync(bundlePath).mtimeMs >= fs.statSync(entryPath).mtimeMs) return bundlePath;
   fs.mkdirSync(path.dirname(bundlePath), { recursive: true });
   const code = await new Promise((resolve, reject) => {
-    browserify(path.join(__dirname, 'bundle-entry.js')).bundle((err, buf) => (err ? reject(err) : resolve(buf)));
+    browserify(entryPath).bundle((err, buf) => (err ? reject(err) : resolve(buf)));
   });
   fs.writeFileSync(`${bundlePath}.tmp`, code);
   fs.renameSync(`${bundlePath}.tmp`, bundlePath);
