@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Filter benchmark (figures, not a test): server CPU per filtered 640x360@30
-# stream for GStreamerFilter (videoflip) and FaceOverlayFilter, beside the
-# same elements (decoder, filter, encoder at the same settings) in bare
-# gst-launch-1.0 processes on the same input. Server and bare processes on
+# stream for GStreamerFilter (videoflip) and FaceOverlayFilter beside the same
+# elements (decoder, filter, encoder at the same settings) in bare
+# gst-launch-1.0 processes on the same input, and for the four vision modules
+# beside the same pipeline without the module. Server and bare processes on
 # core 0, the client on core 1. Options go to `kms-bench filters`
-# (--counts 1,4, --window 10, --require-goal: exit non-zero above 1.2x).
+# (--counts 1,4, --window 10, --require-goal: exit non-zero above 1.2x, or a
+# vision module above 30 % of a core per stream).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh

@@ -143,3 +143,41 @@ async function currentFrame(peer) {
   video.pause();
   return ctx.getImageData(0, 0, canvas.width, canvas.height);
 }
+
+// The loopback tutorials' flow (magic-mirror, the vision modules): the
+// camera through a WebRtcPeerSendrecv into a WebRtcEndpoint, through the
+// filter `makeFilter(pipeline)` resolves with, and back to the same
+// endpoint. Resolves with { peer, pipeline, filter } once negotiated.
+function loopbackThrough(makeFilter) {
+  return new Promise(function(resolve, reject) {
+    var options = { localVideo: document.getElementById('videoInput'), remoteVideo: document.getElementById('videoOutput') };
+    var peer = kurentoUtils.WebRtcPeer.WebRtcPeerSendrecv(options, function(error) {
+      if (error) return reject(error);
+      peer.generateOffer(async function(error, offer) {
+        if (error) return reject(error);
+        try {
+          var pipeline = await openPipeline();
+          var webRtc = await p(function(cb) { pipeline.create('WebRtcEndpoint', cb); });
+          var filter = await makeFilter(pipeline);
+          await p(function(cb) { webRtc.connect(filter, cb); });
+          await p(function(cb) { filter.connect(webRtc, cb); });
+          peer.on('icecandidate', function(c) { webRtc.addIceCandidate(kurentoClient.getComplexType('IceCandidate')(c), function() {}); });
+          webRtc.on('IceCandidateFound', function(ev) { peer.addIceCandidate(ev.candidate, function() {}); });
+          var answer = await p(function(cb) { webRtc.processOffer(offer, cb); });
+          webRtc.gatherCandidates(function() {});
+          peer.processAnswer(answer, function(error) { error ? reject(error) : resolve({ peer: peer, pipeline: pipeline, filter: filter }); });
+        } catch (e) { reject(e); }
+      });
+    });
+  });
+}
+
+// One frame of the <video> with id `id` as RGBA bytes: { width, height, px }.
+function framePixels(id) {
+  var video = document.getElementById(id);
+  var canvas = document.createElement('canvas');
+  var w = canvas.width = video.videoWidth, h = canvas.height = video.videoHeight;
+  var ctx = canvas.getContext('2d');
+  ctx.drawImage(video, 0, 0);
+  return { width: w, height: h, px: ctx.getImageData(0, 0, w, h).data };
+}
