@@ -181,20 +181,23 @@ fn operation_enum(idl: &Idl, out: &mut String, classes: &[&Class]) {
     for c in classes {
         let _ = writeln!(out, "    {0}({0}Op{1}),", c.name, if borrows(idl, c) { "<'a>" } else { "" });
     }
+    let _ = writeln!(out, "    /// A member of a class from a module found on the modules path.\n    Module(ModuleOp<'a>),");
     let _ = writeln!(out, "}}\n\nimpl<'a> Operation<'a> {{");
     let _ = writeln!(out, "    /// Decodes `operation` as declared by the class named `class` (not its ancestors).\n    fn declared(class: &str, operation: &str, args: &Args<'_, 'a>) -> Result<Option<Operation<'a>>, kms_protocol::KurentoError> {{\n        Ok(match class {{");
     for c in classes {
         let _ = writeln!(out, "            \"{0}\" => {0}Op::decode(operation, args)?.map(Operation::{0}),", c.name);
     }
     let _ = writeln!(out, "            _ => None,\n        }})\n    }}\n");
-    let _ = writeln!(out, "    /// The declaring class and the operation's wire name.\n    pub fn name(&self) -> (&'static str, &'static str) {{\n        match self {{");
+    let _ = writeln!(out, "    /// The declaring class and the operation's wire name.\n    pub fn name(&self) -> (&'static str, &'a str) {{\n        match self {{");
     for c in classes {
         let _ = writeln!(out, "            Operation::{0}(op) => (\"{0}\", op.name()),", c.name);
     }
+    let _ = writeln!(out, "            Operation::Module(op) => (op.class.name.as_str(), op.operation),");
     let _ = writeln!(out, "        }}\n    }}\n");
     let _ = writeln!(out, "    /// The property this operation reads or writes, if it is an accessor.\n    pub fn property(&self) -> Option<Accessor> {{\n        match self {{");
     for c in classes {
         let _ = writeln!(out, "            Operation::{}(op) => op.property(),", c.name);
     }
+    let _ = writeln!(out, "            Operation::Module(op) => op.accessor(),");
     let _ = writeln!(out, "        }}\n    }}\n}}");
 }

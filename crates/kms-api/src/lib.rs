@@ -36,15 +36,107 @@ impl<'a> Operation<'a> {
     /// Decodes `operation` on an object of class `class` with `params`
     /// (the request's `operationParams`). The operation is looked up in the
     /// class and then its ancestors, nearest first. Errors: see the crate doc.
-    pub fn decode(class: &Class, operation: &str, params: &Params<'a>) -> Result<Operation<'a>, KurentoError> {
+    pub fn decode(class: &Class, operation: &'a str, params: &Params<'a>) -> Result<Operation<'a>, KurentoError> {
         let idl = Idl::get();
         let args = Args { idl, params };
         for c in idl.lineage(class) {
             if let Some(op) = Operation::declared(&c.name, operation, &args)? {
                 return Ok(op);
             }
+            if let Some(c) = idl.class(&c.name).filter(|c| idl.is_loaded(c)) {
+                if let Some(op) = ModuleOp::decode(c, operation, &args)? {
+                    return Ok(Operation::Module(op));
+                }
+            }
         }
         Err(KurentoError::new(ErrorCode::MediaObjectMethodNotFound, format!("Method '{operation}' not found in class {}", class.name)))
+    }
+}
+
+/// What a member of a module class is.
+#[derive(Debug, Clone, Copy)]
+pub enum Member {
+    Method(&'static kms_idl::Method),
+    Get(&'static kms_idl::Property),
+    Set(&'static kms_idl::Property),
+}
+
+/// An operation of a class from a module found on the modules path,
+/// checked against its kmd at run time as the generated operations are at
+/// build time (the same codes and messages): `params` holds every declared
+/// parameter that was given, type-checked, plus the defaults of optional
+/// ones that were not.
+#[derive(Debug)]
+pub struct ModuleOp<'a> {
+    /// The class that declares the member.
+    pub class: &'static Class,
+    /// The wire name (`setSaturation`, `reset`).
+    pub operation: &'a str,
+    pub member: Member,
+    pub params: Map<String, Value>,
+}
+
+impl<'a> ModuleOp<'a> {
+    /// Decodes `operation` if `class` declares it: a method, or `get<Prop>` /
+    /// `set<Prop>` of a property (a method of the same name wins, as in the
+    /// generated dispatch).
+    fn decode(class: &'static Class, operation: &'a str, args: &Args<'_, 'a>) -> Result<Option<ModuleOp<'a>>, KurentoError> {
+        let checked = |params: &[kms_idl::Param]| -> Result<Map<String, Value>, KurentoError> {
+            let mut out = Map::new();
+            for p in params {
+                match args.params.get(&p.name) {
+                    // An object travels as its id.
+                    Some(v) if args.idl.class(&p.type_name).is_some() => {
+                        let id: ObjectId = args.typed(&p.name, &p.type_name, v)?;
+                        out.insert(p.name.clone(), Value::String(id.as_str().to_owned()));
+                    }
+                    Some(v) => {
+                        args.typed::<&Value>(&p.name, &p.type_name, v)?;
+                        out.insert(p.name.clone(), v.clone());
+                    }
+                    None if !p.optional => return Err(KurentoError::marshall(format!("'{}' parameter is required", p.name))),
+                    None => {
+                        if let Some(d) = &p.default {
+                            out.insert(p.name.clone(), d.clone());
+                        }
+                    }
+                }
+            }
+            Ok(out)
+        };
+        if let Some(m) = class.methods.iter().find(|m| m.name == operation) {
+            return Ok(Some(ModuleOp { class, operation, member: Member::Method(m), params: checked(&m.params)? }));
+        }
+        let property = |prefix: &str| {
+            let rest = operation.strip_prefix(prefix)?;
+            class.properties.iter().find(|p| kms_idl::naming::upper_first(&p.name) == rest)
+        };
+        if let Some(p) = property("get") {
+            return Ok(Some(ModuleOp { class, operation, member: Member::Get(p), params: Map::new() }));
+        }
+        if let Some(p) = property("set") {
+            if !p.is_settable() {
+                return Err(args.not_settable(&class.name, &p.name));
+            }
+            let value = kms_idl::Param { name: p.name.clone(), type_name: p.type_name.clone(), optional: false, default: None };
+            return Ok(Some(ModuleOp { class, operation, member: Member::Set(p), params: checked(&[value])? }));
+        }
+        Ok(None)
+    }
+
+    /// The property this operation reads or writes, if it is an accessor.
+    pub fn accessor(&self) -> Option<Accessor> {
+        match self.member {
+            Member::Get(p) => Some(Accessor::Get(p.name.as_str())),
+            Member::Set(p) => Some(Accessor::Set(p.name.as_str())),
+            Member::Method(_) => None,
+        }
+    }
+}
+
+impl<'a> FromArg<'a> for &'a Value {
+    fn from_arg(value: &'a Value) -> Option<Self> {
+        Some(value)
     }
 }
 

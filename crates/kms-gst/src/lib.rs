@@ -23,7 +23,7 @@ mod transcoder;
 mod uri;
 
 pub use filter::{
-    load_image_in_background, BgrFrame, FrameProcessor, Image, Processor, ProcessorFilter, FaceLayout, FaceOverlay, FaceOverlayFilter, Filter, FilterError, FilterKind, FilterType, GStreamerFilter, GstCommand, ImageLayout, ImageOverlay,
+    camel, kebab, GstModule, ModuleFilter, load_image_in_background, BgrFrame, FrameProcessor, Image, Processor, ProcessorFilter, FaceLayout, FaceOverlay, FaceOverlayFilter, Filter, FilterError, FilterKind, FilterType, GStreamerFilter, GstCommand, ImageLayout, ImageOverlay,
     ImageOverlayFilter, ZBar, ZBarFilter, FACE_DETECT_STAGE,
 };
 pub use http_post::{HttpPostEndpoint, UploadError, UploadSlot, UploadWriter};
@@ -42,4 +42,16 @@ pub use uri::resolve as resolve_uri;
 pub fn init() -> Result<(), String> {
     static INIT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
     INIT.get_or_init(|| gstreamer::init().map_err(|e| e.to_string())).clone()
+}
+
+/// True when GStreamer has an element factory named `name`.
+pub fn element_exists(name: &str) -> bool {
+    init().is_ok() && gstreamer::ElementFactory::find(name).is_some()
+}
+
+/// Adds `dir` to GStreamer's plugin search (a module's own element library
+/// beside its kmd, as KMS users put it on `GST_PLUGIN_PATH`); false when
+/// GStreamer is not available or nothing new was found there.
+pub fn add_plugin_dir(dir: &std::path::Path) -> bool {
+    init().is_ok() && gstreamer::Registry::get().scan_path(dir)
 }

@@ -13,8 +13,11 @@ pub struct Module {
     pub version: String,
     /// Names of the concrete classes, which are the module's factories.
     pub factories: Vec<String>,
-    /// The module's kmd, as embedded (JSON text without doc strings).
+    /// The module's kmd, as embedded (JSON text without doc strings) or as
+    /// read from the modules path.
     pub kmd: &'static str,
+    /// Where the module was read from; `None` for the built-in modules.
+    pub origin: Option<String>,
 }
 
 /// A remote class (`MediaPipeline`, `WebRtcEndpoint`, ...).
@@ -118,13 +121,28 @@ pub struct EventType {
 
 #[derive(Deserialize)]
 pub(crate) struct RawModule {
-    version: String,
+    #[serde(default)]
+    pub(crate) name: Option<String>,
+    #[serde(default)]
+    pub(crate) version: String,
     #[serde(default, rename = "remoteClasses")]
     remote_classes: Vec<RawClass>,
     #[serde(default, rename = "complexTypes")]
     complex_types: Vec<RawComplexType>,
     #[serde(default)]
     events: Vec<RawEvent>,
+}
+
+impl RawModule {
+    /// The names of the classes the module declares.
+    pub(crate) fn class_names(&self) -> impl Iterator<Item = &str> {
+        self.remote_classes.iter().map(|c| c.name.as_str())
+    }
+
+    /// (class, parent) for each class that extends another.
+    pub(crate) fn class_parents(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.remote_classes.iter().filter_map(|c| Some((c.name.as_str(), c.extends.as_deref()?)))
+    }
 }
 
 #[derive(Deserialize)]
@@ -273,5 +291,5 @@ pub(crate) fn load_module(
             },
         );
     }
-    Module { name: name.to_owned(), version: raw.version, factories, kmd: text }
+    Module { name: name.to_owned(), version: raw.version, factories, kmd: text, origin: None }
 }

@@ -52,3 +52,32 @@ fn inherited_members_resolve() {
     assert!(idl.raises(class, "MediaFlowInStateChanged"));
     assert!(!idl.raises(class, "EndOfStream"));
 }
+
+/// A module from the modules path, as `install` would take it.
+fn found(text: &str) -> FoundModule {
+    FoundModule { origin: "/tmp/test.kmd.json".into(), text: text.into() }
+}
+
+#[test]
+fn found_modules_are_added_or_refused_with_a_reason() {
+    let mut idl = Idl::builtin();
+    let good = r#"{"name":"balance","version":"1.0.0","remoteClasses":[{"name":"Balance","extends":"kurento.Filter",
+        "constructor":{"params":[{"name":"mediaPipeline","type":"MediaPipeline"}]},
+        "properties":[{"name":"saturation","type":"double"}],"events":["Analysed"]}],
+        "events":[{"name":"Analysed","extends":"Media","properties":[{"name":"luma","type":"double"}]}]}"#;
+    idl.add_found(&found(good)).unwrap();
+    let class = idl.factory("balance.Balance").expect("served as balance.Balance");
+    assert!(idl.is_loaded(class) && idl.is_a(class, "MediaElement"));
+    assert!(!idl.is_loaded(idl.class("WebRtcEndpoint").unwrap()));
+    assert_eq!(idl.module("balance").unwrap().factories, ["Balance"]);
+    assert!(idl.event("Analysed").is_some());
+    let refused = |text: &str, idl: &mut Idl| idl.add_found(&found(text)).unwrap_err();
+    assert!(refused("{not json", &mut idl).contains("does not parse"));
+    assert!(refused(r#"{"version":"1"}"#, &mut idl).contains("no name"));
+    assert!(refused(good, &mut idl).contains("already loaded"));
+    let clash = r#"{"name":"other","version":"1","remoteClasses":[{"name":"WebRtcEndpoint","extends":"MediaElement"}]}"#;
+    assert!(refused(clash, &mut idl).contains("already declared by module elements"));
+    let orphan = r#"{"name":"orphan","version":"1","remoteClasses":[{"name":"Lost","extends":"Nowhere"}]}"#;
+    assert!(refused(orphan, &mut idl).contains("extends Nowhere"));
+    assert_eq!(idl.modules().len(), 8, "the refused modules left nothing behind");
+}

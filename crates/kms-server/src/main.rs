@@ -12,6 +12,7 @@ mod http_endpoint;
 mod logs;
 mod media;
 mod metrics;
+mod modules;
 mod outgoing;
 mod ws;
 
@@ -36,7 +37,9 @@ struct Args {
     /// Module configuration directory (KMS: -c/--modules-config-path); default `<conf dir>/modules`.
     #[arg(short = 'c', long, env = "KURENTO_MODULES_CONFIG_PATH")]
     modules_config_path: Option<PathBuf>,
-    /// Extra module search path (KMS: -p/--modules-path); accepted, plugins are built in.
+    /// Where modules are searched (KMS: -p/--modules-path; `:`-separated
+    /// directories, searched recursively for `*.kmd.json`, before KMS's
+    /// default directory; see `modules.rs`).
     #[arg(short = 'p', long, env = "KURENTO_MODULES_PATH")]
     modules_path: Option<String>,
     /// WebSocket listen address; overrides mediaServer.net.websocket.address.
@@ -74,6 +77,7 @@ fn main() -> std::process::ExitCode {
         return std::process::ExitCode::SUCCESS;
     }
     if args.list {
+        modules::load(args.modules_path.as_deref());
         for m in kms_idl::Idl::get().modules() {
             for f in &m.factories {
                 println!("{f}");
@@ -96,6 +100,7 @@ fn main() -> std::process::ExitCode {
     for warning in cli::apply_gst(&sorted.gst) {
         tracing::warn!("{warning}");
     }
+    modules::load(args.modules_path.as_deref());
     match run(args) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

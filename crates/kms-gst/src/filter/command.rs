@@ -44,7 +44,7 @@ pub enum FilterError {
     NotImplemented(String),
 }
 
-fn invalid(message: impl Into<String>) -> FilterError {
+pub(crate) fn invalid(message: impl Into<String>) -> FilterError {
     FilterError::Invalid(message.into())
 }
 
@@ -120,41 +120,48 @@ impl GStreamerFilter {
         let element = &self.kind.element;
         let object_name = element.name();
         let pspec = element.find_property(name).ok_or_else(|| invalid(format!("No property named '{name}' in object '{object_name}'")))?;
-        let t = pspec.value_type();
-        let number = |what: &str| invalid(format!("Cannot convert '{value}' to {what}"));
-        let lead = leading_number(value);
-        let converted: gst::glib::Value = if t == i32::static_type() {
-            lead.parse::<i32>().map_err(|_| number("int"))?.to_value()
-        } else if t == u32::static_type() {
-            lead.parse::<u32>().map_err(|_| number("uint"))?.to_value()
-        } else if t == i64::static_type() {
-            lead.parse::<i64>().map_err(|_| number("int64"))?.to_value()
-        } else if t == u64::static_type() {
-            lead.parse::<u64>().map_err(|_| number("uint64"))?.to_value()
-        } else if t == f32::static_type() {
-            lead.parse::<f32>().map_err(|_| number("float"))?.to_value()
-        } else if t == f64::static_type() {
-            lead.parse::<f64>().map_err(|_| number("double"))?.to_value()
-        } else if t == bool::static_type() {
-            match value {
-                "true" | "TRUE" | "1" => true.to_value(),
-                "false" | "FALSE" | "0" => false.to_value(),
-                _ => return Err(number("boolean")),
-            }
-        } else if t == String::static_type() {
-            value.to_value()
-        } else if t.is_a(gst::glib::Type::ENUM) {
-            let class = gst::glib::EnumClass::with_type(t).ok_or_else(|| number("enum"))?;
-            class.to_value_by_nick(value).ok_or_else(|| invalid(format!("Cannot convert '{value}' to enum: Invalid value for enum {}", t.name())))?
-        } else {
-            return Err(FilterError::NotImplemented(format!("Property type not implemented: {}", t.name())));
-        };
+        let converted = value_from_text(pspec.value_type(), value)?;
         if !pspec.flags().contains(gst::glib::ParamFlags::WRITABLE) || pspec.flags().contains(gst::glib::ParamFlags::CONSTRUCT_ONLY) {
             return Err(invalid(format!("Property '{name}' of '{object_name}' cannot be set")));
         }
         element.set_property_from_value(name, &converted);
         Ok(())
     }
+}
+
+/// `value` as a GLib value of type `t`, converted as KMS converts
+/// GStreamerFilter properties (see [`GStreamerFilter::set_element_property`]);
+/// also used for the properties and action-signal arguments of module
+/// classes bound to an element.
+pub(crate) fn value_from_text(t: gst::glib::Type, value: &str) -> Result<gst::glib::Value, FilterError> {
+    let number = |what: &str| invalid(format!("Cannot convert '{value}' to {what}"));
+    let lead = leading_number(value);
+    Ok(if t == i32::static_type() {
+        lead.parse::<i32>().map_err(|_| number("int"))?.to_value()
+    } else if t == u32::static_type() {
+        lead.parse::<u32>().map_err(|_| number("uint"))?.to_value()
+    } else if t == i64::static_type() {
+        lead.parse::<i64>().map_err(|_| number("int64"))?.to_value()
+    } else if t == u64::static_type() {
+        lead.parse::<u64>().map_err(|_| number("uint64"))?.to_value()
+    } else if t == f32::static_type() {
+        lead.parse::<f32>().map_err(|_| number("float"))?.to_value()
+    } else if t == f64::static_type() {
+        lead.parse::<f64>().map_err(|_| number("double"))?.to_value()
+    } else if t == bool::static_type() {
+        match value {
+            "true" | "TRUE" | "1" => true.to_value(),
+            "false" | "FALSE" | "0" => false.to_value(),
+            _ => return Err(number("boolean")),
+        }
+    } else if t == String::static_type() {
+        value.to_value()
+    } else if t.is_a(gst::glib::Type::ENUM) {
+        let class = gst::glib::EnumClass::with_type(t).ok_or_else(|| number("enum"))?;
+        class.to_value_by_nick(value).ok_or_else(|| invalid(format!("Cannot convert '{value}' to enum: Invalid value for enum {}", t.name())))?
+    } else {
+        return Err(FilterError::NotImplemented(format!("Property type not implemented: {}", t.name())));
+    })
 }
 
 /// The leading number of `value` (`"12abc"` reads as 12, as C++'s stoi does).

@@ -12,12 +12,14 @@
 //! element messages and become events (see [`Island::with_messages`]).
 
 mod command;
+mod module;
 mod overlay;
 mod process;
 mod zbar;
 
 pub use command::{FilterError, FilterType, GStreamerFilter, GstCommand};
 pub use overlay::{load_image_in_background, Image, FaceLayout, FaceOverlay, FaceOverlayFilter, ImageLayout, ImageOverlay, ImageOverlayFilter, FACE_DETECT_STAGE};
+pub use module::{camel, kebab, GstModule, ModuleFilter};
 pub use process::{BgrFrame, FrameProcessor, Processor, ProcessorFilter};
 pub use zbar::{ZBar, ZBarFilter};
 

@@ -4,13 +4,13 @@ use kms_protocol::params::{parse_object_id, Params};
 use super::registry::{Backing, MediaObject};
 use super::{properties, unix_now, Server};
 use kms_idl::{Class, Idl};
-use kms_media::{Element, Inert, PassThrough};
+use kms_media::{Element, ElementId, Inert, PassThrough};
 use kms_protocol::{ErrorCode, KurentoError, ObjectId};
-use crate::media::Worker;
+use crate::media::{PipelineHandle, Worker};
 use kms_gst::{FaceOverlayFilter, FilterType, GStreamerFilter, HttpPostEndpoint, ImageOverlayFilter, MediaProfile, PlayerEndpoint, RecorderEndpoint, RtpConfig, RtpEndpoint, SrtpKey, ZBarFilter};
 use kms_webrtc::{WebRtcConfig, WebRtcEndpoint};
 use serde_json::{json, Map, Value};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Creates an object of `type_name` from its constructor parameters, refs it
 /// into `session` and raises ServerManager's ObjectCreated.
@@ -170,6 +170,10 @@ async fn build(server: &Server, class: &Class, parent: Option<Backing>, properti
     };
     // Elements fed by a GStreamer island are polled when the island wakes them.
     let mut slot = None;
+    if Idl::get().is_loaded(class) {
+        let element = super::modules::build(class, properties, server.island_waker(pipeline, &mut slot)?)?;
+        return add_element(server, pipeline, Box::new(move |_, _| element), slot).await;
+    }
     let make: MakeElement = match class.name.as_str() {
         "PlayerEndpoint" => {
             // networkCache (ms) has its IDL default filled in; a negative one is refused.
@@ -244,6 +248,11 @@ async fn build(server: &Server, class: &Class, parent: Option<Backing>, properti
         // Media behaviour comes with later work; the element exists in the graph.
         _ => Box::new(|_, _| Box::new(Inert)),
     };
+    add_element(server, pipeline, make, slot).await
+}
+
+/// Makes the element on its pipeline's worker and adds it to the pipeline.
+async fn add_element(server: &Server, pipeline: PipelineHandle, make: MakeElement, slot: Option<Arc<OnceLock<ElementId>>>) -> Result<Backing, KurentoError> {
     let element = server
         .media
         .call(pipeline, move |worker, now| {

@@ -8,7 +8,7 @@
 
 use super::events::tags_json;
 use super::registry::Backing;
-use super::{elements, filters, hubs, pipeline, properties, sdp, server_manager, uri, vision, webrtc, OpResult, Server};
+use super::{elements, filters, hubs, modules, pipeline, properties, sdp, server_manager, uri, vision, webrtc, OpResult, Server};
 use kms_api::{Accessor, HttpEndpointOp, MediaElementOp, MediaObjectOp, Operation};
 use kms_gst::{HttpPostEndpoint, PlayerEndpoint, RecorderEndpoint, RtpEndpoint};
 use kms_protocol::params::Params;
@@ -69,6 +69,7 @@ async fn element_op(server: &Server, ctx: &elements::ElementRef<'_>, op: Operati
         Operation::CrowdDetectorFilter(op) => vision::crowd(server, ctx, op).await,
         Operation::PlateDetectorFilter(op) => vision::plate(server, ctx, op).await,
         Operation::PointerDetectorFilter(op) => vision::pointer(server, ctx, op).await,
+        Operation::Module(op) => modules::invoke(server, ctx, op).await,
         _ => None,
     }
 }

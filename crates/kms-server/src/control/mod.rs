@@ -10,6 +10,7 @@ mod filters;
 mod hubs;
 mod invoke;
 mod methods;
+mod modules;
 mod pipeline;
 mod properties;
 mod registry;
