@@ -8,7 +8,7 @@ const { deferrer } = require('./lib/defer');
 const { kurento, connect, call, once } = require('./lib/client');
 const { RawClient } = require('./lib/raw');
 
-for (const m of ['kurento-module-chroma', 'kurento-module-crowddetector', 'kurento-module-platedetector', 'kurento-module-pointerdetector']) {
+for (const m of ['kurento-module-chroma', 'kurento-module-crowddetector', 'kurento-module-platedetector', 'kurento-module-pointerdetector', 'kurento-module-datachannelexample']) {
   kurento.register(require(m));
 }
 
@@ -36,6 +36,10 @@ const CLASSES = [
   ['CrowdDetectorFilter', { rois: [] }, 'crowddetector'],
   ['PlateDetectorFilter', {}, 'platedetector'],
   ['PointerDetectorFilter', { calibrationRegion: new PointerWindowParam(window) }, 'pointerdetector'],
+  ['KmsShowData', {}, 'datachannelexample'],
+  ['KmsSendData', {}, 'datachannelexample'],
+  ['KmsDetectFaces', {}, 'datachannelexample'],
+  ['KmsShowFaces', {}, 'datachannelexample'],
 ];
 
 async function setup(t, options) {
@@ -94,7 +98,7 @@ test('every IDL property getter of every concrete class answers (never 40006)', 
   const { client } = await setup(t, { modules: { 'HttpEndpoint.conf.ini': 'serverAddress=127.0.0.1\nserverPort=0\n' } });
   const manager = await client.getServerManager();
   const classes = {};
-  for (const module of ['core', 'elements', 'filters', 'chroma', 'crowddetector', 'platedetector', 'pointerdetector']) {
+  for (const module of ['core', 'elements', 'filters', 'chroma', 'crowddetector', 'platedetector', 'pointerdetector', 'datachannelexample']) {
     for (const c of JSON.parse(await manager.getKmd(module)).remoteClasses || []) classes[c.name] = c;
   }
   const properties = (name) => (classes[name] ? [...(classes[name].properties || []), ...properties(classes[name].extends)] : []);
@@ -259,7 +263,7 @@ test('ServerManager', async (t) => {
   const info = await manager.getInfo();
   assert.equal(info.type, 'KMS');
   assert.ok(info.capabilities.includes('transactions'));
-  assert.deepEqual(info.modules.map((m) => m.name), ['core', 'elements', 'filters', 'chroma', 'crowddetector', 'platedetector', 'pointerdetector']);
+  assert.deepEqual(info.modules.map((m) => m.name), ['core', 'elements', 'filters', 'chroma', 'crowddetector', 'platedetector', 'pointerdetector', 'datachannelexample']);
   assert.ok(info.modules[0].factories.includes('MediaPipeline'));
   assert.ok(!info.modules[0].factories.includes('MediaElement'), 'abstract classes are not factories');
   assert.deepEqual(JSON.parse(await manager.getMetadata()), { region: 'test' });

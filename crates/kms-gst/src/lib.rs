@@ -23,7 +23,7 @@ mod transcoder;
 mod uri;
 
 pub use filter::{
-    camel, kebab, GstModule, ModuleFilter, load_image_in_background, BgrFrame, FrameProcessor, Image, Processor, ProcessorFilter, FaceLayout, FaceOverlay, FaceOverlayFilter, Filter, FilterError, FilterKind, FilterType, GStreamerFilter, GstCommand, ImageLayout, ImageOverlay,
+    SendData, SendDataFilter, ShowData, ShowDataFilter, camel, kebab, GstModule, ModuleFilter, load_image_in_background, BgrFrame, FrameProcessor, Image, Processor, ProcessorFilter, FaceLayout, FaceOverlay, FaceOverlayFilter, Filter, FilterError, FilterKind, FilterType, GStreamerFilter, GstCommand, ImageLayout, ImageOverlay,
     ImageOverlayFilter, ZBar, ZBarFilter, FACE_DETECT_STAGE,
 };
 pub use http_post::{HttpPostEndpoint, UploadError, UploadSlot, UploadWriter};

@@ -38,8 +38,41 @@ pub fn frame_from_sample(sample: &gst::Sample, codec: Codec) -> Option<MediaFram
         contiguous: true,
         data: Arc::from(map.as_slice()),
         raw_caps,
+        metadata: metadata(buffer),
         rtp: Default::default(),
     })
+}
+
+/// The custom GstMeta that carries [`MediaFrame::metadata`] on buffers
+/// (one string field, `json`), copied by GStreamer's transforms.
+const METADATA_META: &str = "KmsMediaMetadata";
+
+fn register_metadata() {
+    static REGISTERED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    REGISTERED.get_or_init(|| {
+        if !gst::meta::CustomMeta::is_registered(METADATA_META) {
+            gst::meta::CustomMeta::register(METADATA_META, &[]);
+        }
+    });
+}
+
+/// The metadata a buffer carries (JSON text).
+pub(crate) fn metadata(buffer: &gst::BufferRef) -> Option<Arc<str>> {
+    register_metadata();
+    let meta = gst::meta::CustomMeta::from_buffer(buffer, METADATA_META).ok()?;
+    meta.structure().get::<String>("json").ok().map(Arc::from)
+}
+
+/// Attaches (or replaces) a buffer's metadata (JSON text).
+pub(crate) fn set_metadata(buffer: &mut gst::BufferRef, json: &str) {
+    register_metadata();
+    if let Ok(mut meta) = gst::meta::CustomMeta::from_mut_buffer(buffer, METADATA_META) {
+        meta.mut_structure().set("json", json);
+        return;
+    }
+    if let Ok(mut meta) = gst::meta::CustomMeta::add(buffer, METADATA_META) {
+        meta.mut_structure().set("json", json);
+    }
 }
 
 /// A buffer holding `frame`'s payload (shared, not copied) at `pts_ns`,
@@ -50,6 +83,9 @@ pub fn buffer_from_frame(frame: &MediaFrame, pts_ns: u64) -> gst::Buffer {
         b.set_pts(gst::ClockTime::from_nseconds(pts_ns));
         if frame.is_keyframe() == Some(false) {
             b.set_flags(gst::BufferFlags::DELTA_UNIT);
+        }
+        if let Some(json) = &frame.metadata {
+            set_metadata(b, json);
         }
     }
     buffer

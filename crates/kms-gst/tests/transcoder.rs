@@ -39,6 +39,7 @@ fn corrupt_vp8_is_survived_with_keyframe_requests_and_no_error() {
             contiguous: i % 10 != 5,
             data: Arc::from(garbage(i + 1, 200 + (i as usize * 37) % 3000)),
             raw_caps: None,
+            metadata: None,
             rtp: Default::default(),
         };
         t.handle_media(Instant::now(), &frame);

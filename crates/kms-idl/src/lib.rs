@@ -27,6 +27,8 @@ const KMD_FILES: &[(&str, &str)] = &[
     ("crowddetector", include_str!("../kmd/crowddetector.kmd.json")),
     ("platedetector", include_str!("../kmd/platedetector.kmd.json")),
     ("pointerdetector", include_str!("../kmd/pointerdetector.kmd.json")),
+    // KMS's example modules (kms-datachannelexample), built in (crates/kms-vision).
+    ("datachannelexample", include_str!("../kmd/datachannelexample.kmd.json")),
 ];
 
 /// All modules, classes, complex types and events, indexed by name.

@@ -90,6 +90,11 @@ pub struct MediaFrame {
     /// the samples (`video/x-raw, format=I420, width=640, height=360, ...`);
     /// `None` for encoded frames.
     pub raw_caps: Option<Arc<str>>,
+    /// Metadata a processing element attached to the frame for the ones
+    /// after it (JSON text; KMS's serializable buffer meta: KmsDetectFaces
+    /// writes the faces it found, KmsShowFaces draws them). Travels with
+    /// raw frames from filter to filter.
+    pub metadata: Option<Arc<str>>,
     /// The frame cut into RTP payloads on first use, shared by every sink
     /// that sends it as RTP (see [`crate::packetize`]).
     pub rtp: RtpPayloads,
@@ -110,7 +115,7 @@ impl MediaFrame {
     /// An encoded, contiguous frame: `codec`'s payload at `rtp_time` (in
     /// `clock_rate` units) that arrived at `network_time`.
     pub fn new(codec: Codec, clock_rate: u32, rtp_time: u64, network_time: Instant, data: Arc<[u8]>) -> MediaFrame {
-        MediaFrame { codec, clock_rate, rtp_time, network_time, contiguous: true, data, raw_caps: None, rtp: RtpPayloads::default() }
+        MediaFrame { codec, clock_rate, rtp_time, network_time, contiguous: true, data, raw_caps: None, metadata: None, rtp: RtpPayloads::default() }
     }
 
     pub fn media_type(&self) -> MediaType {

@@ -203,7 +203,7 @@ mod tests {
     use super::*;
 
     fn frame_of(pixels: &mut [u8], width: u32, height: u32) -> BgrFrame<'_> {
-        BgrFrame { width, height, stride: width as usize * 3, data: pixels, pts: std::time::Duration::ZERO }
+        BgrFrame::new(width, height, pixels)
     }
 
     #[test]

@@ -340,7 +340,7 @@ mod tests {
 
     fn run(detector: &mut PointerDetector, centre: (i32, i32)) -> Vec<String> {
         let mut px = frame_with_dot(centre);
-        let mut frame = BgrFrame { width: W, height: H, stride: W as usize * 3, data: &mut px, pts: std::time::Duration::ZERO };
+        let mut frame = BgrFrame::new(W, H, &mut px);
         let mut events = Vec::new();
         detector.process(&mut frame, &mut events);
         events

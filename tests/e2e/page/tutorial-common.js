@@ -146,20 +146,26 @@ async function currentFrame(peer) {
 
 // The loopback tutorials' flow (magic-mirror, the vision modules): the
 // camera through a WebRtcPeerSendrecv into a WebRtcEndpoint, through the
-// filter `makeFilter(pipeline)` resolves with, and back to the same
-// endpoint. Resolves with { peer, pipeline, filter } once negotiated.
-function loopbackThrough(makeFilter) {
+// filter `makeFilter(pipeline)` resolves with (or its { first, last }
+// chain), and back to the same endpoint. Resolves with { peer, pipeline,
+// filter: the last one } once negotiated.
+// With `dataChannels`, the peer opens a data channel and the endpoint is
+// created with useDataChannels (the data-channel tutorials).
+function loopbackThrough(makeFilter, dataChannels) {
   return new Promise(function(resolve, reject) {
     var options = { localVideo: document.getElementById('videoInput'), remoteVideo: document.getElementById('videoOutput') };
+    if (dataChannels) options.dataChannels = true;
     var peer = kurentoUtils.WebRtcPeer.WebRtcPeerSendrecv(options, function(error) {
       if (error) return reject(error);
       peer.generateOffer(async function(error, offer) {
         if (error) return reject(error);
         try {
           var pipeline = await openPipeline();
-          var webRtc = await p(function(cb) { pipeline.create('WebRtcEndpoint', cb); });
-          var filter = await makeFilter(pipeline);
-          await p(function(cb) { webRtc.connect(filter, cb); });
+          var webRtc = await p(function(cb) { pipeline.create('WebRtcEndpoint', dataChannels ? { useDataChannels: true } : {}, cb); });
+          // A filter, or a chain of them as { first, last }.
+          var made = await makeFilter(pipeline);
+          var first = made.first || made, filter = made.last || made;
+          await p(function(cb) { webRtc.connect(first, cb); });
           await p(function(cb) { filter.connect(webRtc, cb); });
           peer.on('icecandidate', function(c) { webRtc.addIceCandidate(kurentoClient.getComplexType('IceCandidate')(c), function() {}); });
           webRtc.on('IceCandidateFound', function(ev) { peer.addIceCandidate(ev.candidate, function() {}); });

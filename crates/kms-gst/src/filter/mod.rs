@@ -12,6 +12,7 @@
 //! element messages and become events (see [`Island::with_messages`]).
 
 mod command;
+mod data;
 mod module;
 mod overlay;
 mod process;
@@ -19,6 +20,7 @@ mod zbar;
 
 pub use command::{FilterError, FilterType, GStreamerFilter, GstCommand};
 pub use overlay::{load_image_in_background, Image, FaceLayout, FaceOverlay, FaceOverlayFilter, ImageLayout, ImageOverlay, ImageOverlayFilter, FACE_DETECT_STAGE};
+pub use data::{SendData, SendDataFilter, ShowData, ShowDataFilter};
 pub use module::{camel, kebab, GstModule, ModuleFilter};
 pub use process::{BgrFrame, FrameProcessor, Processor, ProcessorFilter};
 pub use zbar::{ZBar, ZBarFilter};
@@ -40,6 +42,10 @@ pub trait FilterKind: Send + 'static {
     /// only); false for detectors, which raise events with or without
     /// consumers.
     const IDLE_WITHOUT_CONSUMERS: bool;
+
+    /// A data-channel message reached the filter (it is relayed downstream
+    /// too, as KMS's filters pass DATA through); KmsShowData draws it.
+    fn on_data(&mut self, _message: &DataMessage) {}
 }
 
 /// The elements a filter runs, already linked among themselves: the first
@@ -73,7 +79,7 @@ pub struct Filter<K> {
 impl<K: FilterKind> Filter<K> {
     /// Starts `stage` for `media_type` raw frames; element messages go
     /// through `hook` (detections), their events are raised on the filter.
-    pub(crate) fn build(
+    pub fn build(
         kind: K,
         media_type: MediaType,
         stage: Stage,
@@ -179,6 +185,7 @@ impl<K: FilterKind> Element for Filter<K> {
     }
 
     fn handle_data(&mut self, now: Instant, message: &DataMessage) {
+        self.kind.on_data(message);
         self.relay.handle_data(now, message);
     }
 

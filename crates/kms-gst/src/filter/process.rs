@@ -18,7 +18,7 @@ use crate::island::{Outbox, Waker};
 use gstreamer as gst;
 use gstreamer_video as gst_video;
 use gst_video::prelude::*;
-use kms_media::{ElementEvent, MediaType};
+use kms_media::{DataMessage, ElementEvent, MediaType};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
@@ -41,6 +41,17 @@ pub struct BgrFrame<'a> {
     pub data: &'a mut [u8],
     /// Media time of the frame from the filter's first frame.
     pub pts: Duration,
+    /// The metadata the frame carries ([`kms_media::MediaFrame::metadata`],
+    /// parsed); what the processor leaves here goes on with the frame.
+    pub metadata: Option<serde_json::Value>,
+}
+
+impl<'a> BgrFrame<'a> {
+    /// A tightly packed frame (`width * 3` bytes a row) at time 0 without
+    /// metadata: what tests and benchmarks build.
+    pub fn new(width: u32, height: u32, data: &'a mut [u8]) -> BgrFrame<'a> {
+        BgrFrame { width, height, stride: width as usize * 3, data, pts: Duration::ZERO, metadata: None }
+    }
 }
 
 /// Rust code run on each decoded frame of a filter.
@@ -59,6 +70,9 @@ pub trait FrameProcessor: Send + 'static {
     /// Processes one frame in place; events it pushes are raised on the
     /// filter in order. Called on a GStreamer streaming thread.
     fn process(&mut self, frame: &mut BgrFrame<'_>, events: &mut Vec<ElementEvent>);
+
+    /// A data-channel message reached the filter (before the next frame).
+    fn data(&mut self, _message: &DataMessage) {}
 }
 
 /// A change to a processor, applied on its thread before the next frame.
@@ -71,6 +85,11 @@ pub struct Processor<P> {
 
 impl<P: FrameProcessor> FilterKind for Processor<P> {
     const IDLE_WITHOUT_CONSUMERS: bool = P::IDLE_WITHOUT_CONSUMERS;
+
+    fn on_data(&mut self, message: &DataMessage) {
+        let message = message.clone();
+        let _ = self.commands.send(Box::new(move |p: &mut P| p.data(&message)));
+    }
 }
 
 /// A filter running the frame processor `P` on its video.
@@ -142,12 +161,18 @@ fn run_probe<P: FrameProcessor>(pad: &gst::Pad, info: &mut gst::PadProbeInfo, st
     let video = pad.current_caps().and_then(|c| gst_video::VideoInfo::from_caps(&c).ok());
     if let Some(video) = video.filter(|v| v.format() == gst_video::VideoFormat::Bgr) {
         let pts = Duration::from_nanos(buffer.pts().map_or(0, gst::ClockTime::nseconds));
+        let metadata = crate::sample::metadata(&buffer).and_then(|json| serde_json::from_str(&json).ok());
+        let mut left = None;
         if let Ok(mut mapped) = gst_video::VideoFrameRef::from_buffer_ref_writable(buffer.make_mut(), &video) {
             let stride = usize::try_from(mapped.plane_stride()[0]).unwrap_or(0);
             if let Ok(data) = mapped.plane_data_mut(0) {
-                let mut frame = BgrFrame { width: video.width(), height: video.height(), stride, data, pts };
+                let mut frame = BgrFrame { width: video.width(), height: video.height(), stride, data, pts, metadata };
                 state.processor.process(&mut frame, &mut events);
+                left = frame.metadata;
             }
+        }
+        if let Some(json) = left {
+            crate::sample::set_metadata(buffer.make_mut(), &json.to_string());
         }
     }
     info.data = Some(gst::PadProbeData::Buffer(buffer));

@@ -1,7 +1,9 @@
 //! The vision modules' classes (chroma.ChromaFilter,
 //! crowddetector.CrowdDetectorFilter, platedetector.PlateDetectorFilter,
-//! pointerdetector.PointerDetectorFilter): constructor parameters into the
-//! kms-vision processors, and the classes' operations.
+//! pointerdetector.PointerDetectorFilter) and KMS's example module's
+//! (datachannelexample.KmsShowData, KmsSendData, KmsDetectFaces,
+//! KmsShowFaces): constructor parameters into the kms-vision processors
+//! and kms-gst filters, and the classes' operations.
 
 use super::elements::{with_element, ElementRef};
 use super::{properties, OpResult, Server};
@@ -14,7 +16,10 @@ use serde_json::{json, Map, Value};
 
 /// True for the classes this file builds.
 pub fn is_vision(class: &str) -> bool {
-    matches!(class, "ChromaFilter" | "CrowdDetectorFilter" | "PlateDetectorFilter" | "PointerDetectorFilter")
+    matches!(
+        class,
+        "ChromaFilter" | "CrowdDetectorFilter" | "PlateDetectorFilter" | "PointerDetectorFilter" | "KmsShowData" | "KmsSendData" | "KmsDetectFaces" | "KmsShowFaces"
+    )
 }
 
 /// Builds the element of vision class `class` from its checked constructor
@@ -34,6 +39,10 @@ pub fn build(class: &str, properties: &Map<String, Value>, waker: Waker) -> Resu
             Box::new(kms_vision::crowd_detector_filter(rois, waker).map_err(unavailable)?)
         }
         "PlateDetectorFilter" => Box::new(kms_vision::plate_detector_filter(waker).map_err(unavailable)?),
+        "KmsShowData" => Box::new(kms_gst::ShowDataFilter::new(waker).map_err(unavailable)?),
+        "KmsSendData" => Box::new(kms_gst::SendDataFilter::new(waker).map_err(unavailable)?),
+        "KmsDetectFaces" => Box::new(kms_vision::detect_faces_filter(waker).map_err(unavailable)?),
+        "KmsShowFaces" => Box::new(kms_vision::show_faces_filter(waker).map_err(unavailable)?),
         _ => {
             let region = window_param(object("calibrationRegion"));
             let windows = properties.get("windows").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_object).map(window_spec).collect();

@@ -74,7 +74,7 @@ fn region(id: &str, x0: f64, x1: f64, send_direction: bool) -> Roi {
 /// Events by (name, roiId, level or angle).
 fn run(detector: &mut CrowdDetector, blobs: &[(i32, i32)]) -> Vec<(String, String, i64)> {
     let mut px = frame(blobs);
-    let mut f = BgrFrame { width: W as u32, height: H as u32, stride: W as usize * 3, data: &mut px, pts: std::time::Duration::ZERO };
+    let mut f = BgrFrame::new(W as u32, H as u32, &mut px);
     let mut events = Vec::new();
     detector.run(&mut as_mat(&mut f).unwrap().mat, &mut events).unwrap();
     events
@@ -119,7 +119,7 @@ fn the_output_shows_motion_and_the_regions() {
         run(&mut detector, &[(x, 90)]);
     }
     let mut px = frame(&[(56, 90)]);
-    let mut f = BgrFrame { width: W as u32, height: H as u32, stride: W as usize * 3, data: &mut px, pts: std::time::Duration::ZERO };
+    let mut f = BgrFrame::new(W as u32, H as u32, &mut px);
     detector.process(&mut f, &mut Vec::new());
     let at = |x: i32, y: i32| &px[((y * W + x) * 3) as usize..][..3];
     assert_eq!(at(0, 18), &[255, 255, 255], "the region's outline");

@@ -32,6 +32,7 @@ impl WebRtcEndpoint {
                     contiguous: data.contiguous,
                     data: data.data,
                     raw_caps: None,
+                    metadata: None,
                     rtp: Default::default(),
                 }));
             }
