@@ -9,7 +9,8 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { startServer } = require('./lib/server');
+const { startServer, binaryPath } = require('./lib/server');
+const { execFileSync } = require('node:child_process');
 const { deferrer } = require('./lib/defer');
 const { kurento, connect, call, once } = require('./lib/client');
 const { playInto } = require('./lib/pipeline');
@@ -117,4 +118,48 @@ test('a module from the modules path: listed, its kmd served, properties on the 
   // The events: videoanalyse's messages every 0.2 s of the 5 s clip, with its fields in camelCase.
   assert.ok(events.length >= 10, `GstVideoAnalyse raised: ${events.length}`);
   assert.ok(events.every((e) => e.lumaAverage > 0 && e.lumaAverage < 1 && e.source === analyse.id), JSON.stringify(events[0]));
+});
+
+test('kurento-media-server module new: the scaffold builds, loads from the modules path and works from the official client (property, action signal, bus event, pixels)', async (t) => {
+  const defer = deferrer(t);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kms-scaffold-'));
+  defer(() => fs.rmSync(dir, { recursive: true, force: true }));
+  execFileSync(binaryPath(), ['module', 'new', 'invert-colors', dir], { stdio: 'pipe' });
+  const root = path.join(dir, 'invertcolors');
+  // Its own test builds the element with make and checks it in bare GStreamer.
+  assert.match(execFileSync(path.join(root, 'test.sh'), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }), /invertcolors: ok/);
+  const kmd = JSON.parse(fs.readFileSync(path.join(root, 'invertcolors.kmd.json'), 'utf8'));
+  kurento.register(clientModule(kmd));
+
+  // (The client checks that every module it registered is on the server: the balance one too.)
+  const server = await startServer({ args: ['--modules-path', `${modulesDir(defer)}:${root}`] });
+  defer(() => server.stop());
+  assert.match(server.logs(), /Loaded module: invertcolors/);
+  const client = await connect(server.url);
+  defer(() => client.close());
+  const pipeline = await client.create('MediaPipeline');
+  const invert = await pipeline.create('invertcolors.InvertColors');
+  assert.equal(await call(invert, 'getInvert'), true);
+  await call(invert, 'setInvert', false);
+  assert.equal(await call(invert, 'getInvert'), false, 'the property round-trips through the element');
+  await call(invert, 'setInvert', true);
+  assert.equal(await call(invert, 'frames'), 0, 'the action signal answers the method');
+  const events = [];
+  invert.on('InvertColorsFrames', (e) => events.push(e.frames));
+  const media = generateMedia();
+  defer(() => media.remove());
+  const errors = await playInto(pipeline, {
+    player: { uri: `file://${media.file('in.webm')}` },
+    middle: [invert],
+    recorder: { uri: `file://${media.file('inverted.webm')}`, mediaProfile: 'WEBM' },
+  });
+  assert.deepEqual(errors, []);
+  const frames = await call(invert, 'frames');
+  assert.ok(frames >= 140, `frames processed: ${frames}`);
+  assert.ok(events.length >= 4 && events.every((n) => n % 30 === 0), `an event every 30 frames: ${events}`);
+  // The picture: each channel of the output is 255 minus the input's.
+  const [input, output] = [videoFrameRGB(media.file('in.webm')), videoFrameRGB(media.file('inverted.webm'))];
+  let difference = 0;
+  for (let k = 0; k < input.length; k++) difference += Math.abs(255 - input[k] - output[k]);
+  assert.ok(difference / input.length < 12, `the output is the input inverted (mean difference ${difference / input.length})`);
 });

@@ -14,6 +14,7 @@ mod media;
 mod metrics;
 mod modules;
 mod outgoing;
+mod scaffold;
 mod ws;
 
 use clap::Parser;
@@ -69,6 +70,11 @@ struct Args {
 }
 
 fn main() -> std::process::ExitCode {
+    // `module new NAME [DIR]`: the module scaffold (KMS has no positional arguments).
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some("module") {
+        return scaffold::run(&argv[2..]);
+    }
     // KMS's command line: GStreamer's options applied, unknown ones warned about.
     let sorted = cli::sort::<Args>(std::env::args());
     let args = Args::parse_from(&sorted.ours);
