@@ -40,6 +40,25 @@ pub struct Idl {
     events: HashMap<String, EventType>,
 }
 
+/// A chain of `extends` among `parents` (name -> parent) that comes back to
+/// where it started, as "A -> B -> A"; the loaded modules have none, so
+/// only the new names can close one.
+fn cycle(parents: &HashMap<String, String>) -> Option<String> {
+    for start in parents.keys() {
+        let mut chain = vec![start.as_str()];
+        let mut next = parents.get(start).map(String::as_str);
+        while let Some(p) = next {
+            let seen = chain.contains(&p);
+            chain.push(p);
+            if seen {
+                return Some(chain.join(" -> "));
+            }
+            next = parents.get(p).map(String::as_str);
+        }
+    }
+    None
+}
+
 /// The process-wide IDL: set once, by [`Idl::install`] or the first [`Idl::get`].
 static IDL: OnceLock<Idl> = OnceLock::new();
 
@@ -116,12 +135,28 @@ impl Idl {
             let owner = &self.classes[*clash].module;
             return Err(format!("its class {clash} is already declared by module {owner}"));
         }
-        for (class, parent) in raw.class_parents() {
-            let parent = parent.rsplit('.').next().unwrap_or(parent);
-            if !self.classes.contains_key(parent) && !declared.contains(&parent) {
+        let bare = |name: &str| name.rsplit('.').next().unwrap_or(name).to_owned();
+        let parents: HashMap<String, String> = raw.class_parents().map(|(c, p)| (c.to_owned(), bare(p))).collect();
+        for (class, parent) in &parents {
+            if !self.classes.contains_key(parent) && !declared.contains(&parent.as_str()) {
                 return Err(format!("its class {class} extends {parent}, which no module declares"));
             }
         }
+        let type_parents: HashMap<String, String> = raw.type_parents().map(|(t, p)| (t.to_owned(), bare(p))).collect();
+        if let Some(chain) = cycle(&parents).or_else(|| cycle(&type_parents)) {
+            return Err(format!("{chain}: it extends itself"));
+        }
+        for name in raw.type_names() {
+            if self.complex_types.contains_key(name) {
+                return Err(format!("its type {name} is already declared by module {}", self.complex_types[name].module));
+            }
+        }
+        for name in raw.event_names() {
+            if self.events.contains_key(name) {
+                return Err(format!("its event {name} is already declared"));
+            }
+        }
+
         // Kept for the life of the process, as the built-in kmd texts are.
         let text: &'static str = Box::leak(found.text.clone().into_boxed_str());
         let mut module = model::load_module(&name, text, raw, &mut self.classes, &mut self.complex_types, &mut self.events);

@@ -139,6 +139,21 @@ impl RawModule {
         self.remote_classes.iter().map(|c| c.name.as_str())
     }
 
+    /// The names of the complex types the module declares.
+    pub(crate) fn type_names(&self) -> impl Iterator<Item = &str> {
+        self.complex_types.iter().map(|t| t.name.as_str())
+    }
+
+    /// The names of the events the module declares.
+    pub(crate) fn event_names(&self) -> impl Iterator<Item = &str> {
+        self.events.iter().map(|e| e.name.as_str())
+    }
+
+    /// (type, parent) for each complex type that extends another.
+    pub(crate) fn type_parents(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.complex_types.iter().filter_map(|t| Some((t.name.as_str(), t.extends.as_deref()?)))
+    }
+
     /// (class, parent) for each class that extends another.
     pub(crate) fn class_parents(&self) -> impl Iterator<Item = (&str, &str)> {
         self.remote_classes.iter().filter_map(|c| Some((c.name.as_str(), c.extends.as_deref()?)))

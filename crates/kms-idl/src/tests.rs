@@ -80,5 +80,15 @@ fn found_modules_are_added_or_refused_with_a_reason() {
     assert!(refused(clash, &mut idl).contains("already declared by module elements"));
     let orphan = r#"{"name":"orphan","version":"1","remoteClasses":[{"name":"Lost","extends":"Nowhere"}]}"#;
     assert!(refused(orphan, &mut idl).contains("extends Nowhere"));
+    let cycle = r#"{"name":"cycle","version":"1","remoteClasses":[{"name":"A","extends":"B"},{"name":"B","extends":"A"}]}"#;
+    assert!(refused(cycle, &mut idl).contains("extends itself"), "a cycle would hang every lookup");
+    let looped = r#"{"name":"looped","version":"1","remoteClasses":[{"name":"Loop","extends":"Loop"}]}"#;
+    assert!(refused(looped, &mut idl).contains("extends itself"));
+    let event = r#"{"name":"evented","version":"1","events":[{"name":"EndOfStream","properties":[]}]}"#;
+    assert!(refused(event, &mut idl).contains("event EndOfStream is already declared"));
+    let typed = r#"{"name":"typed","version":"1","complexTypes":[{"name":"IceCandidate","typeFormat":"REGISTER"}]}"#;
+    assert!(refused(typed, &mut idl).contains("type IceCandidate is already declared"));
+    let self_type = r#"{"name":"selftype","version":"1","complexTypes":[{"name":"Me","typeFormat":"REGISTER","extends":"Me"}]}"#;
+    assert!(refused(self_type, &mut idl).contains("extends itself"));
     assert_eq!(idl.modules().len(), 9, "the refused modules left nothing behind");
 }

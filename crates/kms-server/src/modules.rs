@@ -8,7 +8,8 @@
 //! does not parse or clashes with a loaded one is refused with a log line;
 //! the server starts with the rest. The directories that hold modules are
 //! added to GStreamer's plugin search, so a module's own element library
-//! next to its kmd is found (as is anything on `GST_PLUGIN_PATH`).
+//! next to its kmd is found (as is anything on `GST_PLUGIN_PATH`). Symbolic
+//! links to directories inside a modules path are not followed.
 
 use kms_idl::{FoundModule, Idl};
 use serde_json::Value;
@@ -54,7 +55,9 @@ fn entries(dir: &Path) -> Vec<PathBuf> {
 fn scan(dir: &Path, found: &mut Vec<FoundModule>, problems: &mut Vec<String>, module_dirs: &mut Vec<PathBuf>) {
     let mut kmds = Vec::new();
     for path in entries(dir) {
-        if path.is_dir() {
+        // Symbolic links to directories are not followed (one to a parent would never end).
+        let real_dir = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir());
+        if real_dir {
             scan(&path, found, problems, module_dirs);
         } else if path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(".kmd.json")) {
             kmds.push(path);

@@ -80,8 +80,7 @@ impl Chroma {
     fn calibrate(&mut self, frame: &mut Mat) -> opencv::Result<()> {
         let (x, y, w, h) = self.window;
         let Some(area) = clip(x, y, w, h, frame.cols(), frame.rows()) else {
-            self.frames += 1;
-            return Ok(());
+            return self.counted();
         };
         let mut hsv = Mat::default();
         imgproc::cvt_color(&Mat::roi(frame, area)?, &mut hsv, imgproc::COLOR_BGR2HSV, 0)?;
@@ -92,10 +91,18 @@ impl Chroma {
             }
         }
         imgproc::rectangle(frame, area, bgr(255.0, 0.0, 0.0), 1, imgproc::LINE_8, 0)?;
+        self.counted()
+    }
+
+    /// One calibration frame more; after the last, the key range.
+    fn counted(&mut self) -> opencv::Result<()> {
         self.frames += 1;
         if self.frames == CALIBRATION_FRAMES {
             self.range = key_range(&self.hue, &self.saturation);
-            tracing::debug!("chroma: key range {:?}", self.range);
+            match self.range {
+                Some(range) => tracing::debug!("chroma: key range {range:?}"),
+                None => tracing::warn!("chroma: no colour filled the calibration window ({:?}) in {CALIBRATION_FRAMES} frames: nothing is keyed", self.window),
+            }
         }
         Ok(())
     }

@@ -175,7 +175,7 @@ impl Direction {
     /// Counts this frame's direction (`None`: no movement); the angle to raise.
     fn frame(&mut self, angle: Option<f64>, config: &RoiConfig) -> Option<f64> {
         let Some(a) = angle else {
-            self.still += 1;
+            self.still = self.still.saturating_add(1);
             if self.still > config.direction_reset {
                 self.raised = None;
                 self.potential = None;

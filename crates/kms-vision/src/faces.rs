@@ -10,8 +10,8 @@
 //! the frame; metadata only on frames with a face: `{"faces": [{"x", "y",
 //! "width", "height"}, ...]}` in frame pixels (KMS: a `faces` structure with
 //! fields "0", "1", ...). When detection takes longer than a frame, it runs
-//! on fewer frames (at most one in five skipped, as KMS's QoS skipping) and
-//! the last faces are attached to the frames in between. As KMS's
+//! on fewer frames (at most five in a row skipped, as KMS's QoS skipping)
+//! and the last faces are attached to the frames in between. As KMS's
 //! `imageoverlaymetadata`: a green rectangle 3 pixels thick per face.
 
 use crate::frame::{as_mat, bgr, Failures};

@@ -63,6 +63,8 @@ struct Window {
     ticket: u64,
     image: Option<Mat>,
     active: Option<Mat>,
+    /// The pictures stretched to the window (inactive, active), made once.
+    stretched: [Option<Mat>; 2],
 }
 
 /// The calibrated colour: hue and saturation bounds (may reach past the
@@ -101,7 +103,7 @@ impl PointerDetector {
 
     /// Adds `spec`, replacing a window with the same id in place.
     fn add(&mut self, spec: WindowSpec, ticket: u64) {
-        let window = Window { spec, ticket, image: None, active: None };
+        let window = Window { spec, ticket, image: None, active: None, stretched: [None, None] };
         match self.windows.iter_mut().find(|w| w.spec.id == window.spec.id) {
             Some(old) => *old = window,
             None => self.windows.push(window),
@@ -154,9 +156,12 @@ impl PointerDetector {
     /// Draws the windows for the pointer's position and raises the crossings.
     fn windows(&mut self, frame: &mut Mat, events: &mut Vec<ElementEvent>) -> opencv::Result<()> {
         let pointer = self.pointer;
-        let contains = |w: &WindowSpec| pointer.is_some_and(|p| p.x > w.x && p.y > w.y && p.x < w.x + w.width && p.y < w.y + w.height);
+        let contains = |w: &WindowSpec| {
+            let (x, y, x1, y1) = (i64::from(w.x), i64::from(w.y), i64::from(w.x) + i64::from(w.width), i64::from(w.y) + i64::from(w.height));
+            pointer.is_some_and(|p| (x + 1..x1).contains(&i64::from(p.x)) && (y + 1..y1).contains(&i64::from(p.y)))
+        };
         let mut current = None;
-        for window in &self.windows {
+        for window in &mut self.windows {
             let inside = contains(&window.spec);
             if inside {
                 current = Some(window.spec.id.clone());
@@ -213,37 +218,53 @@ fn nearest(candidates: impl Iterator<Item = Point>, last: Option<Point>) -> Opti
     candidates.min_by_key(distance)
 }
 
+/// Windows larger than this many frames are outlined, never stretched to.
+const MAX_PICTURE_FRAMES: i64 = 4;
+
 /// One window as KMS draws it.
-fn draw_window(frame: &mut Mat, window: &Window, inside: bool) -> opencv::Result<()> {
+fn draw_window(frame: &mut Mat, window: &mut Window, inside: bool) -> opencv::Result<()> {
     let s = &window.spec;
     let Some(area) = clip(s.x, s.y, s.width, s.height, frame.cols(), frame.rows()) else { return Ok(()) };
     let opacity = 1.0 - s.transparency.clamp(0.0, 1.0);
-    match (inside, &window.active, &window.image) {
-        (true, Some(active), _) => blend(frame, s, active, opacity, false),
-        (true, None, Some(image)) => blend(frame, s, image, opacity, true),
-        (false, _, Some(image)) => blend(frame, s, image, opacity, false),
-        (true, None, None) => imgproc::rectangle(frame, area, bgr(0.0, 255.0, 0.0), 1, imgproc::LINE_8, 0),
-        (false, _, None) => imgproc::rectangle(frame, area, bgr(255.0, 255.0, 255.0), 1, imgproc::LINE_8, 0),
+    // The picture shown and whether it is tinted (KMS's "saturate").
+    let (slot, green) = match (inside, window.active.is_some(), window.image.is_some()) {
+        (true, true, _) => (Some(1), false),
+        (true, false, true) => (Some(0), true),
+        (false, _, true) => (Some(0), false),
+        _ => (None, false),
+    };
+    let fits = i64::from(s.width) * i64::from(s.height) <= MAX_PICTURE_FRAMES * i64::from(frame.cols()) * i64::from(frame.rows());
+    let Some(slot) = slot.filter(|_| fits && s.width > 0 && s.height > 0) else {
+        let colour = if inside { bgr(0.0, 255.0, 0.0) } else { bgr(255.0, 255.0, 255.0) };
+        return imgproc::rectangle(frame, area, colour, 1, imgproc::LINE_8, 0);
+    };
+    if window.stretched[slot].is_none() {
+        let picture = if slot == 1 { &window.active } else { &window.image };
+        let mut icon = Mat::default();
+        if let Some(picture) = picture {
+            imgproc::resize(picture, &mut icon, Size::new(s.width, s.height), 0.0, 0.0, imgproc::INTER_CUBIC)?;
+        }
+        window.stretched[slot] = Some(icon);
+    }
+    match &window.stretched[slot] {
+        Some(icon) => blend(frame, &window.spec, icon, opacity, green),
+        None => Ok(()),
     }
 }
 
-/// Blends the BGRA `picture`, stretched to the window, over the frame with
-/// its alpha times `opacity`; `green` tints it (KMS's "saturate").
-fn blend(frame: &mut Mat, s: &WindowSpec, picture: &Mat, opacity: f64, green: bool) -> opencv::Result<()> {
-    if s.width <= 0 || s.height <= 0 {
-        return Ok(());
-    }
-    let mut icon = Mat::default();
-    imgproc::resize(picture, &mut icon, Size::new(s.width, s.height), 0.0, 0.0, imgproc::INTER_CUBIC)?;
-    for row in 0..s.height {
-        let y = s.y + row;
+/// Blends the BGRA `icon` (the window's size) over the frame at the window
+/// with its alpha times `opacity`; `green` tints it (KMS's "saturate").
+fn blend(frame: &mut Mat, s: &WindowSpec, icon: &Mat, opacity: f64, green: bool) -> opencv::Result<()> {
+    for row in 0..icon.rows() {
+        let y = i64::from(s.y) + i64::from(row);
+        let Ok(y) = i32::try_from(y) else { continue };
         if y < 0 || y >= frame.rows() {
             continue;
         }
         let src = icon.at_row::<core::Vec4b>(row)?.to_vec();
         let dst = frame.at_row_mut::<core::Vec3b>(y)?;
         for (col, px) in src.iter().enumerate() {
-            let x = s.x + col as i32;
+            let x = i64::from(s.x) + col as i64;
             let Some(out) = usize::try_from(x).ok().and_then(|x| dst.get_mut(x)) else { continue };
             let a = opacity * f64::from(px[3]) / 255.0;
             for c in 0..3 {
@@ -287,6 +308,7 @@ pub fn add_window(filter: &PointerDetectorFilter, spec: WindowSpec) {
         filter.load_image(&uri, move |detector, image| {
             // Only if the window is still the one this load was for.
             let Some(window) = detector.windows.iter_mut().find(|w| w.ticket == ticket) else { return };
+            window.stretched = [None, None];
             match picture_mat(&image, true) {
                 Ok(picture) if active => window.active = Some(picture),
                 Ok(picture) => window.image = Some(picture),

@@ -62,8 +62,16 @@ fn refused_element(command: &str) -> Option<&str> {
 }
 
 /// Whether both pads of `element` can carry `caps`.
-fn both_pads_take(sink: &gst::Pad, src: &gst::Pad, caps: &gst::Caps) -> bool {
-    sink.query_caps(None).can_intersect(caps) && src.query_caps(None).can_intersect(caps)
+pub(crate) fn both_pads_take(sink: &gst::Pad, src: &gst::Pad, caps: &str) -> bool {
+    let caps = gst::Caps::new_empty_simple(caps);
+    sink.query_caps(None).can_intersect(&caps) && src.query_caps(None).can_intersect(&caps)
+}
+
+/// The pads a filter element is linked by: `sink` (or `video_sink`, as
+/// textoverlay's) and `src`, as KMS's filter element requires.
+pub(crate) fn filter_pads(element: &gst::Element) -> Option<(gst::Pad, gst::Pad)> {
+    let sink = element.static_pad("sink").or_else(|| element.static_pad("video_sink"))?;
+    Some((sink, element.static_pad("src")?))
 }
 
 /// The inner element of a GStreamerFilter.
@@ -96,13 +104,12 @@ impl GStreamerFilter {
             return Err(invalid("Given command is not valid, only one element can be created"));
         }
         let pads_dont_match = || invalid("Given command is not valid, pad templates don't match");
-        let sink_pad = element.static_pad("sink").or_else(|| element.static_pad("video_sink")).ok_or_else(pads_dont_match)?;
-        let src_pad = element.static_pad("src").ok_or_else(pads_dont_match)?;
+        let (sink_pad, src_pad) = filter_pads(&element).ok_or_else(pads_dont_match)?;
         let media_type = match filter_type {
             FilterType::Audio => MediaType::Audio,
             FilterType::Video => MediaType::Video,
-            FilterType::Autodetect if both_pads_take(&sink_pad, &src_pad, &gst::Caps::new_empty_simple("audio/x-raw")) => MediaType::Audio,
-            FilterType::Autodetect if both_pads_take(&sink_pad, &src_pad, &gst::Caps::new_empty_simple("video/x-raw")) => MediaType::Video,
+            FilterType::Autodetect if both_pads_take(&sink_pad, &src_pad, "audio/x-raw") => MediaType::Audio,
+            FilterType::Autodetect if both_pads_take(&sink_pad, &src_pad, "video/x-raw") => MediaType::Video,
             FilterType::Autodetect => return Err(pads_dont_match()),
         };
         let stage = Stage { elements: vec![element.clone()], sink: sink_pad, src: src_pad };
@@ -120,7 +127,7 @@ impl GStreamerFilter {
         let element = &self.kind.element;
         let object_name = element.name();
         let pspec = element.find_property(name).ok_or_else(|| invalid(format!("No property named '{name}' in object '{object_name}'")))?;
-        let converted = value_from_text(pspec.value_type(), value)?;
+        let converted = in_range(&pspec, value_from_text(pspec.value_type(), value)?)?;
         if !pspec.flags().contains(gst::glib::ParamFlags::WRITABLE) || pspec.flags().contains(gst::glib::ParamFlags::CONSTRUCT_ONLY) {
             return Err(invalid(format!("Property '{name}' of '{object_name}' cannot be set")));
         }
@@ -162,6 +169,16 @@ pub(crate) fn value_from_text(t: gst::glib::Type, value: &str) -> Result<gst::gl
     } else {
         return Err(FilterError::NotImplemented(format!("Property type not implemented: {}", t.name())));
     })
+}
+
+/// `value` when it suits `pspec` (GLib aborts the process on a value out
+/// of a property's range); a 40001-style error otherwise.
+pub(crate) fn in_range(pspec: &gst::glib::ParamSpec, value: gst::glib::Value) -> Result<gst::glib::Value, FilterError> {
+    if pspec.value_is_valid(&value) {
+        Ok(value)
+    } else {
+        Err(invalid(format!("Value out of range for property '{}'", pspec.name())))
+    }
 }
 
 /// The leading number of `value` (`"12abc"` reads as 12, as C++'s stoi does).

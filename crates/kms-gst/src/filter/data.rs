@@ -48,8 +48,7 @@ impl ShowDataFilter {
             .property("font-desc", "sans-serif, 26")
             .build()
             .map_err(|_| "GStreamer's textoverlay (gstreamer1.0-x) is not installed".to_owned())?;
-        let sink = overlay.static_pad("video_sink").ok_or("textoverlay without video_sink")?;
-        let src = overlay.static_pad("src").ok_or("textoverlay without src")?;
+        let (sink, src) = super::command::filter_pads(&overlay).ok_or("textoverlay without video_sink and src pads")?;
         Filter::build(ShowData { overlay: overlay.clone() }, MediaType::Video, Stage { elements: vec![overlay], sink, src }, waker, |_| None)
     }
 }
@@ -75,7 +74,7 @@ impl SendDataFilter {
     pub fn new(waker: Waker) -> Result<SendDataFilter, String> {
         crate::init()?;
         let zbar = gst::ElementFactory::make("zbar").property("qos", false).build().map_err(|_| "GStreamer's zbar element is not installed".to_owned())?;
-        let (sink, src) = (zbar.static_pad("sink").ok_or("zbar without sink pad")?, zbar.static_pad("src").ok_or("zbar without src pad")?);
+        let (sink, src) = super::command::filter_pads(&zbar).ok_or("zbar without sink and src pads")?;
         let outbox: Arc<OnceLock<Outbox>> = Arc::default();
         let sender = outbox.clone();
         let hook = move |msg: &gst::Message| {

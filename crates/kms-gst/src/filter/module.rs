@@ -13,7 +13,7 @@
 //!   named as one of the class's events (`FaceFound`, or `face-found`)
 //!   raises that event, each field `foo-bar` / `foo_bar` becoming `fooBar`.
 
-use super::command::{invalid, value_from_text};
+use super::command::{both_pads_take, filter_pads, in_range, invalid, value_from_text};
 use super::{Filter, FilterError, FilterKind, Stage};
 use crate::island::Waker;
 use gstreamer as gst;
@@ -110,13 +110,12 @@ impl ModuleFilter {
         crate::init().map_err(invalid)?;
         let element = gst::ElementFactory::make(factory).build().map_err(|_| invalid(format!("GStreamer element '{factory}' cannot be created (not found on GST_PLUGIN_PATH or the module's directory)")))?;
         let pads = || invalid(format!("GStreamer element '{factory}' has no sink and src pads to filter with"));
-        let sink = element.static_pad("sink").or_else(|| element.static_pad("video_sink")).ok_or_else(pads)?;
-        let src = element.static_pad("src").ok_or_else(pads)?;
-        let takes = |caps: &str| {
-            let caps = gst::Caps::new_empty_simple(caps);
-            sink.query_caps(None).can_intersect(&caps) && src.query_caps(None).can_intersect(&caps)
+        let (sink, src) = filter_pads(&element).ok_or_else(pads)?;
+        let media_type = match (both_pads_take(&sink, &src, "video/x-raw"), both_pads_take(&sink, &src, "audio/x-raw")) {
+            (true, _) => MediaType::Video,
+            (false, true) => MediaType::Audio,
+            (false, false) => return Err(pads()),
         };
-        let media_type = if takes("video/x-raw") { MediaType::Video } else if takes("audio/x-raw") { MediaType::Audio } else { return Err(pads()) };
         let source = element.clone();
         let hook = move |msg: &gst::Message| {
             if msg.src() != Some(source.upcast_ref::<gst::Object>()) {
@@ -150,14 +149,15 @@ impl ModuleFilter {
         if !pspec.flags().contains(glib::ParamFlags::WRITABLE) || pspec.flags().contains(glib::ParamFlags::CONSTRUCT_ONLY) {
             return Err(invalid(format!("Property '{}' of '{}' cannot be set", pspec.name(), self.kind.element.name())));
         }
-        let converted = value_from_text(pspec.value_type(), &as_text(value))?;
+        let converted = in_range(&pspec, value_from_text(pspec.value_type(), &as_text(value))?)?;
         self.kind.element.set_property_from_value(pspec.name(), &converted);
         Ok(())
     }
 
     /// The element's property for the kmd property `name`, as JSON.
+    /// `None` also for a property the element cannot read.
     pub fn property(&self, name: &str) -> Option<Value> {
-        let pspec = self.pspec(name)?;
+        let pspec = self.pspec(name).filter(|p| p.flags().contains(glib::ParamFlags::READABLE))?;
         Some(to_json(&self.kind.element.property_value(pspec.name())))
     }
 
@@ -204,6 +204,8 @@ mod tests {
         filter.set_property("saturation", &Value::from(0.25)).unwrap();
         assert_eq!(filter.property("saturation"), Some(Value::from(0.25)));
         assert!(filter.set_property("saturation", &Value::from("lots")).is_err());
+        assert!(filter.set_property("saturation", &Value::from(5.0)).is_err(), "out of range (0..2): refused, not set");
+        assert_eq!(filter.property("saturation"), Some(Value::from(0.25)));
         assert!(matches!(filter.call("reset", &[]), Err(FilterError::NotImplemented(_))));
         assert!(ModuleFilter::with_element("nosuchelement", vec![], std::sync::Arc::new(|| {})).is_err());
     }

@@ -141,12 +141,17 @@ pub struct Image {
 /// failure raises `Error` (RESOURCE_ERROR_OPEN) through `outbox`, as the
 /// overlays do.
 pub fn load_image_in_background(uri: String, outbox: Outbox, done: impl FnOnce(Image) + Send + 'static) {
+    let (failed, name) = (outbox.clone(), uri.clone());
     load_in_background(uri, outbox, move |picture| {
-        let Ok(map) = picture.buffer.map_readable() else { return };
         let row = picture.width as usize * 4;
-        let bgra = map.as_slice().get(..row * picture.height as usize).map(<[u8]>::to_vec);
-        if let Some(bgra) = bgra {
-            done(Image { width: picture.width, height: picture.height, bgra });
+        let bgra = picture.buffer.map_readable().ok().and_then(|map| map.as_slice().get(..row * picture.height as usize).map(<[u8]>::to_vec));
+        match bgra {
+            Some(bgra) => done(Image { width: picture.width, height: picture.height, bgra }),
+            None => {
+                let description = format!("cannot load the image {name}: its pixels cannot be read");
+                tracing::warn!("{description}");
+                failed.event(ElementEvent::Error { error_type: "RESOURCE_ERROR_OPEN", description, code: 5 });
+            }
         }
     });
 }

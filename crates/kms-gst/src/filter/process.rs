@@ -71,6 +71,10 @@ pub trait FrameProcessor: Send + 'static {
     /// filter in order. Called on a GStreamer streaming thread.
     fn process(&mut self, frame: &mut BgrFrame<'_>, events: &mut Vec<ElementEvent>);
 
+    /// True for a processor that reads data-channel messages ([`Self::data`]);
+    /// the others are not sent them (they would queue until a frame).
+    const WANTS_DATA: bool = false;
+
     /// A data-channel message reached the filter (before the next frame).
     fn data(&mut self, _message: &DataMessage) {}
 }
@@ -87,6 +91,9 @@ impl<P: FrameProcessor> FilterKind for Processor<P> {
     const IDLE_WITHOUT_CONSUMERS: bool = P::IDLE_WITHOUT_CONSUMERS;
 
     fn on_data(&mut self, message: &DataMessage) {
+        if !P::WANTS_DATA {
+            return;
+        }
         let message = message.clone();
         let _ = self.commands.send(Box::new(move |p: &mut P| p.data(&message)));
     }

@@ -79,7 +79,11 @@ pub async fn invoke(server: &Server, ctx: &ElementRef<'_>, op: ModuleOp<'_>) -> 
             Some(set.and_then(|r| r.map_err(error)).and_then(|()| properties::store(server, ctx.object, &p.name, Some(&stored))).map(|()| None))
         }
         Member::Method(m) => {
-            let args: Vec<Value> = m.params.iter().map(|p| op.params.get(&p.name).cloned().unwrap_or(Value::Null)).collect();
+            // An action signal takes every argument: an optional one given no value and no default cannot be passed.
+            if let Some(p) = m.params.iter().find(|p| !op.params.contains_key(&p.name)) {
+                return Some(Err(KurentoError::marshall(format!("'{}' has no value to pass to the element's action signal", p.name))));
+            }
+            let args: Vec<Value> = m.params.iter().filter_map(|p| op.params.get(&p.name).cloned()).collect();
             let name = m.name.clone();
             let result = with_element(server, ctx, move |f: &mut ModuleFilter, _| f.call(&name, &args)).await;
             let returns = m.returns.is_some();

@@ -107,7 +107,11 @@ fn roi(value: &Value) -> Result<Roi, KurentoError> {
         direction_reset: n("opticalFlowNumFramesToReset", d.direction_reset),
         angle_offset: n("opticalFlowAngleOffset", d.angle_offset),
     };
-    Ok(Roi { id, points: points.filter_map(point).collect(), config })
+    let points: Vec<(f64, f64)> = points.filter_map(point).collect();
+    if points.len() < 3 {
+        return Err(KurentoError::new(ErrorCode::MediaObjectIllegalParamError, format!("Region of interest '{id}' needs at least 3 points")));
+    }
+    Ok(Roi { id, points, config })
 }
 
 /// ChromaFilter operations.
@@ -178,9 +182,11 @@ mod tests {
     fn roi_ids_follow_kms_rule_and_configs_take_kms_defaults() {
         assert!(valid_roi_id("roi1") && valid_roi_id("a/b-c_d.e:f+g"));
         assert!(!valid_roi_id("") && !valid_roi_id("1roi") && !valid_roi_id("roi 1"));
-        let r = roi(&json!({ "id": "corridor", "points": [{ "x": 0.1, "y": 0.2 }, { "x": 0.5, "y": 0.2 }],
+        let r = roi(&json!({ "id": "corridor", "points": [{ "x": 0.1, "y": 0.2 }, { "x": 0.5, "y": 0.2 }, { "x": 0.5, "y": 0.6 }],
             "regionOfInterestConfig": { "occupancyLevelMin": 5, "sendOpticalFlowEvent": true } })).unwrap();
-        assert_eq!(r.points, [(0.1, 0.2), (0.5, 0.2)]);
+        assert_eq!(r.points, [(0.1, 0.2), (0.5, 0.2), (0.5, 0.6)]);
+        let flat = roi(&json!({ "id": "line", "points": [{ "x": 0.1, "y": 0.2 }, { "x": 0.5, "y": 0.2 }], "regionOfInterestConfig": {} })).unwrap_err();
+        assert_eq!(flat.code, ErrorCode::MediaObjectIllegalParamError);
         assert_eq!(r.config.occupancy_levels, [5, 35, 65]);
         assert!(r.config.send_direction);
         assert_eq!(r.config.fluidity_frames, 5);
