@@ -200,6 +200,8 @@ test('A three-person Composite call in Chromium: every participant decodes the c
   );
   for (const [i, s] of stats.entries()) {
     assert.equal(s.video.frameWidth, 800, `participant ${i} gets the 800x600 composition: ${JSON.stringify(stats)}`);
+    // (Once its audio stopped after 0.2 s: its encoder failed on mixer output going back in time.)
+    assert.ok(s.audio && s.audio.packetsReceived > 50, `participant ${i} keeps receiving audio: ${JSON.stringify(stats)}`);
     const peak = await page.evaluate((n) => window.audioPeak(n), i);
     assert.ok(peak > 0.01, `participant ${i} hears the others (the fake microphones beep): RMS peak ${peak}`);
   }

@@ -264,13 +264,21 @@ impl Engine {
         sink.set_property("async", false);
         let (out, waker) = (self.out.clone(), self.waker.clone());
         let mut unusable = 0u64;
+        let mut timeline = AudioTimeline::default();
         sink.set_callbacks(
             gst_app::AppSinkCallbacks::builder()
                 .new_sample(move |sink| {
                     let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
                     let output = match port {
                         None => frame_from_sample(&sample, Codec::RawVideo).map(HubOutput::Broadcast),
-                        Some(p) => frame_from_sample(&sample, Codec::RawAudio).map(|f| HubOutput::Media(p, f)),
+                        Some(p) => match frame_from_sample(&sample, Codec::RawAudio) {
+                            Some(f) => match timeline.admit(f) {
+                                Some(f) => Some(HubOutput::Media(p, f)),
+                                // Already sent: not an unusable sample.
+                                None => return Ok(gst::FlowSuccess::Ok),
+                            },
+                            None => None,
+                        },
                     };
                     match output {
                         Some(output) => {
@@ -465,6 +473,61 @@ impl Engine {
         for c in &video.caps {
             c.set_property("caps", video_caps(video.settings));
         }
+    }
+}
+
+/// A port's audio output as one forward-running stream. When routes
+/// change, the mixer can restart its output up to its latency back in time
+/// (a new pad added while it runs); an encoder fed that fails for good
+/// ("buffer going too far back in time": the Composite participant who got
+/// 0.2 s of audio, then none). Audio already sent is cut off the new
+/// buffers; a buffer wholly sent already is dropped.
+#[derive(Default)]
+struct AudioTimeline {
+    /// Media time (48 kHz) the next sample must not precede.
+    next: Option<u64>,
+}
+
+/// Bytes of one S16LE stereo sample ([`AUDIO_CAPS`]).
+const AUDIO_BYTES_PER_SAMPLE: usize = 4;
+
+impl AudioTimeline {
+    fn admit(&mut self, mut frame: MediaFrame) -> Option<MediaFrame> {
+        let samples = (frame.data.len() / AUDIO_BYTES_PER_SAMPLE) as u64;
+        if let Some(next) = self.next {
+            if frame.rtp_time + samples <= next {
+                return None;
+            }
+            if frame.rtp_time < next {
+                let skip = usize::try_from(next - frame.rtp_time).ok()? * AUDIO_BYTES_PER_SAMPLE;
+                frame.data = Arc::from(&frame.data[skip..]);
+                frame.rtp_time = next;
+            }
+        }
+        self.next = Some(frame.rtp_time + (frame.data.len() / AUDIO_BYTES_PER_SAMPLE) as u64);
+        Some(frame)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn audio(rtp_time: u64, samples: usize) -> MediaFrame {
+        let data: Vec<u8> = (0..samples * AUDIO_BYTES_PER_SAMPLE).map(|i| (i / AUDIO_BYTES_PER_SAMPLE) as u8).collect();
+        MediaFrame::new(Codec::RawAudio, 48_000, rtp_time, std::time::Instant::now(), Arc::from(data))
+    }
+
+    #[test]
+    fn a_port_audio_output_never_goes_back_in_time() {
+        let mut t = AudioTimeline::default();
+        assert_eq!(t.admit(audio(1000, 960)).map(|f| f.rtp_time), Some(1000));
+        assert_eq!(t.admit(audio(1960, 960)).map(|f| f.rtp_time), Some(1960), "contiguous");
+        assert!(t.admit(audio(1500, 960)).is_none(), "wholly sent already: dropped");
+        let cut = t.admit(audio(2820, 960)).expect("partly new");
+        assert_eq!((cut.rtp_time, cut.data.len()), (2920, 860 * AUDIO_BYTES_PER_SAMPLE), "the sent part cut off");
+        assert_eq!(cut.data[0], 100, "from the first new sample");
+        assert_eq!(t.admit(audio(5000, 10)).map(|f| f.rtp_time), Some(5000), "a gap forward is kept");
     }
 }
 
