@@ -63,8 +63,9 @@ pub trait FrameProcessor: Send + 'static {
     /// True for a detector that never changes the picture: it gets a copy
     /// on a branch of its own behind a one-frame leaky queue, so the video
     /// flows at full rate however slow it is, and it always sees the
-    /// latest frame. False: frames are processed in place, in the video's
-    /// path (the island's two-frame leaky queue drops when it is behind).
+    /// latest frame (what it draws or leaves in the metadata stays on the
+    /// copy). False: frames are processed in place, in the video's path
+    /// (the island's two-frame leaky queue drops when it is behind).
     const READ_ONLY: bool = false;
 
     /// Processes one frame in place; events it pushes are raised on the
