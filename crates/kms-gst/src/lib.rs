@@ -23,12 +23,12 @@ mod transcoder;
 mod uri;
 
 pub use filter::{
-    SendData, SendDataFilter, ShowData, ShowDataFilter, camel, kebab, GstModule, ModuleFilter, load_image_in_background, BgrFrame, FrameProcessor, Image, Processor, ProcessorFilter, FaceLayout, FaceOverlay, FaceOverlayFilter, Filter, FilterError, FilterKind, FilterType, GStreamerFilter, GstCommand, ImageLayout, ImageOverlay,
-    ImageOverlayFilter, ZBar, ZBarFilter, FACE_DETECT_STAGE,
+    SendData, SendDataFilter, ShowData, ShowDataFilter, GstModule, ModuleFilter, load_image_in_background, BgrFrame, FrameProcessor, Image, Processor, ProcessorFilter, FaceLayout, FaceOverlay, FaceOverlayFilter, Filter, FilterError, FilterKind, FilterType, GStreamerFilter, GstCommand, ImageLayout, ImageOverlay,
+    ImageOverlayFilter, ZBar, ZBarFilter, FACE_CASCADE, FACE_DETECT_STAGE,
 };
 pub use http_post::{HttpPostEndpoint, UploadError, UploadSlot, UploadWriter};
 pub use hub::{grid, Compositor, AUDIO_MIX_CAPS, CompositorKind, Placement, Rect, VideoSettings, BLEND_DEFAULT_SIZE, MASTER_Z_ORDER};
-pub use island::{Finished, Outbox, Waker};
+pub use island::{Finished, Waker};
 pub use player::{PlayerControl, PlayerEndpoint, SeekError, VideoInfo};
 pub use profile::MediaProfile;
 pub use recorder::RecorderEndpoint;

@@ -38,7 +38,8 @@ pub fn frame_from_sample(sample: &gst::Sample, codec: Codec) -> Option<MediaFram
         contiguous: true,
         data: Arc::from(map.as_slice()),
         raw_caps,
-        metadata: metadata(buffer),
+        // Only raw frames travel from filter to filter with metadata.
+        metadata: matches!(codec, Codec::RawVideo | Codec::RawAudio).then(|| metadata(buffer)).flatten(),
         rtp: Default::default(),
     })
 }

@@ -15,7 +15,7 @@
 //! `imageoverlaymetadata`: a green rectangle 3 pixels thick per face.
 
 use crate::frame::{as_mat, bgr, Failures};
-use kms_gst::{BgrFrame, FrameProcessor, ProcessorFilter, Waker};
+use kms_gst::{BgrFrame, FrameProcessor, ProcessorFilter, Waker, FACE_CASCADE};
 use kms_media::ElementEvent;
 use opencv::core::{Mat, Rect, Size, Vector};
 use opencv::imgproc;
@@ -24,8 +24,6 @@ use opencv::prelude::*;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
-/// OpenCV's frontal-face cascade, as Debian's `opencv-data` installs it.
-pub const FACE_CASCADE: &str = "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml";
 /// Width of the copy faces are searched in.
 const DETECT_WIDTH: i32 = 320;
 /// One frame at 30 fps: detection slower than this runs on fewer frames.

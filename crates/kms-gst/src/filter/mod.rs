@@ -19,9 +19,9 @@ mod process;
 mod zbar;
 
 pub use command::{FilterError, FilterType, GStreamerFilter, GstCommand};
-pub use overlay::{load_image_in_background, Image, FaceLayout, FaceOverlay, FaceOverlayFilter, ImageLayout, ImageOverlay, ImageOverlayFilter, FACE_DETECT_STAGE};
+pub use overlay::{load_image_in_background, Image, FaceLayout, FaceOverlay, FaceOverlayFilter, ImageLayout, ImageOverlay, ImageOverlayFilter, FACE_CASCADE, FACE_DETECT_STAGE};
 pub use data::{SendData, SendDataFilter, ShowData, ShowDataFilter};
-pub use module::{camel, kebab, GstModule, ModuleFilter};
+pub use module::{GstModule, ModuleFilter};
 pub use process::{BgrFrame, FrameProcessor, Processor, ProcessorFilter};
 pub use zbar::{ZBar, ZBarFilter};
 
@@ -79,7 +79,7 @@ pub struct Filter<K> {
 impl<K: FilterKind> Filter<K> {
     /// Starts `stage` for `media_type` raw frames; element messages go
     /// through `hook` (detections), their events are raised on the filter.
-    pub fn build(
+    pub(crate) fn build(
         kind: K,
         media_type: MediaType,
         stage: Stage,

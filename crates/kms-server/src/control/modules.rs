@@ -12,7 +12,8 @@
 use super::elements::{with_element, ElementRef};
 use super::{properties, OpResult, Server};
 use kms_api::{Member, ModuleOp};
-use kms_gst::{FilterError, ModuleFilter, Waker};
+use super::filters::filter_error;
+use kms_gst::{ModuleFilter, Waker};
 use kms_idl::{Class, Idl};
 use kms_media::Element;
 use kms_protocol::{ErrorCode, KurentoError};
@@ -29,14 +30,6 @@ fn factories(class: &Class) -> Vec<String> {
     named.into_iter().chain([lower.clone(), format!("kms{lower}")]).collect()
 }
 
-/// 40001 for a value or signal the element refuses, 40006 for what it lacks.
-fn error(e: FilterError) -> KurentoError {
-    match e {
-        FilterError::Invalid(m) => KurentoError::marshall(m),
-        FilterError::NotImplemented(m) => KurentoError::new(ErrorCode::NotImplemented, m),
-    }
-}
-
 /// Builds the element of module class `class`; its constructor parameters
 /// that name element properties are set on it. Errors: 40108 when no
 /// element is found for it, 40001 for a parameter the element refuses.
@@ -51,7 +44,7 @@ pub fn build(class: &Class, properties: &Map<String, Value>, waker: Waker) -> Re
     let filter = ModuleFilter::with_element(factory, events, waker).map_err(|e| KurentoError::new(ErrorCode::MediaObjectNotAvailable, e.to_string()))?;
     for p in class.constructor.iter().flatten().filter(|p| idl.class(&p.type_name).is_none()) {
         if let (Some(value), true) = (properties.get(&p.name), filter.has_property(&p.name)) {
-            filter.set_property(&p.name, value).map_err(error)?;
+            filter.set_property(&p.name, value).map_err(filter_error)?;
         }
     }
     Ok(Box::new(filter))
@@ -76,7 +69,7 @@ pub async fn invoke(server: &Server, ctx: &ElementRef<'_>, op: ModuleOp<'_>) -> 
             let (name, value) = (p.name.clone(), op.params.get(&p.name).cloned().unwrap_or(Value::Null));
             let stored = value.clone();
             let set = with_element(server, ctx, move |f: &mut ModuleFilter, _| if f.has_property(&name) { f.set_property(&name, &value) } else { Ok(()) }).await;
-            Some(set.and_then(|r| r.map_err(error)).and_then(|()| properties::store(server, ctx.object, &p.name, Some(&stored))).map(|()| None))
+            Some(set.and_then(|r| r.map_err(filter_error)).and_then(|()| properties::store(server, ctx.object, &p.name, Some(&stored))).map(|()| None))
         }
         Member::Method(m) => {
             // An action signal takes every argument: an optional one given no value and no default cannot be passed.
@@ -87,7 +80,7 @@ pub async fn invoke(server: &Server, ctx: &ElementRef<'_>, op: ModuleOp<'_>) -> 
             let name = m.name.clone();
             let result = with_element(server, ctx, move |f: &mut ModuleFilter, _| f.call(&name, &args)).await;
             let returns = m.returns.is_some();
-            Some(result.and_then(|r| r.map_err(error)).map(|v| returns.then_some(v)))
+            Some(result.and_then(|r| r.map_err(filter_error)).map(|v| returns.then_some(v)))
         }
     }
 }
