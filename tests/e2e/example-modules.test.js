@@ -6,23 +6,16 @@
 require('./lib/domain-shim');
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
 const { kurento, call } = require('./lib/client');
 const { withPipeline, playInto } = require('./lib/pipeline');
-const { videoFrameRGB, gstLaunch } = require('./lib/media');
-const { startServer } = require('./lib/server');
-const { deferrer } = require('./lib/defer');
-const { openPage } = require('./lib/browser');
+const { videoFrameRGB, gstLaunch, FACE, FACE_BOX } = require('./lib/media');
 const { pollUntil } = require('./lib/poll');
+const { visionTutorial } = require('./lib/tutorial');
 const { renderClip } = require('./lib/clips');
 
 kurento.register(require('kurento-module-datachannelexample'));
 
-/** The public-domain face picture install-deps.sh puts in place (512x512), and where OpenCV finds the face. */
-const FACE = path.join(os.homedir(), '.cache', 'kms-test-media', 'astronaut.png');
-const FACE_BOX = [175, 64, 97, 97];
 
 /** Pixels of an RGB(A) frame `width` wide matching `test`, and their box. */
 function pixels(frame, width, channels, test) {
@@ -81,27 +74,11 @@ test('KmsDetectFaces writes the faces into the frames\' metadata and KmsShowFace
   assert.ok(pixels(videoFrameRGB(media.file('plain.webm'), [512, 512], 45), 512, 3, green).count < 20, 'no metadata, no box');
 });
 
-/** A server and vision.html running `module`'s tutorial with `camera` (a .y4m path) as the camera. */
-async function tutorial(t, module, camera) {
-  const defer = deferrer(t);
-  const server = await startServer();
-  defer(() => server.stop());
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `kms-${module}-`));
-  defer(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const page = await openPage(defer, server, 'vision.html', {}, [`--use-file-for-fake-video-capture=${camera(dir)}`]);
-  await page.evaluate((m) => window.start(m, {}), module);
-  const decoding = (s) => s && s.video && s.video.framesDecoded > 30;
-  const stats = await pollUntil(() => page.evaluate(() => window.stats()), decoding, { tries: 60 });
-  assert.ok(decoding(stats), `the browser decodes the returned video: ${JSON.stringify(stats)}`);
-  defer(() => page.evaluate(() => window.stop()));
-  return page;
-}
-
 /** The page's returned frame as { width, height, px } (RGBA). */
 const outputFrame = (page) => page.evaluate(() => { const f = framePixels('videoOutput'); return { width: f.width, height: f.height, px: Array.from(f.px) }; });
 
 test('the datachannel-show-text tutorial in Chromium: text sent on the data channel comes back drawn on the video', async (t) => {
-  const page = await tutorial(t, 'showdata', (dir) => renderClip(path.join(dir, 'camera.y4m'), { width: 320, height: 240, frames: 30 }, (i, rgb) => rgb.fill(40)));
+  const page = await visionTutorial(t, 'showdata', (dir) => renderClip(path.join(dir, 'camera.y4m'), { width: 320, height: 240, frames: 30 }, (i, rgb) => rgb.fill(40)));
   const before = await outputFrame(page);
   assert.ok(pixels(before.px, before.width, 4, white).count < 10, 'nothing drawn before a message');
   await pollUntil(() => page.evaluate(() => { try { window.send('KURENTO DATA'); return true; } catch (e) { return false; } }), (sent) => sent, { tries: 20 });
@@ -111,7 +88,7 @@ test('the datachannel-show-text tutorial in Chromium: text sent on the data chan
 });
 
 test('the metadata (facedetector) tutorial in Chromium: the face in front of the camera comes back boxed in green', async (t) => {
-  const page = await tutorial(t, 'faces', (dir) => {
+  const page = await visionTutorial(t, 'faces', (dir) => {
     const camera = path.join(dir, 'face.y4m');
     gstLaunch(`filesrc location=${FACE} ! pngdec ! imagefreeze num-buffers=30 ! video/x-raw,framerate=15/1 ! videoconvert ! video/x-raw,format=I420 ! y4menc ! filesink location=OUT`, camera);
     return camera;

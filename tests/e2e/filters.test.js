@@ -11,14 +11,10 @@ const { pollUntil } = require('./lib/poll');
 const { withPipeline, playInto } = require('./lib/pipeline');
 const os = require('node:os');
 const path = require('node:path');
-const { videoFrameRGB, frameDifference, audioPeak, gstLaunch, redPixels } = require('./lib/media');
+const { videoFrameRGB, frameDifference, audioPeak, gstLaunch, redPixels, FACE, FACE_BOX } = require('./lib/media');
 const { freePort } = require('./lib/server');
 const { RawClient } = require('./lib/raw');
 
-/** The public-domain face picture install-deps.sh puts in place (512x512). */
-const FACE = path.join(os.homedir(), '.cache', 'kms-test-media', 'astronaut.png');
-/** Where OpenCV finds the face in it: x, y, width, height (measured once with facedetect). */
-const FACE_BOX = [175, 64, 97, 97];
 /** The `w` x `h` region at (x, y) of an RGB frame `width` wide. */
 function crop(frame, width, x, y, w, h) {
   const out = Buffer.alloc(w * h * 3);

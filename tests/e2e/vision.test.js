@@ -168,30 +168,8 @@ test('PointerDetectorFilter: after trackColorFromCalibrationRegion a disc crossi
 
 // The tutorials in Chromium: the clip (as Y4M) is the fake camera, looped.
 const path = require('node:path');
-const fs = require('node:fs');
-const os = require('node:os');
-const { startServer } = require('./lib/server');
-const { deferrer } = require('./lib/defer');
-const { openPage } = require('./lib/browser');
 const { pollUntil } = require('./lib/poll');
-
-const decoding = (s) => s && s.video && s.video.framesDecoded > 30;
-
-/** A server and a page running `module`'s tutorial with `camera(dir)` (a .y4m path) as the camera. */
-async function tutorial(t, module, camera, params = () => ({})) {
-  const defer = deferrer(t);
-  const server = await startServer();
-  defer(() => server.stop());
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `kms-${module}-`));
-  defer(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const clip = camera(dir);
-  const page = await openPage(defer, server, 'vision.html', {}, [`--use-file-for-fake-video-capture=${clip}`]);
-  await page.evaluate(([m, p]) => window.start(m, p), [module, params(dir)]);
-  const stats = await pollUntil(() => page.evaluate(() => window.stats()), decoding, { tries: 60 });
-  assert.ok(decoding(stats), `the browser decodes the filtered video: ${JSON.stringify(stats)}`);
-  defer(() => page.evaluate(() => window.stop()));
-  return page;
-}
+const { visionTutorial: tutorial } = require('./lib/tutorial');
 
 test('the chroma tutorial in Chromium: the camera\'s green screen comes back as the background picture', async (t) => {
   const page = await tutorial(t, 'chroma', (dir) => clips.greenScreen(path.join(dir, 'camera.y4m')), (dir) => {

@@ -149,4 +149,9 @@ function gstLaunch(description, out) {
   run('gst-launch-1.0', ['-q', ...description.split(' ').map((arg) => arg.replace('OUT', out))], 120000);
 }
 
-module.exports = { generateMedia, probe, decodeAll, videoFrameRGB, frameDifference, audioPeak, gstLaunch, redPixels, tonePowers };
+/** The public-domain face picture install-deps.sh puts in place (512x512). */
+const FACE = path.join(os.homedir(), '.cache', 'kms-test-media', 'astronaut.png');
+/** Where OpenCV finds the face in it: x, y, width, height (measured once with facedetect). */
+const FACE_BOX = [175, 64, 97, 97];
+
+module.exports = { FACE, FACE_BOX, generateMedia, probe, decodeAll, videoFrameRGB, frameDifference, audioPeak, gstLaunch, redPixels, tonePowers };

@@ -187,3 +187,9 @@ function framePixels(id) {
   ctx.drawImage(video, 0, 0);
   return { width: w, height: h, px: ctx.getImageData(0, 0, w, h).data };
 }
+
+// Ends a loopback tutorial: the browser's peer, then the pipeline.
+function stopLoopback(peer, pipeline) {
+  peer.dispose();
+  return p(function(cb) { pipeline.release(cb); });
+}
