@@ -200,7 +200,7 @@ test('two servers chained by RtpEndpoints: Chromium publishes to the first, a Ch
   assert.ok(decoding(stats), JSON.stringify(stats));
   // The viewer's estimate crosses the RTP hop as REMB: the first server's RtpEndpoint receives it.
   const outbound = async () => Object.values(await publisher.evaluate(() => window.rtpCall('getStats', 'VIDEO'))).find((s) => s.type === 'outboundrtp');
-  const sent = await pollUntil(outbound, (s) => s && s.remb > 0, { tries: 20 });
+  const sent = await pollUntil(outbound, (s) => s && s.remb > 0 && s.packetsSent > 100, { tries: 20 });
   assert.ok(sent && sent.remb > 0 && sent.packetsSent > 100, JSON.stringify(sent));
   // A new sink on the second server asks its RtpEndpoint for a keyframe: a PLI crosses the hop.
   const before = sent.pliCount;
