@@ -41,6 +41,7 @@ pub fn frame_from_sample(sample: &gst::Sample, codec: Codec) -> Option<MediaFram
         // Only raw frames travel from filter to filter with metadata.
         metadata: matches!(codec, Codec::RawVideo | Codec::RawAudio).then(|| metadata(buffer)).flatten(),
         rtp: Default::default(),
+        layer: None,
     })
 }
 

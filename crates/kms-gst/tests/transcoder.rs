@@ -41,6 +41,7 @@ fn corrupt_vp8_is_survived_with_keyframe_requests_and_no_error() {
             raw_caps: None,
             metadata: None,
             rtp: Default::default(),
+            layer: None,
         };
         t.handle_media(Instant::now(), &frame);
         std::thread::sleep(Duration::from_millis(5));

@@ -99,6 +99,10 @@ pub enum ElementOutput {
     EndOfStream,
     /// This element needs a keyframe: routed to its VIDEO source.
     KeyframeRequest,
+    /// This element needs a keyframe of one simulcast layer (its
+    /// [`crate::SimulcastLayer::id`]): routed to its VIDEO source, throttled
+    /// per layer.
+    LayerKeyframeRequest(u8),
     /// This element's peer can take this much video, in bits/s (a REMB it
     /// received, bounded by the element's send bandwidth): routed to its VIDEO
     /// source, which gets the minimum over all its sinks.
@@ -138,6 +142,19 @@ pub trait Element: Send + Any {
     /// A sink of this element needs a video keyframe.
     fn handle_keyframe_request(&mut self, _now: Instant) {}
 
+    /// A sink of this element needs a keyframe of the simulcast layer
+    /// `layer`; an element without layers takes it as a plain request.
+    fn handle_layer_keyframe_request(&mut self, now: Instant, _layer: u8) {
+        self.handle_keyframe_request(now);
+    }
+
+    /// True for a sink that picks one simulcast layer per peer itself (a
+    /// WebRtcEndpoint with simulcast forwarding on): it gets the frames of
+    /// every layer. Other sinks get only the primary layer's.
+    fn selects_layers(&self) -> bool {
+        false
+    }
+
     /// The source feeding this element with `media_type` was replaced (or the
     /// first one connected): its timestamps start from another origin.
     fn handle_source_changed(&mut self, _now: Instant, _media_type: MediaType) {}
@@ -145,6 +162,13 @@ pub trait Element: Send + Any {
     /// The minimum video bitrate (bits/s) the sinks of this element can take,
     /// from their latest estimates; KMS relays it to the publisher as REMB.
     fn handle_bitrate_estimate(&mut self, _now: Instant, _bitrate: u64) {}
+
+    /// The minimum and maximum video bitrate (bits/s) over the sinks'
+    /// latest estimates. A simulcast publisher follows the best-served sink
+    /// (the others take a lower layer); every other element the minimum.
+    fn handle_sink_estimates(&mut self, now: Instant, min: u64, _max: u64) {
+        self.handle_bitrate_estimate(now, min);
+    }
 
     fn poll_output(&mut self) -> Option<ElementOutput>;
 

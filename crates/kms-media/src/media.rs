@@ -98,6 +98,29 @@ pub struct MediaFrame {
     /// The frame cut into RTP payloads on first use, shared by every sink
     /// that sends it as RTP (see [`crate::packetize`]).
     pub rtp: RtpPayloads,
+    /// The simulcast layer this frame belongs to, when its publisher sends
+    /// several (RFC 8853); `None` for a single stream.
+    pub layer: Option<SimulcastLayer>,
+}
+
+/// Which simulcast layer (one `rid` of a publisher's m-line, RFC 8851/8853)
+/// a frame belongs to, as the publishing endpoint tags it.
+///
+/// Sinks that choose a layer per peer ([`crate::Element::selects_layers`])
+/// get the frames of every layer; every other sink (recorder, transcoder,
+/// filter, hub port) gets only the `primary` one, so layers are never
+/// interleaved into one stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SimulcastLayer {
+    /// The layer's number at its publisher (the order its rid was first
+    /// seen); stable for the publisher's lifetime.
+    pub id: u8,
+    /// The layer's measured bitrate in bits/s (payload bytes over the last
+    /// measuring window, see the publisher); 0 until first measured.
+    pub bitrate: u32,
+    /// True for the layer routed to sinks that do not select layers: the
+    /// best active layer, changed only at a keyframe of the new one.
+    pub primary: bool,
 }
 
 /// One data-channel message (DATA media), shared by every sink it is routed to.
@@ -115,7 +138,7 @@ impl MediaFrame {
     /// An encoded, contiguous frame: `codec`'s payload at `rtp_time` (in
     /// `clock_rate` units) that arrived at `network_time`.
     pub fn new(codec: Codec, clock_rate: u32, rtp_time: u64, network_time: Instant, data: Arc<[u8]>) -> MediaFrame {
-        MediaFrame { codec, clock_rate, rtp_time, network_time, contiguous: true, data, raw_caps: None, metadata: None, rtp: RtpPayloads::default() }
+        MediaFrame { codec, clock_rate, rtp_time, network_time, contiguous: true, data, raw_caps: None, metadata: None, rtp: RtpPayloads::default(), layer: None }
     }
 
     pub fn media_type(&self) -> MediaType {

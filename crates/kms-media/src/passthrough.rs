@@ -37,6 +37,15 @@ impl Element for PassThrough {
         self.queue.push_back(ElementOutput::KeyframeRequest);
     }
 
+    fn handle_layer_keyframe_request(&mut self, _now: Instant, layer: u8) {
+        self.queue.push_back(ElementOutput::LayerKeyframeRequest(layer));
+    }
+
+    /// Its sinks pick their layers themselves: every layer passes.
+    fn selects_layers(&self) -> bool {
+        true
+    }
+
     fn handle_source_changed(&mut self, _now: Instant, media_type: MediaType) {
         self.queue.push_back(ElementOutput::SourceChanged(media_type));
     }

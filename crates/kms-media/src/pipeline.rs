@@ -3,7 +3,7 @@
 use crate::element::{Datagram, Element, ElementEvent, ElementOutput, Transmit};
 use crate::graph::{Connection, Graph, GraphError};
 use crate::latency::LatencyStats;
-use crate::media::MediaType;
+use crate::media::{MediaFrame, MediaType};
 pub use crate::graph::ElementId;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -34,6 +34,10 @@ pub struct Pipeline {
     /// Elements that received input since they were last polled.
     dirty: BTreeSet<ElementId>,
     last_keyframe_request: HashMap<ElementId, Instant>,
+    /// Per (source, simulcast layer id): the last layer keyframe request.
+    last_layer_keyframe_request: HashMap<(ElementId, u8), Instant>,
+    /// Per simulcast source: the layer id its primary frames carry now.
+    primary_layers: HashMap<ElementId, u8>,
     /// The latest video bitrate estimate (bits/s) of each sink that sent one.
     estimates: HashMap<ElementId, u64>,
     /// `latencyStats`: input latency per element, when enabled.
@@ -66,6 +70,8 @@ impl Pipeline {
         self.graph.remove_element(id);
         self.dirty.remove(&id);
         self.last_keyframe_request.remove(&id);
+        self.last_layer_keyframe_request.retain(|(source, _), _| *source != id);
+        self.primary_layers.remove(&id);
         self.estimates.remove(&id);
         self.latency.remove(id);
         let removed = self.elements.remove(&id);
@@ -231,6 +237,11 @@ impl Pipeline {
                         self.request_keyframe(now, source);
                     }
                 }
+                ElementOutput::LayerKeyframeRequest(layer) => {
+                    if let Some(source) = self.graph.source(id, MediaType::Video) {
+                        self.request_layer_keyframe(now, source, layer);
+                    }
+                }
                 ElementOutput::BitrateEstimate(bitrate) => {
                     self.estimates.insert(id, bitrate);
                     if self.transcoded_estimate(id) {
@@ -252,22 +263,64 @@ impl Pipeline {
         }
     }
 
-    /// Gives `source` the minimum of its video sinks' latest estimates (of
-    /// the sinks it feeds directly: a transcoder's encoder follows the others).
+    /// Gives `source` the minimum and maximum of its video sinks' latest
+    /// estimates (of the sinks it feeds directly: a transcoder's encoder
+    /// follows the others).
     fn relay_estimate(&mut self, now: Instant, source: ElementId) {
-        let min = self
-            .graph
-            .sinks(source, MediaType::Video)
-            .filter(|s| !self.is_transcoded_sink(*s, MediaType::Video))
-            .filter_map(|s| self.estimates.get(&s))
-            .min()
-            .copied();
-        let Some(bitrate) = min else { return };
+        let estimates = || {
+            self.graph
+                .sinks(source, MediaType::Video)
+                .filter(|s| !self.is_transcoded_sink(*s, MediaType::Video))
+                .filter_map(|s| self.estimates.get(&s).copied())
+        };
+        let (Some(min), Some(max)) = (estimates().min(), estimates().max()) else { return };
         if let Some(e) = self.elements.get_mut(&source) {
-            e.handle_bitrate_estimate(now, bitrate);
+            e.handle_sink_estimates(now, min, max);
             self.dirty.insert(source);
         }
-        self.port_estimate(now, source, bitrate);
+        self.port_estimate(now, source, min);
+    }
+
+    /// Asks `source` for a keyframe of its simulcast layer `layer`, at most
+    /// once per [`KEYFRAME_REQUEST_INTERVAL`] per layer.
+    fn request_layer_keyframe(&mut self, now: Instant, source: ElementId, layer: u8) {
+        let last = self.last_layer_keyframe_request.get(&(source, layer));
+        if last.is_some_and(|t| now.saturating_duration_since(*t) < KEYFRAME_REQUEST_INTERVAL) {
+            return;
+        }
+        if let Some(e) = self.elements.get_mut(&source) {
+            e.handle_layer_keyframe_request(now, layer);
+            self.last_layer_keyframe_request.insert((source, layer), now);
+            self.dirty.insert(source);
+        }
+    }
+
+    /// Whether `sink` gets `frame` of a simulcast source: a sink that
+    /// selects layers gets every layer, any other only the primary one.
+    /// When the primary layer changes (at a keyframe of the new one), the
+    /// other sinks are told their source changed, so they rebase their
+    /// timelines as for a new source.
+    fn takes_layer(&self, sink: ElementId, frame: &MediaFrame) -> bool {
+        match frame.layer {
+            Some(layer) if !layer.primary => self.elements.get(&sink).is_some_and(|e| e.selects_layers()),
+            _ => true,
+        }
+    }
+
+    /// Notes the primary layer of `source`'s `frame`; on a change, the sinks
+    /// that do not select layers see a source change.
+    fn follow_primary_layer(&mut self, now: Instant, source: ElementId, frame: &MediaFrame) {
+        let Some(layer) = frame.layer.filter(|l| l.primary) else { return };
+        let previous = self.primary_layers.insert(source, layer.id);
+        if previous.is_none_or(|p| p == layer.id) {
+            return;
+        }
+        let sinks: Vec<ElementId> = self.graph.sinks(source, frame.media_type()).collect();
+        for sink in sinks {
+            if !self.elements.get(&sink).is_some_and(|e| e.selects_layers()) {
+                self.source_changed(now, sink, frame.media_type());
+            }
+        }
     }
 
     /// Asks `source` for a keyframe unless one was asked within

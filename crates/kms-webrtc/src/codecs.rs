@@ -63,9 +63,12 @@ impl Default for CodecList {
 }
 
 /// Every codec the router forwards: str0m's defaults plus G.711, which it
-/// leaves off, minus H.265, which str0m does not packetize yet.
-fn supported() -> CodecConfig {
+/// leaves off, minus H.265, which str0m does not packetize yet; with `red`,
+/// Opus carries an RFC 2198 RED payload type (negotiated when the peer
+/// offers `red/48000/2`; str0m unwraps it on receive and wraps on send).
+fn supported(red: bool) -> CodecConfig {
     let mut all = CodecConfig::new_with_defaults();
+    all.enable_opus(true, red);
     all.enable_pcmu(true, false);
     all.enable_pcma(true, false);
     all.enable_h265(false);
@@ -74,9 +77,10 @@ fn supported() -> CodecConfig {
 
 impl CodecList {
     /// The payload types for str0m, in the configured order (audio first).
-    /// Every payload type of a listed codec is kept (H.264 has one per profile).
-    pub fn payload_params(&self) -> Vec<PayloadParams> {
-        let supported = supported();
+    /// Every payload type of a listed codec is kept (H.264 has one per
+    /// profile); `red` adds Opus RED (see `supported`).
+    pub fn payload_params(&self, red: bool) -> Vec<PayloadParams> {
+        let supported = supported(red);
         let mut params = Vec::new();
         for wanted in self.audio.iter().chain(&self.video) {
             for p in supported.params().iter().filter(|p| wanted.matches(p)) {
@@ -111,7 +115,7 @@ impl CodecList {
     /// The listed codecs that are skipped because nothing here forwards them,
     /// for a warning at start-up.
     pub fn unsupported(&self) -> Vec<&CodecName> {
-        let supported = supported();
+        let supported = supported(false);
         self.audio.iter().chain(&self.video).filter(|c| !supported.params().iter().any(|p| c.matches(p))).collect()
     }
 }
@@ -136,7 +140,7 @@ mod tests {
             audio: vec![CodecName::parse("PCMA/8000").unwrap(), CodecName::parse("AMR/8000").unwrap()],
             video: vec![CodecName::parse("vp8/90000").unwrap(), CodecName::parse("H264/90000").unwrap()],
         };
-        let codecs: Vec<Codec> = list.payload_params().iter().map(|p| p.spec().codec).collect();
+        let codecs: Vec<Codec> = list.payload_params(false).iter().map(|p| p.spec().codec).collect();
         assert_eq!(codecs[0], Codec::PCMA);
         assert_eq!(codecs[1], Codec::Vp8);
         assert!(codecs[2..].iter().all(|c| *c == Codec::H264) && codecs.len() > 2);
@@ -154,7 +158,7 @@ mod tests {
 
     #[test]
     fn default_list_is_kms_shipped_one() {
-        let codecs: Vec<Codec> = CodecList::default().payload_params().iter().map(|p| p.spec().codec).collect();
+        let codecs: Vec<Codec> = CodecList::default().payload_params(false).iter().map(|p| p.spec().codec).collect();
         for c in [Codec::Opus, Codec::PCMU, Codec::PCMA, Codec::Vp8, Codec::Vp9, Codec::H264] {
             assert!(codecs.contains(&c), "{c}");
         }

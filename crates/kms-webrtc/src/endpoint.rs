@@ -4,7 +4,8 @@
 //! extensions, host candidates), `negotiation` the SdpEndpoint operations,
 //! `connectivity` ICE and DTLS (candidates, selected pair, typed states),
 //! `events` str0m's events, `feedback` REMB and keyframe requests to the
-//! peer, `stats` getStats, `data` data channels, `forward` media out as
+//! peer, `layers` simulcast (tagging a publisher's layers, choosing a
+//! viewer's), `stats` getStats, `data` data channels, `forward` media out as
 //! RTP, `element` the pipeline's `Element` side (datagrams, timers, media
 //! in and out).
 
@@ -13,6 +14,7 @@ use crate::codecs::CodecList;
 use crate::datachannel::DataChannels;
 use crate::external::ExternalAddrs;
 use crate::gather::{Gatherer, NatConfig};
+use crate::simulcast::{LayerSelector, PublishedLayers};
 use kms_media::{Codec, DataMessage, Datagram, Element, ElementEvent, ElementOutput, MediaFlow, MediaFrame, MediaType, Transmit, Transport};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -28,6 +30,7 @@ mod element;
 mod events;
 mod feedback;
 mod forward;
+mod layers;
 mod negotiation;
 mod peer;
 mod stats;
@@ -68,6 +71,13 @@ pub struct WebRtcConfig {
     /// reported (DataChannelOpened/Closed, stats) and their messages routed
     /// as DATA media. Without it they carry nothing through the pipeline.
     pub data_channels: bool,
+    /// `WebRtcEndpoint.conf.ini` `simulcast` (ours, `KMS_SIMULCAST`): a
+    /// publisher's simulcast layers are all received and each viewer
+    /// forwards the one its estimate carries, estimated per viewer with
+    /// transport-wide CC; Opus RED is negotiated (see [`crate::simulcast`]).
+    /// Off, the endpoint behaves as KMS's: REMB only, one layer (the first
+    /// seen) routed.
+    pub simulcast: bool,
 }
 
 /// Why a negotiation or ICE call failed (shared by every SdpEndpoint).
@@ -79,12 +89,20 @@ pub struct WebRtcEndpoint {
     config: WebRtcConfig,
     queue: VecDeque<ElementOutput>,
     next_timeout: Option<Instant>,
-    last_own_keyframe_request: Option<Instant>,
+    /// When a keyframe was last asked of the peer, per simulcast rid
+    /// (`None`: the m-line's only stream).
+    last_own_keyframe_request: HashMap<Option<Rid>, Instant>,
     flow: MediaFlow,
     /// Outgoing RTP streams (audio, video) across source switches (`forward`).
     outgoing: [Outgoing; 2],
-    /// The simulcast layer routed per receiving m-line (`forward`).
+    /// Simulcast off: the layer routed per receiving m-line (`forward`).
     layers: HashMap<Mid, Option<Rid>>,
+    /// Simulcast on: the layers this endpoint's peer publishes (`layers`).
+    published: PublishedLayers,
+    /// Simulcast on: the layer forwarded to this endpoint's peer (`layers`).
+    selector: LayerSelector,
+    /// The (minimum, desired) bitrates last given to str0m's estimator, kbps.
+    probing: (u64, u64),
     remb: RembRelay,
     /// The time of the latest input, for events raised while polling.
     now: Instant,
@@ -101,15 +119,18 @@ impl WebRtcEndpoint {
     /// A new endpoint with one host candidate per configured address.
     pub fn new(now: Instant, config: WebRtcConfig) -> WebRtcEndpoint {
         peer::init_crypto();
-        let (rtc, local_added, local_candidates) = peer::rtc_with(now, &config.codecs, peer::host_candidates(&config));
+        let (rtc, local_added, local_candidates) = peer::rtc_with(now, &config.codecs, config.simulcast, peer::host_candidates(&config));
         let gatherer = Gatherer::new(now, &config.host_addrs, &config.nat);
         WebRtcEndpoint {
             queue: VecDeque::new(),
             next_timeout: Some(now),
-            last_own_keyframe_request: None,
+            last_own_keyframe_request: HashMap::new(),
             flow: MediaFlow::default(),
             outgoing: Default::default(),
             layers: HashMap::new(),
+            published: PublishedLayers::default(),
+            selector: LayerSelector::default(),
+            probing: (0, 0),
             remb: RembRelay::new(config.bandwidth),
             now,
             data: DataChannels::default(),

@@ -21,6 +21,7 @@ pub mod framing;
 mod gather;
 mod mlines;
 mod nat;
+pub mod simulcast;
 mod stats;
 
 pub use bandwidth::{Bandwidth, REMB_INTERVAL};

@@ -162,7 +162,14 @@ impl Pipeline {
         let mut sinks = std::mem::take(&mut self.transcoding.sinks);
         self.consumers(source, media_type, &mut sinks);
         let forced = self.transcoding.forced.get(&(source, media_type)).copied();
+        self.follow_primary_layer(now, source, frame);
+        // Only the primary simulcast layer is transcoded (a transcoder
+        // decodes one stream); the other layers go only to layer selectors.
+        let secondary = frame.layer.is_some_and(|l| !l.primary);
         for &sink in &sinks {
+            if !self.takes_layer(sink, frame) {
+                continue;
+            }
             let Some(e) = self.elements.get(&sink) else { continue };
             if e.idle_without_consumers() && self.graph.sinks(sink, media_type).next().is_none() {
                 continue;
@@ -175,6 +182,7 @@ impl Pipeline {
             };
             match route(frame.codec, accepted, forced, can_encode) {
                 InputRoute::Direct => self.deliver(now, sink, frame),
+                InputRoute::Convert(_) if secondary => {}
                 InputRoute::Convert(target) => needs.push((target, sink)),
                 InputRoute::Impossible => {
                     if self.transcoding.refused.insert((source, sink, media_type)) {
@@ -186,7 +194,8 @@ impl Pipeline {
                 }
             }
         }
-        if let Some(id) = self.update_transcoder(now, source, media_type, frame.codec, &needs) {
+        let transcoder = if secondary { None } else { self.update_transcoder(now, source, media_type, frame.codec, &needs) };
+        if let Some(id) = transcoder {
             if let Some(slot) = self.transcoding.slots.get_mut(&id) {
                 slot.transcoder.handle_media(now, frame);
                 // Polled now too: what it finished meanwhile goes out at once.

@@ -81,6 +81,11 @@ impl Element for WebRtcEndpoint {
         let media_type = frame.media_type();
         let Some(mid) = self.sdp.send_mids.iter().find(|(_, t)| *t == media_type).map(|(m, _)| *m) else { return };
         // Payload types differ per peer: map by codec, not by the source's PT.
+        if let Some(layer) = frame.layer.filter(|_| self.config.simulcast) {
+            if !self.forwards_layer(now, layer, frame) {
+                return;
+            }
+        }
         let Some(pt) = self.rtc.writer(mid).and_then(|w| w.payload_params().find(|p| codec_of(p.spec().codec) == Some(frame.codec)).map(|p| p.pt())) else {
             return;
         };
@@ -102,6 +107,15 @@ impl Element for WebRtcEndpoint {
         self.request_keyframe();
     }
 
+    fn handle_layer_keyframe_request(&mut self, now: Instant, layer: u8) {
+        self.layer_keyframe_request(now, layer);
+    }
+
+    /// With simulcast on, this endpoint picks its peer's layer itself.
+    fn selects_layers(&self) -> bool {
+        self.config.simulcast
+    }
+
     fn handle_source_changed(&mut self, _now: Instant, media_type: MediaType) {
         if media_type != MediaType::Data {
             self.outgoing[outgoing_index(media_type)].timeline.source_changed();
@@ -109,8 +123,11 @@ impl Element for WebRtcEndpoint {
     }
 
     fn handle_bitrate_estimate(&mut self, now: Instant, bitrate: u64) {
-        self.remb.sinks_estimate(now, bitrate);
-        self.send_remb(now);
+        self.sinks_estimates(now, bitrate, bitrate);
+    }
+
+    fn handle_sink_estimates(&mut self, now: Instant, min: u64, max: u64) {
+        self.sinks_estimates(now, min, max);
     }
 
     fn poll_output(&mut self) -> Option<ElementOutput> {

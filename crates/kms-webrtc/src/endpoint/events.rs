@@ -14,31 +14,29 @@ impl WebRtcEndpoint {
             Event::MediaData(data) => {
                 let spec = data.params.spec();
                 let Some(codec) = codec_of(spec.codec) else { return };
-                if !self.routes_layer(data.mid, data.rid) {
-                    return;
-                }
+                let mut frame = MediaFrame {
+                    contiguous: data.contiguous,
+                    ..MediaFrame::new(codec, spec.clock_rate.get(), data.time.numer(), data.network_time, data.data)
+                };
+                let Ok(layer) = self.incoming_layer(data.network_time, data.mid, data.rid, &frame) else { return };
+                frame.layer = layer;
                 if !data.contiguous && codec.media_type() == MediaType::Video {
-                    self.request_own_keyframe(data.network_time);
+                    self.request_own_keyframe(data.network_time, data.rid.filter(|_| layer.is_some()));
                 }
-                self.counters.inbound_loss.entry(data.mid).or_default().frame(**data.seq_range.start(), **data.seq_range.end());
+                let (first, last) = (**data.seq_range.start(), **data.seq_range.end());
+                self.counters.inbound_loss.entry(data.mid).or_default().frame(first, last);
                 if let Some(event) = self.flow.frame_in(data.network_time, codec.media_type()) {
                     self.event(event);
                 }
-                self.queue.push_back(ElementOutput::Media(MediaFrame {
-                    codec,
-                    clock_rate: spec.clock_rate.get(),
-                    rtp_time: data.time.numer(),
-                    network_time: data.network_time,
-                    contiguous: data.contiguous,
-                    data: data.data,
-                    raw_caps: None,
-                    metadata: None,
-                    rtp: Default::default(),
-                }));
+                self.queue.push_back(ElementOutput::Media(frame));
             }
             Event::KeyframeRequest(_) => self.queue.push_back(ElementOutput::KeyframeRequest),
-            Event::EgressBitrateEstimate(BweKind::Remb { estimate, .. }) => {
+            // The peer's REMB, or with transport-wide CC str0m's own estimate
+            // from the peer's TWCC feedback (simulcast on): bounded by the
+            // send bandwidth, it chooses this viewer's layer and goes upstream.
+            Event::EgressBitrateEstimate(BweKind::Remb { estimate, .. } | BweKind::Twcc { estimate, .. }) => {
                 let upstream = self.remb.peer_estimate(estimate.as_u64());
+                self.viewer_estimate(upstream);
                 self.queue.push_back(ElementOutput::BitrateEstimate(upstream));
             }
             Event::PeerStats(s) => {

@@ -5,7 +5,7 @@ use super::WebRtcEndpoint;
 use crate::bandwidth::Bandwidth;
 use std::time::{Duration, Instant};
 use str0m::bwe::Bitrate;
-use str0m::media::KeyframeRequestKind;
+use str0m::media::{KeyframeRequestKind, Rid};
 
 /// Keyframe requests this endpoint sends to its own remote peer (on loss) are
 /// spaced at least this much.
@@ -29,24 +29,27 @@ impl WebRtcEndpoint {
         }
     }
 
-    /// BaseRtpEndpoint.requestKeyframe: a PLI to the peer now, unthrottled.
+    /// BaseRtpEndpoint.requestKeyframe: a PLI to the peer now, unthrottled
+    /// (for a simulcast publisher, on its primary layer).
     pub fn request_keyframe(&mut self) {
-        self.last_own_keyframe_request = None;
-        self.request_own_keyframe(self.now);
+        let rid = self.published.primary_rid();
+        self.last_own_keyframe_request.remove(&rid);
+        self.request_own_keyframe(self.now, rid);
     }
 
-    /// Sends a PLI to our own peer for the video it sends us, throttled.
-    pub(super) fn request_own_keyframe(&mut self, now: Instant) {
-        if self.last_own_keyframe_request.is_some_and(|t| now.saturating_duration_since(t) < OWN_KEYFRAME_REQUEST_INTERVAL) {
+    /// Sends a PLI to our own peer for the video it sends us (for simulcast
+    /// layer `rid`), throttled per layer.
+    pub(super) fn request_own_keyframe(&mut self, now: Instant, rid: Option<Rid>) {
+        if self.last_own_keyframe_request.get(&rid).is_some_and(|t| now.saturating_duration_since(*t) < OWN_KEYFRAME_REQUEST_INTERVAL) {
             return;
         }
         let Some(mid) = self.sdp.recv_video_mid else { return };
         let Some(mut writer) = self.rtc.writer(mid) else { return };
         if writer.is_request_keyframe_possible(KeyframeRequestKind::Pli) {
-            if let Err(e) = writer.request_keyframe(None, KeyframeRequestKind::Pli) {
+            if let Err(e) = writer.request_keyframe(rid, KeyframeRequestKind::Pli) {
                 tracing::debug!("keyframe request to peer failed: {e}");
             }
-            self.last_own_keyframe_request = Some(now);
+            self.last_own_keyframe_request.insert(rid, now);
         }
     }
 }

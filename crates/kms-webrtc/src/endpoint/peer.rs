@@ -7,6 +7,7 @@ use crate::codecs::CodecList;
 use crate::stats::STATS_INTERVAL;
 use std::sync::{Once, OnceLock};
 use std::time::{Duration, Instant};
+use str0m::bwe::Bitrate;
 use str0m::config::DtlsCert;
 use str0m::format::CodecConfig;
 use str0m::net::TcpType;
@@ -31,7 +32,13 @@ pub(super) fn process_certificate() -> Option<DtlsCert> {
 /// (`goog-remb` with the abs-send-time extension) and no transport-wide CC,
 /// which KMS does not negotiate. A browser that receives with TWCC negotiated
 /// sends TWCC feedback instead of the REMB the router relays to publishers.
-pub(super) fn kms_features(mut config: RtcConfig, codecs: &CodecList) -> RtcConfig {
+///
+/// With simulcast forwarding on (`simulcast`, see [`crate::simulcast`]) it
+/// goes past KMS: transport-wide CC (the transport-cc feedback and the
+/// transport sequence number extension, draft-holmer-rmcat-transport-wide-cc-
+/// extensions-01) for a send-side estimate per viewer, REMB kept for peers
+/// without it, and Opus RED (RFC 2198) where the peer offers it.
+pub(super) fn kms_features(mut config: RtcConfig, codecs: &CodecList, simulcast: bool) -> RtcConfig {
     let mut exts = ExtensionMap::empty();
     for (id, ext) in [
         (1, Extension::AudioLevel),
@@ -43,18 +50,26 @@ pub(super) fn kms_features(mut config: RtcConfig, codecs: &CodecList) -> RtcConf
     ] {
         exts.set(id, ext);
     }
+    if simulcast {
+        exts.set(3, Extension::TransportSequenceNumber);
+        config = config.enable_bwe(Some(Bitrate::kbps(INITIAL_ESTIMATE_KBPS)));
+    }
     config = config.set_extension_map(exts);
     let params = codecs
-        .payload_params()
+        .payload_params(simulcast)
         .into_iter()
         .map(|mut p| {
-            p.set_fb_transport_cc(false);
+            p.set_fb_transport_cc(simulcast);
             p
         })
         .collect();
     *config.codec_config() = CodecConfig::new_from_payload_params(params);
     config
 }
+
+/// The send-side estimate a viewer starts from (kbps) before TWCC feedback
+/// moves it: libwebrtc's default start bitrate.
+pub const INITIAL_ESTIMATE_KBPS: u64 = 300;
 
 /// How long (and how many) sent packets are kept to answer NACKs: one second
 /// covers any round trip a NACK can still help with (str0m keeps 3 s and
@@ -64,8 +79,8 @@ pub(super) const EGRESS_CACHE_AGE: Duration = Duration::from_secs(1);
 pub(super) const EGRESS_CACHE_PACKETS: usize = 400;
 
 /// A peer connection with the process certificate and KMS's feature set.
-pub(super) fn new_rtc(now: Instant, codecs: &CodecList) -> Rtc {
-    let mut builder = kms_features(Rtc::builder(), codecs).set_stats_interval(Some(STATS_INTERVAL));
+pub(super) fn new_rtc(now: Instant, codecs: &CodecList, simulcast: bool) -> Rtc {
+    let mut builder = kms_features(Rtc::builder(), codecs, simulcast).set_stats_interval(Some(STATS_INTERVAL));
     if let Some(cert) = process_certificate() {
         builder = builder.set_dtls_cert(cert);
     }
@@ -87,8 +102,8 @@ pub(super) fn host_candidates(config: &WebRtcConfig) -> Vec<Candidate> {
 /// A peer connection with `candidates` as its local candidates; returns it
 /// with the candidates it accepted (as given, without its ICE credentials)
 /// and their lines.
-pub(super) fn rtc_with(now: Instant, codecs: &CodecList, candidates: Vec<Candidate>) -> (Rtc, Vec<Candidate>, Vec<String>) {
-    let mut rtc = new_rtc(now, codecs);
+pub(super) fn rtc_with(now: Instant, codecs: &CodecList, simulcast: bool, candidates: Vec<Candidate>) -> (Rtc, Vec<Candidate>, Vec<String>) {
+    let mut rtc = new_rtc(now, codecs, simulcast);
     let (mut accepted, mut lines) = (Vec::new(), Vec::new());
     for c in candidates {
         if let Some(added) = rtc.add_local_candidate(c.clone()) {

@@ -1,0 +1,104 @@
+//! Simulcast in a WebRtcEndpoint (see [`crate::simulcast`]): as a publisher
+//! it tags the frames of each layer its peer sends; as a viewer it forwards
+//! one layer, chosen from its peer's bandwidth estimate, and drives str0m's
+//! estimator towards the next layer up.
+
+use super::{outgoing_index, WebRtcEndpoint};
+use crate::simulcast::Pick;
+use kms_media::{ElementOutput, MediaFrame, MediaType, SimulcastLayer};
+use std::time::Instant;
+use str0m::bwe::Bitrate;
+use str0m::media::{Mid, Rid};
+
+/// Probing targets are rounded to this many kbps, so str0m is not
+/// reconfigured on every small change of a layer's measured bitrate.
+const PROBE_STEP_KBPS: u64 = 50;
+
+impl WebRtcEndpoint {
+    /// The layer of a frame received on `mid` as simulcast layer `rid`:
+    /// `Err(())` when the frame is not routed (simulcast off: only the first
+    /// layer seen is), `Ok(None)` for a stream without rid.
+    pub(super) fn incoming_layer(&mut self, now: Instant, mid: Mid, rid: Option<Rid>, frame: &MediaFrame) -> Result<Option<SimulcastLayer>, ()> {
+        let Some(rid) = rid.filter(|_| self.config.simulcast && frame.media_type() == MediaType::Video) else {
+            return if self.routes_layer(mid, rid) { Ok(None) } else { Err(()) };
+        };
+        let tagged = self.published.tag(now, rid, frame.data.len(), frame.is_keyframe());
+        if let Some(rid) = tagged.request_keyframe {
+            tracing::debug!(%rid, "simulcast: a better primary layer, asking for its keyframe");
+            self.request_own_keyframe(now, Some(rid));
+        }
+        Ok(Some(tagged.layer))
+    }
+
+    /// Whether a frame of simulcast `layer` goes to this endpoint's peer;
+    /// on a switch the outgoing timeline continues from the old layer.
+    pub(super) fn forwards_layer(&mut self, now: Instant, layer: SimulcastLayer, frame: &MediaFrame) -> bool {
+        let pick = self.selector.pick(now, layer, frame.is_keyframe());
+        self.update_probing(now);
+        match pick {
+            Pick::Forward => true,
+            Pick::Switch => {
+                tracing::debug!(layer = layer.id, bitrate = layer.bitrate, "simulcast: switching layer");
+                self.outgoing[outgoing_index(MediaType::Video)].timeline.source_changed();
+                true
+            }
+            Pick::Drop { request } => {
+                if let Some(wanted) = request {
+                    self.queue.push_back(ElementOutput::LayerKeyframeRequest(wanted));
+                }
+                false
+            }
+        }
+    }
+
+    /// A new estimate of what the peer can receive (bits/s, bounded by the
+    /// send bandwidth): the budget of the layer choice.
+    pub(super) fn viewer_estimate(&mut self, bitrate: u64) {
+        if self.config.simulcast {
+            self.selector.set_budget(bitrate);
+        }
+    }
+
+    /// Keeps str0m's estimator probing towards the next layer up (desired)
+    /// while sustaining the current one (minimum), within the send
+    /// bandwidth's maximum.
+    fn update_probing(&mut self, now: Instant) {
+        let (current, next) = self.selector.rates(now);
+        let round = |b: u32| (u64::from(b) / 1000).div_ceil(PROBE_STEP_KBPS) * PROBE_STEP_KBPS;
+        let max = u64::from(self.config.bandwidth.max_send_kbps);
+        let bound = |kbps: u64| if max == 0 { kbps } else { kbps.min(max) };
+        let minimum = bound(current.map_or(0, round));
+        let desired = bound(next.or(current).map_or(0, |b| round(b) * 5 / 4)).max(minimum);
+        if (minimum, desired) != self.probing && desired > 0 {
+            self.probing = (minimum, desired);
+            self.rtc.bwe().set_bitrate(Bitrate::kbps(minimum), Bitrate::kbps(desired));
+        }
+    }
+
+    /// The sinks' estimates reached this publisher: with simulcast, the
+    /// best-served sink decides which layers are worth sending
+    /// ([`crate::simulcast::PublishedLayers::wanted_bitrate`]); otherwise
+    /// the slowest sink bounds the publisher, as in KMS.
+    pub(super) fn sinks_estimates(&mut self, now: Instant, min: u64, max: u64) {
+        let wanted = if self.published.is_simulcast() { self.published.wanted_bitrate(now, max) } else { min };
+        self.remb.sinks_estimate(now, wanted);
+        self.send_remb(now);
+    }
+
+    /// A sink asked for a keyframe of layer `id`.
+    pub(super) fn layer_keyframe_request(&mut self, now: Instant, id: u8) {
+        self.now = now;
+        if let Some(rid) = self.published.rid(id) {
+            self.last_own_keyframe_request.remove(&Some(rid));
+            self.request_own_keyframe(now, Some(rid));
+        }
+    }
+
+    /// getStats: the simulcast layer forwarded to the peer (its number at
+    /// the publisher and measured bitrate, bits/s) and the estimate it is
+    /// chosen by (bits/s).
+    pub fn forwarded_layer(&self) -> (Option<(u8, u32)>, Option<u64>) {
+        let rate = self.selector.rates(self.now).0;
+        (self.selector.current().map(|id| (id, rate.unwrap_or(0))), self.selector.budget())
+    }
+}
