@@ -39,6 +39,14 @@ pub struct RtpStreamStats {
     /// from it for outbound ones.
     pub remb: Option<u64>,
     pub round_trip_time: Option<Duration>,
+    /// Outbound video of a WebRtcEndpoint with simulcast forwarding: the
+    /// simulcast layer forwarded (its number at the publisher; getStats
+    /// `simulcastLayer`, ours).
+    pub simulcast_layer: Option<u8>,
+    /// Outbound video: the estimate of what the peer can receive, bits/s,
+    /// bounded by the send bandwidth (getStats `availableOutgoingBitrate`,
+    /// the W3C name).
+    pub available_bitrate: Option<u64>,
     /// When the figures were read (str0m's periodic report, GStreamer's
     /// session stats).
     pub timestamp: Instant,

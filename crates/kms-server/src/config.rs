@@ -395,6 +395,7 @@ impl Config {
             ("KMS_EXTERNAL_IPV4", "externalIPv4"),
             ("KMS_EXTERNAL_IPV6", "externalIPv6"),
             ("KMS_ICE_TCP", "iceTcp"),
+            ("KMS_SIMULCAST", "simulcast"),
             ("KMS_TURN_URL", "turnURL"),
             ("KMS_PEM_CERTIFICATE_RSA", "pemCertificateRSA"),
             ("KMS_PEM_CERTIFICATE_ECDSA", "pemCertificateECDSA"),

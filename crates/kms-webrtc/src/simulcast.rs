@@ -159,6 +159,14 @@ struct Seen {
     last_frame: Instant,
 }
 
+/// Layer bitrates as a viewer sees them, bits/s ([`LayerSelector::rates`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rates {
+    pub current: Option<u32>,
+    pub next: Option<u32>,
+    pub top: Option<u32>,
+}
+
 /// What a viewer does with a frame of a simulcast layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pick {
@@ -204,12 +212,14 @@ impl LayerSelector {
         self.target
     }
 
-    /// The measured bitrate of the forwarded layer, and of the next layer
-    /// up (for probing the link towards it), bits/s.
-    pub fn rates(&self, now: Instant) -> (Option<u32>, Option<u32>) {
+    /// The measured bitrates (bits/s) of the forwarded layer, of the next
+    /// layer up (what the link must carry to move up) and of the top layer
+    /// (what this viewer would take at best).
+    pub fn rates(&self, now: Instant) -> Rates {
         let current = self.current.and_then(|c| self.seen.iter().find(|s| s.id == c)).map(|s| s.bitrate);
         let next = current.and_then(|c| self.active(now).map(|s| s.bitrate).filter(|b| *b > c).min());
-        (current, next)
+        let top = self.active(now).map(|s| s.bitrate).max();
+        Rates { current, next, top }
     }
 
     fn active(&self, now: Instant) -> impl Iterator<Item = &Seen> + '_ {

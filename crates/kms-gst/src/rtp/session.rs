@@ -306,6 +306,8 @@ impl RtpSession {
                     packets_lost: (!internal).then(|| s.get::<i32>("packets-lost").map_or(0, |l| l.max(0) as u64)),
                     remb: if internal { Some(line.remb_received.load(Ordering::Relaxed)).filter(|r| *r > 0) } else { line.remb_sent },
                     round_trip_time: None,
+                    simulcast_layer: None,
+                    available_bitrate: None,
                     timestamp: now,
                 });
             }

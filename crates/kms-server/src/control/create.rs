@@ -195,10 +195,11 @@ async fn build(server: &Server, class: &Class, parent: Option<Backing>, properti
             let bandwidth = super::webrtc::bandwidth(properties);
             let (ice_tcp, data_channels) = (flag("iceTcp"), flag("useDataChannels"));
             let codecs = server.config.codecs.clone();
+            let simulcast = super::webrtc::simulcast(&server.config.webrtc);
             Box::new(move |now, worker| {
                 let tcp_addrs = if ice_tcp { worker.tcp_addrs().to_vec() } else { Vec::new() };
                 let host_addrs = worker.host_addrs().to_vec();
-                let config = WebRtcConfig { host_addrs, tcp_addrs, recvonly, sendonly, external, bandwidth, codecs, data_channels, ..Default::default() };
+                let config = WebRtcConfig { host_addrs, tcp_addrs, recvonly, sendonly, external, bandwidth, codecs, data_channels, simulcast, ..Default::default() };
                 Box::new(WebRtcEndpoint::new(now, config))
             })
         }

@@ -73,6 +73,12 @@ pub fn rtp_endpoint_stats(element_id: &str, streams: &[RtpStreamStats], latency:
                 entry["packetsSent"] = json!(s.packets);
                 entry["bytesSent"] = json!(s.bytes);
                 entry["roundTripTime"] = json!(s.round_trip_time.map_or(0.0, |d| d.as_secs_f64()));
+                if let Some(layer) = s.simulcast_layer {
+                    entry["simulcastLayer"] = json!(layer);
+                }
+                if let Some(bitrate) = s.available_bitrate {
+                    entry["availableOutgoingBitrate"] = json!(bitrate);
+                }
             }
         }
         map.insert(id, register(type_name, entry));
@@ -135,6 +141,8 @@ mod tests {
             packets_lost: Some(3),
             remb: Some(300_000),
             round_trip_time: None,
+            simulcast_layer: None,
+            available_bitrate: None,
             timestamp: now,
         };
         let streams = [stream(MediaType::Video, StreamDirection::Inbound, 1), stream(MediaType::Audio, StreamDirection::Outbound, 2)];

@@ -50,6 +50,14 @@ pub fn bandwidth(properties: &Map<String, Value>) -> Bandwidth {
     }
 }
 
+/// `WebRtcEndpoint.conf.ini` `simulcast` (ours; `KMS_SIMULCAST`): simulcast
+/// forwarding with per-viewer transport-wide CC and Opus RED, on unless the
+/// key is `false` or `0` (off, endpoints behave as KMS's: see
+/// [`kms_webrtc::WebRtcConfig::simulcast`]).
+pub fn simulcast(config: &std::collections::HashMap<String, String>) -> bool {
+    config.get("simulcast").is_none_or(|v| !matches!(v.trim().to_ascii_lowercase().as_str(), "false" | "0" | "no" | "off"))
+}
+
 /// `stunServerAddress`:`stunServerPort` and `turnUrl` as servers; KMS takes
 /// IP addresses only in both (no DNS lookups on the media path).
 fn nat_servers(properties: &Map<String, Value>) -> (Option<SocketAddr>, Option<TurnServer>) {

@@ -4,7 +4,7 @@
 //! estimator towards the next layer up.
 
 use super::{outgoing_index, WebRtcEndpoint};
-use crate::simulcast::Pick;
+use crate::simulcast::{Pick, UP_MARGIN};
 use kms_media::{ElementOutput, MediaFrame, MediaType, SimulcastLayer};
 use std::time::Instant;
 use str0m::bwe::Bitrate;
@@ -59,16 +59,17 @@ impl WebRtcEndpoint {
         }
     }
 
-    /// Keeps str0m's estimator probing towards the next layer up (desired)
-    /// while sustaining the current one (minimum), within the send
-    /// bandwidth's maximum.
+    /// Drives str0m's estimator as its docs ask of an SFU: padding may fill
+    /// the link up to the next layer up with [`UP_MARGIN`] (minimum), and
+    /// probes look for the top layer's rate with a quarter more (desired),
+    /// both within the send bandwidth's maximum.
     fn update_probing(&mut self, now: Instant) {
-        let (current, next) = self.selector.rates(now);
-        let round = |b: u32| (u64::from(b) / 1000).div_ceil(PROBE_STEP_KBPS) * PROBE_STEP_KBPS;
+        let rates = self.selector.rates(now);
+        let kbps = |b: Option<u32>, factor: f64| b.map_or(0, |b| ((f64::from(b) * factor / 1000.0) as u64).div_ceil(PROBE_STEP_KBPS) * PROBE_STEP_KBPS);
         let max = u64::from(self.config.bandwidth.max_send_kbps);
         let bound = |kbps: u64| if max == 0 { kbps } else { kbps.min(max) };
-        let minimum = bound(current.map_or(0, round));
-        let desired = bound(next.or(current).map_or(0, |b| round(b) * 5 / 4)).max(minimum);
+        let minimum = bound(kbps(rates.next.or(rates.current), UP_MARGIN));
+        let desired = bound(kbps(rates.top, 1.25)).max(minimum);
         if (minimum, desired) != self.probing && desired > 0 {
             self.probing = (minimum, desired);
             self.rtc.bwe().set_bitrate(Bitrate::kbps(minimum), Bitrate::kbps(desired));
@@ -98,7 +99,7 @@ impl WebRtcEndpoint {
     /// the publisher and measured bitrate, bits/s) and the estimate it is
     /// chosen by (bits/s).
     pub fn forwarded_layer(&self) -> (Option<(u8, u32)>, Option<u64>) {
-        let rate = self.selector.rates(self.now).0;
+        let rate = self.selector.rates(self.now).current;
         (self.selector.current().map(|id| (id, rate.unwrap_or(0))), self.selector.budget())
     }
 }

@@ -40,6 +40,7 @@ impl WebRtcEndpoint {
         });
         let rows: Vec<Row> = inbound.chain(outbound).collect();
         let (remb_received, remb_sent) = self.remb.figures();
+        let (forwarded, estimate) = self.forwarded_layer();
         let mut out = Vec::with_capacity(rows.len());
         for (mid, direction, [packets, bytes, fir_count, pli_count, nack_count], jitter, fraction_lost, packets_lost, round_trip_time, timestamp) in rows {
             let Some(&media_type) = self.sdp.mid_types.get(&mid) else { continue };
@@ -53,6 +54,7 @@ impl WebRtcEndpoint {
                 StreamDirection::Inbound => api.stream_rx_by_mid(mid, None).map(|r| *r.ssrc()),
                 StreamDirection::Outbound => api.stream_tx_by_mid(mid, None).map(|t| *t.ssrc()),
             };
+            let outbound_video = (media_type, direction) == (MediaType::Video, StreamDirection::Outbound);
             let jitter = jitter.map(|j| f64::from(j) / f64::from(clock_rate(media_type)));
             out.push(RtpStreamStats {
                 media_type,
@@ -68,6 +70,8 @@ impl WebRtcEndpoint {
                 packets_lost,
                 remb,
                 round_trip_time,
+                simulcast_layer: forwarded.filter(|_| outbound_video).map(|(layer, _)| layer),
+                available_bitrate: estimate.filter(|_| outbound_video),
                 timestamp,
             });
         }

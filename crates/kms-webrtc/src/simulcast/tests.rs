@@ -85,7 +85,7 @@ fn a_viewer_takes_the_best_layer_its_budget_carries_and_switches_at_keyframes() 
     assert_eq!(s.pick(now, mid, Some(false)), Pick::Forward, "no freeze while the switch waits");
     assert_eq!(s.pick(now, low, Some(true)), Pick::Switch);
     assert_eq!(s.pick(now, mid, Some(false)), Pick::Drop { request: None });
-    assert_eq!(s.rates(now), (Some(150_000), Some(500_000)), "probing towards the middle layer");
+    assert_eq!(s.rates(now), Rates { current: Some(150_000), next: Some(500_000), top: Some(1_500_000) }, "probing towards the middle layer");
     // Up again only with the margin: 500 kbps needs 575.
     s.set_budget(560_000);
     assert_eq!(s.pick(now, mid, Some(true)), Pick::Drop { request: None });

@@ -66,9 +66,19 @@ pub struct Net {
     pub next_offers_data_channel: bool,
     /// The next browser sends its video as simulcast layers with these rids.
     pub next_simulcast: Option<Vec<&'static str>>,
+    /// A bottleneck on the server's datagrams to one browser: (browser
+    /// index, bits/s). Datagrams queue behind each other at that rate and
+    /// are dropped when the queue holds more than [`CAP_QUEUE`].
+    pub cap: Option<(usize, u64)>,
+    cap_busy_until: Option<Instant>,
+    /// Datagrams crossing the bottleneck: (arrival, source, destination, contents).
+    capped: VecDeque<(Instant, SocketAddr, SocketAddr, Vec<u8>)>,
     server: SocketAddr,
     in_flight: VecDeque<(SocketAddr, SocketAddr, Vec<u8>)>,
 }
+
+/// The most a bottleneck ([`Net::cap`]) queues before it drops (drop tail).
+pub const CAP_QUEUE: Duration = Duration::from_millis(150);
 
 impl Net {
     pub fn new() -> Net {
@@ -83,6 +93,9 @@ impl Net {
             forge_next_fingerprint: false,
             next_offers_data_channel: false,
             next_simulcast: None,
+            cap: None,
+            cap_busy_until: None,
+            capped: VecDeque::new(),
             server: SERVER.parse().unwrap(),
             in_flight: VecDeque::new(),
         }
@@ -174,7 +187,8 @@ impl Net {
         let end = self.now + duration;
         while self.now < end {
             self.step();
-            let next = self.browsers.iter().map(|b| b.timeout).chain(self.pipeline.poll_timeout()).min().unwrap_or(end);
+            let arrival = self.capped.front().map(|c| c.0);
+            let next = self.browsers.iter().map(|b| b.timeout).chain(self.pipeline.poll_timeout()).chain(arrival).min().unwrap_or(end);
             self.now = next.clamp(self.now + Duration::from_micros(100), self.now + Duration::from_millis(5)).min(end);
         }
     }
@@ -206,6 +220,10 @@ impl Net {
                 b.rtc.handle_input(Input::Timeout(now)).unwrap();
             }
         }
+        while self.capped.front().is_some_and(|c| c.0 <= now) {
+            let (_, source, destination, contents) = self.capped.pop_front().unwrap();
+            self.deliver(now, source, destination, contents);
+        }
         // Deliver until quiet: outputs may produce more packets in the same instant.
         loop {
             while let Some(out) = self.pipeline.poll_output(now) {
@@ -232,21 +250,34 @@ impl Net {
                         }
                     }
                 }
-                if destination == STUN_SERVER.parse().unwrap() {
-                    self.in_flight.push_back((destination, source, stun_reply(source, &contents)));
-                } else if destination == self.server {
-                    if let Some(recorded) = &mut self.recorded {
-                        recorded.push((source, contents.clone()));
+                if let Some((_, rate)) = self.cap.filter(|(to, _)| self.browsers[*to].addr == destination && source == self.server) {
+                    let start = self.cap_busy_until.map_or(now, |t| t.max(now));
+                    let done = start + Duration::from_secs_f64(contents.len() as f64 * 8.0 / rate as f64);
+                    if done - now <= CAP_QUEUE {
+                        self.cap_busy_until = Some(done);
+                        self.capped.push_back((done, source, destination, contents));
                     }
-                    let d = Datagram { transport: kms_media::Transport::Udp, source, destination, contents: &contents };
-                    if let Some(id) = self.pipeline.accepting(now, &d) {
-                        self.pipeline.handle_datagram(now, id, d);
-                    }
-                } else if let Some(b) = self.browsers.iter_mut().find(|b| b.addr == destination) {
-                    let input = Input::Receive(now, Receive { proto: Protocol::Udp, source, destination, contents: contents.as_slice().try_into().unwrap() });
-                    b.rtc.handle_input(input).unwrap();
+                    continue;
                 }
+                self.deliver(now, source, destination, contents);
             }
+        }
+    }
+
+    fn deliver(&mut self, now: Instant, source: SocketAddr, destination: SocketAddr, contents: Vec<u8>) {
+        if destination == STUN_SERVER.parse().unwrap() {
+            self.in_flight.push_back((destination, source, stun_reply(source, &contents)));
+        } else if destination == self.server {
+            if let Some(recorded) = &mut self.recorded {
+                recorded.push((source, contents.clone()));
+            }
+            let d = Datagram { transport: kms_media::Transport::Udp, source, destination, contents: &contents };
+            if let Some(id) = self.pipeline.accepting(now, &d) {
+                self.pipeline.handle_datagram(now, id, d);
+            }
+        } else if let Some(b) = self.browsers.iter_mut().find(|b| b.addr == destination) {
+            let input = Input::Receive(now, Receive { proto: Protocol::Udp, source, destination, contents: contents.as_slice().try_into().unwrap() });
+            b.rtc.handle_input(input).unwrap();
         }
     }
 }

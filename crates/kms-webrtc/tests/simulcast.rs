@@ -1,0 +1,131 @@
+//! Simulcast forwarding on the virtual network: one publisher sending three
+//! layers, viewers each getting the layer their link carries (estimated
+//! with transport-wide CC), switching without sequence gaps.
+
+mod common;
+
+use common::*;
+use kms_webrtc::{Bandwidth, WebRtcConfig};
+use std::time::Duration;
+use str0m::media::{Direction, MediaData};
+
+const FRAME: Duration = Duration::from_millis(33);
+
+/// (rid, fill byte, frame bytes): about 150 kbps, 500 kbps and 1.5 Mbit/s at 30 fps.
+const LAYERS: [(&str, u8, usize); 3] = [("l", 0x10, 625), ("m", 0x20, 2083), ("h", 0x30, 6250)];
+
+/// Simulcast on, no send ceiling (KMS's 500 kbps default would keep every
+/// viewer off the top layer).
+fn config() -> WebRtcConfig {
+    WebRtcConfig { simulcast: true, bandwidth: Bandwidth { max_send_kbps: 0, ..Bandwidth::default() }, ..WebRtcConfig::default() }
+}
+
+struct Session {
+    net: Net,
+    publisher: usize,
+    viewers: Vec<usize>,
+    frame: u64,
+    keyframe_requests: usize,
+}
+
+impl Session {
+    fn new(viewers: usize) -> Session {
+        let mut net = Net::new();
+        net.next_simulcast = Some(LAYERS.iter().map(|l| l.0).collect());
+        let publisher = net.add_browser_with(Direction::SendOnly, config());
+        let viewers: Vec<usize> = (0..viewers).map(|_| net.add_browser_with(Direction::RecvOnly, config())).collect();
+        for &v in &viewers {
+            net.connect(publisher, v);
+        }
+        net.run_until_connected();
+        Session { net, publisher, viewers, frame: 0, keyframe_requests: 0 }
+    }
+
+    /// Publishes `duration` of video: every layer each frame, keyframes
+    /// every 3 s and when the server asks (PLI).
+    fn publish(&mut self, duration: Duration) {
+        let frames = (duration.as_millis() / FRAME.as_millis()) as u64;
+        for _ in 0..frames {
+            let asked = self.net.browsers[self.publisher].keyframe_requests;
+            let key = self.frame % 90 == 0 || asked > self.keyframe_requests;
+            self.keyframe_requests = asked;
+            let now = self.net.now;
+            for (rid, fill, len) in LAYERS {
+                let data = if key { vp8_frame(fill, len) } else { vp8_delta(fill, len) };
+                self.net.browsers[self.publisher].send_video_layer(rid, now, self.frame * 3000, &data);
+            }
+            self.frame += 1;
+            self.net.run(FRAME);
+        }
+    }
+
+    /// The layer (its fill byte's index in [`LAYERS`]) of each frame viewer
+    /// `v` received from index `from` on.
+    fn layers_received(&self, v: usize, from: usize) -> Vec<usize> {
+        let received = &self.net.browsers[self.viewers[v]].received;
+        received[from.min(received.len())..].iter().filter_map(layer_of).collect()
+    }
+
+    fn received(&self, v: usize) -> usize {
+        self.net.browsers[self.viewers[v]].received.len()
+    }
+}
+
+fn layer_of(d: &MediaData) -> Option<usize> {
+    let fill = *d.data.last()?;
+    LAYERS.iter().position(|l| l.1 == fill)
+}
+
+/// Each frame's first sequence number follows the previous frame's last.
+fn sequence_gaps(frames: &[MediaData]) -> usize {
+    frames.windows(2).filter(|w| **w[1].seq_range.start() != **w[0].seq_range.end() + 1).count()
+}
+
+#[test]
+fn each_viewer_gets_the_layer_its_link_carries_and_moves_up_when_it_widens() {
+    let mut s = Session::new(3);
+    let capped = 2;
+    s.net.cap = Some((s.viewers[capped], 400_000));
+    s.publish(Duration::from_secs(12));
+    for v in 0..3 {
+        let tail = s.layers_received(v, s.received(v).saturating_sub(60));
+        assert!(tail.len() >= 50, "viewer {v} keeps receiving: {} frames in the last 2 s", tail.len());
+        let expected = if v == capped { 0 } else { 2 };
+        assert!(tail.iter().all(|l| *l == expected), "viewer {v} settled on layer {expected}: {tail:?}");
+    }
+    for v in 0..2 {
+        let frames = &s.net.browsers[s.viewers[v]].received;
+        assert_eq!(sequence_gaps(frames), 0, "viewer {v}: one gap-free stream across its switches");
+        let ids = s.net.browsers[s.viewers[v]].vp8_picture_ids();
+        assert!(ids.windows(2).all(|w| w[1] == w[0].map(|p| (p + 1) % 32768)), "viewer {v}: VP8 picture ids continue");
+    }
+    // The cap is lifted: the viewer's estimate grows and it moves up.
+    s.net.cap = None;
+    let before = s.received(capped);
+    let mut reached = None;
+    for second in 1..=10 {
+        s.publish(Duration::from_secs(1));
+        if s.layers_received(capped, s.received(capped).saturating_sub(10)).iter().all(|l| *l == 2) {
+            reached = Some(second);
+            break;
+        }
+    }
+    let reached = reached.unwrap_or_else(|| panic!("the freed viewer reached the top layer: {:?}", s.layers_received(capped, before)));
+    assert!(reached <= 6, "within a few seconds: {reached} s");
+    let frames = &s.net.browsers[s.viewers[capped]].received[before..];
+    assert_eq!(sequence_gaps(frames), 0, "no sequence gap at the switches up");
+}
+
+#[test]
+fn with_simulcast_off_one_layer_is_routed_to_everyone() {
+    let mut net = Net::new();
+    net.next_simulcast = Some(LAYERS.iter().map(|l| l.0).collect());
+    let publisher = net.add_browser(Direction::SendOnly);
+    let viewer = net.add_browser(Direction::RecvOnly);
+    net.connect(publisher, viewer);
+    net.run_until_connected();
+    let mut s = Session { net, publisher, viewers: vec![viewer], frame: 0, keyframe_requests: 0 };
+    s.publish(Duration::from_secs(3));
+    let layers = s.layers_received(0, 0);
+    assert!(layers.len() > 60 && layers.iter().all(|l| *l == 0), "the first layer seen, as KMS routes one stream: {layers:?}");
+}
