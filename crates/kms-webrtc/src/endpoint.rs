@@ -20,7 +20,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use str0m::format::Codec as StrCodec;
-use str0m::media::{MediaKind, Mid, Rid};
+use str0m::media::{MediaKind, Rid};
 use str0m::net::{Protocol, Receive};
 use str0m::{Input, Output, Rtc};
 
@@ -95,8 +95,6 @@ pub struct WebRtcEndpoint {
     flow: MediaFlow,
     /// Outgoing RTP streams (audio, video) across source switches (`forward`).
     outgoing: [Outgoing; 2],
-    /// Simulcast off: the layer routed per receiving m-line (`forward`).
-    layers: HashMap<Mid, Option<Rid>>,
     /// Simulcast on: the layers this endpoint's peer publishes (`layers`).
     published: PublishedLayers,
     /// Simulcast on: the layer forwarded to this endpoint's peer (`layers`).
@@ -127,7 +125,6 @@ impl WebRtcEndpoint {
             last_own_keyframe_request: HashMap::new(),
             flow: MediaFlow::default(),
             outgoing: Default::default(),
-            layers: HashMap::new(),
             published: PublishedLayers::default(),
             selector: LayerSelector::default(),
             probing: (0, 0),

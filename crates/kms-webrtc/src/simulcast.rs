@@ -27,6 +27,14 @@ pub const INACTIVE_AFTER: Duration = Duration::from_secs(1);
 /// estimate near a layer's bitrate does not flap between two layers.
 pub const UP_MARGIN: f64 = 1.15;
 
+/// The offer without its simulcast (RFC 8853 `a=simulcast`) and rid
+/// (RFC 8851 `a=rid`) lines: with simulcast forwarding off the answer
+/// refuses simulcast, as KMS's does (it does not know the attributes), and
+/// the browser sends one stream (its first encoding).
+pub fn refuse_simulcast(offer: &str) -> String {
+    offer.split_inclusive('\n').filter(|l| !l.starts_with("a=simulcast:") && !l.starts_with("a=rid:")).collect()
+}
+
 /// One layer as its publisher sees it.
 #[derive(Debug, Clone)]
 struct Published {

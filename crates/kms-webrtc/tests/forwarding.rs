@@ -171,30 +171,6 @@ fn nacks_after_a_source_switch_are_answered_from_the_viewers_cache() {
 }
 
 #[test]
-fn simulcast_layers_are_not_mixed_into_one_stream() {
-    let mut net = Net::new();
-    net.next_simulcast = Some(vec!["h", "l"]);
-    let publisher = net.add_browser(Direction::SendOnly);
-    let viewer = net.add_browser(Direction::RecvOnly);
-    net.connect(publisher, viewer);
-    net.run_until_connected();
-    // Both layers of each frame, the high one first; each layer's bytes tell it.
-    for i in 0..30u64 {
-        let now = net.now;
-        net.browsers[publisher].send_video_layer("h", now, i * 3000, &vp8_frame(0xa0, 2500));
-        net.browsers[publisher].send_video_layer("l", now, i * 3000, &vp8_frame(0x10, 600));
-        net.run(Duration::from_millis(33));
-    }
-    net.run(Duration::from_millis(200));
-    let video = net.browsers[viewer].frames(Codec::Vp8);
-    assert!(video.len() >= 28, "the viewer gets one layer's frames: {}", video.len());
-    assert!(video.iter().all(|d| d.data.len() == 2500 && d.data[20] == 0xa0), "only the first layer seen, never the other");
-    for pair in video.windows(2) {
-        assert_eq!(pair[1].time.numer() - pair[0].time.numer(), 3000, "one frame per frame time, not two");
-    }
-}
-
-#[test]
 fn h264_access_units_arrive_whole_through_the_shared_packetizer() {
     let (mut net, publisher, viewer) = Net::publisher_and_viewer();
     // SPS, PPS and an IDR slice larger than two packets, then delta slices.

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use kms_webrtc::{Bandwidth, WebRtcConfig};
+use kms_webrtc::{Bandwidth, WebRtcConfig, WebRtcEndpoint};
 use std::time::Duration;
 use str0m::media::{Direction, MediaData};
 
@@ -117,15 +117,21 @@ fn each_viewer_gets_the_layer_its_link_carries_and_moves_up_when_it_widens() {
 }
 
 #[test]
-fn with_simulcast_off_one_layer_is_routed_to_everyone() {
+fn with_simulcast_off_the_answer_refuses_the_layers_and_one_stream_flows() {
     let mut net = Net::new();
     net.next_simulcast = Some(LAYERS.iter().map(|l| l.0).collect());
     let publisher = net.add_browser(Direction::SendOnly);
     let viewer = net.add_browser(Direction::RecvOnly);
     net.connect(publisher, viewer);
     net.run_until_connected();
-    let mut s = Session { net, publisher, viewers: vec![viewer], frame: 0, keyframe_requests: 0 };
-    s.publish(Duration::from_secs(3));
-    let layers = s.layers_received(0, 0);
-    assert!(layers.len() > 60 && layers.iter().all(|l| *l == 0), "the first layer seen, as KMS routes one stream: {layers:?}");
+    let id = net.endpoints[publisher];
+    let answer = net.pipeline.element_mut::<WebRtcEndpoint>(id).unwrap().local_sdp().unwrap().to_owned();
+    assert!(!answer.contains("a=simulcast") && !answer.contains("a=rid"), "no layers accepted, as KMS: {answer}");
+    for i in 0..60u64 {
+        let now = net.now;
+        let data = if i % 30 == 0 { vp8_frame(0x10, 625) } else { vp8_delta(0x10, 625) };
+        net.browsers[publisher].send_video(now, i * 3000, &data);
+        net.run(FRAME);
+    }
+    assert!(net.browsers[viewer].frames(str0m::format::Codec::Vp8).len() >= 55, "the single stream reaches the viewer");
 }

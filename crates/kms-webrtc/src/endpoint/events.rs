@@ -18,10 +18,9 @@ impl WebRtcEndpoint {
                     contiguous: data.contiguous,
                     ..MediaFrame::new(codec, spec.clock_rate.get(), data.time.numer(), data.network_time, data.data)
                 };
-                let Ok(layer) = self.incoming_layer(data.network_time, data.mid, data.rid, &frame) else { return };
-                frame.layer = layer;
+                frame.layer = self.incoming_layer(data.network_time, data.rid, &frame);
                 if !data.contiguous && codec.media_type() == MediaType::Video {
-                    self.request_own_keyframe(data.network_time, data.rid.filter(|_| layer.is_some()));
+                    self.request_own_keyframe(data.network_time, data.rid);
                 }
                 let (first, last) = (**data.seq_range.start(), **data.seq_range.end());
                 self.counters.inbound_loss.entry(data.mid).or_default().frame(first, last);

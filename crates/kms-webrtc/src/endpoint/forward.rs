@@ -13,14 +13,15 @@
 //! own packetizer for this peer; the choice is by codec, and a sink's m-line
 //! sends one negotiated codec, so a stream is never numbered by both.
 //!
-//! Simulcast: each `rid` of a publisher's m-line is its own stream; only
-//! the first one seen is routed, so layers are never interleaved into one.
+//! Simulcast: a frame of one layer of a simulcast publisher goes out only
+//! when this viewer forwards that layer (`layers`), so layers are never
+//! interleaved into one stream.
 
 use super::{outgoing_index, WebRtcEndpoint};
 use kms_media::{Codec, MediaFrame, MediaType, Timeline};
 use std::hash::BuildHasher;
 use std::sync::Arc;
-use str0m::media::{Frequency, MediaTime, Mid, Pt, Rid};
+use str0m::media::{Frequency, MediaTime, Mid, Pt};
 use str0m::rtp::{RtpWrite, SeqNo, Vp8Descriptor};
 
 /// The outgoing RTP stream of one media type (see the module doc).
@@ -110,19 +111,6 @@ impl WebRtcEndpoint {
             }
         }
         Sent::Written
-    }
-
-    /// Whether frames of `rid` on the receiving m-line `mid` are routed: the
-    /// first layer seen on each m-line is, the others are not (see the module
-    /// doc).
-    pub(super) fn routes_layer(&mut self, mid: Mid, rid: Option<Rid>) -> bool {
-        let routed = *self.layers.entry(mid).or_insert_with(|| {
-            if let Some(rid) = rid {
-                tracing::debug!(%mid, %rid, "simulcast: routing the first layer seen");
-            }
-            rid
-        });
-        routed == rid
     }
 }
 

@@ -8,26 +8,24 @@ use crate::simulcast::{Pick, UP_MARGIN};
 use kms_media::{ElementOutput, MediaFrame, MediaType, SimulcastLayer};
 use std::time::Instant;
 use str0m::bwe::Bitrate;
-use str0m::media::{Mid, Rid};
+use str0m::media::Rid;
 
 /// Probing targets are rounded to this many kbps, so str0m is not
 /// reconfigured on every small change of a layer's measured bitrate.
 const PROBE_STEP_KBPS: u64 = 50;
 
 impl WebRtcEndpoint {
-    /// The layer of a frame received on `mid` as simulcast layer `rid`:
-    /// `Err(())` when the frame is not routed (simulcast off: only the first
-    /// layer seen is), `Ok(None)` for a stream without rid.
-    pub(super) fn incoming_layer(&mut self, now: Instant, mid: Mid, rid: Option<Rid>, frame: &MediaFrame) -> Result<Option<SimulcastLayer>, ()> {
-        let Some(rid) = rid.filter(|_| self.config.simulcast && frame.media_type() == MediaType::Video) else {
-            return if self.routes_layer(mid, rid) { Ok(None) } else { Err(()) };
-        };
+    /// The simulcast layer of a frame received as layer `rid` (simulcast on:
+    /// counted and tagged); `None` for a stream without rid, or with
+    /// simulcast off (the answer refused the offer's layers).
+    pub(super) fn incoming_layer(&mut self, now: Instant, rid: Option<Rid>, frame: &MediaFrame) -> Option<SimulcastLayer> {
+        let rid = rid.filter(|_| self.config.simulcast && frame.media_type() == MediaType::Video)?;
         let tagged = self.published.tag(now, rid, frame.data.len(), frame.is_keyframe());
         if let Some(rid) = tagged.request_keyframe {
             tracing::debug!(%rid, "simulcast: a better primary layer, asking for its keyframe");
             self.request_own_keyframe(now, Some(rid));
         }
-        Ok(Some(tagged.layer))
+        Some(tagged.layer)
     }
 
     /// Whether a frame of simulcast `layer` goes to this endpoint's peer;
@@ -61,15 +59,19 @@ impl WebRtcEndpoint {
 
     /// Drives str0m's estimator as its docs ask of an SFU: padding may fill
     /// the link up to the next layer up with [`UP_MARGIN`] (minimum), and
-    /// probes look for the top layer's rate with a quarter more (desired),
-    /// both within the send bandwidth's maximum.
+    /// probes look for up to `maxVideoSendBandwidth` (desired; twice the
+    /// top layer's rate when unlimited), so the estimate can grow past the
+    /// layers sent now.
     fn update_probing(&mut self, now: Instant) {
         let rates = self.selector.rates(now);
         let kbps = |b: Option<u32>, factor: f64| b.map_or(0, |b| ((f64::from(b) * factor / 1000.0) as u64).div_ceil(PROBE_STEP_KBPS) * PROBE_STEP_KBPS);
         let max = u64::from(self.config.bandwidth.max_send_kbps);
         let bound = |kbps: u64| if max == 0 { kbps } else { kbps.min(max) };
         let minimum = bound(kbps(rates.next.or(rates.current), UP_MARGIN));
-        let desired = bound(kbps(rates.top, 1.25)).max(minimum);
+        // Probes look past the top active layer: layers the publisher
+        // paused come back only once some viewer's estimate makes room.
+        let ceiling = if max == 0 { kbps(rates.top, 2.0) } else { max };
+        let desired = bound(kbps(rates.top, 1.25).max(ceiling)).max(minimum);
         if (minimum, desired) != self.probing && desired > 0 {
             self.probing = (minimum, desired);
             self.rtc.bwe().set_bitrate(Bitrate::kbps(minimum), Bitrate::kbps(desired));

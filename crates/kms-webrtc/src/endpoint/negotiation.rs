@@ -44,7 +44,8 @@ impl WebRtcEndpoint {
         }
         // Lines WebRTC cannot serve are refused in the answer, as KMS does.
         let split = crate::mlines::split_offer(offer).map_err(WebRtcError::OfferRejected)?;
-        let restricted = restrict_offer(&split.usable, self.config.recvonly, self.config.sendonly);
+        let usable = if self.config.simulcast { split.usable.clone() } else { crate::simulcast::refuse_simulcast(&split.usable) };
+        let restricted = restrict_offer(&usable, self.config.recvonly, self.config.sendonly);
         let parsed = SdpOffer::from_sdp_string(&restricted).map_err(|e| WebRtcError::SdpParse(e.to_string()))?;
         // The answer keeps the offerer's codec preference (as KMS's SDP agent
         // does): the peer connection is set up again with the configured

@@ -113,3 +113,9 @@ fn before_any_measure_the_primary_layer_is_taken() {
     assert_eq!(s.pick(now, SimulcastLayer { id: 0, bitrate: 0, primary: true }, Some(true)), Pick::Switch);
     assert_eq!(s.pick(now, SimulcastLayer { id: 1, bitrate: 0, primary: false }, Some(true)), Pick::Drop { request: None });
 }
+
+#[test]
+fn simulcast_off_refuses_the_offers_layers() {
+    let offer = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\na=rid:q send\r\na=rid:f send\r\na=simulcast:send q;f\r\na=sendonly\r\n";
+    assert_eq!(refuse_simulcast(offer), "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\na=sendonly\r\n");
+}

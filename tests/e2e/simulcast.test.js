@@ -1,0 +1,104 @@
+// Simulcast in headless Chromium: a presenter sends three layers
+// (sendEncodings with rids), two viewers each get the layer their endpoint's
+// estimate and maxVideoSendBandwidth allow (the browsers' own stats), and
+// with the config key off the server routes one layer to everyone, as KMS.
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { startServer } = require('./lib/server');
+const { deferrer } = require('./lib/defer');
+const { openPage } = require('./lib/browser');
+const { pollUntil } = require('./lib/poll');
+const { execFileSync } = require('node:child_process');
+
+const decoding = (s) => s && s.framesDecoded > 10 && s.frameWidth > 0;
+
+/** The viewers' stats, polled until `done` holds (bounded), with the frames
+ *  decoded at that moment; then checks every viewer keeps decoding. */
+async function settle(page, done, what) {
+  const stats = await pollUntil(() => page.evaluate(() => window.viewerStats()), (all) => all.every(decoding) && done(all), { tries: 60 });
+  assert.ok(stats.every(decoding) && done(stats), `${what}: ${JSON.stringify(stats)} (presenter sends ${JSON.stringify(await page.evaluate(() => window.presenterLayers()))})`);
+  const later = await pollUntil(() => page.evaluate(() => window.viewerStats()), (all) => all.every((s, i) => s.framesDecoded > stats[i].framesDecoded + 10), { tries: 10 });
+  assert.ok(later.every((s, i) => s.framesDecoded > stats[i].framesDecoded + 10), `both keep decoding: ${JSON.stringify(later)}`);
+  return stats;
+}
+
+test('simulcast: a viewer limited to 200 kbps gets a smaller layer than an unlimited one; raising its limit brings the large layer back', async (t) => {
+  const defer = deferrer(t);
+  const server = await startServer();
+  defer(() => server.stop());
+  const page = await openPage(defer, server, 'simulcast.html');
+  const answer = await page.evaluate(() => window.startPresenter());
+  assert.match(answer, /a=simulcast:recv q;h;f/, 'the answer receives the three layers');
+  assert.match(answer, /transport-cc/, 'transport-wide CC negotiated');
+  await page.evaluate(() => window.addViewer(200));
+  await page.evaluate(() => window.addViewer(5000));
+  const [small, large] = await settle(page, ([a, b]) => a.frameWidth < b.frameWidth && b.frameWidth >= 480, 'the limited viewer gets a smaller layer');
+  assert.ok(small.frameWidth <= 480, `the limited viewer's layer: ${small.frameWidth} wide`);
+  const limited = await page.evaluate(() => window.endpointStats(0));
+  assert.ok(limited && typeof limited.simulcastLayer === 'number', `getStats shows the forwarded layer: ${JSON.stringify(limited)}`);
+  assert.ok(limited.availableOutgoingBitrate > 0 && limited.availableOutgoingBitrate <= 200000, `and the estimate within the limit: ${JSON.stringify(limited)}`);
+  const other = await page.evaluate(() => window.endpointStats(1));
+  assert.ok(other.simulcastLayer > limited.simulcastLayer, `a higher layer for the other viewer: ${JSON.stringify(other)}`);
+
+  await page.evaluate(() => window.setMaxVideoSendBandwidth(0, 5000));
+  await settle(page, ([a, b]) => a.frameWidth === b.frameWidth && a.frameWidth > small.frameWidth, 'the large layer back once the limit is raised');
+  assert.deepEqual(await page.evaluate(() => window.appErrors), []);
+  await page.evaluate(() => window.stop());
+  assert.ok(large.frameWidth >= 480);
+});
+
+test('simulcast off (KMS_SIMULCAST=false): the answer refuses the layers and transport-cc; every viewer decodes the one stream', async (t) => {
+  const defer = deferrer(t);
+  const server = await startServer({ env: { KMS_SIMULCAST: 'false' } });
+  defer(() => server.stop());
+  const page = await openPage(defer, server, 'simulcast.html');
+  const answer = await page.evaluate(() => window.startPresenter());
+  assert.doesNotMatch(answer, /transport-cc/, 'REMB only, as KMS');
+  assert.doesNotMatch(answer, /a=simulcast|a=rid/, 'the layers refused, as KMS (it does not know them)');
+  await page.evaluate(() => window.addViewer(200));
+  await page.evaluate(() => window.addViewer(5000));
+  await settle(page, ([a, b]) => a.frameWidth === b.frameWidth, 'one layer for everyone');
+  const stats = await page.evaluate(() => window.endpointStats(0));
+  assert.equal(stats.simulcastLayer, undefined, `no layer choice: ${JSON.stringify(stats)}`);
+  await page.evaluate(() => window.stop());
+});
+
+/** Runs `tc` with `args` (iproute2; root in the test's own network namespace). */
+const tc = (...args) => execFileSync('tc', args, { stdio: 'pipe' });
+
+/** True inside a network namespace of the test run (scripts/test.sh runs the
+ *  suite under `unshare -n`): only `lo`, so shaping it touches nothing else. */
+function ownNetworkNamespace() {
+  try {
+    return execFileSync('ip', ['-o', 'link'], { encoding: 'utf8' }).trim().split('\n').every((l) => / lo:/.test(l));
+  } catch {
+    return false;
+  }
+}
+
+test('simulcast: a bottleneck shaped with tc on the viewer\'s port moves it down a layer, and back up when lifted', { skip: !ownNetworkNamespace() && 'needs the test run\'s own network namespace (scripts/test.sh)' }, async (t) => {
+  const defer = deferrer(t);
+  const server = await startServer();
+  defer(() => server.stop());
+  const page = await openPage(defer, server, 'simulcast.html');
+  await page.evaluate(() => window.startPresenter());
+  await page.evaluate(() => window.addViewer(5000));
+  const [top] = await settle(page, ([v]) => v.frameWidth >= 960, 'the viewer starts on the top layer');
+  const port = await page.evaluate(() => window.viewerPort(0));
+  assert.ok(port > 0, 'the viewer\'s port');
+  // HTB (the kernel here has no netem): 300 kbit/s for datagrams to the viewer's port only.
+  tc('qdisc', 'add', 'dev', 'lo', 'root', 'handle', '1:', 'htb', 'default', '1');
+  defer(() => tc('qdisc', 'del', 'dev', 'lo', 'root'));
+  tc('class', 'add', 'dev', 'lo', 'parent', '1:', 'classid', '1:1', 'htb', 'rate', '10gbit');
+  tc('class', 'add', 'dev', 'lo', 'parent', '1:', 'classid', '1:2', 'htb', 'rate', '300kbit', 'ceil', '300kbit');
+  tc('qdisc', 'add', 'dev', 'lo', 'parent', '1:2', 'pfifo', 'limit', '30');
+  tc('filter', 'add', 'dev', 'lo', 'parent', '1:', 'protocol', 'ip', 'prio', '1', 'u32', 'match', 'ip', 'dport', String(port), '0xffff', 'flowid', '1:2');
+  await settle(page, ([v]) => v.frameWidth < top.frameWidth, 'the shaped viewer moves down');
+  const shaped = await page.evaluate(() => window.endpointStats(0));
+  assert.ok(shaped.availableOutgoingBitrate < 400000, `its estimate follows the bottleneck: ${JSON.stringify(shaped)}`);
+  tc('qdisc', 'del', 'dev', 'lo', 'root');
+  tc('qdisc', 'add', 'dev', 'lo', 'root', 'handle', '1:', 'htb', 'default', '1');
+  await settle(page, ([v]) => v.frameWidth >= top.frameWidth, 'the viewer moves back up once the bottleneck is gone');
+  await page.evaluate(() => window.stop());
+});
