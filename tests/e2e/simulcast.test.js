@@ -14,9 +14,11 @@ const { execFileSync } = require('node:child_process');
 const decoding = (s) => s && s.framesDecoded > 10 && s.frameWidth > 0;
 
 /** The viewers' stats, polled until `done` holds (bounded), with the frames
- *  decoded at that moment; then checks every viewer keeps decoding. */
+ *  decoded at that moment (and `settledAt`, when it held); then checks every
+ *  viewer keeps decoding. */
 async function settle(page, done, what) {
   const stats = await pollUntil(() => page.evaluate(() => window.viewerStats()), (all) => all.every(decoding) && done(all), { tries: 60 });
+  stats.settledAt = Date.now();
   assert.ok(stats.every(decoding) && done(stats), `${what}: ${JSON.stringify(stats)} (presenter sends ${JSON.stringify(await page.evaluate(() => window.presenterLayers()))})`);
   const later = await pollUntil(() => page.evaluate(() => window.viewerStats()), (all) => all.every((s, i) => s.framesDecoded > stats[i].framesDecoded + 10), { tries: 10 });
   assert.ok(later.every((s, i) => s.framesDecoded > stats[i].framesDecoded + 10), `both keep decoding: ${JSON.stringify(later)}`);
@@ -42,7 +44,9 @@ test('simulcast: a viewer limited to 200 kbps gets a smaller layer than an unlim
   assert.ok(other.simulcastLayer > limited.simulcastLayer, `a higher layer for the other viewer: ${JSON.stringify(other)}`);
 
   await page.evaluate(() => window.setMaxVideoSendBandwidth(0, 5000));
-  await settle(page, ([a, b]) => a.frameWidth === b.frameWidth && a.frameWidth > small.frameWidth, 'the large layer back once the limit is raised');
+  const raised = Date.now();
+  const back = await settle(page, ([a, b]) => a.frameWidth === b.frameWidth && a.frameWidth > small.frameWidth, 'the large layer back once the limit is raised');
+  t.diagnostic(`the large layer back ${((back.settledAt - raised) / 1000).toFixed(1)} s after the limit was raised`);
   assert.deepEqual(await page.evaluate(() => window.appErrors), []);
   await page.evaluate(() => window.stop());
   assert.ok(large.frameWidth >= 480);
@@ -99,6 +103,9 @@ test('simulcast: a bottleneck shaped with tc on the viewer\'s port moves it down
   assert.ok(shaped.availableOutgoingBitrate < 400000, `its estimate follows the bottleneck: ${JSON.stringify(shaped)}`);
   tc('qdisc', 'del', 'dev', 'lo', 'root');
   tc('qdisc', 'add', 'dev', 'lo', 'root', 'handle', '1:', 'htb', 'default', '1');
-  await settle(page, ([v]) => v.frameWidth >= top.frameWidth, 'the viewer moves back up once the bottleneck is gone');
+  const lifted = Date.now();
+  const up = await settle(page, ([v]) => v.frameWidth >= top.frameWidth, 'the viewer moves back up once the bottleneck is gone');
+  // Read within a 500 ms poll and the browser's 1 s stats: an upper bound.
+  t.diagnostic(`back on the top layer ${((up.settledAt - lifted) / 1000).toFixed(1)} s after the bottleneck was lifted`);
   await page.evaluate(() => window.stop());
 });
