@@ -5,7 +5,7 @@
 # UDP socket). The server (with its source) is pinned to core 0, the load
 # client to core 1. Everything stays on 127.0.0.0/8.
 #
-#   scripts/bench-viewers.sh [--viewers 10,50,100,200,400] [--runs 5] [--targets ours,ours-webrtc,simulcast-off,ours-rtp,janus,calls] [--calls 50,200]
+#   scripts/bench-viewers.sh [--viewers 10,50,100,200,400] [--runs 5] [--targets ours,ours-webrtc,simulcast-on,ours-rtp,janus,calls] [--calls 50,200]
 #   scripts/bench-viewers.sh --smoke     # CI: debug build, 10 viewers, one short run each, must count
 #
 # Target `calls`: one-to-one calls instead of viewers (a pipeline with two
@@ -18,8 +18,8 @@
 # by a PlayerEndpoint without decoding (ours) or sent as plain RTP by
 # bench/janus/feed.py into mountpoint 1 (Janus, started by bench/janus/start.sh);
 # `ours-webrtc`: the load client publishes the same rates to a WebRtcEndpoint;
-# `simulcast-off`: the same with KMS_SIMULCAST=false (no per-viewer TWCC
-# estimate: the cost of simulcast forwarding's machinery per viewer);
+# `simulcast-on`: the same with KMS_SIMULCAST=true (a TWCC estimate and
+# pacer per viewer: the cost of simulcast forwarding's machinery per viewer);
 # `ours-rtp`: Janus's own feed (bench/janus/feed.py, plain RTP) into an
 # RtpEndpoint, the feed on the server's core as for Janus.
 set -euo pipefail
@@ -57,9 +57,9 @@ if [[ ",$targets," == *,ours,* ]]; then
   echo "== ours: kurento-media-server ($profile), PlayerEndpoint -> N WebRtcEndpoints"
   "${pin_client[@]}" "$bin/kms-bench" viewers --target ours --server "$wrapper" --media "$media" --viewers "$viewers" "${common[@]}"
 fi
-if [[ ",$targets," == *,simulcast-off,* ]]; then
-  echo "== ours with simulcast forwarding off (KMS_SIMULCAST=false: REMB only, as KMS), load client publishes to a WebRtcEndpoint -> N WebRtcEndpoints"
-  KMS_SIMULCAST=false "${pin_client[@]}" "$bin/kms-bench" viewers --target ours --source webrtc --server "$wrapper" --viewers "$viewers" "${common[@]}"
+if [[ ",$targets," == *,simulcast-on,* ]]; then
+  echo "== ours with simulcast forwarding on (KMS_SIMULCAST=true: a TWCC estimate and pacer per viewer), load client publishes to a WebRtcEndpoint -> N WebRtcEndpoints"
+  KMS_SIMULCAST=true "${pin_client[@]}" "$bin/kms-bench" viewers --target ours --source webrtc --server "$wrapper" --viewers "$viewers" "${common[@]}"
 fi
 if [[ ",$targets," == *,ours-webrtc,* ]]; then
   echo "== ours: kurento-media-server ($profile), load client publishes to a WebRtcEndpoint -> N WebRtcEndpoints"

@@ -36,8 +36,8 @@ test('one-to-many: a presenter fans out to three viewers, all decoding', async (
     assert.ok(s.video.framesDecoded > stats[i].video.framesDecoded, `viewer ${i} keeps decoding`);
   }
   assert.equal(await page.evaluate(() => window.presenterStats()), true, 'isMediaFlowingIn(VIDEO) on the presenter');
-  // The viewers' estimates (TWCC with simulcast forwarding on, the default;
-  // the browsers' REMB with it off, as with KMS): the minimum, bounded by
+  // Chromium viewers send REMB (no transport-cc is negotiated, as with KMS,
+  // unless simulcast forwarding is on); the minimum, bounded by
   // maxVideoSendBandwidth (500 kbps), reaches the presenter.
   // The server's stats refresh every second: poll (bounded) for the first relayed REMB.
   const remb = await pollUntil(() => page.evaluate(() => window.presenterRemb()), (r) => r > 0);

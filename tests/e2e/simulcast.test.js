@@ -1,7 +1,7 @@
 // Simulcast in headless Chromium: a presenter sends three layers
 // (sendEncodings with rids), two viewers each get the layer their endpoint's
 // estimate and maxVideoSendBandwidth allow (the browsers' own stats), and
-// with the config key off the server routes one layer to everyone, as KMS.
+// with the config key off (the default) the server refuses the layers, as KMS.
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
@@ -25,9 +25,11 @@ async function settle(page, done, what) {
   return stats;
 }
 
+const SIMULCAST = { env: { KMS_SIMULCAST: 'true' } };
+
 test('simulcast: a viewer limited to 200 kbps gets a smaller layer than an unlimited one; raising its limit brings the large layer back', async (t) => {
   const defer = deferrer(t);
-  const server = await startServer();
+  const server = await startServer(SIMULCAST);
   defer(() => server.stop());
   const page = await openPage(defer, server, 'simulcast.html');
   const answer = await page.evaluate(() => window.startPresenter());
@@ -52,9 +54,9 @@ test('simulcast: a viewer limited to 200 kbps gets a smaller layer than an unlim
   assert.ok(large.frameWidth >= 480);
 });
 
-test('simulcast off (KMS_SIMULCAST=false): the answer refuses the layers and transport-cc; every viewer decodes the one stream', async (t) => {
+test('simulcast off (the default, as KMS): the answer refuses the layers and transport-cc; every viewer decodes the one stream', async (t) => {
   const defer = deferrer(t);
-  const server = await startServer({ env: { KMS_SIMULCAST: 'false' } });
+  const server = await startServer();
   defer(() => server.stop());
   const page = await openPage(defer, server, 'simulcast.html');
   const answer = await page.evaluate(() => window.startPresenter());
@@ -83,7 +85,7 @@ function ownNetworkNamespace() {
 
 test('simulcast: a bottleneck shaped with tc on the viewer\'s port moves it down a layer, and back up when lifted', { skip: !ownNetworkNamespace() && 'needs the test run\'s own network namespace (scripts/test.sh)' }, async (t) => {
   const defer = deferrer(t);
-  const server = await startServer();
+  const server = await startServer(SIMULCAST);
   defer(() => server.stop());
   const page = await openPage(defer, server, 'simulcast.html');
   await page.evaluate(() => window.startPresenter());
