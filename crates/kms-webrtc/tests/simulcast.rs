@@ -135,3 +135,45 @@ fn with_simulcast_off_the_answer_refuses_the_layers_and_one_stream_flows() {
     }
     assert!(net.browsers[viewer].frames(str0m::format::Codec::Vp8).len() >= 55, "the single stream reaches the viewer");
 }
+
+#[test]
+fn the_publisher_is_asked_only_for_the_layers_its_viewers_take() {
+    let mut s = Session::new(1);
+    s.net.cap = Some((s.viewers[0], 400_000));
+    s.publish(Duration::from_secs(8));
+    let remb = &s.net.browsers[s.publisher].remb;
+    let last = *remb.last().expect("the publisher gets REMB");
+    // The only viewer takes the low layer (150 kbit/s): that, with headroom, not all three (2.15 Mbit/s).
+    assert!((150_000..=250_000).contains(&last), "REMB to the publisher: {last} (all: {remb:?})");
+    s.net.cap = None;
+    s.publish(Duration::from_secs(8));
+    let last = *s.net.browsers[s.publisher].remb.last().unwrap();
+    assert!(last >= 2_000_000, "the top layer watched: room for every layer, {last}");
+}
+
+#[test]
+fn opus_red_is_negotiated_when_offered_and_audio_flows() {
+    let mut net = Net::new();
+    net.next_offers_red = true;
+    let publisher = net.add_browser_with(Direction::SendOnly, config());
+    net.next_offers_red = true;
+    let viewer = net.add_browser_with(Direction::RecvOnly, config());
+    net.next_offers_red = true;
+    let kms_like = net.add_browser(Direction::RecvOnly);
+    net.connect(publisher, viewer);
+    net.connect(publisher, kms_like);
+    net.run_until_connected();
+    let answer = |net: &mut Net, i: usize| net.pipeline.element_mut::<WebRtcEndpoint>(net.endpoints[i]).unwrap().local_sdp().unwrap().to_owned();
+    assert!(answer(&mut net, publisher).contains("red/48000/2"), "RED accepted with simulcast forwarding on");
+    assert!(!answer(&mut net, kms_like).contains("red/"), "not with it off, as KMS");
+    for i in 0..100u64 {
+        let now = net.now;
+        net.browsers[publisher].send_audio(now, i * 960, &[0xfc, i as u8, 0x55, 0x66]);
+        net.run(Duration::from_millis(20));
+    }
+    for v in [viewer, kms_like] {
+        let audio = net.browsers[v].frames(str0m::format::Codec::Opus);
+        assert!(audio.len() >= 95, "viewer {v} gets the audio: {} packets", audio.len());
+        assert!(audio.iter().all(|d| d.data.len() == 4 && d.data[2] == 0x55), "the primary Opus payload, unwrapped");
+    }
+}

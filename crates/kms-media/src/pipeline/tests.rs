@@ -16,6 +16,11 @@ struct Probe {
     data: Vec<DataMessage>,
     /// What it takes as a sink (`None`: anything).
     accepts: Option<Vec<Codec>>,
+    /// Picks simulcast layers itself (a simulcast viewer).
+    selects: bool,
+    layer_keyframe_requests: Vec<u8>,
+    /// (min, max) of its sinks' estimates.
+    sink_estimates: Vec<(u64, u64)>,
 }
 
 impl Element for Probe {
@@ -33,6 +38,16 @@ impl Element for Probe {
     }
     fn handle_bitrate_estimate(&mut self, _now: Instant, bitrate: u64) {
         self.estimates.push(bitrate);
+    }
+    fn handle_sink_estimates(&mut self, now: Instant, min: u64, max: u64) {
+        self.sink_estimates.push((min, max));
+        self.handle_bitrate_estimate(now, min);
+    }
+    fn handle_layer_keyframe_request(&mut self, _now: Instant, layer: u8) {
+        self.layer_keyframe_requests.push(layer);
+    }
+    fn selects_layers(&self) -> bool {
+        self.selects
     }
     fn poll_output(&mut self) -> Option<ElementOutput> {
         self.to_emit.pop_front()
@@ -431,3 +446,4 @@ fn a_filter_chain_decodes_once_encodes_once_and_an_unconsumed_filter_gets_nothin
 }
 
 mod hubs;
+mod layers;

@@ -64,6 +64,8 @@ pub struct Net {
     /// The next browser offers a data channel even when its endpoint does
     /// not use data channels.
     pub next_offers_data_channel: bool,
+    /// The next browser offers Opus with RED (RFC 2198), as Chromium does.
+    pub next_offers_red: bool,
     /// The next browser sends its video as simulcast layers with these rids.
     pub next_simulcast: Option<Vec<&'static str>>,
     /// A bottleneck on the server's datagrams to one browser: (browser
@@ -92,6 +94,7 @@ impl Net {
             recorded: None,
             forge_next_fingerprint: false,
             next_offers_data_channel: false,
+            next_offers_red: false,
             next_simulcast: None,
             cap: None,
             cap_busy_until: None,
@@ -123,7 +126,7 @@ impl Net {
     pub fn add_browser_with(&mut self, direction: Direction, config: WebRtcConfig) -> usize {
         let i = self.browsers.len();
         let addr: SocketAddr = format!("127.0.0.{}:5000", i + 2).parse().unwrap();
-        let mut rtc = Rtc::builder().build(self.now);
+        let mut rtc = Rtc::builder().enable_opus(true, std::mem::take(&mut self.next_offers_red)).build(self.now);
         rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
         let mut change = rtc.sdp_api();
         let audio = change.add_media(MediaKind::Audio, direction, None, None, None);
