@@ -54,6 +54,26 @@ test('simulcast: a viewer limited to 200 kbps gets a smaller layer than an unlim
   assert.ok(large.frameWidth >= 480);
 });
 
+test('VP9 SVC (L3T3_KEY): a viewer limited to 200 kbps gets fewer spatial layers, a narrower picture, than an unlimited one; raising its limit brings them back', async (t) => {
+  const defer = deferrer(t);
+  const server = await startServer(SIMULCAST);
+  defer(() => server.stop());
+  const page = await openPage(defer, server, 'simulcast.html');
+  await page.evaluate(() => window.startPresenter([{ scalabilityMode: 'L3T3_KEY' }], 'video/VP9'));
+  await page.evaluate(() => window.addViewer(200, 'VP9'));
+  await page.evaluate(() => window.addViewer(5000, 'VP9'));
+  const [small, large] = await settle(page, ([a, b]) => a.frameWidth < b.frameWidth && a.codec === 'video/VP9' && b.codec === 'video/VP9', 'the limited viewer decodes fewer spatial layers');
+  t.diagnostic(`decoded widths: ${small.frameWidth} (200 kbps) and ${large.frameWidth}`);
+  const [limited, other] = [await page.evaluate(() => window.endpointStats(0)), await page.evaluate(() => window.endpointStats(1))];
+  assert.ok(limited.simulcastLayer < other.simulcastLayer, `getStats shows the spatial layers sent: ${JSON.stringify([limited, other])}`);
+  await page.evaluate(() => window.setMaxVideoSendBandwidth(0, 5000));
+  const raised = Date.now();
+  const back = await settle(page, ([a, b]) => a.frameWidth === b.frameWidth && a.frameWidth > small.frameWidth, 'the upper layers back once the limit is raised');
+  t.diagnostic(`the upper spatial layers back ${((back.settledAt - raised) / 1000).toFixed(1)} s after the limit was raised`);
+  assert.deepEqual(await page.evaluate(() => window.appErrors), []);
+  await page.evaluate(() => window.stop());
+});
+
 test('simulcast off (the default, as KMS): the answer refuses the layers and transport-cc; every viewer decodes the one stream', async (t) => {
   const defer = deferrer(t);
   const server = await startServer();

@@ -42,6 +42,7 @@ pub fn frame_from_sample(sample: &gst::Sample, codec: Codec) -> Option<MediaFram
         metadata: matches!(codec, Codec::RawVideo | Codec::RawAudio).then(|| metadata(buffer)).flatten(),
         rtp: Default::default(),
         layer: None,
+        spatial: None,
     })
 }
 

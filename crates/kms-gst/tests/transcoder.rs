@@ -42,6 +42,7 @@ fn corrupt_vp8_is_survived_with_keyframe_requests_and_no_error() {
             metadata: None,
             rtp: Default::default(),
             layer: None,
+            spatial: None,
         };
         t.handle_media(Instant::now(), &frame);
         std::thread::sleep(Duration::from_millis(5));

@@ -101,6 +101,24 @@ pub struct MediaFrame {
     /// The simulcast layer this frame belongs to, when its publisher sends
     /// several (RFC 8853); `None` for a single stream.
     pub layer: Option<SimulcastLayer>,
+    /// The spatial layers a VP9 SVC frame carries, when its publisher
+    /// encodes several (`scalabilityMode` L2T*/L3T*); `None` otherwise.
+    pub spatial: Option<SpatialLayers>,
+}
+
+/// The spatial layers of one VP9 SVC frame (RFC 9628 §4: one picture per
+/// spatial layer, lowest first, each after the previous in the frame's
+/// data), as the publishing endpoint tags them. A sink that sends fewer
+/// layers cuts the data after the last one it keeps: lower layers never
+/// refer to higher ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpatialLayers {
+    /// Where each spatial layer ends in `data` (bytes); 0: the layer is not
+    /// in this frame.
+    pub ends: [u32; 3],
+    /// The measured bitrate of the layers up to each one (bits/s: index 1
+    /// is layers 0 and 1 together); 0 until measured.
+    pub bitrates: [u32; 3],
 }
 
 /// Which simulcast layer (one `rid` of a publisher's m-line, RFC 8851/8853)
@@ -138,7 +156,7 @@ impl MediaFrame {
     /// An encoded, contiguous frame: `codec`'s payload at `rtp_time` (in
     /// `clock_rate` units) that arrived at `network_time`.
     pub fn new(codec: Codec, clock_rate: u32, rtp_time: u64, network_time: Instant, data: Arc<[u8]>) -> MediaFrame {
-        MediaFrame { codec, clock_rate, rtp_time, network_time, contiguous: true, data, raw_caps: None, metadata: None, rtp: RtpPayloads::default(), layer: None }
+        MediaFrame { codec, clock_rate, rtp_time, network_time, contiguous: true, data, raw_caps: None, metadata: None, rtp: RtpPayloads::default(), layer: None, spatial: None }
     }
 
     pub fn media_type(&self) -> MediaType {

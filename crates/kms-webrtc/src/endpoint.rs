@@ -14,7 +14,7 @@ use crate::codecs::CodecList;
 use crate::datachannel::DataChannels;
 use crate::external::ExternalAddrs;
 use crate::gather::{Gatherer, NatConfig};
-use crate::simulcast::{LayerSelector, PublishedLayers};
+use crate::simulcast::{LayerSelector, PublishedLayers, SpatialMeter, SpatialSelector};
 use kms_media::{Codec, DataMessage, Datagram, Element, ElementEvent, ElementOutput, MediaFlow, MediaFrame, MediaType, Transmit, Transport};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -99,6 +99,10 @@ pub struct WebRtcEndpoint {
     published: PublishedLayers,
     /// Simulcast on: the layer forwarded to this endpoint's peer (`layers`).
     selector: LayerSelector,
+    /// Simulcast on: the VP9 spatial layers its peer publishes, and those
+    /// this endpoint sends its peer (`layers`).
+    spatial_meter: SpatialMeter,
+    spatial: SpatialSelector,
     /// The (minimum, desired) bitrates last given to str0m's estimator, kbps.
     probing: (u64, u64),
     remb: RembRelay,
@@ -127,6 +131,8 @@ impl WebRtcEndpoint {
             outgoing: Default::default(),
             published: PublishedLayers::default(),
             selector: LayerSelector::default(),
+            spatial_meter: SpatialMeter::default(),
+            spatial: SpatialSelector::default(),
             probing: (0, 0),
             remb: RembRelay::new(config.bandwidth),
             now,

@@ -9,7 +9,8 @@
 //! switching at a keyframe of the new layer, so its RTP stream stays one
 //! stream (sequence numbers, timestamps and VP8 picture ids continue: see
 //! `endpoint/forward.rs`). The publisher is asked only for the layers some
-//! viewer can take ([`PublishedLayers::wanted_bitrate`]).
+//! viewer can take ([`PublishedLayers::wanted_bitrate`]). VP9 spatial
+//! scalability (one stream, several layers per frame) is in `svc`.
 
 use kms_media::SimulcastLayer;
 use std::time::{Duration, Instant};
@@ -278,6 +279,9 @@ impl LayerSelector {
         active.iter().rev().find(|s| fits(s)).or(active.first()).map(|s| s.id)
     }
 }
+
+mod svc;
+pub use svc::{Cut, SpatialMeter, SpatialSelector, MAX_SPATIAL_LAYERS};
 
 #[cfg(test)]
 mod tests;

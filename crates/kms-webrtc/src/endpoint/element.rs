@@ -86,6 +86,8 @@ impl Element for WebRtcEndpoint {
                 return;
             }
         }
+        let cut = frame.spatial.filter(|_| self.config.simulcast).and_then(|layers| self.spatial_cut(now, layers, frame));
+        let frame = cut.as_ref().unwrap_or(frame);
         let Some(pt) = self.rtc.writer(mid).and_then(|w| w.payload_params().find(|p| codec_of(p.spec().codec) == Some(frame.codec)).map(|p| p.pt())) else {
             return;
         };

@@ -3,6 +3,7 @@
 use super::{codec_of, WebRtcEndpoint};
 use kms_media::{ElementEvent, ElementOutput, MediaFrame, MediaType};
 use str0m::bwe::BweKind;
+use str0m::format::CodecExtra;
 use str0m::Event;
 
 impl WebRtcEndpoint {
@@ -19,6 +20,9 @@ impl WebRtcEndpoint {
                     ..MediaFrame::new(codec, spec.clock_rate.get(), data.time.numer(), data.network_time, data.data)
                 };
                 frame.layer = self.incoming_layer(data.network_time, data.rid, &frame);
+                if let CodecExtra::Vp9(extra) = &data.codec_extra {
+                    frame.spatial = self.incoming_spatial(data.network_time, &extra.layers_scheme);
+                }
                 if !data.contiguous && codec.media_type() == MediaType::Video {
                     self.request_own_keyframe(data.network_time, data.rid);
                 }

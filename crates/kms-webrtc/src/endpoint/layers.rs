@@ -1,11 +1,12 @@
-//! Simulcast in a WebRtcEndpoint (see [`crate::simulcast`]): as a publisher
-//! it tags the frames of each layer its peer sends; as a viewer it forwards
-//! one layer, chosen from its peer's bandwidth estimate, and drives str0m's
-//! estimator towards the next layer up.
+//! Simulcast and VP9 SVC in a WebRtcEndpoint (see [`crate::simulcast`]): as
+//! a publisher it tags the frames of each layer its peer sends (simulcast
+//! rids, spatial layers); as a viewer it forwards one simulcast layer, or
+//! cuts SVC frames after a spatial layer, chosen from its peer's bandwidth
+//! estimate, and drives str0m's estimator towards the next layer up.
 
 use super::{outgoing_index, WebRtcEndpoint};
 use crate::simulcast::{Pick, UP_MARGIN};
-use kms_media::{ElementOutput, MediaFrame, MediaType, SimulcastLayer};
+use kms_media::{ElementOutput, MediaFrame, MediaType, SimulcastLayer, SpatialLayers};
 use std::time::Instant;
 use str0m::bwe::Bitrate;
 use str0m::media::Rid;
@@ -26,6 +27,28 @@ impl WebRtcEndpoint {
             self.request_own_keyframe(now, Some(rid));
         }
         Some(tagged.layer)
+    }
+
+    /// The spatial layers of a VP9 frame whose layers end at `ends` (simulcast
+    /// on: measured and tagged); `None` without SVC.
+    pub(super) fn incoming_spatial(&mut self, now: Instant, ends: &[Option<usize>]) -> Option<SpatialLayers> {
+        if !self.config.simulcast {
+            return None;
+        }
+        self.spatial_meter.tag(now, ends)
+    }
+
+    /// The part of an SVC frame this endpoint's peer gets: `None` for the
+    /// whole frame, else the frame cut after the highest spatial layer its
+    /// estimate carries (a new frame: the data is copied).
+    pub(super) fn spatial_cut(&mut self, now: Instant, layers: SpatialLayers, frame: &MediaFrame) -> Option<MediaFrame> {
+        let keyframe = frame.is_keyframe() != Some(false);
+        let cut = self.spatial.cut(layers, frame.data.len(), keyframe, self.selector.budget());
+        self.update_probing(now);
+        if cut.wants_keyframe {
+            self.queue.push_back(ElementOutput::KeyframeRequest);
+        }
+        (cut.end < frame.data.len()).then(|| MediaFrame { data: frame.data[..cut.end].into(), rtp: Default::default(), ..frame.clone() })
     }
 
     /// Whether a frame of simulcast `layer` goes to this endpoint's peer;
@@ -63,7 +86,7 @@ impl WebRtcEndpoint {
     /// top layer's rate when unlimited), so the estimate can grow past the
     /// layers sent now.
     fn update_probing(&mut self, now: Instant) {
-        let rates = self.selector.rates(now);
+        let rates = if self.spatial.current().is_some() { self.spatial.rates() } else { self.selector.rates(now) };
         let kbps = |b: Option<u32>, factor: f64| b.map_or(0, |b| ((f64::from(b) * factor / 1000.0) as u64).div_ceil(PROBE_STEP_KBPS) * PROBE_STEP_KBPS);
         let max = u64::from(self.config.bandwidth.max_send_kbps);
         let bound = |kbps: u64| if max == 0 { kbps } else { kbps.min(max) };
@@ -83,7 +106,13 @@ impl WebRtcEndpoint {
     /// ([`crate::simulcast::PublishedLayers::wanted_bitrate`]); otherwise
     /// the slowest sink bounds the publisher, as in KMS.
     pub(super) fn sinks_estimates(&mut self, now: Instant, min: u64, max: u64) {
-        let wanted = if self.published.is_simulcast() { self.published.wanted_bitrate(now, max) } else { min };
+        let wanted = if self.published.is_simulcast() {
+            self.published.wanted_bitrate(now, max)
+        } else if self.spatial_meter.is_layered(now) {
+            self.spatial_meter.wanted_bitrate(max)
+        } else {
+            min
+        };
         self.remb.sinks_estimate(now, wanted);
         self.send_remb(now);
     }
@@ -98,9 +127,12 @@ impl WebRtcEndpoint {
     }
 
     /// getStats: the simulcast layer forwarded to the peer (its number at
-    /// the publisher and measured bitrate, bits/s) and the estimate it is
-    /// chosen by (bits/s).
+    /// the publisher, or the highest VP9 spatial layer sent, and its measured
+    /// bitrate, bits/s) and the estimate it is chosen by (bits/s).
     pub fn forwarded_layer(&self) -> (Option<(u8, u32)>, Option<u64>) {
+        if let Some(spatial) = self.spatial.current() {
+            return (Some((spatial, self.spatial.rates().current.unwrap_or(0))), self.selector.budget());
+        }
         let rate = self.selector.rates(self.now).current;
         (self.selector.current().map(|id| (id, rate.unwrap_or(0))), self.selector.budget())
     }
