@@ -140,23 +140,36 @@ impl PublishedLayers {
     }
 
     /// What the publisher should be allowed to send (bits/s, for its REMB)
-    /// when the best-served viewer can take `max_sink` bits/s: the layers up
-    /// to the best one that viewer takes, with 25 % headroom; when that is
-    /// the top active layer, room to grow (half as much again, at least
-    /// `max_sink`) so paused layers can come back. Layers nobody can take
-    /// are thereby left out of the publisher's budget, and its encoder
-    /// pauses them (browsers fill layers from the lowest up).
+    /// when the best-served viewer can take `max_sink` bits/s (see
+    /// [`publisher_budget`]; a viewer takes one layer, the publisher sends
+    /// every layer up to it).
     pub fn wanted_bitrate(&self, now: Instant, max_sink: u64) -> u64 {
         let mut rates: Vec<u64> = self.active(now).map(|(_, b)| u64::from(b)).filter(|b| *b > 0).collect();
         rates.sort_unstable();
-        let Some(top) = rates.len().checked_sub(1) else { return max_sink };
-        let k = rates.iter().rposition(|r| *r <= max_sink).unwrap_or(0);
-        let sum: u64 = rates[..=k].iter().sum();
-        if k == top {
-            (sum * 3 / 2).max(max_sink)
-        } else {
-            sum * 5 / 4
-        }
+        let cumulative: Vec<u64> = rates.iter().scan(0, |sum, r| {
+            *sum += r;
+            Some(*sum)
+        }).collect();
+        publisher_budget(&rates, &cumulative, max_sink)
+    }
+}
+
+/// The budget a publisher is given (bits/s, as REMB) when the best-served
+/// viewer takes `max_sink`: layer `k` costs a viewer `viewer_cost[k]` and
+/// the publisher `publisher_cost[k]` (everything up to it), lowest first.
+/// The best layer that viewer takes, with 25 % headroom; when that is the
+/// top layer, room to grow (half as much again, at least `max_sink`) so
+/// paused layers can come back. Layers nobody takes are left out of the
+/// budget, and the publisher's encoder pauses them (browsers fill layers
+/// from the lowest up).
+fn publisher_budget(viewer_cost: &[u64], publisher_cost: &[u64], max_sink: u64) -> u64 {
+    let Some(top) = viewer_cost.len().checked_sub(1) else { return max_sink };
+    let k = viewer_cost.iter().rposition(|r| *r <= max_sink).unwrap_or(0);
+    let cost = publisher_cost.get(k).copied().unwrap_or(max_sink);
+    if k == top {
+        (cost * 3 / 2).max(max_sink)
+    } else {
+        cost * 5 / 4
     }
 }
 

@@ -63,18 +63,11 @@ impl SpatialMeter {
     }
 
     /// What the publisher should be allowed to send (bits/s) when the
-    /// best-served viewer takes `max_sink`: the layers up to the best one
-    /// that fits, with 25 % headroom; all of them, with room to grow, when
-    /// that is the top one (see [`super::PublishedLayers::wanted_bitrate`]).
+    /// best-served viewer takes `max_sink` (see [`super::publisher_budget`];
+    /// viewer and publisher pay the same for the layers up to one).
     pub fn wanted_bitrate(&self, max_sink: u64) -> u64 {
         let rates: Vec<u64> = self.bitrates.iter().map(|b| u64::from(*b)).filter(|b| *b > 0).collect();
-        let Some(top) = rates.len().checked_sub(1) else { return max_sink };
-        let k = rates.iter().rposition(|r| *r <= max_sink).unwrap_or(0);
-        if k == top {
-            (rates[top] * 3 / 2).max(max_sink)
-        } else {
-            rates[k] * 5 / 4
-        }
+        super::publisher_budget(&rates, &rates, max_sink)
     }
 }
 
