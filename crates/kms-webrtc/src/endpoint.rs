@@ -14,7 +14,7 @@ use crate::codecs::CodecList;
 use crate::datachannel::DataChannels;
 use crate::external::ExternalAddrs;
 use crate::gather::{Gatherer, NatConfig};
-use crate::simulcast::{LayerSelector, PublishedLayers, SpatialMeter, SpatialSelector};
+use crate::simulcast::{LayerSelector, PublishedLayers, RateMeter, SpatialMeter, SpatialSelector};
 use kms_media::{Codec, DataMessage, Datagram, Element, ElementEvent, ElementOutput, MediaFlow, MediaFrame, MediaType, Transmit, Transport};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -103,6 +103,8 @@ pub struct WebRtcEndpoint {
     /// this endpoint sends its peer (`layers`).
     spatial_meter: SpatialMeter,
     spatial: SpatialSelector,
+    /// Simulcast on: the rate of video without layers sent to the peer.
+    unlayered: RateMeter,
     /// The (minimum, desired) bitrates last given to str0m's estimator, kbps.
     probing: (u64, u64),
     remb: RembRelay,
@@ -133,6 +135,7 @@ impl WebRtcEndpoint {
             selector: LayerSelector::default(),
             spatial_meter: SpatialMeter::default(),
             spatial: SpatialSelector::default(),
+            unlayered: RateMeter::default(),
             probing: (0, 0),
             remb: RembRelay::new(config.bandwidth),
             now,

@@ -36,6 +36,31 @@ pub fn refuse_simulcast(offer: &str) -> String {
     offer.split_inclusive('\n').filter(|l| !l.starts_with("a=simulcast:") && !l.starts_with("a=rid:")).collect()
 }
 
+/// The bitrate of a stream, counted over [`MEASURE_WINDOW`]s.
+#[derive(Debug, Default)]
+pub struct RateMeter {
+    bytes: u64,
+    window_start: Option<Instant>,
+    bitrate: Option<u32>,
+}
+
+impl RateMeter {
+    /// Counts `len` bytes sent at `now`; returns the new bitrate (bits/s)
+    /// when a window closed.
+    pub fn add(&mut self, now: Instant, len: usize) -> Option<u32> {
+        let start = *self.window_start.get_or_insert(now);
+        let elapsed = now.saturating_duration_since(start);
+        let mut closed = None;
+        if elapsed >= MEASURE_WINDOW {
+            let rate = (self.bytes as f64 * 8.0 / elapsed.as_secs_f64()).min(f64::from(u32::MAX)) as u32;
+            self.bitrate = Some(rate);
+            (self.bytes, self.window_start, closed) = (0, Some(now), Some(rate));
+        }
+        self.bytes += len as u64;
+        closed
+    }
+}
+
 /// One layer as its publisher sees it.
 #[derive(Debug, Clone)]
 struct Published {

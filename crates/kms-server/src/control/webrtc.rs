@@ -54,7 +54,7 @@ pub fn bandwidth(properties: &Map<String, Value>) -> Bandwidth {
 /// forwarding with per-viewer transport-wide CC and Opus RED when `true`
 /// (or `1`, `yes`, `on`); off by default, endpoints behaving as KMS's (see
 /// [`kms_webrtc::WebRtcConfig::simulcast`]): the per-viewer estimator and
-/// pacer cost about 0.09 % of a core per viewer more (README, Viewers).
+/// pacer cost about 0.06-0.09 % of a core per viewer more (README, Simulcast).
 pub fn simulcast(config: &std::collections::HashMap<String, String>) -> bool {
     config.get("simulcast").is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes" | "on"))
 }

@@ -88,6 +88,9 @@ impl Element for WebRtcEndpoint {
         }
         let cut = frame.spatial.filter(|_| self.config.simulcast).and_then(|layers| self.spatial_cut(now, layers, frame));
         let frame = cut.as_ref().unwrap_or(frame);
+        if self.config.simulcast && media_type == MediaType::Video && frame.layer.is_none() && frame.spatial.is_none() {
+            self.unlayered_video_sent(now, frame.data.len());
+        }
         let Some(pt) = self.rtc.writer(mid).and_then(|w| w.payload_params().find(|p| codec_of(p.spec().codec) == Some(frame.codec)).map(|p| p.pt())) else {
             return;
         };

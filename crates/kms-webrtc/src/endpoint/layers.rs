@@ -72,6 +72,21 @@ impl WebRtcEndpoint {
         }
     }
 
+    /// Video without layers sent with simulcast on: str0m's pacer sends at
+    /// most a little over its estimate, so the estimator is asked to probe
+    /// for twice the stream's rate (not bounded by `maxVideoSendBandwidth`,
+    /// which bounds what goes upstream, not what is forwarded): a source
+    /// that does not follow the REMB (a player, an RtpEndpoint) is not
+    /// held back in the pacer's queue.
+    pub(super) fn unlayered_video_sent(&mut self, now: Instant, len: usize) {
+        let Some(rate) = self.unlayered.add(now, len) else { return };
+        let desired = (u64::from(rate) * 2 / 1000).div_ceil(PROBE_STEP_KBPS) * PROBE_STEP_KBPS;
+        if (0, desired) != self.probing && desired > 0 {
+            self.probing = (0, desired);
+            self.rtc.bwe().set_bitrate(Bitrate::kbps(0), Bitrate::kbps(desired));
+        }
+    }
+
     /// A new estimate of what the peer can receive (bits/s, bounded by the
     /// send bandwidth): the budget of the layer choice.
     pub(super) fn viewer_estimate(&mut self, bitrate: u64) {
