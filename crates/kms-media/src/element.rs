@@ -107,6 +107,11 @@ pub enum ElementOutput {
     /// received, bounded by the element's send bandwidth): routed to its VIDEO
     /// source, which gets the minimum over all its sinks.
     BitrateEstimate(u64),
+    /// The minimum and maximum estimates (bits/s) of this element's own
+    /// sinks, relayed by an element that only passes media through (a
+    /// PassThrough): routed to its VIDEO source like [`Self::BitrateEstimate`]
+    /// of the minimum, with the maximum kept for a simulcast publisher.
+    SinkEstimates { min: u64, max: u64 },
     /// This element's media of this type now comes from another origin: routed
     /// to its sinks as a source change (a PassThrough relays upstream switches).
     SourceChanged(MediaType),

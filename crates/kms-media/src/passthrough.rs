@@ -54,6 +54,10 @@ impl Element for PassThrough {
         self.queue.push_back(ElementOutput::BitrateEstimate(bitrate));
     }
 
+    fn handle_sink_estimates(&mut self, _now: Instant, min: u64, max: u64) {
+        self.queue.push_back(ElementOutput::SinkEstimates { min, max });
+    }
+
     fn poll_output(&mut self) -> Option<ElementOutput> {
         self.queue.pop_front()
     }

@@ -40,6 +40,9 @@ pub struct Pipeline {
     primary_layers: HashMap<ElementId, u8>,
     /// The latest video bitrate estimate (bits/s) of each sink that sent one.
     estimates: HashMap<ElementId, u64>,
+    /// The best estimate behind a sink that relays its own sinks' (a
+    /// PassThrough), bits/s.
+    estimate_max: HashMap<ElementId, u64>,
     /// `latencyStats`: input latency per element, when enabled.
     latency: LatencyStats,
     outbox: VecDeque<PipelineOutput>,
@@ -73,6 +76,7 @@ impl Pipeline {
         self.last_layer_keyframe_request.retain(|(source, _), _| *source != id);
         self.primary_layers.remove(&id);
         self.estimates.remove(&id);
+        self.estimate_max.remove(&id);
         self.latency.remove(id);
         let removed = self.elements.remove(&id);
         self.prune_transcoders(now);
@@ -242,15 +246,8 @@ impl Pipeline {
                         self.request_layer_keyframe(now, source, layer);
                     }
                 }
-                ElementOutput::BitrateEstimate(bitrate) => {
-                    self.estimates.insert(id, bitrate);
-                    if self.transcoded_estimate(id) {
-                        continue;
-                    }
-                    if let Some(source) = self.graph.source(id, MediaType::Video) {
-                        self.relay_estimate(now, source);
-                    }
-                }
+                ElementOutput::BitrateEstimate(bitrate) => self.sink_estimate(now, id, bitrate, None),
+                ElementOutput::SinkEstimates { min, max } => self.sink_estimate(now, id, min, Some(max)),
                 ElementOutput::SourceChanged(media_type) => {
                     let sinks: Vec<ElementId> = self.graph.sinks(id, media_type).collect();
                     for sink in sinks {
@@ -263,17 +260,34 @@ impl Pipeline {
         }
     }
 
+    /// Sink `id` reported its estimate (and, relaying its own sinks', the
+    /// best of theirs): relayed to its VIDEO source.
+    fn sink_estimate(&mut self, now: Instant, id: ElementId, bitrate: u64, best: Option<u64>) {
+        self.estimates.insert(id, bitrate);
+        match best {
+            Some(max) => self.estimate_max.insert(id, max),
+            None => self.estimate_max.remove(&id),
+        };
+        if self.transcoded_estimate(id) {
+            return;
+        }
+        if let Some(source) = self.graph.source(id, MediaType::Video) {
+            self.relay_estimate(now, source);
+        }
+    }
+
     /// Gives `source` the minimum and maximum of its video sinks' latest
     /// estimates (of the sinks it feeds directly: a transcoder's encoder
     /// follows the others).
     fn relay_estimate(&mut self, now: Instant, source: ElementId) {
+        // (sink's estimate, the best of its own sinks' when it relays them)
         let estimates = || {
             self.graph
                 .sinks(source, MediaType::Video)
                 .filter(|s| !self.is_transcoded_sink(*s, MediaType::Video))
-                .filter_map(|s| self.estimates.get(&s).copied())
+                .filter_map(|s| self.estimates.get(&s).map(|e| (*e, self.estimate_max.get(&s).copied().unwrap_or(*e))))
         };
-        let (Some(min), Some(max)) = (estimates().min(), estimates().max()) else { return };
+        let (Some(min), Some(max)) = (estimates().map(|e| e.0).min(), estimates().map(|e| e.1).max()) else { return };
         if let Some(e) = self.elements.get_mut(&source) {
             e.handle_sink_estimates(now, min, max);
             self.dirty.insert(source);

@@ -71,3 +71,24 @@ fn a_source_gets_the_range_of_its_sinks_estimates() {
     drain(&mut p, now);
     assert_eq!(p.element_mut::<Probe>(src).unwrap().sink_estimates, [(900_000, 900_000), (150_000, 900_000)]);
 }
+
+#[test]
+fn a_passthrough_relays_the_range_of_the_estimates_behind_it() {
+    let now = Instant::now();
+    let mut p = Pipeline::new();
+    let src = p.add(Box::new(Probe::default()));
+    let pass = p.add(Box::new(crate::PassThrough::default()));
+    let slow = p.add(Box::new(Probe { selects: true, ..Probe::default() }));
+    let fast = p.add(Box::new(Probe { selects: true, ..Probe::default() }));
+    p.connect(now, Connection::new(src, pass, MediaType::Video)).unwrap();
+    for sink in [slow, fast] {
+        p.connect(now, Connection::new(pass, sink, MediaType::Video)).unwrap();
+    }
+    for (sink, bitrate) in [(slow, 150_000), (fast, 2_000_000)] {
+        p.element_mut::<Probe>(sink).unwrap().to_emit.push_back(ElementOutput::BitrateEstimate(bitrate));
+        drain(&mut p, now);
+    }
+    assert_eq!(p.element_mut::<Probe>(src).unwrap().sink_estimates.last(), Some(&(150_000, 2_000_000)));
+    emit(&mut p, src, now, &[(0, false), (1, true)]);
+    assert_eq!(layers_of(&mut p, fast), [0, 1], "every layer through the PassThrough");
+}
