@@ -80,7 +80,6 @@ impl Element for WebRtcEndpoint {
         }
         let media_type = frame.media_type();
         let Some(mid) = self.sdp.send_mids.iter().find(|(_, t)| *t == media_type).map(|(m, _)| *m) else { return };
-        // Payload types differ per peer: map by codec, not by the source's PT.
         if let Some(layer) = frame.layer.filter(|_| self.config.simulcast) {
             if !self.forwards_layer(now, layer, frame) {
                 return;
@@ -91,6 +90,7 @@ impl Element for WebRtcEndpoint {
         if self.config.simulcast && media_type == MediaType::Video && frame.layer.is_none() && frame.spatial.is_none() {
             self.unlayered_video_sent(now, frame.data.len());
         }
+        // Payload types differ per peer: map by codec, not by the source's PT.
         let Some(pt) = self.rtc.writer(mid).and_then(|w| w.payload_params().find(|p| codec_of(p.spec().codec) == Some(frame.codec)).map(|p| p.pt())) else {
             return;
         };
