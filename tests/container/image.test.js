@@ -47,7 +47,8 @@ test('hello-world decodes through the container, a recording lands in the mounte
   defer(() => fs.rmSync(volume, { recursive: true, force: true }));
   fs.chmodSync(volume, 0o777);
   fs.copyFileSync(media.file('in.webm'), path.join(volume, 'in.webm'));
-  const server = await start(defer, ['-e', 'KMS_MIN_PORT=45000', '-e', 'KMS_MAX_PORT=45099', '-e', 'KMS_NETWORK_INTERFACES=lo', '-e', 'KMS_MTU=', '-v', `${volume}:/var/lib/kurento`]);
+  // --rm=false: the container stays after it exits, so its exit status can be read below.
+  const server = await start(defer, ['--rm=false', '-e', 'KMS_MIN_PORT=45000', '-e', 'KMS_MAX_PORT=45099', '-e', 'KMS_NETWORK_INTERFACES=lo', '-e', 'KMS_MTU=', '-v', `${volume}:/var/lib/kurento`]);
 
   // The tutorial in Chromium; its media crosses the container's port range.
   const page = await openPage(defer, server, 'hello-world.html');
@@ -77,12 +78,12 @@ test('hello-world decodes through the container, a recording lands in the mounte
   assert.doesNotMatch(logs.stdout + logs.stderr, /\x1b\[/, 'no colour codes in the container log');
   assert.equal((await run('podman', ['exec', server.name, 'id', '-u'])).stdout.trim(), '10001', 'an unprivileged user');
 
-  // SIGTERM: the server stops at once and exits 0.
+  // SIGTERM: the server stops at once and exits 0. (`podman wait` started
+  // before the kill raced the removal of a --rm container: "no such container".)
   await client.close();
-  const waited = run('podman', ['wait', server.name]);
   const t0 = Date.now();
   assert.equal((await run('podman', ['kill', '--signal', 'TERM', server.name])).code, 0);
-  const exit = await waited;
+  const exit = await run('podman', ['wait', server.name]);
   assert.equal(exit.stdout.trim(), '0', `exit status after SIGTERM: ${JSON.stringify(exit)}`);
   assert.ok(Date.now() - t0 < 5000, `stopped in ${Date.now() - t0} ms`);
 });
