@@ -33,9 +33,9 @@ pub struct Pipeline {
     graph: Graph,
     /// Elements that received input since they were last polled.
     dirty: BTreeSet<ElementId>,
-    last_keyframe_request: HashMap<ElementId, Instant>,
-    /// Per (source, simulcast layer id): the last layer keyframe request.
-    last_layer_keyframe_request: HashMap<(ElementId, u8), Instant>,
+    /// Per (source, simulcast layer id, `None` for any): the last keyframe
+    /// request forwarded.
+    last_keyframe_request: HashMap<(ElementId, Option<u8>), Instant>,
     /// Per simulcast source: the layer id its primary frames carry now.
     primary_layers: HashMap<ElementId, u8>,
     /// The latest video bitrate estimate (bits/s) of each sink that sent one.
@@ -72,8 +72,7 @@ impl Pipeline {
         self.port_removed(now, id);
         self.graph.remove_element(id);
         self.dirty.remove(&id);
-        self.last_keyframe_request.remove(&id);
-        self.last_layer_keyframe_request.retain(|(source, _), _| *source != id);
+        self.last_keyframe_request.retain(|(source, _), _| *source != id);
         self.primary_layers.remove(&id);
         self.estimates.remove(&id);
         self.estimate_max.remove(&id);
@@ -298,15 +297,21 @@ impl Pipeline {
     /// Asks `source` for a keyframe of its simulcast layer `layer`, at most
     /// once per [`KEYFRAME_REQUEST_INTERVAL`] per layer.
     fn request_layer_keyframe(&mut self, now: Instant, source: ElementId, layer: u8) {
-        let last = self.last_layer_keyframe_request.get(&(source, layer));
-        if last.is_some_and(|t| now.saturating_duration_since(*t) < KEYFRAME_REQUEST_INTERVAL) {
+        if self.asked_recently(now, source, Some(layer)) {
             return;
         }
         if let Some(e) = self.elements.get_mut(&source) {
             e.handle_layer_keyframe_request(now, layer);
-            self.last_layer_keyframe_request.insert((source, layer), now);
+            self.last_keyframe_request.insert((source, Some(layer)), now);
             self.dirty.insert(source);
         }
+    }
+
+    /// Whether `source` was asked for a keyframe (of `layer`) within
+    /// [`KEYFRAME_REQUEST_INTERVAL`].
+    fn asked_recently(&self, now: Instant, source: ElementId, layer: Option<u8>) -> bool {
+        let last = self.last_keyframe_request.get(&(source, layer));
+        last.is_some_and(|t| now.saturating_duration_since(*t) < KEYFRAME_REQUEST_INTERVAL)
     }
 
     /// Whether `sink` gets `frame` of a simulcast source: a sink that
@@ -340,13 +345,12 @@ impl Pipeline {
     /// Asks `source` for a keyframe unless one was asked within
     /// [`KEYFRAME_REQUEST_INTERVAL`].
     fn request_keyframe(&mut self, now: Instant, source: ElementId) {
-        let last = self.last_keyframe_request.get(&source);
-        if last.is_some_and(|t| now.saturating_duration_since(*t) < KEYFRAME_REQUEST_INTERVAL) {
+        if self.asked_recently(now, source, None) {
             return;
         }
         if let Some(e) = self.elements.get_mut(&source) {
             e.handle_keyframe_request(now);
-            self.last_keyframe_request.insert(source, now);
+            self.last_keyframe_request.insert((source, None), now);
             self.dirty.insert(source);
         }
         self.port_keyframe_request(now, source);

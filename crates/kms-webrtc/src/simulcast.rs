@@ -36,26 +36,43 @@ pub fn refuse_simulcast(offer: &str) -> String {
     offer.split_inclusive('\n').filter(|l| !l.starts_with("a=simulcast:") && !l.starts_with("a=rid:")).collect()
 }
 
+/// The measuring window of the meters here: it closes once it is at least
+/// [`MEASURE_WINDOW`] long, at the first frame after that (which starts the
+/// next one).
+#[derive(Debug, Default)]
+struct Window {
+    start: Option<Instant>,
+}
+
+impl Window {
+    /// When the window closes at `now`: its length in seconds.
+    fn close(&mut self, now: Instant) -> Option<f64> {
+        let start = *self.start.get_or_insert(now);
+        let elapsed = now.saturating_duration_since(start);
+        (elapsed >= MEASURE_WINDOW).then(|| {
+            self.start = Some(now);
+            elapsed.as_secs_f64()
+        })
+    }
+}
+
+/// `bytes` over `secs` seconds, in bits/s.
+fn bits_per_second(bytes: u64, secs: f64) -> u32 {
+    (bytes as f64 * 8.0 / secs).min(f64::from(u32::MAX)) as u32
+}
+
 /// The bitrate of a stream, counted over [`MEASURE_WINDOW`]s.
 #[derive(Debug, Default)]
 pub struct RateMeter {
     bytes: u64,
-    window_start: Option<Instant>,
-    bitrate: Option<u32>,
+    window: Window,
 }
 
 impl RateMeter {
     /// Counts `len` bytes sent at `now`; returns the new bitrate (bits/s)
     /// when a window closed.
     pub fn add(&mut self, now: Instant, len: usize) -> Option<u32> {
-        let start = *self.window_start.get_or_insert(now);
-        let elapsed = now.saturating_duration_since(start);
-        let mut closed = None;
-        if elapsed >= MEASURE_WINDOW {
-            let rate = (self.bytes as f64 * 8.0 / elapsed.as_secs_f64()).min(f64::from(u32::MAX)) as u32;
-            self.bitrate = Some(rate);
-            (self.bytes, self.window_start, closed) = (0, Some(now), Some(rate));
-        }
+        let closed = self.window.close(now).map(|secs| bits_per_second(std::mem::take(&mut self.bytes), secs));
         self.bytes += len as u64;
         closed
     }
@@ -77,7 +94,7 @@ struct Published {
 #[derive(Debug, Default)]
 pub struct PublishedLayers {
     layers: Vec<Published>,
-    window_start: Option<Instant>,
+    window: Window,
     /// The layer routed to sinks that do not select layers.
     primary: Option<u8>,
     /// A better primary, waiting for its keyframe.
@@ -123,14 +140,10 @@ impl PublishedLayers {
         let id = u8::try_from(id).unwrap_or(u8::MAX);
         let mut request_keyframe = None;
         // The window closes before this frame, which starts the next one.
-        let start = *self.window_start.get_or_insert(now);
-        if now.saturating_duration_since(start) >= MEASURE_WINDOW {
-            let secs = now.saturating_duration_since(start).as_secs_f64();
+        if let Some(secs) = self.window.close(now) {
             for l in &mut self.layers {
-                l.bitrate = (l.bytes as f64 * 8.0 / secs).min(f64::from(u32::MAX)) as u32;
-                l.bytes = 0;
+                l.bitrate = bits_per_second(std::mem::take(&mut l.bytes), secs);
             }
-            self.window_start = Some(now);
             let best = self.best(now);
             if best.is_some() && best != self.primary && best != self.pending_primary {
                 self.pending_primary = best;

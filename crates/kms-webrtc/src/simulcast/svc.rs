@@ -6,7 +6,7 @@
 //! refer to higher ones); going up waits for a keyframe, where every layer
 //! starts afresh (the `_KEY` scalability modes browsers use).
 
-use super::{Rates, INACTIVE_AFTER, MEASURE_WINDOW, UP_MARGIN};
+use super::{bits_per_second, Rates, Window, INACTIVE_AFTER, UP_MARGIN};
 use kms_media::SpatialLayers;
 use std::time::Instant;
 
@@ -14,13 +14,13 @@ use std::time::Instant;
 /// browsers send at most 3).
 pub const MAX_SPATIAL_LAYERS: usize = 3;
 
-/// A publisher's spatial layers, measured over [`MEASURE_WINDOW`].
+/// A publisher's spatial layers, measured over [`super::MEASURE_WINDOW`]s.
 #[derive(Debug, Default)]
 pub struct SpatialMeter {
     /// Bytes of the layers up to each one since the window started.
     bytes: [u64; MAX_SPATIAL_LAYERS],
     bitrates: [u32; MAX_SPATIAL_LAYERS],
-    window_start: Option<Instant>,
+    window: Window,
     last_layered: Option<Instant>,
 }
 
@@ -33,15 +33,10 @@ impl SpatialMeter {
         for (slot, end) in out.iter_mut().zip(ends) {
             *slot = end.and_then(|e| u32::try_from(e).ok()).unwrap_or(0);
         }
-        let start = *self.window_start.get_or_insert(now);
-        let elapsed = now.saturating_duration_since(start);
-        if elapsed >= MEASURE_WINDOW {
-            let secs = elapsed.as_secs_f64();
+        if let Some(secs) = self.window.close(now) {
             for (rate, bytes) in self.bitrates.iter_mut().zip(&mut self.bytes) {
-                *rate = (*bytes as f64 * 8.0 / secs).min(f64::from(u32::MAX)) as u32;
-                *bytes = 0;
+                *rate = bits_per_second(std::mem::take(bytes), secs);
             }
-            self.window_start = Some(now);
         }
         // Layers up to k: the bytes up to k's end, or up to the highest
         // layer below k this frame has.
