@@ -18,8 +18,11 @@
 # by a PlayerEndpoint without decoding (ours) or sent as plain RTP by
 # bench/janus/feed.py into mountpoint 1 (Janus, started by bench/janus/start.sh);
 # `ours-webrtc`: the load client publishes the same rates to a WebRtcEndpoint;
-# `simulcast-on`: the same with KMS_SIMULCAST=true (a TWCC estimate and
-# pacer per viewer: the cost of simulcast forwarding's machinery per viewer);
+# `simulcast-on`: the same with simulcast forwarding on, the server's default
+# (a TWCC estimate and pacer per viewer: the cost of simulcast forwarding's
+# machinery per viewer). Every other target of ours runs with it off
+# (KMS_SIMULCAST=false, KMS's feature set), as Janus's streaming plugin
+# neither estimates nor paces per viewer;
 # `ours-rtp`: Janus's own feed (bench/janus/feed.py, plain RTP) into an
 # RtpEndpoint, the feed on the server's core as for Janus.
 set -euo pipefail
@@ -53,16 +56,17 @@ echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}
 echo "source: $media ($(($(stat -c %s "$media") * 8 / seconds / 1000)) kbit/s)"
 
 wrapper=$(pinned_server "$bin/kurento-media-server")
+export KMS_SIMULCAST=false # see `simulcast-on` above
 if [[ ",$targets," == *,ours,* ]]; then
-  echo "== ours: kurento-media-server ($profile), PlayerEndpoint -> N WebRtcEndpoints"
+  echo "== ours: kurento-media-server ($profile, simulcast off), PlayerEndpoint -> N WebRtcEndpoints"
   "${pin_client[@]}" "$bin/kms-bench" viewers --target ours --server "$wrapper" --media "$media" --viewers "$viewers" "${common[@]}"
 fi
 if [[ ",$targets," == *,simulcast-on,* ]]; then
-  echo "== ours with simulcast forwarding on (KMS_SIMULCAST=true: a TWCC estimate and pacer per viewer), load client publishes to a WebRtcEndpoint -> N WebRtcEndpoints"
+  echo "== ours with simulcast forwarding on (the default: a TWCC estimate and pacer per viewer), load client publishes to a WebRtcEndpoint -> N WebRtcEndpoints"
   KMS_SIMULCAST=true "${pin_client[@]}" "$bin/kms-bench" viewers --target ours --source webrtc --server "$wrapper" --viewers "$viewers" "${common[@]}"
 fi
 if [[ ",$targets," == *,ours-webrtc,* ]]; then
-  echo "== ours: kurento-media-server ($profile), load client publishes to a WebRtcEndpoint -> N WebRtcEndpoints"
+  echo "== ours: kurento-media-server ($profile, simulcast off), load client publishes to a WebRtcEndpoint -> N WebRtcEndpoints"
   "${pin_client[@]}" "$bin/kms-bench" viewers --target ours --source webrtc --server "$wrapper" --viewers "$viewers" "${common[@]}"
 fi
 

@@ -11,6 +11,7 @@
 //! [`Pipeline::poll_timeout`]. Time is always an argument; nothing here reads
 //! the clock, opens a socket or spawns a thread. Nothing here panics on input.
 
+pub mod av1;
 mod element;
 mod flow;
 mod graph;

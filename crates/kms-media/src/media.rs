@@ -101,14 +101,17 @@ pub struct MediaFrame {
     /// The simulcast layer this frame belongs to, when its publisher sends
     /// several (RFC 8853); `None` for a single stream.
     pub layer: Option<SimulcastLayer>,
-    /// The spatial layers a VP9 SVC frame carries, when its publisher
-    /// encodes several (`scalabilityMode` L2T*/L3T*); `None` otherwise.
+    /// The spatial layers a VP9 or AV1 SVC frame carries, when its
+    /// publisher encodes several (`scalabilityMode` L2T*/L3T*); `None`
+    /// otherwise.
     pub spatial: Option<SpatialLayers>,
 }
 
-/// The spatial layers of one VP9 SVC frame (RFC 9628 §4: one picture per
+/// The spatial layers of one SVC frame (VP9, RFC 9628 §4: one picture per
 /// spatial layer, lowest first, each after the previous in the frame's
-/// data), as the publishing endpoint tags them. A sink that sends fewer
+/// data; AV1: a temporal unit whose OBUs name their spatial layer, lowest
+/// first, [`crate::av1::spatial_layer_ends`]), as the publishing endpoint
+/// tags them. A sink that sends fewer
 /// layers cuts the data after the last one it keeps: lower layers never
 /// refer to higher ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,12 +170,15 @@ impl MediaFrame {
     /// key frame (RFC 6386 §9.1, P bit clear), a VP9 key frame (VP9
     /// bitstream spec §6.2: uncompressed header with frame_type 0) or an
     /// H.264 access unit with an IDR slice or SPS (Annex B NAL types 5/7, as
-    /// depacketized); `None` when the codec is not inspected (audio, AV1).
+    /// depacketized) or an AV1 temporal unit whose first frame header is a
+    /// shown KEY_FRAME ([`crate::av1::is_keyframe`]); `None` when the codec
+    /// is not inspected (audio, H.265).
     pub fn is_keyframe(&self) -> Option<bool> {
         match self.codec {
             Codec::Vp8 => Some(self.data.first().is_some_and(|b| b & 0x01 == 0)),
             Codec::Vp9 => Some(self.data.first().is_some_and(|&b| vp9_is_keyframe(b))),
             Codec::H264 => Some(h264_nal_types(&self.data).any(|t| t == 5 || t == 7)),
+            Codec::Av1 => Some(crate::av1::is_keyframe(&self.data)),
             _ => None,
         }
     }

@@ -75,8 +75,9 @@ pub struct WebRtcConfig {
     /// publisher's simulcast layers are all received and each viewer
     /// forwards the one its estimate carries, estimated per viewer with
     /// transport-wide CC; Opus RED is negotiated (see [`crate::simulcast`]).
-    /// Off, the endpoint behaves as KMS's: REMB only, one layer (the first
-    /// seen) routed.
+    /// Off, the endpoint behaves as KMS's: REMB only, and an offer's layers
+    /// refused. The server turns it on unless configured off; `Default`
+    /// leaves it off (KMS's feature set).
     pub simulcast: bool,
 }
 

@@ -1,7 +1,7 @@
 //! What a WebRtcEndpoint does with the events of its peer connection.
 
 use super::{codec_of, WebRtcEndpoint};
-use kms_media::{ElementEvent, ElementOutput, MediaFrame, MediaType};
+use kms_media::{av1, Codec, ElementEvent, ElementOutput, MediaFrame, MediaType};
 use str0m::bwe::BweKind;
 use str0m::format::CodecExtra;
 use str0m::Event;
@@ -22,6 +22,8 @@ impl WebRtcEndpoint {
                 frame.layer = self.incoming_layer(data.network_time, data.rid, &frame);
                 if let CodecExtra::Vp9(extra) = &data.codec_extra {
                     frame.spatial = self.incoming_spatial(data.network_time, &extra.layers_scheme);
+                } else if codec == Codec::Av1 && self.config.simulcast {
+                    frame.spatial = self.incoming_spatial(data.network_time, &av1::spatial_layer_ends(&frame.data));
                 }
                 if !data.contiguous && codec.media_type() == MediaType::Video {
                     self.request_own_keyframe(data.network_time, data.rid);
