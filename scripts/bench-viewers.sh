@@ -5,7 +5,7 @@
 # UDP socket). The server (with its source) is pinned to core 0, the load
 # client to core 1. Everything stays on 127.0.0.0/8.
 #
-#   scripts/bench-viewers.sh [--viewers 10,50,100,200,400] [--runs 5] [--targets ours,ours-webrtc,simulcast-on,ours-rtp,janus,calls] [--calls 50,200]
+#   scripts/bench-viewers.sh [--viewers 10,50,100,200,400] [--runs 5] [--targets ours,ours-webrtc,simulcast-on,simulcast,ours-rtp,janus,calls] [--calls 50,200]
 #   scripts/bench-viewers.sh --smoke     # CI: debug build, 10 viewers, one short run each, must count
 #
 # Target `calls`: one-to-one calls instead of viewers (a pipeline with two
@@ -20,7 +20,14 @@
 # `ours-webrtc`: the load client publishes the same rates to a WebRtcEndpoint;
 # `simulcast-on`: the same with simulcast forwarding on, the server's default
 # (a TWCC estimate and pacer per viewer: the cost of simulcast forwarding's
-# machinery per viewer). Every other target of ours runs with it off
+# machinery per viewer); `simulcast`: simulcast on, the load client publishes
+# three layers (150 kbit/s, 400 kbit/s, 1.15 Mbit/s; rids q, h, f) and
+# answers the server's keyframe requests per layer, its viewers have no send
+# limit (so take the top layer, as in the other targets); after the window
+# every viewer is limited to 200 kbps until it takes the smallest layer,
+# then the limit is lifted and the time each viewer takes to move up (the
+# next layer, the top one) is printed; the run fails when a viewer is not
+# back on the top layer within 30 s. Every other target of ours runs with it off
 # (KMS_SIMULCAST=false, KMS's feature set), as Janus's streaming plugin
 # neither estimates nor paces per viewer;
 # `ours-rtp`: Janus's own feed (bench/janus/feed.py, plain RTP) into an
@@ -32,7 +39,7 @@ source scripts/env.sh
 viewers=10,50,100,200,400 calls=50,200 runs=5 targets=ours,ours-webrtc,ours-rtp,janus profile=release warmup=3 window=10 seconds=120 extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --smoke) viewers=10 calls=5 runs=1 warmup=2 window=3 profile=debug seconds=30 targets=ours,ours-webrtc,ours-rtp,janus,calls extra=(--require-ok --per-peer) ;;
+    --smoke) viewers=10 calls=5 runs=1 warmup=2 window=3 profile=debug seconds=30 targets=ours,ours-webrtc,simulcast,ours-rtp,janus,calls extra=(--require-ok --per-peer) ;;
     --viewers) viewers=$2; shift ;;
     --runs) runs=$2; shift ;;
     --calls) calls=$2; shift ;;
@@ -64,6 +71,12 @@ fi
 if [[ ",$targets," == *,simulcast-on,* ]]; then
   echo "== ours with simulcast forwarding on (the default: a TWCC estimate and pacer per viewer), load client publishes to a WebRtcEndpoint -> N WebRtcEndpoints"
   KMS_SIMULCAST=true "${pin_client[@]}" "$bin/kms-bench" viewers --target ours --source webrtc --server "$wrapper" --viewers "$viewers" "${common[@]}"
+fi
+if [[ ",$targets," == *,simulcast,* ]]; then
+  echo "== ours with simulcast forwarding on (the default), load client publishes three simulcast layers to a WebRtcEndpoint -> N WebRtcEndpoints"
+  # Every viewer decrypts: one that counts headers never hands its packets
+  # to str0m, so it sends no transport-cc feedback and its estimate stalls.
+  KMS_SIMULCAST=true "${pin_client[@]}" "$bin/kms-bench" viewers --target ours --source webrtc-simulcast --server "$wrapper" --viewers "$viewers" "${common[@]}" --decrypt-every 1
 fi
 if [[ ",$targets," == *,ours-webrtc,* ]]; then
   echo "== ours: kurento-media-server ($profile, simulcast off), load client publishes to a WebRtcEndpoint -> N WebRtcEndpoints"

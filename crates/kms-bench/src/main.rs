@@ -151,7 +151,9 @@ enum Command {
         #[arg(long)]
         media: Option<PathBuf>,
         /// Target `ours`: the viewers watch a PlayerEndpoint (`player`, needs
-        /// --media), a WebRtcEndpoint the load client publishes to (`webrtc`),
+        /// --media), a WebRtcEndpoint the load client publishes to (`webrtc`;
+        /// `webrtc-simulcast`: three simulcast layers, the viewers without a
+        /// send limit, then moved down a layer and back up, timed),
         /// or an RtpEndpoint fed plain RTP of --media by bench/janus/feed.py (`rtp`);
         /// `calls`: no one-to-many source but --viewers one-to-one calls, the
         /// load client playing both peers of each, both directions.
@@ -338,7 +340,8 @@ async fn main() -> std::process::ExitCode {
             let target = match target.as_str() {
                 "ours" => match (server, source.as_str(), media) {
                     (Some(bin), "player", Some(media)) => Ok(load::Target::Ours { bin, conf, source: load::Source::Player(media) }),
-                    (Some(bin), "webrtc", _) => Ok(load::Target::Ours { bin, conf, source: load::Source::Publisher }),
+                    (Some(bin), "webrtc", _) => Ok(load::Target::Ours { bin, conf, source: load::Source::Publisher { simulcast: false } }),
+                    (Some(bin), "webrtc-simulcast", _) => Ok(load::Target::Ours { bin, conf, source: load::Source::Publisher { simulcast: true } }),
                     (Some(bin), "rtp", Some(media)) => Ok(load::Target::Ours { bin, conf, source: load::Source::Rtp(media) }),
                     (Some(bin), "calls", _) => Ok(load::Target::Ours { bin, conf, source: load::Source::Calls }),
                     _ => Err("target ours needs --server, and --media with --source player or rtp".to_owned()),

@@ -68,6 +68,12 @@ impl RembRelay {
         bound(bitrate, self.bandwidth.min_send_kbps, self.bandwidth.max_send_kbps)
     }
 
+    /// Our peer's latest estimate bounded by the send bandwidth as it is
+    /// now (after the bounds changed); `None` before the first estimate.
+    pub fn peer_estimate_bounded(&self) -> Option<u64> {
+        self.from_peer.map(|b| bound(b, self.bandwidth.min_send_kbps, self.bandwidth.max_send_kbps))
+    }
+
     /// The sinks' minimum: a drop is sent at once (the publisher must slow
     /// down now); an unchanged or higher value waits for the periodic REMB,
     /// so N viewers' reports do not become N REMBs a second.
@@ -124,6 +130,9 @@ mod tests {
         assert_eq!(r.peer_estimate(20_000), 100_000, "minVideoSendBandwidth 100 kbps by default");
         r.bandwidth.max_send_kbps = 0;
         assert_eq!(r.peer_estimate(2_000_000), 2_000_000, "0 is unlimited");
+        r.bandwidth.max_send_kbps = 200;
+        assert_eq!(r.peer_estimate_bounded(), Some(200_000), "the last estimate under the new bound");
+        assert_eq!(RembRelay::default().peer_estimate_bounded(), None);
     }
 
     #[test]

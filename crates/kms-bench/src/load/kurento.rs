@@ -51,18 +51,19 @@ pub async fn create_rtp_source(rpc: &mut Rpc) -> Result<(String, String, u16, u1
 }
 
 /// Creates a pipeline and a WebRtcEndpoint published to by the load client's
-/// peer `peer` (client offers, server answers). Returns (pipeline id, endpoint id).
-pub async fn create_publisher(rpc: &mut Rpc, peer: usize, media: &Sender<Command>) -> Result<(String, String), String> {
+/// peer `peer` (client offers, server answers; three simulcast layers when
+/// `simulcast`). Returns (pipeline id, endpoint id).
+pub async fn create_publisher(rpc: &mut Rpc, peer: usize, simulcast: bool, media: &Sender<Command>) -> Result<(String, String), String> {
     let pipeline = rpc.create(json!({ "type": "MediaPipeline" })).await?;
-    let endpoint = add_publisher(rpc, &pipeline, peer, false, media).await?;
+    let endpoint = add_publisher(rpc, &pipeline, peer, false, simulcast, media).await?;
     Ok((pipeline, endpoint))
 }
 
 /// Adds to `pipeline` a WebRtcEndpoint that the load client's peer `peer`
 /// publishes to (and receives from when `duplex`). Returns the endpoint id.
-async fn add_publisher(rpc: &mut Rpc, pipeline: &str, peer: usize, duplex: bool, media: &Sender<Command>) -> Result<String, String> {
+async fn add_publisher(rpc: &mut Rpc, pipeline: &str, peer: usize, duplex: bool, simulcast: bool, media: &Sender<Command>) -> Result<String, String> {
     let endpoint = rpc.create(json!({ "type": "WebRtcEndpoint", "constructorParams": { "mediaPipeline": pipeline } })).await?;
-    let offer = tokio::task::block_in_place(|| ask(media, |reply| Command::Publish { peer, duplex, reply }))??;
+    let offer = tokio::task::block_in_place(|| ask(media, |reply| Command::Publish { peer, duplex, simulcast, reply }))??;
     let answer = invoke(rpc, &endpoint, "processOffer", json!({ "offer": offer })).await?;
     let answer = answer.as_str().ok_or("processOffer returned no SDP")?.to_owned();
     media.send(Command::AcceptAnswer { peer, answer }).map_err(|_| "media thread gone")?;
@@ -76,8 +77,8 @@ async fn add_publisher(rpc: &mut Rpc, pipeline: &str, peer: usize, duplex: bool,
 pub async fn create_calls(rpc: &mut Rpc, calls: usize, media: &Sender<Command>) -> Result<(), String> {
     for call in 0..calls {
         let pipeline = rpc.create(json!({ "type": "MediaPipeline" })).await?;
-        let caller = add_publisher(rpc, &pipeline, 2 * call, true, media).await?;
-        let callee = add_publisher(rpc, &pipeline, 2 * call + 1, true, media).await?;
+        let caller = add_publisher(rpc, &pipeline, 2 * call, true, false, media).await?;
+        let callee = add_publisher(rpc, &pipeline, 2 * call + 1, true, false, media).await?;
         invoke(rpc, &caller, "connect", json!({ "sink": callee })).await?;
         invoke(rpc, &callee, "connect", json!({ "sink": caller })).await?;
     }
@@ -85,8 +86,9 @@ pub async fn create_calls(rpc: &mut Rpc, calls: usize, media: &Sender<Command>) 
 }
 
 /// Adds `count` viewers of `source` (a PlayerEndpoint or a published
-/// WebRtcEndpoint), numbered from `first`.
-pub async fn add_viewers(rpc: &mut Rpc, pipeline: &str, source: &str, first: usize, count: usize, media: &Sender<Command>) -> Result<(), String> {
+/// WebRtcEndpoint), numbered from `first`. Returns their endpoints' ids.
+pub async fn add_viewers(rpc: &mut Rpc, pipeline: &str, source: &str, first: usize, count: usize, media: &Sender<Command>) -> Result<Vec<String>, String> {
+    let mut endpoints = Vec::with_capacity(count);
     for peer in first..first + count {
         let endpoint = rpc.create(json!({ "type": "WebRtcEndpoint", "constructorParams": { "mediaPipeline": pipeline } })).await?;
         invoke(rpc, source, "connect", json!({ "sink": endpoint })).await?;
@@ -95,6 +97,7 @@ pub async fn add_viewers(rpc: &mut Rpc, pipeline: &str, source: &str, first: usi
         let answer = tokio::task::block_in_place(|| ask(media, |reply| Command::Answer { peer, offer, reply }))??;
         invoke(rpc, &endpoint, "processAnswer", json!({ "answer": answer })).await?;
         invoke(rpc, &endpoint, "gatherCandidates", json!({})).await?;
+        endpoints.push(endpoint);
     }
-    Ok(())
+    Ok(endpoints)
 }

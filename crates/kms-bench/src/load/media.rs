@@ -22,9 +22,10 @@ pub type Snapshot = Vec<(usize, PeerStats)>;
 pub enum Command {
     /// Answer `offer` as peer `peer`; the SDP answer (or why not) goes back on `reply`.
     Answer { peer: usize, offer: String, reply: Sender<Result<String, String>> },
-    /// Offer to publish as peer `peer` (and to receive too when `duplex`, a
-    /// call's peer); the SDP offer (or why not) goes back on `reply`.
-    Publish { peer: usize, duplex: bool, reply: Sender<Result<String, String>> },
+    /// Offer to publish as peer `peer` (three simulcast layers when
+    /// `simulcast`; and to receive too when `duplex`, a call's peer); the
+    /// SDP offer (or why not) goes back on `reply`.
+    Publish { peer: usize, duplex: bool, simulcast: bool, reply: Sender<Result<String, String>> },
     /// The server's answer to publishing peer `peer`'s offer.
     AcceptAnswer { peer: usize, answer: String },
     /// Reset every peer's counters: the measurement window starts.
@@ -103,9 +104,9 @@ pub fn run(mut socket: PeerSocket, commands: Receiver<Command>, progress: Arc<Pr
                 Command::Answer { peer, offer, reply } => {
                     let _ = reply.send(add(peer, Peer::answer(now, socket.sender().peer_addr(peer), &offer, peer % decrypt_every.max(1) == 0)));
                 }
-                Command::Publish { peer, duplex, reply } => {
+                Command::Publish { peer, duplex, simulcast, reply } => {
                     let decrypt = !duplex || peer % decrypt_every.max(1) == 0;
-                    let _ = reply.send(add(peer, Peer::offer(now, socket.sender().peer_addr(peer), duplex, decrypt)));
+                    let _ = reply.send(add(peer, Peer::offer(now, socket.sender().peer_addr(peer), duplex, decrypt, simulcast)));
                 }
                 Command::AcceptAnswer { peer, answer } => {
                     let accepted = peers.get_mut(peer).and_then(Option::as_mut).ok_or("no such peer".to_owned());

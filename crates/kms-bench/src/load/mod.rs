@@ -6,6 +6,7 @@
 
 mod janus;
 pub mod kurento;
+mod layers;
 mod media;
 mod peer;
 mod publish;
@@ -31,8 +32,10 @@ pub enum Source {
     /// A PlayerEndpoint playing a pre-encoded file (passed through).
     Player(PathBuf),
     /// A WebRtcEndpoint the load client itself publishes to (synthetic RTP
-    /// at the same rates, see `publish`).
-    Publisher,
+    /// at the same rates, see `publish`); as three simulcast layers when
+    /// `simulcast` (the viewers then have no send limit, and after the
+    /// window each is moved down a layer and back up: see `layers`).
+    Publisher { simulcast: bool },
     /// An RtpEndpoint fed plain RTP from this file by `bench/janus/feed.py`
     /// (the feed Janus gets), on the load client's core as Janus's is.
     Rtp(PathBuf),
@@ -138,6 +141,7 @@ async fn one_run(target: &Target, viewers: usize, options: &Options, janus_idle:
             // (the sources' own memory then counts towards the viewers').
             let several = matches!(source, Source::Player(_)) && options.pipelines > 1;
             let at_start = rss_and_threads(server.pid()).ok_or("server /proc status")?.0;
+            let simulcast = matches!(source, Source::Publisher { simulcast: true });
             let (pipeline, element, peers) = match source {
                 Source::Player(media) if options.pipelines > 1 => {
                     // The other pipelines, each with its share of the viewers;
@@ -154,8 +158,8 @@ async fn one_run(target: &Target, viewers: usize, options: &Options, janus_idle:
                     let (pipeline, player) = kurento::start_source(&mut rpc, media).await?;
                     (pipeline, player, viewers)
                 }
-                Source::Publisher => {
-                    let (pipeline, endpoint) = kurento::create_publisher(&mut rpc, viewers, &tx).await?;
+                Source::Publisher { simulcast } => {
+                    let (pipeline, endpoint) = kurento::create_publisher(&mut rpc, viewers, *simulcast, &tx).await?;
                     (pipeline, endpoint, viewers + 1)
                 }
                 Source::Rtp(media) => {
@@ -168,8 +172,17 @@ async fn one_run(target: &Target, viewers: usize, options: &Options, janus_idle:
             let before = if several { at_start } else { rss_and_threads(server.pid()).ok_or("server /proc status")?.0 };
             // With several pipelines the first viewers are already placed.
             let placed = if several { viewers / options.pipelines * (options.pipelines - 1) } else { 0 };
-            kurento::add_viewers(&mut rpc, &pipeline, &element, placed, viewers - placed, &tx).await?;
+            let endpoints = kurento::add_viewers(&mut rpc, &pipeline, &element, placed, viewers - placed, &tx).await?;
+            if simulcast {
+                layers::limit(&mut rpc, &endpoints, 0).await?;
+                layers::wait_for_top(&tx).await?;
+            }
             let measured = measure(server.pid(), before, viewers, peers, &tx, &progress.connected, options).await;
+            if let (true, Ok((_, snapshot))) = (simulcast, &measured) {
+                println!("{}", layers::window_layers(snapshot));
+                layers::move_up(&mut rpc, &endpoints, &tx).await?;
+            }
+            let measured = measured.map(|(run, peers)| (Run { layered: simulcast, ..run }, peers));
             if several {
                 match workers::scrape(&server.url).await {
                     Ok(figures) => println!("{figures}"),

@@ -9,10 +9,10 @@
 //! thousand viewers is not bounded by the client; ICE, DTLS and RTCP still
 //! go through str0m for every viewer.
 
-use super::publish::Source;
+use super::publish::{Source, Track, SIMULCAST_LAYERS};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
-use str0m::media::{Direction, MediaKind, Mid, Pt};
+use str0m::media::{Direction, MediaKind, Mid, Pt, Rid, Simulcast, SimulcastLayer};
 use str0m::rtp::RtpWrite;
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc};
@@ -53,6 +53,14 @@ pub struct PeerStats {
     /// Publish-to-receive latency of each stamped video frame (µs; see
     /// `publish::stamp`): what the server adds, plus the load client's loop.
     pub latencies_us: Vec<u32>,
+    /// Stamped video frames received per simulcast layer (0: the smallest,
+    /// or a single stream) in the window.
+    pub layer_frames: [u64; 3],
+    /// The layer of the last stamped frame (decrypting viewers only).
+    pub layer: Option<u8>,
+    /// When frames of each layer last started to arrive (the frame after
+    /// one of another layer; decrypting viewers only; kept across windows).
+    pub layer_started: [Option<Instant>; 3],
 }
 
 impl std::fmt::Display for PeerStats {
@@ -98,6 +106,9 @@ pub struct Peer {
     rtp_events: u64,
     ever_received: bool,
     latencies_us: Vec<u32>,
+    layer_frames: [u64; 3],
+    layer: Option<u8>,
+    layer_started: [Option<Instant>; 3],
     /// A publishing peer: its offer awaiting the answer, then its source and
     /// (audio, video) send streams with their payload types and next sequence numbers.
     pending: Option<SdpPendingOffer>,
@@ -108,12 +119,26 @@ pub struct Peer {
     pub next_timeout: Instant,
 }
 
-/// What a publishing peer sends on: (mid, PT, next sequence number) for audio and video.
+/// What a publishing peer sends on: the audio and video mids and PTs, the
+/// video layers' rids (`None`: a single stream) and the next sequence
+/// number of audio then of each video layer.
 struct Publisher {
     source: Source,
     mids: [Mid; 2],
     pts: [Pt; 2],
-    seq: [u64; 2],
+    rids: Vec<Option<Rid>>,
+    seq: Vec<u64>,
+}
+
+impl Publisher {
+    /// The (mid, rid, PT) a packet of `track` goes out on, and the index of
+    /// its sequence counter.
+    fn route(&self, track: Track) -> (Mid, Option<Rid>, Pt, usize) {
+        match track {
+            Track::Audio => (self.mids[0], None, self.pts[0], 0),
+            Track::Video(layer) => (self.mids[1], self.rids.get(layer).copied().flatten(), self.pts[1], 1 + layer),
+        }
+    }
 }
 
 /// The VP8 frame bytes of an RTP payload that starts a frame (RFC 7741
@@ -209,22 +234,37 @@ impl Peer {
         Ok((peer, answer.to_sdp_string()))
     }
 
-    /// A publishing peer at `local`: offers to send audio and video (and to
-    /// receive them when `duplex`, decrypting or counting headers). Returns
-    /// the peer and its offer; [`Peer::accept_answer`] completes it.
-    pub fn offer(now: Instant, local: SocketAddr, duplex: bool, decrypt: bool) -> Result<(Peer, String), String> {
+    /// A publishing peer at `local`: offers to send audio and video, the
+    /// video as three simulcast layers when `simulcast` (RFC 8853, rids of
+    /// [`SIMULCAST_LAYERS`]), and to receive them when `duplex` (decrypting
+    /// or counting headers). Returns the peer and its offer;
+    /// [`Peer::accept_answer`] completes it.
+    pub fn offer(now: Instant, local: SocketAddr, duplex: bool, decrypt: bool, simulcast: bool) -> Result<(Peer, String), String> {
         let mut rtc = Peer::new_rtc(now, local)?;
         let mut change = rtc.sdp_api();
         let direction = if duplex { Direction::SendRecv } else { Direction::SendOnly };
         let audio = change.add_media(MediaKind::Audio, direction, None, None, None);
-        let video = change.add_media(MediaKind::Video, direction, None, None, None);
+        let layers = simulcast.then(|| {
+            let mut s = Simulcast::new();
+            for (rid, _) in SIMULCAST_LAYERS {
+                s.add_send_layer(SimulcastLayer::new(rid));
+            }
+            s
+        });
+        let video = change.add_media(MediaKind::Video, direction, None, None, layers);
         let (offer, pending) = change.apply().ok_or("nothing to offer")?;
         let pt = |codec: Codec| rtc.codec_config().params().iter().find(|p| p.spec().codec == codec).map(|p| p.pt());
         let pts = [pt(Codec::Opus).ok_or("no Opus PT")?, pt(Codec::Vp8).ok_or("no VP8 PT")?];
         let mut peer = Peer::with(now, local, rtc);
         (peer.decrypt, peer.video_pt, peer.receives) = (decrypt, Some(*pts[1]), duplex);
         peer.pending = Some(pending);
-        peer.publisher = Some(Publisher { source: Source::new(now), mids: [audio, video], pts, seq: [1, 1] });
+        let (source, rids) = if simulcast {
+            (Source::simulcast(now), SIMULCAST_LAYERS.iter().map(|(rid, _)| Some(Rid::from(*rid))).collect())
+        } else {
+            (Source::new(now), vec![None])
+        };
+        let seq = vec![1; 1 + source.layer_count()];
+        peer.publisher = Some(Publisher { source, mids: [audio, video], pts, rids, seq });
         Ok((peer, offer.to_sdp_string()))
     }
 
@@ -242,12 +282,12 @@ impl Peer {
     pub fn publish(&mut self, now: Instant) -> bool {
         let before = self.sent;
         let (Some(p), true) = (self.publisher.as_mut(), self.connected_at.is_some()) else { return false };
-        for (video, time, marker, payload) in p.source.due(now) {
-            let i = usize::from(video);
+        for (track, time, marker, payload) in p.source.due(now) {
+            let (mid, rid, pt, counter) = p.route(track);
             let mut direct = self.rtc.direct_api();
-            let Some(stream) = direct.stream_tx_by_mid(p.mids[i], None) else { continue };
-            stream.write_rtp(RtpWrite::new(p.pts[i], p.seq[i].into(), time, now, payload).marker(marker).nackable(true));
-            p.seq[i] += 1;
+            let Some(stream) = direct.stream_tx_by_mid(mid, rid) else { continue };
+            stream.write_rtp(RtpWrite::new(pt, p.seq[counter].into(), time, now, payload).marker(marker).nackable(true));
+            p.seq[counter] += 1;
             self.sent += 1;
         }
         self.sent > before
@@ -269,6 +309,9 @@ impl Peer {
             rtp_events: 0,
             ever_received: false,
             latencies_us: Vec::new(),
+            layer_frames: [0; 3],
+            layer: None,
+            layer_started: [None; 3],
             pending: None,
             publisher: None,
             receives: true,
@@ -295,6 +338,7 @@ impl Peer {
         self.rtp_events = 0;
         self.sent = 0;
         self.latencies_us.clear();
+        self.layer_frames = [0; 3];
     }
 
     /// Feeds one datagram addressed to this peer; true when str0m took it
@@ -349,6 +393,13 @@ impl Peer {
                 let frame_end = p.header.marker && clock_rate >= 90_000.0;
                 self.count(now, *p.header.ssrc, *p.seq_no, p.header.timestamp, clock_rate, p.payload.len(), frame_end, Some(&p.payload));
             }
+            // The server asks a simulcast publisher for a layer's keyframe.
+            Event::KeyframeRequest(r) => {
+                if let Some(p) = self.publisher.as_mut() {
+                    let layer = p.rids.iter().position(|rid| *rid == r.rid).unwrap_or(0);
+                    p.source.force_keyframe(layer);
+                }
+            }
             _ => {}
         }
     }
@@ -368,8 +419,14 @@ impl Peer {
         s.first_seq = Some(s.first_seq.map_or(seq, |f| f.min(seq)));
         s.last_seq = s.last_seq.max(seq);
         s.packets += 1;
-        if let Some(sent) = payload.and_then(vp8_frame_start).and_then(super::publish::stamp) {
-            self.latencies_us.push(now.saturating_duration_since(sent).as_micros().min(u128::from(u32::MAX)) as u32);
+        if let Some(stamp) = payload.and_then(vp8_frame_start).and_then(super::publish::stamp) {
+            self.latencies_us.push(now.saturating_duration_since(stamp.sent).as_micros().min(u128::from(u32::MAX)) as u32);
+            let layer = usize::from(stamp.layer).min(2);
+            self.layer_frames[layer] += 1;
+            if self.layer != Some(stamp.layer) {
+                self.layer = Some(stamp.layer);
+                self.layer_started[layer] = Some(now);
+            }
         }
         let transit = arrival - f64::from(timestamp);
         // RFC 3550 §6.4.1 / A.8, on packets in order only (a late or
@@ -405,6 +462,9 @@ impl Peer {
             audio: self.streams.values().any(|s| !s.video),
             video: self.streams.values().any(|s| s.video),
             latencies_us: self.latencies_us.clone(),
+            layer_frames: self.layer_frames,
+            layer: self.layer,
+            layer_started: self.layer_started,
         }
     }
 }

@@ -54,6 +54,10 @@ pub struct Run {
     /// p50 and p99 in ms (publisher source only; 0 otherwise).
     pub latency_p50_ms: f64,
     pub latency_p99_ms: f64,
+    /// The source sends simulcast layers: viewers may rightly get different
+    /// bitrates, so the least-served viewer's bitrate is not held against
+    /// the median (frames still are).
+    pub layered: bool,
 }
 
 /// Whether a run counts.
@@ -63,7 +67,8 @@ pub enum Verdict {
     /// The load client used >= [`CLIENT_CPU_LIMIT`] or dropped datagrams itself.
     ClientBound,
     /// A viewer did not connect, lacked audio or video, < [`MIN_RECEIVED`]
-    /// arrived, or a viewer got less than [`MIN_DELIVERED`] of the frames or bytes.
+    /// arrived, or a viewer got less than [`MIN_DELIVERED`] of the frames or
+    /// (unless the source is layered) of the median viewer's bytes.
     Lossy,
 }
 
@@ -126,7 +131,7 @@ impl Run {
             || self.incomplete > 0
             || self.received < MIN_RECEIVED
             || self.min_fps < MIN_DELIVERED * SOURCE_FPS
-            || self.min_kbps < MIN_DELIVERED * self.median_kbps
+            || (!self.layered && self.min_kbps < MIN_DELIVERED * self.median_kbps)
         {
             Verdict::Lossy
         } else {
@@ -186,6 +191,7 @@ impl Run {
             seconds: m(&|r| r.seconds),
             latency_p50_ms: m(&|r| r.latency_p50_ms),
             latency_p99_ms: m(&|r| r.latency_p99_ms),
+            layered: pool.first().is_some_and(|r| r.layered),
         }
     }
 }

@@ -12,10 +12,16 @@ use str0m::media::{KeyframeRequestKind, Rid};
 const OWN_KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_secs(1);
 
 impl WebRtcEndpoint {
-    /// Sets the video bandwidth properties; they bound the REMB relay from now on.
+    /// Sets the video bandwidth properties; they bound the REMB relay from
+    /// now on, and at once the estimate a simulcast viewer's layer is
+    /// chosen by (an application lowering or lifting `maxVideoSendBandwidth`
+    /// need not wait for the next estimate).
     pub fn set_bandwidth(&mut self, bandwidth: Bandwidth) {
         self.config.bandwidth = bandwidth;
         self.remb.bandwidth = bandwidth;
+        if let Some(estimate) = self.remb.peer_estimate_bounded() {
+            self.viewer_estimate(estimate);
+        }
     }
 
     /// Sends the REMB to our peer when one is due (see [`RembRelay`]). Until
