@@ -8,6 +8,7 @@ pub use crate::graph::ElementId;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
+mod deadlines;
 mod hubs;
 mod transcoding;
 pub use transcoding::TranscoderInfo;
@@ -33,6 +34,8 @@ pub struct Pipeline {
     graph: Graph,
     /// Elements that received input since they were last polled.
     dirty: BTreeSet<ElementId>,
+    /// The elements' timeouts by deadline, read again when they are drained.
+    deadlines: deadlines::Deadlines,
     /// Per (source, simulcast layer id, `None` for any): the last keyframe
     /// request forwarded.
     last_keyframe_request: HashMap<(ElementId, Option<u8>), Instant>,
@@ -72,6 +75,7 @@ impl Pipeline {
         self.port_removed(now, id);
         self.graph.remove_element(id);
         self.dirty.remove(&id);
+        self.deadlines.remove(id);
         self.last_keyframe_request.retain(|(source, _), _| *source != id);
         self.primary_layers.remove(&id);
         self.estimates.remove(&id);
@@ -175,22 +179,26 @@ impl Pipeline {
         }
     }
 
-    /// Drives every element whose timeout is due; true when any was.
+    /// Drives every element whose timeout is due (only those are visited);
+    /// true when any was.
     pub fn handle_timeout(&mut self, now: Instant) -> bool {
         let mut any = self.hubs_timeout(now);
-        for (id, e) in self.elements.iter_mut() {
+        for id in self.deadlines.take_due(now) {
+            let Some(e) = self.elements.get_mut(&id) else { continue };
             if e.poll_timeout().is_some_and(|t| t <= now) {
                 e.handle_timeout(now);
-                self.dirty.insert(*id);
                 any = true;
             }
+            // Drained next, which records its next deadline.
+            self.dirty.insert(id);
         }
         any
     }
 
-    /// The earliest element timeout.
+    /// The earliest element timeout, once [`Pipeline::poll_output`] has
+    /// returned `None` (draining records the elements' deadlines).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.elements.values().filter_map(|e| e.poll_timeout()).chain(self.hubs_poll_timeout()).min()
+        self.deadlines.first().into_iter().chain(self.hubs_poll_timeout()).min()
     }
 
     /// Routes everything the elements produced and returns the next output for
@@ -257,6 +265,8 @@ impl Pipeline {
                 ElementOutput::Event(ev) => self.outbox.push_back(PipelineOutput::Event(id, ev)),
             }
         }
+        let deadline = self.elements.get(&id).and_then(|e| e.poll_timeout());
+        self.deadlines.set(id, deadline);
     }
 
     /// Sink `id` reported its estimate (and, relaying its own sinks', the

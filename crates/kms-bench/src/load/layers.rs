@@ -6,10 +6,10 @@
 //!   (`setMaxVideoSendBandwidth`) until every measured viewer takes the
 //!   smallest layer, then the limit is lifted (0: none);
 //! - its link (only in a network namespace of the run's own, where `tc` may
-//!   shape `lo`): the viewers' datagrams share an HTB class of 300 kbit/s
-//!   per viewer (the smallest layer and audio fit, the middle one does not)
-//!   until every measured viewer is below the top layer, then it is removed;
-//!   the estimate has to grow back.
+//!   shape `lo`): each viewer's datagrams go through an HTB class of its own
+//!   at 300 kbit/s (the smallest layer and audio fit, the middle one does
+//!   not) until every measured viewer is below the top layer, then they are
+//!   removed; the estimate has to grow back.
 //!
 //! Each time taken is from the lift to a viewer's first frame of the next
 //! layer up, and of the top layer. Only viewers that decrypt their media
@@ -19,6 +19,7 @@
 use super::kurento::invoke;
 use super::media::{ask, Command, Snapshot};
 use super::report::median;
+use super::socket::peer_ip;
 use crate::rpc::Rpc;
 use serde_json::json;
 use std::sync::mpsc::Sender;
@@ -108,17 +109,16 @@ pub async fn move_up(rpc: &mut Rpc, endpoints: &[String], media: &Sender<Command
         return Ok(());
     }
     let shaped = Instant::now();
-    let bottleneck = Bottleneck::add(total)?;
+    let bottleneck = Bottleneck::add(endpoints.len())?;
     let down = settle(media, |s| s.layer.is_some_and(|l| l < 2)).await?;
     let below = measured(&down).filter(|(_, s)| s.layer.is_some_and(|l| l < 2)).count();
     let layers: Vec<String> = measured(&down).map(|(_, s)| s.layer.map_or("-".into(), |l| l.to_string())).collect();
     if below < total {
-        return Err(format!("simulcast: {below} of {total} decrypting viewers below the top layer behind a {} kbit/s bottleneck (layers {})", bottleneck.kbits, layers.join(",")));
+        return Err(format!("simulcast: {below} of {total} decrypting viewers below the top layer behind a {BOTTLENECK_KBITS} kbit/s bottleneck each (layers {})", layers.join(",")));
     }
     println!(
-        "simulcast: all {total} decrypting viewers below the top layer {:.1} s after a {} kbit/s bottleneck for them all (layers {})",
+        "simulcast: all {total} decrypting viewers below the top layer {:.1} s after a {BOTTLENECK_KBITS} kbit/s bottleneck each (layers {})",
         shaped.elapsed().as_secs_f64(),
-        bottleneck.kbits,
         layers.join(",")
     );
     drop(bottleneck);
@@ -174,49 +174,52 @@ fn own_network_namespace() -> bool {
     out.is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).lines().all(|l| l.contains(" lo:")))
 }
 
-/// An HTB bottleneck on `lo` for every datagram to the load client's peers
-/// (127.1.0.0/16), removed when dropped.
-struct Bottleneck {
-    kbits: u64,
-}
+/// HTB bottlenecks on `lo`, one per viewer (its datagrams, by its address:
+/// [`peer_ip`]), removed when dropped.
+struct Bottleneck;
 
 /// Per viewer: the smallest layer (150 kbit/s) and audio (64) fit, the
 /// middle layer (400) does not.
-const BOTTLENECK_KBITS_PER_VIEWER: u64 = 300;
+const BOTTLENECK_KBITS: u64 = 300;
 
 impl Bottleneck {
+    /// Shapes the datagrams to viewers `0..viewers`.
     fn add(viewers: usize) -> Result<Bottleneck, String> {
-        let kbits = BOTTLENECK_KBITS_PER_VIEWER * viewers as u64;
-        let rate = format!("{kbits}kbit");
-        let steps: [&[&str]; 5] = [
-            &["qdisc", "add", "dev", "lo", "root", "handle", "1:", "htb", "default", "1"],
-            &["class", "add", "dev", "lo", "parent", "1:", "classid", "1:1", "htb", "rate", "10gbit"],
-            &["class", "add", "dev", "lo", "parent", "1:", "classid", "1:2", "htb", "rate", &rate, "ceil", &rate],
-            &["qdisc", "add", "dev", "lo", "parent", "1:2", "pfifo", "limit", "100"],
-            &["filter", "add", "dev", "lo", "parent", "1:", "protocol", "ip", "prio", "1", "u32", "match", "ip", "dst", "127.1.0.0/16", "flowid", "1:2"],
-        ];
-        let bottleneck = Bottleneck { kbits };
-        for args in steps {
-            tc(args)?;
+        let mut batch = String::from("qdisc add dev lo root handle 1: htb default 1\nclass add dev lo parent 1: classid 1:1 htb rate 10gbit\n");
+        for i in 0..viewers {
+            let class = format!("1:{:x}", 0x10 + i);
+            batch += &format!("class add dev lo parent 1: classid {class} htb rate {BOTTLENECK_KBITS}kbit ceil {BOTTLENECK_KBITS}kbit\n");
+            batch += &format!("qdisc add dev lo parent {class} pfifo limit 30\n");
+            batch += &format!("filter add dev lo parent 1: protocol ip prio 1 u32 match ip dst {}/32 flowid {class}\n", peer_ip(i));
         }
+        let bottleneck = Bottleneck;
+        tc_batch(&batch)?;
         Ok(bottleneck)
     }
 }
 
 impl Drop for Bottleneck {
     fn drop(&mut self) {
-        if let Err(e) = tc(&["qdisc", "del", "dev", "lo", "root"]) {
+        if let Err(e) = tc_batch("qdisc del dev lo root\n") {
             eprintln!("simulcast: removing the bottleneck: {e}");
         }
     }
 }
 
-/// Runs `tc` (iproute2) with `args`.
-fn tc(args: &[&str]) -> Result<(), String> {
-    let out = std::process::Command::new("tc").args(args).output().map_err(|e| format!("tc: {e}"))?;
+/// Runs `tc -batch -` (iproute2) on `commands`, one per line.
+fn tc_batch(commands: &str) -> Result<(), String> {
+    use std::io::Write;
+    let mut child = std::process::Command::new("tc")
+        .args(["-batch", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("tc: {e}"))?;
+    child.stdin.take().ok_or("tc: no stdin")?.write_all(commands.as_bytes()).map_err(|e| format!("tc: {e}"))?;
+    let out = child.wait_with_output().map_err(|e| format!("tc: {e}"))?;
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!("tc {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
+        Err(format!("tc: {}", String::from_utf8_lossy(&out.stderr).trim()))
     }
 }

@@ -447,3 +447,4 @@ fn a_filter_chain_decodes_once_encodes_once_and_an_unconsumed_filter_gets_nothin
 
 mod hubs;
 mod layers;
+mod timers;
