@@ -54,7 +54,7 @@ pub fn bandwidth(properties: &Map<String, Value>) -> Bandwidth {
 /// and SVC forwarding with a transport-wide CC estimate per viewer and Opus
 /// RED, on unless the value is `false` (or `0`, `no`, `off`); off, endpoints
 /// behave as KMS's (see [`kms_webrtc::WebRtcConfig::simulcast`]). On costs
-/// each viewer its estimator and pacer: about 0.06-0.09 % of a core more
+/// each viewer its estimator and pacer: about twice the CPU of a viewer
 /// (README, Simulcast).
 pub fn simulcast(config: &std::collections::HashMap<String, String>) -> bool {
     !config.get("simulcast").is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "false" | "0" | "no" | "off"))
