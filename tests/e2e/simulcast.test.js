@@ -84,6 +84,22 @@ test('VP9 SVC (L3T3_KEY): a viewer limited to 200 kbps gets fewer spatial layers
 
 test('AV1 SVC (L3T3_KEY): a viewer limited to 200 kbps gets fewer spatial layers than an unlimited one; raising its limit brings them back', (t) => svcTest(t, 'AV1'));
 
+for (const codec of ['VP9', 'AV1']) test(`${codec} SVC (L3T3_KEY) to a VP8 viewer: the transcoder decodes the top spatial layer`, async (t) => {
+  const defer = deferrer(t);
+  const server = await startServer(SIMULCAST);
+  defer(() => server.stop());
+  const page = await openPage(defer, server, 'simulcast.html');
+  await page.evaluate((c) => window.startPresenter([{ scalabilityMode: 'L3T3_KEY' }], `video/${c}`), codec);
+  await page.evaluate(() => window.addViewer(5000, 'VP8'));
+  await settle(page, ([v]) => v.codec === 'video/VP8', 'the VP8 viewer decodes');
+  // The presenter's top layer grows with its estimate: compare both as they are.
+  const read = async () => [(await page.evaluate(() => window.viewerStats()))[0], (await page.evaluate(() => window.presenterLayers())).L3T3_KEY];
+  const [viewer, top] = await pollUntil(read, ([v, top]) => top > 240 && v.frameWidth === top, { tries: 60 });
+  t.diagnostic(`the VP8 viewer decodes ${viewer.frameWidth} wide; the presenter's top spatial layer is ${top} wide`);
+  assert.ok(top > 240 && viewer.frameWidth === top, `the transcoder decodes the top spatial layer, not the base one: ${viewer.frameWidth} wide, top ${top}`);
+  await page.evaluate(() => window.stop());
+});
+
 test('simulcast off (KMS_SIMULCAST=false, as KMS): the answer refuses the layers and transport-cc; every viewer decodes the one stream', async (t) => {
   const defer = deferrer(t);
   const server = await startServer({ env: { KMS_SIMULCAST: 'false' } });
