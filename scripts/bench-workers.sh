@@ -34,6 +34,6 @@ media=$(bench_media 120)
 echo "machine: $(nproc) cores; $pipelines pipelines, $viewers viewers of a 1.2 Mbit/s source"
 for n in 1 "$workers"; do
   echo "== KMS_MEDIA_WORKERS=$n"
-  KMS_MEDIA_WORKERS=$n "$bin/kms-bench" viewers --target ours --server "$bin/kurento-media-server" --media "$media" \
+  KMS_SIMULCAST=false KMS_MEDIA_WORKERS=$n "$bin/kms-bench" viewers --target ours --server "$bin/kurento-media-server" --media "$media" \
     --viewers "$viewers" --pipelines "$pipelines" --runs "$runs" --warmup 3 --window 10
 done

@@ -36,9 +36,9 @@ test('one-to-many: a presenter fans out to three viewers, all decoding', async (
     assert.ok(s.video.framesDecoded > stats[i].video.framesDecoded, `viewer ${i} keeps decoding`);
   }
   assert.equal(await page.evaluate(() => window.presenterStats()), true, 'isMediaFlowingIn(VIDEO) on the presenter');
-  // Chromium viewers send REMB (no transport-cc is negotiated, as with KMS,
-  // unless simulcast forwarding is on); the minimum, bounded by
-  // maxVideoSendBandwidth (500 kbps), reaches the presenter.
+  // Each viewer's estimate (transport-cc, simulcast forwarding being on by
+  // default; the viewers' REMB with it off, as KMS), bounded by
+  // maxVideoSendBandwidth (500 kbps), reaches the presenter as its REMB.
   // The server's stats refresh every second: poll (bounded) for the first relayed REMB.
   const remb = await pollUntil(() => page.evaluate(() => window.presenterRemb()), (r) => r > 0);
   assert.ok(remb > 0 && remb <= 500000, `REMB relayed to the presenter: ${remb}`);

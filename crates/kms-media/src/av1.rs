@@ -70,10 +70,10 @@ fn leb128(data: &[u8]) -> Option<(u64, usize)> {
     None
 }
 
-/// Whether the temporal unit starts a decodable picture: its first frame
-/// header (an OBU_FRAME_HEADER or OBU_FRAME, the lowest spatial layer's)
-/// is a shown KEY_FRAME (§5.9.2: `show_existing_frame` 0, `frame_type` 0;
-/// WebRTC never uses `reduced_still_picture_header`).
+/// Whether decoding can start at the temporal unit: its first frame header
+/// (an OBU_FRAME_HEADER or OBU_FRAME, the lowest spatial layer's) codes a
+/// KEY_FRAME (§5.9.2: `show_existing_frame` 0, `frame_type` 0; WebRTC never
+/// uses `reduced_still_picture_header`).
 pub fn is_keyframe(data: &[u8]) -> bool {
     obus(data)
         .find(|o| o.obu_type == OBU_FRAME_HEADER || o.obu_type == OBU_FRAME)
@@ -122,7 +122,7 @@ mod tests {
     }
 
     #[test]
-    fn keyframes_are_shown_key_frames_at_the_lowest_layer() {
+    fn keyframes_are_key_frames_at_the_lowest_layer() {
         let key = [obu(OBU_SEQUENCE_HEADER, None, &[0; 4]), obu(OBU_FRAME, Some(0), &[0x10, 1, 2]), obu(OBU_FRAME, Some(1), &[0x30, 1])].concat();
         assert!(is_keyframe(&key));
         let inter = [obu(OBU_FRAME, Some(0), &[0x30, 1, 2])].concat();

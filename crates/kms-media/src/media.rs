@@ -171,8 +171,8 @@ impl MediaFrame {
     /// bitstream spec §6.2: uncompressed header with frame_type 0) or an
     /// H.264 access unit with an IDR slice or SPS (Annex B NAL types 5/7, as
     /// depacketized) or an AV1 temporal unit whose first frame header is a
-    /// shown KEY_FRAME ([`crate::av1::is_keyframe`]); `None` when the codec
-    /// is not inspected (audio, H.265).
+    /// KEY_FRAME ([`crate::av1::is_keyframe`]); `None` when the codec is not
+    /// inspected (audio, raw media).
     pub fn is_keyframe(&self) -> Option<bool> {
         match self.codec {
             Codec::Vp8 => Some(self.data.first().is_some_and(|b| b & 0x01 == 0)),

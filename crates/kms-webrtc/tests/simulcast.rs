@@ -177,3 +177,25 @@ fn opus_red_is_negotiated_when_offered_and_audio_flows() {
         assert!(audio.iter().all(|d| d.data.len() == 4 && d.data[2] == 0x55), "the primary Opus payload, unwrapped");
     }
 }
+
+/// A viewer's `maxVideoSendBandwidth` bounds what its publisher is asked
+/// for at once, both ways: str0m reports an estimate only when it changes,
+/// so a steady estimate must not keep the publisher on the old limit.
+#[test]
+fn a_new_send_limit_reaches_the_publisher_without_waiting_for_a_new_estimate() {
+    let mut s = Session::new(1);
+    s.publish(Duration::from_secs(6));
+    let viewer = s.net.endpoints[s.viewers[0]];
+    let limit = |s: &mut Session, kbps: u32| {
+        let ep = s.net.pipeline.element_mut::<WebRtcEndpoint>(viewer).unwrap();
+        ep.set_bandwidth(Bandwidth { max_send_kbps: kbps, ..Bandwidth::default() });
+    };
+    limit(&mut s, 200);
+    s.publish(Duration::from_secs(2));
+    let low = *s.net.browsers[s.publisher].remb.last().unwrap();
+    assert!(low <= 300_000, "the publisher asked for the low layer only: {low}");
+    limit(&mut s, 0);
+    s.publish(Duration::from_millis(1500));
+    let high = *s.net.browsers[s.publisher].remb.last().unwrap();
+    assert!(high >= 2_000_000, "lifted: room for every layer within 1.5 s, {high}");
+}

@@ -12,7 +12,8 @@
 //!   removed; the estimate has to grow back.
 //!
 //! Each time taken is from the lift to a viewer's first frame of the next
-//! layer up, and of the top layer. Only viewers that decrypt their media
+//! layer up, and of the top layer (the last time it started: a viewer that
+//! reaches a layer, dips and comes back counts from its return). Only viewers that decrypt their media
 //! see which layer a frame belongs to (the stamp is in the payload), so
 //! those are measured.
 
@@ -151,7 +152,7 @@ async fn back_up(rpc: &mut Rpc, endpoints: &[String], media: &Sender<Command>, w
         top.len()
     );
     if top.len() < total {
-        let (peer, _) = measured(&up).find(|(_, s)| s.layer != Some(2)).ok_or("no viewer")?;
+        let (peer, _) = measured(&up).find(|(_, s)| s.layer != Some(2)).or_else(|| measured(&up).next()).ok_or("no viewer")?;
         let stats = endpoint_layer(rpc, &endpoints[*peer]).await?;
         return Err(format!("simulcast: {} of {total} decrypting viewers back on the top layer within {} s after {what} (viewer {peer}'s endpoint: {stats})", top.len(), SETTLE_LIMIT.as_secs()));
     }

@@ -3,6 +3,7 @@
 
 use super::WebRtcEndpoint;
 use crate::bandwidth::Bandwidth;
+use kms_media::ElementOutput;
 use std::time::{Duration, Instant};
 use str0m::bwe::Bitrate;
 use str0m::media::{KeyframeRequestKind, Rid};
@@ -13,14 +14,16 @@ const OWN_KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_secs(1);
 
 impl WebRtcEndpoint {
     /// Sets the video bandwidth properties; they bound the REMB relay from
-    /// now on, and at once the estimate a simulcast viewer's layer is
-    /// chosen by (an application lowering or lifting `maxVideoSendBandwidth`
-    /// need not wait for the next estimate).
+    /// now on, and at once the peer's last estimate: the one a simulcast
+    /// viewer's layer is chosen by, and the one relayed to its source (an
+    /// application lowering or lifting `maxVideoSendBandwidth` need not wait
+    /// for the next estimate, which str0m reports only when it changes).
     pub fn set_bandwidth(&mut self, bandwidth: Bandwidth) {
         self.config.bandwidth = bandwidth;
         self.remb.bandwidth = bandwidth;
         if let Some(estimate) = self.remb.peer_estimate_bounded() {
             self.viewer_estimate(estimate);
+            self.queue.push_back(ElementOutput::BitrateEstimate(estimate));
         }
     }
 
