@@ -12,6 +12,7 @@
 //! the clock, opens a socket or spawns a thread. Nothing here panics on input.
 
 pub mod av1;
+mod deadlines;
 mod element;
 mod flow;
 mod graph;
@@ -27,6 +28,7 @@ mod sdp_error;
 mod stats;
 mod transcode;
 
+pub use deadlines::DeadlineQueue;
 pub use element::{Datagram, Element, ElementEvent, ElementOutput, FlowState, Transmit, Transport};
 pub use flow::{FlowTracker, MediaFlow, FLOW_CHECK_INTERVAL};
 pub use graph::{Connection, Graph, GraphError};

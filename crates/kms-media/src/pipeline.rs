@@ -8,7 +8,6 @@ pub use crate::graph::ElementId;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-mod deadlines;
 mod hubs;
 mod transcoding;
 pub use transcoding::TranscoderInfo;
@@ -34,8 +33,10 @@ pub struct Pipeline {
     graph: Graph,
     /// Elements that received input since they were last polled.
     dirty: BTreeSet<ElementId>,
-    /// The elements' timeouts by deadline, read again when they are drained.
-    deadlines: deadlines::Deadlines,
+    /// The elements' timeouts by deadline, read again when they are drained
+    /// (an element's deadline changes only when the pipeline calls it, and
+    /// every such call marks it dirty).
+    deadlines: crate::DeadlineQueue<ElementId>,
     /// Per (source, simulcast layer id, `None` for any): the last keyframe
     /// request forwarded.
     last_keyframe_request: HashMap<(ElementId, Option<u8>), Instant>,
@@ -75,7 +76,7 @@ impl Pipeline {
         self.port_removed(now, id);
         self.graph.remove_element(id);
         self.dirty.remove(&id);
-        self.deadlines.remove(id);
+        self.deadlines.set(id, None);
         self.last_keyframe_request.retain(|(source, _), _| *source != id);
         self.primary_layers.remove(&id);
         self.estimates.remove(&id);
@@ -183,7 +184,7 @@ impl Pipeline {
     /// true when any was.
     pub fn handle_timeout(&mut self, now: Instant) -> bool {
         let mut any = self.hubs_timeout(now);
-        for id in self.deadlines.take_due(now) {
+        while let Some(id) = self.deadlines.pop_due(now) {
             let Some(e) = self.elements.get_mut(&id) else { continue };
             if e.poll_timeout().is_some_and(|t| t <= now) {
                 e.handle_timeout(now);
@@ -198,7 +199,7 @@ impl Pipeline {
     /// The earliest element timeout, once [`Pipeline::poll_output`] has
     /// returned `None` (draining records the elements' deadlines).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.deadlines.first().into_iter().chain(self.hubs_poll_timeout()).min()
+        self.deadlines.next().into_iter().chain(self.hubs_poll_timeout()).min()
     }
 
     /// Routes everything the elements produced and returns the next output for

@@ -13,7 +13,6 @@
 mod load;
 mod net;
 mod tcp;
-mod timers;
 mod udp;
 mod unmatched;
 mod worker;

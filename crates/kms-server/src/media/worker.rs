@@ -1,11 +1,10 @@
 //! One media worker's run loop and state: its pipelines, sockets and timers.
 
 use super::tcp::TcpEvent;
-use super::timers::DeadlineQueue;
 use super::udp::{MediaSocket, RecvBatch, SendQueue};
 use super::unmatched::{Unmatched, Verdict};
 use super::{Command, MediaEvent, PipelineHandle, WakeQueue, WorkerLoad};
-use kms_media::{Datagram, ElementId, Pipeline, PipelineOutput, Transport};
+use kms_media::{Datagram, DeadlineQueue, ElementId, Pipeline, PipelineOutput, Transport};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,6 +1,7 @@
-//! A worker's timers, kept by deadline: a wake-up touches only the pipelines
-//! whose deadline has come, so idle pipelines cost nothing between their
-//! own deadlines (instead of a scan of every pipeline per wake-up).
+//! Timers kept by deadline: a wake-up touches only the keys whose deadline
+//! has come, so idle ones cost nothing between their own deadlines (instead
+//! of a scan of every key per wake-up). A media worker keeps its pipelines'
+//! this way, and a pipeline its elements'.
 
 use std::collections::{BTreeSet, HashMap};
 use std::hash::Hash;
