@@ -95,6 +95,15 @@ pub struct Config {
     /// media worker threads; 0 (the default) is one per core. See
     /// [`Config::media_workers`].
     pub media_workers: usize,
+    /// `WebRtcEndpoint.conf.ini` `simulcast` (ours; `KMS_SIMULCAST`):
+    /// simulcast and SVC forwarding with a transport-wide CC estimate per
+    /// viewer and Opus RED; on by default. `false` (or `0`, `no`, `off`)
+    /// makes every WebRtcEndpoint negotiate as KMS's (see
+    /// [`kms_webrtc::WebRtcConfig::simulcast`]) and saves each viewer its
+    /// estimator and pacer, about half its CPU (README, Simulcast). Any
+    /// other value than these and `true`, `1`, `yes`, `on` is refused at
+    /// start-up.
+    pub simulcast: bool,
     /// `Composite.conf.ini` `width`, `height`, `framerate` (800, 600, 15):
     /// what a Composite constructed with 0 for them gets.
     pub composite: kms_gst::VideoSettings,
@@ -131,6 +140,7 @@ impl Default for Config {
             media_workers: 0,
             outgoing_queue_bytes: crate::outgoing::DEFAULT_LIMIT,
             max_request_bytes: 1 << 20,
+            simulcast: true,
         }
     }
 }
@@ -205,6 +215,12 @@ impl Config {
                 path: conf_file.into(),
                 message: "secure.password: encrypted private keys are not supported; decrypt the key (openssl pkey) instead".into(),
             });
+        }
+        if let Some(value) = config.webrtc.get("simulcast") {
+            config.simulcast = parse_switch(value).ok_or_else(|| ConfigError::Invalid {
+                path: modules_dir.clone(),
+                message: format!("kurento/WebRtcEndpoint.conf.ini simulcast={value} (or KMS_SIMULCAST): expected true or false"),
+            })?;
         }
         if config.min_port > config.max_port {
             return Err(ConfigError::Invalid { path: modules_dir, message: format!("minPort {} > maxPort {}", config.min_port, config.max_port) });
@@ -417,6 +433,16 @@ fn split_list(list: &str) -> Vec<String> {
 }
 
 /// Reads the global section of an `.ini` module file; a missing file is empty.
+/// An ini switch: `true`, `1`, `yes`, `on` or `false`, `0`, `no`, `off`
+/// (any case, surrounding blanks ignored); `None` for anything else.
+fn parse_switch(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
 fn read_ini(path: &Path) -> Result<std::collections::HashMap<String, String>, ConfigError> {
     if !path.exists() {
         return Ok(Default::default());
@@ -428,6 +454,20 @@ fn read_ini(path: &Path) -> Result<std::collections::HashMap<String, String>, Co
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn simulcast_is_on_unless_turned_off_and_a_bad_value_is_refused() {
+        let load = |value: Option<&str>| {
+            let value = value.map(str::to_owned);
+            Config::load(Path::new("/nonexistent/kurento.conf.json"), Some(Path::new("/nonexistent/modules")), &|k| (k == "KMS_SIMULCAST").then(|| value.clone()).flatten())
+        };
+        assert!(load(None).unwrap().simulcast, "on by default");
+        assert!(load(Some(" On ")).unwrap().simulcast);
+        assert!(!load(Some("false")).unwrap().simulcast);
+        assert!(!load(Some("0")).unwrap().simulcast);
+        let err = load(Some("maybe")).unwrap_err().to_string();
+        assert!(err.contains("simulcast=maybe"), "{err}");
+    }
 
     #[test]
     fn reads_kms_files_and_env() {

@@ -195,7 +195,7 @@ async fn build(server: &Server, class: &Class, parent: Option<Backing>, properti
             let bandwidth = super::webrtc::bandwidth(properties);
             let (ice_tcp, data_channels) = (flag("iceTcp"), flag("useDataChannels"));
             let codecs = server.config.codecs.clone();
-            let simulcast = super::webrtc::simulcast(&server.config.webrtc);
+            let simulcast = server.config.simulcast;
             Box::new(move |now, worker| {
                 let tcp_addrs = if ice_tcp { worker.tcp_addrs().to_vec() } else { Vec::new() };
                 let host_addrs = worker.host_addrs().to_vec();

@@ -50,29 +50,6 @@ pub fn bandwidth(properties: &Map<String, Value>) -> Bandwidth {
     }
 }
 
-/// `WebRtcEndpoint.conf.ini` `simulcast` (ours; `KMS_SIMULCAST`): simulcast
-/// and SVC forwarding with a transport-wide CC estimate per viewer and Opus
-/// RED, on unless the value is `false` (or `0`, `no`, `off`); off, endpoints
-/// behave as KMS's (see [`kms_webrtc::WebRtcConfig::simulcast`]). On costs
-/// each viewer its estimator and pacer: about twice the CPU of a viewer
-/// (README, Simulcast).
-pub fn simulcast(config: &std::collections::HashMap<String, String>) -> bool {
-    !config.get("simulcast").is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "false" | "0" | "no" | "off"))
-}
-
-#[cfg(test)]
-mod simulcast_tests {
-    use super::simulcast;
-
-    #[test]
-    fn simulcast_is_on_unless_turned_off() {
-        let with = |v: &str| simulcast(&[("simulcast".to_string(), v.to_string())].into());
-        assert!(simulcast(&Default::default()), "on by default");
-        assert!(with("true") && with("1") && with(" on "));
-        assert!(!with("false") && !with("0") && !with("No") && !with("off"));
-    }
-}
-
 /// `stunServerAddress`:`stunServerPort` and `turnUrl` as servers; KMS takes
 /// IP addresses only in both (no DNS lookups on the media path).
 fn nat_servers(properties: &Map<String, Value>) -> (Option<SocketAddr>, Option<TurnServer>) {
