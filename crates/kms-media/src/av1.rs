@@ -10,9 +10,7 @@ const OBU_SEQUENCE_HEADER: u8 = 1;
 const OBU_FRAME_HEADER: u8 = 3;
 const OBU_FRAME: u8 = 6;
 
-/// The most spatial layers tracked (`spatial_id` is 2 bits: up to 4; WebRTC
-/// scalability modes use at most 3).
-pub const MAX_SPATIAL_LAYERS: usize = 3;
+use crate::MAX_SPATIAL_LAYERS;
 
 /// One OBU of a temporal unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -33,7 +33,7 @@ pub use element::{Datagram, Element, ElementEvent, ElementOutput, FlowState, Tra
 pub use flow::{FlowTracker, MediaFlow, FLOW_CHECK_INTERVAL};
 pub use graph::{Connection, Graph, GraphError};
 pub use hub::{Dispatcher, DispatcherMode, Hub, HubError, HubOutput, HubPort};
-pub use media::{Codec, DataMessage, MediaFrame, MediaType, SimulcastLayer, SpatialLayers};
+pub use media::{Codec, DataMessage, MediaFrame, MediaType, SimulcastLayer, SpatialLayers, MAX_SPATIAL_LAYERS};
 pub use inert::Inert;
 pub use latency::LatencyStats;
 pub use passthrough::PassThrough;

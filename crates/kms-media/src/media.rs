@@ -118,11 +118,15 @@ pub struct MediaFrame {
 pub struct SpatialLayers {
     /// Where each spatial layer ends in `data` (bytes); 0: the layer is not
     /// in this frame.
-    pub ends: [u32; 3],
+    pub ends: [u32; MAX_SPATIAL_LAYERS],
     /// The measured bitrate of the layers up to each one (bits/s: index 1
     /// is layers 0 and 1 together); 0 until measured.
-    pub bitrates: [u32; 3],
+    pub bitrates: [u32; MAX_SPATIAL_LAYERS],
 }
+
+/// The most spatial layers an SVC frame carries here (VP9 allows 8, AV1's
+/// `spatial_id` 4; browsers' scalability modes use at most 3).
+pub const MAX_SPATIAL_LAYERS: usize = 3;
 
 /// Which simulcast layer (one `rid` of a publisher's m-line, RFC 8851/8853)
 /// a frame belongs to, as the publishing endpoint tags it.

@@ -100,7 +100,7 @@ pub struct WebRtcEndpoint {
     published: PublishedLayers,
     /// Simulcast on: the layer forwarded to this endpoint's peer (`layers`).
     selector: LayerSelector,
-    /// Simulcast on: the VP9 spatial layers its peer publishes, and those
+    /// Simulcast on: the SVC spatial layers its peer publishes, and those
     /// this endpoint sends its peer (`layers`).
     spatial_meter: SpatialMeter,
     spatial: SpatialSelector,

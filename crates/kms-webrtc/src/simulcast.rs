@@ -9,8 +9,9 @@
 //! switching at a keyframe of the new layer, so its RTP stream stays one
 //! stream (sequence numbers, timestamps and VP8 picture ids continue: see
 //! `endpoint/forward.rs`). The publisher is asked only for the layers some
-//! viewer can take ([`PublishedLayers::wanted_bitrate`]). VP9 spatial
-//! scalability (one stream, several layers per frame) is in `svc`.
+//! viewer can take ([`PublishedLayers::wanted_bitrate`]). Spatial
+//! scalability (VP9 and AV1 SVC: one stream, several layers per frame) is
+//! in `svc`.
 
 use kms_media::SimulcastLayer;
 use std::time::{Duration, Instant};
@@ -332,7 +333,7 @@ impl LayerSelector {
 }
 
 mod svc;
-pub use svc::{Cut, SpatialMeter, SpatialSelector, MAX_SPATIAL_LAYERS};
+pub use svc::{Cut, SpatialMeter, SpatialSelector};
 
 #[cfg(test)]
 mod tests;

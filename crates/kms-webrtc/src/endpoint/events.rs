@@ -1,9 +1,8 @@
 //! What a WebRtcEndpoint does with the events of its peer connection.
 
 use super::{codec_of, WebRtcEndpoint};
-use kms_media::{av1, Codec, ElementEvent, ElementOutput, MediaFrame, MediaType};
+use kms_media::{ElementEvent, ElementOutput, MediaFrame, MediaType};
 use str0m::bwe::BweKind;
-use str0m::format::CodecExtra;
 use str0m::Event;
 
 impl WebRtcEndpoint {
@@ -20,11 +19,7 @@ impl WebRtcEndpoint {
                     ..MediaFrame::new(codec, spec.clock_rate.get(), data.time.numer(), data.network_time, data.data)
                 };
                 frame.layer = self.incoming_layer(data.network_time, data.rid, &frame);
-                if let CodecExtra::Vp9(extra) = &data.codec_extra {
-                    frame.spatial = self.incoming_spatial(data.network_time, &extra.layers_scheme);
-                } else if codec == Codec::Av1 && self.config.simulcast {
-                    frame.spatial = self.incoming_spatial(data.network_time, &av1::spatial_layer_ends(&frame.data));
-                }
+                frame.spatial = self.incoming_spatial(data.network_time, &frame, &data.codec_extra);
                 if !data.contiguous && codec.media_type() == MediaType::Video {
                     self.request_own_keyframe(data.network_time, data.rid);
                 }

@@ -1,4 +1,4 @@
-//! Simulcast and VP9 SVC in a WebRtcEndpoint (see [`crate::simulcast`]): as
+//! Simulcast and SVC (VP9, AV1) in a WebRtcEndpoint (see [`crate::simulcast`]): as
 //! a publisher it tags the frames of each layer its peer sends (simulcast
 //! rids, spatial layers); as a viewer it forwards one simulcast layer, or
 //! cuts SVC frames after a spatial layer, chosen from its peer's bandwidth
@@ -6,9 +6,10 @@
 
 use super::{outgoing_index, WebRtcEndpoint};
 use crate::simulcast::{Pick, UP_MARGIN};
-use kms_media::{ElementOutput, MediaFrame, MediaType, SimulcastLayer, SpatialLayers};
+use kms_media::{Codec, ElementOutput, MediaFrame, MediaType, SimulcastLayer, SpatialLayers};
 use std::time::Instant;
 use str0m::bwe::Bitrate;
+use str0m::format::CodecExtra;
 use str0m::media::Rid;
 
 /// Probing targets are rounded to this many kbps, so str0m is not
@@ -29,13 +30,19 @@ impl WebRtcEndpoint {
         Some(tagged.layer)
     }
 
-    /// The spatial layers of a VP9 frame whose layers end at `ends` (simulcast
-    /// on: measured and tagged); `None` without SVC.
-    pub(super) fn incoming_spatial(&mut self, now: Instant, ends: &[Option<usize>]) -> Option<SpatialLayers> {
+    /// The spatial layers of an SVC frame received (simulcast on: measured
+    /// and tagged): a VP9 frame's as str0m's payload descriptor parsing
+    /// found them (`extra`), an AV1 temporal unit's from its OBUs; `None`
+    /// without SVC.
+    pub(super) fn incoming_spatial(&mut self, now: Instant, frame: &MediaFrame, extra: &CodecExtra) -> Option<SpatialLayers> {
         if !self.config.simulcast {
             return None;
         }
-        self.spatial_meter.tag(now, ends)
+        match (frame.codec, extra) {
+            (_, CodecExtra::Vp9(vp9)) => self.spatial_meter.tag(now, &vp9.layers_scheme),
+            (Codec::Av1, _) => self.spatial_meter.tag(now, &kms_media::av1::spatial_layer_ends(&frame.data)),
+            _ => None,
+        }
     }
 
     /// The part of an SVC frame this endpoint's peer gets: `None` for the
@@ -142,7 +149,7 @@ impl WebRtcEndpoint {
     }
 
     /// getStats: the simulcast layer forwarded to the peer (its number at
-    /// the publisher, or the highest VP9 spatial layer sent, and its measured
+    /// the publisher, or the highest SVC spatial layer sent, and its measured
     /// bitrate, bits/s) and the estimate it is chosen by (bits/s).
     pub fn forwarded_layer(&self) -> (Option<(u8, u32)>, Option<u64>) {
         if let Some(spatial) = self.spatial.current() {

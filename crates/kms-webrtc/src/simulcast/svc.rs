@@ -1,5 +1,5 @@
-//! VP9 spatial scalability (SVC): one stream whose frames carry up to three
-//! spatial layers, lowest first ([`kms_media::SpatialLayers`]). The
+//! Spatial scalability (SVC, VP9 and AV1): one stream whose frames carry up
+//! to three spatial layers, lowest first ([`kms_media::SpatialLayers`]). The
 //! publisher measures the layers ([`SpatialMeter`]); a viewer keeps the
 //! layers its estimate carries ([`SpatialSelector`]) by cutting each frame
 //! after the last one kept. Going down needs nothing (lower layers never
@@ -7,12 +7,8 @@
 //! starts afresh (the `_KEY` scalability modes browsers use).
 
 use super::{bits_per_second, Rates, Window, INACTIVE_AFTER, UP_MARGIN};
-use kms_media::SpatialLayers;
+use kms_media::{SpatialLayers, MAX_SPATIAL_LAYERS};
 use std::time::Instant;
-
-/// The most spatial layers a VP9 frame carries here (RFC 9628 allows 8;
-/// browsers send at most 3).
-pub const MAX_SPATIAL_LAYERS: usize = 3;
 
 /// A publisher's spatial layers, measured over [`super::MEASURE_WINDOW`]s.
 #[derive(Debug, Default)]
@@ -25,8 +21,9 @@ pub struct SpatialMeter {
 }
 
 impl SpatialMeter {
-    /// Tags a frame whose layers end at `ends` (str0m's VP9 layers scheme:
-    /// the end of each spatial layer in the data, `None` when absent);
+    /// Tags a frame whose layers end at `ends` (the end of each spatial
+    /// layer in the data, `None` when absent: str0m's VP9 layers scheme, or
+    /// [`kms_media::av1::spatial_layer_ends`]);
     /// `None` when it carries fewer than two layers (no SVC).
     pub fn tag(&mut self, now: Instant, ends: &[Option<usize>]) -> Option<SpatialLayers> {
         let mut out = [0u32; MAX_SPATIAL_LAYERS];
