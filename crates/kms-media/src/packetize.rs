@@ -5,8 +5,10 @@
 //! viewer. [`RtpPayloads`] rides along with the frame and cuts it on first
 //! use, so a fan-out of N viewers packetizes once and each viewer only writes
 //! its own header (SSRC, sequence number, timestamp, payload type) around the
-//! shared payloads. Codecs without a packetizer here (VP9, AV1, raw media)
-//! give `None` and the sink packetizes them itself.
+//! shared payloads. An Opus frame is its own payload (RFC 7587 §4.2: one
+//! frame per packet), shared without a copy. Codecs without a packetizer
+//! here (G.711, VP9, AV1, raw media) give `None` and the sink packetizes
+//! them itself.
 
 use crate::media::{Codec, MediaFrame};
 use std::sync::{Arc, OnceLock};
@@ -55,16 +57,20 @@ impl RtpPayloads {
     }
 }
 
-/// Cuts `frame` into RTP payloads: VP8 (RFC 7741) and H.264 in Annex B
-/// (RFC 6184 single NAL unit and FU-A packets). Decided by codec, never by
-/// frame, so one outgoing stream is numbered by one party: `None` for the
-/// codecs left to the sink's own packetizer (audio, one packet per frame
-/// where a shared cut saves little; VP9, AV1; raw media). A frame with
-/// nothing to send (empty, or H.264 without a start code) gives no payloads.
+/// Cuts `frame` into RTP payloads: VP8 (RFC 7741), H.264 in Annex B
+/// (RFC 6184 single NAL unit and FU-A packets) and Opus (RFC 7587 §4.2: the
+/// frame itself, one packet, never split; at most 1,275 bytes by RFC 6716
+/// §3.2.1). Decided by codec, never by frame, so one outgoing stream is
+/// numbered by one party: `None` for the codecs left to the sink's own
+/// packetizer (G.711, whose frames from GStreamer sources may exceed a
+/// packet; VP9, AV1; raw media). A frame with nothing to send (empty, or
+/// H.264 without a start code) gives no payloads.
 pub fn packetize(frame: &MediaFrame) -> Option<Payloads> {
     let payloads = match frame.codec {
         Codec::Vp8 => vp8(&frame.data),
         Codec::H264 => h264(&frame.data),
+        Codec::Opus if frame.data.is_empty() => Vec::new(),
+        Codec::Opus => vec![Arc::clone(&frame.data)],
         _ => return None,
     };
     Some(payloads.into())
@@ -168,8 +174,8 @@ mod tests {
         f.rtp.get(&f).unwrap();
         let other = MediaFrame { data: Arc::from(&[0x10u8; 20][..]), ..f.clone() };
         assert_eq!(other.rtp.get(&other).unwrap()[0].len(), VP8_DESCRIPTOR_LEN + 20);
-        let audio = MediaFrame { codec: Codec::Opus, ..f.clone() };
-        assert!(audio.rtp.get(&audio).is_none(), "audio is left to the sink");
+        let audio = MediaFrame { codec: Codec::Pcmu, ..f.clone() };
+        assert!(audio.rtp.get(&audio).is_none(), "G.711 is left to the sink");
     }
 
     #[test]
@@ -191,10 +197,18 @@ mod tests {
     }
 
     #[test]
+    fn an_opus_frame_is_its_own_payload_shared_without_a_copy() {
+        let f = frame(Codec::Opus, vec![0xfc; 1275]);
+        let p = f.rtp.get(&f).unwrap();
+        assert_eq!(p.len(), 1, "never split, even above PAYLOAD_MTU");
+        assert!(Arc::ptr_eq(&p[0], &f.data));
+    }
+
+    #[test]
     fn codecs_are_cut_here_or_left_to_the_sink_by_codec_never_by_frame() {
         assert!(packetize(&frame(Codec::Vp9, vec![1; 10])).is_none());
         assert!(packetize(&frame(Codec::Pcmu, vec![1; 160])).is_none());
-        assert!(packetize(&frame(Codec::Opus, vec![1; 100])).is_none());
+        assert!(packetize(&frame(Codec::Opus, Vec::new())).unwrap().is_empty());
         assert!(packetize(&frame(Codec::Vp8, Vec::new())).unwrap().is_empty());
         assert!(packetize(&frame(Codec::H264, vec![0x65; 100])).unwrap().is_empty(), "no start code, no NAL unit");
     }

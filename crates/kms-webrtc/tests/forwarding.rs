@@ -135,6 +135,9 @@ fn a_source_switch_continues_the_stream_from_a_keyframe_without_seq_gaps() {
     }
     let audio = net.browsers[viewer].frames(Codec::Opus);
     assert!(audio.windows(2).all(|p| p[1].time.numer() > p[0].time.numer() && p[1].time.numer() - p[0].time.numer() <= 960));
+    // Audio too is numbered by the endpoint (shared Opus payloads): one
+    // packet per frame, no gap across the switch.
+    assert!(audio.windows(2).all(|p| **p[1].seq_range.start() == **p[0].seq_range.end() + 1), "audio sequence gap");
     // The viewer's VP8 picture ids are the endpoint's own: one per frame,
     // continuing across the switch (RFC 7741 §4.2, 15 bits).
     let ids = net.browsers[viewer].vp8_picture_ids();

@@ -51,9 +51,7 @@ impl Element for WebRtcEndpoint {
         }
         self.send_remb(now);
         if self.next_timeout.is_some_and(|t| t <= now) {
-            if let Err(e) = self.rtc.handle_input(Input::Timeout(now)) {
-                tracing::debug!("timeout handling failed: {e}");
-            }
+            self.rtc_timeout(now);
         }
         for event in self.flow.check(now) {
             self.event(event);
@@ -96,6 +94,11 @@ impl Element for WebRtcEndpoint {
         };
         match self.send_frame(mid, pt, frame) {
             Sent::Written => {
+                // str0m takes written media at its next timeout (its pacer's
+                // queue snapshot; the packetizer of the codecs it cuts) and
+                // asks for one at once: given now, the packets leave in this
+                // drain of the pipeline rather than at the worker's next wake-up.
+                self.rtc_timeout(now);
                 if let Some(event) = self.flow.frame_out(now, media_type) {
                     self.event(event);
                 }
@@ -199,6 +202,17 @@ impl Element for WebRtcEndpoint {
 
     fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
         self
+    }
+}
+
+impl WebRtcEndpoint {
+    /// Lets str0m act on `now` (`Input::Timeout`); its outputs follow in
+    /// [`Element::poll_output`].
+    fn rtc_timeout(&mut self, now: Instant) {
+        self.now = now;
+        if let Err(e) = self.rtc.handle_input(Input::Timeout(now)) {
+            tracing::debug!("timeout handling failed: {e}");
+        }
     }
 }
 

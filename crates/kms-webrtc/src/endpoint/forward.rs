@@ -5,11 +5,11 @@
 //! across source switches and holds video back until the new source's
 //! keyframe; the sequence numbers and VP8 picture ids are ours and continue
 //! by one across switches. Frames of codecs cut once per source
-//! ([`kms_media::packetize`]: VP8, H.264) are written as those shared
+//! ([`kms_media::packetize`]: VP8, H.264, Opus) are written as those shared
 //! payloads with this peer's payload type, sequence number and timestamp
 //! (str0m's direct API; str0m adds SSRC, mid and abs-send-time and keeps
-//! the packets in its RTX cache, keyed by our sequence number, to answer
-//! this peer's NACKs). Other codecs (audio, VP9, AV1) go through str0m's
+//! video packets in its RTX cache, keyed by our sequence number, to answer
+//! this peer's NACKs). Other codecs (G.711, VP9, AV1) go through str0m's
 //! own packetizer for this peer; the choice is by codec, and a sink's m-line
 //! sends one negotiated codec, so a stream is never numbered by both.
 //!
