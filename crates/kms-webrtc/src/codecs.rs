@@ -86,7 +86,7 @@ impl CodecList {
             for p in supported.params().iter().filter(|p| wanted.matches(p)) {
                 // A codec listed twice keeps its first place.
                 if !params.iter().any(|q: &PayloadParams| q.pt() == p.pt()) {
-                    params.push(p.clone());
+                    params.push(*p);
                 }
             }
         }

@@ -13,8 +13,14 @@ use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// How often every peer's timers are checked, and the longest socket wait.
+/// How often every peer's timers are checked and publishers send what is
+/// due, and the longest socket wait, with one publisher (viewers).
 pub const TICK: Duration = Duration::from_millis(5);
+/// The same with a publisher per peer (calls): a millisecond's packets at a
+/// time, near what independent cameras deliver, rather than bursts of 5 ms
+/// of every publisher at once (which overflow the server's socket buffer
+/// where no real set of cameras would).
+pub const PUBLISHERS_TICK: Duration = Duration::from_millis(1);
 
 /// Every peer's stats, by peer index.
 pub type Snapshot = Vec<(usize, PeerStats)>;
@@ -79,7 +85,7 @@ fn snapshot(peers: &[Option<Peer>]) -> Snapshot {
 /// progress in `progress`.
 /// Viewer `i` decrypts its media when `i % decrypt_every == 0` (1: all of
 /// them); the others count headers (see `peer`).
-pub fn run(mut socket: PeerSocket, commands: Receiver<Command>, progress: Arc<Progress>, decrypt_every: usize) {
+pub fn run(mut socket: PeerSocket, commands: Receiver<Command>, progress: Arc<Progress>, decrypt_every: usize, tick: Duration) {
     // By peer index, which is also their address (see `socket::peer_ip`).
     let mut peers: Vec<Option<Peer>> = Vec::new();
     let mut next_tick = Instant::now();
@@ -139,7 +145,7 @@ pub fn run(mut socket: PeerSocket, commands: Receiver<Command>, progress: Arc<Pr
         });
         let now = Instant::now();
         if now >= next_tick {
-            next_tick = now + TICK;
+            next_tick = now + tick;
             for peer in peers.iter_mut().flatten() {
                 let publishes = peer.publish(now);
                 if publishes || peer.next_timeout <= now {

@@ -104,25 +104,31 @@ pub async fn run(target: &Target, options: &Options) -> Result<(), String> {
     Ok(())
 }
 
+/// The load client's media thread: its command channel, its progress
+/// counters and its handle.
+pub type MediaThread = (Sender<Command>, Arc<Progress>, JoinHandle<()>);
+
 /// The media thread, its command channel and its progress counters; every
 /// viewer decrypts its media.
-pub fn start_media() -> Result<(Sender<Command>, Arc<Progress>, JoinHandle<()>), String> {
-    start_media_with(1)
+pub fn start_media() -> Result<MediaThread, String> {
+    start_media_with(1, media::TICK)
 }
 
 /// Like [`start_media`], with one viewer in `decrypt_every` decrypting and
-/// the others counting headers (see `peer`).
-pub fn start_media_with(decrypt_every: usize) -> Result<(Sender<Command>, Arc<Progress>, JoinHandle<()>), String> {
-    let socket = socket::PeerSocket::bind(media::TICK).map_err(|e| format!("load client socket: {e}"))?;
+/// the others counting headers (see `peer`), on a `tick` ([`media::TICK`],
+/// [`media::PUBLISHERS_TICK`]).
+pub fn start_media_with(decrypt_every: usize, tick: Duration) -> Result<MediaThread, String> {
+    let socket = socket::PeerSocket::bind(tick).map_err(|e| format!("load client socket: {e}"))?;
     let (tx, rx) = mpsc::channel();
     let progress = Arc::new(Progress::default());
     let p = progress.clone();
-    let thread = std::thread::Builder::new().name("load-media".into()).spawn(move || media::run(socket, rx, p, decrypt_every)).map_err(|e| e.to_string())?;
+    let thread = std::thread::Builder::new().name("load-media".into()).spawn(move || media::run(socket, rx, p, decrypt_every, tick)).map_err(|e| e.to_string())?;
     Ok((tx, progress, thread))
 }
 
 async fn one_run(target: &Target, viewers: usize, options: &Options, janus_idle: Option<u64>) -> Result<Run, String> {
-    let (tx, progress, media_thread) = start_media_with(options.decrypt_every)?;
+    let calls = matches!(target, Target::Ours { source: Source::Calls, .. });
+    let (tx, progress, media_thread) = start_media_with(options.decrypt_every, if calls { media::PUBLISHERS_TICK } else { media::TICK })?;
     let result = match target {
         Target::Ours { bin, conf, source: Source::Calls } => {
             let server = start_server(bin, conf)?;

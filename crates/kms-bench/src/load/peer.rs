@@ -9,7 +9,7 @@
 //! thousand viewers is not bounded by the client; ICE, DTLS and RTCP still
 //! go through str0m for every viewer.
 
-use super::publish::{Source, Track, SIMULCAST_LAYERS};
+use super::publish::{start_of, Source, Track, SIMULCAST_LAYERS};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, MediaKind, Mid, Pt, Rid, Simulcast, SimulcastLayer};
@@ -258,10 +258,11 @@ impl Peer {
         let mut peer = Peer::with(now, local, rtc);
         (peer.decrypt, peer.video_pt, peer.receives) = (decrypt, Some(*pts[1]), duplex);
         peer.pending = Some(pending);
+        let start = start_of(now, local);
         let (source, rids) = if simulcast {
-            (Source::simulcast(now), SIMULCAST_LAYERS.iter().map(|(rid, _)| Some(Rid::from(*rid))).collect())
+            (Source::simulcast(start), SIMULCAST_LAYERS.iter().map(|(rid, _)| Some(Rid::from(*rid))).collect())
         } else {
-            (Source::new(now), vec![None])
+            (Source::new(start), vec![None])
         };
         let seq = vec![1; 1 + source.layer_count()];
         peer.publisher = Some(Publisher { source, mids: [audio, video], pts, rids, seq });

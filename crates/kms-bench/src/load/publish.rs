@@ -87,6 +87,21 @@ pub struct Source {
     layers: Vec<Layer>,
 }
 
+/// When a publisher at `local` starts: `now` plus a phase within one frame
+/// interval taken from its address, so that many publishers of one run
+/// (calls) send their frames spread over the interval as independent
+/// browsers do, not all in the same instant (a burst of every publisher's
+/// frame at once that no real set of cameras produces).
+pub fn start_of(now: Instant, local: std::net::SocketAddr) -> Instant {
+    let key = match local.ip() {
+        std::net::IpAddr::V4(ip) => u32::from(ip) as u64,
+        std::net::IpAddr::V6(ip) => u128::from(ip) as u64,
+    } ^ u64::from(local.port()) << 32;
+    // A multiplicative hash spreads consecutive addresses over the interval.
+    let spread = key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32;
+    now + FRAME * (spread % 1000) as u32 / 1000
+}
+
 impl Source {
     /// One video stream (1.15 Mbit/s) and audio.
     pub fn new(start: Instant) -> Source {
@@ -120,7 +135,7 @@ impl Source {
         let mut out = Vec::new();
         while self.start + FRAME * self.frames as u32 <= now {
             let time = (self.frames * 3000) as u32; // 90 kHz
-            let periodic = self.frames % KEYFRAME_EVERY == 0;
+            let periodic = self.frames.is_multiple_of(KEYFRAME_EVERY);
             for (i, layer) in self.layers.iter_mut().enumerate() {
                 let key = periodic || std::mem::take(&mut layer.keyframe_due);
                 let stamp = Stamp { sent: now, layer: i as u8 };
@@ -197,6 +212,17 @@ mod tests {
         let first = |layer: usize| next.iter().find(|p| p.0 == Track::Video(layer)).map(|p| p.3[1]).unwrap();
         assert_eq!((first(0), first(1), first(2)), (0x11, 0x10, 0x11), "only layer 1 starts with a keyframe");
         assert_eq!(stamp(&next.iter().find(|p| p.0 == Track::Video(2)).unwrap().3[1..]).map(|s| s.layer), Some(2));
+    }
+
+    #[test]
+    fn publishers_start_spread_over_one_frame_interval() {
+        let t0 = Instant::now();
+        let starts: Vec<Duration> = (1..=100u8).map(|i| start_of(t0, ([127, 1, 0, i], 5000).into()) - t0).collect();
+        assert!(starts.iter().all(|d| *d < FRAME));
+        // Every tenth of the interval holds some of 100 consecutive addresses.
+        for tenth in 0..10u32 {
+            assert!(starts.iter().any(|d| *d >= FRAME * tenth / 10 && *d < FRAME * (tenth + 1) / 10), "tenth {tenth} empty: {starts:?}");
+        }
     }
 
     #[test]

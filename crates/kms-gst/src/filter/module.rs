@@ -60,10 +60,8 @@ fn to_json(v: &glib::Value) -> Value {
     if let Ok(b) = v.get::<bool>() {
         return Value::Bool(b);
     }
-    for number in [v.get::<i32>().map(i64::from).ok(), v.get::<u32>().map(i64::from).ok(), v.get::<i64>().ok()] {
-        if let Some(n) = number {
-            return Value::from(n);
-        }
+    if let Some(n) = [v.get::<i32>().map(i64::from).ok(), v.get::<u32>().map(i64::from).ok(), v.get::<i64>().ok()].into_iter().flatten().next() {
+        return Value::from(n);
     }
     if let Ok(n) = v.get::<u64>() {
         return Value::from(n);

@@ -143,8 +143,8 @@ impl TurnClient {
         if self.relay.is_none() {
             return;
         }
-        if !self.permissions.contains_key(&peer.ip()) {
-            self.permissions.insert(peer.ip(), now + PERMISSION_REFRESH);
+        if let std::collections::hash_map::Entry::Vacant(e) = self.permissions.entry(peer.ip()) {
+            e.insert(now + PERMISSION_REFRESH);
             self.request(now, Purpose::Permission(peer.ip()));
         }
         // Indications get no answer: a counter is a unique enough id and
