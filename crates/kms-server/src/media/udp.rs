@@ -21,6 +21,19 @@ const BUF_SIZE: usize = 64 * 1024;
 /// Segments of one GSO train at most (the kernel's limit is 64).
 const MAX_TRAIN: usize = 16;
 
+/// Receive buffer a worker's shared socket holds per element the worker
+/// carries, in bytes of the kernel's accounting: the socket takes every
+/// peer's packets, where KMS and Janus give each peer a socket (and so a
+/// buffer) of its own. 16 KiB is about seven full-size datagrams (the
+/// kernel counts ~2.3 KiB for each); 100 publishers of one worker get
+/// 1.6 MiB, about 35 ms of their packets, where the kernel's default
+/// (~208 KiB) overflowed a few times a second. Up to 13 elements keep the
+/// default.
+const RECEIVE_BUFFER_PER_ELEMENT: usize = 16 * 1024;
+/// The buffer moves in steps of this size, so that creating or releasing
+/// an element does not cost a system call each.
+const RECEIVE_BUFFER_STEP: usize = 256 * 1024;
+
 /// A media socket with its local address (read once, not a syscall per packet).
 pub struct MediaSocket {
     pub addr: SocketAddr,
@@ -28,6 +41,9 @@ pub struct MediaSocket {
     state: UdpSocketState,
     /// The element every datagram goes to, for sockets bound for one element.
     pub owner: Option<(PipelineHandle, ElementId)>,
+    /// The receive buffer it was created with (the kernel's `rmem_default`)
+    /// and the one last asked for, in the kernel's accounting.
+    receive_buffer: (usize, usize),
 }
 
 impl MediaSocket {
@@ -35,8 +51,37 @@ impl MediaSocket {
     /// turns on what quinn-udp can use (GRO, GSO, packet info).
     pub fn new(socket: std::net::UdpSocket, owner: Option<(PipelineHandle, ElementId)>) -> std::io::Result<MediaSocket> {
         let state = UdpSocketState::new((&socket).into())?;
+        let initial = state.recv_buffer_size((&socket).into())?;
         let socket = UdpSocket::from_std(socket)?;
-        Ok(MediaSocket { addr: socket.local_addr()?, socket, state, owner })
+        Ok(MediaSocket { addr: socket.local_addr()?, socket, state, owner, receive_buffer: (initial, initial) })
+    }
+
+    /// Sizes the receive buffer for a worker carrying `elements` elements:
+    /// [`RECEIVE_BUFFER_PER_ELEMENT`] each in steps of
+    /// [`RECEIVE_BUFFER_STEP`], never below the size it was created with.
+    /// The kernel caps it at twice `net.core.rmem_max` (Linux doubles what
+    /// is asked for its bookkeeping); raise that sysctl for hundreds of
+    /// peers per worker. A failure is logged and changes nothing.
+    pub fn fit_receive_buffer(&mut self, elements: usize) {
+        let (initial, current) = self.receive_buffer;
+        let wanted = match elements * RECEIVE_BUFFER_PER_ELEMENT {
+            n if n <= initial => initial,
+            n => n.div_ceil(RECEIVE_BUFFER_STEP) * RECEIVE_BUFFER_STEP,
+        };
+        if wanted == current {
+            return;
+        }
+        // Asked for half: the kernel doubles it.
+        match self.state.set_recv_buffer_size((&self.socket).into(), wanted / 2) {
+            Ok(()) => self.receive_buffer.1 = wanted,
+            Err(e) => tracing::debug!(socket = %self.addr, "cannot set the receive buffer: {e}"),
+        }
+    }
+
+    /// The receive buffer in the kernel's accounting (SO_RCVBUF).
+    #[cfg(test)]
+    pub fn receive_buffer(&self) -> usize {
+        self.state.recv_buffer_size((&self.socket).into()).unwrap_or(0)
     }
 }
 
@@ -186,5 +231,20 @@ mod tests {
             }));
         }
         assert_eq!(got, sent);
+    }
+
+    /// A worker's shared socket holds more for more elements (up to what the
+    /// kernel allows: at least twice `rmem_max`, which is at least the
+    /// default) and goes back to the kernel's default when they go.
+    #[tokio::test]
+    async fn a_shared_socket_buffer_follows_the_workers_elements() {
+        let mut socket = MediaSocket::new(bound(), None).unwrap();
+        let initial = socket.receive_buffer();
+        socket.fit_receive_buffer(2);
+        assert_eq!(socket.receive_buffer(), initial, "a few elements keep the default");
+        socket.fit_receive_buffer(400);
+        assert!(socket.receive_buffer() > initial, "400 elements: {} bytes", socket.receive_buffer());
+        socket.fit_receive_buffer(0);
+        assert_eq!(socket.receive_buffer(), initial);
     }
 }

@@ -192,8 +192,13 @@ impl Worker {
         }
     }
 
-    fn publish_weight(&self) {
+    /// Publishes the worker's size for placement and sizes its shared
+    /// sockets' receive buffers for it.
+    fn publish_weight(&mut self) {
         self.load.set_placement(self.pipelines.len(), self.elements);
+        for socket in self.sockets.iter_mut().filter(|s| s.owner.is_none()) {
+            socket.fit_receive_buffer(self.elements);
+        }
     }
 
     /// Drains every touched pipeline: datagrams to the sockets, events out;
