@@ -41,9 +41,11 @@ pub struct MediaSocket {
     state: UdpSocketState,
     /// The element every datagram goes to, for sockets bound for one element.
     pub owner: Option<(PipelineHandle, ElementId)>,
-    /// The receive buffer it was created with (the kernel's `rmem_default`)
-    /// and the one last asked for, in the kernel's accounting.
-    receive_buffer: (usize, usize),
+    /// The receive buffer it was created with (the kernel's
+    /// `rmem_default`), in the kernel's accounting.
+    default_receive_buffer: usize,
+    /// The receive buffer last set, in the kernel's accounting.
+    receive_buffer: usize,
 }
 
 impl MediaSocket {
@@ -53,7 +55,7 @@ impl MediaSocket {
         let state = UdpSocketState::new((&socket).into())?;
         let initial = state.recv_buffer_size((&socket).into())?;
         let socket = UdpSocket::from_std(socket)?;
-        Ok(MediaSocket { addr: socket.local_addr()?, socket, state, owner, receive_buffer: (initial, initial) })
+        Ok(MediaSocket { addr: socket.local_addr()?, socket, state, owner, default_receive_buffer: initial, receive_buffer: initial })
     }
 
     /// Sizes the receive buffer for a worker carrying `elements` elements:
@@ -63,24 +65,23 @@ impl MediaSocket {
     /// is asked for its bookkeeping); raise that sysctl for hundreds of
     /// peers per worker. A failure is logged and changes nothing.
     pub fn fit_receive_buffer(&mut self, elements: usize) {
-        let (initial, current) = self.receive_buffer;
         let wanted = match elements * RECEIVE_BUFFER_PER_ELEMENT {
-            n if n <= initial => initial,
+            n if n <= self.default_receive_buffer => self.default_receive_buffer,
             n => n.div_ceil(RECEIVE_BUFFER_STEP) * RECEIVE_BUFFER_STEP,
         };
-        if wanted == current {
+        if wanted == self.receive_buffer {
             return;
         }
         // Asked for half: the kernel doubles it.
         match self.state.set_recv_buffer_size((&self.socket).into(), wanted / 2) {
-            Ok(()) => self.receive_buffer.1 = wanted,
+            Ok(()) => self.receive_buffer = wanted,
             Err(e) => tracing::debug!(socket = %self.addr, "cannot set the receive buffer: {e}"),
         }
     }
 
-    /// The receive buffer in the kernel's accounting (SO_RCVBUF).
+    /// The receive buffer in the kernel's accounting (SO_RCVBUF), as read back.
     #[cfg(test)]
-    pub fn receive_buffer(&self) -> usize {
+    pub fn read_receive_buffer(&self) -> usize {
         self.state.recv_buffer_size((&self.socket).into()).unwrap_or(0)
     }
 }
@@ -233,18 +234,18 @@ mod tests {
         assert_eq!(got, sent);
     }
 
-    /// A worker's shared socket holds more for more elements (up to what the
-    /// kernel allows: at least twice `rmem_max`, which is at least the
-    /// default) and goes back to the kernel's default when they go.
+    /// A worker's shared socket holds more for more elements (as far as
+    /// `net.core.rmem_max` lets it) and goes back to the kernel's default
+    /// when they go.
     #[tokio::test]
     async fn a_shared_socket_buffer_follows_the_workers_elements() {
         let mut socket = MediaSocket::new(bound(), None).unwrap();
-        let initial = socket.receive_buffer();
+        let initial = socket.read_receive_buffer();
         socket.fit_receive_buffer(2);
-        assert_eq!(socket.receive_buffer(), initial, "a few elements keep the default");
+        assert_eq!(socket.read_receive_buffer(), initial, "a few elements keep the default");
         socket.fit_receive_buffer(400);
-        assert!(socket.receive_buffer() > initial, "400 elements: {} bytes", socket.receive_buffer());
+        assert!(socket.read_receive_buffer() > initial, "400 elements: {} bytes", socket.read_receive_buffer());
         socket.fit_receive_buffer(0);
-        assert_eq!(socket.receive_buffer(), initial);
+        assert_eq!(socket.read_receive_buffer(), initial);
     }
 }
