@@ -288,8 +288,11 @@ impl LayerSelector {
     }
 
     /// Decides for a frame of `layer` that is (`Some(true)`) or is not a
-    /// keyframe (`None`: not inspected, taken as one).
-    pub fn pick(&mut self, now: Instant, layer: SimulcastLayer, keyframe: Option<bool>) -> Pick {
+    /// keyframe (`None`: not inspected, taken as one). `keyframe` is asked
+    /// only when the frame would start a switch, so a viewer that stays on
+    /// its layer never inspects the frame (an H.264 access unit is scanned
+    /// whole for its NAL units, an AV1 one walked by OBU).
+    pub fn pick(&mut self, now: Instant, layer: SimulcastLayer, keyframe: impl FnOnce() -> Option<bool>) -> Pick {
         match self.seen.iter_mut().find(|s| s.id == layer.id) {
             Some(s) => {
                 s.bitrate = layer.bitrate;
@@ -301,7 +304,7 @@ impl LayerSelector {
         if self.current == Some(layer.id) && self.target == self.current {
             return Pick::Forward;
         }
-        if self.target == Some(layer.id) && keyframe != Some(false) {
+        if self.target == Some(layer.id) && keyframe() != Some(false) {
             self.current = Some(layer.id);
             return Pick::Switch;
         }

@@ -49,7 +49,7 @@ impl WebRtcEndpoint {
     /// whole frame, else the frame cut after the highest spatial layer its
     /// estimate carries (a new frame: the data is copied).
     pub(super) fn spatial_cut(&mut self, now: Instant, layers: SpatialLayers, frame: &MediaFrame) -> Option<MediaFrame> {
-        let keyframe = frame.is_keyframe() != Some(false);
+        let keyframe = || frame.is_keyframe() != Some(false);
         let cut = self.spatial.cut(layers, frame.data.len(), keyframe, self.selector.budget());
         self.update_probing(now);
         if cut.wants_keyframe {
@@ -61,7 +61,7 @@ impl WebRtcEndpoint {
     /// Whether a frame of simulcast `layer` goes to this endpoint's peer;
     /// on a switch the outgoing timeline continues from the old layer.
     pub(super) fn forwards_layer(&mut self, now: Instant, layer: SimulcastLayer, frame: &MediaFrame) -> bool {
-        let pick = self.selector.pick(now, layer, frame.is_keyframe());
+        let pick = self.selector.pick(now, layer, || frame.is_keyframe());
         self.update_probing(now);
         match pick {
             Pick::Forward => true,

@@ -89,8 +89,9 @@ impl SpatialSelector {
 
     /// Decides how much of a frame tagged `layers` (of `len` bytes, a
     /// keyframe or not) goes to a viewer whose estimate is `budget` (bits/s;
-    /// `None`: not known yet, every layer).
-    pub fn cut(&mut self, layers: SpatialLayers, len: usize, keyframe: bool, budget: Option<u64>) -> Cut {
+    /// `None`: not known yet, every layer). `keyframe` is asked only when
+    /// the viewer would move up.
+    pub fn cut(&mut self, layers: SpatialLayers, len: usize, keyframe: impl FnOnce() -> bool, budget: Option<u64>) -> Cut {
         self.latest = Some(layers);
         let present = |k: usize| layers.bitrates[k] > 0 || layers.ends[k] > 0;
         let top = (0..MAX_SPATIAL_LAYERS).rev().find(|k| present(*k)).unwrap_or(0);
@@ -108,7 +109,7 @@ impl SpatialSelector {
         };
         let mut wants_keyframe = false;
         let next = match current {
-            Some(c) if target > c && !keyframe => {
+            Some(c) if target > c && !keyframe() => {
                 wants_keyframe = true;
                 c
             }
@@ -168,17 +169,18 @@ mod tests {
     fn a_viewer_cuts_above_its_budget_at_once_and_climbs_at_keyframes() {
         let mut s = SpatialSelector::default();
         let l = layers([100_000, 400_000, 1_000_000]);
-        assert_eq!(s.cut(l, 1000, true, Some(5_000_000)), Cut { end: 1000, wants_keyframe: false }, "everything fits");
-        assert_eq!(s.cut(l, 1000, false, Some(450_000)), Cut { end: 400, wants_keyframe: false }, "down at once");
-        assert_eq!(s.cut(l, 1000, false, Some(50_000)), Cut { end: 100, wants_keyframe: false }, "the lowest at worst");
-        assert_eq!(s.cut(l, 1000, false, Some(5_000_000)), Cut { end: 100, wants_keyframe: true }, "up waits for a keyframe");
-        assert_eq!(s.cut(l, 1000, true, Some(5_000_000)), Cut { end: 1000, wants_keyframe: false });
+        assert_eq!(s.cut(l, 1000, || true, Some(5_000_000)), Cut { end: 1000, wants_keyframe: false }, "everything fits");
+        let not_asked = || -> bool { panic!("moving down or staying needs no keyframe") };
+        assert_eq!(s.cut(l, 1000, not_asked, Some(450_000)), Cut { end: 400, wants_keyframe: false }, "down at once");
+        assert_eq!(s.cut(l, 1000, || false, Some(50_000)), Cut { end: 100, wants_keyframe: false }, "the lowest at worst");
+        assert_eq!(s.cut(l, 1000, || false, Some(5_000_000)), Cut { end: 100, wants_keyframe: true }, "up waits for a keyframe");
+        assert_eq!(s.cut(l, 1000, || true, Some(5_000_000)), Cut { end: 1000, wants_keyframe: false });
         assert_eq!(s.current(), Some(2));
         // Up needs the margin: 400 kbit/s needs 460.
-        s.cut(l, 1000, false, Some(150_000));
-        assert_eq!(s.cut(l, 1000, true, Some(440_000)).end, 100);
+        s.cut(l, 1000, || false, Some(150_000));
+        assert_eq!(s.cut(l, 1000, || true, Some(440_000)).end, 100);
         let frame_without_top = SpatialLayers { ends: [100, 0, 0], ..l };
-        assert_eq!(s.cut(frame_without_top, 100, true, Some(5_000_000)).end, 100, "a frame with fewer layers goes whole");
+        assert_eq!(s.cut(frame_without_top, 100, || true, Some(5_000_000)).end, 100, "a frame with fewer layers goes whole");
         assert_eq!(s.rates(), Rates { current: Some(1_000_000), next: None, top: Some(1_000_000) });
     }
 }

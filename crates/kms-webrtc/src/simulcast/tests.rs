@@ -74,23 +74,23 @@ fn a_viewer_takes_the_best_layer_its_budget_carries_and_switches_at_keyframes() 
     let mut s = LayerSelector::default();
     s.set_budget(600_000);
     let (low, mid, high) = (layer(0, 150), layer(1, 500), layer(2, 1500));
-    assert_eq!(s.pick(now, low, Some(false)), Pick::Drop { request: Some(0) }, "the only layer seen yet");
-    assert_eq!(s.pick(now, mid, Some(false)), Pick::Drop { request: Some(1) }, "waits for the middle layer's keyframe");
-    assert_eq!(s.pick(now, high, Some(true)), Pick::Drop { request: Some(1) });
-    assert_eq!(s.pick(now, mid, Some(true)), Pick::Switch);
-    assert_eq!(s.pick(now, mid, Some(false)), Pick::Forward);
+    assert_eq!(s.pick(now, low, || Some(false)), Pick::Drop { request: Some(0) }, "the only layer seen yet");
+    assert_eq!(s.pick(now, mid, || Some(false)), Pick::Drop { request: Some(1) }, "waits for the middle layer's keyframe");
+    assert_eq!(s.pick(now, high, || Some(true)), Pick::Drop { request: Some(1) });
+    assert_eq!(s.pick(now, mid, || Some(true)), Pick::Switch);
+    assert_eq!(s.pick(now, mid, || Some(false)), Pick::Forward);
     // The estimate drops: the low layer from its next keyframe; the middle one until then.
     s.set_budget(300_000);
-    assert_eq!(s.pick(now, low, Some(false)), Pick::Drop { request: Some(0) });
-    assert_eq!(s.pick(now, mid, Some(false)), Pick::Forward, "no freeze while the switch waits");
-    assert_eq!(s.pick(now, low, Some(true)), Pick::Switch);
-    assert_eq!(s.pick(now, mid, Some(false)), Pick::Drop { request: None });
+    assert_eq!(s.pick(now, low, || Some(false)), Pick::Drop { request: Some(0) });
+    assert_eq!(s.pick(now, mid, || Some(false)), Pick::Forward, "no freeze while the switch waits");
+    assert_eq!(s.pick(now, low, || Some(true)), Pick::Switch);
+    assert_eq!(s.pick(now, mid, || Some(false)), Pick::Drop { request: None });
     assert_eq!(s.rates(now), Rates { current: Some(150_000), next: Some(500_000), top: Some(1_500_000) }, "probing towards the middle layer");
     // Up again only with the margin: 500 kbps needs 575.
     s.set_budget(560_000);
-    assert_eq!(s.pick(now, mid, Some(true)), Pick::Drop { request: None });
+    assert_eq!(s.pick(now, mid, || Some(true)), Pick::Drop { request: None });
     s.set_budget(2_000_000);
-    assert_eq!(s.pick(now, high, Some(true)), Pick::Switch);
+    assert_eq!(s.pick(now, high, || Some(true)), Pick::Switch);
     assert_eq!(s.current(), Some(2));
 }
 
@@ -99,19 +99,29 @@ fn a_budget_below_every_layer_takes_the_lowest_and_a_silent_layer_is_left() {
     let now = Instant::now();
     let mut s = LayerSelector::default();
     s.set_budget(50_000);
-    s.pick(now, layer(1, 500), Some(true));
-    assert_eq!(s.pick(now, layer(0, 150), Some(true)), Pick::Switch);
+    s.pick(now, layer(1, 500), || Some(true));
+    assert_eq!(s.pick(now, layer(0, 150), || Some(true)), Pick::Switch);
     let later = now + INACTIVE_AFTER * 2;
     s.set_budget(5_000_000);
-    assert_eq!(s.pick(later, layer(0, 150), Some(false)), Pick::Forward, "the only active layer");
+    assert_eq!(s.pick(later, layer(0, 150), || Some(false)), Pick::Forward, "the only active layer");
+}
+
+#[test]
+fn a_viewer_staying_on_its_layer_never_inspects_the_frame() {
+    let now = Instant::now();
+    let mut s = LayerSelector::default();
+    s.set_budget(5_000_000);
+    assert_eq!(s.pick(now, layer(0, 150), || Some(true)), Pick::Switch);
+    let not_asked = || -> Option<bool> { panic!("the frame was inspected") };
+    assert_eq!(s.pick(now + FRAME, layer(0, 150), not_asked), Pick::Forward);
 }
 
 #[test]
 fn before_any_measure_the_primary_layer_is_taken() {
     let now = Instant::now();
     let mut s = LayerSelector::default();
-    assert_eq!(s.pick(now, SimulcastLayer { id: 0, bitrate: 0, primary: true }, Some(true)), Pick::Switch);
-    assert_eq!(s.pick(now, SimulcastLayer { id: 1, bitrate: 0, primary: false }, Some(true)), Pick::Drop { request: None });
+    assert_eq!(s.pick(now, SimulcastLayer { id: 0, bitrate: 0, primary: true }, || Some(true)), Pick::Switch);
+    assert_eq!(s.pick(now, SimulcastLayer { id: 1, bitrate: 0, primary: false }, || Some(true)), Pick::Drop { request: None });
 }
 
 #[test]
