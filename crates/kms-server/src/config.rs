@@ -432,7 +432,6 @@ fn split_list(list: &str) -> Vec<String> {
     list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
 }
 
-/// Reads the global section of an `.ini` module file; a missing file is empty.
 /// An ini switch: `true`, `1`, `yes`, `on` or `false`, `0`, `no`, `off`
 /// (any case, surrounding blanks ignored); `None` for anything else.
 fn parse_switch(value: &str) -> Option<bool> {
@@ -443,6 +442,7 @@ fn parse_switch(value: &str) -> Option<bool> {
     }
 }
 
+/// Reads the global section of an `.ini` module file; a missing file is empty.
 fn read_ini(path: &Path) -> Result<std::collections::HashMap<String, String>, ConfigError> {
     if !path.exists() {
         return Ok(Default::default());

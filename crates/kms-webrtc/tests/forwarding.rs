@@ -57,6 +57,25 @@ fn one_publisher_fans_out_to_three_viewers() {
     assert!(net.browsers[publisher].received.is_empty(), "nothing goes back to a sendonly publisher");
 }
 
+/// A frame written to a viewer leaves in the pipeline pass that routed it:
+/// on the virtual clock the server adds no step of its own. (The
+/// publisher's str0m takes its written frame at its next timeout, one
+/// 100 µs step after the write; a server that left the viewer's packets
+/// to the worker's next timer wake-up would add another.)
+#[test]
+fn a_forwarded_frame_leaves_in_the_pass_that_routed_it() {
+    let (mut net, publisher, viewer) = Net::publisher_and_viewer();
+    let t0 = net.now;
+    publish(&mut net, publisher);
+    let video = net.browsers[viewer].frames(Codec::Vp8);
+    assert!(video.len() >= 28);
+    for frame in video {
+        let sent = t0 + Duration::from_millis(20) * u32::from(frame.data[20]);
+        let delay = frame.network_time - sent;
+        assert!(delay <= Duration::from_micros(100), "frame {} reached the viewer {delay:?} after it was sent", frame.data[20]);
+    }
+}
+
 #[test]
 fn a_viewers_pli_reaches_the_publisher_throttled() {
     let (mut net, publisher, viewer) = Net::publisher_and_viewer();
@@ -135,8 +154,8 @@ fn a_source_switch_continues_the_stream_from_a_keyframe_without_seq_gaps() {
     }
     let audio = net.browsers[viewer].frames(Codec::Opus);
     assert!(audio.windows(2).all(|p| p[1].time.numer() > p[0].time.numer() && p[1].time.numer() - p[0].time.numer() <= 960));
-    // Audio too is numbered by the endpoint (shared Opus payloads): one
-    // packet per frame, no gap across the switch.
+    // Audio sequence numbers continue across the switch too (one packet
+    // per Opus frame).
     assert!(audio.windows(2).all(|p| **p[1].seq_range.start() == **p[0].seq_range.end() + 1), "audio sequence gap");
     // The viewer's VP8 picture ids are the endpoint's own: one per frame,
     // continuing across the switch (RFC 7741 §4.2, 15 bits).

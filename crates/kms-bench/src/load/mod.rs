@@ -52,6 +52,13 @@ pub enum Target {
     Janus { url: String, pid: u32, mountpoint: u64 },
 }
 
+impl Target {
+    /// One-to-one calls (a publisher per peer) rather than viewers of one source.
+    fn is_calls(&self) -> bool {
+        matches!(self, Target::Ours { source: Source::Calls, .. })
+    }
+}
+
 /// How the runs are made.
 pub struct Options {
     /// Viewer counts, one series of runs each.
@@ -94,7 +101,7 @@ pub async fn run(target: &Target, options: &Options) -> Result<(), String> {
         }
         let counted = runs.iter().filter(|r| r.verdict() == Verdict::Ok).count();
         let median = Run::median_of(&runs);
-        let what = if matches!(target, Target::Ours { source: Source::Calls, .. }) { "calls" } else { "viewers" };
+        let what = if target.is_calls() { "calls" } else { "viewers" };
         median.print(&format!("MEDIAN {what}={viewers} ({counted}/{} runs count)", runs.len()));
         // A majority of the runs must count (all of them when there is one).
         if options.require_ok && counted * 2 <= runs.len() && !(runs.len() == 1 && counted == 1) {
@@ -127,8 +134,8 @@ pub fn start_media_with(decrypt_every: usize, tick: Duration) -> Result<MediaThr
 }
 
 async fn one_run(target: &Target, viewers: usize, options: &Options, janus_idle: Option<u64>) -> Result<Run, String> {
-    let calls = matches!(target, Target::Ours { source: Source::Calls, .. });
-    let (tx, progress, media_thread) = start_media_with(options.decrypt_every, if calls { media::PUBLISHERS_TICK } else { media::TICK })?;
+    let tick = if target.is_calls() { media::PUBLISHERS_TICK } else { media::TICK };
+    let (tx, progress, media_thread) = start_media_with(options.decrypt_every, tick)?;
     let result = match target {
         Target::Ours { bin, conf, source: Source::Calls } => {
             let server = start_server(bin, conf)?;
