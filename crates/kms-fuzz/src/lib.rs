@@ -3,9 +3,12 @@
 //! libFuzzer (`scripts/fuzz.sh TARGET SECONDS`); `tests/replay.rs` runs every
 //! saved input of `fuzz/corpus/<target>/` through them in `cargo test`.
 
+/// A fuzz target's body: takes any bytes, must not panic.
+pub type Target = fn(&[u8]);
+
 /// (name, body) of every target; the name is the corpus directory and the
 /// cargo-fuzz binary.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("jsonrpc", jsonrpc),
     ("webrtc_offer", kms_webrtc::fuzzing::offer),
     ("webrtc_answer", kms_webrtc::fuzzing::answer),

@@ -55,7 +55,7 @@ impl<K: Copy + Ord + Hash> DeadlineQueue<K> {
     }
 
     #[cfg(test)]
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.deadline_of.len()
     }
 }

@@ -184,7 +184,7 @@ mod tests {
         data.extend_from_slice(&[0, 0, 0, 1, 0x67, 1, 2, 0]); // SPS with a trailing zero byte
         data.extend_from_slice(&[0, 0, 1, 0x68, 3]);
         data.extend_from_slice(&[0, 0, 0, 1, 0x65]);
-        data.extend(std::iter::repeat(7).take(2500));
+        data.extend(std::iter::repeat_n(7, 2500));
         let p = packetize(&frame(Codec::H264, data)).unwrap();
         assert_eq!(&p[0][..], &[0x67, 1, 2]);
         assert_eq!(&p[1][..], &[0x68, 3]);

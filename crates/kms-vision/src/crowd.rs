@@ -157,18 +157,12 @@ pub fn snapped_angle(dx: f64, dy: f64, offset: i32) -> f64 {
 }
 
 /// The direction of a region, held before it is raised.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Direction {
     raised: Option<f64>,
     potential: Option<f64>,
     count: i32,
     still: i32,
-}
-
-impl Default for Direction {
-    fn default() -> Direction {
-        Direction { raised: None, potential: None, count: 0, still: 0 }
-    }
 }
 
 impl Direction {

@@ -47,7 +47,7 @@ impl Session {
         let frames = (duration.as_millis() / FRAME.as_millis()) as u64;
         for _ in 0..frames {
             let asked = self.net.browsers[self.publisher].keyframe_requests;
-            let key = self.frame % 90 == 0 || asked > self.keyframe_requests;
+            let key = self.frame.is_multiple_of(90) || asked > self.keyframe_requests;
             self.keyframe_requests = asked;
             let now = self.net.now;
             for (rid, fill, len) in LAYERS {

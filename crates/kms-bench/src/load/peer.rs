@@ -487,7 +487,7 @@ mod tests {
         // V=2, X=1, CC=0; M=1, PT=96; seq 0x1234; ts 7; SSRC 0xaabbccdd;
         // a one-word extension; 100 bytes of payload; a 16-byte tag.
         let mut p = vec![0x90, 0x80 | 96, 0x12, 0x34, 0, 0, 0, 7, 0xaa, 0xbb, 0xcc, 0xdd, 0xbe, 0xde, 0, 1, 1, 2, 3, 4];
-        p.extend(std::iter::repeat(9).take(100 + SRTP_TAG));
+        p.extend(std::iter::repeat_n(9, 100 + SRTP_TAG));
         let h = ClearHeader::parse(&p).unwrap();
         assert!(h.marker);
         assert_eq!((h.pt, h.seq, h.timestamp, h.ssrc, h.payload_len), (96, 0x1234, 7, 0xaabb_ccdd, 100));

@@ -509,6 +509,26 @@ impl AudioTimeline {
     }
 }
 
+fn place(pad: &gst::Pad, rect: &Rect) {
+    pad.set_property("xpos", rect.x);
+    pad.set_property("ypos", rect.y);
+    pad.set_property("width", rect.width);
+    pad.set_property("height", rect.height);
+    pad.set_property("zorder", rect.z_order);
+}
+
+/// Pushes a raw frame into an input, setting its caps when they change; a
+/// full input drops its oldest frame (leaky appsrc).
+fn push(input: Option<&mut Input>, frame: &MediaFrame) {
+    let (Some(input), Some(text)) = (input, &frame.raw_caps) else { return };
+    if input.caps.as_ref() != Some(text) {
+        let Ok(caps) = text.parse::<gst::Caps>() else { return };
+        input.appsrc.set_caps(Some(&caps));
+        input.caps = Some(text.clone());
+    }
+    let _ = input.appsrc.push_buffer(gst::Buffer::from_slice(frame.data.clone()));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -529,24 +549,4 @@ mod tests {
         assert_eq!(cut.data[0], 100, "from the first new sample");
         assert_eq!(t.admit(audio(5000, 10)).map(|f| f.rtp_time), Some(5000), "a gap forward is kept");
     }
-}
-
-fn place(pad: &gst::Pad, rect: &Rect) {
-    pad.set_property("xpos", rect.x);
-    pad.set_property("ypos", rect.y);
-    pad.set_property("width", rect.width);
-    pad.set_property("height", rect.height);
-    pad.set_property("zorder", rect.z_order);
-}
-
-/// Pushes a raw frame into an input, setting its caps when they change; a
-/// full input drops its oldest frame (leaky appsrc).
-fn push(input: Option<&mut Input>, frame: &MediaFrame) {
-    let (Some(input), Some(text)) = (input, &frame.raw_caps) else { return };
-    if input.caps.as_ref() != Some(text) {
-        let Ok(caps) = text.parse::<gst::Caps>() else { return };
-        input.appsrc.set_caps(Some(&caps));
-        input.caps = Some(text.clone());
-    }
-    let _ = input.appsrc.push_buffer(gst::Buffer::from_slice(frame.data.clone()));
 }

@@ -402,8 +402,8 @@ impl crate::ws::Service for Entry {
         EntryConn { out, session: None }
     }
 
-    fn handle(self: &Arc<Self>, conn: &mut EntryConn, text: String) -> impl std::future::Future<Output = String> + Send {
-        async move { self.handle_text(conn, &text).await }
+    async fn handle(self: &Arc<Self>, conn: &mut EntryConn, text: String) -> String {
+        self.handle_text(conn, &text).await
     }
 
     fn close(self: &Arc<Self>, conn: EntryConn) {

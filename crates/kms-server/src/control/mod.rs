@@ -261,8 +261,8 @@ impl crate::ws::Service for Server {
         ConnectionContext { conn: self.open_connection(out), session: None }
     }
 
-    fn handle(self: &Arc<Self>, conn: &mut ConnectionContext, text: String) -> impl std::future::Future<Output = String> + Send {
-        async move { handle_text(self, conn, &text).await }
+    async fn handle(self: &Arc<Self>, conn: &mut ConnectionContext, text: String) -> String {
+        handle_text(self, conn, &text).await
     }
 
     fn close(self: &Arc<Self>, conn: ConnectionContext) {

@@ -151,7 +151,7 @@ mod tests {
         r.insert(object(hub.clone(), "Composite", Backing::Hub { pipeline: h, hub: ElementId(6) }, "s"));
         r.insert(object(port.clone(), "HubPort", Backing::Element { pipeline: h, element: ElementId(7) }, "t"));
         r.insert(object(other.clone(), "MediaPipeline", Backing::Pipeline(PipelineHandle::new(0, 2)), "t"));
-        assert_eq!(r.children(&p), [hub.clone()]);
+        assert_eq!(r.children(&p), std::slice::from_ref(&hub));
         assert_eq!(r.by_element(h, ElementId(7)).map(|o| o.id.clone()), Some(port.clone()));
         assert_eq!(r.pipelines().len(), 2);
         assert_eq!(r.referenced_by("t").len(), 2);

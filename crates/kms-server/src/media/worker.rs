@@ -365,6 +365,7 @@ pub(super) fn run(start: WorkerStart) {
             let lag = matches!(wake, Wake::Timer).then(|| woke.saturating_duration_since(deadline));
             // `{ wake }` moves it: a reserved event permit (which borrows the
             // queue) is gone once the match is.
+            #[allow(clippy::blocks_in_conditions)]
             match { wake } {
                 Wake::Command(Some(command)) => command(&mut worker, woke),
                 Wake::Command(None) => return,
