@@ -36,6 +36,8 @@ apt_packages=(
   dpkg-dev
   # The cluster (scripts/cluster-up.sh and its tests) starts its own Redis on 127.0.0.1.
   redis-server
+  # scripts/profile-viewers.sh: the server under callgrind (instruction counts).
+  valgrind
 )
 missing=()
 for p in "${apt_packages[@]}"; do
