@@ -151,15 +151,19 @@ impl RecvBatch {
 /// destination of one size (the last may be shorter) leave as a GSO train.
 #[derive(Default)]
 pub struct SendQueue {
+    /// The train's first datagram, kept as it came (no copy).
+    first: Vec<u8>,
+    /// A train of two segments or more, copied into this buffer; it keeps
+    /// its capacity from train to train (no allocation per train).
     train: Vec<u8>,
-    /// (socket index, destination, segment size, segments) of `train`.
+    /// (socket index, destination, segment size, segments) of the train.
     head: Option<(usize, SocketAddr, usize, usize)>,
 }
 
 impl SendQueue {
     /// Queues one datagram from `source` (a socket's address) to
     /// `destination`. A datagram that starts a train is kept as it is (no
-    /// copy); only further segments of a train are copied after it.
+    /// copy); a second segment copies both into the reused train buffer.
     pub fn push(&mut self, sockets: &[MediaSocket], source: &SocketAddr, destination: &SocketAddr, contents: Vec<u8>) {
         let Some(index) = sockets.iter().position(|s| s.addr == *source) else {
             tracing::debug!(%source, "no socket for transmit source");
@@ -168,6 +172,10 @@ impl SendQueue {
         if let Some((i, dest, segment, segments)) = self.head {
             let fits = i == index && dest == *destination && contents.len() <= segment && segments < sockets[i].state.max_gso_segments().min(MAX_TRAIN);
             if fits {
+                if segments == 1 {
+                    self.train.clear();
+                    self.train.extend_from_slice(&self.first);
+                }
                 self.train.extend_from_slice(&contents);
                 self.head = Some((i, dest, segment, segments + 1));
                 if contents.len() < segment {
@@ -179,7 +187,7 @@ impl SendQueue {
             self.flush(sockets);
         }
         self.head = Some((index, *destination, contents.len(), 1));
-        self.train = contents;
+        self.first = contents;
     }
 
     /// Sends what is queued. A full send buffer drops the datagrams, as a
@@ -188,11 +196,12 @@ impl SendQueue {
     pub fn flush(&mut self, sockets: &[MediaSocket]) {
         let Some((index, destination, segment, segments)) = self.head.take() else { return };
         let s = &sockets[index];
-        let transmit = Transmit { destination, ecn: None, contents: &self.train, segment_size: (segments > 1).then_some(segment), src_ip: None };
+        let first = std::mem::take(&mut self.first);
+        let contents = if segments > 1 { &self.train } else { &first };
+        let transmit = Transmit { destination, ecn: None, contents, segment_size: (segments > 1).then_some(segment), src_ip: None };
         if let Err(e) = s.state.try_send((&s.socket).into(), &transmit) {
             tracing::debug!(%destination, "send failed: {e}");
         }
-        self.train = Vec::new();
     }
 }
 
@@ -215,8 +224,11 @@ mod tests {
         let peer = vec![MediaSocket::new(bound(), None).unwrap()];
         let (from, to) = (sockets[0].addr, peer[0].addr);
         let mut queue = SendQueue::default();
-        // A video frame's packets (equal, then a short last one), then audio.
-        let sent: Vec<Vec<u8>> = (0..7u8).map(|i| vec![i; if i < 5 { 1000 } else if i == 5 { 300 } else { 120 }]).collect();
+        // Two video frames' packets (equal, then a short last one), each
+        // followed by audio; the second train is shorter than the first, so
+        // a train buffer reused without clearing would show.
+        let sizes = [1000, 1000, 1000, 1000, 1000, 300, 120, 800, 800, 800, 100, 90];
+        let sent: Vec<Vec<u8>> = sizes.iter().enumerate().map(|(i, &n)| vec![i as u8; n]).collect();
         for d in &sent {
             queue.push(&sockets, &from, &to, d.clone());
         }
