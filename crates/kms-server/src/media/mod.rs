@@ -12,6 +12,7 @@
 
 mod load;
 mod net;
+mod route;
 mod tcp;
 mod udp;
 mod unmatched;

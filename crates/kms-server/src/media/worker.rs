@@ -1,6 +1,7 @@
 //! One media worker's run loop and state: its pipelines, sockets and timers.
 
 use super::tcp::TcpEvent;
+use super::route::RouteKey;
 use super::udp::{MediaSocket, RecvBatch, SendQueue};
 use super::unmatched::{Unmatched, Verdict};
 use super::{Command, MediaEvent, PipelineHandle, WakeQueue, WorkerLoad};
@@ -14,9 +15,6 @@ use tokio::sync::{mpsc, oneshot};
 /// Upper bound of one sleep without any deadline: idle workers wake once a
 /// second (the deadline queue makes a missed wake-up impossible otherwise).
 const MAX_SLEEP: Duration = Duration::from_secs(1);
-
-/// A route's key: (transport, local address, remote address).
-type RouteKey = (Transport, SocketAddr, SocketAddr);
 
 /// Everything one worker owns. Commands from the control plane get `&mut` to it.
 pub struct Worker {
@@ -78,7 +76,7 @@ impl Worker {
             }
             TcpEvent::Closed { local, remote } => {
                 self.tcp_conns.remove(&(local, remote));
-                self.routes.remove(&(Transport::Tcp, local, remote));
+                self.routes.remove(&RouteKey { transport: Transport::Tcp, local, remote });
             }
         }
     }
@@ -151,7 +149,7 @@ impl Worker {
     /// transaction id. STUN messages that match nothing are not cached
     /// either (the next one may carry another endpoint's ICE username).
     fn handle_datagram(&mut self, now: Instant, owner: Option<(PipelineHandle, ElementId)>, datagram: Datagram) {
-        let key = (datagram.transport, datagram.destination, datagram.source);
+        let key = RouteKey { transport: datagram.transport, local: datagram.destination, remote: datagram.source };
         let route = match owner.or_else(|| self.routes.get(&key).copied()) {
             Some(route) => Some(route),
             None => self.find_route(now, key, &datagram),
