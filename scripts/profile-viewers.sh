@@ -9,7 +9,11 @@
 # instructions per viewer-second and per sent packet, the share spent inside
 # str0m (and of it in the SRTP ciphers) and the top functions.
 #
-#   scripts/profile-viewers.sh [--viewers 20] [--calls N] [--out FILE]
+#   scripts/profile-viewers.sh [--viewers 20] [--calls N] [--simulcast] [--out FILE]
+#
+# Simulcast forwarding is off (KMS_SIMULCAST=false, as in bench-viewers.sh)
+# unless --simulcast: then the server's default, a TWCC estimate and pacer
+# per viewer.
 #
 # Instruction counts are user space only (the kernel's UDP paths are not in
 # them) and repeat for the same binary and load whatever else the machine
@@ -20,11 +24,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 
-viewers=20 source=webrtc peers= out=
+viewers=20 source=webrtc peers= out= simulcast=false
 while [ $# -gt 0 ]; do
   case "$1" in
     --viewers) viewers=$2; shift ;;
     --calls) viewers=$2 source=calls; shift ;;
+    --simulcast) simulcast=true ;;
     --out) out=$2; shift ;;
     *) echo "unknown option: $1" >&2; exit 2 ;;
   esac
@@ -43,7 +48,7 @@ printf '#!/bin/sh\necho $$ > %s/server.pid\nexec valgrind --tool=callgrind --cal
   "$bench_dir" "$out" "$bin/kurento-media-server" > "$wrapper"
 chmod +x "$wrapper"
 
-KMS_SIMULCAST=false KMS_MEDIA_WORKERS=1 "$bin/kms-bench" viewers --target ours --source "$source" --server "$wrapper" \
+KMS_SIMULCAST=$simulcast KMS_MEDIA_WORKERS=1 "$bin/kms-bench" viewers --target ours --source "$source" --server "$wrapper" \
   --viewers "$viewers" --runs 1 --warmup 20 --window 20 > "$bench_dir/bench.log" 2>&1 &
 bench=$!
 # The window: from 20 s after start (every peer connected, warm-up under
