@@ -2,8 +2,14 @@
 //! has come, so idle ones cost nothing between their own deadlines (instead
 //! of a scan of every key per wake-up). A media worker keeps its pipelines'
 //! this way, and a pipeline its elements'.
+//!
+//! Keys are the server's own ids (never network input), so their map uses
+//! FxHash (rustc-hash): a deadline is set on every drain of an element,
+//! which SipHash made a visible cost with simulcast's pacer (one timeout
+//! per packet).
 
-use std::collections::{BTreeSet, HashMap};
+use rustc_hash::FxHashMap;
+use std::collections::BTreeSet;
 use std::hash::Hash;
 use std::time::Instant;
 
@@ -11,14 +17,14 @@ use std::time::Instant;
 #[derive(Debug)]
 pub struct DeadlineQueue<K> {
     by_deadline: BTreeSet<(Instant, K)>,
-    deadline_of: HashMap<K, Instant>,
+    deadline_of: FxHashMap<K, Instant>,
 }
 
 impl<K> Default for DeadlineQueue<K> {
     fn default() -> Self {
         DeadlineQueue {
             by_deadline: BTreeSet::new(),
-            deadline_of: HashMap::new(),
+            deadline_of: FxHashMap::default(),
         }
     }
 }
