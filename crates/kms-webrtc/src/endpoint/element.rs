@@ -15,6 +15,16 @@ fn receive<'a>(datagram: &Datagram<'a>) -> Option<Receive<'a>> {
     })
 }
 
+/// How far ahead of the endpoint's now a timeout str0m asks for counts as
+/// "at once": its pacer asks for one a microsecond after its last, so that
+/// time advances between the packets it lets out.
+const IMMEDIATE: Duration = Duration::from_micros(1);
+
+/// Timeouts str0m may ask for at once in a row, within one
+/// [`Element::poll_output`] call, before the rest is left to the worker's
+/// timer (see the `Output::Timeout` arms there).
+const IMMEDIATE_TIMEOUTS: u32 = 4;
+
 impl Element for WebRtcEndpoint {
     /// The codecs negotiated on our sending m-line of `media_type`, in the
     /// peer's order of preference; `None` until negotiated. Frames of any
@@ -139,6 +149,7 @@ impl Element for WebRtcEndpoint {
     }
 
     fn poll_output(&mut self) -> Option<ElementOutput> {
+        let mut immediate = 0;
         loop {
             self.collect_candidates();
             if let Some(t) = self.ice.gatherer.poll_transmit(self.now) {
@@ -152,6 +163,15 @@ impl Element for WebRtcEndpoint {
                 return None;
             }
             match self.rtc.poll_output() {
+                // str0m asks for a timeout at once after some outputs (its
+                // pacer, after each packet it lets out, before it picks the
+                // next): given then, it goes on in this drain instead of at
+                // the worker's next timer pass. Bounded, in case a timeout
+                // leaves it asking for another at once.
+                Ok(Output::Timeout(t)) if t <= self.now + IMMEDIATE && immediate < IMMEDIATE_TIMEOUTS => {
+                    immediate += 1;
+                    self.rtc_timeout(t.max(self.now));
+                }
                 Ok(Output::Timeout(t)) => {
                     self.next_timeout = Some(t);
                     return None;

@@ -77,7 +77,14 @@ pub struct Net {
     capped: VecDeque<(Instant, SocketAddr, SocketAddr, Vec<u8>)>,
     server: SocketAddr,
     in_flight: VecDeque<(SocketAddr, SocketAddr, Vec<u8>)>,
+    /// Drains after which an element's deadline was less than [`SOON`]
+    /// away: work the server left to its next timer pass though it was
+    /// (about) due already.
+    pub due_after_drain: u32,
 }
+
+/// Deadlines closer than this after a drain count in [`Net::due_after_drain`].
+pub const SOON: Duration = Duration::from_micros(100);
 
 /// The most a bottleneck ([`Net::cap`]) queues before it drops (drop tail).
 pub const CAP_QUEUE: Duration = Duration::from_millis(150);
@@ -101,6 +108,7 @@ impl Net {
             capped: VecDeque::new(),
             server: SERVER.parse().unwrap(),
             in_flight: VecDeque::new(),
+            due_after_drain: 0,
         }
     }
 
@@ -234,6 +242,9 @@ impl Net {
                     PipelineOutput::Transmit(t) => self.in_flight.push_back((t.source, t.destination, t.contents)),
                     PipelineOutput::Event(id, event) => self.events.push((now, id, event)),
                 }
+            }
+            if self.pipeline.poll_timeout().is_some_and(|t| t < now + SOON) {
+                self.due_after_drain += 1;
             }
             for b in &mut self.browsers {
                 b.drain(&mut self.in_flight);
