@@ -6,6 +6,7 @@ use super::udp::{MediaSocket, RecvBatch, SendQueue};
 use super::unmatched::{Unmatched, Verdict};
 use super::{Command, MediaEvent, PipelineHandle, WakeQueue, WorkerLoad};
 use kms_media::{Datagram, DeadlineQueue, ElementId, Pipeline, PipelineOutput, Transport};
+use rustc_hash::FxHashMap;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,10 +21,12 @@ const MAX_SLEEP: Duration = Duration::from_secs(1);
 pub struct Worker {
     /// This worker's index in the media plane (the `worker` of its handles).
     index: u16,
-    pipelines: HashMap<PipelineHandle, Pipeline>,
+    /// Keyed by the server's own handles (never network input): FxHash, a
+    /// lookup per datagram and per timer pass.
+    pipelines: FxHashMap<PipelineHandle, Pipeline>,
     /// Elements per pipeline as last drained, and their sum: the load figure
     /// placement reads.
-    sizes: HashMap<PipelineHandle, usize>,
+    sizes: FxHashMap<PipelineHandle, usize>,
     elements: usize,
     next_pipeline: u64,
     host_addrs: Vec<SocketAddr>,
@@ -328,8 +331,8 @@ pub(super) fn run(start: WorkerStart) {
         drop(tcp_tx);
         let mut worker = Worker {
             index,
-            pipelines: HashMap::new(),
-            sizes: HashMap::new(),
+            pipelines: FxHashMap::default(),
+            sizes: FxHashMap::default(),
             elements: 0,
             next_pipeline: 0,
             host_addrs,
