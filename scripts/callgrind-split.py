@@ -3,7 +3,8 @@
 into who spent the instructions: str0m (entered from this project's code),
 the SRTP ciphers str0m calls (aws-lc), and this project with its runtime.
 
-Usage: callgrind-split.py CALLGRIND_OUT VIEWERS SECONDS
+Usage: callgrind-split.py CALLGRIND_OUT PEERS SECONDS (PEERS: the viewers,
+or both peers of every call)
 
 Instruction counts (Ir) are user space only: the kernel's send and receive
 paths are not in them. They repeat for the same binary, load and window
@@ -19,7 +20,7 @@ from collections import defaultdict
 
 def group(name):
     """The party a function belongs to, by its demangled name."""
-    if "aws_lc" in name or "AeadAes" in name or "aesni" in name or "gcm" in name:
+    if "aws_lc" in name or name.startswith(("_aesni", "aesni", "aead_aes", "gcm_")):
         return "crypto"
     if re.match(r"<?(str0m|dimpl|is|sctp_proto)::", name):
         return "str0m"
@@ -69,7 +70,7 @@ def parse(path):
 
 
 def main():
-    path, viewers, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+    path, peers, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
     self_cost, edges, calls = parse(path)
     total = sum(self_cost.values())
     if total == 0:
@@ -82,7 +83,7 @@ def main():
     def share(x):
         return f"{x:>14,} ({100 * x / total:5.1f} %)"
 
-    print(f"instructions in {seconds:g} s: {total:,}; per viewer-second: {total / viewers / seconds:,.0f}")
+    print(f"instructions in {seconds:g} s: {total:,}; per peer-second: {total / peers / seconds:,.0f}")
     if packets:
         print(f"RTP packets protected (sent): {packets:,}; instructions per sent packet: {total / packets:,.0f}")
     print(f"str0m, entered from this project    {share(into_str0m)}")

@@ -6,7 +6,7 @@
 # and N viewers watch it (or plays both peers of N one-to-one calls). After
 # every viewer connected and 20 s of warm-up, callgrind's counters are zeroed,
 # and 10 s later dumped; scripts/callgrind-split.py then prints the
-# instructions per viewer-second and per sent packet, the share spent inside
+# instructions per peer-second and per sent packet, the share spent inside
 # str0m (and of it in the SRTP ciphers) and the top functions.
 #
 #   scripts/profile-viewers.sh [--viewers 20] [--calls N] [--simulcast] [--out FILE]
@@ -24,7 +24,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 
-viewers=20 source=webrtc peers= out= simulcast=false
+viewers=20 source=webrtc out= simulcast=false
 while [ $# -gt 0 ]; do
   case "$1" in
     --viewers) viewers=$2; shift ;;

@@ -108,6 +108,9 @@ impl Element for WebRtcEndpoint {
                 // queue snapshot; the packetizer of the codecs it cuts) and
                 // asks for one at once: given now, the packets leave in this
                 // drain of the pipeline rather than at the worker's next wake-up.
+                // (Leaving it to the at-once rule in `poll_output` costs a
+                // whole str0m poll before the timeout: 5 % more instructions
+                // per sent packet at 20 viewers.)
                 self.rtc_timeout(now);
                 if let Some(event) = self.flow.frame_out(now, media_type) {
                     self.event(event);
