@@ -85,12 +85,30 @@ fn vp8(data: &[u8]) -> Vec<Arc<[u8]>> {
         .enumerate()
         .map(|(i, chunk)| {
             let first = if i == 0 { 0x10 } else { 0x00 };
-            let mut p = Vec::with_capacity(VP8_DESCRIPTOR_LEN + chunk.len());
-            p.extend_from_slice(&[0x80 | first, 0x80, 0x80, 0x00]);
-            p.extend_from_slice(chunk);
-            Arc::from(p)
+            prefixed(&[0x80 | first, 0x80, 0x80, 0x00], chunk)
         })
         .collect()
+}
+
+/// One payload: a payload header (`prefix`) then `chunk`, written in place
+/// in a single allocation. Building a `Vec` and converting it allocated and
+/// copied every payload twice, as `Arc<[u8]>` keeps its counts in front of
+/// the bytes (about 1,000 instructions per payload against 550 under
+/// callgrind).
+fn prefixed(prefix: &[u8], chunk: &[u8]) -> Arc<[u8]> {
+    let mut payload = Arc::<[u8]>::new_uninit_slice(prefix.len() + chunk.len());
+    let bytes = Arc::get_mut(&mut payload).expect("a new Arc has no other owner");
+    let (head, tail) = bytes.split_at_mut(prefix.len());
+    // Two plain loops, which compile to copies (one chained loop does not).
+    for (slot, &b) in head.iter_mut().zip(prefix) {
+        slot.write(b);
+    }
+    for (slot, &b) in tail.iter_mut().zip(chunk) {
+        slot.write(b);
+    }
+    // SAFETY: `head` and `tail` split the whole slice and the loops wrote
+    // every byte of both (their lengths are `prefix`'s and `chunk`'s).
+    unsafe { payload.assume_init() }
 }
 
 /// NAL units of an Annex B byte stream, without their start codes.
@@ -135,10 +153,7 @@ fn h264(data: &[u8]) -> Vec<Arc<[u8]>> {
         for (i, chunk) in chunks.into_iter().enumerate() {
             let start = if i == 0 { 0x80 } else { 0 };
             let end = if i == last { 0x40 } else { 0 };
-            let mut p = Vec::with_capacity(2 + chunk.len());
-            p.extend_from_slice(&[indicator, start | end | nal_type]);
-            p.extend_from_slice(chunk);
-            out.push(Arc::from(p));
+            out.push(prefixed(&[indicator, start | end | nal_type], chunk));
         }
     }
     out
@@ -151,6 +166,16 @@ mod tests {
 
     fn frame(codec: Codec, data: Vec<u8>) -> MediaFrame {
         MediaFrame::new(codec, 90_000, 0, Instant::now(), data.into())
+    }
+
+    #[test]
+    fn a_payload_is_its_header_then_its_chunk() {
+        assert_eq!(&prefixed(&[1, 2], &[3, 4, 5])[..], &[1, 2, 3, 4, 5]);
+        assert_eq!(&prefixed(&[1], &[])[..], &[1]);
+        let chunk: Vec<u8> = (0..=255).cycle().take(PAYLOAD_MTU).collect();
+        let p = prefixed(&[9; VP8_DESCRIPTOR_LEN], &chunk);
+        assert_eq!(p[..VP8_DESCRIPTOR_LEN], [9; VP8_DESCRIPTOR_LEN]);
+        assert_eq!(p[VP8_DESCRIPTOR_LEN..], chunk[..]);
     }
 
     #[test]

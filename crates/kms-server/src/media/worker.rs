@@ -209,7 +209,9 @@ impl Worker {
         self.touched.sort_unstable();
         self.touched.dedup();
         let mut resized = false;
-        for handle in std::mem::take(&mut self.touched) {
+        // Taken and put back, so the list keeps its allocation from pass to pass.
+        let mut touched = std::mem::take(&mut self.touched);
+        for handle in touched.drain(..) {
             let Some(p) = self.pipelines.get_mut(&handle) else { continue };
             while let Some(out) = p.poll_output(now) {
                 match out {
@@ -231,6 +233,7 @@ impl Worker {
                 resized = true;
             }
         }
+        self.touched = touched;
         sends.flush(sockets);
         for barrier in self.barriers.drain(..) {
             events.push(MediaEvent::Barrier(barrier));
