@@ -50,3 +50,27 @@ test('one-to-many: a presenter fans out to three viewers, all decoding', async (
   defer(() => client.close());
   assert.deepEqual(await (await client.getServerManager()).getPipelines(), []);
 });
+
+// BaseRtpEndpoint.setMtu on a viewer's endpoint: the browser's own counters
+// show that viewer's video in payloads of at most 600 - 36 bytes (the RTP
+// header and room for its extensions), where the other viewer of the same
+// presenter, at KMS's default 1,200, gets fuller ones; both decode.
+test('one-to-many: a viewer whose endpoint has a smaller MTU gets smaller packets', async (t) => {
+  const defer = deferrer(t);
+  const server = await startServer();
+  defer(() => server.stop());
+  const page = await openPage(defer, server, 'one2many.html');
+  await page.evaluate(() => window.startPresenter());
+  await page.evaluate(() => window.addViewer());
+  await page.evaluate(() => window.addViewer(600));
+  assert.equal(await page.evaluate(() => window.viewerMtu), 600);
+  const [full, small] = await pollUntil(
+    () => page.evaluate(() => window.viewerStats()),
+    (all) => all.length === 2 && all.every((s) => s.video && s.video.framesDecoded > 60),
+  );
+  const perPacket = (s) => s.video.bytesReceived / s.video.packetsReceived;
+  assert.ok(perPacket(small) <= 564, `payload bytes per packet at a 600-byte MTU: ${JSON.stringify(small.video)}`);
+  assert.ok(perPacket(full) > perPacket(small) * 1.2, `fuller packets at 1,200: ${perPacket(full)} against ${perPacket(small)}`);
+  assert.deepEqual(await page.evaluate(() => window.appErrors), []);
+  await page.evaluate(() => window.stop());
+});

@@ -15,6 +15,7 @@ use crate::datachannel::DataChannels;
 use crate::external::ExternalAddrs;
 use crate::gather::{Gatherer, NatConfig};
 use crate::simulcast::{LayerSelector, PublishedLayers, RateMeter, SpatialMeter, SpatialSelector};
+use kms_media::packetize::Mtu;
 use kms_media::{Codec, DataMessage, Datagram, Element, ElementEvent, ElementOutput, MediaFlow, MediaFrame, MediaType, Transmit, Transport};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -79,6 +80,10 @@ pub struct WebRtcConfig {
     /// refused. The server turns it on unless configured off; `Default`
     /// leaves it off (KMS's feature set).
     pub simulcast: bool,
+    /// BaseRtpEndpoint `mtu` (`BaseRtpEndpoint.conf.ini`, `KMS_MTU`): the
+    /// largest RTP packet sent; `setMtu` changes it for the codecs the
+    /// endpoint cuts itself (see [`WebRtcEndpoint::set_mtu`]).
+    pub mtu: Mtu,
 }
 
 /// Why a negotiation or ICE call failed (shared by every SdpEndpoint).
@@ -124,7 +129,7 @@ impl WebRtcEndpoint {
     /// A new endpoint with one host candidate per configured address.
     pub fn new(now: Instant, config: WebRtcConfig) -> WebRtcEndpoint {
         peer::init_crypto();
-        let (rtc, local_added, local_candidates) = peer::rtc_with(now, &config.codecs, config.simulcast, peer::host_candidates(&config));
+        let (rtc, local_added, local_candidates) = peer::rtc_with(now, &config.codecs, config.simulcast, config.mtu, peer::host_candidates(&config));
         let gatherer = Gatherer::new(now, &config.host_addrs, &config.nat);
         WebRtcEndpoint {
             queue: VecDeque::new(),

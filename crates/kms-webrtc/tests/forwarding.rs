@@ -6,7 +6,8 @@ mod common;
 use common::{vp8_delta, vp8_frame, Net};
 use kms_media::{ElementEvent, FlowState, MediaType, StreamDirection};
 use kms_webrtc::Bandwidth;
-use kms_webrtc::WebRtcConfig;
+use kms_media::packetize::Mtu;
+use kms_webrtc::{WebRtcConfig, WebRtcEndpoint};
 use std::time::Duration;
 use str0m::format::Codec;
 use str0m::media::Direction;
@@ -74,6 +75,40 @@ fn a_forwarded_frame_leaves_in_the_pass_that_routed_it() {
         let delay = frame.network_time - sent;
         assert!(delay <= Duration::from_micros(100), "frame {} reached the viewer {delay:?} after it was sent", frame.data[20]);
     }
+}
+
+/// BaseRtpEndpoint `mtu`: each viewer's packets are cut for its own MTU
+/// (KMS's 1,200 bytes of RTP by default; 600 after setMtu), its datagrams
+/// (SRTP) stay within the MTU plus SRTP's 16-byte tag, and frames arrive
+/// whole.
+#[test]
+fn each_viewer_gets_packets_cut_for_its_mtu() {
+    let mut net = Net::new();
+    let publisher = net.add_browser(Direction::SendOnly);
+    let (default, small) = (net.add_browser(Direction::RecvOnly), net.add_browser(Direction::RecvOnly));
+    net.pipeline.element_mut::<WebRtcEndpoint>(net.endpoints[small]).unwrap().set_mtu(Mtu::new(600));
+    net.connect(publisher, default);
+    net.connect(publisher, small);
+    net.run_until_connected();
+    for i in 0..10u64 {
+        let now = net.now;
+        net.browsers[publisher].send_video(now, i * 3000, &vp8_frame(i as u8, 2300));
+        net.run(Duration::from_millis(33));
+    }
+    net.run(Duration::from_millis(200));
+    let packets = |b: &common::Browser| -> Vec<u64> {
+        b.frames(Codec::Vp8).iter().map(|d| **d.seq_range.end() - **d.seq_range.start() + 1).collect()
+    };
+    // 2,300 bytes fit two 1,164-byte payloads (str0m's own 1,120 would take
+    // three), and take five of 564.
+    assert_eq!(packets(&net.browsers[default]), vec![2; 10]);
+    assert_eq!(packets(&net.browsers[small]), vec![5; 10]);
+    for v in [default, small] {
+        assert!(net.browsers[v].frames(Codec::Vp8).iter().all(|d| d.data.len() == 2300), "frames arrive whole");
+    }
+    let (big, little) = (net.browsers[default].largest_rtp_from_server, net.browsers[small].largest_rtp_from_server);
+    assert!((1150..=1200 + 16).contains(&big), "largest SRTP datagram at the default MTU: {big}");
+    assert!((550..=600 + 16).contains(&little), "largest SRTP datagram at a 600-byte MTU: {little}");
 }
 
 #[test]

@@ -58,6 +58,7 @@ async function inbound(peer) {
     out[s.kind] = {
       framesDecoded: s.framesDecoded || 0,
       packetsReceived: s.packetsReceived || 0,
+      bytesReceived: s.bytesReceived || 0,
       codec: codec ? codec.mimeType : null,
       totalAudioEnergy: s.totalAudioEnergy || 0,
       frameWidth: s.frameWidth || 0,

@@ -6,6 +6,7 @@ use kms_api::{BaseRtpEndpointOp, SdpEndpointOp, WebRtcEndpointOp};
 use super::Server;
 use kms_protocol::{ErrorCode, KurentoError};
 use kms_media::ElementId;
+use kms_media::packetize::Mtu;
 use kms_webrtc::{Bandwidth, ExternalAddrs, NatConfig, TurnServer, WebRtcEndpoint};
 use super::sdp::kurento_error;
 use crate::media::{PipelineHandle, Worker};
@@ -48,6 +49,12 @@ pub fn bandwidth(properties: &Map<String, Value>) -> Bandwidth {
         min_send_kbps: kbps("minVideoSendBandwidth", defaults.min_send_kbps),
         max_send_kbps: kbps("maxVideoSendBandwidth", defaults.max_send_kbps),
     }
+}
+
+/// The `mtu` property (bytes; the config's `mtu` until `setMtu`), within
+/// the range acted on ([`Mtu::new`]).
+pub fn mtu(properties: &Map<String, Value>) -> Mtu {
+    properties.get("mtu").and_then(Value::as_i64).map_or_else(Mtu::default, Mtu::new)
 }
 
 /// `stunServerAddress`:`stunServerPort` and `turnUrl` as servers; KMS takes
@@ -163,14 +170,15 @@ pub async fn sdp_endpoint(server: &Server, ctx: &ElementRef<'_>, op: SdpEndpoint
 }
 
 /// BaseRtpEndpoint operations of a WebRtcEndpoint: the video bandwidths
-/// are applied to the endpoint, requestKeyframe sends a PLI/FIR; the live
-/// states as any RTP endpoint's.
+/// and the MTU are applied to the endpoint, requestKeyframe sends a
+/// PLI/FIR; the live states as any RTP endpoint's.
 pub async fn base_rtp_endpoint(server: &Server, ctx: &ElementRef<'_>, op: BaseRtpEndpointOp<'_>) -> Option<OpResult> {
     let (property, kbps) = match op {
         BaseRtpEndpointOp::RequestKeyframe => return Some(with_endpoint(server, ctx, |w| w.request_keyframe()).await.map(|()| None)),
         BaseRtpEndpointOp::SetMinVideoRecvBandwidth { min_video_recv_bandwidth: v } => ("minVideoRecvBandwidth", v),
         BaseRtpEndpointOp::SetMinVideoSendBandwidth { min_video_send_bandwidth: v } => ("minVideoSendBandwidth", v),
         BaseRtpEndpointOp::SetMaxVideoSendBandwidth { max_video_send_bandwidth: v } => ("maxVideoSendBandwidth", v),
+        BaseRtpEndpointOp::SetMtu { mtu } => return Some(set_applied(server, ctx, "mtu", json!(mtu), self::mtu, WebRtcEndpoint::set_mtu).await),
         op => return super::sdp::base_rtp_endpoint::<WebRtcEndpoint>(server, ctx, op).await,
     };
     Some(set_applied(server, ctx, property, json!(kbps), bandwidth, WebRtcEndpoint::set_bandwidth).await)

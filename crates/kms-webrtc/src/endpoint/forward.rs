@@ -18,6 +18,7 @@
 //! interleaved into one stream.
 
 use super::{outgoing_index, WebRtcEndpoint};
+use kms_media::packetize::Mtu;
 use kms_media::{Codec, MediaFrame, MediaType, Timeline};
 use std::hash::BuildHasher;
 use std::sync::Arc;
@@ -69,13 +70,21 @@ pub(super) enum Sent {
 }
 
 impl WebRtcEndpoint {
+    /// BaseRtpEndpoint.setMtu: the packets of the codecs this endpoint cuts
+    /// (VP8, H.264) follow from the next frame; str0m's own packetizer (VP9,
+    /// AV1, G.711) keeps the MTU its peer connection was built with (at
+    /// creation, or again when an offer reorders the codecs).
+    pub fn set_mtu(&mut self, mtu: Mtu) {
+        self.config.mtu = mtu;
+    }
+
     /// Writes `frame` on the sending m-line `mid` with this peer's payload type `pt`.
     pub(super) fn send_frame(&mut self, mid: Mid, pt: Pt, frame: &MediaFrame) -> Sent {
         let media_type = frame.media_type();
         let Some(rate) = Frequency::new(frame.clock_rate) else { return Sent::Unsendable };
         let out = &mut self.outgoing[outgoing_index(media_type)];
         let Some(rtp_time) = out.timeline.map(frame) else { return Sent::NeedsKeyframe };
-        match frame.rtp.get(frame) {
+        match frame.rtp.get(frame, self.config.mtu) {
             Some(payloads) => {
                 let Some(last) = payloads.len().checked_sub(1) else {
                     tracing::debug!(codec = frame.codec.as_str(), "a frame with nothing to send");

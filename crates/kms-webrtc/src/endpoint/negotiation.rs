@@ -53,7 +53,7 @@ impl WebRtcEndpoint {
         // candidates (which name its ICE ufrag) were already trickled.
         let codecs = self.config.codecs.in_offer_order(&restricted);
         if codecs != self.config.codecs && !self.ice.trickling {
-            (self.rtc, self.ice.local_added, self.ice.local_candidates) = rtc_with(self.now, &codecs, self.config.simulcast, std::mem::take(&mut self.ice.local_added));
+            (self.rtc, self.ice.local_added, self.ice.local_candidates) = rtc_with(self.now, &codecs, self.config.simulcast, self.config.mtu, std::mem::take(&mut self.ice.local_added));
             // Candidates the peer trickled before its offer arrived.
             for line in &self.ice.remote_candidates {
                 if let Ok(c) = Candidate::from_sdp_string(line) {

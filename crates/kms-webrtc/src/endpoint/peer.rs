@@ -7,6 +7,7 @@ use crate::codecs::CodecList;
 use crate::stats::STATS_INTERVAL;
 use std::sync::{Once, OnceLock};
 use std::time::{Duration, Instant};
+use kms_media::packetize::Mtu;
 use str0m::bwe::Bitrate;
 use str0m::config::DtlsCert;
 use str0m::format::CodecConfig;
@@ -78,9 +79,11 @@ pub(super) const EGRESS_CACHE_AGE: Duration = Duration::from_secs(1);
 
 pub(super) const EGRESS_CACHE_PACKETS: usize = 400;
 
-/// A peer connection with the process certificate and KMS's feature set.
-pub(super) fn new_rtc(now: Instant, codecs: &CodecList, simulcast: bool) -> Rtc {
-    let mut builder = kms_features(Rtc::builder(), codecs, simulcast).set_stats_interval(Some(STATS_INTERVAL));
+/// A peer connection with the process certificate and KMS's feature set,
+/// sizing what str0m cuts itself (VP9, AV1, G.711; its DTLS records and
+/// SCTP packets) for `mtu` (see [`str0m_mtu`]).
+pub(super) fn new_rtc(now: Instant, codecs: &CodecList, simulcast: bool, mtu: Mtu) -> Rtc {
+    let mut builder = kms_features(Rtc::builder(), codecs, simulcast).set_stats_interval(Some(STATS_INTERVAL)).set_mtu(str0m_mtu(mtu));
     if let Some(cert) = process_certificate() {
         builder = builder.set_dtls_cert(cert);
     }
@@ -99,11 +102,26 @@ pub(super) fn host_candidates(config: &WebRtcConfig) -> Vec<Candidate> {
         .collect()
 }
 
+/// str0m's MTU range for `mtu`: its target is the datagram its packetizer
+/// fills (it cuts payloads of the target less SRTP's 16-byte tag, rounded
+/// down to 16 bytes, so at most [`Mtu::max_payload`], as the endpoint's own
+/// cut); it warns above the end, here the largest datagram `mtu` allows
+/// (the MTU, the tag and a retransmission's 2-byte original sequence
+/// number) with room to spare.
+fn str0m_mtu(mtu: Mtu) -> std::ops::RangeInclusive<usize> {
+    let target = mtu.max_payload() + SRTP_TAG;
+    target..=usize::from(mtu.bytes()) + SRTP_TAG + 64
+}
+
+/// Bytes SRTP adds to an RTP packet: AES-GCM's tag (RFC 7714 §7), the
+/// longest of the profiles str0m negotiates.
+const SRTP_TAG: usize = 16;
+
 /// A peer connection with `candidates` as its local candidates; returns it
 /// with the candidates it accepted (as given, without its ICE credentials)
 /// and their lines.
-pub(super) fn rtc_with(now: Instant, codecs: &CodecList, simulcast: bool, candidates: Vec<Candidate>) -> (Rtc, Vec<Candidate>, Vec<String>) {
-    let mut rtc = new_rtc(now, codecs, simulcast);
+pub(super) fn rtc_with(now: Instant, codecs: &CodecList, simulcast: bool, mtu: Mtu, candidates: Vec<Candidate>) -> (Rtc, Vec<Candidate>, Vec<String>) {
+    let mut rtc = new_rtc(now, codecs, simulcast, mtu);
     let (mut accepted, mut lines) = (Vec::new(), Vec::new());
     for c in candidates {
         if let Some(added) = rtc.add_local_candidate(c.clone()) {

@@ -31,6 +31,8 @@ pub struct Browser {
     pub connected: bool,
     pub received: Vec<MediaData>,
     pub keyframe_requests: usize,
+    /// The largest SRTP datagram the server sent this browser (bytes).
+    pub largest_rtp_from_server: usize,
     /// REMB bitrates (bits/s) the server sent this browser.
     pub remb: Vec<u64>,
     /// The browser went away: nothing it sends or is sent arrives any more.
@@ -169,6 +171,7 @@ impl Net {
             connected: false,
             received: Vec::new(),
             keyframe_requests: 0,
+            largest_rtp_from_server: 0,
             remb: Vec::new(),
             vanished: false,
             channels: Vec::new(),
@@ -290,6 +293,11 @@ impl Net {
                 self.pipeline.handle_datagram(now, id, d);
             }
         } else if let Some(b) = self.browsers.iter_mut().find(|b| b.addr == destination) {
+            // RTP (version 2, not an RTCP packet type: RFC 5761 §4).
+            let rtp = contents.len() > 1 && contents[0] >> 6 == 2 && !(192..=223).contains(&contents[1]);
+            if source == self.server && rtp {
+                b.largest_rtp_from_server = b.largest_rtp_from_server.max(contents.len());
+            }
             let input = Input::Receive(now, Receive { proto: Protocol::Udp, source, destination, contents: contents.as_slice().try_into().unwrap() });
             b.rtc.handle_input(input).unwrap();
         }
