@@ -42,7 +42,9 @@ pub struct Config {
     /// `BaseRtpEndpoint.minPort` / `maxPort` (1024..65535).
     pub min_port: u16,
     pub max_port: u16,
-    /// `BaseRtpEndpoint.mtu` in bytes (1200).
+    /// `BaseRtpEndpoint.mtu` in bytes (1200; at least [`MIN_RTP_MTU`]): an
+    /// RtpEndpoint's payloaders take it as is, a WebRtcEndpoint within
+    /// 600..=1500 ([`kms_media::packetize::Mtu`]).
     pub mtu: u16,
     /// `WebRtcEndpoint.networkInterfaces`: names; empty means all.
     pub network_interfaces: Vec<String>,
@@ -174,6 +176,12 @@ pub struct Limits {
 }
 
 /// A configuration error: the file exists but cannot be used.
+/// The smallest `mtu` accepted at start-up (bytes): the RTP header and
+/// then some, the floor of GStreamer's payloaders' `mtu` (28), which an
+/// RtpEndpoint hands it to (a value below it is refused there). WebRTC acts
+/// on 600..=1500 ([`kms_media::packetize::Mtu`]).
+pub const MIN_RTP_MTU: u16 = 28;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
@@ -221,6 +229,12 @@ impl Config {
                 path: modules_dir.clone(),
                 message: format!("kurento/WebRtcEndpoint.conf.ini simulcast={value} (or KMS_SIMULCAST): expected true or false"),
             })?;
+        }
+        if config.mtu < MIN_RTP_MTU {
+            return Err(ConfigError::Invalid {
+                path: modules_dir,
+                message: format!("kurento/BaseRtpEndpoint.conf.ini mtu={} (or KMS_MTU): an RTP packet needs at least {MIN_RTP_MTU} bytes", config.mtu),
+            });
         }
         if config.min_port > config.max_port {
             return Err(ConfigError::Invalid { path: modules_dir, message: format!("minPort {} > maxPort {}", config.min_port, config.max_port) });
@@ -467,6 +481,18 @@ mod tests {
         assert!(!load(Some("0")).unwrap().simulcast);
         let err = load(Some("maybe")).unwrap_err().to_string();
         assert!(err.contains("simulcast=maybe"), "{err}");
+    }
+
+    #[test]
+    fn an_mtu_no_rtp_packet_fits_is_refused_at_start_up() {
+        let load = |value: &str| {
+            let value = value.to_owned();
+            Config::load(Path::new("/nonexistent/kurento.conf.json"), Some(Path::new("/nonexistent/modules")), &|k| (k == "KMS_MTU").then(|| value.clone()))
+        };
+        assert_eq!(load("1400").unwrap().mtu, 1400);
+        assert_eq!(load("28").unwrap().mtu, 28);
+        let err = load("10").unwrap_err().to_string();
+        assert!(err.contains("mtu=10"), "{err}");
     }
 
     #[test]
