@@ -116,19 +116,34 @@ pub fn min_frame_interval(target: TargetFormat) -> Option<u64> {
 }
 
 /// Sets the encoder's bitrate (bits/s); each encoder has its own property
-/// and unit. G.711 has a fixed rate.
+/// and unit, and its own range, which the value is clamped into (a bitrate
+/// comes from the API, `setMin/MaxOutputBitrate` up to 2^31 - 1, and from
+/// the sinks' estimates, a peer's REMB among them, which with
+/// `maxVideoSendBandwidth` 0 nothing bounds: x264enc takes at most
+/// 2,048,000 kbit/s, and glib refuses, gstreamer-rs panics on, a value out
+/// of a property's range). G.711 has a fixed rate.
 pub fn set_bitrate(encoder: &gst::Element, codec: Codec, bitrate: u64) {
-    let bps = i32::try_from(bitrate).unwrap_or(i32::MAX).max(1);
+    let bps = i64::try_from(bitrate).unwrap_or(i64::MAX).max(1);
     match codec {
-        Codec::Vp8 | Codec::Vp9 => encoder.set_property("target-bitrate", bps),
-        // opusenc accepts 4 kbit/s to 650 kbit/s.
-        Codec::Opus => encoder.set_property("bitrate", bps.clamp(4000, 650_000)),
+        // vpxenc keeps whole kbit/s, and 0 means "by resolution".
+        Codec::Vp8 | Codec::Vp9 => set_in_range(encoder, "target-bitrate", bps.max(1000)),
+        Codec::Opus => set_in_range(encoder, "bitrate", bps),
         // kbit/s
-        Codec::H264 | Codec::Av1 => {
-            let property = if codec == Codec::H264 { "bitrate" } else { "target-bitrate" };
-            encoder.set_property(property, u32::try_from(bitrate / 1000).unwrap_or(u32::MAX).max(1));
-        }
+        Codec::H264 => set_in_range(encoder, "bitrate", (bps / 1000).max(1)),
+        Codec::Av1 => set_in_range(encoder, "target-bitrate", (bps / 1000).max(1)),
         Codec::Pcmu | Codec::Pcma | Codec::RawVideo | Codec::RawAudio => {}
+    }
+}
+
+/// Sets the integer property `name` of `element` to `value` clamped into
+/// the range the element declares for it (`gst-inspect-1.0` shows it);
+/// nothing when the element has no such integer property.
+fn set_in_range(element: &gst::Element, name: &str, value: i64) {
+    let Some(pspec) = element.find_property(name) else { return };
+    if let Some(p) = pspec.downcast_ref::<glib::ParamSpecUInt>() {
+        element.set_property(name, value.clamp(i64::from(p.minimum()), i64::from(p.maximum())) as u32);
+    } else if let Some(p) = pspec.downcast_ref::<glib::ParamSpecInt>() {
+        element.set_property(name, value.clamp(i64::from(p.minimum()), i64::from(p.maximum())) as i32);
     }
 }
 
@@ -150,4 +165,36 @@ pub fn launch_encoder(target: Codec, bitrate: u64) -> Option<String> {
         _ => String::new(),
     };
     Some(encoder(TargetFormat::codec(target))?.replace("name=enc", &format!("name=enc {property}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bitrates far outside each encoder's range are clamped into it, never
+    /// refused (which would panic on the media worker).
+    #[test]
+    fn a_bitrate_out_of_an_encoders_range_is_clamped_into_it() {
+        crate::init().unwrap();
+        for (factory, codec, property, huge, tiny) in [
+            ("x264enc", Codec::H264, "bitrate", 2_048_000u64, 1u64),
+            ("vp8enc", Codec::Vp8, "target-bitrate", i32::MAX as u64, 1000),
+            ("opusenc", Codec::Opus, "bitrate", 650_000, 4000),
+            ("av1enc", Codec::Av1, "target-bitrate", u64::from(u32::MAX), 1),
+        ] {
+            let Ok(encoder) = gst::ElementFactory::make(factory).build() else { panic!("{factory} is missing: run scripts/install-deps.sh") };
+            let read = |e: &gst::Element| -> u64 {
+                let v = e.property_value(property);
+                v.get::<u32>().map(u64::from).or_else(|_| v.get::<i32>().map(|i| i as u64)).unwrap()
+            };
+            set_bitrate(&encoder, codec, u64::MAX);
+            // vp8enc keeps whole kbit/s.
+            let top = read(&encoder);
+            assert!(top <= huge && top + 1000 > huge, "{factory} at u64::MAX: {top}");
+            set_bitrate(&encoder, codec, 3_000_000_000);
+            assert!(read(&encoder) > 0, "{factory} at 3 Gbit/s");
+            set_bitrate(&encoder, codec, 0);
+            assert_eq!(read(&encoder), tiny, "{factory} at 0");
+        }
+    }
 }
