@@ -55,6 +55,14 @@ fn transition(connected: bool) -> Value {
     json!({ "oldState": old, "newState": new })
 }
 
+/// The Error event raised on a MediaPipeline its worker dropped after a
+/// panic (a bug): KMS's type for errors it cannot name,
+/// `UNEXPECTED_ELEMENT_ERROR`, and its error code when there is none (0).
+pub fn pipeline_failed(panic: &str) -> (&'static str, Map<String, Value>) {
+    let description = format!("the media pipeline failed and its elements were dropped: {panic}");
+    from_element_event(&ElementEvent::Error { error_type: "UNEXPECTED_ELEMENT_ERROR", description, code: 0 })
+}
+
 /// The Kurento event name and own fields for a media-plane event.
 pub fn from_element_event(event: &ElementEvent) -> (&'static str, Map<String, Value>) {
     let (name, fields) = match event {
@@ -101,4 +109,18 @@ pub fn from_element_event(event: &ElementEvent) -> (&'static str, Map<String, Va
     };
     let Value::Object(map) = fields else { unreachable!("every arm builds an object") };
     (name, map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_pipeline_raises_kms_s_unnamed_error() {
+        let (name, fields) = pipeline_failed("index out of bounds");
+        assert_eq!(name, "Error");
+        assert_eq!(fields["type"], "UNEXPECTED_ELEMENT_ERROR");
+        assert_eq!(fields["errorCode"], 0);
+        assert!(fields["description"].as_str().unwrap().ends_with("dropped: index out of bounds"));
+    }
 }

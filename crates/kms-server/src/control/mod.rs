@@ -131,6 +131,14 @@ impl Server {
                     let _ = published.send(());
                     continue;
                 }
+                MediaEvent::PipelineFailed { pipeline, description } => {
+                    let state = self.lock();
+                    if let Some(source) = state.registry.by_pipeline(pipeline).map(|o| o.id.clone()) {
+                        let (name, fields) = events::pipeline_failed(&description);
+                        state.publish(&source, name, fields);
+                    }
+                    continue;
+                }
             };
             let state = self.lock();
             let Some(source) = state.registry.by_element(pipeline, element).map(|o| o.id.clone()) else { continue };

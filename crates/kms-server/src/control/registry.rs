@@ -82,6 +82,11 @@ impl Registry {
         self.objects.get(self.by_element.get(&(pipeline, element))?)
     }
 
+    /// The MediaPipeline object of `pipeline`.
+    pub fn by_pipeline(&self, pipeline: PipelineHandle) -> Option<&MediaObject> {
+        self.objects.values().find(|o| matches!(o.backing, Backing::Pipeline(p) if p == pipeline))
+    }
+
     /// Direct children of `id` (elements of a pipeline, ports of a hub).
     pub fn children(&self, id: &ObjectId) -> Vec<ObjectId> {
         let mut children: Vec<ObjectId> = self.objects.keys().filter(|c| c.parent().as_ref() == Some(id)).cloned().collect();
@@ -153,6 +158,7 @@ mod tests {
         r.insert(object(other.clone(), "MediaPipeline", Backing::Pipeline(PipelineHandle::new(0, 2)), "t"));
         assert_eq!(r.children(&p), std::slice::from_ref(&hub));
         assert_eq!(r.by_element(h, ElementId(7)).map(|o| o.id.clone()), Some(port.clone()));
+        assert_eq!(r.by_pipeline(h).map(|o| o.id.clone()), Some(p.clone()), "a pipeline's object, not its children's");
         assert_eq!(r.pipelines().len(), 2);
         assert_eq!(r.referenced_by("t").len(), 2);
 

@@ -56,6 +56,10 @@ impl PipelineHandle {
 pub enum MediaEvent {
     /// An event raised by an element, for the control plane to publish.
     Raised { pipeline: PipelineHandle, element: ElementId, event: ElementEvent },
+    /// A pipeline was dropped after a panic while the worker drove it (a
+    /// bug): the control plane raises Error on the MediaPipeline; its
+    /// elements no longer exist on the worker.
+    PipelineFailed { pipeline: PipelineHandle, description: String },
     /// A barrier ([`MediaHandle::events_published`]): the control plane
     /// answers it once every event sent before it has been published.
     Barrier(oneshot::Sender<()>),
@@ -297,6 +301,35 @@ impl MediaHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A panic while a worker drives one pipeline drops that pipeline only:
+    /// the worker goes on, the other pipeline on it answers, and the control
+    /// plane is told which one failed.
+    #[tokio::test]
+    async fn a_panic_in_one_pipeline_leaves_the_worker_and_the_others_running() {
+        let config = crate::config::Config { network_interfaces: vec!["lo".into()], media_workers: 1, ..Default::default() };
+        let (events_tx, mut events) = mpsc::channel(16);
+        let media = MediaHandle::spawn(&config, events_tx).unwrap();
+        let doomed = media.create_pipeline().await.unwrap();
+        let healthy = media.create_pipeline().await.unwrap();
+        let crashed = media
+            .call(doomed, move |w, _| {
+                let _pipeline = w.pipeline(doomed);
+                panic!("a bug while driving the pipeline");
+            })
+            .await;
+        assert!(crashed.is_err(), "the panicking command gets no reply");
+        assert!(media.call(healthy, move |w, _| w.pipeline(healthy).is_some()).await.unwrap(), "the other pipeline is there");
+        assert!(!media.call(doomed, move |w, _| w.pipeline(doomed).is_some()).await.unwrap(), "the failed one is gone");
+        let event = tokio::time::timeout(std::time::Duration::from_secs(5), events.recv()).await.unwrap().unwrap();
+        match event {
+            MediaEvent::PipelineFailed { pipeline, description } => {
+                assert_eq!(pipeline, doomed);
+                assert!(description.contains("a bug while driving"), "{description}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
 
     #[test]
     fn placement_picks_the_least_loaded_and_rotates_among_equals() {

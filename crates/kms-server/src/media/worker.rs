@@ -50,6 +50,11 @@ pub struct Worker {
     load: Arc<WorkerLoad>,
     /// Barriers to send behind this iteration's events.
     pub(super) barriers: Vec<oneshot::Sender<()>>,
+    /// The pipeline being driven: the one failed if a panic unwinds out of
+    /// the work in progress (see [`Worker::guarded`]).
+    current: Option<PipelineHandle>,
+    /// Pipelines failed by a panic, with its message, for the control plane.
+    failed: Vec<(PipelineHandle, String)>,
 }
 
 impl Worker {
@@ -115,6 +120,7 @@ impl Worker {
     /// The pipeline, marked for draining after the command.
     pub fn pipeline(&mut self, handle: PipelineHandle) -> Option<&mut Pipeline> {
         self.touched.push(handle);
+        self.current = Some(handle);
         self.pipelines.get_mut(&handle)
     }
 
@@ -127,6 +133,7 @@ impl Worker {
 
     /// Removes a hub and its ports.
     pub fn remove_hub(&mut self, now: Instant, handle: PipelineHandle, hub: ElementId) {
+        self.current = Some(handle);
         if let Some(p) = self.pipelines.get_mut(&handle) {
             p.remove_hub(now, hub);
             self.touched.push(handle);
@@ -135,6 +142,7 @@ impl Worker {
 
     /// Removes one element and forgets its network routes.
     pub fn remove_element(&mut self, now: Instant, handle: PipelineHandle, element: ElementId) {
+        self.current = Some(handle);
         if let Some(p) = self.pipelines.get_mut(&handle) {
             p.remove(now, element);
             // Its removal may raise events on others (NOT_TRANSCODING).
@@ -159,6 +167,7 @@ impl Worker {
         };
         let Some((handle, element)) = route else { return };
         if let Some(p) = self.pipelines.get_mut(&handle) {
+            self.current = Some(handle);
             p.handle_datagram(now, element, datagram);
             self.touched.push(handle);
         }
@@ -186,11 +195,50 @@ impl Worker {
     fn handle_timeout(&mut self, now: Instant) {
         while let Some(handle) = self.timers.pop_due(now) {
             if let Some(p) = self.pipelines.get_mut(&handle) {
+                self.current = Some(handle);
                 p.handle_timeout(now);
                 // Drained next, which sets its next deadline.
                 self.touched.push(handle);
             }
         }
+    }
+
+    /// Runs `f` on the worker. A panic inside it (a bug, never expected) is
+    /// caught: the pipeline it was driving, if any, is failed and dropped
+    /// (see [`Worker::fail_current`]) and the worker goes on serving every
+    /// other pipeline, where an unwinding panic used to end the worker's
+    /// thread and every pipeline on it.
+    fn guarded(&mut self, f: impl FnOnce(&mut Worker)) {
+        self.current = None;
+        if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self))) {
+            self.fail_current(panic.as_ref());
+        }
+    }
+
+    /// After a caught panic: the pipeline being driven is dropped (its
+    /// state may be half updated) with its routes, timers and sockets, and
+    /// reported to the control plane ([`MediaEvent::PipelineFailed`]); a
+    /// panic outside any pipeline is only logged.
+    fn fail_current(&mut self, panic: &(dyn std::any::Any + Send)) {
+        let text = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".to_owned());
+        let Some(handle) = self.current.take() else {
+            tracing::error!(worker = self.index, "media worker: caught a panic outside any pipeline: {text}");
+            return;
+        };
+        tracing::error!(worker = self.index, ?handle, "pipeline failed and dropped after a panic: {text}");
+        if let Some(pipeline) = self.pipelines.remove(&handle) {
+            // Dropping may panic too (the state is suspect): then the rest of
+            // it is left unfreed rather than the worker ended.
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(pipeline))).is_err() {
+                tracing::error!(worker = self.index, ?handle, "dropping the failed pipeline panicked as well");
+            }
+        }
+        self.remove_pipeline(handle);
+        self.failed.push((handle, text));
     }
 
     /// Publishes the worker's size for placement and sizes its shared
@@ -213,6 +261,7 @@ impl Worker {
         let mut touched = std::mem::take(&mut self.touched);
         for handle in touched.drain(..) {
             let Some(p) = self.pipelines.get_mut(&handle) else { continue };
+            self.current = Some(handle);
             while let Some(out) = p.poll_output(now) {
                 match out {
                     PipelineOutput::Transmit(t) if t.transport == Transport::Tcp => {
@@ -234,7 +283,11 @@ impl Worker {
             }
         }
         self.touched = touched;
+        self.current = None;
         sends.flush(sockets);
+        for (pipeline, description) in self.failed.drain(..) {
+            events.push(MediaEvent::PipelineFailed { pipeline, description });
+        }
         for barrier in self.barriers.drain(..) {
             events.push(MediaEvent::Barrier(barrier));
         }
@@ -350,6 +403,8 @@ pub(super) fn run(start: WorkerStart) {
             sends: SendQueue::default(),
             load: load.clone(),
             barriers: Vec::new(),
+            current: None,
+            failed: Vec::new(),
         };
         let mut events = EventQueue { tx: events, backlog: VecDeque::new() };
         let mut batch = RecvBatch::new();
@@ -371,21 +426,23 @@ pub(super) fn run(start: WorkerStart) {
             // queue) is gone once the match is.
             #[allow(clippy::blocks_in_conditions)]
             match { wake } {
-                Wake::Command(Some(command)) => command(&mut worker, woke),
+                Wake::Command(Some(command)) => worker.guarded(|w| command(w, woke)),
                 Wake::Command(None) => return,
                 Wake::Datagrams(index, count) => {
                     let MediaSocket { addr, owner, .. } = &worker.sockets[index];
                     let (destination, owner) = (*addr, *owner);
-                    for (source, contents) in batch.datagrams(count) {
-                        worker.handle_datagram(woke, owner, Datagram { transport: Transport::Udp, source, destination, contents });
-                    }
+                    worker.guarded(|w| {
+                        for (source, contents) in batch.datagrams(count) {
+                            w.handle_datagram(woke, owner, Datagram { transport: Transport::Udp, source, destination, contents });
+                        }
+                    });
                 }
-                Wake::Tcp(event) => worker.handle_tcp(woke, event),
-                Wake::Woken => {
+                Wake::Tcp(event) => worker.guarded(|w| w.handle_tcp(woke, event)),
+                Wake::Woken => worker.guarded(|w| {
                     for (pipeline, element) in wakes.take() {
-                        worker.wake(pipeline, element);
+                        w.wake(pipeline, element);
                     }
-                }
+                }),
                 Wake::EventRoom(permit) => {
                     if let Some(event) = events.backlog.pop_front() {
                         permit.send(event);
@@ -394,8 +451,11 @@ pub(super) fn run(start: WorkerStart) {
                 Wake::Timer => {}
             }
             let now = Instant::now();
-            worker.handle_timeout(now);
-            worker.drain(now, &mut events);
+            worker.guarded(|w| w.handle_timeout(now));
+            worker.current = None;
+            if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker.drain(now, &mut events))) {
+                worker.fail_current(panic.as_ref());
+            }
             load.record(woke.elapsed(), lag);
             load.set_unmatched(worker.unmatched.counts);
         }
