@@ -114,9 +114,11 @@ pub struct MediaHandle {
     next: Arc<AtomicUsize>,
 }
 
-/// The media worker has stopped (it only stops when the process exits).
+/// The media worker gave no answer: it has stopped (only when the process
+/// exits), or the request panicked inside a pipeline, which the worker then
+/// dropped (see the worker's `guarded`).
 #[derive(Debug, thiserror::Error)]
-#[error("the media worker is not running")]
+#[error("the media worker did not answer: it stopped, or the pipeline failed")]
 pub struct WorkerGone;
 
 /// The control plane answers 40003 UNEXPECTED_ERROR when the worker is gone.

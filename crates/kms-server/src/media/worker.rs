@@ -257,9 +257,11 @@ impl Worker {
         self.touched.sort_unstable();
         self.touched.dedup();
         let mut resized = false;
-        // Taken and put back, so the list keeps its allocation from pass to pass.
-        let mut touched = std::mem::take(&mut self.touched);
-        for handle in touched.drain(..) {
+        // Read in place and cleared after: the list keeps its allocation, and
+        // after a panic in one pipeline the next pass still drains (and
+        // sets the deadlines of) the others.
+        for i in 0..self.touched.len() {
+            let handle = self.touched[i];
             let Some(p) = self.pipelines.get_mut(&handle) else { continue };
             self.current = Some(handle);
             while let Some(out) = p.poll_output(now) {
@@ -282,7 +284,7 @@ impl Worker {
                 resized = true;
             }
         }
-        self.touched = touched;
+        self.touched.clear();
         self.current = None;
         sends.flush(sockets);
         for (pipeline, description) in self.failed.drain(..) {
