@@ -160,6 +160,9 @@ impl Worker {
     /// transaction id. STUN messages that match nothing are not cached
     /// either (the next one may carry another endpoint's ICE username).
     fn handle_datagram(&mut self, now: Instant, owner: Option<(PipelineHandle, ElementId)>, datagram: Datagram) {
+        // Until a route names a pipeline, a panic blames none (not the
+        // previous datagram's).
+        self.current = None;
         let key = RouteKey { transport: datagram.transport, local: datagram.destination, remote: datagram.source };
         let route = match owner.or_else(|| self.routes.get(&key).copied()) {
             Some(route) => Some(route),
