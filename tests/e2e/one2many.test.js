@@ -11,13 +11,18 @@ const { connect } = require('./lib/client');
 const { sleep, pollUntil } = require('./lib/poll');
 const VIEWERS = 3;
 
-test('one-to-many: a presenter fans out to three viewers, all decoding', async (t) => {
+/** A server and the tutorial page with its presenter publishing. */
+async function presenting(t) {
   const defer = deferrer(t);
   const server = await startServer();
   defer(() => server.stop());
   const page = await openPage(defer, server, 'one2many.html');
-
   await page.evaluate(() => window.startPresenter());
+  return { defer, server, page };
+}
+
+test('one-to-many: a presenter fans out to three viewers, all decoding', async (t) => {
+  const { defer, server, page } = await presenting(t);
   for (let i = 0; i < VIEWERS; i++) await page.evaluate(() => window.addViewer());
 
   const stats = await pollUntil(
@@ -56,11 +61,7 @@ test('one-to-many: a presenter fans out to three viewers, all decoding', async (
 // header and room for its extensions), where the other viewer of the same
 // presenter, at KMS's default 1,200, gets fuller ones; both decode.
 test('one-to-many: a viewer whose endpoint has a smaller MTU gets smaller packets', async (t) => {
-  const defer = deferrer(t);
-  const server = await startServer();
-  defer(() => server.stop());
-  const page = await openPage(defer, server, 'one2many.html');
-  await page.evaluate(() => window.startPresenter());
+  const { page } = await presenting(t);
   await page.evaluate(() => window.addViewer());
   await page.evaluate(() => window.addViewer(600));
   assert.equal(await page.evaluate(() => window.viewerMtu), 600);

@@ -111,6 +111,30 @@ fn each_viewer_gets_packets_cut_for_its_mtu() {
     assert!((550..=600 + 16).contains(&little), "largest SRTP datagram at a 600-byte MTU: {little}");
 }
 
+/// What str0m cuts itself (VP9 here) follows the MTU the viewer's
+/// endpoint was created with: its peer connection is built for it.
+#[test]
+fn str0m_s_own_packetizer_follows_the_endpoint_s_mtu() {
+    let mut net = Net::new();
+    let publisher = net.add_browser(Direction::SendOnly);
+    let viewer = net.add_browser_with(Direction::RecvOnly, WebRtcConfig { mtu: Mtu::new(600), ..WebRtcConfig::default() });
+    net.connect(publisher, viewer);
+    net.run_until_connected();
+    for i in 0..10u64 {
+        let now = net.now;
+        // A VP9 key frame header (frame marker, profile 0, key frame, sync code) and filler.
+        let mut frame = vec![0x82, 0x49, 0x83, 0x42, 0x00, 0x13, 0xf0, 0x0b, 0x38];
+        frame.resize(2300, i as u8);
+        net.browsers[publisher].send_video_as(Codec::Vp9, now, i * 3000, &frame);
+        net.run(Duration::from_millis(33));
+    }
+    net.run(Duration::from_millis(200));
+    let frames = net.browsers[viewer].frames(Codec::Vp9);
+    assert!(frames.len() >= 8, "VP9 frames arrive: {}", frames.len());
+    let largest = net.browsers[viewer].largest_rtp_from_server;
+    assert!((500..=600 + 16).contains(&largest), "largest SRTP datagram at a 600-byte MTU: {largest}");
+}
+
 #[test]
 fn a_viewers_pli_reaches_the_publisher_throttled() {
     let (mut net, publisher, viewer) = Net::publisher_and_viewer();

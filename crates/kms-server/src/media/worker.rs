@@ -457,10 +457,7 @@ pub(super) fn run(start: WorkerStart) {
             }
             let now = Instant::now();
             worker.guarded(|w| w.handle_timeout(now));
-            worker.current = None;
-            if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker.drain(now, &mut events))) {
-                worker.fail_current(panic.as_ref());
-            }
+            worker.guarded(|w| w.drain(now, &mut events));
             load.record(woke.elapsed(), lag);
             load.set_unmatched(worker.unmatched.counts);
         }
