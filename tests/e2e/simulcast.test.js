@@ -41,10 +41,11 @@ test('simulcast: a viewer limited to 200 kbps gets a smaller layer than an unlim
   await page.evaluate(() => window.addViewer(5000));
   const [small, large] = await settle(page, ([a, b]) => a.frameWidth < b.frameWidth && b.frameWidth >= 480, 'the limited viewer gets a smaller layer');
   assert.ok(small.frameWidth <= 480, `the limited viewer's layer: ${small.frameWidth} wide`);
-  const limited = await page.evaluate(() => window.endpointStats(0));
+  // The endpoints' layers are read live while the browsers' decoded widths
+  // trail them by the frames in flight: poll (bounded) for the two to agree.
+  const [limited, other] = await pollUntil(endpointPair(page), ([l, o]) => l && o && o.simulcastLayer > l.simulcastLayer, { tries: 20 });
   assert.ok(limited && typeof limited.simulcastLayer === 'number', `getStats shows the forwarded layer: ${JSON.stringify(limited)}`);
   assert.ok(limited.availableOutgoingBitrate > 0 && limited.availableOutgoingBitrate <= 200000, `and the estimate within the limit: ${JSON.stringify(limited)}`);
-  const other = await page.evaluate(() => window.endpointStats(1));
   assert.ok(other.simulcastLayer > limited.simulcastLayer, `a higher layer for the other viewer: ${JSON.stringify(other)}`);
 
   await page.evaluate(() => window.setMaxVideoSendBandwidth(0, 5000));
@@ -55,6 +56,11 @@ test('simulcast: a viewer limited to 200 kbps gets a smaller layer than an unlim
   await page.evaluate(() => window.stop());
   assert.ok(large.frameWidth >= 480);
 });
+
+/** A reader of the two viewers' endpoints' outbound video stats (getStats). */
+function endpointPair(page) {
+  return async () => [await page.evaluate(() => window.endpointStats(0)), await page.evaluate(() => window.endpointStats(1))];
+}
 
 /** An SVC publisher of `codec` (L3T3_KEY) and two viewers, one limited to
  *  200 kbps: it decodes fewer spatial layers (a narrower picture) until its
@@ -70,7 +76,7 @@ async function svcTest(t, codec) {
   const ofCodec = (s) => s.codec === `video/${codec}`;
   const [small, large] = await settle(page, ([a, b]) => a.frameWidth < b.frameWidth && ofCodec(a) && ofCodec(b), 'the limited viewer decodes fewer spatial layers');
   t.diagnostic(`decoded widths: ${small.frameWidth} (200 kbps) and ${large.frameWidth}; the presenter sends ${JSON.stringify(await page.evaluate(() => window.presenterLayers()))}`);
-  const [limited, other] = [await page.evaluate(() => window.endpointStats(0)), await page.evaluate(() => window.endpointStats(1))];
+  const [limited, other] = await pollUntil(endpointPair(page), ([l, o]) => l && o && l.simulcastLayer < o.simulcastLayer, { tries: 20 });
   assert.ok(limited.simulcastLayer < other.simulcastLayer, `getStats shows the spatial layers sent: ${JSON.stringify([limited, other])}`);
   await page.evaluate(() => window.setMaxVideoSendBandwidth(0, 5000));
   const raised = Date.now();
