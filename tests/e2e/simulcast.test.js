@@ -37,6 +37,7 @@ test('simulcast: a viewer limited to 200 kbps gets a smaller layer than an unlim
   const answer = await page.evaluate(() => window.startPresenter());
   assert.match(answer, /a=simulcast:recv q;h;f/, 'the answer receives the three layers');
   assert.match(answer, /transport-cc/, 'transport-wide CC negotiated');
+  assert.doesNotMatch(answer, /video-orientation/, 'frames rotated by the sender: no viewer would get the rotation');
   await page.evaluate(() => window.addViewer(200));
   await page.evaluate(() => window.addViewer(5000));
   const [small, large] = await settle(page, ([a, b]) => a.frameWidth < b.frameWidth && b.frameWidth >= 480, 'the limited viewer gets a smaller layer');
@@ -114,6 +115,7 @@ test('simulcast off (KMS_SIMULCAST=false, as KMS): the answer refuses the layers
   const answer = await page.evaluate(() => window.startPresenter());
   assert.doesNotMatch(answer, /transport-cc/, 'REMB only, as KMS');
   assert.doesNotMatch(answer, /a=simulcast|a=rid/, 'the layers refused, as KMS (it does not know them)');
+  assert.doesNotMatch(answer, /video-orientation/, 'frames rotated by the sender, as with KMS: no viewer would get the rotation');
   await page.evaluate(() => window.addViewer(200));
   await page.evaluate(() => window.addViewer(5000));
   await settle(page, ([a, b]) => a.frameWidth === b.frameWidth, 'one layer for everyone');

@@ -44,6 +44,30 @@ fn the_answer_has_only_the_configured_codecs() {
     assert_eq!(rtpmap_names(&answer), ["PCMA", "VP8"], "{answer}");
 }
 
+/// The header extension URIs of the `a=extmap` lines.
+fn extmap_uris(sdp: &str) -> Vec<&str> {
+    sdp.lines().filter_map(|l| l.strip_prefix("a=extmap:")).filter_map(|l| l.split_whitespace().nth(1)).collect()
+}
+
+/// Video orientation is not negotiated (KMS does not either): a sender that
+/// has it leaves its frames unrotated, and nothing here carries the rotation
+/// on. abs-send-time (REMB) and mid (unsignaled SSRCs) are.
+#[test]
+fn the_answer_refuses_video_orientation_and_keeps_abs_send_time_and_mid() {
+    let offer = browser_offer();
+    assert!(extmap_uris(&offer).contains(&"urn:3gpp:video-orientation"), "{offer}");
+    for simulcast in [false, true] {
+        let config = WebRtcConfig { host_addrs: vec!["127.0.0.1:40000".parse().unwrap()], simulcast, ..Default::default() };
+        let mut ep = WebRtcEndpoint::new(Instant::now(), config);
+        for sdp in [ep.process_offer(&offer).unwrap(), endpoint(&["opus/48000/2"], &["VP8/90000"]).generate_offer(true, true).unwrap()] {
+            let uris = extmap_uris(&sdp);
+            assert!(!uris.contains(&"urn:3gpp:video-orientation"), "simulcast {simulcast}: {sdp}");
+            assert!(uris.contains(&"http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"), "{sdp}");
+            assert!(uris.contains(&"urn:ietf:params:rtp-hdrext:sdes:mid"), "{sdp}");
+        }
+    }
+}
+
 #[test]
 fn a_generated_offer_lists_the_codecs_in_the_configured_order() {
     let mut ep = endpoint(&["PCMU/8000", "opus/48000/2"], &["H264/90000", "VP8/90000"]);

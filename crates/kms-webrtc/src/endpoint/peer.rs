@@ -34,6 +34,16 @@ pub(super) fn process_certificate() -> Option<DtlsCert> {
 /// which KMS does not negotiate. A browser that receives with TWCC negotiated
 /// sends TWCC feedback instead of the REMB the router relays to publishers.
 ///
+/// Header extensions beyond KMS's abs-send-time: audio level (parsed, not
+/// forwarded) and mid, rid and repaired rid (RFC 8843 §15, RFC 8852), which
+/// str0m needs to map a publisher's SSRCs it does not signal: simulcast
+/// layers, and the one stream a browser sends after its simulcast offer was
+/// refused. Not video orientation (`urn:3gpp:video-orientation`), which KMS
+/// does not negotiate either: a sender that has it negotiated leaves its
+/// frames unrotated and signals the rotation per packet, which nothing here
+/// carries to viewers, recorders or filters; without it the sender rotates
+/// the frames itself.
+///
 /// With simulcast forwarding on (`simulcast`, see [`crate::simulcast`]) it
 /// goes past KMS: transport-wide CC (the transport-cc feedback and the
 /// transport sequence number extension, draft-holmer-rmcat-transport-wide-cc-
@@ -47,7 +57,6 @@ pub(super) fn kms_features(mut config: RtcConfig, codecs: &CodecList, simulcast:
         (4, Extension::RtpMid),
         (10, Extension::RtpStreamId),
         (11, Extension::RepairedRtpStreamId),
-        (13, Extension::VideoOrientation),
     ] {
         exts.set(id, ext);
     }
