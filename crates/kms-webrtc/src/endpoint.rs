@@ -95,6 +95,10 @@ pub struct WebRtcEndpoint {
     config: WebRtcConfig,
     queue: VecDeque<ElementOutput>,
     next_timeout: Option<Instant>,
+    /// Media written to str0m since its last timeout: str0m takes written
+    /// media at its next timeout, given before the next poll (one for every
+    /// frame written to this peer since the last drain, not one per frame).
+    written: bool,
     /// When a keyframe was last asked of the peer, per simulcast rid
     /// (`None`: the m-line's only stream).
     last_own_keyframe_request: HashMap<Option<Rid>, Instant>,
@@ -134,6 +138,7 @@ impl WebRtcEndpoint {
         WebRtcEndpoint {
             queue: VecDeque::new(),
             next_timeout: Some(now),
+            written: false,
             last_own_keyframe_request: HashMap::new(),
             flow: MediaFlow::default(),
             outgoing: Default::default(),
