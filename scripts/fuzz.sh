@@ -2,8 +2,9 @@
 # Runs one fuzz target under libFuzzer (cargo-fuzz) for SECONDS, growing its
 # corpus in fuzz/corpus/TARGET; a crash is saved under fuzz/artifacts/TARGET
 # and the script fails. Targets: the names in crates/kms-fuzz/src/lib.rs
-# (jsonrpc, webrtc_offer, webrtc_answer, webrtc_datagrams, stun, rtp_offer,
-# rtp_answer). CI does not fuzz: `cargo test -p kms-fuzz` replays the corpus.
+# (jsonrpc, webrtc_offer, webrtc_answer, webrtc_datagrams, webrtc_media,
+# ice_tcp, stun, rtp_offer, rtp_answer, http_post). CI does not fuzz:
+# `cargo test -p kms-fuzz` replays the corpus.
 #
 #   scripts/fuzz.sh TARGET SECONDS [-- LIBFUZZER_OPTIONS]
 #   scripts/fuzz.sh --minimize TARGET     merge the corpus down to what covers it

@@ -13,6 +13,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("webrtc_offer", kms_webrtc::fuzzing::offer),
     ("webrtc_answer", kms_webrtc::fuzzing::answer),
     ("webrtc_datagrams", kms_webrtc::fuzzing::datagrams),
+    ("webrtc_media", kms_webrtc::fuzzing::media),
     ("ice_tcp", kms_webrtc::fuzzing::ice_tcp),
     ("stun", kms_webrtc::fuzzing::stun_message),
     ("rtp_offer", kms_gst::fuzzing::rtp_offer),
