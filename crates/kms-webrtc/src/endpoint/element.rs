@@ -48,8 +48,11 @@ impl Element for WebRtcEndpoint {
         }
         // Garbage that does not even demultiplex as STUN/DTLS/RTP is dropped here.
         let Some(r) = receive(&datagram) else { return };
-        if let Err(e) = self.rtc.handle_input(Input::Receive(now, r)) {
-            tracing::debug!(source = %datagram.source, "datagram rejected: {e}");
+        match self.rtc.handle_input(Input::Receive(now, r)) {
+            // str0m runs a timeout after every datagram it takes: media
+            // written before it has been taken.
+            Ok(()) => self.written = false,
+            Err(e) => tracing::debug!(source = %datagram.source, "datagram rejected: {e}"),
         }
     }
 
