@@ -75,3 +75,28 @@ test('one-to-many: a viewer whose endpoint has a smaller MTU gets smaller packet
   assert.deepEqual(await page.evaluate(() => window.appErrors), []);
   await page.evaluate(() => window.stop());
 });
+
+// SdpEndpoint.setMaxAudioRecvBandwidth / setMaxVideoRecvBandwidth before
+// processOffer: the answer carries them as b=AS lines (as KMS's), and the
+// browser holds its encoders to them: Opus at 12 kbps sends about 8.5 kbps
+// of payload where it sends 25 without. As KMS (simulcast forwarding off):
+// with it on, the answer also takes Chromium's Opus RED, and Chromium does
+// not hold RED audio to b=AS (measured: 51 kbps with and without).
+test('one-to-many: receive limits set before the answer reach the presenter as b=AS and bound what it sends', async (t) => {
+  const defer = deferrer(t);
+  const server = await startServer({ env: { KMS_SIMULCAST: 'false' } });
+  defer(() => server.stop());
+  const page = await openPage(defer, server, 'one2many.html');
+  const answer = await page.evaluate(() => window.startPresenter({ audio: 12, video: 150 }));
+  const sections = answer.split(/\r?\nm=/).slice(1);
+  const section = (kind) => sections.find((s) => s.startsWith(kind));
+  assert.match(section('audio'), /\r\nb=AS:12\r\n/, answer);
+  assert.match(section('video'), /\r\nb=AS:150\r\n/, answer);
+  await page.evaluate(() => window.addViewer());
+  await pollUntil(() => page.evaluate(() => window.viewerStats()), (all) => all[0].video && all[0].video.framesDecoded > 30);
+  const rates = await page.evaluate(() => window.presenterSendRates(4000));
+  assert.ok(rates.audio > 0 && rates.audio <= 16000, `audio payload bits/s within b=AS:12: ${JSON.stringify(rates)}`);
+  assert.ok(rates.video > 0 && rates.video <= 165000, `video payload bits/s within b=AS:150: ${JSON.stringify(rates)}`);
+  assert.deepEqual(await page.evaluate(() => window.appErrors), []);
+  await page.evaluate(() => window.stop());
+});

@@ -132,7 +132,13 @@ test('generateOffer answered by a gst-launch receiver (rtpbin, srtpdec) that dec
   const key = sdesKey('Q');
   const sdes = kurento.getComplexType('SDES')({ crypto: 'AES_128_CM_HMAC_SHA1_80', keyBase64: key.base64 });
   const rtp = await pipeline.create('RtpEndpoint', { crypto: sdes });
+  // Receive limits set before the offer: b=AS on its lines (KMS's SdpEndpoint).
+  await call(rtp, 'setMaxAudioRecvBandwidth', 64);
+  await call(rtp, 'setMaxVideoRecvBandwidth', 500);
+  assert.equal(await call(rtp, 'getMaxVideoRecvBandwidth'), 500);
   const offer = await call(rtp, 'generateOffer');
+  assert.match(offer, /\r\nm=audio [^\r]*\r\n(?:[ic]=[^\r]*\r\n)*b=AS:64\r\n/, offer);
+  assert.match(offer, /\r\nm=video [^\r]*\r\n(?:[ic]=[^\r]*\r\n)*b=AS:500\r\n/, offer);
   const video = mediaLines(offer).find((l) => l.kind === 'video');
   assert.equal(video.proto, 'RTP/SAVPF');
   assert.equal(video.key, key.base64);

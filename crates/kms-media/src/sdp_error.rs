@@ -50,4 +50,9 @@ pub trait SdpNegotiation: crate::Element {
     fn connection_connected(&self) -> bool;
     /// getMediaState: media is being exchanged with the peer.
     fn media_connected(&self) -> bool;
+    /// `maxAudioRecvBandwidth` / `maxVideoRecvBandwidth` (kbit/s, 0
+    /// unlimited): signaled as `b=AS` lines in the descriptions made from
+    /// now on ([`crate::RecvLimits::signal`]), and whatever else the
+    /// endpoint bounds by them.
+    fn set_recv_limits(&mut self, limits: crate::RecvLimits);
 }

@@ -8,18 +8,23 @@
 //! and sends it to its own peer as REMB (draft-alvestrand-rmcat-remb), once
 //! per second, so the publisher never sends more than its slowest viewer takes.
 
+use kms_media::RecvLimits;
 use std::time::{Duration, Instant};
 
 /// How often the REMB towards the publisher is repeated.
 pub const REMB_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Video bandwidth properties of BaseRtpEndpoint / SdpEndpoint, in kbps.
+/// Bandwidth properties of BaseRtpEndpoint / SdpEndpoint, in kbps.
 /// A maximum of 0 means unlimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Bandwidth {
+    /// `maxAudioRecvBandwidth`: the `b=AS` line of the audio m-line we
+    /// receive on, in our offers and answers (see [`Bandwidth::recv_limits`]).
+    pub max_audio_recv_kbps: u32,
     /// `minVideoRecvBandwidth`: floor of the REMB sent to the peer.
     pub min_recv_kbps: u32,
-    /// `maxVideoRecvBandwidth`: ceiling of the REMB sent to the peer.
+    /// `maxVideoRecvBandwidth`: ceiling of the REMB sent to the peer, and
+    /// the `b=AS` line of the video m-line we receive on.
     pub max_recv_kbps: u32,
     /// `minVideoSendBandwidth`: floor of the peer's estimate reported upstream.
     pub min_send_kbps: u32,
@@ -30,7 +35,15 @@ pub struct Bandwidth {
 /// KMS's defaults: receive unbounded, send 100..500 kbps.
 impl Default for Bandwidth {
     fn default() -> Self {
-        Bandwidth { min_recv_kbps: 0, max_recv_kbps: 0, min_send_kbps: 100, max_send_kbps: 500 }
+        Bandwidth { max_audio_recv_kbps: 0, min_recv_kbps: 0, max_recv_kbps: 0, min_send_kbps: 100, max_send_kbps: 500 }
+    }
+}
+
+impl Bandwidth {
+    /// The receive limits our SDP signals (KMS's SdpEndpoint: `b=AS` from
+    /// `maxAudioRecvBandwidth` and `maxVideoRecvBandwidth`).
+    pub fn recv_limits(&self) -> RecvLimits {
+        RecvLimits { audio_kbps: self.max_audio_recv_kbps, video_kbps: self.max_recv_kbps }
     }
 }
 

@@ -68,6 +68,35 @@ fn the_answer_refuses_video_orientation_and_keeps_abs_send_time_and_mid() {
     }
 }
 
+/// The lines of the first m-section of `kind` ("audio", "video").
+fn section<'a>(sdp: &'a str, kind: &str) -> Vec<&'a str> {
+    let start = sdp.find(&format!("m={kind} ")).unwrap();
+    sdp[start..].lines().enumerate().take_while(|(i, l)| *i == 0 || !l.starts_with("m=")).map(|(_, l)| l).collect()
+}
+
+/// maxAudioRecvBandwidth / maxVideoRecvBandwidth, as KMS's SdpEndpoint:
+/// a `b=AS` line after the connection line of each m-line we receive on,
+/// in answers and offers, only for the limits that are set.
+#[test]
+fn receive_limits_are_signalled_as_b_as_lines() {
+    use kms_media::{RecvLimits, SdpNegotiation};
+    let mut answerer = endpoint(&["opus/48000/2"], &["VP8/90000"]);
+    SdpNegotiation::set_recv_limits(&mut answerer, RecvLimits { audio_kbps: 24, video_kbps: 300 });
+    let answer = answerer.process_offer(&browser_offer()).unwrap();
+    for (kind, line) in [("audio", "b=AS:24"), ("video", "b=AS:300")] {
+        let lines = section(&answer, kind);
+        let at = lines.iter().position(|l| *l == line).unwrap_or_else(|| panic!("{kind}: {answer}"));
+        assert!(lines[1..at].iter().all(|l| l.starts_with("c=") || l.starts_with("i=")), "{kind}: {answer}");
+    }
+    let mut offerer = endpoint(&["opus/48000/2"], &["VP8/90000"]);
+    SdpNegotiation::set_recv_limits(&mut offerer, RecvLimits { audio_kbps: 0, video_kbps: 200 });
+    let offer = offerer.generate_offer(true, true).unwrap();
+    assert!(section(&offer, "video").contains(&"b=AS:200"), "{offer}");
+    assert!(!section(&offer, "audio").iter().any(|l| l.starts_with("b=")), "audio unlimited: {offer}");
+    let plain = endpoint(&["opus/48000/2"], &["VP8/90000"]).process_offer(&browser_offer()).unwrap();
+    assert!(!plain.contains("b=AS"), "no limits, no lines: {plain}");
+}
+
 #[test]
 fn a_generated_offer_lists_the_codecs_in_the_configured_order() {
     let mut ep = endpoint(&["PCMU/8000", "opus/48000/2"], &["H264/90000", "VP8/90000"]);

@@ -18,9 +18,10 @@ async function openPipeline() {
 /**
  * Negotiates one browser peer (kurentoUtils.WebRtcPeer.WebRtcPeerSendonly or
  * ...Recvonly) with a new WebRtcEndpoint of `pipeline`; resolves { peer, ep }.
- * `munge` (optional) rewrites the offer before the endpoint sees it.
+ * `munge` (optional) rewrites the offer before the endpoint sees it;
+ * `prepare` (optional) gets the endpoint before it does (returns a promise).
  */
-function negotiate(pipeline, peerFactory, sending, munge) {
+function negotiate(pipeline, peerFactory, sending, munge, prepare) {
   return new Promise(function(resolve, reject) {
     // Remote media is attached to an element: Chromium routes remote WebRTC
     // audio to WebAudio (audioPeakOf) only while it plays somewhere.
@@ -36,11 +37,13 @@ function negotiate(pipeline, peerFactory, sending, munge) {
           ep.on('MediaFlowInStateChanged', function(ev) { window.appEvents.push(ev); });
           peer.on('icecandidate', function(c) { ep.addIceCandidate(kurentoClient.getComplexType('IceCandidate')(c), function() {}); });
           ep.on('IceCandidateFound', function(ev) { peer.addIceCandidate(ev.candidate, function() {}); });
-          ep.processOffer(munge ? munge(offer) : offer, function(error, answer) {
-            if (error) return reject(error);
-            ep.gatherCandidates(function() {});
-            peer.processAnswer(answer, function(error) { error ? reject(error) : resolve({ peer: peer, ep: ep }); });
-          });
+          Promise.resolve(prepare && prepare(ep)).then(function() {
+            ep.processOffer(munge ? munge(offer) : offer, function(error, answer) {
+              if (error) return reject(error);
+              ep.gatherCandidates(function() {});
+              peer.processAnswer(answer, function(error) { error ? reject(error) : resolve({ peer: peer, ep: ep }); });
+            });
+          }, reject);
         });
       });
     });

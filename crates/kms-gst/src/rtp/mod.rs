@@ -25,7 +25,7 @@ pub use negotiation::{codecs_from_config, RtpCodec};
 pub use sdes::{CryptoSuite, SdesError, SrtpKey};
 
 use crate::island::{BusNote, Waker};
-use kms_media::{Codec, Element, ElementEvent, ElementOutput, MediaFlow, MediaFrame, MediaType, RtpStreamStats, SdpEndpointError, SdpNegotiation};
+use kms_media::{Codec, Element, ElementEvent, ElementOutput, MediaFlow, MediaFrame, MediaType, RecvLimits, RtpStreamStats, SdpEndpointError, SdpNegotiation};
 use negotiation::{LinePorts, LocalSide, PendingOffer};
 use ports::BoundLine;
 use sdp::SessionDescription;
@@ -48,6 +48,9 @@ pub struct RtpConfig {
     pub codecs: Vec<RtpCodec>,
     /// The `crypto` constructor parameter: SRTP with this key.
     pub crypto: Option<SrtpKey>,
+    /// `maxAudioRecvBandwidth` / `maxVideoRecvBandwidth`: the `b=AS` lines
+    /// of the descriptions we make (KMS's SdpEndpoint).
+    pub recv_limits: RecvLimits,
 }
 
 /// Where the offer/answer stands.
@@ -123,7 +126,7 @@ impl RtpEndpoint {
         }
         let mut bound = Vec::new();
         let pending = self.with_local(&mut bound, |l| negotiation::offer(l, &[(MediaType::Audio, receive_audio), (MediaType::Video, receive_video)]))?;
-        let sdp = pending.offer.to_string();
+        let sdp = self.config.recv_limits.signal(&pending.offer.to_string());
         self.local_sdp = Some(sdp.clone());
         self.negotiation = Negotiation::Offered(pending, bound);
         Ok(sdp)
@@ -138,7 +141,7 @@ impl RtpEndpoint {
         let parsed = parse(offer, "offer")?;
         let mut bound = Vec::new();
         let (answer, media) = self.with_local(&mut bound, |l| negotiation::answer(&parsed, l))?;
-        let sdp = answer.to_string();
+        let sdp = self.config.recv_limits.signal(&answer.to_string());
         self.start(media, bound).map_err(SdpEndpointError::OfferRejected)?;
         self.remote_sdp = Some(offer.to_owned());
         self.local_sdp = Some(sdp.clone());
@@ -334,5 +337,9 @@ impl SdpNegotiation for RtpEndpoint {
 
     fn media_connected(&self) -> bool {
         self.is_media_connected()
+    }
+
+    fn set_recv_limits(&mut self, limits: kms_media::RecvLimits) {
+        self.config.recv_limits = limits;
     }
 }

@@ -128,6 +128,7 @@ fn rtp_config(server: &Server, properties: &Map<String, Value>) -> Result<RtpCon
         mtu: config.mtu,
         codecs: kms_gst::codecs_from_config(configured),
         crypto,
+        recv_limits: super::sdp::recv_limits(properties),
     })
 }
 

@@ -11,6 +11,7 @@ use super::registry::Backing;
 use super::{elements, filters, hubs, modules, pipeline, properties, sdp, server_manager, uri, vision, webrtc, OpResult, Server};
 use kms_api::{Accessor, HttpEndpointOp, MediaElementOp, MediaObjectOp, Operation};
 use kms_gst::{HttpPostEndpoint, PlayerEndpoint, RecorderEndpoint, RtpEndpoint};
+use kms_webrtc::WebRtcEndpoint;
 use kms_protocol::params::Params;
 use kms_protocol::{ErrorCode, KurentoError, ObjectId};
 use serde_json::{json, Value};
@@ -50,7 +51,7 @@ async fn element_op(server: &Server, ctx: &elements::ElementRef<'_>, op: Operati
     match op {
         Operation::MediaElement(MediaElementOp::GetGstreamerDot { .. }) => gstreamer_dot(server, ctx, class).await,
         Operation::MediaElement(op) => elements::invoke(server, ctx, op).await,
-        Operation::SdpEndpoint(op) if class == "WebRtcEndpoint" => webrtc::sdp_endpoint(server, ctx, op).await,
+        Operation::SdpEndpoint(op) if class == "WebRtcEndpoint" => sdp::sdp_endpoint::<WebRtcEndpoint>(server, ctx, op).await,
         Operation::SdpEndpoint(op) if class == "RtpEndpoint" => sdp::sdp_endpoint::<RtpEndpoint>(server, ctx, op).await,
         Operation::BaseRtpEndpoint(op) if class == "WebRtcEndpoint" => webrtc::base_rtp_endpoint(server, ctx, op).await,
         Operation::BaseRtpEndpoint(op) if class == "RtpEndpoint" => sdp::base_rtp_endpoint::<RtpEndpoint>(server, ctx, op).await,

@@ -6,9 +6,9 @@ use super::elements::{with_element, ElementRef};
 use super::OpResult;
 use kms_api::{BaseRtpEndpointOp, SdpEndpointOp};
 use super::Server;
-use kms_media::{SdpEndpointError, SdpNegotiation};
+use kms_media::{RecvLimits, SdpEndpointError, SdpNegotiation};
 use kms_protocol::{ErrorCode, KurentoError};
-use serde_json::json;
+use serde_json::{json, Map, Value};
 
 /// The Kurento error for a negotiation failure (KMS `SdpEndpointImpl` codes).
 pub fn kurento_error(e: SdpEndpointError) -> KurentoError {
@@ -44,6 +44,21 @@ async fn descriptor<T: SdpNegotiation>(server: &Server, ctx: &ElementRef<'_>, lo
     sdp.map(|s| Some(json!(s))).ok_or_else(|| KurentoError::new(missing, "No session description: not negotiated yet"))
 }
 
+/// The receive limits the properties hold (kbit/s; missing or out of
+/// range: 0, unlimited, KMS's default).
+pub fn recv_limits(properties: &Map<String, Value>) -> RecvLimits {
+    let kbps = |key: &str| properties.get(key).and_then(Value::as_u64).and_then(|v| u32::try_from(v).ok()).unwrap_or(0);
+    RecvLimits { audio_kbps: kbps("maxAudioRecvBandwidth"), video_kbps: kbps("maxVideoRecvBandwidth") }
+}
+
+/// set maxAudioRecvBandwidth / maxVideoRecvBandwidth: stored, then the
+/// endpoint's receive limits follow ([`SdpNegotiation::set_recv_limits`]).
+async fn set_recv_limit<T: SdpNegotiation>(server: &Server, ctx: &ElementRef<'_>, property: &str, kbps: i32) -> OpResult {
+    super::properties::store(server, ctx.object, property, Some(&json!(kbps)))?;
+    let limits = server.lookup(ctx.object, |o| recv_limits(&o.properties))?;
+    with_element(server, ctx, move |e: &mut T, _| e.set_recv_limits(limits)).await.map(|()| None)
+}
+
 fn state(connected: bool) -> Option<serde_json::Value> {
     Some(json!(if connected { "CONNECTED" } else { "DISCONNECTED" }))
 }
@@ -63,6 +78,8 @@ pub async fn sdp_endpoint<T: SdpNegotiation>(server: &Server, ctx: &ElementRef<'
                 Err(e) => Err(e),
             }
         }
+        SdpEndpointOp::SetMaxAudioRecvBandwidth { max_audio_recv_bandwidth: kbps } => set_recv_limit::<T>(server, ctx, "maxAudioRecvBandwidth", kbps).await,
+        SdpEndpointOp::SetMaxVideoRecvBandwidth { max_video_recv_bandwidth: kbps } => set_recv_limit::<T>(server, ctx, "maxVideoRecvBandwidth", kbps).await,
         SdpEndpointOp::GetLocalSessionDescriptor => descriptor::<T>(server, ctx, true, ErrorCode::SdpEndPointNoLocalSdpError).await,
         SdpEndpointOp::GetRemoteSessionDescriptor => descriptor::<T>(server, ctx, false, ErrorCode::SdpEndPointNoRemoteSdpError).await,
         _ => return None,

@@ -2,7 +2,7 @@
 
 use super::elements::ElementRef;
 use super::OpResult;
-use kms_api::{BaseRtpEndpointOp, SdpEndpointOp, WebRtcEndpointOp};
+use kms_api::{BaseRtpEndpointOp, WebRtcEndpointOp};
 use super::Server;
 use kms_protocol::{ErrorCode, KurentoError};
 use kms_media::ElementId;
@@ -39,13 +39,15 @@ pub fn external_addrs(properties: &Map<String, Value>) -> ExternalAddrs {
     ExternalAddrs { ipv4: parse("externalIPv4").filter(IpAddr::is_ipv4), ipv6: parse("externalIPv6").filter(IpAddr::is_ipv6) }
 }
 
-/// The video bandwidth properties (kbps; KMS's defaults fill missing ones).
+/// The bandwidth properties (kbps; KMS's defaults fill missing ones).
 pub fn bandwidth(properties: &Map<String, Value>) -> Bandwidth {
     let defaults = Bandwidth::default();
     let kbps = |key: &str, default: u32| properties.get(key).and_then(Value::as_u64).and_then(|v| u32::try_from(v).ok()).unwrap_or(default);
+    let recv = super::sdp::recv_limits(properties);
     Bandwidth {
+        max_audio_recv_kbps: recv.audio_kbps,
         min_recv_kbps: kbps("minVideoRecvBandwidth", defaults.min_recv_kbps),
-        max_recv_kbps: kbps("maxVideoRecvBandwidth", defaults.max_recv_kbps),
+        max_recv_kbps: recv.video_kbps,
         min_send_kbps: kbps("minVideoSendBandwidth", defaults.min_send_kbps),
         max_send_kbps: kbps("maxVideoSendBandwidth", defaults.max_send_kbps),
     }
@@ -156,17 +158,6 @@ async fn set_nat(server: &Server, ctx: &ElementRef<'_>, property: &str, value: V
     super::properties::store(server, ctx.object, property, Some(&value))?;
     let properties = server.lookup(ctx.object, |o| o.properties.clone())?;
     apply_nat(server, ctx.pipeline, ctx.element, &properties).await.map(|()| None)
-}
-
-/// SdpEndpoint operations of a WebRtcEndpoint: maxVideoRecvBandwidth is
-/// applied to the endpoint; the rest as any SDP endpoint's.
-pub async fn sdp_endpoint(server: &Server, ctx: &ElementRef<'_>, op: SdpEndpointOp<'_>) -> Option<OpResult> {
-    match op {
-        SdpEndpointOp::SetMaxVideoRecvBandwidth { max_video_recv_bandwidth: kbps } => {
-            Some(set_applied(server, ctx, "maxVideoRecvBandwidth", json!(kbps), bandwidth, WebRtcEndpoint::set_bandwidth).await)
-        }
-        op => super::sdp::sdp_endpoint::<WebRtcEndpoint>(server, ctx, op).await,
-    }
 }
 
 /// BaseRtpEndpoint operations of a WebRtcEndpoint: the video bandwidths

@@ -127,10 +127,12 @@ impl WebRtcEndpoint {
         Ok(self.sdp.local_sdp.clone().unwrap_or_default())
     }
 
-    /// An SDP as the peer must see it (external addresses announced).
+    /// An SDP as the peer must see it: external addresses announced, and
+    /// the receive limits set when it is made (`b=AS`, as KMS; later
+    /// changes of `maxVideoRecvBandwidth` reach the peer by REMB).
     pub(super) fn announced(&self, sdp: &str) -> String {
         let local: Vec<std::net::IpAddr> = self.config.host_addrs.iter().map(|a| a.ip()).collect();
-        self.config.external.sdp(sdp, &local)
+        self.config.bandwidth.recv_limits().signal(&self.config.external.sdp(sdp, &local))
     }
 
     /// The local SDP (our answer), once negotiated.
