@@ -155,8 +155,17 @@ test('simulcast: a bottleneck shaped with tc on the viewer\'s port moves it down
   tc('qdisc', 'add', 'dev', 'lo', 'parent', '1:2', 'pfifo', 'limit', '30');
   tc('filter', 'add', 'dev', 'lo', 'parent', '1:', 'protocol', 'ip', 'prio', '1', 'u32', 'match', 'ip', 'dport', String(port), '0xffff', 'flowid', '1:2');
   await settle(page, ([v]) => v.frameWidth < top.frameWidth, 'the shaped viewer moves down');
-  const shaped = await page.evaluate(() => window.endpointStats(0));
-  assert.ok(shaped.availableOutgoingBitrate < 400000, `its estimate follows the bottleneck: ${JSON.stringify(shaped)}`);
+  // The estimate the endpoint chooses by, read until it is below the
+  // bottleneck's margin (bounded: 10 s). One read right after the move
+  // once caught it at 3.4 Mbit/s on the middle layer in a loaded CI run;
+  // the samples show its course if it ever fails again.
+  const estimates = [];
+  const shaped = await pollUntil(() => page.evaluate(() => window.endpointStats(0)), (s) => {
+    estimates.push([s.availableOutgoingBitrate, s.simulcastLayer]);
+    return s.availableOutgoingBitrate < 400000;
+  }, { tries: 20 });
+  assert.ok(shaped.availableOutgoingBitrate < 400000, `its estimate follows the bottleneck: ${JSON.stringify(shaped)}; (estimate, layer) every 500 ms: ${JSON.stringify(estimates)}`);
+  t.diagnostic(`(estimate, layer) every 500 ms once moved down: ${JSON.stringify(estimates)}`);
   tc('qdisc', 'del', 'dev', 'lo', 'root');
   tc('qdisc', 'add', 'dev', 'lo', 'root', 'handle', '1:', 'htb', 'default', '1');
   const lifted = Date.now();
