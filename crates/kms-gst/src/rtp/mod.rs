@@ -339,7 +339,7 @@ impl SdpNegotiation for RtpEndpoint {
         self.is_media_connected()
     }
 
-    fn set_recv_limits(&mut self, limits: kms_media::RecvLimits) {
+    fn set_recv_limits(&mut self, limits: RecvLimits) {
         self.config.recv_limits = limits;
     }
 }
