@@ -18,14 +18,12 @@ pub const REMB_INTERVAL: Duration = Duration::from_secs(1);
 /// A maximum of 0 means unlimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Bandwidth {
-    /// `maxAudioRecvBandwidth`: the `b=AS` line of the audio m-line we
-    /// receive on, in our offers and answers (see [`Bandwidth::recv_limits`]).
-    pub max_audio_recv_kbps: u32,
+    /// `maxAudioRecvBandwidth` and `maxVideoRecvBandwidth`: the `b=AS`
+    /// lines of our offers and answers ([`RecvLimits::signal`]); the video
+    /// one is also the ceiling of the REMB sent to the peer.
+    pub recv: RecvLimits,
     /// `minVideoRecvBandwidth`: floor of the REMB sent to the peer.
     pub min_recv_kbps: u32,
-    /// `maxVideoRecvBandwidth`: ceiling of the REMB sent to the peer, and
-    /// the `b=AS` line of the video m-line we receive on.
-    pub max_recv_kbps: u32,
     /// `minVideoSendBandwidth`: floor of the peer's estimate reported upstream.
     pub min_send_kbps: u32,
     /// `maxVideoSendBandwidth`: ceiling of the peer's estimate reported upstream.
@@ -35,15 +33,7 @@ pub struct Bandwidth {
 /// KMS's defaults: receive unbounded, send 100..500 kbps.
 impl Default for Bandwidth {
     fn default() -> Self {
-        Bandwidth { max_audio_recv_kbps: 0, min_recv_kbps: 0, max_recv_kbps: 0, min_send_kbps: 100, max_send_kbps: 500 }
-    }
-}
-
-impl Bandwidth {
-    /// The receive limits our SDP signals (KMS's SdpEndpoint: `b=AS` from
-    /// `maxAudioRecvBandwidth` and `maxVideoRecvBandwidth`).
-    pub fn recv_limits(&self) -> RecvLimits {
-        RecvLimits { audio_kbps: self.max_audio_recv_kbps, video_kbps: self.max_recv_kbps }
+        Bandwidth { recv: RecvLimits::default(), min_recv_kbps: 0, min_send_kbps: 100, max_send_kbps: 500 }
     }
 }
 
@@ -107,8 +97,9 @@ impl RembRelay {
     /// maximum when no sink reported, within the receive bounds.
     fn target(&self) -> Option<u64> {
         let b = self.bandwidth;
-        let wanted = self.from_sinks.or((b.max_recv_kbps > 0).then(|| u64::from(b.max_recv_kbps) * 1000))?;
-        Some(bound(wanted, b.min_recv_kbps, b.max_recv_kbps))
+        let max = b.recv.video_kbps;
+        let wanted = self.from_sinks.or((max > 0).then(|| u64::from(max) * 1000))?;
+        Some(bound(wanted, b.min_recv_kbps, max))
     }
 
     /// The REMB to send now, if one is due.
@@ -158,7 +149,7 @@ mod tests {
         assert_eq!(r.poll(t0), Some(300_000));
         assert_eq!(r.poll(t0 + Duration::from_millis(500)), None);
         assert_eq!(r.poll(t0 + REMB_INTERVAL), Some(300_000));
-        r.bandwidth.max_recv_kbps = 200;
+        r.bandwidth.recv.video_kbps = 200;
         r.sinks_estimate(t0, 300_000);
         assert_eq!(r.poll(t0 + REMB_INTERVAL * 2), Some(200_000), "maxVideoRecvBandwidth caps it");
         assert_eq!(r.figures(), (None, Some(200_000)));
@@ -181,7 +172,7 @@ mod tests {
     #[test]
     fn a_receive_maximum_is_announced_without_sinks() {
         let t0 = Instant::now();
-        let mut r = RembRelay::new(Bandwidth { max_recv_kbps: 800, ..Bandwidth::default() });
+        let mut r = RembRelay::new(Bandwidth { recv: RecvLimits { audio_kbps: 0, video_kbps: 800 }, ..Bandwidth::default() });
         r.start(t0);
         assert_eq!(r.poll(t0), Some(800_000));
     }

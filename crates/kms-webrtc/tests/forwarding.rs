@@ -282,7 +282,7 @@ fn h264_access_units_arrive_whole_through_the_shared_packetizer() {
 fn the_publisher_gets_the_minimum_viewer_remb_within_the_bandwidth_bounds() {
     let mut net = Net::new();
     // The publisher's endpoint takes at most 450 kbps (maxVideoRecvBandwidth).
-    let bandwidth = Bandwidth { max_recv_kbps: 450, ..Bandwidth::default() };
+    let bandwidth = Bandwidth { recv: kms_media::RecvLimits { audio_kbps: 0, video_kbps: 450 }, ..Bandwidth::default() };
     let publisher = net.add_browser_with(Direction::SendOnly, WebRtcConfig { bandwidth, ..Default::default() });
     let viewers: Vec<usize> = (0..2).map(|_| net.add_browser(Direction::RecvOnly)).collect();
     for &v in &viewers {

@@ -18,7 +18,7 @@ use serde_json::{json, Map, Value};
 fn kms_default(config: &Config, class: &str, property: &str) -> Option<Value> {
     Some(match (class, property) {
         ("SdpEndpoint", "maxAudioRecvBandwidth") => json!(0),
-        ("SdpEndpoint", "maxVideoRecvBandwidth") => json!(Bandwidth::default().max_recv_kbps),
+        ("SdpEndpoint", "maxVideoRecvBandwidth") => json!(Bandwidth::default().recv.video_kbps),
         ("BaseRtpEndpoint", "minVideoRecvBandwidth") => json!(Bandwidth::default().min_recv_kbps),
         ("BaseRtpEndpoint", "minVideoSendBandwidth") => json!(Bandwidth::default().min_send_kbps),
         ("BaseRtpEndpoint", "maxVideoSendBandwidth") => json!(Bandwidth::default().max_send_kbps),

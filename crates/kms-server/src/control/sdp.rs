@@ -44,11 +44,17 @@ async fn descriptor<T: SdpNegotiation>(server: &Server, ctx: &ElementRef<'_>, lo
     sdp.map(|s| Some(json!(s))).ok_or_else(|| KurentoError::new(missing, "No session description: not negotiated yet"))
 }
 
+/// A bandwidth property in kbit/s; `None` when missing, negative or
+/// beyond u32.
+pub fn kbps(properties: &Map<String, Value>, key: &str) -> Option<u32> {
+    properties.get(key).and_then(Value::as_u64).and_then(|v| u32::try_from(v).ok())
+}
+
 /// The receive limits the properties hold (kbit/s; missing or out of
 /// range: 0, unlimited, KMS's default).
 pub fn recv_limits(properties: &Map<String, Value>) -> RecvLimits {
-    let kbps = |key: &str| properties.get(key).and_then(Value::as_u64).and_then(|v| u32::try_from(v).ok()).unwrap_or(0);
-    RecvLimits { audio_kbps: kbps("maxAudioRecvBandwidth"), video_kbps: kbps("maxVideoRecvBandwidth") }
+    let limit = |key: &str| kbps(properties, key).unwrap_or(0);
+    RecvLimits { audio_kbps: limit("maxAudioRecvBandwidth"), video_kbps: limit("maxVideoRecvBandwidth") }
 }
 
 /// set maxAudioRecvBandwidth / maxVideoRecvBandwidth: stored, then the

@@ -42,12 +42,10 @@ pub fn external_addrs(properties: &Map<String, Value>) -> ExternalAddrs {
 /// The bandwidth properties (kbps; KMS's defaults fill missing ones).
 pub fn bandwidth(properties: &Map<String, Value>) -> Bandwidth {
     let defaults = Bandwidth::default();
-    let kbps = |key: &str, default: u32| properties.get(key).and_then(Value::as_u64).and_then(|v| u32::try_from(v).ok()).unwrap_or(default);
-    let recv = super::sdp::recv_limits(properties);
+    let kbps = |key: &str, default: u32| super::sdp::kbps(properties, key).unwrap_or(default);
     Bandwidth {
-        max_audio_recv_kbps: recv.audio_kbps,
+        recv: super::sdp::recv_limits(properties),
         min_recv_kbps: kbps("minVideoRecvBandwidth", defaults.min_recv_kbps),
-        max_recv_kbps: recv.video_kbps,
         min_send_kbps: kbps("minVideoSendBandwidth", defaults.min_send_kbps),
         max_send_kbps: kbps("maxVideoSendBandwidth", defaults.max_send_kbps),
     }

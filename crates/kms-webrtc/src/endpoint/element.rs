@@ -283,7 +283,6 @@ impl kms_media::SdpNegotiation for WebRtcEndpoint {
     /// `b=AS` in the descriptions made from now on; the video limit also
     /// caps the REMB sent to the peer at once (see [`crate::Bandwidth`]).
     fn set_recv_limits(&mut self, limits: kms_media::RecvLimits) {
-        let bandwidth = crate::Bandwidth { max_audio_recv_kbps: limits.audio_kbps, max_recv_kbps: limits.video_kbps, ..self.config.bandwidth };
-        self.set_bandwidth(bandwidth);
+        self.set_bandwidth(crate::Bandwidth { recv: limits, ..self.config.bandwidth });
     }
 }

@@ -132,7 +132,7 @@ impl WebRtcEndpoint {
     /// changes of `maxVideoRecvBandwidth` reach the peer by REMB).
     pub(super) fn announced(&self, sdp: &str) -> String {
         let local: Vec<std::net::IpAddr> = self.config.host_addrs.iter().map(|a| a.ip()).collect();
-        self.config.bandwidth.recv_limits().signal(&self.config.external.sdp(sdp, &local))
+        self.config.bandwidth.recv.signal(&self.config.external.sdp(sdp, &local))
     }
 
     /// The local SDP (our answer), once negotiated.
