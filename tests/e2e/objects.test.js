@@ -162,6 +162,12 @@ test('properties, final and read-only properties, tags', async (t) => {
   const remb = await webRtc.getRembParams();
   assert.equal(remb.rembOnConnect, 300000);
   assert.equal(remb.upLosses, 12);
+  // setRembParams changes the fields given and keeps the others (KMS).
+  await webRtc.setRembParams({ exponentialFactor: 0.5, upLosses: 20 });
+  const merged = await webRtc.getRembParams();
+  assert.deepEqual([merged.exponentialFactor, merged.upLosses, merged.rembOnConnect, merged.decrementFactor], [0.5, 20, 300000, 0.5]);
+  const badRemb = await raw.request('invoke', { object: webRtc.id, operation: 'setRembParams', operationParams: { rembParams: { upLosses: 'many' } } });
+  assert.equal(badRemb.error.code, 40001);
   assert.equal(await pipeline.getLatencyStats(), false);
   const now = Date.now() / 1000;
   const created = await webRtc.getCreationTime();

@@ -12,14 +12,14 @@ const { sleep, pollUntil } = require('./lib/poll');
 const VIEWERS = 3;
 
 /** A server (started with `env`) and the tutorial page with its presenter
- *  publishing (its endpoint given receive `limits` first, when set), and the
- *  endpoint's answer. */
-async function presenting(t, { env, limits } = {}) {
+ *  publishing (its endpoint given receive `limits` and `rembParams` first,
+ *  when set), and the endpoint's answer. */
+async function presenting(t, { env, limits, rembParams } = {}) {
   const defer = deferrer(t);
   const server = await startServer({ env });
   defer(() => server.stop());
   const page = await openPage(defer, server, 'one2many.html');
-  const answer = await page.evaluate((l) => window.startPresenter(l), limits);
+  const answer = await page.evaluate(([l, r]) => window.startPresenter(l, r), [limits, rembParams]);
   return { defer, server, page, answer };
 }
 
@@ -76,6 +76,30 @@ test('one-to-many: a viewer whose endpoint has a smaller MTU gets smaller packet
   assert.ok(perPacket(full) > perPacket(small) * 1.2, `fuller packets at 1,200: ${perPacket(full)} against ${perPacket(small)}`);
   assert.deepEqual(await page.evaluate(() => window.appErrors), []);
   await page.evaluate(() => window.stop());
+});
+
+// With no viewer, the REMB the presenter gets is its endpoint's own estimate
+// of what it receives (KMS's KmsRembLocal, tuned by rembParams): it starts
+// at what the browser sends and grows 4 % every 500 ms, never past twice
+// what it receives, and the browser holds its video under it. Measured:
+// 244 kbps at the first REMB, 476 after 10 s (default); with
+// exponentialFactor 0.3, 299 kbps to 963 in 4 s. Before, with no viewer,
+// no REMB was sent at all.
+test('one-to-many: the presenter\'s REMB is its endpoint\'s own estimate, slow by default, faster with rembParams', async (t) => {
+  const growth = async (rembParams) => {
+    const { page } = await presenting(t, { rembParams });
+    const first = await pollUntil(() => page.evaluate(() => window.presenterRemb()), (r) => r > 0);
+    await sleep(5000);
+    const rates = await page.evaluate(() => window.presenterSendRates(1000));
+    const last = await page.evaluate(() => window.presenterRemb());
+    await page.evaluate(() => window.stop());
+    return { first, last, ratio: last / first, video: rates.video };
+  };
+  const slow = await growth(undefined);
+  assert.ok(slow.ratio >= 1 && slow.ratio <= 1.8, `4 % a 500 ms update, about 6 s: ${JSON.stringify(slow)}`);
+  assert.ok(slow.video <= slow.last * 1.2, `the browser holds its video under the REMB: ${JSON.stringify(slow)}`);
+  const fast = await growth({ exponentialFactor: 0.3 });
+  assert.ok(fast.ratio >= 2.2, `30 % an update: ${JSON.stringify(fast)}`);
 });
 
 // SdpEndpoint.setMaxAudioRecvBandwidth / setMaxVideoRecvBandwidth before

@@ -24,6 +24,7 @@ mod latency;
 mod passthrough;
 mod pipeline;
 mod rebase;
+pub mod remb;
 mod sdp_bandwidth;
 mod sdp_error;
 mod stats;

@@ -55,4 +55,8 @@ pub trait SdpNegotiation: crate::Element {
     /// now on ([`crate::RecvLimits::signal`]), and whatever else the
     /// endpoint bounds by them.
     fn set_recv_limits(&mut self, limits: crate::RecvLimits);
+    /// BaseRtpEndpoint `rembParams`: the tuning of the REMB the endpoint
+    /// sends its peer and `rembOnConnect` ([`crate::remb`]), from the next
+    /// estimate on.
+    fn set_remb_params(&mut self, params: crate::remb::RembParams);
 }

@@ -1,13 +1,18 @@
-//! Video bandwidth limits and the REMB relay of one endpoint (KMS's
-//! `KmsRembLocal` / `KmsRembRemote` roles).
+//! Video bandwidth limits and the REMB of one endpoint (KMS's
+//! `KmsRembLocal` / `KmsRembRemote` roles, tuned by `rembParams`).
 //!
 //! As a sink, the endpoint reads the REMB its peer sends (the peer's receive
-//! estimate), bounds it by `minVideoSendBandwidth`..`maxVideoSendBandwidth` and
-//! reports it upstream. As a source, it gets the minimum of its sinks'
-//! reports, bounds it by `minVideoRecvBandwidth`..`maxVideoRecvBandwidth`,
-//! and sends it to its own peer as REMB (draft-alvestrand-rmcat-remb), once
-//! per second, so the publisher never sends more than its slowest viewer takes.
+//! estimate; while its first ones rise below `rembOnConnect`, that value),
+//! bounds it by `minVideoSendBandwidth`..`maxVideoSendBandwidth` and reports
+//! it upstream. As a source, it sends its own peer a REMB
+//! (draft-alvestrand-rmcat-remb) once per second, and at once when it falls:
+//! the minimum of its sinks' reports and of KMS's loss-based estimate of
+//! what it receives ([`LocalEstimate`]), within
+//! `minVideoRecvBandwidth`..`maxVideoRecvBandwidth` and never under 30 kbps,
+//! so the publisher never sends more than its slowest viewer takes or its
+//! own uplink carries.
 
+use kms_media::remb::{LocalEstimate, OnConnect, ReceivedTotals, RembParams, ESTIMATE_INTERVAL, REMB_MIN};
 use kms_media::RecvLimits;
 use std::time::{Duration, Instant};
 
@@ -51,30 +56,55 @@ fn bound(value: u64, min_kbps: u32, max_kbps: u32) -> u64 {
 #[derive(Debug, Clone, Default)]
 pub struct RembRelay {
     pub bandwidth: Bandwidth,
+    params: RembParams,
+    /// KMS's estimate of what our peer can send us, from what it sends.
+    local: LocalEstimate,
+    /// Whether `local` bounds the REMB: the peer sends one video stream, as
+    /// in KMS. For simulcast layers or SVC the layer logic chooses what to
+    /// ask for, and their sum is no measure of one stream's capacity.
+    local_applies: bool,
+    on_connect: OnConnect,
     /// The minimum of the sinks' reports.
     from_sinks: Option<u64>,
     /// The latest REMB received from our peer (unbounded), for getStats.
     from_peer: Option<u64>,
+    /// The latest estimate of the peer acted on (after `rembOnConnect`).
+    acted: Option<u64>,
     /// The latest REMB sent to our peer, for getStats.
     sent: Option<u64>,
     due: Option<Instant>,
+    estimate_due: Option<Instant>,
 }
 
 impl RembRelay {
-    pub fn new(bandwidth: Bandwidth) -> RembRelay {
-        RembRelay { bandwidth, ..RembRelay::default() }
+    pub fn new(bandwidth: Bandwidth, params: RembParams) -> RembRelay {
+        RembRelay { bandwidth, params, local: LocalEstimate::new(params), ..RembRelay::default() }
+    }
+
+    /// `setRembParams`: applied from the next estimate on, as in KMS.
+    pub fn set_params(&mut self, params: RembParams) {
+        self.params = params;
+        self.local.set_params(params);
     }
 
     /// Our peer's REMB arrived; returns what to report upstream.
-    pub fn peer_estimate(&mut self, bitrate: u64) -> u64 {
+    pub fn peer_remb(&mut self, bitrate: u64) -> u64 {
         self.from_peer = Some(bitrate);
+        let acted = self.on_connect.apply(self.params.remb_on_connect, bitrate);
+        self.peer_estimate(acted)
+    }
+
+    /// An estimate of our peer's capacity other than its REMB (str0m's
+    /// transport-wide CC estimate); returns what to report upstream.
+    pub fn peer_estimate(&mut self, bitrate: u64) -> u64 {
+        self.acted = Some(bitrate);
         bound(bitrate, self.bandwidth.min_send_kbps, self.bandwidth.max_send_kbps)
     }
 
     /// Our peer's latest estimate bounded by the send bandwidth as it is
     /// now (after the bounds changed); `None` before the first estimate.
     pub fn peer_estimate_bounded(&self) -> Option<u64> {
-        self.from_peer.map(|b| bound(b, self.bandwidth.min_send_kbps, self.bandwidth.max_send_kbps))
+        self.acted.map(|b| bound(b, self.bandwidth.min_send_kbps, self.bandwidth.max_send_kbps))
     }
 
     /// The sinks' minimum: a drop is sent at once (the publisher must slow
@@ -93,13 +123,46 @@ impl RembRelay {
         self.due = Some(now);
     }
 
-    /// What the peer may send us: the sinks' minimum, or the configured
-    /// maximum when no sink reported, within the receive bounds.
+    /// The peer's video arrived: starts the local estimate with its first
+    /// frame (an endpoint that receives no video never wakes for it).
+    pub fn video_received(&mut self, now: Instant) {
+        if self.estimate_due.is_none() {
+            self.estimate_due = Some(now);
+        }
+    }
+
+    /// Whether the local estimate wants its next [`RembRelay::sample`].
+    pub fn sample_due(&self, now: Instant) -> bool {
+        self.estimate_due.is_some_and(|t| t <= now)
+    }
+
+    /// Updates the local estimate from `totals`, the video received from
+    /// the peer so far (`None` while it comes in layers); every
+    /// [`ESTIMATE_INTERVAL`]. A REMB lower than the last one sent goes at once.
+    pub fn sample(&mut self, now: Instant, totals: Option<ReceivedTotals>) {
+        self.estimate_due = Some(now + ESTIMATE_INTERVAL);
+        self.local_applies = totals.is_some();
+        if let Some(totals) = totals {
+            self.local.update(now, totals, self.bandwidth.recv.video_kbps);
+        }
+        if self.target().is_some_and(|t| self.sent.is_none_or(|sent| t < sent)) {
+            self.due = Some(now);
+        }
+    }
+
+    /// What the peer may send us: the minimum of the sinks' estimate (or
+    /// the configured maximum when no sink reported) and of the local
+    /// estimate, within the receive bounds, at least [`REMB_MIN`].
     fn target(&self) -> Option<u64> {
         let b = self.bandwidth;
         let max = b.recv.video_kbps;
-        let wanted = self.from_sinks.or((max > 0).then(|| u64::from(max) * 1000))?;
-        Some(bound(wanted, b.min_recv_kbps, max))
+        let sinks = self.from_sinks.or((max > 0).then(|| u64::from(max) * 1000));
+        let local = self.local.current().filter(|_| self.local_applies);
+        let wanted = match (sinks, local) {
+            (Some(s), Some(l)) => s.min(l),
+            (s, l) => s.or(l)?,
+        };
+        Some(bound(wanted, b.min_recv_kbps, max).max(REMB_MIN))
     }
 
     /// The REMB to send now, if one is due.
@@ -114,7 +177,10 @@ impl RembRelay {
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.due
+        match (self.due, self.estimate_due) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// (REMB received from the peer, REMB sent to the peer).
@@ -126,6 +192,7 @@ impl RembRelay {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kms_media::remb::{ReceivedTotals, ESTIMATE_INTERVAL};
 
     #[test]
     fn peer_estimates_are_bounded_by_the_send_bandwidth() {
@@ -170,9 +237,37 @@ mod tests {
     }
 
     #[test]
+    fn the_local_estimate_bounds_the_sinks_and_its_fall_is_sent_at_once() {
+        let t0 = Instant::now();
+        let mut r = RembRelay::default();
+        r.start(t0);
+        r.sinks_estimate(t0, 2_000_000);
+        assert_eq!(r.poll(t0), Some(2_000_000), "nothing received yet: the sinks alone");
+        let mut totals = ReceivedTotals::default();
+        let mut t = t0;
+        r.video_received(t);
+        assert!(r.sample_due(t));
+        r.sample(t, Some(totals));
+        for _ in 0..2 {
+            t += ESTIMATE_INTERVAL;
+            totals.bytes += 25_000; // 400 kbit/s
+            totals.packets += 30;
+            r.sample(t, Some(totals));
+        }
+        // Probed at 400k, 4 % more at each of the two updates.
+        assert_eq!(r.poll(t), Some(432_640), "the local estimate, lower, at once");
+        t += ESTIMATE_INTERVAL;
+        (totals.bytes, totals.packets, totals.lost) = (totals.bytes + 25_000, totals.packets + 30, totals.lost + 30);
+        r.sample(t, Some(totals));
+        assert_eq!(r.poll(t), Some(216_320), "half lost: halved, at once, not at the next period");
+        r.sample(t + ESTIMATE_INTERVAL, None);
+        assert_eq!(r.poll(t + REMB_INTERVAL), Some(2_000_000), "layered video: the sinks alone again");
+    }
+
+    #[test]
     fn a_receive_maximum_is_announced_without_sinks() {
         let t0 = Instant::now();
-        let mut r = RembRelay::new(Bandwidth { recv: RecvLimits { audio_kbps: 0, video_kbps: 800 }, ..Bandwidth::default() });
+        let mut r = RembRelay::new(Bandwidth { recv: RecvLimits { audio_kbps: 0, video_kbps: 800 }, ..Bandwidth::default() }, RembParams::default());
         r.start(t0);
         assert_eq!(r.poll(t0), Some(800_000));
     }

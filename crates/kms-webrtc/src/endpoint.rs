@@ -16,6 +16,7 @@ use crate::external::ExternalAddrs;
 use crate::gather::{Gatherer, NatConfig};
 use crate::simulcast::{LayerSelector, PublishedLayers, RateMeter, SpatialMeter, SpatialSelector};
 use kms_media::packetize::Mtu;
+use kms_media::remb::RembParams;
 use kms_media::{Codec, DataMessage, Datagram, Element, ElementEvent, ElementOutput, MediaFlow, MediaFrame, MediaType, Transmit, Transport};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -61,6 +62,9 @@ pub struct WebRtcConfig {
     pub external: ExternalAddrs,
     /// Video bandwidth properties (min/max video send/recv bandwidth).
     pub bandwidth: Bandwidth,
+    /// BaseRtpEndpoint `rembParams`: the tuning of the REMB sent to the
+    /// peer and `rembOnConnect` (see [`crate::bandwidth`]).
+    pub remb_params: RembParams,
     /// STUN and TURN servers to gather server-reflexive and relay candidates from.
     pub nat: NatConfig,
     /// `iceTcp`: addresses of the ICE-TCP listeners, announced as passive TCP
@@ -148,7 +152,7 @@ impl WebRtcEndpoint {
             spatial: SpatialSelector::default(),
             unlayered: RateMeter::default(),
             probing: (0, 0),
-            remb: RembRelay::new(config.bandwidth),
+            remb: RembRelay::new(config.bandwidth, config.remb_params),
             now,
             data: DataChannels::default(),
             ice: IceSession {
@@ -179,7 +183,7 @@ impl WebRtcEndpoint {
             counters: StreamCounters {
                 ingress: HashMap::new(),
                 egress: HashMap::new(),
-                inbound_loss: HashMap::new(),
+                inbound: HashMap::new(),
             },
             rtc,
             config,

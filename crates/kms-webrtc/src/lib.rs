@@ -25,6 +25,7 @@ pub mod simulcast;
 mod stats;
 
 pub use bandwidth::{Bandwidth, REMB_INTERVAL};
+pub use kms_media::remb::RembParams;
 pub use codecs::{CodecList, CodecName};
 pub use datachannel::DataChannelStats;
 pub use endpoint::{DtlsState, IceState, WebRtcConfig, ICE_FAILED_AFTER, WebRtcEndpoint, WebRtcError};

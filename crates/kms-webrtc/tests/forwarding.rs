@@ -281,20 +281,25 @@ fn h264_access_units_arrive_whole_through_the_shared_packetizer() {
 #[test]
 fn the_publisher_gets_the_minimum_viewer_remb_within_the_bandwidth_bounds() {
     let mut net = Net::new();
-    // The publisher's endpoint takes at most 450 kbps (maxVideoRecvBandwidth).
-    let bandwidth = Bandwidth { recv: kms_media::RecvLimits { audio_kbps: 0, video_kbps: 450 }, ..Bandwidth::default() };
-    let publisher = net.add_browser_with(Direction::SendOnly, WebRtcConfig { bandwidth, ..Default::default() });
+    let publisher = net.add_browser(Direction::SendOnly);
     let viewers: Vec<usize> = (0..2).map(|_| net.add_browser(Direction::RecvOnly)).collect();
     for &v in &viewers {
         net.connect(publisher, v);
     }
     net.run_until_connected();
     publish(&mut net, publisher);
-    // The lower estimate first: the later, higher one must not win.
+    // A viewer's first REMBs count as rembOnConnect (300 kbps) while they
+    // rise below it (KMS's KmsRembRemote).
     net.browsers[viewers[0]].send_remb(250_000);
     net.browsers[viewers[1]].send_remb(400_000);
     net.run(Duration::from_millis(300));
-    assert_eq!(net.browsers[publisher].remb.last(), Some(&250_000), "minimum of the viewers");
+    assert_eq!(net.browsers[publisher].remb.last(), Some(&300_000), "rembOnConnect for a first REMB under it");
+    // Once one falls it counts as it is. The lower estimate first: the
+    // later, higher one must not win.
+    net.browsers[viewers[0]].send_remb(240_000);
+    net.browsers[viewers[1]].send_remb(400_000);
+    net.run(Duration::from_millis(300));
+    assert_eq!(net.browsers[publisher].remb.last(), Some(&240_000), "minimum of the viewers");
 
     // Viewers' estimates are bounded by their maxVideoSendBandwidth (500 kbps
     // by default), then by the publisher's maxVideoRecvBandwidth. A higher
@@ -303,11 +308,11 @@ fn the_publisher_gets_the_minimum_viewer_remb_within_the_bandwidth_bounds() {
     net.browsers[viewers[0]].send_remb(3_000_000);
     net.browsers[viewers[1]].send_remb(2_000_000);
     net.run(settle);
-    assert_eq!(net.browsers[publisher].remb.last(), Some(&450_000));
-    net.pipeline.element_mut::<kms_webrtc::WebRtcEndpoint>(net.endpoints[publisher]).unwrap().set_bandwidth(Bandwidth::default());
-    net.browsers[viewers[1]].send_remb(2_000_000);
-    net.run(settle);
     assert_eq!(net.browsers[publisher].remb.last(), Some(&500_000));
+    let bandwidth = Bandwidth { recv: kms_media::RecvLimits { audio_kbps: 0, video_kbps: 450 }, ..Bandwidth::default() };
+    net.pipeline.element_mut::<kms_webrtc::WebRtcEndpoint>(net.endpoints[publisher]).unwrap().set_bandwidth(bandwidth);
+    net.run(settle);
+    assert_eq!(net.browsers[publisher].remb.last(), Some(&450_000), "maxVideoRecvBandwidth");
 
     // The REMB is repeated every second, not once per viewer report.
     let count = net.browsers[publisher].remb.len();

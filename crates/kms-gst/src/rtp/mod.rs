@@ -342,4 +342,8 @@ impl SdpNegotiation for RtpEndpoint {
     fn set_recv_limits(&mut self, limits: RecvLimits) {
         self.config.recv_limits = limits;
     }
+
+    /// Not acted on yet: the REMB relays the sinks' estimate only (the
+    /// value is stored and returned by the control plane; README says so).
+    fn set_remb_params(&mut self, _params: kms_media::remb::RembParams) {}
 }

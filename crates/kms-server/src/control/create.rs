@@ -194,6 +194,7 @@ async fn build(server: &Server, class: &Class, parent: Option<Backing>, properti
             let (recvonly, sendonly) = (flag("recvonly"), flag("sendonly"));
             let external = super::webrtc::external_addrs(properties);
             let bandwidth = super::webrtc::bandwidth(properties);
+            let remb_params = super::sdp::remb_params(properties);
             let mtu = super::webrtc::mtu(properties);
             let (ice_tcp, data_channels) = (flag("iceTcp"), flag("useDataChannels"));
             let codecs = server.config.codecs.clone();
@@ -201,7 +202,7 @@ async fn build(server: &Server, class: &Class, parent: Option<Backing>, properti
             Box::new(move |now, worker| {
                 let tcp_addrs = if ice_tcp { worker.tcp_addrs().to_vec() } else { Vec::new() };
                 let host_addrs = worker.host_addrs().to_vec();
-                let config = WebRtcConfig { host_addrs, tcp_addrs, recvonly, sendonly, external, bandwidth, codecs, data_channels, simulcast, mtu, ..Default::default() };
+                let config = WebRtcConfig { host_addrs, tcp_addrs, recvonly, sendonly, external, bandwidth, remb_params, codecs, data_channels, simulcast, mtu, ..Default::default() };
                 Box::new(WebRtcEndpoint::new(now, config))
             })
         }

@@ -6,6 +6,7 @@ use super::elements::{with_element, ElementRef};
 use super::OpResult;
 use kms_api::{BaseRtpEndpointOp, SdpEndpointOp};
 use super::Server;
+use kms_media::remb::RembParams;
 use kms_media::{RecvLimits, SdpEndpointError, SdpNegotiation};
 use kms_protocol::{ErrorCode, KurentoError};
 use serde_json::{json, Map, Value};
@@ -65,6 +66,39 @@ async fn set_recv_limit<T: SdpNegotiation>(server: &Server, ctx: &ElementRef<'_>
     with_element(server, ctx, move |e: &mut T, _| e.set_recv_limits(limits)).await.map(|()| None)
 }
 
+/// The `rembParams` register's fields over KMS's defaults. Out-of-range
+/// integers are clamped (`packetsRecvIntervalTop` to at least 1, as KMS
+/// does; the others to 0 and up).
+pub fn remb_params(properties: &Map<String, Value>) -> RembParams {
+    let d = RembParams::default();
+    let fields = properties.get("rembParams").and_then(Value::as_object);
+    let field = |key: &str| fields.and_then(|f| f.get(key));
+    let int = |key: &str, default: u64| field(key).and_then(Value::as_i64).map_or(default, |v| v.max(0) as u64);
+    let float = |key: &str, default: f64| field(key).and_then(Value::as_f64).unwrap_or(default);
+    RembParams {
+        packets_recv_interval_top: int("packetsRecvIntervalTop", d.packets_recv_interval_top.into()).clamp(1, u32::MAX.into()) as u32,
+        exponential_factor: float("exponentialFactor", d.exponential_factor),
+        lineal_factor_min: int("linealFactorMin", d.lineal_factor_min),
+        lineal_factor_grade: float("linealFactorGrade", d.lineal_factor_grade),
+        decrement_factor: float("decrementFactor", d.decrement_factor),
+        threshold_factor: float("thresholdFactor", d.threshold_factor),
+        up_losses: int("upLosses", d.up_losses),
+        remb_on_connect: int("rembOnConnect", d.remb_on_connect),
+    }
+}
+
+/// set rembParams: the fields given replace the stored ones and the others
+/// stay (KMS sets only the fields a RembParams has set), then the endpoint
+/// follows ([`SdpNegotiation::set_remb_params`]).
+async fn set_remb_params<T: SdpNegotiation>(server: &Server, ctx: &ElementRef<'_>, given: &Map<String, Value>) -> OpResult {
+    let stored = server.lookup(ctx.object, |o| o.properties.get("rembParams").and_then(Value::as_object).cloned())?;
+    let mut merged = stored.unwrap_or_default();
+    merged.extend(given.iter().map(|(k, v)| (k.clone(), v.clone())));
+    super::properties::store(server, ctx.object, "rembParams", Some(&Value::Object(merged)))?;
+    let params = server.lookup(ctx.object, |o| remb_params(&o.properties))?;
+    with_element(server, ctx, move |e: &mut T, _| e.set_remb_params(params)).await.map(|()| None)
+}
+
 fn state(connected: bool) -> Option<serde_json::Value> {
     Some(json!(if connected { "CONNECTED" } else { "DISCONNECTED" }))
 }
@@ -92,13 +126,14 @@ pub async fn sdp_endpoint<T: SdpNegotiation>(server: &Server, ctx: &ElementRef<'
     })
 }
 
-/// BaseRtpEndpoint's live states of an element of type `T`; `None` for the
-/// accessors left to the stored properties and for requestKeyframe (the
-/// endpoint's own handler takes it).
+/// BaseRtpEndpoint's live states and `setRembParams` of an element of type
+/// `T`; `None` for the accessors left to the stored properties and for
+/// requestKeyframe (the endpoint's own handler takes it).
 pub async fn base_rtp_endpoint<T: SdpNegotiation>(server: &Server, ctx: &ElementRef<'_>, op: BaseRtpEndpointOp<'_>) -> Option<OpResult> {
     Some(match op {
         BaseRtpEndpointOp::GetConnectionState => with_element(server, ctx, |e: &mut T, _| e.connection_connected()).await.map(state),
         BaseRtpEndpointOp::GetMediaState => with_element(server, ctx, |e: &mut T, _| e.media_connected()).await.map(state),
+        BaseRtpEndpointOp::SetRembParams { remb_params } => set_remb_params::<T>(server, ctx, remb_params).await,
         _ => return None,
     })
 }

@@ -273,7 +273,7 @@ impl WebRtcEndpoint {
         self.next_timeout = None;
         self.sdp.send_mids.clear();
         self.sdp.recv_video_mid = None;
-        self.remb = RembRelay::new(self.config.bandwidth);
+        self.remb = RembRelay::new(self.config.bandwidth, self.config.remb_params);
         self.ice.gatherer = Gatherer::default();
         for channel_id in self.data.close_all() {
             self.event(ElementEvent::DataChannelClosed { channel_id });

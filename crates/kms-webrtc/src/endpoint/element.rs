@@ -285,4 +285,8 @@ impl kms_media::SdpNegotiation for WebRtcEndpoint {
     fn set_recv_limits(&mut self, limits: kms_media::RecvLimits) {
         self.set_bandwidth(crate::Bandwidth { recv: limits, ..self.config.bandwidth });
     }
+
+    fn set_remb_params(&mut self, params: kms_media::remb::RembParams) {
+        WebRtcEndpoint::set_remb_params(self, params);
+    }
 }

@@ -24,18 +24,27 @@ impl WebRtcEndpoint {
                     self.request_own_keyframe(data.network_time, data.rid);
                 }
                 let (first, last) = (**data.seq_range.start(), **data.seq_range.end());
-                self.counters.inbound_loss.entry(data.mid).or_default().frame(first, last);
+                self.counters.inbound.entry((data.mid, data.rid)).or_default().frame(first, last, frame.data.len());
+                if codec.media_type() == MediaType::Video {
+                    self.remb.video_received(data.network_time);
+                }
                 if let Some(event) = self.flow.frame_in(data.network_time, codec.media_type()) {
                     self.event(event);
                 }
                 self.queue.push_back(ElementOutput::Media(frame));
             }
             Event::KeyframeRequest(_) => self.queue.push_back(ElementOutput::KeyframeRequest),
-            // The peer's REMB, or with transport-wide CC str0m's own estimate
-            // from the peer's TWCC feedback (simulcast on): bounded by the
-            // send bandwidth, it chooses this viewer's layer and goes upstream.
-            Event::EgressBitrateEstimate(BweKind::Remb { estimate, .. } | BweKind::Twcc { estimate, .. }) => {
-                let upstream = self.remb.peer_estimate(estimate.as_u64());
+            // The peer's REMB (while its first ones rise below rembOnConnect,
+            // that value, as KMS), or with transport-wide CC str0m's own
+            // estimate from the peer's TWCC feedback (simulcast on): bounded
+            // by the send bandwidth, it chooses this viewer's layer and goes
+            // upstream.
+            Event::EgressBitrateEstimate(kind) => {
+                let upstream = match kind {
+                    BweKind::Remb { estimate, .. } => self.remb.peer_remb(estimate.as_u64()),
+                    BweKind::Twcc { estimate, .. } => self.remb.peer_estimate(estimate.as_u64()),
+                    _ => return,
+                };
                 self.viewer_estimate(upstream);
                 self.queue.push_back(ElementOutput::BitrateEstimate(upstream));
             }

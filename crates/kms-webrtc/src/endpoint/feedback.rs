@@ -3,7 +3,8 @@
 
 use super::WebRtcEndpoint;
 use crate::bandwidth::Bandwidth;
-use kms_media::ElementOutput;
+use kms_media::remb::{ReceivedTotals, RembParams};
+use kms_media::{ElementOutput, MediaType};
 use std::time::{Duration, Instant};
 use str0m::bwe::Bitrate;
 use str0m::media::{KeyframeRequestKind, Rid};
@@ -27,15 +28,37 @@ impl WebRtcEndpoint {
         }
     }
 
-    /// Sends the REMB to our peer when one is due (see [`RembRelay`]). Until
-    /// the peer's first video packet there is no stream to send it for; the
-    /// next period retries.
+    /// Sets `rembParams` (BaseRtpEndpoint): the local estimate's tuning and
+    /// `rembOnConnect`, from the next estimate on, as KMS applies them.
+    pub fn set_remb_params(&mut self, params: RembParams) {
+        self.config.remb_params = params;
+        self.remb.set_params(params);
+    }
+
+    /// Sends the REMB to our peer when one is due (see [`RembRelay`]), after
+    /// updating the local estimate when that is due. Until the peer's first
+    /// video packet there is no stream to send it for; the next period
+    /// retries.
     pub(super) fn send_remb(&mut self, now: Instant) {
+        if self.remb.sample_due(now) {
+            let totals = self.received_video(now);
+            self.remb.sample(now, totals);
+        }
         let Some(bitrate) = self.remb.poll(now) else { return };
         let Some(mid) = self.sdp.recv_video_mid else { return };
         if let Some(rx) = self.rtc.direct_api().stream_rx_by_mid(mid, None) {
             rx.request_remb(Bitrate::bps(bitrate));
         }
+    }
+
+    /// The video received from the peer so far, over all its streams; `None`
+    /// while it comes in simulcast layers or SVC spatial layers.
+    fn received_video(&self, now: Instant) -> Option<ReceivedTotals> {
+        if self.published.is_simulcast() || self.spatial_meter.is_layered(now) {
+            return None;
+        }
+        let video = self.counters.inbound.iter().filter(|((mid, _), _)| self.sdp.mid_types.get(mid) == Some(&MediaType::Video));
+        Some(video.map(|(_, counts)| counts.totals()).sum())
     }
 
     /// BaseRtpEndpoint.requestKeyframe: a PLI to the peer now, unthrottled

@@ -3,11 +3,11 @@
 
 use super::peer::{EGRESS_CACHE_AGE, EGRESS_CACHE_PACKETS};
 use super::WebRtcEndpoint;
-use crate::stats::{InboundLoss, RtpStreamStats, StreamDirection};
+use crate::stats::{InboundCounts, RtpStreamStats, StreamDirection};
 use kms_media::MediaType;
 use std::time::{Duration, Instant};
 use std::collections::HashMap;
-use str0m::media::Mid;
+use str0m::media::{Mid, Rid};
 use str0m::stats::{MediaEgressStats, MediaIngressStats};
 
 /// RTP clock rate used to express jitter in seconds: 90 kHz for video; 48 kHz
@@ -19,11 +19,12 @@ fn clock_rate(media_type: MediaType) -> u32 {
     }
 }
 
-/// str0m's latest figures per m-line, and the inbound loss we count ourselves.
+/// str0m's latest figures per m-line, and what we count ourselves of each
+/// inbound stream (per m-line and simulcast layer).
 pub(super) struct StreamCounters {
     pub(super) ingress: HashMap<Mid, MediaIngressStats>,
     pub(super) egress: HashMap<Mid, MediaEgressStats>,
-    pub(super) inbound_loss: HashMap<Mid, InboundLoss>,
+    pub(super) inbound: HashMap<(Mid, Option<Rid>), InboundCounts>,
 }
 
 impl WebRtcEndpoint {
@@ -31,7 +32,8 @@ impl WebRtcEndpoint {
     pub fn stats(&mut self) -> Vec<RtpStreamStats> {
         type Row = (Mid, StreamDirection, [u64; 5], Option<u32>, Option<f32>, Option<u64>, Option<Duration>, Instant);
         let inbound = self.counters.ingress.values().map(|s| {
-            let lost = self.counters.inbound_loss.get(&s.mid).map(InboundLoss::lost);
+            let mut streams = self.counters.inbound.iter().filter(|((mid, _), _)| *mid == s.mid).peekable();
+            let lost = streams.peek().is_some().then(|| streams.map(|(_, c)| c.lost()).sum());
             (s.mid, StreamDirection::Inbound, [s.packets, s.bytes, s.firs, s.plis, s.nacks], Some(s.jitter), s.loss, lost, s.rtt, s.timestamp)
         });
         let outbound = self.counters.egress.values().map(|s| {

@@ -59,6 +59,9 @@ pub struct Net {
     /// Seeded loss: (browser index, percent, LCG state) drops that share of
     /// the server's datagrams to that browser.
     pub loss: Option<(usize, u32, u64)>,
+    /// Seeded loss the other way: that share of the browser's datagrams to
+    /// the server.
+    pub loss_from: Option<(usize, u32, u64)>,
     /// Every datagram a browser sent to the server, when recording.
     pub recorded: Option<Vec<(SocketAddr, Vec<u8>)>>,
     /// The next browser's offer announces a DTLS fingerprint it does not have.
@@ -100,6 +103,7 @@ impl Net {
             endpoints: Vec::new(),
             events: Vec::new(),
             loss: None,
+            loss_from: None,
             recorded: None,
             forge_next_fingerprint: false,
             next_offers_data_channel: false,
@@ -259,13 +263,8 @@ impl Net {
                 if self.browsers.iter().any(|b| b.vanished && (b.addr == source || b.addr == destination)) {
                     continue;
                 }
-                if let Some((to, percent, state)) = &mut self.loss {
-                    if self.browsers[*to].addr == destination {
-                        *state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                        if ((*state >> 33) % 100) < u64::from(*percent) {
-                            continue;
-                        }
-                    }
+                if dropped(&mut self.loss, &self.browsers, destination) || (destination == self.server && dropped(&mut self.loss_from, &self.browsers, source)) {
+                    continue;
                 }
                 if let Some((_, rate)) = self.cap.filter(|(to, _)| self.browsers[*to].addr == destination && source == self.server) {
                     let start = self.cap_busy_until.map_or(now, |t| t.max(now));
@@ -302,6 +301,17 @@ impl Net {
             b.rtc.handle_input(input).unwrap();
         }
     }
+}
+
+/// Whether seeded `loss` (see [`Net::loss`]) drops a datagram to or from
+/// `addr`: only when `addr` is its browser's.
+fn dropped(loss: &mut Option<(usize, u32, u64)>, browsers: &[Browser], addr: SocketAddr) -> bool {
+    let Some((browser, percent, state)) = loss else { return false };
+    if browsers[*browser].addr != addr {
+        return false;
+    }
+    *state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    ((*state >> 33) % 100) < u64::from(*percent)
 }
 
 impl Browser {
