@@ -12,6 +12,7 @@
 //! the clock, opens a socket or spawns a thread. Nothing here panics on input.
 
 pub mod av1;
+pub mod bandwidth;
 mod deadlines;
 mod element;
 mod flow;

@@ -50,11 +50,12 @@ pub trait SdpNegotiation: crate::Element {
     fn connection_connected(&self) -> bool;
     /// getMediaState: media is being exchanged with the peer.
     fn media_connected(&self) -> bool;
-    /// `maxAudioRecvBandwidth` / `maxVideoRecvBandwidth` (kbit/s, 0
-    /// unlimited): signaled as `b=AS` lines in the descriptions made from
-    /// now on ([`crate::RecvLimits::signal`]), and whatever else the
-    /// endpoint bounds by them.
-    fn set_recv_limits(&mut self, limits: crate::RecvLimits);
+    /// The bandwidth properties (kbit/s, a maximum of 0 unlimited): the
+    /// receive limits are signaled as `b=AS` lines in the descriptions made
+    /// from now on ([`crate::RecvLimits::signal`]); all of them bound the
+    /// REMB sent to the peer and the peer's estimate reported upstream
+    /// ([`crate::bandwidth::RembRelay`]) at once.
+    fn set_bandwidth(&mut self, bandwidth: crate::bandwidth::Bandwidth);
     /// BaseRtpEndpoint `rembParams`: the tuning of the REMB the endpoint
     /// sends its peer and `rembOnConnect` ([`crate::remb`]), from the next
     /// estimate on.

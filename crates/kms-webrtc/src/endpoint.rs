@@ -9,7 +9,7 @@
 //! RTP, `element` the pipeline's `Element` side (datagrams, timers, media
 //! in and out).
 
-use crate::bandwidth::{Bandwidth, RembRelay};
+use kms_media::bandwidth::{Bandwidth, RembRelay};
 use crate::codecs::CodecList;
 use crate::datachannel::DataChannels;
 use crate::external::ExternalAddrs;
@@ -63,7 +63,7 @@ pub struct WebRtcConfig {
     /// Video bandwidth properties (min/max video send/recv bandwidth).
     pub bandwidth: Bandwidth,
     /// BaseRtpEndpoint `rembParams`: the tuning of the REMB sent to the
-    /// peer and `rembOnConnect` (see [`crate::bandwidth`]).
+    /// peer and `rembOnConnect` (see [`kms_media::bandwidth`]).
     pub remb_params: RembParams,
     /// STUN and TURN servers to gather server-reflexive and relay candidates from.
     pub nat: NatConfig,

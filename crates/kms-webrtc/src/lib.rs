@@ -9,7 +9,6 @@
 //! endpoint; the answer carries the host candidates, and `gatherCandidates`
 //! trickles them as IceCandidateFound followed by IceGatheringDone.
 
-mod bandwidth;
 mod codecs;
 mod datachannel;
 mod direction;
@@ -24,7 +23,7 @@ mod nat;
 pub mod simulcast;
 mod stats;
 
-pub use bandwidth::{Bandwidth, REMB_INTERVAL};
+pub use kms_media::bandwidth::{Bandwidth, REMB_INTERVAL};
 pub use kms_media::remb::RembParams;
 pub use codecs::{CodecList, CodecName};
 pub use datachannel::DataChannelStats;

@@ -79,9 +79,9 @@ fn section<'a>(sdp: &'a str, kind: &str) -> Vec<&'a str> {
 /// in answers and offers, only for the limits that are set.
 #[test]
 fn receive_limits_are_signalled_as_b_as_lines() {
-    use kms_media::{RecvLimits, SdpNegotiation};
+    use kms_media::{bandwidth::Bandwidth, RecvLimits, SdpNegotiation};
     let mut answerer = endpoint(&["opus/48000/2"], &["VP8/90000"]);
-    SdpNegotiation::set_recv_limits(&mut answerer, RecvLimits { audio_kbps: 24, video_kbps: 300 });
+    SdpNegotiation::set_bandwidth(&mut answerer, Bandwidth { recv: RecvLimits { audio_kbps: 24, video_kbps: 300 }, ..Bandwidth::default() });
     let answer = answerer.process_offer(&browser_offer()).unwrap();
     for (kind, line) in [("audio", "b=AS:24"), ("video", "b=AS:300")] {
         let lines = section(&answer, kind);
@@ -89,7 +89,7 @@ fn receive_limits_are_signalled_as_b_as_lines() {
         assert!(lines[1..at].iter().all(|l| l.starts_with("c=") || l.starts_with("i=")), "{kind}: {answer}");
     }
     let mut offerer = endpoint(&["opus/48000/2"], &["VP8/90000"]);
-    SdpNegotiation::set_recv_limits(&mut offerer, RecvLimits { audio_kbps: 0, video_kbps: 200 });
+    SdpNegotiation::set_bandwidth(&mut offerer, Bandwidth { recv: RecvLimits { audio_kbps: 0, video_kbps: 200 }, ..Bandwidth::default() });
     let offer = offerer.generate_offer(true, true).unwrap();
     assert!(section(&offer, "video").contains(&"b=AS:200"), "{offer}");
     assert!(!section(&offer, "audio").iter().any(|l| l.starts_with("b=")), "audio unlimited: {offer}");

@@ -8,9 +8,12 @@
 //! MediaState follows the peer's RTCP (CONNECTED when its source is active,
 //! DISCONNECTED on BYE or timeout).
 //!
-//! Feedback: lost packets are NACKed where the peer takes NACK; the sinks'
-//! estimate goes to the peer as REMB. Not done: retransmissions for the
-//! peer's NACKs (no RTX is negotiated, as in KMS's RtpEndpoint).
+//! Feedback: lost packets are NACKed where the peer takes NACK; the REMB
+//! sent to the peer is the sinks' estimate and KMS's loss-based estimate of
+//! what the peer sends, within the bandwidth properties, and the peer's
+//! REMB is reported upstream within them ([`RembRelay`], as the
+//! WebRtcEndpoint's). Not done: retransmissions for the peer's NACKs (no
+//! RTX is negotiated, as in KMS's RtpEndpoint).
 
 pub(crate) mod fuzzing;
 mod inbound;
@@ -25,7 +28,9 @@ pub use negotiation::{codecs_from_config, RtpCodec};
 pub use sdes::{CryptoSuite, SdesError, SrtpKey};
 
 use crate::island::{BusNote, Waker};
-use kms_media::{Codec, Element, ElementEvent, ElementOutput, MediaFlow, MediaFrame, MediaType, RecvLimits, RtpStreamStats, SdpEndpointError, SdpNegotiation};
+use kms_media::bandwidth::{Bandwidth, RembRelay};
+use kms_media::remb::{ReceivedTotals, RembParams};
+use kms_media::{Codec, Element, ElementEvent, ElementOutput, MediaFlow, MediaFrame, MediaType, RtpStreamStats, SdpEndpointError, SdpNegotiation, StreamDirection};
 use negotiation::{LinePorts, LocalSide, PendingOffer};
 use ports::BoundLine;
 use sdp::SessionDescription;
@@ -48,9 +53,11 @@ pub struct RtpConfig {
     pub codecs: Vec<RtpCodec>,
     /// The `crypto` constructor parameter: SRTP with this key.
     pub crypto: Option<SrtpKey>,
-    /// `maxAudioRecvBandwidth` / `maxVideoRecvBandwidth`: the `b=AS` lines
-    /// of the descriptions we make (KMS's SdpEndpoint).
-    pub recv_limits: RecvLimits,
+    /// The bandwidth properties: the receive limits are the `b=AS` lines of
+    /// the descriptions we make (KMS's SdpEndpoint); all bound the REMB.
+    pub bandwidth: Bandwidth,
+    /// BaseRtpEndpoint `rembParams`.
+    pub remb_params: RembParams,
 }
 
 /// Where the offer/answer stands.
@@ -72,6 +79,8 @@ pub struct RtpEndpoint {
     send_codecs: [Vec<Codec>; 2],
     flow: MediaFlow,
     media_connected: bool,
+    /// The REMB sent to the peer and the peer's REMB reported upstream.
+    remb: RembRelay,
     queue: VecDeque<ElementOutput>,
 }
 
@@ -91,6 +100,7 @@ fn random_u32() -> u32 {
 impl RtpEndpoint {
     pub fn new(config: RtpConfig, waker: Waker) -> RtpEndpoint {
         RtpEndpoint {
+            remb: RembRelay::new(config.bandwidth, config.remb_params),
             config,
             waker,
             negotiation: Negotiation::Idle,
@@ -126,7 +136,7 @@ impl RtpEndpoint {
         }
         let mut bound = Vec::new();
         let pending = self.with_local(&mut bound, |l| negotiation::offer(l, &[(MediaType::Audio, receive_audio), (MediaType::Video, receive_video)]))?;
-        let sdp = self.config.recv_limits.signal(&pending.offer.to_string());
+        let sdp = self.config.bandwidth.recv.signal(&pending.offer.to_string());
         self.local_sdp = Some(sdp.clone());
         self.negotiation = Negotiation::Offered(pending, bound);
         Ok(sdp)
@@ -141,7 +151,7 @@ impl RtpEndpoint {
         let parsed = parse(offer, "offer")?;
         let mut bound = Vec::new();
         let (answer, media) = self.with_local(&mut bound, |l| negotiation::answer(&parsed, l))?;
-        let sdp = self.config.recv_limits.signal(&answer.to_string());
+        let sdp = self.config.bandwidth.recv.signal(&answer.to_string());
         self.start(media, bound).map_err(SdpEndpointError::OfferRejected)?;
         self.remote_sdp = Some(offer.to_owned());
         self.local_sdp = Some(sdp.clone());
@@ -214,6 +224,21 @@ impl RtpEndpoint {
         self.session.as_ref().map(RtpSession::stats).unwrap_or_default()
     }
 
+    /// Sends the REMB to the peer when one is due ([`RembRelay`]), after
+    /// updating the local estimate from the session's inbound video
+    /// counters when that is due.
+    fn send_remb(&mut self, now: Instant) {
+        let Some(session) = &mut self.session else { return };
+        if self.remb.sample_due(now) {
+            let video = session.stats().into_iter().filter(|s| s.direction == StreamDirection::Inbound && s.media_type == MediaType::Video);
+            let totals = video.map(|s| ReceivedTotals { bytes: s.bytes, packets: s.packets, lost: s.packets_lost.unwrap_or(0) }).sum();
+            self.remb.sample(now, Some(totals));
+        }
+        if let Some(bitrate) = self.remb.poll(now) {
+            session.send_remb(bitrate);
+        }
+    }
+
     /// The island's graph (getGstreamerDot).
     pub fn dot(&self) -> String {
         self.session.as_ref().map_or_else(|| crate::state::EMPTY_DOT.into(), |s| s.island().dot())
@@ -244,11 +269,10 @@ impl Element for RtpEndpoint {
         }
     }
 
-    /// The sinks' estimate goes to the peer as REMB (KMS relays it the same way).
-    fn handle_bitrate_estimate(&mut self, _now: Instant, bitrate: u64) {
-        if let Some(s) = &mut self.session {
-            s.send_remb(bitrate);
-        }
+    /// The sinks' estimate bounds the REMB sent to the peer (a fall at once).
+    fn handle_bitrate_estimate(&mut self, now: Instant, bitrate: u64) {
+        self.remb.sinks_estimate(now, bitrate);
+        self.send_remb(now);
     }
 
     fn handle_source_changed(&mut self, _now: Instant, media_type: MediaType) {
@@ -261,10 +285,11 @@ impl Element for RtpEndpoint {
         for event in self.flow.check(now) {
             self.queue.push_back(ElementOutput::Event(event));
         }
+        self.send_remb(now);
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        self.flow.next_check()
+        [self.flow.next_check(), self.remb.poll_timeout()].into_iter().flatten().min()
     }
 
     fn input_codecs(&self, media_type: MediaType) -> Option<&[Codec]> {
@@ -291,7 +316,13 @@ impl Element for RtpEndpoint {
                     if let Some(event) = self.flow.frame_in(frame.network_time, frame.media_type()) {
                         self.queue.push_back(ElementOutput::Event(event));
                     }
+                    if frame.media_type() == MediaType::Video {
+                        self.remb.video_received(frame.network_time);
+                    }
                 }
+                // The peer's REMB, bounded by the send bandwidth (and read as
+                // rembOnConnect while its first ones rise below it).
+                ElementOutput::BitrateEstimate(bitrate) => return Some(ElementOutput::BitrateEstimate(self.remb.peer_remb(*bitrate))),
                 ElementOutput::Event(ElementEvent::MediaState { connected }) => self.media_connected = *connected,
                 _ => {}
             }
@@ -339,11 +370,16 @@ impl SdpNegotiation for RtpEndpoint {
         self.is_media_connected()
     }
 
-    fn set_recv_limits(&mut self, limits: RecvLimits) {
-        self.config.recv_limits = limits;
+    fn set_bandwidth(&mut self, bandwidth: Bandwidth) {
+        self.config.bandwidth = bandwidth;
+        self.remb.bandwidth = bandwidth;
+        if let Some(estimate) = self.remb.peer_estimate_bounded() {
+            self.queue.push_back(ElementOutput::BitrateEstimate(estimate));
+        }
     }
 
-    /// Not acted on yet: the REMB relays the sinks' estimate only (the
-    /// value is stored and returned by the control plane; README says so).
-    fn set_remb_params(&mut self, _params: kms_media::remb::RembParams) {}
+    fn set_remb_params(&mut self, params: RembParams) {
+        self.config.remb_params = params;
+        self.remb.set_params(params);
+    }
 }

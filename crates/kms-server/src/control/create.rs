@@ -128,7 +128,8 @@ fn rtp_config(server: &Server, properties: &Map<String, Value>) -> Result<RtpCon
         mtu: config.mtu,
         codecs: kms_gst::codecs_from_config(configured),
         crypto,
-        recv_limits: super::sdp::recv_limits(properties),
+        bandwidth: super::sdp::bandwidth(properties),
+        remb_params: super::sdp::remb_params(properties),
     })
 }
 
@@ -193,7 +194,7 @@ async fn build(server: &Server, class: &Class, parent: Option<Backing>, properti
         "WebRtcEndpoint" => {
             let (recvonly, sendonly) = (flag("recvonly"), flag("sendonly"));
             let external = super::webrtc::external_addrs(properties);
-            let bandwidth = super::webrtc::bandwidth(properties);
+            let bandwidth = super::sdp::bandwidth(properties);
             let remb_params = super::sdp::remb_params(properties);
             let mtu = super::webrtc::mtu(properties);
             let (ice_tcp, data_channels) = (flag("iceTcp"), flag("useDataChannels"));

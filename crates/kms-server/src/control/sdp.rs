@@ -6,6 +6,7 @@ use super::elements::{with_element, ElementRef};
 use super::OpResult;
 use kms_api::{BaseRtpEndpointOp, SdpEndpointOp};
 use super::Server;
+use kms_media::bandwidth::Bandwidth;
 use kms_media::remb::RembParams;
 use kms_media::{RecvLimits, SdpEndpointError, SdpNegotiation};
 use kms_protocol::{ErrorCode, KurentoError};
@@ -51,19 +52,25 @@ pub fn kbps(properties: &Map<String, Value>, key: &str) -> Option<u32> {
     properties.get(key).and_then(Value::as_u64).and_then(|v| u32::try_from(v).ok())
 }
 
-/// The receive limits the properties hold (kbit/s; missing or out of
-/// range: 0, unlimited, KMS's default).
-pub fn recv_limits(properties: &Map<String, Value>) -> RecvLimits {
-    let limit = |key: &str| kbps(properties, key).unwrap_or(0);
-    RecvLimits { audio_kbps: limit("maxAudioRecvBandwidth"), video_kbps: limit("maxVideoRecvBandwidth") }
+/// The bandwidth properties (kbit/s; missing or out of range: KMS's
+/// defaults, [`Bandwidth::default`]).
+pub fn bandwidth(properties: &Map<String, Value>) -> Bandwidth {
+    let defaults = Bandwidth::default();
+    let kbps = |key: &str, default: u32| kbps(properties, key).unwrap_or(default);
+    Bandwidth {
+        recv: RecvLimits { audio_kbps: kbps("maxAudioRecvBandwidth", defaults.recv.audio_kbps), video_kbps: kbps("maxVideoRecvBandwidth", defaults.recv.video_kbps) },
+        min_recv_kbps: kbps("minVideoRecvBandwidth", defaults.min_recv_kbps),
+        min_send_kbps: kbps("minVideoSendBandwidth", defaults.min_send_kbps),
+        max_send_kbps: kbps("maxVideoSendBandwidth", defaults.max_send_kbps),
+    }
 }
 
-/// set maxAudioRecvBandwidth / maxVideoRecvBandwidth: stored, then the
-/// endpoint's receive limits follow ([`SdpNegotiation::set_recv_limits`]).
-async fn set_recv_limit<T: SdpNegotiation>(server: &Server, ctx: &ElementRef<'_>, property: &str, kbps: i32) -> OpResult {
+/// set<Prop> of a bandwidth property: stored, then the endpoint's bandwidth
+/// follows ([`SdpNegotiation::set_bandwidth`]).
+async fn set_bandwidth<T: SdpNegotiation>(server: &Server, ctx: &ElementRef<'_>, property: &str, kbps: i32) -> OpResult {
     super::properties::store(server, ctx.object, property, Some(&json!(kbps)))?;
-    let limits = server.lookup(ctx.object, |o| recv_limits(&o.properties))?;
-    with_element(server, ctx, move |e: &mut T, _| e.set_recv_limits(limits)).await.map(|()| None)
+    let bandwidth = server.lookup(ctx.object, |o| bandwidth(&o.properties))?;
+    with_element(server, ctx, move |e: &mut T, _| e.set_bandwidth(bandwidth)).await.map(|()| None)
 }
 
 /// The `rembParams` register's fields over KMS's defaults. Out-of-range
@@ -118,22 +125,26 @@ pub async fn sdp_endpoint<T: SdpNegotiation>(server: &Server, ctx: &ElementRef<'
                 Err(e) => Err(e),
             }
         }
-        SdpEndpointOp::SetMaxAudioRecvBandwidth { max_audio_recv_bandwidth: kbps } => set_recv_limit::<T>(server, ctx, "maxAudioRecvBandwidth", kbps).await,
-        SdpEndpointOp::SetMaxVideoRecvBandwidth { max_video_recv_bandwidth: kbps } => set_recv_limit::<T>(server, ctx, "maxVideoRecvBandwidth", kbps).await,
+        SdpEndpointOp::SetMaxAudioRecvBandwidth { max_audio_recv_bandwidth: kbps } => set_bandwidth::<T>(server, ctx, "maxAudioRecvBandwidth", kbps).await,
+        SdpEndpointOp::SetMaxVideoRecvBandwidth { max_video_recv_bandwidth: kbps } => set_bandwidth::<T>(server, ctx, "maxVideoRecvBandwidth", kbps).await,
         SdpEndpointOp::GetLocalSessionDescriptor => descriptor::<T>(server, ctx, true, ErrorCode::SdpEndPointNoLocalSdpError).await,
         SdpEndpointOp::GetRemoteSessionDescriptor => descriptor::<T>(server, ctx, false, ErrorCode::SdpEndPointNoRemoteSdpError).await,
         _ => return None,
     })
 }
 
-/// BaseRtpEndpoint's live states and `setRembParams` of an element of type
-/// `T`; `None` for the accessors left to the stored properties and for
-/// requestKeyframe (the endpoint's own handler takes it).
+/// BaseRtpEndpoint's live states, video bandwidths and `setRembParams` of
+/// an element of type `T`; `None` for the accessors left to the stored
+/// properties, and for requestKeyframe and setMtu (the endpoint's own
+/// handler takes them).
 pub async fn base_rtp_endpoint<T: SdpNegotiation>(server: &Server, ctx: &ElementRef<'_>, op: BaseRtpEndpointOp<'_>) -> Option<OpResult> {
     Some(match op {
         BaseRtpEndpointOp::GetConnectionState => with_element(server, ctx, |e: &mut T, _| e.connection_connected()).await.map(state),
         BaseRtpEndpointOp::GetMediaState => with_element(server, ctx, |e: &mut T, _| e.media_connected()).await.map(state),
         BaseRtpEndpointOp::SetRembParams { remb_params } => set_remb_params::<T>(server, ctx, remb_params).await,
+        BaseRtpEndpointOp::SetMinVideoRecvBandwidth { min_video_recv_bandwidth: v } => set_bandwidth::<T>(server, ctx, "minVideoRecvBandwidth", v).await,
+        BaseRtpEndpointOp::SetMinVideoSendBandwidth { min_video_send_bandwidth: v } => set_bandwidth::<T>(server, ctx, "minVideoSendBandwidth", v).await,
+        BaseRtpEndpointOp::SetMaxVideoSendBandwidth { max_video_send_bandwidth: v } => set_bandwidth::<T>(server, ctx, "maxVideoSendBandwidth", v).await,
         _ => return None,
     })
 }

@@ -7,7 +7,7 @@ use super::Server;
 use kms_protocol::{ErrorCode, KurentoError};
 use kms_media::ElementId;
 use kms_media::packetize::Mtu;
-use kms_webrtc::{Bandwidth, ExternalAddrs, NatConfig, TurnServer, WebRtcEndpoint};
+use kms_webrtc::{ExternalAddrs, NatConfig, TurnServer, WebRtcEndpoint};
 use super::sdp::kurento_error;
 use crate::media::{PipelineHandle, Worker};
 use std::net::SocketAddr;
@@ -37,18 +37,6 @@ pub fn external_addrs(properties: &Map<String, Value>) -> ExternalAddrs {
         text.parse::<IpAddr>().inspect_err(|_| tracing::warn!("{key} '{text}' is not an IP address; ignored")).ok()
     };
     ExternalAddrs { ipv4: parse("externalIPv4").filter(IpAddr::is_ipv4), ipv6: parse("externalIPv6").filter(IpAddr::is_ipv6) }
-}
-
-/// The bandwidth properties (kbps; KMS's defaults fill missing ones).
-pub fn bandwidth(properties: &Map<String, Value>) -> Bandwidth {
-    let defaults = Bandwidth::default();
-    let kbps = |key: &str, default: u32| super::sdp::kbps(properties, key).unwrap_or(default);
-    Bandwidth {
-        recv: super::sdp::recv_limits(properties),
-        min_recv_kbps: kbps("minVideoRecvBandwidth", defaults.min_recv_kbps),
-        min_send_kbps: kbps("minVideoSendBandwidth", defaults.min_send_kbps),
-        max_send_kbps: kbps("maxVideoSendBandwidth", defaults.max_send_kbps),
-    }
 }
 
 /// The `mtu` property (bytes; the config's `mtu` until `setMtu`), within
@@ -158,19 +146,15 @@ async fn set_nat(server: &Server, ctx: &ElementRef<'_>, property: &str, value: V
     apply_nat(server, ctx.pipeline, ctx.element, &properties).await.map(|()| None)
 }
 
-/// BaseRtpEndpoint operations of a WebRtcEndpoint: the video bandwidths
-/// and the MTU are applied to the endpoint, requestKeyframe sends a
-/// PLI/FIR; the live states as any RTP endpoint's.
+/// BaseRtpEndpoint operations of a WebRtcEndpoint: the MTU is applied to
+/// the endpoint, requestKeyframe sends a PLI/FIR; the bandwidths, REMB
+/// parameters and live states as any RTP endpoint's.
 pub async fn base_rtp_endpoint(server: &Server, ctx: &ElementRef<'_>, op: BaseRtpEndpointOp<'_>) -> Option<OpResult> {
-    let (property, kbps) = match op {
-        BaseRtpEndpointOp::RequestKeyframe => return Some(with_endpoint(server, ctx, |w| w.request_keyframe()).await.map(|()| None)),
-        BaseRtpEndpointOp::SetMinVideoRecvBandwidth { min_video_recv_bandwidth: v } => ("minVideoRecvBandwidth", v),
-        BaseRtpEndpointOp::SetMinVideoSendBandwidth { min_video_send_bandwidth: v } => ("minVideoSendBandwidth", v),
-        BaseRtpEndpointOp::SetMaxVideoSendBandwidth { max_video_send_bandwidth: v } => ("maxVideoSendBandwidth", v),
-        BaseRtpEndpointOp::SetMtu { mtu } => return Some(set_applied(server, ctx, "mtu", json!(mtu), self::mtu, WebRtcEndpoint::set_mtu).await),
-        op => return super::sdp::base_rtp_endpoint::<WebRtcEndpoint>(server, ctx, op).await,
-    };
-    Some(set_applied(server, ctx, property, json!(kbps), bandwidth, WebRtcEndpoint::set_bandwidth).await)
+    match op {
+        BaseRtpEndpointOp::RequestKeyframe => Some(with_endpoint(server, ctx, |w| w.request_keyframe()).await.map(|()| None)),
+        BaseRtpEndpointOp::SetMtu { mtu } => Some(set_applied(server, ctx, "mtu", json!(mtu), self::mtu, WebRtcEndpoint::set_mtu).await),
+        op => super::sdp::base_rtp_endpoint::<WebRtcEndpoint>(server, ctx, op).await,
+    }
 }
 
 /// WebRtcEndpoint's own operations; `None` for the accessors left to the

@@ -4,7 +4,7 @@
 
 use super::peer::new_rtc;
 use super::{WebRtcEndpoint, WebRtcError};
-use crate::bandwidth::RembRelay;
+use kms_media::bandwidth::RembRelay;
 use crate::external::ExternalAddrs;
 use crate::gather::{Gatherer, NatConfig};
 use kms_media::{ElementEvent, ElementOutput};

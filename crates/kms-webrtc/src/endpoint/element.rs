@@ -280,10 +280,8 @@ impl kms_media::SdpNegotiation for WebRtcEndpoint {
         self.is_connected()
     }
 
-    /// `b=AS` in the descriptions made from now on; the video limit also
-    /// caps the REMB sent to the peer at once (see [`crate::Bandwidth`]).
-    fn set_recv_limits(&mut self, limits: kms_media::RecvLimits) {
-        self.set_bandwidth(crate::Bandwidth { recv: limits, ..self.config.bandwidth });
+    fn set_bandwidth(&mut self, bandwidth: crate::Bandwidth) {
+        WebRtcEndpoint::set_bandwidth(self, bandwidth);
     }
 
     fn set_remb_params(&mut self, params: kms_media::remb::RembParams) {

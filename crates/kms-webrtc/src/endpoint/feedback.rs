@@ -2,7 +2,7 @@
 //! bounds, and keyframe requests (PLI), throttled unless asked for.
 
 use super::WebRtcEndpoint;
-use crate::bandwidth::Bandwidth;
+use kms_media::bandwidth::Bandwidth;
 use kms_media::remb::{ReceivedTotals, RembParams};
 use kms_media::{ElementOutput, MediaType};
 use std::time::{Duration, Instant};

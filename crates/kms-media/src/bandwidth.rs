@@ -1,5 +1,6 @@
-//! Video bandwidth limits and the REMB of one endpoint (KMS's
-//! `KmsRembLocal` / `KmsRembRemote` roles, tuned by `rembParams`).
+//! Video bandwidth limits and the REMB of one endpoint, WebRtcEndpoint or
+//! RtpEndpoint (KMS's `KmsRembLocal` / `KmsRembRemote` roles, tuned by
+//! `rembParams`).
 //!
 //! As a sink, the endpoint reads the REMB its peer sends (the peer's receive
 //! estimate; while its first ones rise below `rembOnConnect`, that value),
@@ -12,8 +13,8 @@
 //! so the publisher never sends more than its slowest viewer takes or its
 //! own uplink carries.
 
-use kms_media::remb::{LocalEstimate, OnConnect, ReceivedTotals, RembParams, ESTIMATE_INTERVAL, REMB_MIN};
-use kms_media::RecvLimits;
+use crate::remb::{LocalEstimate, OnConnect, ReceivedTotals, RembParams, ESTIMATE_INTERVAL, REMB_MIN};
+use crate::RecvLimits;
 use std::time::{Duration, Instant};
 
 /// How often the REMB towards the publisher is repeated.
@@ -123,11 +124,13 @@ impl RembRelay {
         self.due = Some(now);
     }
 
-    /// The peer's video arrived: starts the local estimate with its first
-    /// frame (an endpoint that receives no video never wakes for it).
+    /// The peer's video arrived: its first frame starts the local estimate
+    /// (an endpoint that receives no video never wakes for it), and the
+    /// periodic REMB if [`RembRelay::start`] did not.
     pub fn video_received(&mut self, now: Instant) {
         if self.estimate_due.is_none() {
             self.estimate_due = Some(now);
+            self.due.get_or_insert(now);
         }
     }
 
@@ -192,7 +195,6 @@ impl RembRelay {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kms_media::remb::{ReceivedTotals, ESTIMATE_INTERVAL};
 
     #[test]
     fn peer_estimates_are_bounded_by_the_send_bandwidth() {
