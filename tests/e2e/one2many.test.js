@@ -99,6 +99,7 @@ test('one-to-many: the presenter\'s REMB is its endpoint\'s own estimate, slow b
   assert.ok(slow.ratio >= 1 && slow.ratio <= 1.8, `4 % a 500 ms update, about 6 s: ${JSON.stringify(slow)}`);
   assert.ok(slow.video <= slow.last * 1.2, `the browser holds its video under the REMB: ${JSON.stringify(slow)}`);
   const fast = await growth({ exponentialFactor: 0.3 });
+  t.diagnostic(JSON.stringify({ slow, fast }));
   assert.ok(fast.ratio >= 2.2, `30 % an update: ${JSON.stringify(fast)}`);
 });
 

@@ -56,6 +56,7 @@ fn bound(value: u64, min_kbps: u32, max_kbps: u32) -> u64 {
 /// REMB state of one endpoint; all bitrates in bits/s.
 #[derive(Debug, Clone, Default)]
 pub struct RembRelay {
+    /// The bounds in force (the endpoint's bandwidth properties).
     pub bandwidth: Bandwidth,
     params: RembParams,
     /// KMS's estimate of what our peer can send us, from what it sends.
@@ -78,6 +79,8 @@ pub struct RembRelay {
 }
 
 impl RembRelay {
+    /// A relay with the endpoint's bandwidth properties and `rembParams`;
+    /// nothing is sent before [`RembRelay::start`] or the first video.
     pub fn new(bandwidth: Bandwidth, params: RembParams) -> RembRelay {
         RembRelay { bandwidth, params, local: LocalEstimate::new(params), ..RembRelay::default() }
     }
@@ -179,6 +182,7 @@ impl RembRelay {
         target
     }
 
+    /// When [`RembRelay::poll`] or [`RembRelay::sample`] is next due.
     pub fn poll_timeout(&self) -> Option<Instant> {
         match (self.due, self.estimate_due) {
             (Some(a), Some(b)) => Some(a.min(b)),

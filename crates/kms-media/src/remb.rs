@@ -120,6 +120,7 @@ pub struct LocalEstimate {
 }
 
 impl LocalEstimate {
+    /// An estimate tuned by `params`, not yet probed ([`REMB_MAX`] inside).
     pub fn new(params: RembParams) -> LocalEstimate {
         LocalEstimate {
             params,
