@@ -89,18 +89,24 @@ test('one-to-many: the presenter\'s REMB is its endpoint\'s own estimate, slow b
   const growth = async (rembParams) => {
     const { page } = await presenting(t, { rembParams });
     const first = await pollUntil(() => page.evaluate(() => window.presenterRemb()), (r) => r > 0);
+    const start = Date.now();
     await sleep(5000);
     const rates = await page.evaluate(() => window.presenterSendRates(1000));
     const last = await page.evaluate(() => window.presenterRemb());
+    const seconds = (Date.now() - start) / 1000;
     await page.evaluate(() => window.stop());
-    return { first, last, ratio: last / first, video: rates.video };
+    return { first, last, ratio: last / first, seconds, video: rates.video };
   };
   const slow = await growth(undefined);
-  assert.ok(slow.ratio >= 1 && slow.ratio <= 1.8, `4 % a 500 ms update, about 6 s: ${JSON.stringify(slow)}`);
-  assert.ok(slow.video <= slow.last * 1.2, `the browser holds its video under the REMB: ${JSON.stringify(slow)}`);
   const fast = await growth({ exponentialFactor: 0.3 });
   t.diagnostic(JSON.stringify({ slow, fast }));
-  assert.ok(fast.ratio >= 2.2, `30 % an update: ${JSON.stringify(fast)}`);
+  // 4 % an update is 8.2 % a second; the REMB figure read may be up to a
+  // second old at either end.
+  assert.ok(slow.ratio >= 1 && slow.ratio <= 1.0816 ** (slow.seconds + 2), `4 % a 500 ms update: ${JSON.stringify(slow)}`);
+  assert.ok(slow.video <= slow.last * 1.2, `the browser holds its video under the REMB: ${JSON.stringify(slow)}`);
+  // 30 % an update, held to twice what the browser sends: far faster unless
+  // the browser's video does not grow at all (then exactly 2x).
+  assert.ok(fast.ratio >= 1.9 && fast.ratio >= slow.ratio * 1.2, `30 % an update: ${JSON.stringify({ slow, fast })}`);
 });
 
 // SdpEndpoint.setMaxAudioRecvBandwidth / setMaxVideoRecvBandwidth before

@@ -57,7 +57,7 @@ fn bound(value: u64, min_kbps: u32, max_kbps: u32) -> u64 {
 #[derive(Debug, Clone, Default)]
 pub struct RembRelay {
     /// The bounds in force (the endpoint's bandwidth properties).
-    pub bandwidth: Bandwidth,
+    bandwidth: Bandwidth,
     params: RembParams,
     /// KMS's estimate of what our peer can send us, from what it sends.
     local: LocalEstimate,
@@ -68,7 +68,8 @@ pub struct RembRelay {
     on_connect: OnConnect,
     /// The minimum of the sinks' reports.
     from_sinks: Option<u64>,
-    /// The latest REMB received from our peer (unbounded), for getStats.
+    /// The latest estimate received from our peer (unbounded), for
+    /// getStats: its REMB, or str0m's transport-wide CC estimate.
     from_peer: Option<u64>,
     /// The latest estimate of the peer acted on (after `rembOnConnect`).
     acted: Option<u64>,
@@ -93,22 +94,29 @@ impl RembRelay {
 
     /// Our peer's REMB arrived; returns what to report upstream.
     pub fn peer_remb(&mut self, bitrate: u64) -> u64 {
-        self.from_peer = Some(bitrate);
         let acted = self.on_connect.apply(self.params.remb_on_connect, bitrate);
-        self.peer_estimate(acted)
+        self.act_on_peer(bitrate, acted)
     }
 
     /// An estimate of our peer's capacity other than its REMB (str0m's
     /// transport-wide CC estimate); returns what to report upstream.
     pub fn peer_estimate(&mut self, bitrate: u64) -> u64 {
-        self.acted = Some(bitrate);
-        bound(bitrate, self.bandwidth.min_send_kbps, self.bandwidth.max_send_kbps)
+        self.act_on_peer(bitrate, bitrate)
     }
 
-    /// Our peer's latest estimate bounded by the send bandwidth as it is
-    /// now (after the bounds changed); `None` before the first estimate.
-    pub fn peer_estimate_bounded(&self) -> Option<u64> {
-        self.acted.map(|b| bound(b, self.bandwidth.min_send_kbps, self.bandwidth.max_send_kbps))
+    fn act_on_peer(&mut self, received: u64, acted: u64) -> u64 {
+        self.from_peer = Some(received);
+        self.acted = Some(acted);
+        bound(acted, self.bandwidth.min_send_kbps, self.bandwidth.max_send_kbps)
+    }
+
+    /// New bandwidth properties, in force at once. Returns our peer's latest
+    /// estimate bounded by the new send bandwidth, to report upstream again
+    /// (an application lowering or lifting `maxVideoSendBandwidth` need not
+    /// wait for the next estimate); `None` before the first estimate.
+    pub fn set_bandwidth(&mut self, bandwidth: Bandwidth) -> Option<u64> {
+        self.bandwidth = bandwidth;
+        self.acted.map(|b| bound(b, bandwidth.min_send_kbps, bandwidth.max_send_kbps))
     }
 
     /// The sinks' minimum: a drop is sent at once (the publisher must slow
@@ -205,11 +213,11 @@ mod tests {
         let mut r = RembRelay::default();
         assert_eq!(r.peer_estimate(2_000_000), 500_000, "maxVideoSendBandwidth 500 kbps by default");
         assert_eq!(r.peer_estimate(20_000), 100_000, "minVideoSendBandwidth 100 kbps by default");
-        r.bandwidth.max_send_kbps = 0;
+        r.set_bandwidth(Bandwidth { max_send_kbps: 0, ..Bandwidth::default() });
         assert_eq!(r.peer_estimate(2_000_000), 2_000_000, "0 is unlimited");
-        r.bandwidth.max_send_kbps = 200;
-        assert_eq!(r.peer_estimate_bounded(), Some(200_000), "the last estimate under the new bound");
-        assert_eq!(RembRelay::default().peer_estimate_bounded(), None);
+        let tighter = Bandwidth { max_send_kbps: 200, ..Bandwidth::default() };
+        assert_eq!(r.set_bandwidth(tighter), Some(200_000), "the last estimate under the new bound");
+        assert_eq!(RembRelay::default().set_bandwidth(tighter), None);
     }
 
     #[test]
@@ -222,7 +230,7 @@ mod tests {
         assert_eq!(r.poll(t0), Some(300_000));
         assert_eq!(r.poll(t0 + Duration::from_millis(500)), None);
         assert_eq!(r.poll(t0 + REMB_INTERVAL), Some(300_000));
-        r.bandwidth.recv.video_kbps = 200;
+        r.set_bandwidth(Bandwidth { recv: RecvLimits { audio_kbps: 0, video_kbps: 200 }, ..Bandwidth::default() });
         r.sinks_estimate(t0, 300_000);
         assert_eq!(r.poll(t0 + REMB_INTERVAL * 2), Some(200_000), "maxVideoRecvBandwidth caps it");
         assert_eq!(r.figures(), (None, Some(200_000)));

@@ -26,7 +26,8 @@ pub const REMB_MAX: u64 = 2_000_000;
 
 /// How often [`LocalEstimate::update`] is meant to run: KMS updates it with
 /// each RTCP packet its receiving session sends, at least 500 ms apart
-/// (`RTCP_MIN_INTERVAL`). `linealFactorGrade`'s default (30) is 60 s of them.
+/// (`RTCP_MIN_INTERVAL`); `linealFactorGrade`'s default, 30, is KMS's
+/// `60 * RTCP_MIN_INTERVAL / 1000`.
 pub const ESTIMATE_INTERVAL: Duration = Duration::from_millis(500);
 
 /// The local estimate never grows past this many times the highest bitrate
@@ -150,11 +151,18 @@ impl LocalEstimate {
     /// only takes the starting point; an interval without packets leaves
     /// the estimate as it is. Returns [`LocalEstimate::current`].
     pub fn update(&mut self, now: Instant, totals: ReceivedTotals, max_kbps: u32) -> Option<u64> {
-        let Some((then, before)) = self.last.replace((now, totals)) else { return self.current() };
+        let Some((then, before)) = self.last else {
+            self.last = Some((now, totals));
+            return self.current();
+        };
+        let elapsed = now.saturating_duration_since(then).as_micros() as u64;
+        if elapsed == 0 {
+            return self.current();
+        }
+        self.last = Some((now, totals));
         let packets = totals.packets.saturating_sub(before.packets);
         let lost = totals.lost.saturating_sub(before.lost);
-        let elapsed = now.saturating_duration_since(then).as_micros() as u64;
-        if packets.saturating_add(lost) == 0 || elapsed == 0 {
+        if packets.saturating_add(lost) == 0 {
             return self.current();
         }
         let bitrate = totals.bytes.saturating_sub(before.bytes).saturating_mul(8_000_000) / elapsed;
@@ -178,9 +186,10 @@ impl LocalEstimate {
             self.probed = true;
         }
         let top = u64::from(p.packets_recv_interval_top.max(1)).max(packets);
-        self.fraction_lost_record = (self.fraction_lost_record * (top - packets) + fraction_lost * packets) / top;
+        let weighted = (self.fraction_lost_record * (top - packets)).saturating_add(fraction_lost.saturating_mul(packets));
+        self.fraction_lost_record = weighted / top;
         self.max_received = self.max_received.max(bitrate);
-        self.avg_received = if self.avg_received == 0 { bitrate } else { (self.avg_received * 7 + bitrate) / 8 };
+        self.avg_received = if self.avg_received == 0 { bitrate } else { self.avg_received.saturating_mul(7).saturating_add(bitrate) / 8 };
         if self.fraction_lost_record == 0 {
             let base = self.remb.max(self.max_received);
             let grown = if base < self.threshold { scale(base, 1.0 + p.exponential_factor) } else { base.saturating_add(self.lineal_factor) };
@@ -236,8 +245,8 @@ impl OnConnect {
 mod tests {
     use super::*;
 
-    /// Feeds `estimate` `n` intervals of `kbps` with `lost_per_mille` losses
-    /// (100 packets an interval); returns the estimates.
+    /// Feeds `estimate` `n` intervals of `kbps`, `lost` of every 100 packets
+    /// lost; returns the estimates.
     fn feed(estimate: &mut LocalEstimate, clock: &mut (Instant, ReceivedTotals), n: usize, kbps: u64, lost: u64) -> Vec<u64> {
         (0..n)
             .map(|_| {
@@ -334,6 +343,20 @@ mod tests {
         let (mut e, mut clock) = started(p);
         feed(&mut e, &mut clock, 3, 400, 50);
         feed(&mut e, &mut clock, 3, 400, 0);
+    }
+
+    #[test]
+    fn hostile_counters_do_not_panic() {
+        let t0 = Instant::now();
+        let mut e = LocalEstimate::default();
+        e.update(t0, ReceivedTotals::default(), 0);
+        let huge = ReceivedTotals { bytes: u64::MAX, packets: u64::MAX / 2, lost: u64::MAX / 2 };
+        for i in 1..5 {
+            e.update(t0 + Duration::from_micros(i), huge, 0);
+            e.update(t0 + Duration::from_micros(i), ReceivedTotals::default(), 0);
+        }
+        let got = e.update(t0 + Duration::from_secs(1), ReceivedTotals { bytes: u64::MAX, packets: u64::MAX, lost: 0 }, 0);
+        assert!(got.is_some());
     }
 
     #[test]

@@ -178,6 +178,7 @@ impl WebRtcEndpoint {
                 send_mids: Vec::new(),
                 send_codecs: Vec::new(),
                 recv_video_mid: None,
+                simulcast_offered: false,
                 mid_types: HashMap::new(),
             },
             counters: StreamCounters {

@@ -287,6 +287,8 @@ fn the_publisher_gets_the_minimum_viewer_remb_within_the_bandwidth_bounds() {
         net.connect(publisher, v);
     }
     net.run_until_connected();
+    // About 1 Mbit/s for 600 ms: the publisher's own estimate (KMS's local
+    // one, see remb.rs) stays above the viewers' 500 kbps bound below.
     publish(&mut net, publisher);
     // A viewer's first REMBs count as rembOnConnect (300 kbps) while they
     // rise below it (KMS's KmsRembRemote).

@@ -57,7 +57,8 @@ fn losses_past_up_losses_halve_the_remb_at_once() {
     let grown = *send(&mut net, publisher, Duration::from_secs(12), &mut frame).last().unwrap();
     assert!(grown > SENT_BPS * 3 / 2, "{grown}");
     // 2 % of the publisher's datagrams lost: NACKs bring them back (the
-    // browser retransmits), nothing is lost for good, the REMB stays.
+    // browser retransmits), nothing is lost for good, the REMB stays. (The
+    // loss is seeded: with this seed no retransmission is lost as well.)
     net.loss_from = Some((publisher, 2, 11));
     let kept = send(&mut net, publisher, Duration::from_secs(3), &mut frame);
     assert!(kept.iter().all(|r| *r == grown), "repaired losses do not count: {kept:?}");

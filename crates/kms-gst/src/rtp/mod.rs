@@ -372,8 +372,7 @@ impl SdpNegotiation for RtpEndpoint {
 
     fn set_bandwidth(&mut self, bandwidth: Bandwidth) {
         self.config.bandwidth = bandwidth;
-        self.remb.bandwidth = bandwidth;
-        if let Some(estimate) = self.remb.peer_estimate_bounded() {
+        if let Some(estimate) = self.remb.set_bandwidth(bandwidth) {
             self.queue.push_back(ElementOutput::BitrateEstimate(estimate));
         }
     }

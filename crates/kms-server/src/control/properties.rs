@@ -5,7 +5,6 @@
 //! `ICECandidatePairs`, ...) are not stored; until their element computes
 //! them, their getters answer 40006.
 
-use super::events::register;
 use super::Server;
 use crate::config::Config;
 use kms_idl::{Class, Idl};
@@ -34,16 +33,9 @@ fn kms_default(config: &Config, class: &str, property: &str) -> Option<Value> {
         ("WebRtcEndpoint", "turnUrl") => json!(config.webrtc.get("turnURL").cloned().unwrap_or_default()),
         ("WebRtcEndpoint", "stunServerAddress" | "externalIPv4" | "externalIPv6") => json!(config.webrtc.get(property).cloned().unwrap_or_default()),
         ("UriEndpoint", "state") => json!("STOP"),
-        ("BaseRtpEndpoint", "rembParams") => register_defaults("RembParams")?,
+        ("BaseRtpEndpoint", "rembParams") => super::sdp::remb_params_register(&kms_media::remb::RembParams::default()),
         _ => return None,
     })
-}
-
-/// A register of IDL type `type_name` holding the defaults of its fields.
-fn register_defaults(type_name: &str) -> Option<Value> {
-    let t = Idl::get().complex_type(type_name)?;
-    let fields: Map<String, Value> = t.fields.iter().filter_map(|f| Some((f.name.clone(), f.default.clone()?))).collect();
-    Some(register(type_name, Value::Object(fields)))
 }
 
 /// Adds the default of every property of `class` (and ancestors) not set by

@@ -56,12 +56,12 @@ pub fn kbps(properties: &Map<String, Value>, key: &str) -> Option<u32> {
 /// defaults, [`Bandwidth::default`]).
 pub fn bandwidth(properties: &Map<String, Value>) -> Bandwidth {
     let defaults = Bandwidth::default();
-    let kbps = |key: &str, default: u32| kbps(properties, key).unwrap_or(default);
+    let or = |key: &str, default: u32| kbps(properties, key).unwrap_or(default);
     Bandwidth {
-        recv: RecvLimits { audio_kbps: kbps("maxAudioRecvBandwidth", defaults.recv.audio_kbps), video_kbps: kbps("maxVideoRecvBandwidth", defaults.recv.video_kbps) },
-        min_recv_kbps: kbps("minVideoRecvBandwidth", defaults.min_recv_kbps),
-        min_send_kbps: kbps("minVideoSendBandwidth", defaults.min_send_kbps),
-        max_send_kbps: kbps("maxVideoSendBandwidth", defaults.max_send_kbps),
+        recv: RecvLimits { audio_kbps: or("maxAudioRecvBandwidth", defaults.recv.audio_kbps), video_kbps: or("maxVideoRecvBandwidth", defaults.recv.video_kbps) },
+        min_recv_kbps: or("minVideoRecvBandwidth", defaults.min_recv_kbps),
+        min_send_kbps: or("minVideoSendBandwidth", defaults.min_send_kbps),
+        max_send_kbps: or("maxVideoSendBandwidth", defaults.max_send_kbps),
     }
 }
 
@@ -73,25 +73,44 @@ async fn set_bandwidth<T: SdpNegotiation>(server: &Server, ctx: &ElementRef<'_>,
     with_element(server, ctx, move |e: &mut T, _| e.set_bandwidth(bandwidth)).await.map(|()| None)
 }
 
-/// The `rembParams` register's fields over KMS's defaults. Out-of-range
-/// integers are clamped (`packetsRecvIntervalTop` to at least 1, as KMS
-/// does; the others to 0 and up).
+/// The `rembParams` register's fields over KMS's defaults. Negative
+/// integers read as 0, except `packetsRecvIntervalTop` (at least 1, as KMS
+/// raises it) and `upLosses` (never: KMS compares the smoothed loss, an
+/// unsigned number, with it, so no loss reaches a negative one).
 pub fn remb_params(properties: &Map<String, Value>) -> RembParams {
     let d = RembParams::default();
     let fields = properties.get("rembParams").and_then(Value::as_object);
     let field = |key: &str| fields.and_then(|f| f.get(key));
-    let int = |key: &str, default: u64| field(key).and_then(Value::as_i64).map_or(default, |v| v.max(0) as u64);
+    let int = |key: &str, default: u64, negative: u64| field(key).and_then(Value::as_i64).map_or(default, |v| u64::try_from(v).unwrap_or(negative));
     let float = |key: &str, default: f64| field(key).and_then(Value::as_f64).unwrap_or(default);
     RembParams {
-        packets_recv_interval_top: int("packetsRecvIntervalTop", d.packets_recv_interval_top.into()).clamp(1, u32::MAX.into()) as u32,
+        packets_recv_interval_top: int("packetsRecvIntervalTop", d.packets_recv_interval_top.into(), 1).clamp(1, u32::MAX.into()) as u32,
         exponential_factor: float("exponentialFactor", d.exponential_factor),
-        lineal_factor_min: int("linealFactorMin", d.lineal_factor_min),
+        lineal_factor_min: int("linealFactorMin", d.lineal_factor_min, 0),
         lineal_factor_grade: float("linealFactorGrade", d.lineal_factor_grade),
         decrement_factor: float("decrementFactor", d.decrement_factor),
         threshold_factor: float("thresholdFactor", d.threshold_factor),
-        up_losses: int("upLosses", d.up_losses),
-        remb_on_connect: int("rembOnConnect", d.remb_on_connect),
+        up_losses: int("upLosses", d.up_losses, u64::MAX),
+        remb_on_connect: int("rembOnConnect", d.remb_on_connect, 0),
     }
+}
+
+/// KMS's `rembParams` as a RembParams register: every field, the kmd's
+/// defaults and `linealFactorMin` (50 bps), which the kmd leaves out.
+pub fn remb_params_register(p: &RembParams) -> Value {
+    super::events::register(
+        "RembParams",
+        json!({
+            "packetsRecvIntervalTop": p.packets_recv_interval_top,
+            "exponentialFactor": p.exponential_factor,
+            "linealFactorMin": p.lineal_factor_min,
+            "linealFactorGrade": p.lineal_factor_grade,
+            "decrementFactor": p.decrement_factor,
+            "thresholdFactor": p.threshold_factor,
+            "upLosses": p.up_losses,
+            "rembOnConnect": p.remb_on_connect,
+        }),
+    )
 }
 
 /// set rembParams: the fields given replace the stored ones and the others
@@ -147,4 +166,24 @@ pub async fn base_rtp_endpoint<T: SdpNegotiation>(server: &Server, ctx: &Element
         BaseRtpEndpointOp::SetMaxVideoSendBandwidth { max_video_send_bandwidth: v } => set_bandwidth::<T>(server, ctx, "maxVideoSendBandwidth", v).await,
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remb_params_read_the_register_over_kms_defaults() {
+        let d = RembParams::default();
+        let register = remb_params_register(&d);
+        let properties = |fields: Value| Map::from_iter([("rembParams".to_owned(), fields)]);
+        assert_eq!(remb_params(&properties(register.clone())), d, "the default register reads back as the defaults");
+        assert_eq!(register["linealFactorMin"], 50, "KMS's value, which the kmd leaves out");
+        let given = remb_params(&properties(json!({ "exponentialFactor": 0.5, "upLosses": 20 })));
+        assert_eq!((given.exponential_factor, given.up_losses, given.remb_on_connect), (0.5, 20, 300_000));
+        let negative = remb_params(&properties(json!({ "packetsRecvIntervalTop": -5, "upLosses": -1, "rembOnConnect": -1, "linealFactorMin": -9 })));
+        assert_eq!(negative.packets_recv_interval_top, 1, "raised to 1, as KMS");
+        assert_eq!(negative.up_losses, u64::MAX, "no loss reaches a negative upLosses in KMS");
+        assert_eq!((negative.remb_on_connect, negative.lineal_factor_min), (0, 0));
+    }
 }

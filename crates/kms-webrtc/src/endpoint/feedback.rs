@@ -21,8 +21,7 @@ impl WebRtcEndpoint {
     /// for the next estimate, which str0m reports only when it changes).
     pub fn set_bandwidth(&mut self, bandwidth: Bandwidth) {
         self.config.bandwidth = bandwidth;
-        self.remb.bandwidth = bandwidth;
-        if let Some(estimate) = self.remb.peer_estimate_bounded() {
+        if let Some(estimate) = self.remb.set_bandwidth(bandwidth) {
             self.viewer_estimate(estimate);
             self.queue.push_back(ElementOutput::BitrateEstimate(estimate));
         }
@@ -52,9 +51,11 @@ impl WebRtcEndpoint {
     }
 
     /// The video received from the peer so far, over all its streams; `None`
-    /// while it comes in simulcast layers or SVC spatial layers.
+    /// when its offer sends simulcast layers (from the start: a browser
+    /// may send only its lowest layer until its budget allows more) or while
+    /// it sends SVC spatial layers.
     fn received_video(&self, now: Instant) -> Option<ReceivedTotals> {
-        if self.published.is_simulcast() || self.spatial_meter.is_layered(now) {
+        if self.sdp.simulcast_offered || self.published.is_simulcast() || self.spatial_meter.is_layered(now) {
             return None;
         }
         let video = self.counters.inbound.iter().filter(|((mid, _), _)| self.sdp.mid_types.get(mid) == Some(&MediaType::Video));

@@ -30,6 +30,9 @@ pub(super) struct Negotiated {
     pub(super) send_codecs: Vec<(MediaType, Vec<Codec>)>,
     /// The m-line we receive video on, for keyframe requests to the peer.
     pub(super) recv_video_mid: Option<Mid>,
+    /// The peer's offer sends us video in simulcast layers (`a=simulcast`,
+    /// kept with simulcast forwarding on), whether or not they all flow yet.
+    pub(super) simulcast_offered: bool,
     /// Media type of every m-line, for stats.
     pub(super) mid_types: HashMap<Mid, MediaType>,
 }
