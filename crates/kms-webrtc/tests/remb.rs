@@ -86,3 +86,20 @@ fn remb_params_set_the_growth_and_the_losses_taken() {
     let rembs = send(&mut net, publisher, Duration::from_secs(3), &mut frame);
     assert!(rembs.iter().all(|r| *r >= SENT_BPS * 7 / 10), "not halved: {rembs:?}");
 }
+
+#[test]
+fn a_simulcast_publisher_sending_its_lowest_layer_only_is_not_held_to_it() {
+    // A browser may send only its lowest layer until its budget allows more:
+    // holding it to twice that layer would keep the others off.
+    let mut net = Net::new();
+    net.next_simulcast = Some(vec!["l", "h"]);
+    let config = WebRtcConfig { simulcast: true, ..Default::default() };
+    let publisher = net.add_browser_with(Direction::SendOnly, config);
+    net.run_until_connected();
+    for frame in 0..60u64 {
+        let now = net.now;
+        net.browsers[publisher].send_video_layer("l", now, frame * 4500, &vp8_frame(frame as u8, FRAME_BYTES));
+        net.run(FRAME_INTERVAL);
+    }
+    assert_eq!(net.browsers[publisher].remb, Vec::<u64>::new(), "no sink, and no estimate of one layer");
+}
