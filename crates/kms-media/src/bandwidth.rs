@@ -61,9 +61,8 @@ pub struct RembRelay {
     params: RembParams,
     /// KMS's estimate of what our peer can send us, from what it sends.
     local: LocalEstimate,
-    /// Whether `local` bounds the REMB: the peer sends one video stream, as
-    /// in KMS. For simulcast layers or SVC the layer logic chooses what to
-    /// ask for, and their sum is no measure of one stream's capacity.
+    /// Whether `local` bounds the REMB: the latest [`RembRelay::sample`] had
+    /// totals (the endpoint decides when KMS's estimate applies).
     local_applies: bool,
     on_connect: OnConnect,
     /// The minimum of the sinks' reports.
@@ -151,7 +150,8 @@ impl RembRelay {
     }
 
     /// Updates the local estimate from `totals`, the video received from
-    /// the peer so far (`None` while it comes in layers); every
+    /// the peer so far (`None` while the estimate does not apply: the peer
+    /// has congestion control of its own, or sends layers); every
     /// [`ESTIMATE_INTERVAL`]. A REMB lower than the last one sent goes at once.
     pub fn sample(&mut self, now: Instant, totals: Option<ReceivedTotals>) {
         self.estimate_due = Some(now + ESTIMATE_INTERVAL);

@@ -137,7 +137,7 @@ impl WebRtcEndpoint {
     /// A new endpoint with one host candidate per configured address.
     pub fn new(now: Instant, config: WebRtcConfig) -> WebRtcEndpoint {
         peer::init_crypto();
-        let (rtc, local_added, local_candidates) = peer::rtc_with(now, &config.codecs, config.simulcast, config.mtu, peer::host_candidates(&config));
+        let (rtc, local_added, local_candidates) = peer::rtc_with(now, &config, peer::host_candidates(&config));
         let gatherer = Gatherer::new(now, &config.host_addrs, &config.nat);
         WebRtcEndpoint {
             queue: VecDeque::new(),
@@ -178,7 +178,6 @@ impl WebRtcEndpoint {
                 send_mids: Vec::new(),
                 send_codecs: Vec::new(),
                 recv_video_mid: None,
-                simulcast_offered: false,
                 mid_types: HashMap::new(),
             },
             counters: StreamCounters {

@@ -4,7 +4,8 @@
 mod common;
 
 use common::{vp8_frame, Net};
-use kms_webrtc::{RembParams, WebRtcConfig, WebRtcEndpoint};
+use kms_media::StreamDirection;
+use kms_webrtc::{Bandwidth, RembParams, WebRtcConfig, WebRtcEndpoint};
 use std::time::Duration;
 use str0m::media::Direction;
 
@@ -102,4 +103,29 @@ fn a_simulcast_publisher_sending_its_lowest_layer_only_is_not_held_to_it() {
         net.run(FRAME_INTERVAL);
     }
     assert_eq!(net.browsers[publisher].remb, Vec::<u64>::new(), "no sink, and no estimate of one layer");
+}
+
+#[test]
+fn remb_on_connect_is_where_a_transport_cc_viewers_estimate_starts() {
+    // With simulcast forwarding on, a viewer's estimate is str0m's from
+    // transport-wide CC; rembOnConnect, set before connecting, starts it.
+    let estimate_after_a_second = |remb_on_connect: Option<u64>| {
+        let mut net = Net::new();
+        let config = WebRtcConfig { simulcast: true, bandwidth: Bandwidth { max_send_kbps: 0, ..Bandwidth::default() }, ..Default::default() };
+        let publisher = net.add_browser_with(Direction::SendOnly, config.clone());
+        let viewer = net.add_browser_with(Direction::RecvOnly, config);
+        if let Some(bps) = remb_on_connect {
+            let endpoint = net.pipeline.element_mut::<WebRtcEndpoint>(net.endpoints[viewer]).unwrap();
+            endpoint.set_remb_params(RembParams { remb_on_connect: bps, ..RembParams::default() });
+        }
+        net.connect(publisher, viewer);
+        net.run_until_connected();
+        send(&mut net, publisher, Duration::from_secs(1), &mut 0);
+        net.video_stats(viewer, StreamDirection::Outbound).remb.expect("an estimate")
+    };
+    let default = estimate_after_a_second(None);
+    let high = estimate_after_a_second(Some(1_500_000));
+    // str0m's estimate grows from its start (to 892 kbps from 300 in this
+    // second of virtual time) and holds at 1.5 Mbit/s from there.
+    assert!(high >= 1_400_000 && default < high * 7 / 10, "from 300 kbps: {default}; from 1.5 Mbit/s: {high}");
 }

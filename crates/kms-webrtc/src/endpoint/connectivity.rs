@@ -267,7 +267,7 @@ impl WebRtcEndpoint {
         self.ice.ice_state = IceState::Failed;
         self.event(ElementEvent::IceComponentStateChanged { state: IceState::Failed.as_str() });
         self.set_dtls_state(DtlsState::Closed);
-        let mut closed = new_rtc(now, &self.config.codecs, self.config.simulcast, self.config.mtu);
+        let mut closed = new_rtc(now, &self.config);
         closed.disconnect();
         drop(std::mem::replace(&mut self.rtc, closed));
         self.next_timeout = None;

@@ -3,7 +3,6 @@
 use super::{codec_of, WebRtcEndpoint};
 use kms_media::{ElementEvent, ElementOutput, MediaFrame, MediaType};
 use str0m::bwe::BweKind;
-use str0m::media::MediaKind;
 use str0m::Event;
 
 impl WebRtcEndpoint {
@@ -11,12 +10,7 @@ impl WebRtcEndpoint {
         match event {
             Event::IceConnectionStateChange(state) => self.ice_changed(state),
             Event::Connected => self.dtls_connected(),
-            Event::MediaAdded(added) => {
-                if added.kind == MediaKind::Video && added.direction.is_receiving() && added.simulcast.is_some() {
-                    self.sdp.simulcast_offered = true;
-                }
-                self.record_media(added.mid, added.kind, added.direction);
-            }
+            Event::MediaAdded(added) => self.record_media(added.mid, added.kind, added.direction),
             Event::MediaData(data) => {
                 let spec = data.params.spec();
                 let Some(codec) = codec_of(spec.codec) else { return };

@@ -3,7 +3,7 @@
 
 use super::WebRtcEndpoint;
 use kms_media::bandwidth::Bandwidth;
-use kms_media::remb::{ReceivedTotals, RembParams};
+use kms_media::remb::{ReceivedTotals, RembParams, REMB_MIN};
 use kms_media::{ElementOutput, MediaType};
 use std::time::{Duration, Instant};
 use str0m::bwe::Bitrate;
@@ -29,9 +29,16 @@ impl WebRtcEndpoint {
 
     /// Sets `rembParams` (BaseRtpEndpoint): the local estimate's tuning and
     /// `rembOnConnect`, from the next estimate on, as KMS applies them.
+    /// With simulcast forwarding on, `rembOnConnect` is also where this
+    /// viewer's transport-wide CC estimate starts, when set before the
+    /// transport is up (KMS: bandwidth parameters are set before
+    /// negotiating); later, the running estimate is kept.
     pub fn set_remb_params(&mut self, params: RembParams) {
         self.config.remb_params = params;
         self.remb.set_params(params);
+        if self.config.simulcast && !self.ice.connected {
+            self.rtc.bwe().reset(Bitrate::bps(params.remb_on_connect.max(REMB_MIN)));
+        }
     }
 
     /// Sends the REMB to our peer when one is due (see [`RembRelay`]), after
@@ -50,12 +57,16 @@ impl WebRtcEndpoint {
         }
     }
 
-    /// The video received from the peer so far, over all its streams; `None`
-    /// when its offer sends simulcast layers (from the start: a browser
-    /// may send only its lowest layer until its budget allows more) or while
-    /// it sends SVC spatial layers.
+    /// The video received from the peer so far, over all its streams, for
+    /// KMS's local estimate: only as KMS (simulcast forwarding off: REMB is
+    /// the peer's only congestion control) and while the video is not in
+    /// SVC spatial layers. With simulcast forwarding on, the peer has
+    /// transport-wide CC for its own send-side estimate (and a simulcast
+    /// publisher may send only its lowest layer until its budget allows
+    /// more), so only its viewers' estimates bound what it is asked for:
+    /// holding it to KMS's slow ramp there cost the first seconds' picture.
     fn received_video(&self, now: Instant) -> Option<ReceivedTotals> {
-        if self.sdp.simulcast_offered || self.published.is_simulcast() || self.spatial_meter.is_layered(now) {
+        if self.config.simulcast || self.spatial_meter.is_layered(now) {
             return None;
         }
         let video = self.counters.inbound.iter().filter(|((mid, _), _)| self.sdp.mid_types.get(mid) == Some(&MediaType::Video));

@@ -2,7 +2,7 @@
 //! processAnswer, and the m-lines and codecs they settle.
 
 use super::peer::rtc_with;
-use super::{codec_of, media_type_of, WebRtcEndpoint, WebRtcError};
+use super::{codec_of, media_type_of, WebRtcConfig, WebRtcEndpoint, WebRtcError};
 use crate::direction::restrict_offer;
 use kms_media::{Codec, MediaType};
 use std::collections::HashMap;
@@ -30,9 +30,6 @@ pub(super) struct Negotiated {
     pub(super) send_codecs: Vec<(MediaType, Vec<Codec>)>,
     /// The m-line we receive video on, for keyframe requests to the peer.
     pub(super) recv_video_mid: Option<Mid>,
-    /// The peer's offer sends us video in simulcast layers (`a=simulcast`,
-    /// kept with simulcast forwarding on), whether or not they all flow yet.
-    pub(super) simulcast_offered: bool,
     /// Media type of every m-line, for stats.
     pub(super) mid_types: HashMap<Mid, MediaType>,
 }
@@ -56,7 +53,8 @@ impl WebRtcEndpoint {
         // candidates (which name its ICE ufrag) were already trickled.
         let codecs = self.config.codecs.in_offer_order(&restricted);
         if codecs != self.config.codecs && !self.ice.trickling {
-            (self.rtc, self.ice.local_added, self.ice.local_candidates) = rtc_with(self.now, &codecs, self.config.simulcast, self.config.mtu, std::mem::take(&mut self.ice.local_added));
+            let reordered = WebRtcConfig { codecs, ..self.config.clone() };
+            (self.rtc, self.ice.local_added, self.ice.local_candidates) = rtc_with(self.now, &reordered, std::mem::take(&mut self.ice.local_added));
             // Candidates the peer trickled before its offer arrived.
             for line in &self.ice.remote_candidates {
                 if let Ok(c) = Candidate::from_sdp_string(line) {

@@ -8,6 +8,7 @@ use crate::stats::STATS_INTERVAL;
 use std::sync::{Once, OnceLock};
 use std::time::{Duration, Instant};
 use kms_media::packetize::Mtu;
+use kms_media::remb::REMB_MIN;
 use str0m::bwe::Bitrate;
 use str0m::config::DtlsCert;
 use str0m::format::CodecConfig;
@@ -47,9 +48,11 @@ pub(super) fn process_certificate() -> Option<DtlsCert> {
 /// With simulcast forwarding on (`simulcast`, see [`crate::simulcast`]) it
 /// goes past KMS: transport-wide CC (the transport-cc feedback and the
 /// transport sequence number extension, draft-holmer-rmcat-transport-wide-cc-
-/// extensions-01) for a send-side estimate per viewer, REMB kept for peers
-/// without it, and Opus RED (RFC 2198) where the peer offers it.
-pub(super) fn kms_features(mut config: RtcConfig, codecs: &CodecList, simulcast: bool) -> RtcConfig {
+/// extensions-01) for a send-side estimate per viewer, starting at
+/// `initial_estimate` (bits/s; `rembOnConnect`, whose default is also
+/// libwebrtc's start bitrate), REMB kept for peers without it, and Opus RED
+/// (RFC 2198) where the peer offers it.
+pub(super) fn kms_features(mut config: RtcConfig, codecs: &CodecList, simulcast: bool, initial_estimate: u64) -> RtcConfig {
     let mut exts = ExtensionMap::empty();
     for (id, ext) in [
         (1, Extension::AudioLevel),
@@ -62,7 +65,7 @@ pub(super) fn kms_features(mut config: RtcConfig, codecs: &CodecList, simulcast:
     }
     if simulcast {
         exts.set(3, Extension::TransportSequenceNumber);
-        config = config.enable_bwe(Some(Bitrate::kbps(INITIAL_ESTIMATE_KBPS)));
+        config = config.enable_bwe(Some(Bitrate::bps(initial_estimate.max(REMB_MIN))));
     }
     config = config.set_extension_map(exts);
     let params = codecs
@@ -77,10 +80,6 @@ pub(super) fn kms_features(mut config: RtcConfig, codecs: &CodecList, simulcast:
     config
 }
 
-/// The send-side estimate a viewer starts from (kbps) before TWCC feedback
-/// moves it: libwebrtc's default start bitrate.
-pub const INITIAL_ESTIMATE_KBPS: u64 = 300;
-
 /// How long (and how many) sent packets are kept to answer NACKs: one second
 /// covers any round trip a NACK can still help with (str0m keeps 3 s and
 /// 1024 packets by default: most of a viewer's memory).
@@ -88,11 +87,13 @@ pub(super) const EGRESS_CACHE_AGE: Duration = Duration::from_secs(1);
 
 pub(super) const EGRESS_CACHE_PACKETS: usize = 400;
 
-/// A peer connection with the process certificate and KMS's feature set,
+/// A peer connection with the process certificate and KMS's feature set
+/// for `config` (its codecs, simulcast forwarding and `rembOnConnect`),
 /// sizing what str0m cuts itself (VP9, AV1, G.711; its DTLS records and
-/// SCTP packets) for `mtu` (see [`str0m_mtu`]).
-pub(super) fn new_rtc(now: Instant, codecs: &CodecList, simulcast: bool, mtu: Mtu) -> Rtc {
-    let mut builder = kms_features(Rtc::builder(), codecs, simulcast).set_stats_interval(Some(STATS_INTERVAL)).set_mtu(str0m_mtu(mtu));
+/// SCTP packets) for its MTU (see [`str0m_mtu`]).
+pub(super) fn new_rtc(now: Instant, config: &WebRtcConfig) -> Rtc {
+    let features = kms_features(Rtc::builder(), &config.codecs, config.simulcast, config.remb_params.remb_on_connect);
+    let mut builder = features.set_stats_interval(Some(STATS_INTERVAL)).set_mtu(str0m_mtu(config.mtu));
     if let Some(cert) = process_certificate() {
         builder = builder.set_dtls_cert(cert);
     }
@@ -129,8 +130,8 @@ const SRTP_TAG: usize = 16;
 /// A peer connection with `candidates` as its local candidates; returns it
 /// with the candidates it accepted (as given, without its ICE credentials)
 /// and their lines.
-pub(super) fn rtc_with(now: Instant, codecs: &CodecList, simulcast: bool, mtu: Mtu, candidates: Vec<Candidate>) -> (Rtc, Vec<Candidate>, Vec<String>) {
-    let mut rtc = new_rtc(now, codecs, simulcast, mtu);
+pub(super) fn rtc_with(now: Instant, config: &WebRtcConfig, candidates: Vec<Candidate>) -> (Rtc, Vec<Candidate>, Vec<String>) {
+    let mut rtc = new_rtc(now, config);
     let (mut accepted, mut lines) = (Vec::new(), Vec::new());
     for c in candidates {
         if let Some(added) = rtc.add_local_candidate(c.clone()) {
