@@ -76,6 +76,14 @@ impl Default for RembParams {
     }
 }
 
+impl RembParams {
+    /// Where a send-side estimate of a new peer starts (bits/s):
+    /// `rembOnConnect`, at least [`REMB_MIN`].
+    pub fn start_bitrate(&self) -> u64 {
+        self.remb_on_connect.max(REMB_MIN)
+    }
+}
+
 /// A receiver's running totals of one peer's video since it connected.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ReceivedTotals {

@@ -3,7 +3,7 @@
 
 use super::WebRtcEndpoint;
 use kms_media::bandwidth::Bandwidth;
-use kms_media::remb::{ReceivedTotals, RembParams, REMB_MIN};
+use kms_media::remb::{ReceivedTotals, RembParams};
 use kms_media::{ElementOutput, MediaType};
 use std::time::{Duration, Instant};
 use str0m::bwe::Bitrate;
@@ -37,7 +37,7 @@ impl WebRtcEndpoint {
         self.config.remb_params = params;
         self.remb.set_params(params);
         if self.config.simulcast && !self.ice.connected {
-            self.rtc.bwe().reset(Bitrate::bps(params.remb_on_connect.max(REMB_MIN)));
+            self.rtc.bwe().reset(Bitrate::bps(params.start_bitrate()));
         }
     }
 

@@ -8,7 +8,6 @@ use crate::stats::STATS_INTERVAL;
 use std::sync::{Once, OnceLock};
 use std::time::{Duration, Instant};
 use kms_media::packetize::Mtu;
-use kms_media::remb::REMB_MIN;
 use str0m::bwe::Bitrate;
 use str0m::config::DtlsCert;
 use str0m::format::CodecConfig;
@@ -49,9 +48,9 @@ pub(super) fn process_certificate() -> Option<DtlsCert> {
 /// goes past KMS: transport-wide CC (the transport-cc feedback and the
 /// transport sequence number extension, draft-holmer-rmcat-transport-wide-cc-
 /// extensions-01) for a send-side estimate per viewer, starting at
-/// `initial_estimate` (bits/s; `rembOnConnect`, whose default is also
-/// libwebrtc's start bitrate), REMB kept for peers without it, and Opus RED
-/// (RFC 2198) where the peer offers it.
+/// `initial_estimate` (bits/s; [`kms_media::remb::RembParams::start_bitrate`], whose default
+/// is also libwebrtc's start bitrate), REMB kept for peers without it, and
+/// Opus RED (RFC 2198) where the peer offers it.
 pub(super) fn kms_features(mut config: RtcConfig, codecs: &CodecList, simulcast: bool, initial_estimate: u64) -> RtcConfig {
     let mut exts = ExtensionMap::empty();
     for (id, ext) in [
@@ -65,7 +64,7 @@ pub(super) fn kms_features(mut config: RtcConfig, codecs: &CodecList, simulcast:
     }
     if simulcast {
         exts.set(3, Extension::TransportSequenceNumber);
-        config = config.enable_bwe(Some(Bitrate::bps(initial_estimate.max(REMB_MIN))));
+        config = config.enable_bwe(Some(Bitrate::bps(initial_estimate)));
     }
     config = config.set_extension_map(exts);
     let params = codecs
@@ -92,7 +91,7 @@ pub(super) const EGRESS_CACHE_PACKETS: usize = 400;
 /// sizing what str0m cuts itself (VP9, AV1, G.711; its DTLS records and
 /// SCTP packets) for its MTU (see [`str0m_mtu`]).
 pub(super) fn new_rtc(now: Instant, config: &WebRtcConfig) -> Rtc {
-    let features = kms_features(Rtc::builder(), &config.codecs, config.simulcast, config.remb_params.remb_on_connect);
+    let features = kms_features(Rtc::builder(), &config.codecs, config.simulcast, config.remb_params.start_bitrate());
     let mut builder = features.set_stats_interval(Some(STATS_INTERVAL)).set_mtu(str0m_mtu(config.mtu));
     if let Some(cert) = process_certificate() {
         builder = builder.set_dtls_cert(cert);
