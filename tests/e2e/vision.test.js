@@ -211,6 +211,18 @@ test('the pointerdetector tutorial in Chromium: calibrated on the pointer, it ra
   const camera = await pollUntil(() => page.evaluate(() => window.colours('videoInput', [30 / 320, 120 / 240])), resting, { tries: 200, ms: 50 });
   assert.ok(resting(camera), JSON.stringify(camera));
   await page.evaluate(() => window.calibrate());
-  const events = await pollUntil(() => page.evaluate(() => window.moduleEvents), (e) => e.length >= 4, { tries: 40 });
-  assert.deepEqual(events.slice(0, 4).map((e) => [e.type, e.windowId]), [['WindowIn', 'left'], ['WindowOut', 'left'], ['WindowIn', 'right'], ['WindowOut', 'right']]);
+  // The pointer crosses the left window, then the right one. At a window's
+  // edge the tracked position may flicker in and out (seen in CI: In/Out of
+  // the left window twice): every In is followed by the same window's Out,
+  // and the windows entered, repeats merged, are left then right.
+  const crossed = (e) => e.some((x) => x.type === 'WindowOut' && x.windowId === 'right');
+  const events = await pollUntil(() => page.evaluate(() => window.moduleEvents), crossed, { tries: 40 });
+  const pairs = events.map((e) => [e.type, e.windowId]);
+  assert.ok(crossed(events), JSON.stringify(pairs));
+  const upTo = pairs.findIndex(([type, id]) => type === 'WindowOut' && id === 'right') + 1;
+  for (let i = 0; i < upTo; i += 2) {
+    assert.deepEqual([pairs[i][0], pairs[i + 1][0], pairs[i + 1][1]], ['WindowIn', 'WindowOut', pairs[i][1]], JSON.stringify(pairs));
+  }
+  const entered = pairs.slice(0, upTo).filter(([type]) => type === 'WindowIn').map(([, id]) => id);
+  assert.deepEqual(entered.filter((id, i) => id !== entered[i - 1]), ['left', 'right'], JSON.stringify(pairs));
 });
