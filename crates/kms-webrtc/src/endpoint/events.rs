@@ -26,7 +26,7 @@ impl WebRtcEndpoint {
                 let (first, last) = (**data.seq_range.start(), **data.seq_range.end());
                 self.counters.inbound.entry((data.mid, data.rid)).or_default().frame(first, last, frame.data.len());
                 if codec.media_type() == MediaType::Video {
-                    self.remb.video_received(data.network_time);
+                    self.video_received(data.network_time);
                 }
                 if let Some(event) = self.flow.frame_in(data.network_time, codec.media_type()) {
                     self.event(event);

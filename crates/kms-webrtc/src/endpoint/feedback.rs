@@ -57,16 +57,24 @@ impl WebRtcEndpoint {
         }
     }
 
+    /// The peer's video arrived: starts KMS's local estimate, only as KMS
+    /// (simulcast forwarding off: REMB is the peer's only congestion
+    /// control). With simulcast forwarding on, the peer has transport-wide
+    /// CC for its own send-side estimate (and a simulcast publisher may send
+    /// only its lowest layer until its budget allows more), so only its
+    /// viewers' estimates bound what it is asked for: holding it to KMS's
+    /// slow ramp there cost the first seconds' picture, and the endpoint
+    /// never wakes for the estimate.
+    pub(super) fn video_received(&mut self, now: Instant) {
+        if !self.config.simulcast {
+            self.remb.video_received(now);
+        }
+    }
+
     /// The video received from the peer so far, over all its streams, for
-    /// KMS's local estimate: only as KMS (simulcast forwarding off: REMB is
-    /// the peer's only congestion control) and while the video is not in
-    /// SVC spatial layers. With simulcast forwarding on, the peer has
-    /// transport-wide CC for its own send-side estimate (and a simulcast
-    /// publisher may send only its lowest layer until its budget allows
-    /// more), so only its viewers' estimates bound what it is asked for:
-    /// holding it to KMS's slow ramp there cost the first seconds' picture.
+    /// KMS's local estimate; `None` while it comes in SVC spatial layers.
     fn received_video(&self, now: Instant) -> Option<ReceivedTotals> {
-        if self.config.simulcast || self.spatial_meter.is_layered(now) {
+        if self.spatial_meter.is_layered(now) {
             return None;
         }
         let video = self.counters.inbound.iter().filter(|((mid, _), _)| self.sdp.mid_types.get(mid) == Some(&MediaType::Video));

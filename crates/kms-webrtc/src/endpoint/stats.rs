@@ -32,8 +32,8 @@ impl WebRtcEndpoint {
     pub fn stats(&mut self) -> Vec<RtpStreamStats> {
         type Row = (Mid, StreamDirection, [u64; 5], Option<u32>, Option<f32>, Option<u64>, Option<Duration>, Instant);
         let inbound = self.counters.ingress.values().map(|s| {
-            let mut streams = self.counters.inbound.iter().filter(|((mid, _), _)| *mid == s.mid).peekable();
-            let lost = streams.peek().is_some().then(|| streams.map(|(_, c)| c.lost()).sum());
+            let streams = self.counters.inbound.iter().filter(|((mid, _), _)| *mid == s.mid);
+            let lost = streams.map(|(_, counts)| counts.lost()).reduce(u64::saturating_add);
             (s.mid, StreamDirection::Inbound, [s.packets, s.bytes, s.firs, s.plis, s.nacks], Some(s.jitter), s.loss, lost, s.rtt, s.timestamp)
         });
         let outbound = self.counters.egress.values().map(|s| {
